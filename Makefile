@@ -1,0 +1,81 @@
+# vigie — plain Makefile.
+#   make            build/vigie (and build/libvigie.a)
+#   make test       unit tests + CLI end-to-end tests
+#   make SAN=1 ...  the same with ASan+UBSan, in build-san/
+#   make fuzz       libFuzzer targets (clang), in build-fuzz/
+#   make bench      build/vigie and run the benchmark scripts
+#   make format     clang-format every C file
+
+CC      ?= cc
+SAN     ?= 0
+BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
+
+# OPT: optimisation (never -ffast-math: the reference tests need IEEE arithmetic);
+# CFLAGS / LDFLAGS: extra flags from the command line, e.g. make CFLAGS=-Werror
+WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
+          -Wno-unused-parameter -Wvla
+OPT     ?= -O3 -g
+LDLIBS  = -ljpeg -lpng -lstb -lz -lm -pthread
+SANFL   =
+ifeq ($(SAN),1)
+OPT     = -O1 -g
+SANFL   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
+endif
+ALL_CFLAGS  = -std=c11 $(WARN) $(OPT) $(SANFL) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread \
+              -MMD -MP $(CFLAGS)
+ALL_LDFLAGS = $(SANFL) $(LDFLAGS)
+
+LIB_SRC  = $(sort $(wildcard src/*/*.c))
+CLI_SRC  = $(sort $(wildcard cli/*.c))
+TEST_SRC = $(sort $(wildcard tests/test_*.c)) tests/fixture.c
+
+LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
+TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
+
+.PHONY: all test unit cli-test fuzz bench format clean demo
+all: $(BUILD)/vigie
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/libvigie.a: $(LIB_OBJ)
+	$(AR) rcs $@ $^
+
+$(BUILD)/vigie: $(CLI_OBJ) $(BUILD)/libvigie.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+$(BUILD)/test_vigie: $(TEST_OBJ) $(BUILD)/libvigie.a
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+unit: $(BUILD)/test_vigie
+	./$(BUILD)/test_vigie
+
+cli-test: $(BUILD)/vigie
+	VIGIE=./$(BUILD)/vigie bash tests/cli_test.sh
+
+test: unit cli-test
+
+# libFuzzer targets: build-fuzz/fuzz_<name>, run e.g. build-fuzz/fuzz_tflite -max_total_time=60
+FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
+fuzz: $(FUZZ_BIN)
+build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
+	@mkdir -p build-fuzz
+	clang -std=c11 -O1 -g -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread \
+	  -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
+
+demo: $(BUILD)/vigie
+	bash scripts/demo.sh
+
+bench: $(BUILD)/vigie
+	bash bench/run.sh
+
+format:
+	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] tests/fuzz/*.c
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

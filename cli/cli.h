@@ -1,0 +1,69 @@
+/* cli.h — shared pieces of the command line: option parsing with generated --help, number
+ * parsing with range checks, JSON string output. The cli/ directory is the only code that
+ * prints to the terminal or exits. */
+#ifndef VG_CLI_H
+#define VG_CLI_H
+
+#include "vigie.h"
+
+#include <stdbool.h>
+#include <stdio.h>
+
+/* exit codes */
+enum { CLI_OK = 0, CLI_FAIL = 1, CLI_USAGE = 2 };
+
+typedef struct {
+    const char *name;    /* "--top" */
+    const char *metavar; /* "K", or NULL for a flag */
+    const char *help;
+} cli_opt;
+
+#define CLI_MAX_OPTS 40
+#define CLI_MAX_POS 4096
+#define CLI_MAX_REPEAT 16
+
+typedef struct {
+    const char *cmd;      /* "predict" */
+    const char *synopsis; /* "MODEL.vgm IMAGE... [options]" */
+    const char *summary;  /* one paragraph */
+    const cli_opt *opts;
+    int n_opts;
+    int min_pos, max_pos; /* positional argument counts */
+    /* results */
+    const char *val[CLI_MAX_OPTS][CLI_MAX_REPEAT];
+    int n_val[CLI_MAX_OPTS];
+    const char *pos[CLI_MAX_POS];
+    int n_pos;
+} cli_args;
+
+/* Parses argv (argv[0] is the subcommand). Returns -1 when parsing succeeded, else the exit
+ * code to return: CLI_OK after printing --help, CLI_USAGE after printing an error. */
+int cli_parse(cli_args *a, int argc, char **argv);
+void cli_usage(const cli_args *a, FILE *f);
+
+/* Last value of an option, or NULL. */
+const char *cli_get(const cli_args *a, const char *name);
+bool cli_flag(const cli_args *a, const char *name);
+/* Integer / float option with a default and an inclusive range; on a bad value prints an
+ * error and returns false. */
+bool cli_int(const cli_args *a, const char *name, long def, long lo, long hi, long *out);
+bool cli_double(const cli_args *a, const char *name, double def, double lo, double hi,
+                double *out);
+
+/* Prints "vigie <cmd>: message" on stderr. */
+void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Writes s as a JSON string literal (with quotes). */
+void cli_json_str(FILE *f, const char *s);
+
+int cmd_import(int argc, char **argv);
+int cmd_predict(int argc, char **argv);
+int cmd_info(int argc, char **argv);
+int cmd_bench(int argc, char **argv);
+
+
+
+/* Loads a model for a command: a .vgm file, or a .tflite file imported on the fly (the format
+ * is recognised from the file's contents). Prints the error and returns NULL on failure. */
+vg_model *cli_load_model(const char *cmd, const char *path);
+#endif

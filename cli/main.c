@@ -1,0 +1,47 @@
+/* main.c — `vigie <command>`: dispatch to the subcommands. */
+#include "cli.h"
+
+#include <string.h>
+
+typedef struct {
+    const char *name;
+    int (*fn)(int, char **);
+    const char *help;
+} command;
+
+static const command commands[] = {
+    {"import", cmd_import, "convert a TensorFlow Lite model into a vigie model (.vgm)"},
+    {"predict", cmd_predict, "classify images"},
+    {"info", cmd_info, "show a model's architecture, size, input and labels"},
+    {"bench", cmd_bench, "measure forward-pass latency and memory"},
+};
+
+static void usage(FILE *f) {
+    fprintf(f, "usage: vigie <command> [options]\n\n"
+               "vigie classifies camera images (fire / smoke / neutral, or ImageNet) on small\n"
+               "computers, in plain C.\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        fprintf(f, "  %-10s %s\n", commands[i].name, commands[i].help);
+    fprintf(f, "\n'vigie <command> --help' describes a command. 'vigie --version' prints the "
+               "version.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return CLI_USAGE;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "-h") == 0 || strcmp(cmd, "--help") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return CLI_OK;
+    }
+    if (strcmp(cmd, "--version") == 0 || strcmp(cmd, "version") == 0) {
+        printf("vigie %s\n", VG_VERSION_STRING);
+        return CLI_OK;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+    fprintf(stderr, "vigie: unknown command '%s' (see vigie --help)\n", cmd);
+    return CLI_USAGE;
+}

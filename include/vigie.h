@@ -1,0 +1,198 @@
+/* vigie.h — public API of libvigie, a small C11 engine that runs (and later trains and
+ * compresses) MobileNetV2-style image classifiers on edge computers.
+ *
+ * This header is the manual. Everything the `vigie` command line does goes through it.
+ *
+ * QUICK START
+ *     vg_err err;
+ *     vg_model *m = NULL;
+ *     if (vg_model_load("fire.vgm", &m, &err) != VG_OK) { fprintf(stderr, "%s\n", err.msg); ... }
+ *     vg_runner *r = NULL;
+ *     vg_runner_opts ro = vg_runner_opts_default();
+ *     vg_runner_init(&r, m, &ro, &err);
+ *     vg_image img;
+ *     vg_image_load("frame.jpg", &img, &err);
+ *     float probs[VG_MAX_CLASSES];
+ *     vg_runner_classify(r, &img, probs, &err);  // probs[i] belongs to vg_model_label(m, i)
+ *     vg_image_free(&img); vg_runner_free(r); vg_model_free(m);
+ *
+ * ERRORS
+ *     Every fallible function returns a vg_status and, when `err` is not NULL, fills it with a
+ *     one-line human message ("model.vgm: truncated at byte 4096: expected 1280x3 weights").
+ *     The library never prints, never exits and never aborts on bad input; a failed
+ *     consistency check of the library itself (a bug) stops the process with a message
+ *     (VG_ASSERT), also in release builds.
+ *
+ * OWNERSHIP
+ *     Objects returned through `T **out` are owned by the caller and released with the
+ *     matching vg_T_free(); vg_T_free(NULL) is a no-op. A vg_runner borrows its model: free
+ *     the runner before the model. Strings returned by the library live as long as their
+ *     owner object.
+ *
+ * THREADS
+ *     A model is read-only once loaded and may be shared by several runners. A runner is used
+ *     by one thread at a time; it may use a pool of worker threads internally
+ *     (vg_runner_opts.threads), and its results do not depend on the number of threads.
+ *
+ * FILES
+ *     .vgm   native model: architecture, labels, input normalisation, float weights, CRC.
+ *            Written atomically (temporary file, fsync, rename), validated on load.
+ *     .tflite TensorFlow Lite flatbuffer, imported with vg_import_tflite().
+ */
+#ifndef VIGIE_H
+#define VIGIE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define VG_VERSION_STRING "0.1.0"
+
+/* ---- status and errors ------------------------------------------------------------------- */
+
+typedef enum {
+    VG_OK = 0,
+    VG_ERR_ARG,         /* invalid argument from the caller */
+    VG_ERR_IO,          /* file could not be opened, read or written */
+    VG_ERR_FORMAT,      /* file is corrupt, truncated or not what it claims to be */
+    VG_ERR_UNSUPPORTED, /* valid input that this version cannot handle */
+    VG_ERR_NOMEM,       /* allocation failed or a size limit was exceeded */
+} vg_status;
+
+#define VG_ERR_MSG_SIZE 512
+
+typedef struct {
+    vg_status status;
+    char msg[VG_ERR_MSG_SIZE];
+} vg_err;
+
+/* Short name of a status ("format error", ...). Never NULL. */
+const char *vg_status_name(vg_status s);
+
+/* ---- images ------------------------------------------------------------------------------- */
+
+/* An 8-bit RGB image, rows top to bottom, pixels interleaved R,G,B, no padding. */
+typedef struct {
+    int w, h;
+    uint8_t *rgb; /* w*h*3 bytes, owned; free with vg_image_free() */
+} vg_image;
+
+/* Largest width or height accepted by the decoders; larger images are rejected with
+ * VG_ERR_UNSUPPORTED instead of being allowed to exhaust memory. */
+#define VG_IMAGE_MAX_DIM 16384
+#define VG_IMAGE_MAX_PIXELS (100u * 1000u * 1000u)
+
+/* Decodes a JPEG, PNG or BMP file (format found from its first bytes, not its name).
+ * Grayscale and palette images become RGB; an alpha channel is dropped. On failure `img` is
+ * left empty ({0}). */
+vg_status vg_image_load(const char *path, vg_image *img, vg_err *err);
+/* Same, from memory. `name` is only used in error messages. */
+vg_status vg_image_decode(const void *data, size_t size, const char *name, vg_image *img,
+                          vg_err *err);
+void vg_image_free(vg_image *img);
+
+/* Resizes `src` to w x h into `dst` (allocated here). Bilinear interpolation with
+ * half-pixel centres; when shrinking by 3x or more along an axis, area averaging instead
+ * (every source pixel contributes, so small bright details do not alias away). */
+vg_status vg_image_resize(const vg_image *src, int w, int h, vg_image *dst, vg_err *err);
+
+/* ---- models ------------------------------------------------------------------------------- */
+
+typedef struct vg_model vg_model;
+
+#define VG_MAX_CLASSES 4096
+
+/* How a model wants its input: the image is resized as a whole to w x h (no crop), then each
+ * channel becomes (pixel - mean[c]) / std[c]. Stored in the model file. */
+typedef struct {
+    int w, h, c;
+    float mean[3];
+    float std[3];
+} vg_input_spec;
+
+typedef struct {
+    vg_input_spec input;
+    int n_classes;      /* outputs of the classifier */
+    int has_labels;     /* 1 when the model names its classes, else labels are "class_<i>" */
+    int n_layers;       /* nodes of the graph (conv, depthwise, add, pool, ...) */
+    int64_t n_params;   /* float parameters */
+    int64_t flops;      /* multiply-adds x 2 for one image at the input size */
+    int64_t file_bytes; /* size of the file it was loaded from (0 if built in memory) */
+    const char *source; /* where the weights came from, e.g. the imported file name */
+} vg_model_info;
+
+/* Loads and validates a .vgm file: magic, version, every length against the file size,
+ * every graph reference, the checksum, and a dry shape inference. */
+vg_status vg_model_load(const char *path, vg_model **out, vg_err *err);
+/* Writes a .vgm atomically: a crash or a full disk leaves any existing file untouched. */
+vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err);
+void vg_model_free(vg_model *m);
+
+void vg_model_get_info(const vg_model *m, vg_model_info *info);
+/* Label of output i, or a generated "class_<i>" when the model has no labels. */
+const char *vg_model_label(const vg_model *m, int i);
+/* Replaces the labels with the lines of a text file (one per class, blank lines kept as
+ * empty labels are not allowed). The count must equal the number of outputs. */
+vg_status vg_model_set_labels_file(vg_model *m, const char *path, vg_err *err);
+
+/* One line per layer into `buf` ("  3 conv 3x3/2  32->32  112x112  864 params"), for `vigie
+ * info`. Returns the number of characters needed (like snprintf). */
+size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size);
+
+/* ---- import ------------------------------------------------------------------------------- */
+
+/* Imports a TensorFlow Lite MobileNet-style classifier. Quantized weights (uint8 per-tensor,
+ * int8 per-channel, int32 bias) are dequantized to float; BN is expected folded. Supported
+ * ops: CONV_2D, DEPTHWISE_CONV_2D, ADD, AVERAGE_POOL_2D (global), MEAN (spatial), RESHAPE,
+ * SQUEEZE, FULLY_CONNECTED, SOFTMAX, QUANTIZE, DEQUANTIZE. Input normalisation comes from the
+ * input tensor's quantization (uint8 q with scale s, zero z: mean z, std 1/s), or [-1, 1]
+ * for float models. Any other op is reported by name with VG_ERR_UNSUPPORTED. */
+vg_status vg_import_tflite(const char *path, vg_model **out, vg_err *err);
+vg_status vg_import_tflite_mem(const void *data, size_t size, const char *name, vg_model **out,
+                               vg_err *err);
+
+/* ---- inference ---------------------------------------------------------------------------- */
+
+typedef struct vg_runner vg_runner;
+
+typedef struct {
+    int threads; /* worker threads, >= 1 (default 1) */
+    int batch;   /* images per forward pass, >= 1 (default 1) */
+} vg_runner_opts;
+
+vg_runner_opts vg_runner_opts_default(void);
+
+/* Plans the forward pass of `m` at its input size: shapes, activation buffers (reused by
+ * liveness), workspace. */
+vg_status vg_runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                         vg_err *err);
+void vg_runner_free(vg_runner *r);
+
+/* Resizes, normalises and classifies one image: probs gets n_classes probabilities. */
+vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg_err *err);
+
+/* Raw forward pass. input: (batch, h, w, c) floats, already normalised; output:
+ * (batch, n_classes). Cannot fail once the runner exists. */
+void vg_runner_forward(vg_runner *r, const float *input, float *output);
+
+/* Bytes held by the runner for activations and workspace (weights excluded). */
+size_t vg_runner_activation_bytes(const vg_runner *r);
+
+/* Preprocesses an image into (h, w, c) floats following `spec`. `out` holds h*w*c floats. */
+vg_status vg_image_to_input(const vg_image *img, const vg_input_spec *spec, float *out,
+                            vg_err *err);
+
+/* ---- misc --------------------------------------------------------------------------------- */
+
+/* Peak resident set size of this process so far, in bytes (0 if unknown). */
+size_t vg_peak_rss_bytes(void);
+/* Monotonic clock in seconds. */
+double vg_time_now(void);
+
+#ifdef __cplusplus
+}
+#endif
+#endif /* VIGIE_H */

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# test.sh — the whole test suite, as CI runs it: dependencies, a warnings-as-errors build,
+# unit + CLI end-to-end tests, the same again under ASan+UBSan, and a short libFuzzer run of
+# every loader/decoder (FUZZ_SECONDS each, default 20; 0 skips).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+JOBS=${JOBS:-2}
+make -j"$JOBS" CFLAGS=-Werror
+make -j"$JOBS" CFLAGS=-Werror test
+make -j"$JOBS" SAN=1 CFLAGS=-Werror test
+FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+if [ "$FUZZ_SECONDS" -gt 0 ]; then
+  make -j"$JOBS" fuzz
+  bash tests/fuzz/run.sh "$FUZZ_SECONDS"
+fi
+echo "test.sh: all tests passed"

@@ -1,0 +1,233 @@
+/* model.c — vg_model lifetime, labels, metadata, info and the per-layer description used by
+ * `vigie info`. */
+#include "model/model.h"
+
+#include <math.h>
+#include <string.h>
+
+vg_model *vg_model_new(void) {
+    vg_model *m = calloc(1, sizeof *m);
+    if (!m) return NULL;
+    vg_graph_init(&m->g);
+    m->input = (vg_input_spec){224, 224, 3, {127.5f, 127.5f, 127.5f}, {127.5f, 127.5f, 127.5f}};
+    return m;
+}
+
+static void free_labels(vg_model *m) {
+    for (int i = 0; i < m->n_labels; i++) free(m->labels[i]);
+    free(m->labels);
+    m->labels = NULL;
+    m->n_labels = 0;
+}
+
+void vg_model_free(vg_model *m) {
+    if (!m) return;
+    vg_graph_free(&m->g);
+    free_labels(m);
+    for (int i = 0; i < m->n_meta; i++) {
+        free(m->meta[i].key);
+        free(m->meta[i].value);
+    }
+    free(m->meta);
+    free(m);
+}
+
+int vg_model_n_outputs(const vg_model *m) {
+    if (m->g.n_nodes < 1) return 0;
+    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);
+    if (!sh) return 0;
+    int n = 0;
+    if (vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, NULL, sh, NULL) == VG_OK) {
+        vg_shape o = sh[m->g.output];
+        n = o.h * o.w * o.c;
+    }
+    free(sh);
+    return n;
+}
+
+static char *dup_str(const char *s) {
+    size_t n = strlen(s);
+    char *d = malloc(n + 1);
+    if (d) memcpy(d, s, n + 1);
+    return d;
+}
+
+vg_status vg_model_set_labels(vg_model *m, const char *const *labels, int n, vg_err *err) {
+    if (n < 0 || n > VG_MAX_CLASSES) return vg_err_set(err, VG_ERR_ARG, "too many labels (%d)", n);
+    char **l = calloc((size_t)(n ? n : 1), sizeof *l);
+    if (!l) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < n; i++) {
+        if (strlen(labels[i]) >= VG_MAX_LABEL_LEN || !(l[i] = dup_str(labels[i]))) {
+            for (int j = 0; j < i; j++) free(l[j]);
+            free(l);
+            return vg_err_set(err, VG_ERR_ARG, "label %d too long or out of memory", i);
+        }
+    }
+    free_labels(m);
+    m->labels = l;
+    m->n_labels = n;
+    return VG_OK;
+}
+
+vg_status vg_model_set_labels_text(vg_model *m, const uint8_t *data, size_t size,
+                                   const char *name, vg_err *err) {
+    int n_out = vg_model_n_outputs(m);
+    /* count lines; a final line without newline counts, a trailing newline does not */
+    int n = 0;
+    for (size_t i = 0; i < size; i++)
+        if (data[i] == '\n') n++;
+    if (size > 0 && data[size - 1] != '\n') n++;
+    if (n != n_out)
+        return vg_err_set(err, VG_ERR_ARG, "%s: %d labels, but the model has %d outputs", name, n,
+                          n_out);
+    char **l = calloc((size_t)(n ? n : 1), sizeof *l);
+    if (!l) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    size_t pos = 0;
+    vg_status st = VG_OK;
+    for (int i = 0; i < n; i++) {
+        size_t end = pos;
+        while (end < size && data[end] != '\n') end++;
+        size_t len = end - pos;
+        if (len > 0 && data[pos + len - 1] == '\r') len--;
+        if (len == 0 || len >= VG_MAX_LABEL_LEN || memchr(data + pos, 0, len)) {
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: line %d: label empty, too long or binary",
+                            name, i + 1);
+        } else if ((l[i] = malloc(len + 1)) == NULL) {
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        } else {
+            memcpy(l[i], data + pos, len);
+            l[i][len] = 0;
+        }
+        if (st != VG_OK) {
+            for (int j = 0; j < i; j++) free(l[j]);
+            free(l);
+            return st;
+        }
+        pos = end + 1;
+    }
+    free_labels(m);
+    m->labels = l;
+    m->n_labels = n;
+    return VG_OK;
+}
+
+vg_status vg_model_set_labels_file(vg_model *m, const char *path, vg_err *err) {
+    uint8_t *data;
+    size_t size;
+    vg_status st = vg_file_read(path, 16u << 20, &data, &size, err);
+    if (st != VG_OK) return st;
+    st = vg_model_set_labels_text(m, data, size, path, err);
+    free(data);
+    return st;
+}
+
+const char *vg_model_label(const vg_model *m, int i) {
+    if (i >= 0 && i < m->n_labels) return m->labels[i];
+    /* the fallback buffer is per model; the cast is confined to this cache */
+    vg_model *mm = (vg_model *)m;
+    snprintf(mm->fallback_label, sizeof mm->fallback_label, "class_%d", i);
+    return mm->fallback_label;
+}
+
+vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_err *err) {
+    for (int i = 0; i < m->n_meta; i++) {
+        if (strcmp(m->meta[i].key, key) == 0) {
+            char *v = dup_str(value);
+            if (!v) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+            free(m->meta[i].value);
+            m->meta[i].value = v;
+            return VG_OK;
+        }
+    }
+    if (m->n_meta >= VG_MAX_META) return vg_err_set(err, VG_ERR_ARG, "too many metadata entries");
+    vg_meta *nm = realloc(m->meta, sizeof(vg_meta) * (size_t)(m->n_meta + 1));
+    if (!nm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    m->meta = nm;
+    char *k = dup_str(key), *v = dup_str(value);
+    if (!k || !v) {
+        free(k);
+        free(v);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    m->meta[m->n_meta++] = (vg_meta){k, v};
+    return VG_OK;
+}
+
+const char *vg_model_get_meta(const vg_model *m, const char *key) {
+    for (int i = 0; i < m->n_meta; i++)
+        if (strcmp(m->meta[i].key, key) == 0) return m->meta[i].value;
+    return NULL;
+}
+
+vg_status vg_model_validate(const vg_model *m, vg_err *err) {
+    const vg_input_spec *in = &m->input;
+    if (in->c != 3) return vg_err_set(err, VG_ERR_FORMAT, "input must have 3 channels, not %d", in->c);
+    if (in->w < 8 || in->h < 8 || in->w > 4096 || in->h > 4096)
+        return vg_err_set(err, VG_ERR_FORMAT, "input size %dx%d out of range", in->w, in->h);
+    for (int k = 0; k < 3; k++)
+        if (!(in->std[k] != 0.0f) || !isfinite(in->std[k]) || !isfinite(in->mean[k]))
+            return vg_err_set(err, VG_ERR_FORMAT, "input normalisation invalid (channel %d)", k);
+    vg_status st = vg_graph_infer(&m->g, in->h, in->w, in->c, NULL, NULL, err);
+    if (st != VG_OK) return st;
+    int n_out = vg_model_n_outputs(m);
+    if (n_out < 1 || n_out > VG_MAX_CLASSES)
+        return vg_err_set(err, VG_ERR_FORMAT, "model has %d outputs (expected 1..%d)", n_out,
+                          VG_MAX_CLASSES);
+    if (m->n_labels != 0 && m->n_labels != n_out)
+        return vg_err_set(err, VG_ERR_FORMAT, "model has %d labels for %d outputs", m->n_labels,
+                          n_out);
+    return VG_OK;
+}
+
+void vg_model_get_info(const vg_model *m, vg_model_info *info) {
+    memset(info, 0, sizeof *info);
+    info->input = m->input;
+    info->n_layers = m->g.n_nodes;
+    info->n_params = m->g.n_params;
+    info->file_bytes = m->file_bytes;
+    info->source = vg_model_get_meta(m, "source");
+    info->n_classes = vg_model_n_outputs(m);
+    info->has_labels = m->n_labels > 0;
+    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(m->g.n_nodes ? m->g.n_nodes : 1));
+    if (geom && vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) ==
+                    VG_OK)
+        for (int i = 0; i < m->g.n_nodes; i++) info->flops += geom[i].flops;
+    free(geom);
+}
+
+size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
+    size_t used = 0;
+    int n = m->g.n_nodes;
+    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(n ? n : 1));
+    if (!geom || vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) !=
+                     VG_OK) {
+        free(geom);
+        return (size_t)snprintf(buf, size, "(invalid graph)\n");
+    }
+    static const char *acts[] = {"", " relu", " relu6"};
+    for (int i = 0; i < n; i++) {
+        const vg_node *nd = &m->g.nodes[i];
+        const vg_node_geom *gm = &geom[i];
+        char kind[64];
+        if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
+            snprintf(kind, sizeof kind, "%s %dx%d/%d%s", vg_op_name((vg_op)nd->op), nd->kh, nd->kw,
+                     nd->sh, nd->pad_mode == VG_PAD_SAME ? " same" : "");
+        else if (nd->op == VG_OP_ADD)
+            snprintf(kind, sizeof kind, "add t%d", nd->in[1]);
+        else
+            snprintf(kind, sizeof kind, "%s", vg_op_name((vg_op)nd->op));
+        int64_t np = vg_node_weight_count(nd, gm->in.c, gm->in.h, gm->in.w) +
+                     (nd->b >= 0 ? vg_node_bias_count(nd, gm->in.c) : 0);
+        char line[200];
+        int k = snprintf(line, sizeof line, "%4d  %-20s%-6s t%-4d %4dx%-4d x%-5d -> %4dx%-4d x%-5d %9lld params %8.2f MFLOP\n",
+                         i, kind, acts[nd->act <= 2 ? nd->act : 0], nd->in[0], gm->in.h, gm->in.w,
+                         gm->in.c, gm->out.h, gm->out.w, gm->out.c, (long long)np,
+                         (double)gm->flops / 1e6);
+        if (k > 0) {
+            if (used < size) snprintf(buf + used, size - used, "%s", line);
+            used += (size_t)k;
+        }
+    }
+    free(geom);
+    return used;
+}

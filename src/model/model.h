@@ -1,0 +1,53 @@
+/* model.h — the vg_model object behind the public API: a graph, how to feed it (input spec),
+ * what its outputs mean (labels) and free-form metadata (key = value strings: where it came
+ * from, training settings, alarm threshold...). */
+#ifndef VG_MODEL_H
+#define VG_MODEL_H
+
+#include "model/graph.h"
+
+#define VG_MAX_LABEL_LEN 256
+#define VG_MAX_META 256
+
+typedef struct {
+    char *key, *value;
+} vg_meta;
+
+struct vg_model {
+    vg_graph g;
+    vg_input_spec input;
+    char **labels; /* n_labels strings, or NULL */
+    int n_labels;
+    vg_meta *meta;
+    int n_meta;
+    int64_t file_bytes;
+    char fallback_label[32];
+};
+
+/* A new empty model (graph with only the input tensor). NULL on allocation failure. */
+vg_model *vg_model_new(void);
+
+/* Number of outputs: channels of the output tensor at the model's input size (0 if the graph
+ * is invalid). */
+int vg_model_n_outputs(const vg_model *m);
+
+/* Replaces the labels with a copy of `labels` (n strings). */
+vg_status vg_model_set_labels(vg_model *m, const char *const *labels, int n, vg_err *err);
+
+/* Labels from text, one per line (`name` is for messages); the count must match the outputs. */
+vg_status vg_model_set_labels_text(vg_model *m, const uint8_t *data, size_t size,
+                                   const char *name, vg_err *err);
+
+/* Metadata: set (copy) / get (NULL when absent). */
+vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_err *err);
+const char *vg_model_get_meta(const vg_model *m, const char *key);
+
+/* Full validation: graph against the input spec, labels against the outputs. */
+vg_status vg_model_validate(const vg_model *m, vg_err *err);
+
+/* .vgm serialisation to / from memory (vg_model_save / vg_model_load wrap these). */
+vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err);
+vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_model **out,
+                         vg_err *err);
+
+#endif

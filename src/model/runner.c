@@ -1,0 +1,231 @@
+/* runner.c — plans and runs the forward pass of a model: resolves shapes once, assigns
+ * activation buffers by liveness (a buffer is reused as soon as its tensor's last reader has
+ * run), and dispatches each node to the kernel table. */
+#include "model/runner.h"
+
+#include "cpu/backend.h"
+
+#include <string.h>
+
+struct vg_runner {
+    const vg_model *m;
+    const vg_kernels *k;
+    int batch, threads;
+    vg_node_geom *geom; /* per node */
+    vg_shape *shapes;   /* per tensor */
+    float **t;          /* per tensor: buffer (t[0] = caller's input) */
+    float *arena;
+    size_t arena_floats;
+    float *input; /* preprocessing buffer for vg_runner_classify (batch 1) */
+    float *output;
+    int n_out;
+    bool ends_in_softmax;
+    bool keep_all; /* no buffer reuse: every tensor stays readable */
+};
+
+vg_runner_opts vg_runner_opts_default(void) {
+    vg_runner_opts o = {1, 1};
+    return o;
+}
+
+void vg_runner_free(vg_runner *r) {
+    if (!r) return;
+    free(r->geom);
+    free(r->shapes);
+    free(r->t);
+    free(r->arena);
+    free(r->input);
+    free(r->output);
+    free(r);
+}
+
+static size_t tensor_floats(const vg_shape *s, int batch) {
+    return (size_t)batch * (size_t)s->h * (size_t)s->w * (size_t)s->c;
+}
+
+/* Greedy liveness allocation into slots; returns false on allocation failure. */
+static bool plan_buffers(vg_runner *r) {
+    const vg_graph *g = &r->m->g;
+    int nt = g->n_tensors;
+    int *last = malloc(sizeof(int) * (size_t)nt);
+    int *slot_of = malloc(sizeof(int) * (size_t)nt);
+    size_t *slot_size = calloc((size_t)nt, sizeof(size_t));
+    bool *slot_busy = calloc((size_t)nt, sizeof(bool));
+    bool ok = last && slot_of && slot_size && slot_busy;
+    int n_slots = 0;
+    if (ok) {
+        for (int t = 0; t < nt; t++) last[t] = -1, slot_of[t] = -1;
+        for (int i = 0; i < g->n_nodes; i++)
+            for (int j = 0; j < 2; j++)
+                if (g->nodes[i].in[j] >= 0) last[g->nodes[i].in[j]] = i;
+        last[g->output] = g->n_nodes; /* the output lives to the end */
+        for (int i = 0; i < g->n_nodes; i++) {
+            int out = g->nodes[i].out;
+            size_t need = tensor_floats(&r->shapes[out], r->batch);
+            /* best fit among free slots; else grow the largest free one; else a new slot */
+            int best = -1, largest = -1;
+            for (int s = 0; s < n_slots; s++) {
+                if (slot_busy[s]) continue;
+                if (slot_size[s] >= need && (best < 0 || slot_size[s] < slot_size[best])) best = s;
+                if (largest < 0 || slot_size[s] > slot_size[largest]) largest = s;
+            }
+            if (best < 0) best = largest;
+            if (best < 0 || r->keep_all) best = n_slots++;
+            if (slot_size[best] < need) slot_size[best] = need;
+            slot_busy[best] = true;
+            slot_of[out] = best;
+            for (int j = 0; j < 2; j++) {
+                int in = g->nodes[i].in[j];
+                if (in > 0 && last[in] == i && slot_of[in] >= 0) slot_busy[slot_of[in]] = false;
+            }
+        }
+        size_t total = 0;
+        size_t *slot_off = calloc((size_t)(n_slots ? n_slots : 1), sizeof(size_t));
+        ok = slot_off != NULL;
+        for (int s = 0; ok && s < n_slots; s++) {
+            slot_off[s] = total;
+            total += (slot_size[s] + 15) & ~(size_t)15; /* 64-byte aligned slices */
+        }
+        if (ok) {
+            r->arena_floats = total;
+            r->arena = aligned_alloc(64, (total ? total : 16) * sizeof(float));
+            ok = r->arena != NULL;
+        }
+        for (int t = 1; ok && t < nt; t++) r->t[t] = r->arena + slot_off[slot_of[t]];
+        free(slot_off);
+    }
+    free(last);
+    free(slot_of);
+    free(slot_size);
+    free(slot_busy);
+    return ok;
+}
+
+vg_status vg_runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                         vg_err *err) {
+    return vg_runner_init_ex(out, m, opts, false, err);
+}
+
+const float *vg_runner_tensor(const vg_runner *r, int t) {
+    VG_ASSERT(t >= 1 && t < r->m->g.n_tensors);
+    return r->t[t];
+}
+
+vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                            bool keep_all, vg_err *err) {
+    *out = NULL;
+    vg_runner_opts o = opts ? *opts : vg_runner_opts_default();
+    if (o.threads < 1 || o.threads > 256)
+        return vg_err_set(err, VG_ERR_ARG, "threads must be 1..256, not %d", o.threads);
+    if (o.batch < 1 || o.batch > 4096)
+        return vg_err_set(err, VG_ERR_ARG, "batch must be 1..4096, not %d", o.batch);
+    vg_runner *r = calloc(1, sizeof *r);
+    if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    r->m = m;
+    r->keep_all = keep_all;
+    r->k = vg_kernels_best();
+    r->batch = o.batch;
+    r->threads = o.threads;
+    const vg_graph *g = &m->g;
+    r->geom = calloc((size_t)g->n_nodes, sizeof(vg_node_geom));
+    r->shapes = calloc((size_t)g->n_tensors, sizeof(vg_shape));
+    r->t = calloc((size_t)g->n_tensors, sizeof(float *));
+    if (!r->geom || !r->shapes || !r->t) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, r->geom, r->shapes, err);
+    if (st != VG_OK) {
+        vg_runner_free(r);
+        return st;
+    }
+    vg_shape os = r->shapes[g->output];
+    r->n_out = os.h * os.w * os.c;
+    r->ends_in_softmax = g->nodes[g->n_nodes - 1].op == VG_OP_SOFTMAX;
+    size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
+    r->input = malloc(in_floats * sizeof(float));
+    r->output = malloc((size_t)r->n_out * sizeof(float));
+    if (!r->input || !r->output || !plan_buffers(r)) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate activation memory");
+    }
+    *out = r;
+    return VG_OK;
+}
+
+size_t vg_runner_activation_bytes(const vg_runner *r) {
+    size_t in = (size_t)r->m->input.h * r->m->input.w * r->m->input.c;
+    return (r->arena_floats + in + (size_t)r->n_out) * sizeof(float);
+}
+
+static void run_node(vg_runner *r, int i) {
+    const vg_graph *g = &r->m->g;
+    const vg_node *nd = &g->nodes[i];
+    const vg_node_geom *gm = &r->geom[i];
+    const float *x = r->t[nd->in[0]];
+    float *y = r->t[nd->out];
+    const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
+    const float *b = nd->b >= 0 ? g->params + nd->b : NULL;
+    vg_act act = (vg_act)nd->act;
+    int n = r->batch;
+    size_t pix = (size_t)n * gm->in.h * gm->in.w;
+    switch ((vg_op)nd->op) {
+    case VG_OP_CONV: {
+        vg_conv_desc d = gm->conv;
+        d.n = n;
+        bool pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 &&
+                         d.pl == 0 && d.ho == d.h && d.wo == d.w;
+        if (pointwise)
+            r->k->matmul((int)pix, d.co, d.ci, x, w, b, act, y);
+        else
+            r->k->conv2d(&d, x, w, b, act, y);
+        break;
+    }
+    case VG_OP_DWCONV: {
+        vg_conv_desc d = gm->conv;
+        d.n = n;
+        r->k->dwconv(&d, x, w, b, act, y);
+        break;
+    }
+    case VG_OP_BN: {
+        int c = gm->in.c;
+        vg_batchnorm_ref(pix, c, x, b, b + c, b + 2 * c, b + 3 * c, nd->eps, act, y);
+        break;
+    }
+    case VG_OP_ADD:
+        vg_add_ref(pix * (size_t)gm->in.c, x, r->t[nd->in[1]], act, y);
+        break;
+    case VG_OP_GAP:
+        vg_gap_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
+        break;
+    case VG_OP_FC: {
+        int ci = gm->in.h * gm->in.w * gm->in.c;
+        r->k->matmul(n, nd->co, ci, x, w, b, act, y);
+        break;
+    }
+    case VG_OP_SOFTMAX:
+        vg_softmax_ref((int)pix, gm->in.c, x, y);
+        break;
+    case VG_OP_COUNT_: VG_ASSERT(0);
+    }
+}
+
+void vg_runner_forward(vg_runner *r, const float *input, float *output) {
+    const vg_graph *g = &r->m->g;
+    r->t[0] = (float *)input; /* read only: no node writes tensor 0 */
+    for (int i = 0; i < g->n_nodes; i++) run_node(r, i);
+    memcpy(output, r->t[g->output], (size_t)r->batch * r->n_out * sizeof(float));
+    r->t[0] = NULL;
+}
+
+vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg_err *err) {
+    if (r->batch != 1) return vg_err_set(err, VG_ERR_ARG, "classify needs a batch-1 runner");
+    vg_status st = vg_image_to_input(img, &r->m->input, r->input, err);
+    if (st != VG_OK) return st;
+    vg_runner_forward(r, r->input, r->output);
+    if (r->ends_in_softmax)
+        memcpy(probs, r->output, (size_t)r->n_out * sizeof(float));
+    else
+        vg_softmax_ref(1, r->n_out, r->output, probs);
+    return VG_OK;
+}

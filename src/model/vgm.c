@@ -1,0 +1,301 @@
+/* vgm.c — the native model file (.vgm).
+ *
+ *   "VIGIEVGM"  u32 version  u32 flags(0)
+ *   chunk*      tag[4]  u32 reserved(0)  u64 length  payload[length]
+ *   u32 crc32 of every byte before it
+ *
+ * Chunks: INPT (input spec), GRPH (nodes), PARM (float arena), LABL (labels, optional), META
+ * (key/value strings, optional). Unknown chunks are skipped, so later versions can add some
+ * without breaking older readers. All integers and floats are little-endian.
+ *
+ * The loader trusts nothing: the checksum catches accidents, and every length, count,
+ * reference and shape is checked anyway, because a file with a valid checksum can still be
+ * hostile. */
+#include "model/model.h"
+
+#include <string.h>
+
+#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
+#error "vigie's file formats assume a little-endian host"
+#endif
+
+#define VGM_MAGIC "VIGIEVGM"
+#define VGM_VERSION 1u
+#define VGM_MAX_BYTES ((size_t)4 << 30)
+#define VGM_NODE_BYTES 72 /* 4 x u8, 12 x i32, 2 x i64, f32 */
+#define VGM_MAX_STR 65536
+
+static void chunk_begin(vg_wr *w, const char *tag, size_t *len_pos) {
+    vg_wr_bytes(w, tag, 4);
+    vg_wr_u32(w, 0);
+    *len_pos = w->n;
+    vg_wr_u64(w, 0);
+}
+
+static void chunk_end(vg_wr *w, size_t len_pos) {
+    if (w->oom) return;
+    uint64_t len = w->n - len_pos - 8;
+    for (int i = 0; i < 8; i++) w->p[len_pos + i] = (uint8_t)(len >> (8 * i));
+}
+
+static void wr_str(vg_wr *w, const char *s) {
+    size_t n = strlen(s);
+    vg_wr_u32(w, (uint32_t)n);
+    vg_wr_bytes(w, s, n);
+}
+
+vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err) {
+    vg_status st = vg_model_validate(m, err);
+    if (st != VG_OK) return st;
+    size_t lp;
+    vg_wr_bytes(w, VGM_MAGIC, 8);
+    vg_wr_u32(w, VGM_VERSION);
+    vg_wr_u32(w, 0);
+
+    chunk_begin(w, "INPT", &lp);
+    vg_wr_u32(w, (uint32_t)m->input.w);
+    vg_wr_u32(w, (uint32_t)m->input.h);
+    vg_wr_u32(w, (uint32_t)m->input.c);
+    for (int k = 0; k < 3; k++) vg_wr_f32(w, m->input.mean[k]);
+    for (int k = 0; k < 3; k++) vg_wr_f32(w, m->input.std[k]);
+    chunk_end(w, lp);
+
+    chunk_begin(w, "GRPH", &lp);
+    vg_wr_u32(w, (uint32_t)m->g.n_nodes);
+    vg_wr_u32(w, (uint32_t)m->g.output);
+    for (int i = 0; i < m->g.n_nodes; i++) {
+        const vg_node *n = &m->g.nodes[i];
+        vg_wr_u8(w, n->op);
+        vg_wr_u8(w, n->act);
+        vg_wr_u8(w, n->pad_mode);
+        vg_wr_u8(w, 0);
+        vg_wr_i32(w, n->in[0]);
+        vg_wr_i32(w, n->in[1]);
+        vg_wr_i32(w, n->out);
+        vg_wr_i32(w, n->kh);
+        vg_wr_i32(w, n->kw);
+        vg_wr_i32(w, n->sh);
+        vg_wr_i32(w, n->sw);
+        for (int k = 0; k < 4; k++) vg_wr_i32(w, n->pad[k]);
+        vg_wr_i32(w, n->co);
+        vg_wr_u64(w, (uint64_t)n->w);
+        vg_wr_u64(w, (uint64_t)n->b);
+        vg_wr_f32(w, n->eps);
+    }
+    chunk_end(w, lp);
+
+    chunk_begin(w, "PARM", &lp);
+    vg_wr_u64(w, (uint64_t)m->g.n_params);
+    vg_wr_f32s(w, m->g.params, (size_t)m->g.n_params);
+    chunk_end(w, lp);
+
+    if (m->n_labels > 0) {
+        chunk_begin(w, "LABL", &lp);
+        vg_wr_u32(w, (uint32_t)m->n_labels);
+        for (int i = 0; i < m->n_labels; i++) wr_str(w, m->labels[i]);
+        chunk_end(w, lp);
+    }
+    if (m->n_meta > 0) {
+        chunk_begin(w, "META", &lp);
+        vg_wr_u32(w, (uint32_t)m->n_meta);
+        for (int i = 0; i < m->n_meta; i++) {
+            wr_str(w, m->meta[i].key);
+            wr_str(w, m->meta[i].value);
+        }
+        chunk_end(w, lp);
+    }
+    if (!w->oom) vg_wr_u32(w, vg_crc32(w->p, w->n));
+    if (w->oom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory while serialising the model");
+    return VG_OK;
+}
+
+vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err) {
+    vg_wr w = {0};
+    vg_status st = vg_model_serialize(m, &w, err);
+    if (st == VG_OK) st = vg_file_write_atomic(path, w.p, w.n, err);
+    else vg_err_prefix(err, path);
+    vg_wr_free(&w);
+    return st;
+}
+
+/* Reads a length-prefixed string of at most `max` bytes without NULs into a new buffer. */
+static char *rd_str(vg_rd *r, size_t max) {
+    uint32_t n = vg_rd_u32(r);
+    if (r->bad || n > max || n > vg_rd_left(r)) {
+        r->bad = true;
+        return NULL;
+    }
+    const uint8_t *s = vg_rd_span(r, n);
+    if (!s || memchr(s, 0, n)) {
+        r->bad = true;
+        return NULL;
+    }
+    char *d = malloc((size_t)n + 1);
+    if (!d) {
+        r->bad = true;
+        return NULL;
+    }
+    memcpy(d, s, n);
+    d[n] = 0;
+    return d;
+}
+
+static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *seen,
+                             vg_err *err) {
+    if (memcmp(tag, "INPT", 4) == 0) {
+        *seen |= 1;
+        m->input.w = (int)vg_rd_u32(r);
+        m->input.h = (int)vg_rd_u32(r);
+        m->input.c = (int)vg_rd_u32(r);
+        for (int k = 0; k < 3; k++) m->input.mean[k] = vg_rd_f32(r);
+        for (int k = 0; k < 3; k++) m->input.std[k] = vg_rd_f32(r);
+    } else if (memcmp(tag, "GRPH", 4) == 0) {
+        *seen |= 2;
+        uint32_t nn = vg_rd_u32(r);
+        uint32_t output = vg_rd_u32(r);
+        if (r->bad || nn < 1 || nn > VG_MAX_NODES || (size_t)nn * VGM_NODE_BYTES != vg_rd_left(r))
+            return vg_err_set(err, VG_ERR_FORMAT, "graph chunk: %u nodes do not fit its %zu bytes",
+                              nn, vg_rd_left(r));
+        m->g.nodes = calloc(nn, sizeof(vg_node));
+        if (!m->g.nodes) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        m->g.cap_nodes = (int)nn;
+        m->g.n_nodes = (int)nn;
+        m->g.n_tensors = (int)nn + 1;
+        m->g.output = (int)output > 0 && output <= nn ? (int)output : -1;
+        for (uint32_t i = 0; i < nn; i++) {
+            vg_node *n = &m->g.nodes[i];
+            n->op = vg_rd_u8(r);
+            n->act = vg_rd_u8(r);
+            n->pad_mode = vg_rd_u8(r);
+            (void)vg_rd_u8(r);
+            n->in[0] = vg_rd_i32(r);
+            n->in[1] = vg_rd_i32(r);
+            n->out = vg_rd_i32(r);
+            n->kh = vg_rd_i32(r);
+            n->kw = vg_rd_i32(r);
+            n->sh = vg_rd_i32(r);
+            n->sw = vg_rd_i32(r);
+            for (int k = 0; k < 4; k++) n->pad[k] = vg_rd_i32(r);
+            n->co = vg_rd_i32(r);
+            n->w = (int64_t)vg_rd_u64(r);
+            n->b = (int64_t)vg_rd_u64(r);
+            n->eps = vg_rd_f32(r);
+        }
+    } else if (memcmp(tag, "PARM", 4) == 0) {
+        *seen |= 4;
+        uint64_t np = vg_rd_u64(r);
+        if (r->bad || np > (uint64_t)VG_MAX_PARAMS || np * 4 != vg_rd_left(r))
+            return vg_err_set(err, VG_ERR_FORMAT,
+                              "parameter chunk: %llu floats do not fit its %zu bytes",
+                              (unsigned long long)np, vg_rd_left(r));
+        m->g.params = malloc(np ? np * 4 : 4);
+        if (!m->g.params)
+            return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate %llu parameters",
+                              (unsigned long long)np);
+        vg_rd_bytes(r, m->g.params, np * 4);
+        m->g.n_params = m->g.cap_params = (int64_t)np;
+    } else if (memcmp(tag, "LABL", 4) == 0) {
+        uint32_t n = vg_rd_u32(r);
+        if (r->bad || n > VG_MAX_CLASSES || (size_t)n * 4 > vg_rd_left(r))
+            return vg_err_set(err, VG_ERR_FORMAT, "label chunk: bad count %u", n);
+        m->labels = calloc(n ? n : 1, sizeof(char *));
+        if (!m->labels) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        m->n_labels = (int)n;
+        for (uint32_t i = 0; i < n && !r->bad; i++) m->labels[i] = rd_str(r, VG_MAX_LABEL_LEN - 1);
+    } else if (memcmp(tag, "META", 4) == 0) {
+        uint32_t n = vg_rd_u32(r);
+        if (r->bad || n > VG_MAX_META || (size_t)n * 8 > vg_rd_left(r))
+            return vg_err_set(err, VG_ERR_FORMAT, "metadata chunk: bad count %u", n);
+        for (uint32_t i = 0; i < n && !r->bad; i++) {
+            char *k = rd_str(r, 256), *v = rd_str(r, VGM_MAX_STR);
+            if (k && v) {
+                vg_status st = vg_model_set_meta(m, k, v, err);
+                free(k);
+                free(v);
+                if (st != VG_OK) return st;
+            } else {
+                free(k);
+                free(v);
+            }
+        }
+    } else {
+        return VG_OK; /* unknown chunk: written by a later version, skipped */
+    }
+    if (r->bad || vg_rd_left(r) != 0)
+        return vg_err_set(err, VG_ERR_FORMAT, "chunk %.4s: contents do not match its length",
+                          tag);
+    return VG_OK;
+}
+
+vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_model **out,
+                         vg_err *err) {
+    *out = NULL;
+    if (size < 8 || memcmp(data, VGM_MAGIC, 8) != 0)
+        return vg_err_set(err, VG_ERR_FORMAT, "%s: not a vigie model (.vgm) file", name);
+    if (size < 20)
+        return vg_err_set(err, VG_ERR_FORMAT, "%s: truncated (%zu bytes)", name, size);
+    uint32_t version = vg_load_u32(data + 8);
+    if (version != VGM_VERSION)
+        return vg_err_set(err, VG_ERR_UNSUPPORTED, "%s: format version %u, this vigie reads %u",
+                          name, version, VGM_VERSION);
+    uint32_t stored = vg_load_u32(data + size - 4), actual = vg_crc32(data, size - 4);
+    if (stored != actual)
+        return vg_err_set(err, VG_ERR_FORMAT,
+                          "%s: checksum mismatch (file truncated or corrupt): stored %08x, "
+                          "computed %08x over %zu bytes",
+                          name, stored, actual, size - 4);
+    vg_model *m = vg_model_new();
+    if (!m) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    m->g.n_tensors = 0;
+    vg_rd r = vg_rd_make(data, size - 4);
+    r.pos = 16;
+    unsigned seen = 0;
+    vg_status st = VG_OK;
+    while (st == VG_OK && vg_rd_left(&r) > 0) {
+        size_t at = r.pos;
+        const uint8_t *tag = vg_rd_span(&r, 4);
+        (void)vg_rd_u32(&r);
+        uint64_t len = vg_rd_u64(&r);
+        if (r.bad || len > vg_rd_left(&r)) {
+            st = vg_err_set(err, VG_ERR_FORMAT, "truncated chunk header or length at byte %zu", at);
+            break;
+        }
+        char t[5] = {0};
+        memcpy(t, tag, 4);
+        vg_rd sub = vg_rd_make(vg_rd_span(&r, (size_t)len), (size_t)len);
+        if (((memcmp(t, "INPT", 4) == 0) && (seen & 1)) ||
+            ((memcmp(t, "GRPH", 4) == 0) && (seen & 2)) ||
+            ((memcmp(t, "PARM", 4) == 0) && (seen & 4)) ||
+            ((memcmp(t, "LABL", 4) == 0) && m->labels))
+            st = vg_err_set(err, VG_ERR_FORMAT, "duplicate chunk %s at byte %zu", t, at);
+        else
+            st = parse_chunk(m, t, &sub, &seen, err);
+    }
+    if (st == VG_OK && seen != 7)
+        st = vg_err_set(err, VG_ERR_FORMAT, "missing %s chunk",
+                        !(seen & 1) ? "input" : !(seen & 2) ? "graph" : "parameter");
+    if (st == VG_OK) {
+        for (int i = 0; i < m->n_labels; i++)
+            if (!m->labels[i]) st = vg_err_set(err, VG_ERR_FORMAT, "label %d missing", i);
+    }
+    if (st == VG_OK) st = vg_model_validate(m, err);
+    if (st != VG_OK) {
+        vg_err_prefix(err, name);
+        vg_model_free(m);
+        return st;
+    }
+    m->file_bytes = (int64_t)size;
+    *out = m;
+    return VG_OK;
+}
+
+vg_status vg_model_load(const char *path, vg_model **out, vg_err *err) {
+    *out = NULL;
+    uint8_t *data;
+    size_t size;
+    vg_status st = vg_file_read(path, VGM_MAX_BYTES, &data, &size, err);
+    if (st != VG_OK) return st;
+    st = vg_model_parse(data, size, path, out, err);
+    free(data);
+    return st;
+}

@@ -1,0 +1,20 @@
+/* matmul.c — reference matrix multiply c = a b^T + bias: the pointwise (1x1) convolution over
+ * all pixels and the fully-connected layer. b is stored row-major (n, k) so both operands are
+ * read along k. */
+#include "ops/ops.h"
+
+void vg_matmul_ref(int m, int n, int k, const float *a, const float *b, const float *bias,
+                   vg_act act, float *c) {
+    for (int i = 0; i < m; i++)
+        for (int j = 0; j < n; j++) {
+            float acc = bias ? bias[j] : 0.0f;
+            const float *ap = a + (size_t)i * k, *bp = b + (size_t)j * k;
+            for (int p = 0; p < k; p++) acc += ap[p] * bp[p];
+            c[(size_t)i * n + j] = vg_act_apply1(act, acc);
+        }
+}
+
+void vg_fc_ref(int n, int ci, int co, const float *x, const float *w, const float *b, vg_act act,
+               float *y) {
+    vg_matmul_ref(n, co, ci, x, w, b, act, y);
+}

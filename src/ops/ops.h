@@ -1,0 +1,76 @@
+/* ops.h — the scalar reference kernels, forward pass. They are the specification: plain loops
+ * in the most obvious order, float accumulation, no tricks. Faster kernels (src/cpu/) are
+ * tested against them. All activations are NHWC: (n, h, w, c), c fastest.
+ *
+ * Weight layouts:
+ *   conv2d     w (co, kh, kw, ci)      TFLite's OHWI; PyTorch OIHW must be transposed
+ *   depthwise  w (kh, kw, c)           one 2-D filter per channel, channel fastest
+ *   pointwise  w (co, ci)              a 1x1 conv is a matrix multiply over pixels
+ *   fc         w (co, ci)
+ */
+#ifndef VG_OPS_H
+#define VG_OPS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+typedef enum { VG_ACT_NONE = 0, VG_ACT_RELU = 1, VG_ACT_RELU6 = 2 } vg_act;
+
+/* Geometry of one convolution (regular or depthwise). Padding: pt/pl rows/columns of zeros
+ * before the input; the bottom/right padding is whatever makes ho/wo fit, which expresses
+ * both TF "SAME" (asymmetric: 0 before, 1 after on 224 -> 112) and symmetric padding. */
+typedef struct {
+    int n, h, w, ci; /* input (n, h, w, ci) */
+    int co;          /* output channels (== ci for depthwise) */
+    int kh, kw;      /* kernel */
+    int sh, sw;      /* strides */
+    int pt, pl;      /* top / left padding */
+    int ho, wo;      /* output (n, ho, wo, co) */
+} vg_conv_desc;
+
+static inline float vg_act_apply1(vg_act a, float v) {
+    if (a == VG_ACT_NONE) return v;
+    v = v > 0.0f ? v : 0.0f;
+    if (a == VG_ACT_RELU6 && v > 6.0f) v = 6.0f;
+    return v;
+}
+
+/* y = act(conv(x, w) + b). x (n,h,w,ci), w (co,kh,kw,ci), b (co) or NULL, y (n,ho,wo,co) */
+void vg_conv2d_ref(const vg_conv_desc *d, const float *x, const float *w, const float *b,
+                   vg_act act, float *y);
+
+/* y = act(dwconv(x, w) + b). x (n,h,w,c), w (kh,kw,c), b (c) or NULL, y (n,ho,wo,c) */
+void vg_dwconv_ref(const vg_conv_desc *d, const float *x, const float *w, const float *b,
+                   vg_act act, float *y);
+
+/* c = act(a b^T + bias). a (m,k), b (n,k), bias (n) or NULL, c (m,n).
+ * A pointwise conv is this with a = pixels (n*h*w, ci) and b = weights (co, ci); a
+ * fully-connected layer is this with m = batch. */
+void vg_matmul_ref(int m, int n, int k, const float *a, const float *b, const float *bias,
+                   vg_act act, float *c);
+
+/* Inference batch-norm: y = act(gamma * (x - mean) / sqrt(var + eps) + beta), per channel.
+ * x, y (p, c) where p = n*h*w; may be the same buffer. */
+void vg_batchnorm_ref(size_t p, int c, const float *x, const float *gamma, const float *beta,
+                      const float *mean, const float *var, float eps, vg_act act, float *y);
+
+void vg_relu_ref(size_t n, const float *x, float *y);
+void vg_relu6_ref(size_t n, const float *x, float *y);
+
+/* y = act(a + b), elementwise; y may alias a or b */
+void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y);
+
+/* Global average pool: x (n, hw, c) -> y (n, c) */
+void vg_gap_ref(int n, int hw, int c, const float *x, float *y);
+
+/* Fully connected: x (n, ci), w (co, ci), b (co) or NULL -> y (n, co) */
+void vg_fc_ref(int n, int ci, int co, const float *x, const float *w, const float *b, vg_act act,
+               float *y);
+
+/* Row-wise softmax: x (n, c) -> y (n, c), max-subtracted; y may alias x */
+void vg_softmax_ref(int n, int c, const float *x, float *y);
+
+/* Output size of a convolution with TF "SAME" padding, and the top/left padding it implies. */
+void vg_same_padding(int in, int k, int s, int *out, int *pad_before, int *pad_after);
+
+#endif

@@ -1,0 +1,147 @@
+#!/usr/bin/env bash
+# cli_test.sh — end-to-end tests of the vigie binary: the ImageNet reference predictions of
+# ../shared/DATA.md, every command's --help and errors, and damaged model files (truncated at
+# 20 offsets, bytes flipped) giving a clean error exit: status 1, a message, no crash, no
+# sanitizer report. Run by `make test` (VIGIE=path/to/vigie); parts needing ../shared skip
+# cleanly when it is absent.
+set -u
+VIGIE=${VIGIE:-./build/vigie}
+SHARED=${VIGIE_SHARED:-../shared}
+export ASAN_OPTIONS="exitcode=99:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:exitcode=98:print_stacktrace=1"
+T=$(mktemp -d "${TMPDIR:-/tmp}/vigie-cli-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL cli: $*"; }
+
+# run CMD...: captures status, stdout, stderr; a signal or sanitizer report is always a failure
+run() {
+  "$@" >"$T/out" 2>"$T/err"
+  rc=$?
+  if [ $rc -ge 98 ] || grep -q 'Sanitizer\|runtime error' "$T/err"; then
+    bad "crash or sanitizer report (status $rc): $*"; sed 's/^/    /' "$T/err" | head -20
+    rc=-1
+  fi
+  return 0
+}
+expect_rc() { # expect_rc WANT description
+  if [ "$rc" = "$1" ]; then ok; else bad "$2: status $rc, wanted $1"; sed 's/^/    /' "$T/err" | head -5; fi
+}
+# a clean error: status 1 and one line on stderr starting with "vigie "
+expect_clean_error() {
+  if [ "$rc" = 1 ] && [ "$(wc -l <"$T/err")" -ge 1 ] && head -1 "$T/err" | grep -q '^vigie '; then ok
+  else bad "$1: wanted a clean error exit, got status $rc: $(head -c 300 "$T/err")"; fi
+}
+
+# ---- help and usage errors (no shared data needed)
+for c in "" import predict info bench; do
+  run $VIGIE $c --help
+  expect_rc 0 "vigie $c --help"
+  grep -q '^usage: vigie' "$T/out" && ok || bad "vigie $c --help prints no usage"
+done
+run $VIGIE; expect_rc 2 "no command"
+run $VIGIE frobnicate; expect_rc 2 "unknown command"
+run $VIGIE predict; expect_rc 2 "predict without arguments"
+run $VIGIE predict --top; expect_rc 2 "option without value"
+run $VIGIE bench m.vgm --runs zero; expect_rc 2 "non-numeric --runs"
+run $VIGIE info a b; expect_rc 2 "too many arguments"
+run $VIGIE import x.tflite; expect_rc 2 "import without -o"
+run $VIGIE info "$T/missing.vgm"; expect_clean_error "missing model file"
+run $VIGIE info "$T"; expect_clean_error "a directory as model"
+printf 'not a model at all' >"$T/junk.vgm"
+run $VIGIE info "$T/junk.vgm"; expect_clean_error "junk model"
+run $VIGIE --version; expect_rc 0 "--version"
+
+if [ ! -d "$SHARED/models" ]; then
+  echo "SKIP cli: $SHARED/models not found (ImageNet and damaged-file tests)"
+  skip=$((skip + 1))
+  echo "cli: $pass passed, $fail failed, $skip skipped"
+  [ $fail = 0 ]; exit
+fi
+M=$SHARED/models
+TFL=$M/mobilenet_v2_1.0_224_quant.tflite
+
+# ---- import, info
+run $VIGIE import "$TFL" --labels "$M/imagenet_labels.txt" -o "$T/bb.vgm"
+expect_rc 0 "import"
+run $VIGIE info "$T/bb.vgm"
+expect_rc 0 "info"
+grep -q '^parameters  3[0-9]\{6\}' "$T/out" && grep -q '^input       224x224x3' "$T/out" &&
+  grep -q 'classes     1001: background' "$T/out" && ok || bad "info output: $(head -5 "$T/out")"
+run $VIGIE info "$T/bb.vgm" --json
+grep -q '"params":3[0-9]\{6\},' "$T/out" && ok || bad "info --json"
+
+# ---- ImageNet reference table of DATA.md (Arm NN CpuRef on the quant model): top-1 label
+# and its probability within 0.05
+check_top1() { # image expected-label expected-p
+  run $VIGIE predict "$T/bb.vgm" "$M/testimages/$1" --top 1
+  line=$(head -1 "$T/out")
+  label=${line%  *}; label=${label%%,*}
+  p=${line##*  }; p=${p%\%}
+  if [ "$rc" = 0 ] && [ "$label" = "$2" ] &&
+     awk -v p="$p" -v r="$3" 'BEGIN { d = p / 100 - r; exit !(d <= 0.05 && d >= -0.05) }'; then
+    ok; echo "  $1: $label $p% (reference $3)"
+  else
+    bad "$1: got '$line' (status $rc), reference $2 $3"
+  fi
+}
+check_top1 cat.bmp "Egyptian cat" 0.82
+check_top1 grace_hopper.bmp "military uniform" 0.89
+check_top1 parrot.jpg "macaw" 1.00
+check_top1 hot_dog.jpg "hotdog" 0.97
+check_top1 bird.bmp "chickadee" 0.99
+check_top1 dragonfly.bmp "dragonfly" 0.98
+
+# several images, text and JSON
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/cat.bmp" "$M/testimages/parrot.jpg" --top 2
+expect_rc 0 "predict two images"
+[ "$(grep -c '%$' "$T/out")" = 4 ] && ok || bad "predict two images: $(cat "$T/out")"
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/cat.bmp" "$M/testimages/hot_dog.jpg" --json --top 3
+[ "$(grep -c '^{"image":".*cat.bmp","top":\[{"label":"Egyptian cat","p":0\.[0-9]*},{"label":"[^"]*","p":[0-9.]*},{"label":"[^"]*","p":[0-9.]*}\]}$' "$T/out")" = 1 ] &&
+  [ "$(wc -l <"$T/out")" = 2 ] && ok || bad "predict --json: $(cat "$T/out")"
+# a .tflite is accepted directly
+run $VIGIE predict "$TFL" "$M/testimages/parrot.jpg" --top 1
+expect_rc 0 "predict on a .tflite"
+# a bad image among good ones: the good ones are classified, the status says failure
+printf 'GIF89a garbage' >"$T/bad.jpg"
+run $VIGIE predict "$T/bb.vgm" "$T/bad.jpg" "$M/testimages/parrot.jpg" --top 1
+expect_rc 1 "predict with a corrupt image"
+grep -q '^macaw' "$T/out" && grep -q 'bad.jpg' "$T/err" && ok || bad "corrupt image handling"
+head -c 30000 "$M/testimages/parrot.jpg" >"$T/cut.jpg"
+run $VIGIE predict "$T/bb.vgm" "$T/cut.jpg"; expect_clean_error "truncated JPEG"
+run $VIGIE predict "$T/bb.vgm" "$T/missing.png"; expect_clean_error "missing image"
+
+# ---- bench
+run $VIGIE bench "$T/bb.vgm" --runs 3 --json
+expect_rc 0 "bench --json"
+grep -q '^{"median_ms":[0-9.]*,"p90_ms":[0-9.]*,.*"peak_rss_mb":[0-9.]*' "$T/out" && ok || bad "bench json: $(cat "$T/out")"
+
+# ---- damaged models: truncated at 20 offsets, then single bytes flipped
+damage() { # file kind flips_must_fail
+  local f=$1 size; size=$(stat -c %s "$f")
+  for k in $(seq 1 20); do
+    head -c $((size * k / 21)) "$f" >"$T/cut.$2"
+    run $VIGIE info "$T/cut.$2"
+    expect_clean_error "$2 cut at $((size * k / 21)) of $size"
+  done
+  local refused=0
+  for k in $(seq 1 12); do
+    cp "$f" "$T/flip.$2"
+    at=$(( (k * 7919 * 1237) % size ))
+    [ $((k % 3)) = 0 ] && at=$((k * 97 % 4096))
+    printf '\x5a' | dd of="$T/flip.$2" bs=1 seek=$at conv=notrunc status=none
+    cmp -s "$f" "$T/flip.$2" && printf '\xa5' | dd of="$T/flip.$2" bs=1 seek=$at conv=notrunc status=none
+    run $VIGIE info "$T/flip.$2"
+    if [ "$rc" = 1 ]; then refused=$((refused + 1)); expect_clean_error "$2 flipped at $at"
+    elif [ "$3" = yes ]; then bad "$2 flipped at $at accepted (status $rc)"
+    elif [ "$rc" = 0 ]; then ok
+    fi
+  done
+  echo "  $2: 20 truncations refused, $refused of 12 byte flips refused"
+}
+damage "$T/bb.vgm" vgm yes
+damage "$TFL" tflite no   # no checksum in TFLite: a flipped weight is a valid model
+
+echo "cli: $pass passed, $fail failed, $skip skipped"
+[ $fail = 0 ]

@@ -1,0 +1,260 @@
+/* test_ops.c — the reference kernels on odd shapes (1x1, non-square, stride 2, channel counts
+ * that are not multiples of 8), each against an independent formulation: hand-computed
+ * values, a double-precision re-derivation written differently (explicitly zero-padded
+ * input), or another kernel with an equivalent meaning (depthwise = dense conv with a
+ * block-diagonal filter, pointwise = 1x1 conv). Then every kernel table against the
+ * reference table. Tolerance 1e-5 relative: float32 sums of <= 1000 terms of O(1) values. */
+#include "test.h"
+
+#include "cpu/backend.h"
+#include "ops/ops.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define OPS_TOL 1e-5
+
+/* conv in double on an explicitly zero-padded copy of the input (no bounds tests inside) */
+static void conv_double(const vg_conv_desc *d, const float *x, const float *w, const float *b,
+                        bool depthwise, double *y) {
+    int ph = (d->ho - 1) * d->sh + d->kh, pw = (d->wo - 1) * d->sw + d->kw;
+    double *xp = calloc((size_t)d->n * ph * pw * d->ci, sizeof(double));
+    for (int n = 0; n < d->n; n++)
+        for (int iy = 0; iy < d->h; iy++)
+            for (int ix = 0; ix < d->w; ix++)
+                for (int c = 0; c < d->ci; c++) {
+                    int py = iy + d->pt, px = ix + d->pl;
+                    if (py < ph && px < pw)
+                        xp[(((size_t)n * ph + py) * pw + px) * d->ci + c] =
+                            x[(((size_t)n * d->h + iy) * d->w + ix) * d->ci + c];
+                }
+    for (int n = 0; n < d->n; n++)
+        for (int co = 0; co < d->co; co++)
+            for (int oy = 0; oy < d->ho; oy++)
+                for (int ox = 0; ox < d->wo; ox++) {
+                    double acc = b ? b[co] : 0.0;
+                    for (int ky = 0; ky < d->kh; ky++)
+                        for (int kx = 0; kx < d->kw; kx++) {
+                            const double *px =
+                                xp + (((size_t)n * ph + oy * d->sh + ky) * pw + ox * d->sw + kx) *
+                                         d->ci;
+                            if (depthwise)
+                                acc += px[co] * w[(ky * d->kw + kx) * d->co + co];
+                            else
+                                for (int ci = 0; ci < d->ci; ci++)
+                                    acc += px[ci] * w[((co * d->kh + ky) * d->kw + kx) * d->ci + ci];
+                        }
+                    y[(((size_t)n * d->ho + oy) * d->wo + ox) * d->co + co] = acc;
+                }
+    free(xp);
+}
+
+static double max_rel_vs_double(const float *a, const double *b, size_t n) {
+    double m = 0;
+    for (size_t i = 0; i < n; i++) {
+        double r = fabs(a[i] - b[i]) / fmax(fabs(b[i]), 1.0);
+        if (r > m || isnan(r)) m = isnan(r) ? INFINITY : r;
+    }
+    return m;
+}
+
+typedef struct {
+    int n, h, w, ci, co, kh, kw, s, pt, pl, pb, pr;
+} conv_case;
+
+static vg_conv_desc desc_of(const conv_case *c) {
+    vg_conv_desc d = {c->n, c->h, c->w, c->ci, c->co, c->kh, c->kw, c->s, c->s, c->pt, c->pl,
+                      (c->h + c->pt + c->pb - c->kh) / c->s + 1,
+                      (c->w + c->pl + c->pr - c->kw) / c->s + 1};
+    return d;
+}
+
+static const conv_case conv_cases[] = {
+    {1, 1, 1, 1, 1, 1, 1, 1, 0, 0, 0, 0},    /* 1x1 everything */
+    {2, 7, 5, 3, 13, 3, 3, 2, 1, 1, 1, 1},   /* non-square, stride 2, symmetric pad */
+    {1, 8, 8, 3, 10, 3, 3, 2, 0, 0, 1, 1},   /* TF SAME on even input: pad after only */
+    {1, 9, 6, 5, 7, 3, 3, 1, 1, 1, 1, 1},    /* stride 1 same-size */
+    {3, 4, 11, 17, 9, 1, 1, 1, 0, 0, 0, 0},  /* pointwise, odd channels */
+    {1, 6, 9, 2, 3, 5, 3, 2, 2, 1, 2, 1},    /* non-square kernel */
+    {1, 3, 3, 4, 6, 3, 3, 1, 0, 0, 0, 0},    /* valid, 1x1 output */
+};
+
+static void test_conv_cases(void) {
+    for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+        vg_conv_desc d = desc_of(&conv_cases[t]);
+        size_t nx = (size_t)d.n * d.h * d.w * d.ci, nw = (size_t)d.co * d.kh * d.kw * d.ci;
+        size_t ny = (size_t)d.n * d.ho * d.wo * d.co;
+        /* the bias serves the depthwise variant too, whose channel count is ci */
+        size_t nb = (size_t)(d.co > d.ci ? d.co : d.ci);
+        float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc(nb * 4);
+        float *y = malloc(ny * 4);
+        double *yd = malloc(ny * 8);
+        vg_test_seed(t + 1);
+        vg_test_fill(x, nx, -1, 1);
+        vg_test_fill(w, nw, -1, 1);
+        vg_test_fill(b, nb, -1, 1);
+        vg_conv2d_ref(&d, x, w, b, VG_ACT_NONE, y);
+        conv_double(&d, x, w, b, false, yd);
+        double e = max_rel_vs_double(y, yd, ny);
+        CHECK(e < OPS_TOL, "conv case %zu (%dx%dx%d -> %dx%dx%d, k%dx%d s%d): rel err %.3g", t,
+              d.h, d.w, d.ci, d.ho, d.wo, d.co, d.kh, d.kw, d.sh, e);
+
+        /* ReLU6 fused == ReLU6 applied after */
+        float *y6 = malloc(ny * 4);
+        vg_conv2d_ref(&d, x, w, b, VG_ACT_RELU6, y6);
+        int bad = 0;
+        for (size_t i = 0; i < ny; i++) bad += y6[i] != vg_act_apply1(VG_ACT_RELU6, y[i]);
+        CHECK(bad == 0, "conv case %zu: fused relu6 differs at %d places", t, bad);
+
+        /* depthwise == dense conv with a block-diagonal filter (needs co == ci) */
+        vg_conv_desc dd = d;
+        dd.co = dd.ci;
+        size_t ndy = (size_t)d.n * d.ho * d.wo * d.ci;
+        float *wd = malloc((size_t)d.kh * d.kw * d.ci * 4);
+        float *wfull = calloc((size_t)d.ci * d.kh * d.kw * d.ci, 4);
+        float *yd1 = malloc(ndy * 4), *yd2 = malloc(ndy * 4);
+        double *ydd = malloc(ndy * 8);
+        vg_test_fill(wd, (size_t)d.kh * d.kw * d.ci, -1, 1);
+        for (int c = 0; c < d.ci; c++)
+            for (int k = 0; k < d.kh * d.kw; k++)
+                wfull[((size_t)c * d.kh * d.kw + k) * d.ci + c] = wd[(size_t)k * d.ci + c];
+        vg_dwconv_ref(&dd, x, wd, b, VG_ACT_NONE, yd1);
+        vg_conv2d_ref(&dd, x, wfull, b, VG_ACT_NONE, yd2);
+        conv_double(&dd, x, wd, b, true, ydd);
+        CHECK(vg_test_max_rel_err(yd1, yd2, ndy, 1.0, NULL) < OPS_TOL,
+              "depthwise case %zu differs from block-diagonal conv", t);
+        CHECK(max_rel_vs_double(yd1, ydd, ndy) < OPS_TOL, "depthwise case %zu vs double", t);
+
+        /* pointwise as matmul == 1x1 conv */
+        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.pt == 0 && d.pl == 0) {
+            float *ym = malloc(ny * 4);
+            vg_matmul_ref(d.n * d.h * d.w, d.co, d.ci, x, w, b, VG_ACT_NONE, ym);
+            CHECK(vg_test_max_rel_err(ym, y, ny, 1.0, NULL) < OPS_TOL,
+                  "case %zu: matmul differs from 1x1 conv", t);
+            free(ym);
+        }
+        free(x), free(w), free(b), free(y), free(yd), free(y6), free(wd), free(wfull);
+        free(yd1), free(yd2), free(ydd);
+    }
+}
+
+/* TF SAME by hand: 4x4 ones, 3x3 ones, stride 2 -> pad 0 before, 1 after -> [9 6; 6 4] */
+static void test_same_by_hand(void) {
+    int o, pb, pa;
+    vg_same_padding(4, 3, 2, &o, &pb, &pa);
+    CHECK(o == 2 && pb == 0 && pa == 1, "same(4,3,2): out %d pad %d/%d", o, pb, pa);
+    vg_same_padding(224, 3, 2, &o, &pb, &pa);
+    CHECK(o == 112 && pb == 0 && pa == 1, "same(224,3,2): out %d pad %d/%d", o, pb, pa);
+    vg_same_padding(7, 3, 1, &o, &pb, &pa);
+    CHECK(o == 7 && pb == 1 && pa == 1, "same(7,3,1): out %d pad %d/%d", o, pb, pa);
+    vg_same_padding(5, 1, 2, &o, &pb, &pa);
+    CHECK(o == 3 && pb == 0 && pa == 0, "same(5,1,2): out %d pad %d/%d", o, pb, pa);
+    float x[16], w[9], y[4];
+    for (int i = 0; i < 16; i++) x[i] = 1;
+    for (int i = 0; i < 9; i++) w[i] = 1;
+    vg_conv_desc d = {1, 4, 4, 1, 1, 3, 3, 2, 2, 0, 0, 2, 2};
+    vg_conv2d_ref(&d, x, w, NULL, VG_ACT_NONE, y);
+    CHECK(y[0] == 9 && y[1] == 6 && y[2] == 6 && y[3] == 4, "SAME by hand: %g %g %g %g", y[0],
+          y[1], y[2], y[3]);
+    vg_dwconv_ref(&d, x, w, NULL, VG_ACT_NONE, y);
+    CHECK(y[0] == 9 && y[1] == 6 && y[2] == 6 && y[3] == 4, "dw SAME by hand: %g %g %g %g",
+          y[0], y[1], y[2], y[3]);
+}
+
+static void test_small_ops(void) {
+    /* activations */
+    float a[6] = {-2, -0.0f, 0.5f, 6, 7, 1e30f}, r[6];
+    vg_relu_ref(6, a, r);
+    CHECK(r[0] == 0 && r[2] == 0.5f && r[4] == 7 && r[5] == 1e30f, "relu");
+    vg_relu6_ref(6, a, r);
+    CHECK(r[0] == 0 && r[2] == 0.5f && r[3] == 6 && r[4] == 6 && r[5] == 6, "relu6");
+    /* add with activation, in place */
+    float p[3] = {1, -3, 5}, q[3] = {2, 1, 4};
+    vg_add_ref(3, p, q, VG_ACT_RELU6, p);
+    CHECK(p[0] == 3 && p[1] == 0 && p[2] == 6, "add relu6 in place: %g %g %g", p[0], p[1], p[2]);
+    /* global average pool: n=2, hw=3, c=2 */
+    float g[12] = {1, 10, 2, 20, 3, 30, -1, 0, -2, 0, -3, 3}, gy[4];
+    vg_gap_ref(2, 3, 2, g, gy);
+    CHECK(gy[0] == 2 && gy[1] == 20 && gy[2] == -2 && gy[3] == 1, "gap: %g %g %g %g", gy[0],
+          gy[1], gy[2], gy[3]);
+    /* batch-norm against the formula in double, odd channel count, in place */
+    enum { P = 5, C = 3 };
+    float x[P * C], gam[C] = {1.5f, -0.5f, 2}, bet[C] = {0.1f, 0.2f, -0.3f};
+    float mu[C] = {0.5f, -1, 0}, var[C] = {0.25f, 4, 1e-3f};
+    vg_test_seed(7);
+    vg_test_fill(x, P * C, -2, 2);
+    float xc[P * C];
+    memcpy(xc, x, sizeof x);
+    vg_batchnorm_ref(P, C, x, gam, bet, mu, var, 1e-3f, VG_ACT_NONE, x);
+    double worst = 0;
+    for (int i = 0; i < P * C; i++) {
+        int c = i % C;
+        double ref = gam[c] * (xc[i] - mu[c]) / sqrt((double)var[c] + 1e-3) + bet[c];
+        worst = fmax(worst, fabs(x[i] - ref) / fmax(fabs(ref), 1));
+    }
+    CHECK(worst < OPS_TOL, "batchnorm rel err %.3g", worst);
+    /* fully connected: n=2, ci=3, co=2 by hand */
+    float fx[6] = {1, 2, 3, -1, 0, 1}, fw[6] = {1, 0, -1, 0.5f, 0.5f, 0.5f}, fb[2] = {10, 0};
+    float fy[4];
+    vg_fc_ref(2, 3, 2, fx, fw, fb, VG_ACT_NONE, fy);
+    CHECK(fy[0] == 8 && fy[1] == 3 && fy[2] == 8 && fy[3] == 0, "fc: %g %g %g %g", fy[0], fy[1],
+          fy[2], fy[3]);
+    /* softmax: known values, shift invariance, no overflow at 1000 */
+    float s[3] = {0, log(2.0f), log(5.0f)}, sy[3];
+    vg_softmax_ref(1, 3, s, sy);
+    CHECK_NEAR(sy[0], 0.125, 1e-6, "softmax[0]");
+    CHECK_NEAR(sy[1], 0.25, 1e-6, "softmax[1]");
+    CHECK_NEAR(sy[2], 0.625, 1e-6, "softmax[2]");
+    float big[4] = {1000, 1001, -1000, 1000}, by[4];
+    vg_softmax_ref(2, 2, big, by);
+    CHECK(isfinite(by[0]) && fabsf(by[0] + by[1] - 1) < 1e-6f && by[1] > by[0], "softmax 1000");
+    CHECK(by[2] == 0.0f && by[3] == 1.0f, "softmax -1000/1000: %g %g", by[2], by[3]);
+}
+
+/* Every kernel table against the reference on the conv cases. */
+static void test_tables(void) {
+    const vg_kernels *ref = vg_kernels_ref(), *best = vg_kernels_best();
+    printf("  kernel table under test: %s\n", best->name);
+    for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+        vg_conv_desc d = desc_of(&conv_cases[t]);
+        size_t nx = (size_t)d.n * d.h * d.w * d.ci, nw = (size_t)d.co * d.kh * d.kw * d.ci;
+        size_t ny = (size_t)d.n * d.ho * d.wo * d.co;
+        size_t nb = (size_t)(d.co > d.ci ? d.co : d.ci);
+        size_t nwd = nw > (size_t)d.kh * d.kw * d.ci ? nw : (size_t)d.kh * d.kw * d.ci;
+        float *x = malloc(nx * 4), *w = malloc(nwd * 4), *b = malloc(nb * 4);
+        float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
+        vg_test_seed(100 + t);
+        vg_test_fill(x, nx, -1, 1);
+        vg_test_fill(w, nwd, -1, 1);
+        vg_test_fill(b, nb, -1, 1);
+        for (int act = 0; act <= 2; act++) {
+            ref->conv2d(&d, x, w, b, (vg_act)act, y1);
+            best->conv2d(&d, x, w, b, (vg_act)act, y2);
+            CHECK(vg_test_max_rel_err(y2, y1, ny, 1.0, NULL) < OPS_TOL, "%s conv2d case %zu",
+                  best->name, t);
+            size_t nm = (size_t)d.n * d.h * d.w * d.co;
+            float *m1 = malloc(nm * 4), *m2 = malloc(nm * 4);
+            ref->matmul(d.n * d.h * d.w, d.co, d.ci, x, w, b, (vg_act)act, m1);
+            best->matmul(d.n * d.h * d.w, d.co, d.ci, x, w, b, (vg_act)act, m2);
+            CHECK(vg_test_max_rel_err(m2, m1, nm, 1.0, NULL) < OPS_TOL, "%s matmul case %zu",
+                  best->name, t);
+            free(m1), free(m2);
+        }
+        vg_conv_desc dd = d;
+        dd.co = d.ci;
+        size_t ndy = (size_t)d.n * d.ho * d.wo * d.ci;
+        float *z1 = malloc(ndy * 4), *z2 = malloc(ndy * 4);
+        ref->dwconv(&dd, x, w, b, VG_ACT_RELU6, z1);
+        best->dwconv(&dd, x, w, b, VG_ACT_RELU6, z2);
+        CHECK(vg_test_max_rel_err(z2, z1, ndy, 1.0, NULL) < OPS_TOL, "%s dwconv case %zu",
+              best->name, t);
+        free(x), free(w), free(b), free(y1), free(y2), free(z1), free(z2);
+    }
+}
+
+void test_ops(void) {
+    test_same_by_hand();
+    test_conv_cases();
+    test_small_ops();
+    test_tables();
+}
