@@ -62,6 +62,7 @@ const char *vg_test_tmpdir(void);
     X(graph)                                                                                     \
     X(vgm)                                                                                       \
     X(tflite)                                                                                    \
+    X(tflite_synth)                                                                              \
     X(golden)                                                                                    \
     X(corrupt)
 

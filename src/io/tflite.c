@@ -310,13 +310,24 @@ static vg_status import_conv(importer *im, bool depthwise, fb_tab opts, const in
     n.w = n.b = -1;
     int co;
     int64_t nw;
+    /* the filter must agree with the input's channels (declared shapes are checked against
+     * vigie's in check_shapes); a depthwise filter is (1, kh, kw, ci x multiplier), and the
+     * multiplier follows from those shapes whatever the options' depth_multiplier says */
+    const tfl_tensor *xt = &im->t[in[0]];
+    int ci = xt->rank == 4 ? xt->dims[3] : 0;
     if (depthwise) {
-        if (f->dims[0] != 1)
-            return fail(im, VG_ERR_UNSUPPORTED, "depthwise filter '%s' (%d): channel multiplier != 1",
-                        f->name, in[1]);
+        if (f->dims[0] != 1 || ci < 1 || f->dims[3] % ci != 0)
+            return fail(im, VG_ERR_FORMAT, "depthwise filter '%s' (%d) does not fit its %d input "
+                        "channels", f->name, in[1], ci);
+        if (f->dims[3] != ci)
+            return fail(im, VG_ERR_UNSUPPORTED, "depthwise filter '%s' (%d): channel multiplier "
+                        "%d (only 1 is supported)", f->name, in[1], f->dims[3] / ci);
         co = f->dims[3];
         nw = (int64_t)n.kh * n.kw * co;
     } else {
+        if (f->dims[3] != ci)
+            return fail(im, VG_ERR_FORMAT, "filter '%s' (%d) expects %d input channels, not %d",
+                        f->name, in[1], f->dims[3], ci);
         co = f->dims[0];
         n.co = co;
         nw = (int64_t)co * n.kh * n.kw * f->dims[3];
