@@ -3,14 +3,61 @@
 #include "cli.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const cli_opt opts[] = {
     {"--threads", "N", "worker threads (default 1)"},
     {"--runs", "N", "timed forward passes (default 50)"},
     {"--warmup", "N", "untimed passes first (default 3)"},
     {"--batch", "N", "images per forward pass (default 1)"},
+    {"--profile", NULL, "per-layer table: time, GFLOP/s, share of total; fraction of CPU peak"},
     {"--json", NULL, "print {\"median_ms\":..., \"p90_ms\":..., \"peak_rss_mb\":...}"},
 };
+
+/* per-layer times over `runs` more passes, printed as a table (or JSON fields) */
+static void profile(vg_runner *r, const float *in, float *out, long runs, long batch, bool json) {
+    vg_runner_profile(r, 1);
+    for (long i = 0; i < runs; i++) vg_runner_forward(r, in, out);
+    int n = vg_runner_layer_stats(r, NULL, 0);
+    vg_layer_stat *st = calloc((size_t)n, sizeof *st);
+    if (!st) return;
+    vg_runner_layer_stats(r, st, n);
+    vg_runner_profile(r, 0);
+    double total = 0, pw_s = 0, pw_f = 0;
+    for (int i = 0; i < n; i++) total += st[i].seconds;
+    double peak = vg_cpu_peak_gflops();
+    if (json) printf(",\"kernels\":\"%s\",\"peak_gflops\":%.1f,\"layers\":[", vg_runner_kernels(r), peak);
+    else
+        printf("\n%4s  %-16s %-22s %9s %9s %9s %6s\n", "#", "layer", "in -> out", "MFLOP", "ms",
+               "GFLOP/s", "share");
+    for (int i = 0; i < n; i++) {
+        const vg_layer_stat *s = &st[i];
+        double ms = s->calls ? s->seconds * 1e3 / s->calls : 0;
+        double gf = s->seconds > 0 ? (double)s->flops * batch * s->calls / s->seconds / 1e9 : 0;
+        if (strcmp(s->kind, "pointwise") == 0) pw_s += s->seconds, pw_f += (double)s->flops * batch * s->calls;
+        if (json) {
+            printf("%s{\"kind\":\"%s\",\"in\":[%d,%d,%d],\"out\":[%d,%d,%d],\"mflop\":%.3f,"
+                   "\"ms\":%.4f,\"gflops\":%.2f}",
+                   i ? "," : "", s->kind, s->in_h, s->in_w, s->in_c, s->out_h, s->out_w, s->out_c,
+                   (double)s->flops * batch / 1e6, ms, gf);
+        } else {
+            char shape[64];
+            snprintf(shape, sizeof shape, "%dx%dx%d -> %dx%dx%d", s->in_h, s->in_w, s->in_c,
+                     s->out_h, s->out_w, s->out_c);
+            printf("%4d  %-16s %-22s %9.2f %9.3f %9.1f %5.1f%%\n", i, s->kind, shape,
+                   (double)s->flops * batch / 1e6, ms, gf, 100.0 * s->seconds / total);
+        }
+    }
+    double pw_g = pw_s > 0 ? pw_f / pw_s / 1e9 : 0;
+    if (json) {
+        printf("],\"pointwise_gflops\":%.2f,\"pointwise_share\":%.4f", pw_g, pw_s / total);
+    } else {
+        printf("pointwise layers: %.1f%% of the time at %.1f GFLOP/s", 100.0 * pw_s / total, pw_g);
+        if (peak > 0) printf(" = %.0f%% of this core's measured %s peak (%.1f GFLOP/s)", 100.0 * pw_g / peak, vg_runner_kernels(r), peak);
+        printf("\n");
+    }
+    free(st);
+}
 
 static int cmp_double(const void *a, const void *b) {
     double x = *(const double *)a, y = *(const double *)b;
@@ -27,7 +74,7 @@ static double percentile(const double *v, int n, double q) {
 
 int cmd_bench(int argc, char **argv) {
     cli_args a = {.cmd = "bench",
-                  .synopsis = "MODEL [--threads N] [--runs N] [--batch N] [--json]",
+                  .synopsis = "MODEL [--threads N] [--runs N] [--batch N] [--profile] [--json]",
                   .summary = "Times the forward pass of MODEL at its input size on a synthetic\n"
                              "input and reports median and 90th-percentile latency, throughput,\n"
                              "activation memory and the process's peak resident memory.",
@@ -81,11 +128,14 @@ int cmd_bench(int argc, char **argv) {
     double med = percentile(t, (int)runs, 0.5), p90 = percentile(t, (int)runs, 0.9);
     double rss = (double)vg_peak_rss_bytes() / (1024.0 * 1024.0);
     double act = (double)vg_runner_activation_bytes(r) / (1024.0 * 1024.0);
-    if (cli_flag(&a, "--json")) {
+    bool json = cli_flag(&a, "--json"), prof = cli_flag(&a, "--profile");
+    if (json) {
         printf("{\"median_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"images_per_s\":%.2f,"
                "\"peak_rss_mb\":%.1f,\"activation_mb\":%.2f,\"threads\":%ld,\"batch\":%ld,"
-               "\"runs\":%ld}\n",
+               "\"runs\":%ld",
                med, p90, t[0], 1e3 * (double)batch / med, rss, act, threads, batch, runs);
+        if (prof) profile(r, in, out, runs, batch, true);
+        printf("}\n");
     } else {
         printf("model        %s (%dx%d, %.0f MFLOP/image)\n", a.pos[0], info.input.w, info.input.h,
                (double)info.flops / 1e6);
@@ -95,6 +145,8 @@ int cmd_bench(int argc, char **argv) {
         printf("throughput   %.1f images/s, %.2f GFLOP/s\n", 1e3 * (double)batch / med,
                (double)info.flops * (double)batch / (med * 1e6));
         printf("memory       activations %.2f MB, peak RSS %.1f MB\n", act, rss);
+        printf("kernels      %s\n", vg_runner_kernels(r));
+        if (prof) profile(r, in, out, runs, batch, false);
     }
     free(in);
     free(out);

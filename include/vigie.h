@@ -178,6 +178,27 @@ vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg
  * (batch, n_classes). Cannot fail once the runner exists. */
 void vg_runner_forward(vg_runner *r, const float *input, float *output);
 
+/* Per-layer profile: vg_runner_profile(r, 1) resets and starts accumulating the time of every
+ * layer over the following forward passes; vg_runner_layer_stats() reads it. */
+typedef struct {
+    char kind[32];        /* "conv 3x3/2", "dwconv 3x3/1", "pointwise", "add", ... */
+    int in_h, in_w, in_c; /* input of the layer (per image) */
+    int out_h, out_w, out_c;
+    int64_t flops;        /* per image */
+    double seconds;       /* accumulated */
+    int calls;
+} vg_layer_stat;
+
+void vg_runner_profile(vg_runner *r, int on);
+/* Copies up to `max` layer statistics into `stats`; returns the number of layers. */
+int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max);
+/* Name of the kernel set in use ("avx512", "avx2", "neon", "scalar", "ref"). */
+const char *vg_runner_kernels(const vg_runner *r);
+
+/* Measured peak single-thread float32 multiply-add rate of this CPU with the instructions
+ * vigie uses, in GFLOP/s (a short busy loop; ~50 ms). */
+double vg_cpu_peak_gflops(void);
+
 /* Bytes held by the runner for activations and workspace (weights excluded). */
 size_t vg_runner_activation_bytes(const vg_runner *r);
 

@@ -58,6 +58,7 @@ const char *vg_test_tmpdir(void);
 #define TEST_LIST(X)                                                                             \
     X(core)                                                                                      \
     X(ops)                                                                                       \
+    X(gemm)                                                                                      \
     X(image)                                                                                     \
     X(graph)                                                                                     \
     X(vgm)                                                                                       \

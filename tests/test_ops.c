@@ -7,6 +7,7 @@
 #include "test.h"
 
 #include "cpu/backend.h"
+#include "core/pool.h"
 #include "ops/ops.h"
 
 #include <stdlib.h>
@@ -211,44 +212,88 @@ static void test_small_ops(void) {
     CHECK(by[2] == 0.0f && by[3] == 1.0f, "softmax -1000/1000: %g %g", by[2], by[3]);
 }
 
-/* Every kernel table against the reference on the conv cases. */
+/* Every kernel table this CPU supports against the reference on the conv cases (plus MobileNet-
+ * like depthwise shapes with interior columns, channel tails of 1..15 lanes), through the
+ * vg_cpu context with 1 and 2 threads, which must agree bit for bit. Tolerance 1e-5 relative
+ * to max(|ref|, 1): the same sums as the reference in another order / with fused multiply-add
+ * (at most a few hundred terms here). */
+static const conv_case dw_cases[] = {
+    {2, 12, 10, 32, 32, 3, 3, 1, 1, 1, 1, 1},  /* stride 1, interior + borders */
+    {1, 13, 11, 19, 19, 3, 3, 2, 0, 0, 1, 1},  /* TF SAME stride 2, 16 + 3 lanes */
+    {1, 9, 8, 40, 40, 3, 3, 2, 1, 1, 1, 1},    /* symmetric stride 2 */
+    {1, 2, 2, 5, 5, 3, 3, 1, 1, 1, 1, 1},      /* image smaller than the kernel's span */
+    {1, 11, 7, 24, 24, 5, 5, 2, 2, 2, 2, 2},   /* 5x5 */
+};
+
+static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
+    vg_conv_desc d = *dref;
+    if (!conv) d.co = d.ci;
+    size_t nx = (size_t)d.n * d.h * d.w * d.ci;
+    size_t nw = conv ? (size_t)d.co * d.kh * d.kw * d.ci : (size_t)d.kh * d.kw * d.ci;
+    size_t ny = (size_t)d.n * d.ho * d.wo * d.co;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)d.co * 4);
+    float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
+    vg_test_seed(100 + t);
+    vg_test_fill(x, nx, -1, 1);
+    vg_test_fill(w, nw, -1, 1);
+    vg_test_fill(b, (size_t)d.co, -1, 1);
+    const vg_kernels *const *tables = vg_kernels_all();
+    for (int k = 0; tables[k]; k++) {
+        vg_cpu *c1 = vg_cpu_new(tables[k], 1), *c2 = vg_cpu_new(tables[k], 2);
+        vg_cpu_reserve(c1, vg_cpu_conv2d_scratch(&d));
+        vg_cpu_reserve(c2, vg_cpu_conv2d_scratch(&d));
+        for (int act = 0; act <= 2; act++) {
+            const float *bb = act == 1 ? NULL : b;
+            if (conv) {
+                vg_conv2d_ref(&d, x, w, bb, (vg_act)act, y0);
+                /* one context packs at each call, the other uses pre-packed weights */
+                float *wp = vg_cpu_pack_weights(c2, d.co, d.kh * d.kw * d.ci, w);
+                vg_cpu_conv2d(c1, &d, x, w, NULL, bb, (vg_act)act, y1);
+                vg_cpu_conv2d(c2, &d, x, w, wp, bb, (vg_act)act, y2);
+                free(wp);
+            } else {
+                vg_dwconv_ref(&d, x, w, bb, (vg_act)act, y0);
+                vg_cpu_dwconv(c1, &d, x, w, bb, (vg_act)act, y1);
+                vg_cpu_dwconv(c2, &d, x, w, bb, (vg_act)act, y2);
+            }
+            size_t wi;
+            double e = vg_test_max_rel_err(y1, y0, ny, 1.0, &wi);
+            CHECK(e < OPS_TOL, "%s %s case %zu act %d: rel err %.3g at %zu (%g vs %g)",
+                  tables[k]->name, conv ? "conv2d" : "dwconv", t, act, e, wi, y1[wi], y0[wi]);
+            CHECK(memcmp(y1, y2, ny * 4) == 0,
+                  "%s %s case %zu: 1 thread (packing per call) and 2 (pre-packed) differ",
+                  tables[k]->name, conv ? "conv2d" : "dwconv", t);
+        }
+        if (conv && d.kh == 1 && d.kw == 1) { /* the matmul path */
+            size_t nm = (size_t)d.n * d.h * d.w * d.co;
+            float *m0 = malloc(nm * 4), *m1 = malloc(nm * 4);
+            vg_matmul_ref(d.n * d.h * d.w, d.co, d.ci, x, w, b, VG_ACT_RELU6, m0);
+            float *wp = vg_cpu_pack_weights(c2, d.co, d.ci, w);
+            vg_cpu_matmul(c2, d.n * d.h * d.w, d.co, d.ci, x, w, wp, b, VG_ACT_RELU6, m1);
+            free(wp);
+            CHECK(vg_test_max_rel_err(m1, m0, nm, 1.0, NULL) < OPS_TOL, "%s matmul case %zu",
+                  tables[k]->name, t);
+            free(m0), free(m1);
+        }
+        vg_cpu_free(c1);
+        vg_cpu_free(c2);
+    }
+    free(x), free(w), free(b), free(y0), free(y1), free(y2);
+}
+
 static void test_tables(void) {
-    const vg_kernels *ref = vg_kernels_ref(), *best = vg_kernels_best();
-    printf("  kernel table under test: %s\n", best->name);
+    const vg_kernels *const *tables = vg_kernels_all();
+    printf("  kernel tables:");
+    for (int k = 0; tables[k]; k++) printf(" %s", tables[k]->name);
+    printf(" (best: %s)\n", vg_kernels_best()->name);
     for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
         vg_conv_desc d = desc_of(&conv_cases[t]);
-        size_t nx = (size_t)d.n * d.h * d.w * d.ci, nw = (size_t)d.co * d.kh * d.kw * d.ci;
-        size_t ny = (size_t)d.n * d.ho * d.wo * d.co;
-        size_t nb = (size_t)(d.co > d.ci ? d.co : d.ci);
-        size_t nwd = nw > (size_t)d.kh * d.kw * d.ci ? nw : (size_t)d.kh * d.kw * d.ci;
-        float *x = malloc(nx * 4), *w = malloc(nwd * 4), *b = malloc(nb * 4);
-        float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
-        vg_test_seed(100 + t);
-        vg_test_fill(x, nx, -1, 1);
-        vg_test_fill(w, nwd, -1, 1);
-        vg_test_fill(b, nb, -1, 1);
-        for (int act = 0; act <= 2; act++) {
-            ref->conv2d(&d, x, w, b, (vg_act)act, y1);
-            best->conv2d(&d, x, w, b, (vg_act)act, y2);
-            CHECK(vg_test_max_rel_err(y2, y1, ny, 1.0, NULL) < OPS_TOL, "%s conv2d case %zu",
-                  best->name, t);
-            size_t nm = (size_t)d.n * d.h * d.w * d.co;
-            float *m1 = malloc(nm * 4), *m2 = malloc(nm * 4);
-            ref->matmul(d.n * d.h * d.w, d.co, d.ci, x, w, b, (vg_act)act, m1);
-            best->matmul(d.n * d.h * d.w, d.co, d.ci, x, w, b, (vg_act)act, m2);
-            CHECK(vg_test_max_rel_err(m2, m1, nm, 1.0, NULL) < OPS_TOL, "%s matmul case %zu",
-                  best->name, t);
-            free(m1), free(m2);
-        }
-        vg_conv_desc dd = d;
-        dd.co = d.ci;
-        size_t ndy = (size_t)d.n * d.ho * d.wo * d.ci;
-        float *z1 = malloc(ndy * 4), *z2 = malloc(ndy * 4);
-        ref->dwconv(&dd, x, w, b, VG_ACT_RELU6, z1);
-        best->dwconv(&dd, x, w, b, VG_ACT_RELU6, z2);
-        CHECK(vg_test_max_rel_err(z2, z1, ndy, 1.0, NULL) < OPS_TOL, "%s dwconv case %zu",
-              best->name, t);
-        free(x), free(w), free(b), free(y1), free(y2), free(z1), free(z2);
+        compare_tables_on(&d, t, true);
+        compare_tables_on(&d, t, false);
+    }
+    for (size_t t = 0; t < sizeof dw_cases / sizeof dw_cases[0]; t++) {
+        vg_conv_desc d = desc_of(&dw_cases[t]);
+        compare_tables_on(&d, 100 + t, false);
     }
 }
 

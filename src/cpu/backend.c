@@ -1,20 +1,222 @@
-/* backend.c — kernel tables and their run-time selection. */
+/* backend.c — kernel tables, their run-time selection from cpuid, and the vg_cpu context that
+ * runs layers with a thread pool. Work splits are fixed-size (rows, tiles), never "one piece
+ * per thread", so results do not depend on the thread count. */
 #include "cpu/backend.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-static const vg_kernels ref_table = {
-    .name = "ref",
-    .conv2d = vg_conv2d_ref,
-    .dwconv = vg_dwconv_ref,
-    .matmul = vg_matmul_ref,
-};
+/* ---- tables */
+
+static vg_kernels ref_table = {"ref", NULL, NULL};
+static vg_kernels scalar_table = {"scalar", NULL, NULL};
+static vg_kernels avx2_table = {"avx2", NULL, NULL};
+static vg_kernels avx512_table = {"avx512", NULL, NULL};
+static vg_kernels neon_table = {"neon", NULL, NULL};
+
+static bool has(const char *feature) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    if (strcmp(feature, "avx512") == 0) return __builtin_cpu_supports("avx512f");
+    if (strcmp(feature, "avx2") == 0)
+        return __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma");
+#endif
+#if defined(__aarch64__)
+    if (strcmp(feature, "neon") == 0) return true; /* mandatory in AArch64 */
+#endif
+    (void)feature;
+    return false;
+}
+
+static const vg_kernels *all_tables[6];
+
+static void init_tables(void) {
+    static bool done;
+    if (done) return;
+    scalar_table.uk = vg_ukernel_scalar();
+    scalar_table.dwconv = vg_dwconv_scalar();
+    int n = 0;
+    all_tables[n++] = &ref_table;
+    all_tables[n++] = &scalar_table;
+    if (has("avx2") && vg_ukernel_avx2() && vg_dwconv_avx2()) {
+        avx2_table.uk = vg_ukernel_avx2();
+        avx2_table.dwconv = vg_dwconv_avx2();
+        all_tables[n++] = &avx2_table;
+    }
+    if (has("avx512") && vg_ukernel_avx512() && vg_dwconv_avx512()) {
+        avx512_table.uk = vg_ukernel_avx512();
+        avx512_table.dwconv = vg_dwconv_avx512();
+        all_tables[n++] = &avx512_table;
+    }
+    if (has("neon") && vg_ukernel_neon() && vg_dwconv_neon()) {
+        neon_table.uk = vg_ukernel_neon();
+        neon_table.dwconv = vg_dwconv_neon();
+        all_tables[n++] = &neon_table;
+    }
+    all_tables[n] = NULL;
+    done = true;
+}
 
 const vg_kernels *vg_kernels_ref(void) { return &ref_table; }
 
+const vg_kernels *const *vg_kernels_all(void) {
+    init_tables();
+    return all_tables;
+}
+
 const vg_kernels *vg_kernels_best(void) {
+    init_tables();
+    const vg_kernels *best = &scalar_table;
+    for (int i = 0; all_tables[i]; i++) best = all_tables[i]; /* listed slowest first */
     const char *force = getenv("VIGIE_KERNELS");
-    if (force && strcmp(force, "ref") == 0) return &ref_table;
-    return &ref_table;
+    if (force)
+        for (int i = 0; all_tables[i]; i++)
+            if (strcmp(all_tables[i]->name, force) == 0) return all_tables[i];
+    return best;
+}
+
+/* ---- context */
+
+struct vg_cpu {
+    const vg_kernels *k;
+    vg_pool *pool;
+    vg_gemm_ws *ws;
+    float *scratch;
+    size_t scratch_floats;
+};
+
+vg_cpu *vg_cpu_new(const vg_kernels *k, int threads) {
+    vg_cpu *c = calloc(1, sizeof *c);
+    if (!c) return NULL;
+    c->k = k;
+    c->pool = vg_pool_new(threads);
+    c->ws = vg_gemm_ws_new(threads);
+    if (!c->pool || !c->ws) {
+        vg_cpu_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void vg_cpu_free(vg_cpu *c) {
+    if (!c) return;
+    vg_pool_free(c->pool);
+    vg_gemm_ws_free(c->ws);
+    free(c->scratch);
+    free(c);
+}
+
+const vg_kernels *vg_cpu_kernels(const vg_cpu *c) { return c->k; }
+int vg_cpu_threads(const vg_cpu *c) { return vg_pool_threads(c->pool); }
+vg_pool *vg_cpu_pool(vg_cpu *c) { return c->pool; }
+
+bool vg_cpu_reserve(vg_cpu *c, size_t floats) {
+    if (floats <= c->scratch_floats) return true;
+    float *s = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    if (!s) return false;
+    free(c->scratch);
+    c->scratch = s;
+    c->scratch_floats = floats;
+    return true;
+}
+
+size_t vg_cpu_conv2d_scratch(const vg_conv_desc *d) {
+    return (size_t)d->ho * d->wo * d->kh * d->kw * d->ci;
+}
+
+/* im2col of one image: row (oy, ox) holds the (kh, kw, ci) patch, zeros outside the image,
+ * in the same order as a weight row (co, kh, kw, ci), so the conv is one GEMM. */
+static void im2col(const vg_conv_desc *d, const float *x, float *col) {
+    size_t patch = (size_t)d->kh * d->kw * d->ci;
+    for (int oy = 0; oy < d->ho; oy++)
+        for (int ox = 0; ox < d->wo; ox++) {
+            float *dst = col + ((size_t)oy * d->wo + ox) * patch;
+            for (int ky = 0; ky < d->kh; ky++) {
+                int iy = oy * d->sh - d->pt + ky;
+                for (int kx = 0; kx < d->kw; kx++) {
+                    int ix = ox * d->sw - d->pl + kx;
+                    float *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
+                    if (iy < 0 || iy >= d->h || ix < 0 || ix >= d->w)
+                        memset(p, 0, sizeof(float) * (size_t)d->ci);
+                    else
+                        memcpy(p, x + ((size_t)iy * d->w + ix) * d->ci, sizeof(float) * (size_t)d->ci);
+                }
+            }
+        }
+}
+
+void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                 const float *b, int ldb, float *y, int ldc, const vg_gemm_epi *epi) {
+    if (!c->k->uk) {
+        VG_ASSERT(!epi || (!epi->bias && epi->act == VG_ACT_NONE));
+        vg_gemm_ref(ta, tb, m, n, k, a, lda, b, ldb, epi && epi->accumulate, y, ldc);
+        return;
+    }
+    vg_gemm(c->k->uk, c->pool, c->ws, ta, tb, m, n, k, a, lda, b, ldb, y, ldc, epi);
+}
+
+float *vg_cpu_pack_weights(const vg_cpu *c, int n, int k, const float *w) {
+    if (!c->k->uk) return NULL;
+    size_t floats = vg_gemm_packed_floats(c->k->uk, n, k);
+    float *p = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    if (p) vg_gemm_pack_b(c->k->uk, n, k, w, p);
+    return p;
+}
+
+void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
+                   const float *bp, const float *bias, vg_act act, float *y) {
+    if (!c->k->uk) {
+        vg_matmul_ref(m, n, k, a, b, bias, act, y);
+        return;
+    }
+    vg_gemm_epi epi = {bias, act, false};
+    if (bp)
+        vg_gemm_packed(c->k->uk, c->pool, c->ws, m, n, k, a, k, bp, y, n, &epi);
+    else
+        vg_gemm(c->k->uk, c->pool, c->ws, false, true, m, n, k, a, k, b, k, y, n, &epi);
+}
+
+void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                   const float *wp, const float *b, vg_act act, float *y) {
+    if (!c->k->uk) {
+        vg_conv2d_ref(d, x, w, b, act, y);
+        return;
+    }
+    size_t need = vg_cpu_conv2d_scratch(d);
+    VG_ASSERT(c->scratch_floats >= need); /* reserved when the layer was planned */
+    int patch = d->kh * d->kw * d->ci, pix = d->ho * d->wo;
+    for (int n = 0; n < d->n; n++) {
+        im2col(d, x + (size_t)n * d->h * d->w * d->ci, c->scratch);
+        vg_cpu_matmul(c, pix, d->co, patch, c->scratch, w, wp, b, act,
+                      y + (size_t)n * pix * d->co);
+    }
+}
+
+typedef struct {
+    const vg_conv_desc *d;
+    vg_dw_fn fn;
+    const float *x, *w, *b;
+    vg_act act;
+    float *y;
+    int rows, chunks_per_image;
+} dw_job;
+
+#define DW_ROWS 4 /* output rows per task */
+
+static void dw_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const dw_job *J = ctx;
+    int n = task / J->chunks_per_image, oy0 = (task % J->chunks_per_image) * DW_ROWS;
+    int oy1 = oy0 + DW_ROWS < J->d->ho ? oy0 + DW_ROWS : J->d->ho;
+    J->fn(J->d, n, oy0, oy1, J->x, J->w, J->b, J->act, J->y);
+}
+
+void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                   const float *b, vg_act act, float *y) {
+    if (!c->k->dwconv) {
+        vg_dwconv_ref(d, x, w, b, act, y);
+        return;
+    }
+    dw_job J = {d, c->k->dwconv, x, w, b, act, y, DW_ROWS, (d->ho + DW_ROWS - 1) / DW_ROWS};
+    vg_pool_run(c->pool, d->n * J.chunks_per_image, dw_task, &J);
 }

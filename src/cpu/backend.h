@@ -1,25 +1,64 @@
-/* backend.h — the table of forward kernels the runner calls. The reference table holds the
- * scalar _ref kernels of src/ops; faster tables (SIMD, per architecture) fill the same slots
- * and are chosen at run time, so model code has no #ifdef. Every table is tested against the
- * reference one. */
+/* backend.h — the CPU backend: kernel tables per instruction set and a context (vg_cpu) that
+ * owns the thread pool and scratch memory and runs whole layers with them. Model code calls
+ * vg_cpu_* and never sees an #ifdef. The "ref" table runs the scalar _ref kernels of src/ops
+ * (the specification); every other table is tested against it (tests/test_ops.c). */
 #ifndef VG_BACKEND_H
 #define VG_BACKEND_H
 
+#include "core/pool.h"
+#include "cpu/gemm.h"
 #include "ops/ops.h"
+
+/* Depthwise convolution of output rows [oy0, oy1) of image n (d->n is ignored). */
+typedef void (*vg_dw_fn)(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
+                         const float *w, const float *b, vg_act act, float *y);
 
 typedef struct {
     const char *name;
-    void (*conv2d)(const vg_conv_desc *d, const float *x, const float *w, const float *b,
-                   vg_act act, float *y);
-    void (*dwconv)(const vg_conv_desc *d, const float *x, const float *w, const float *b,
-                   vg_act act, float *y);
-    void (*matmul)(int m, int n, int k, const float *a, const float *b, const float *bias,
-                   vg_act act, float *c);
+    const vg_ukernel *uk; /* GEMM micro-kernel; NULL = the reference kernels */
+    vg_dw_fn dwconv;
 } vg_kernels;
 
 const vg_kernels *vg_kernels_ref(void);
-/* The fastest table this CPU supports (VIGIE_KERNELS=ref in the environment forces the
- * reference one). */
+/* The fastest table this CPU supports; VIGIE_KERNELS=ref|scalar|avx2|avx512|neon in the
+ * environment forces one (falling back to the best when unsupported). */
 const vg_kernels *vg_kernels_best(void);
+/* Every table usable on this CPU (for tests), NULL-terminated. */
+const vg_kernels *const *vg_kernels_all(void);
+
+/* per-architecture depthwise kernels (NULL when not built for this architecture) */
+vg_dw_fn vg_dwconv_scalar(void);
+vg_dw_fn vg_dwconv_avx512(void);
+vg_dw_fn vg_dwconv_avx2(void);
+vg_dw_fn vg_dwconv_neon(void);
+
+typedef struct vg_cpu vg_cpu;
+
+/* A context with `threads` threads (>= 1). NULL on allocation failure. */
+vg_cpu *vg_cpu_new(const vg_kernels *k, int threads);
+void vg_cpu_free(vg_cpu *c);
+const vg_kernels *vg_cpu_kernels(const vg_cpu *c);
+int vg_cpu_threads(const vg_cpu *c);
+vg_pool *vg_cpu_pool(vg_cpu *c);
+/* Makes sure `floats` of scratch exist (im2col); false on allocation failure. */
+bool vg_cpu_reserve(vg_cpu *c, size_t floats);
+/* Scratch needed by vg_cpu_conv2d for this geometry. */
+size_t vg_cpu_conv2d_scratch(const vg_conv_desc *d);
+
+/* Constant weights w (n, k) packed for this context's GEMM, used by conv2d / matmul instead
+ * of packing at every call. Returns NULL when the kernels do not pack (reference table) or on
+ * allocation failure (then the unpacked path is used); free with free(). */
+float *vg_cpu_pack_weights(const vg_cpu *c, int n, int k, const float *w);
+
+/* Whole layers, same semantics as the _ref kernels (src/ops/ops.h), using the pool.
+ * `wp` is the vg_cpu_pack_weights() of w, or NULL. */
+void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                   const float *wp, const float *b, vg_act act, float *y);
+void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                   const float *b, vg_act act, float *y);
+void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
+                   const float *bp, const float *bias, vg_act act, float *y);
+void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
+                 const float *b, int ldb, float *y, int ldc, const vg_gemm_epi *epi);
 
 #endif

@@ -9,7 +9,7 @@
 
 struct vg_runner {
     const vg_model *m;
-    const vg_kernels *k;
+    vg_cpu *cpu;
     int batch, threads;
     vg_node_geom *geom; /* per node */
     vg_shape *shapes;   /* per tensor */
@@ -21,6 +21,10 @@ struct vg_runner {
     int n_out;
     bool ends_in_softmax;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
+    float **packed; /* per node: pre-packed GEMM weights, or NULL */
+    bool profile;
+    double *prof_s; /* per node: accumulated seconds */
+    int *prof_calls;
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
@@ -30,6 +34,11 @@ vg_runner_opts vg_runner_opts_default(void) {
 
 void vg_runner_free(vg_runner *r) {
     if (!r) return;
+    for (int i = 0; r->packed && i < r->m->g.n_nodes; i++) free(r->packed[i]);
+    free(r->packed);
+    vg_cpu_free(r->cpu);
+    free(r->prof_s);
+    free(r->prof_calls);
     free(r->geom);
     free(r->shapes);
     free(r->t);
@@ -123,14 +132,16 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
-    r->k = vg_kernels_best();
     r->batch = o.batch;
     r->threads = o.threads;
     const vg_graph *g = &m->g;
     r->geom = calloc((size_t)g->n_nodes, sizeof(vg_node_geom));
     r->shapes = calloc((size_t)g->n_tensors, sizeof(vg_shape));
     r->t = calloc((size_t)g->n_tensors, sizeof(float *));
-    if (!r->geom || !r->shapes || !r->t) {
+    r->prof_s = calloc((size_t)g->n_nodes, sizeof(double));
+    r->prof_calls = calloc((size_t)g->n_nodes, sizeof(int));
+    r->packed = calloc((size_t)g->n_nodes, sizeof(float *));
+    if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
@@ -145,7 +156,27 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
     r->input = malloc(in_floats * sizeof(float));
     r->output = malloc((size_t)r->n_out * sizeof(float));
-    if (!r->input || !r->output || !plan_buffers(r)) {
+    r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
+    size_t scratch = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == VG_OP_CONV) {
+            size_t s = vg_cpu_conv2d_scratch(&r->geom[i].conv);
+            if (s > scratch) scratch = s;
+        }
+    /* the weights of every GEMM-shaped layer are packed once; a failed packing only costs
+     * speed (the layer then packs at each call) */
+    for (int i = 0; r->cpu && i < g->n_nodes; i++) {
+        const vg_node *nd = &g->nodes[i];
+        const vg_node_geom *gm = &r->geom[i];
+        if (nd->op == VG_OP_CONV)
+            r->packed[i] = vg_cpu_pack_weights(r->cpu, nd->co, nd->kh * nd->kw * gm->in.c,
+                                               g->params + nd->w);
+        else if (nd->op == VG_OP_FC)
+            r->packed[i] = vg_cpu_pack_weights(r->cpu, nd->co, gm->in.h * gm->in.w * gm->in.c,
+                                               g->params + nd->w);
+    }
+    if (!r->input || !r->output || !r->cpu || !vg_cpu_reserve(r->cpu, scratch) ||
+        !plan_buffers(r)) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate activation memory");
     }
@@ -176,15 +207,15 @@ static void run_node(vg_runner *r, int i) {
         bool pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 &&
                          d.pl == 0 && d.ho == d.h && d.wo == d.w;
         if (pointwise)
-            r->k->matmul((int)pix, d.co, d.ci, x, w, b, act, y);
+            vg_cpu_matmul(r->cpu, (int)pix, d.co, d.ci, x, w, r->packed[i], b, act, y);
         else
-            r->k->conv2d(&d, x, w, b, act, y);
+            vg_cpu_conv2d(r->cpu, &d, x, w, r->packed[i], b, act, y);
         break;
     }
     case VG_OP_DWCONV: {
         vg_conv_desc d = gm->conv;
         d.n = n;
-        r->k->dwconv(&d, x, w, b, act, y);
+        vg_cpu_dwconv(r->cpu, &d, x, w, b, act, y);
         break;
     }
     case VG_OP_BN: {
@@ -200,7 +231,7 @@ static void run_node(vg_runner *r, int i) {
         break;
     case VG_OP_FC: {
         int ci = gm->in.h * gm->in.w * gm->in.c;
-        r->k->matmul(n, nd->co, ci, x, w, b, act, y);
+        vg_cpu_matmul(r->cpu, n, nd->co, ci, x, w, r->packed[i], b, act, y);
         break;
     }
     case VG_OP_SOFTMAX:
@@ -213,7 +244,16 @@ static void run_node(vg_runner *r, int i) {
 void vg_runner_forward(vg_runner *r, const float *input, float *output) {
     const vg_graph *g = &r->m->g;
     r->t[0] = (float *)input; /* read only: no node writes tensor 0 */
-    for (int i = 0; i < g->n_nodes; i++) run_node(r, i);
+    if (r->profile) {
+        for (int i = 0; i < g->n_nodes; i++) {
+            double t0 = vg_time_now();
+            run_node(r, i);
+            r->prof_s[i] += vg_time_now() - t0;
+            r->prof_calls[i]++;
+        }
+    } else {
+        for (int i = 0; i < g->n_nodes; i++) run_node(r, i);
+    }
     memcpy(output, r->t[g->output], (size_t)r->batch * r->n_out * sizeof(float));
     r->t[0] = NULL;
 }
@@ -229,3 +269,33 @@ vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg
         vg_softmax_ref(1, r->n_out, r->output, probs);
     return VG_OK;
 }
+
+void vg_runner_profile(vg_runner *r, int on) {
+    r->profile = on != 0;
+    for (int i = 0; i < r->m->g.n_nodes; i++) r->prof_s[i] = 0, r->prof_calls[i] = 0;
+}
+
+int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
+    const vg_graph *g = &r->m->g;
+    for (int i = 0; i < g->n_nodes && i < max; i++) {
+        const vg_node *nd = &g->nodes[i];
+        const vg_node_geom *gm = &r->geom[i];
+        vg_layer_stat *s = &stats[i];
+        memset(s, 0, sizeof *s);
+        if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
+            snprintf(s->kind, sizeof s->kind, "pointwise");
+        else if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
+            snprintf(s->kind, sizeof s->kind, "%s %dx%d/%d", vg_op_name((vg_op)nd->op), nd->kh,
+                     nd->kw, nd->sh);
+        else
+            snprintf(s->kind, sizeof s->kind, "%s", vg_op_name((vg_op)nd->op));
+        s->in_h = gm->in.h, s->in_w = gm->in.w, s->in_c = gm->in.c;
+        s->out_h = gm->out.h, s->out_w = gm->out.w, s->out_c = gm->out.c;
+        s->flops = gm->flops;
+        s->seconds = r->prof_s[i];
+        s->calls = r->prof_calls[i];
+    }
+    return g->n_nodes;
+}
+
+const char *vg_runner_kernels(const vg_runner *r) { return vg_cpu_kernels(r->cpu)->name; }

@@ -11,6 +11,7 @@
 #ifndef VG_OPS_H
 #define VG_OPS_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -48,6 +49,15 @@ void vg_dwconv_ref(const vg_conv_desc *d, const float *x, const float *w, const 
  * fully-connected layer is this with m = batch. */
 void vg_matmul_ref(int m, int n, int k, const float *a, const float *b, const float *bias,
                    vg_act act, float *c);
+
+/* General matrix multiply with BLAS semantics, row-major:
+ *   C = op(A) op(B) (+ C when accumulate)
+ * op(A) is (m, k): A stored (m, k) with row stride lda, or (k, m) when ta.
+ * op(B) is (k, n): B stored (k, n) with row stride ldb, or (n, k) when tb.
+ * Without accumulate, C's previous contents are ignored. The forward pointwise conv is
+ * (ta=0, tb=1); the training gradients are dX = dY W (0, 0) and dW = dY^T X (1, 0). */
+void vg_gemm_ref(bool ta, bool tb, int m, int n, int k, const float *a, int lda, const float *b,
+                 int ldb, bool accumulate, float *c, int ldc);
 
 /* Inference batch-norm: y = act(gamma * (x - mean) / sqrt(var + eps) + beta), per channel.
  * x, y (p, c) where p = n*h*w; may be the same buffer. */

@@ -1,0 +1,235 @@
+/* gemm.c — the blocked GEMM driver (see gemm.h). Loop nest, outermost first:
+ *   jc over N in NC columns, pc over K in KC steps: pack op(B)[pc.., jc..] once, in parallel;
+ *   tasks over (MC-row block of M) x (group of NR panels): pack op(A)[ic.., pc..] into the
+ *   thread's scratch, then run the micro-kernel over the MR x NR tiles.
+ * KC is sized so that an A micro-panel and a B micro-panel stay in L1 while the micro-kernel
+ * runs; MC so that the packed A block stays in L2. */
+#include "cpu/gemm.h"
+
+#include <string.h>
+
+#define KC 256
+#define MC_TARGET 144
+#define NC 2048
+#define MAX_MR 16
+#define MAX_NR 64
+#define MAX_THREADS 256
+
+struct vg_gemm_ws {
+    int threads;
+    float *bpack;              /* KC x NC, shared */
+    float *apack[MAX_THREADS]; /* MC x KC per thread */
+};
+
+vg_gemm_ws *vg_gemm_ws_new(int threads) {
+    if (threads < 1 || threads > MAX_THREADS) return NULL;
+    vg_gemm_ws *ws = calloc(1, sizeof *ws);
+    if (!ws) return NULL;
+    ws->threads = threads;
+    ws->bpack = aligned_alloc(64, sizeof(float) * KC * (NC + MAX_NR));
+    bool ok = ws->bpack != NULL;
+    for (int t = 0; ok && t < threads; t++) {
+        ws->apack[t] = aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
+        ok = ws->apack[t] != NULL;
+    }
+    if (!ok) {
+        vg_gemm_ws_free(ws);
+        return NULL;
+    }
+    return ws;
+}
+
+void vg_gemm_ws_free(vg_gemm_ws *ws) {
+    if (!ws) return;
+    free(ws->bpack);
+    for (int t = 0; t < ws->threads; t++) free(ws->apack[t]);
+    free(ws);
+}
+
+typedef struct {
+    const vg_ukernel *uk;
+    vg_gemm_ws *ws;
+    const float *bpre; /* pre-packed B (whole K x N), or NULL to pack per block */
+    bool ta, tb;
+    int m, n, k;
+    const float *a, *b;
+    int lda, ldb;
+    float *c;
+    int ldc;
+    const vg_gemm_epi *epi;
+    /* current block */
+    int jc, nc, pc, kc, mc;
+    int n_panels, panels_per_group, n_groups, m_blocks;
+} gemm_job;
+
+/* Packs op(B)[pc : pc+kc, jc + jp*NR : +NR] into panel jp, zero-padded to NR columns. */
+static void pack_b_panel(const gemm_job *J, int jp) {
+    int nr = J->uk->nr;
+    float *dst = J->ws->bpack + (size_t)jp * J->kc * nr;
+    int j0 = J->jc + jp * nr;
+    int nv = J->n - j0 < nr ? J->n - j0 : nr;
+    if (nv > J->jc + J->nc - j0) nv = J->jc + J->nc - j0;
+    for (int p = 0; p < J->kc; p++) {
+        float *d = dst + (size_t)p * nr;
+        int kk = J->pc + p;
+        if (J->tb) {
+            for (int j = 0; j < nv; j++) d[j] = J->b[(size_t)(j0 + j) * J->ldb + kk];
+        } else {
+            memcpy(d, J->b + (size_t)kk * J->ldb + j0, sizeof(float) * (size_t)nv);
+        }
+        for (int j = nv; j < nr; j++) d[j] = 0.0f;
+    }
+}
+
+static void pack_b_task(void *ctx, int task, int thread) {
+    (void)thread;
+    pack_b_panel(ctx, task);
+}
+
+/* Packs op(A)[i0 : i0+mc, pc : pc+kc] into MR-row panels, zero-padded. */
+static void pack_a(const gemm_job *J, int i0, int mc, float *dst) {
+    int mr = J->uk->mr;
+    for (int ip = 0; ip < mc; ip += mr) {
+        int mv = mc - ip < mr ? mc - ip : mr;
+        float *d = dst + (size_t)ip * J->kc;
+        if (J->ta) {
+            for (int p = 0; p < J->kc; p++) {
+                const float *s = J->a + (size_t)(J->pc + p) * J->lda + i0 + ip;
+                for (int i = 0; i < mv; i++) d[(size_t)p * mr + i] = s[i];
+                for (int i = mv; i < mr; i++) d[(size_t)p * mr + i] = 0.0f;
+            }
+        } else {
+            for (int i = 0; i < mv; i++) {
+                const float *s = J->a + (size_t)(i0 + ip + i) * J->lda + J->pc;
+                for (int p = 0; p < J->kc; p++) d[(size_t)p * mr + i] = s[p];
+            }
+            for (int i = mv; i < mr; i++)
+                for (int p = 0; p < J->kc; p++) d[(size_t)p * mr + i] = 0.0f;
+        }
+    }
+}
+
+static void compute_task(void *ctx, int task, int thread) {
+    const gemm_job *J = ctx;
+    const vg_ukernel *uk = J->uk;
+    int mr = uk->mr, nr = uk->nr;
+    int mb = task / J->n_groups, g = task % J->n_groups;
+    int i0 = mb * J->mc;
+    int mc = J->m - i0 < J->mc ? J->m - i0 : J->mc;
+    float *ap = J->ws->apack[thread];
+    bool direct = uk->direct && !J->ta;
+    if (!direct) pack_a(J, i0, mc, ap);
+    bool first = J->pc == 0, last = J->pc + J->kc == J->k;
+    bool load_c = J->epi->accumulate || !first;
+    vg_act act = last ? J->epi->act : VG_ACT_NONE;
+    int jp0 = g * J->panels_per_group;
+    int jp1 = jp0 + J->panels_per_group < J->n_panels ? jp0 + J->panels_per_group : J->n_panels;
+    for (int jp = jp0; jp < jp1; jp++) {
+        int j0 = J->jc + jp * nr;
+        int nv = J->jc + J->nc - j0 < nr ? J->jc + J->nc - j0 : nr;
+        const float *bp = J->bpre ? J->bpre + (size_t)J->pc * J->n_panels * nr + (size_t)jp * J->kc * nr
+                                  : J->ws->bpack + (size_t)jp * J->kc * nr;
+        const float *bias = last && J->epi->bias ? J->epi->bias + j0 : NULL;
+        for (int ip = 0; ip < mc; ip += mr) {
+            int mv = mc - ip < mr ? mc - ip : mr;
+            float *cp = J->c + (size_t)(i0 + ip) * J->ldc + j0;
+            if (direct)
+                uk->direct(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp, J->ldc,
+                           mv, nv, load_c, bias, act);
+            else
+                uk->kernel(J->kc, ap + (size_t)ip * J->kc, bp, cp, J->ldc, mv, nv, load_c, bias,
+                           act);
+        }
+    }
+}
+
+void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m, int n,
+             int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+             const vg_gemm_epi *epi) {
+    static const vg_gemm_epi plain = {NULL, VG_ACT_NONE, false};
+    if (!epi) epi = &plain;
+    if (m <= 0 || n <= 0) return;
+    VG_ASSERT(uk->mr <= MAX_MR && uk->nr <= MAX_NR && ws && ws->threads >= vg_pool_threads(pool));
+    if (k <= 0) { /* empty sum: C = epilogue(0 [+ C]) */
+        for (int i = 0; i < m; i++)
+            for (int j = 0; j < n; j++) {
+                float v = epi->accumulate ? c[(size_t)i * ldc + j] : 0.0f;
+                if (epi->bias) v += epi->bias[j];
+                c[(size_t)i * ldc + j] = vg_act_apply1(epi->act, v);
+            }
+        return;
+    }
+    gemm_job J = {uk, ws, NULL, ta, tb, m, n, k, a, b, lda, ldb, c, ldc, epi,
+                  0, 0, 0, 0, 0, 0, 0, 0, 0};
+    J.mc = MC_TARGET / uk->mr * uk->mr;
+    J.m_blocks = (m + J.mc - 1) / J.mc;
+    int threads = vg_pool_threads(pool);
+    for (J.jc = 0; J.jc < n; J.jc += NC) {
+        J.nc = n - J.jc < NC ? n - J.jc : NC;
+        J.n_panels = (J.nc + uk->nr - 1) / uk->nr;
+        /* enough tasks to keep every thread busy: split N when M alone does not */
+        J.n_groups = 1;
+        while (J.m_blocks * J.n_groups < 2 * threads && J.n_groups < J.n_panels) J.n_groups++;
+        J.panels_per_group = (J.n_panels + J.n_groups - 1) / J.n_groups;
+        J.n_groups = (J.n_panels + J.panels_per_group - 1) / J.panels_per_group;
+        for (J.pc = 0; J.pc < k; J.pc += KC) {
+            J.kc = k - J.pc < KC ? k - J.pc : KC;
+            vg_pool_run(threads > 1 && J.n_panels > 1 ? pool : NULL, J.n_panels, pack_b_task, &J);
+            vg_pool_run(pool, J.m_blocks * J.n_groups, compute_task, &J);
+        }
+    }
+}
+
+size_t vg_gemm_packed_floats(const vg_ukernel *uk, int n, int k) {
+    size_t panels = (size_t)(n + uk->nr - 1) / uk->nr;
+    return panels * uk->nr * (size_t)(k > 0 ? k : 1);
+}
+
+void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *packed) {
+    gemm_job J;
+    memset(&J, 0, sizeof J);
+    J.uk = uk;
+    J.tb = true;
+    J.b = w;
+    J.ldb = k;
+    J.n = n;
+    J.k = k;
+    J.jc = 0;
+    J.nc = n;
+    int n_panels = (n + uk->nr - 1) / uk->nr;
+    vg_gemm_ws fake; /* pack_b_panel writes through ws->bpack */
+    for (J.pc = 0; J.pc < k; J.pc += KC) {
+        J.kc = k - J.pc < KC ? k - J.pc : KC;
+        fake.bpack = packed + (size_t)J.pc * n_panels * uk->nr;
+        J.ws = &fake;
+        for (int jp = 0; jp < n_panels; jp++) pack_b_panel(&J, jp);
+    }
+}
+
+void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
+                    const float *a, int lda, const float *bpacked, float *c, int ldc,
+                    const vg_gemm_epi *epi) {
+    static const vg_gemm_epi plain = {NULL, VG_ACT_NONE, false};
+    if (!epi) epi = &plain;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        vg_gemm(uk, pool, ws, false, true, m, n, k, a, lda, NULL, k, c, ldc, epi);
+        return;
+    }
+    gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi,
+                  0, 0, 0, 0, 0, 0, 0, 0, 0};
+    J.mc = MC_TARGET / uk->mr * uk->mr;
+    J.m_blocks = (m + J.mc - 1) / J.mc;
+    int threads = vg_pool_threads(pool);
+    J.jc = 0;
+    J.nc = n;
+    J.n_panels = (n + uk->nr - 1) / uk->nr;
+    J.n_groups = 1;
+    while (J.m_blocks * J.n_groups < 2 * threads && J.n_groups < J.n_panels) J.n_groups++;
+    J.panels_per_group = (J.n_panels + J.n_groups - 1) / J.n_groups;
+    J.n_groups = (J.n_panels + J.panels_per_group - 1) / J.panels_per_group;
+    for (J.pc = 0; J.pc < k; J.pc += KC) {
+        J.kc = k - J.pc < KC ? k - J.pc : KC;
+        vg_pool_run(pool, J.m_blocks * J.n_groups, compute_task, &J);
+    }
+}

@@ -1,0 +1,69 @@
+/* gemm.h — the fast single-precision GEMM: BLIS-style blocking (NC x KC x MC), both operands
+ * packed into micro-panels, a register-blocked micro-kernel per architecture, and an epilogue
+ * (bias, activation) fused into the last store. Work is split into fixed tiles of C, each
+ * computed whole by one task with the same summation order, so results are bit-identical for
+ * any number of threads. Semantics are those of vg_gemm_ref (src/ops/ops.h), plus the
+ * epilogue. */
+#ifndef VG_GEMM_H
+#define VG_GEMM_H
+
+#include "core/pool.h"
+#include "ops/ops.h"
+
+/* C tile update: acc (mr x nr) = sum over kc of ap[p*MR + i] * bp[p*NR + j], then
+ *   acc += C            when load_c (accumulating, or not the first K block)
+ *   acc += bias[j]      when bias != NULL (last K block only)
+ *   acc = act(acc)      (last K block only; the caller passes VG_ACT_NONE otherwise)
+ * and stores the valid mr x nr corner into C (row stride ldc). ap and bp are zero-padded to
+ * full MR / NR, so the kernel may compute the whole tile and store part of it. */
+typedef void (*vg_ukernel_fn)(int kc, const float *ap, const float *bp, float *c, int ldc, int mr,
+                              int nr, bool load_c, const float *bias, vg_act act);
+
+/* The same with A read in place: row i of the tile starts at a + i * lda (rows beyond mr may
+ * alias valid rows; they are computed and not stored). Saves packing A when op(A) is
+ * row-major, which is what the forward pass and dX need. NULL if the kernel lacks it. */
+typedef void (*vg_ukernel_direct_fn)(int kc, const float *a, int lda, const float *bp, float *c,
+                                     int ldc, int mr, int nr, bool load_c, const float *bias,
+                                     vg_act act);
+
+typedef struct {
+    const char *name;
+    int mr, nr;
+    vg_ukernel_fn kernel;
+    vg_ukernel_direct_fn direct;
+} vg_ukernel;
+
+const vg_ukernel *vg_ukernel_scalar(void);
+const vg_ukernel *vg_ukernel_avx2(void);   /* NULL when not built for x86 */
+const vg_ukernel *vg_ukernel_avx512(void); /* NULL when not built for x86 */
+const vg_ukernel *vg_ukernel_neon(void);   /* NULL when not built for aarch64 */
+
+/* Per-thread packing memory for the GEMM; sized for the blocking constants, allocated once. */
+typedef struct vg_gemm_ws vg_gemm_ws;
+vg_gemm_ws *vg_gemm_ws_new(int threads);
+void vg_gemm_ws_free(vg_gemm_ws *ws);
+
+typedef struct {
+    const float *bias; /* (n), added before the activation, or NULL */
+    vg_act act;
+    bool accumulate; /* C += op(A) op(B) instead of C = */
+} vg_gemm_epi;
+
+/* C = epilogue(op(A) op(B)). uk: micro-kernel; pool may be NULL; ws must have been made for at
+ * least the pool's thread count. */
+void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m, int n,
+             int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+             const vg_gemm_epi *epi);
+
+/* Pre-packed B: constant weights (the forward pass's op(B) with tb, i.e. W stored (n, k)) are
+ * packed once into the micro-kernel's panel layout, so calls skip packing B, which dominates
+ * when M is small (7x7 layers, batch-1 classifiers). Layout: for each KC block of k, every
+ * NR-column panel, kc x NR floats, zero-padded. */
+size_t vg_gemm_packed_floats(const vg_ukernel *uk, int n, int k);
+void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *packed);
+/* C = epilogue(A op(B)) with A (m, k) row-major and op(B) given pre-packed. */
+void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
+                    const float *a, int lda, const float *bpacked, float *c, int ldc,
+                    const vg_gemm_epi *epi);
+
+#endif
