@@ -65,6 +65,7 @@ const char *vg_test_tmpdir(void);
     X(tflite)                                                                                    \
     X(tflite_synth)                                                                              \
     X(golden)                                                                                    \
+    X(grad)                                                                                      \
     X(corrupt)
 
 /* weak, so that a test file being written does not break the build of the others */

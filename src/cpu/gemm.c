@@ -133,7 +133,10 @@ static void compute_task(void *ctx, int task, int thread) {
         for (int ip = 0; ip < mc; ip += mr) {
             int mv = mc - ip < mr ? mc - ip : mr;
             float *cp = J->c + (size_t)(i0 + ip) * J->ldc + j0;
-            if (direct)
+            if (direct && mv <= uk->small_mr)
+                uk->direct_small(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp,
+                                 J->ldc, mv, nv, load_c, bias, act);
+            else if (direct)
                 uk->direct(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp, J->ldc,
                            mv, nv, load_c, bias, act);
             else

@@ -31,6 +31,10 @@ typedef struct {
     int mr, nr;
     vg_ukernel_fn kernel;
     vg_ukernel_direct_fn direct;
+    /* optional direct kernel for tiles with at most small_mr valid rows (same NR): batch-1
+     * classifiers and the last row tile of small images would otherwise compute mr rows */
+    int small_mr;
+    vg_ukernel_direct_fn direct_small;
 } vg_ukernel;
 
 const vg_ukernel *vg_ukernel_scalar(void);

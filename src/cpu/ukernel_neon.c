@@ -51,7 +51,7 @@ static void uk_neon(int kc, const float *ap, const float *bp, float *c, int ldc,
         }
 }
 
-static const vg_ukernel neon = {"neon", 8, 12, uk_neon, NULL};
+static const vg_ukernel neon = {"neon", 8, 12, uk_neon, NULL, 0, NULL};
 const vg_ukernel *vg_ukernel_neon(void) { return &neon; }
 #else
 const vg_ukernel *vg_ukernel_neon(void) { return NULL; }

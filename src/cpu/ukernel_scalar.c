@@ -23,5 +23,5 @@ static void uk_scalar(int kc, const float *ap, const float *bp, float *c, int ld
         }
 }
 
-static const vg_ukernel scalar = {"scalar", MR, NR, uk_scalar, NULL};
+static const vg_ukernel scalar = {"scalar", MR, NR, uk_scalar, NULL, 0, NULL};
 const vg_ukernel *vg_ukernel_scalar(void) { return &scalar; }

@@ -82,6 +82,38 @@ T512 static void uk_avx512_direct(int kc, const float *a, int lda, const float *
     }
 }
 
+/* 4 x 32, for tiles of at most 4 valid rows */
+T512 static void uk_avx512_small(int kc, const float *a, int lda, const float *bp, float *c,
+                                 int ldc, int mr, int nr, bool load_c, const float *bias,
+                                 vg_act act) {
+    const float *r[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) r[i] = a + (size_t)(i < mr ? i : mr - 1) * lda;
+    __m512 c0[4], c1[4];
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) c0[i] = c1[i] = _mm512_setzero_ps();
+    for (int p = 0; p < kc; p++) {
+        __m512 b0 = _mm512_load_ps(bp), b1 = _mm512_load_ps(bp + 16);
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            __m512 av = _mm512_set1_ps(r[i][p]);
+            c0[i] = _mm512_fmadd_ps(av, b0, c0[i]);
+            c1[i] = _mm512_fmadd_ps(av, b1, c1[i]);
+        }
+        bp += 32;
+    }
+    __mmask16 m0 = nr >= 16 ? 0xffff : (__mmask16)((1u << nr) - 1);
+    __mmask16 m1 = nr >= 32 ? 0xffff : nr > 16 ? (__mmask16)((1u << (nr - 16)) - 1) : 0;
+    const float *b1p = bias ? bias + 16 : NULL;
+#pragma GCC unroll 4
+    for (int i = 0; i < 4; i++) {
+        if (i >= mr) break;
+        float *cp = c + (size_t)i * ldc;
+        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, act));
+        if (m1) _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, act));
+    }
+}
+
 /* ---- AVX2, 6 x 16 */
 
 T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, int mr,
@@ -140,8 +172,9 @@ T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int
     }
 }
 
-static const vg_ukernel avx512 = {"avx512", 12, 32, uk_avx512, uk_avx512_direct};
-static const vg_ukernel avx2 = {"avx2", 6, 16, uk_avx2, NULL};
+static const vg_ukernel avx512 = {"avx512", 12, 32, uk_avx512, uk_avx512_direct,
+                                  4, uk_avx512_small};
+static const vg_ukernel avx2 = {"avx2", 6, 16, uk_avx2, NULL, 0, NULL};
 const vg_ukernel *vg_ukernel_avx512(void) { return &avx512; }
 const vg_ukernel *vg_ukernel_avx2(void) { return &avx2; }
 

@@ -12,3 +12,11 @@ void vg_relu6_ref(size_t n, const float *x, float *y) {
 void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y) {
     for (size_t i = 0; i < n; i++) y[i] = vg_act_apply1(act, a[i] + b[i]);
 }
+
+void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy) {
+    if (act == VG_ACT_NONE) return;
+    for (size_t i = 0; i < n; i++) {
+        bool pass = y[i] > 0.0f && (act != VG_ACT_RELU6 || y[i] < 6.0f);
+        if (!pass) dy[i] = 0.0f;
+    }
+}

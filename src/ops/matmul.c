@@ -34,3 +34,27 @@ void vg_gemm_ref(bool ta, bool tb, int m, int n, int k, const float *a, int lda,
             *cp = accumulate ? *cp + acc : acc;
         }
 }
+
+void vg_matmul_bwd_ref(int m, int n, int k, const float *a, const float *b, const float *dc,
+                       float *da, float *db, float *dbias) {
+    if (da)
+        for (int i = 0; i < m; i++)
+            for (int p = 0; p < k; p++) {
+                float acc = 0.0f;
+                for (int j = 0; j < n; j++) acc += dc[(size_t)i * n + j] * b[(size_t)j * k + p];
+                da[(size_t)i * k + p] = acc;
+            }
+    if (db)
+        for (int j = 0; j < n; j++)
+            for (int p = 0; p < k; p++) {
+                float acc = 0.0f;
+                for (int i = 0; i < m; i++) acc += dc[(size_t)i * n + j] * a[(size_t)i * k + p];
+                db[(size_t)j * k + p] += acc;
+            }
+    if (dbias)
+        for (int j = 0; j < n; j++) {
+            float acc = 0.0f;
+            for (int i = 0; i < m; i++) acc += dc[(size_t)i * n + j];
+            dbias[j] += acc;
+        }
+}

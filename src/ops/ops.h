@@ -80,6 +80,47 @@ void vg_fc_ref(int n, int ci, int co, const float *x, const float *w, const floa
 /* Row-wise softmax: x (n, c) -> y (n, c), max-subtracted; y may alias x */
 void vg_softmax_ref(int n, int c, const float *x, float *y);
 
+/* ---- backward passes (training). Conventions: `d` prefixes gradients; the incoming gradient
+ * dy is with respect to the layer's output *before* its activation (vg_act_bwd_ref turns a
+ * post-activation gradient into that); dx is overwritten; weight and bias gradients are
+ * accumulated (+=), so a batch can be processed in chunks; any output pointer may be NULL
+ * when that gradient is not needed (frozen weights, first layer). */
+
+/* dy *= act'(.) computed from the activation's output y: ReLU passes where y > 0, ReLU6
+ * where 0 < y < 6 (the same as 0 < x < 6 on the input). */
+void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy);
+
+void vg_conv2d_bwd_ref(const vg_conv_desc *d, const float *x, const float *w, const float *dy,
+                       float *dx, float *dw, float *db);
+void vg_dwconv_bwd_ref(const vg_conv_desc *d, const float *x, const float *w, const float *dy,
+                       float *dx, float *dw, float *db);
+/* c = a b^T + bias: da (m,k) = dc b; db (n,k) += dc^T a; dbias (n) += column sums of dc */
+void vg_matmul_bwd_ref(int m, int n, int k, const float *a, const float *b, const float *dc,
+                       float *da, float *db, float *dbias);
+/* dx (n, hw, c) = dy (n, c) / hw */
+void vg_gap_bwd_ref(int n, int hw, int c, const float *dy, float *dx);
+
+/* Training-mode batch-norm over p = n*h*w positions: batch mean and biased variance;
+ * y = gamma * (x - mean) * invstd + beta (no activation); saves mean and invstd (c) for the
+ * backward, and updates the running statistics the PyTorch way (momentum, unbiased variance)
+ * when running_mean / running_var are not NULL. y may alias x. */
+void vg_batchnorm_train_ref(size_t p, int c, const float *x, const float *gamma,
+                            const float *beta, float eps, float momentum, float *running_mean,
+                            float *running_var, float *y, float *mean, float *invstd);
+/* Backward of the above given x (the input), saved mean / invstd: dx overwritten (may alias
+ * dy), dgamma and dbeta accumulated. */
+void vg_batchnorm_train_bwd_ref(size_t p, int c, const float *x, const float *gamma,
+                                const float *mean, const float *invstd, const float *dy,
+                                float *dx, float *dgamma, float *dbeta);
+
+/* Softmax cross-entropy over n rows of c logits with PyTorch's semantics
+ * (F.cross_entropy(logits, labels, weight=class_w, label_smoothing=smoothing), mean
+ * reduction): row i's target puts (1 - smoothing) on labels[i] and smoothing / c on every
+ * class, each class c weighted by class_w[c] (NULL = 1), and the sum is divided by the sum of
+ * class_w[labels[i]]. Returns the loss; dlogits (n, c), if not NULL, gets its gradient. */
+float vg_softmax_xent_ref(int n, int c, const float *logits, const int *labels,
+                          const float *class_w, float smoothing, float *dlogits);
+
 /* Output size of a convolution with TF "SAME" padding, and the top/left padding it implies. */
 void vg_same_padding(int in, int k, int s, int *out, int *pad_before, int *pad_after);
 

@@ -9,3 +9,10 @@ void vg_gap_ref(int n, int hw, int c, const float *x, float *y) {
             y[(size_t)b * c + ch] = acc / (float)hw;
         }
 }
+
+void vg_gap_bwd_ref(int n, int hw, int c, const float *dy, float *dx) {
+    for (int b = 0; b < n; b++)
+        for (int i = 0; i < hw; i++)
+            for (int ch = 0; ch < c; ch++)
+                dx[((size_t)b * hw + i) * c + ch] = dy[(size_t)b * c + ch] / (float)hw;
+}

@@ -17,3 +17,32 @@ void vg_softmax_ref(int n, int c, const float *x, float *y) {
         for (int i = 0; i < c; i++) yr[i] /= sum;
     }
 }
+
+float vg_softmax_xent_ref(int n, int c, const float *logits, const int *labels,
+                          const float *class_w, float smoothing, float *dlogits) {
+    double loss = 0, wsum = 0;
+    for (int i = 0; i < n; i++) wsum += class_w ? class_w[labels[i]] : 1.0;
+    if (wsum <= 0) wsum = 1; /* every sample weighted 0: no gradient, loss 0 */
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * c;
+        double mx = z[0];
+        for (int j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+        double se = 0;
+        for (int j = 0; j < c; j++) se += exp(z[j] - mx);
+        double lse = mx + log(se);
+        double tsum = 0;
+        for (int j = 0; j < c; j++) {
+            double wj = class_w ? class_w[j] : 1.0;
+            double t = smoothing * wj / c + (j == labels[i] ? (1.0 - smoothing) * wj : 0.0);
+            loss += t * (lse - z[j]);
+            tsum += t;
+        }
+        if (dlogits)
+            for (int j = 0; j < c; j++) {
+                double wj = class_w ? class_w[j] : 1.0;
+                double t = smoothing * wj / c + (j == labels[i] ? (1.0 - smoothing) * wj : 0.0);
+                dlogits[(size_t)i * c + j] = (float)((tsum * exp(z[j] - lse) - t) / wsum);
+            }
+    }
+    return (float)(loss / wsum);
+}
