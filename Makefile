@@ -5,6 +5,8 @@
 #   make fuzz       libFuzzer targets (clang), in build-fuzz/
 #   make bench      build/vigie and run the benchmark scripts
 #   make format     clang-format every C file
+#   make cross-test aarch64 build (Debian's cross gcc) in build-aarch64/, unit tests under
+#                   qemu-user; scripts/cross-setup.sh installs what it needs. make cross: build only
 
 CC      ?= cc
 SAN     ?= 0
@@ -27,13 +29,13 @@ ALL_LDFLAGS = $(SANFL) $(LDFLAGS)
 
 LIB_SRC  = $(sort $(wildcard src/*/*.c))
 CLI_SRC  = $(sort $(wildcard cli/*.c))
-TEST_SRC = $(sort $(wildcard tests/test_*.c)) tests/fixture.c
+TEST_SRC = $(sort $(wildcard tests/test_*.c)) tests/fixture.c tests/golden_net.c
 
 LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit cli-test fuzz bench format clean demo
+.PHONY: all test unit cli-test fuzz bench format clean demo cross cross-test
 all: $(BUILD)/vigie
 
 $(BUILD)/%.o: %.c
@@ -72,10 +74,20 @@ demo: $(BUILD)/vigie
 bench: $(BUILD)/vigie
 	bash bench/run.sh
 
+# aarch64 cross build: the same rules and warnings in build-aarch64/ with the cross compiler,
+# -O2; the unit tests then run under qemu-user, which must show the NEON kernels exercised.
+CROSS_PREFIX ?= aarch64-linux-gnu-
+cross:
+	$(MAKE) BUILD=build-aarch64 SAN=0 CC=$(CROSS_PREFIX)gcc AR=$(CROSS_PREFIX)ar OPT="-O2 -g" \
+	  build-aarch64/test_vigie build-aarch64/vigie
+
+cross-test: cross
+	bash scripts/cross-test.sh build-aarch64/test_vigie
+
 format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] tests/fuzz/*.c
 
 clean:
-	rm -rf build build-san build-fuzz
+	rm -rf build build-san build-fuzz build-aarch64
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

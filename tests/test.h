@@ -66,6 +66,8 @@ const char *vg_test_tmpdir(void);
     X(tflite_synth)                                                                              \
     X(golden)                                                                                    \
     X(grad)                                                                                      \
+    X(golden_train)                                                                              \
+    X(train)                                                                                     \
     X(corrupt)
 
 /* weak, so that a test file being written does not break the build of the others */

@@ -220,3 +220,60 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
     dw_job J = {d, c->k->dwconv, x, w, b, act, y, DW_ROWS, (d->ho + DW_ROWS - 1) / DW_ROWS};
     vg_pool_run(c->pool, d->n * J.chunks_per_image, dw_task, &J);
 }
+
+/* ---- depthwise backward, channel block [c0, c1) of all images */
+
+typedef struct {
+    const vg_conv_desc *d;
+    const float *x, *w, *dy;
+    float *dx, *dw, *db;
+} dwb_job;
+
+#define DWB_CH 16
+
+static void dwb_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const dwb_job *J = ctx;
+    const vg_conv_desc *d = J->d;
+    int C = d->ci, c0 = task * DWB_CH, c1 = c0 + DWB_CH < C ? c0 + DWB_CH : C, nc = c1 - c0;
+    if (J->dx)
+        for (size_t p = 0; p < (size_t)d->n * d->h * d->w; p++)
+            memset(J->dx + p * C + c0, 0, sizeof(float) * (size_t)nc);
+    for (int n = 0; n < d->n; n++)
+        for (int oy = 0; oy < d->ho; oy++)
+            for (int ox = 0; ox < d->wo; ox++) {
+                const float *g = J->dy + (((size_t)n * d->ho + oy) * d->wo + ox) * C + c0;
+                if (J->db)
+                    for (int c = 0; c < nc; c++) J->db[c0 + c] += g[c];
+                for (int ky = 0; ky < d->kh; ky++) {
+                    int iy = oy * d->sh - d->pt + ky;
+                    if (iy < 0 || iy >= d->h) continue;
+                    for (int kx = 0; kx < d->kw; kx++) {
+                        int ix = ox * d->sw - d->pl + kx;
+                        if (ix < 0 || ix >= d->w) continue;
+                        size_t xo = (((size_t)n * d->h + iy) * d->w + ix) * C + c0;
+                        size_t wo = ((size_t)ky * d->kw + kx) * C + c0;
+                        if (J->dw) {
+                            float *dwp = J->dw + wo;
+                            const float *xp = J->x + xo;
+                            for (int c = 0; c < nc; c++) dwp[c] += g[c] * xp[c];
+                        }
+                        if (J->dx) {
+                            float *dxp = J->dx + xo;
+                            const float *wp = J->w + wo;
+                            for (int c = 0; c < nc; c++) dxp[c] += g[c] * wp[c];
+                        }
+                    }
+                }
+            }
+}
+
+void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, float *db) {
+    if (!c->k->dwconv) {
+        vg_dwconv_bwd_ref(d, x, w, dy, dx, dw, db);
+        return;
+    }
+    dwb_job J = {d, x, w, dy, dx, dw, db};
+    vg_pool_run(c->pool, (d->ci + DWB_CH - 1) / DWB_CH, dwb_task, &J);
+}

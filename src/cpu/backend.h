@@ -58,6 +58,10 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
                    const float *b, vg_act act, float *y);
 void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
                    const float *bp, const float *bias, vg_act act, float *y);
+/* Depthwise backward: dx (overwritten, or NULL), dw and db (accumulated, or NULL), split by
+ * channel blocks so each weight gradient is summed by one task in a fixed order. */
+void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
+                       const float *dy, float *dx, float *dw, float *db);
 void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
                  const float *b, int ldb, float *y, int ldc, const vg_gemm_epi *epi);
 
