@@ -17,7 +17,7 @@ BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wno-unused-parameter -Wvla
 OPT     ?= -O3 -g
-LDLIBS  = -ljpeg -lpng -lstb -lz -lm -pthread
+LDLIBS  = -lcairo -ljpeg -lpng -lstb -lz -lm -pthread
 SANFL   =
 ifeq ($(SAN),1)
 OPT     = -O1 -g

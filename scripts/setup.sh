@@ -8,6 +8,7 @@ PKGS=(
   libpng-dev            # PNG decoding
   libstb-dev            # BMP decoding (stb_image)
   zlib1g-dev            # CRC-32 of model files
+  libcairo2-dev         # PNG figures of vigie train / eval (training curves, confusion, ROC)
   clang                 # make fuzz (libFuzzer)
   libclang-rt-14-dev    # libFuzzer runtime for clang 14
 )

@@ -68,7 +68,10 @@ const char *vg_test_tmpdir(void);
     X(grad)                                                                                      \
     X(golden_train)                                                                              \
     X(train)                                                                                     \
-    X(corrupt)
+    X(data)                                                                                      \
+    X(metrics)                                                                                   \
+    X(corrupt)                                                                                   \
+    X(plot)
 
 /* weak, so that a test file being written does not break the build of the others */
 #define VG_TEST_DECLARE(name) void test_##name(void) __attribute__((weak));

@@ -45,6 +45,23 @@ const char *vg_model_get_meta(const vg_model *m, const char *key);
 /* Full validation: graph against the input spec, labels against the outputs. */
 vg_status vg_model_validate(const vg_model *m, vg_err *err);
 
+/* Extra chunks carried by a .vgm (training checkpoints: optimizer state, progress). Readers
+ * that do not know a tag skip it, so a checkpoint is also a loadable model. */
+typedef struct {
+    char tag[4];
+    const void *data;
+    size_t size;
+} vg_chunk;
+
+vg_status vg_model_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra,
+                           const char *path, vg_err *err);
+/* Loads a model and hands every chunk that is not part of the model format to `cb` (data
+ * valid during the call only); cb returns VG_OK or an error that aborts the load. */
+typedef vg_status (*vg_chunk_cb)(void *ud, const char tag[4], const uint8_t *data, size_t size,
+                                 vg_err *err);
+vg_status vg_model_load_ex(const char *path, vg_chunk_cb cb, void *ud, vg_model **out,
+                           vg_err *err);
+
 /* .vgm serialisation to / from memory (vg_model_save / vg_model_load wrap these). */
 vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err);
 vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_model **out,

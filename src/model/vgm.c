@@ -44,7 +44,15 @@ static void wr_str(vg_wr *w, const char *s) {
     vg_wr_bytes(w, s, n);
 }
 
+static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra, vg_wr *w,
+                           vg_err *err);
+
 vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err) {
+    return serialize(m, NULL, 0, w, err);
+}
+
+static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra, vg_wr *w,
+                           vg_err *err) {
     vg_status st = vg_model_validate(m, err);
     if (st != VG_OK) return st;
     size_t lp;
@@ -104,14 +112,24 @@ vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err) {
         }
         chunk_end(w, lp);
     }
+    for (int i = 0; i < n_extra; i++) {
+        chunk_begin(w, extra[i].tag, &lp);
+        vg_wr_bytes(w, extra[i].data, extra[i].size);
+        chunk_end(w, lp);
+    }
     if (!w->oom) vg_wr_u32(w, vg_crc32(w->p, w->n));
     if (w->oom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory while serialising the model");
     return VG_OK;
 }
 
 vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err) {
+    return vg_model_save_ex(m, NULL, 0, path, err);
+}
+
+vg_status vg_model_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra,
+                           const char *path, vg_err *err) {
     vg_wr w = {0};
-    vg_status st = vg_model_serialize(m, &w, err);
+    vg_status st = serialize(m, extra, n_extra, &w, err);
     if (st == VG_OK) st = vg_file_write_atomic(path, w.p, w.n, err);
     else vg_err_prefix(err, path);
     vg_wr_free(&w);
@@ -141,7 +159,7 @@ static char *rd_str(vg_rd *r, size_t max) {
 }
 
 static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *seen,
-                             vg_err *err) {
+                             vg_chunk_cb cb, void *ud, vg_err *err) {
     if (memcmp(tag, "INPT", 4) == 0) {
         *seen |= 1;
         m->input.w = (int)vg_rd_u32(r);
@@ -219,7 +237,8 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
             }
         }
     } else {
-        return VG_OK; /* unknown chunk: written by a later version, skipped */
+        /* not part of the model: a checkpoint's extra state, or a later version's chunk */
+        return cb ? cb(ud, tag, r->p, r->n, err) : VG_OK;
     }
     if (r->bad || vg_rd_left(r) != 0)
         return vg_err_set(err, VG_ERR_FORMAT, "chunk %.4s: contents do not match its length",
@@ -227,8 +246,16 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
     return VG_OK;
 }
 
+static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_chunk_cb cb,
+                       void *ud, vg_model **out, vg_err *err);
+
 vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_model **out,
                          vg_err *err) {
+    return parse(data, size, name, NULL, NULL, out, err);
+}
+
+static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_chunk_cb cb,
+                       void *ud, vg_model **out, vg_err *err) {
     *out = NULL;
     if (size < 8 || memcmp(data, VGM_MAGIC, 8) != 0)
         return vg_err_set(err, VG_ERR_FORMAT, "%s: not a vigie model (.vgm) file", name);
@@ -269,7 +296,7 @@ vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_
             ((memcmp(t, "LABL", 4) == 0) && m->labels))
             st = vg_err_set(err, VG_ERR_FORMAT, "duplicate chunk %s at byte %zu", t, at);
         else
-            st = parse_chunk(m, t, &sub, &seen, err);
+            st = parse_chunk(m, t, &sub, &seen, cb, ud, err);
     }
     if (st == VG_OK && seen != 7)
         st = vg_err_set(err, VG_ERR_FORMAT, "missing %s chunk",
@@ -290,12 +317,17 @@ vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_
 }
 
 vg_status vg_model_load(const char *path, vg_model **out, vg_err *err) {
+    return vg_model_load_ex(path, NULL, NULL, out, err);
+}
+
+vg_status vg_model_load_ex(const char *path, vg_chunk_cb cb, void *ud, vg_model **out,
+                           vg_err *err) {
     *out = NULL;
     uint8_t *data;
     size_t size;
     vg_status st = vg_file_read(path, VGM_MAX_BYTES, &data, &size, err);
     if (st != VG_OK) return st;
-    st = vg_model_parse(data, size, path, out, err);
+    st = parse(data, size, path, cb, ud, out, err);
     free(data);
     return st;
 }
