@@ -281,6 +281,45 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
     free(x), free(w), free(b), free(y0), free(y1), free(y2);
 }
 
+/* depthwise backward of every table against vg_dwconv_bwd_ref; 1 and 2 threads identical;
+ * dw and db accumulate onto what is there */
+static void compare_dw_backward(const vg_conv_desc *dref, size_t t) {
+    vg_conv_desc d = *dref;
+    d.co = d.ci;
+    size_t nx = (size_t)d.n * d.h * d.w * d.ci, nw = (size_t)d.kh * d.kw * d.ci;
+    size_t ny = (size_t)d.n * d.ho * d.wo * d.ci;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *dy = malloc(ny * 4);
+    float *dx0 = malloc(nx * 4), *dx1 = malloc(nx * 4), *dx2 = malloc(nx * 4);
+    float *dw0 = malloc(nw * 4), *dw1 = malloc(nw * 4), *dw2 = malloc(nw * 4);
+    float *db0 = malloc((size_t)d.ci * 4), *db1 = malloc((size_t)d.ci * 4), *db2 = malloc((size_t)d.ci * 4);
+    vg_test_seed(300 + t);
+    vg_test_fill(x, nx, -1, 1);
+    vg_test_fill(w, nw, -1, 1);
+    vg_test_fill(dy, ny, -1, 1);
+    const vg_kernels *const *tables = vg_kernels_all();
+    for (int k = 0; tables[k]; k++) {
+        vg_cpu *c1 = vg_cpu_new(tables[k], 1), *c2 = vg_cpu_new(tables[k], 2);
+        for (size_t i = 0; i < nw; i++) dw0[i] = dw1[i] = dw2[i] = 0.25f;
+        for (int i = 0; i < d.ci; i++) db0[i] = db1[i] = db2[i] = -0.5f;
+        vg_dwconv_bwd_ref(&d, x, w, dy, dx0, dw0, db0);
+        vg_cpu_dwconv_bwd(c1, &d, x, w, dy, dx1, dw1, db1);
+        vg_cpu_dwconv_bwd(c2, &d, x, w, dy, dx2, dw2, db2);
+        CHECK(vg_test_max_rel_err(dx1, dx0, nx, 1.0, NULL) < OPS_TOL, "%s dw-backward dx case %zu",
+              tables[k]->name, t);
+        CHECK(vg_test_max_rel_err(dw1, dw0, nw, 1.0, NULL) < OPS_TOL, "%s dw-backward dw case %zu",
+              tables[k]->name, t);
+        CHECK(vg_test_max_rel_err(db1, db0, (size_t)d.ci, 1.0, NULL) < OPS_TOL,
+              "%s dw-backward db case %zu", tables[k]->name, t);
+        CHECK(memcmp(dx1, dx2, nx * 4) == 0 && memcmp(dw1, dw2, nw * 4) == 0 &&
+                  memcmp(db1, db2, (size_t)d.ci * 4) == 0,
+              "%s dw-backward case %zu: 1 and 2 threads differ", tables[k]->name, t);
+        vg_cpu_free(c1);
+        vg_cpu_free(c2);
+    }
+    free(x), free(w), free(dy), free(dx0), free(dx1), free(dx2), free(dw0), free(dw1), free(dw2);
+    free(db0), free(db1), free(db2);
+}
+
 static void test_tables(void) {
     const vg_kernels *const *tables = vg_kernels_all();
     printf("  kernel tables:");
@@ -294,6 +333,11 @@ static void test_tables(void) {
     for (size_t t = 0; t < sizeof dw_cases / sizeof dw_cases[0]; t++) {
         vg_conv_desc d = desc_of(&dw_cases[t]);
         compare_tables_on(&d, 100 + t, false);
+        compare_dw_backward(&d, t);
+    }
+    for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
+        vg_conv_desc d = desc_of(&conv_cases[t]);
+        compare_dw_backward(&d, 50 + t);
     }
 }
 

@@ -83,6 +83,8 @@ struct vg_cpu {
     vg_gemm_ws *ws;
     float *scratch;
     size_t scratch_floats;
+    float *aux; /* second scratch, grown on demand (depthwise backward partial sums) */
+    size_t aux_floats;
 };
 
 vg_cpu *vg_cpu_new(const vg_kernels *k, int threads) {
@@ -103,6 +105,7 @@ void vg_cpu_free(vg_cpu *c) {
     vg_pool_free(c->pool);
     vg_gemm_ws_free(c->ws);
     free(c->scratch);
+    free(c->aux);
     free(c);
 }
 
@@ -117,6 +120,17 @@ bool vg_cpu_reserve(vg_cpu *c, size_t floats) {
     free(c->scratch);
     c->scratch = s;
     c->scratch_floats = floats;
+    return true;
+}
+
+/* grows the auxiliary scratch; false (and unchanged) when memory is short */
+static bool vg_cpu_reserve_aux(vg_cpu *c, size_t floats) {
+    if (floats <= c->aux_floats) return true;
+    float *s = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    if (!s) return false;
+    free(c->aux);
+    c->aux = s;
+    c->aux_floats = floats;
     return true;
 }
 
@@ -221,59 +235,119 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
     vg_pool_run(c->pool, d->n * J.chunks_per_image, dw_task, &J);
 }
 
-/* ---- depthwise backward, channel block [c0, c1) of all images */
+/* ---- depthwise backward.
+ * Pixels outer, all channels inner: every read walks contiguous channel runs, so each cache
+ * line is used whole (walking one block of channels across a whole tensor, then the next,
+ * missed the cache on every pixel). Weight and bias gradients: each task (a fixed chunk of
+ * output rows) accumulates into its own slice of scratch, and the slices are added in task
+ * order afterwards, so the sum does not depend on the thread count. Input gradient: gather
+ * form, each task (a chunk of input rows) writes its rows once. */
+
+#define DWB_ROWS 4
+#define DWB_MAX_TAPS 64
+
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#define DWB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
+#else
+#define DWB_CLONES
+#endif
 
 typedef struct {
     const vg_conv_desc *d;
     const float *x, *w, *dy;
-    float *dx, *dw, *db;
+    float *dx;
+    float *part; /* per task: taps x C weight gradients, then C bias gradients */
+    int row_tasks_per_image;
 } dwb_job;
 
-#define DWB_CH 16
+static inline void mac(float *restrict acc, const float *restrict a, const float *restrict b,
+                       int n) {
+    for (int i = 0; i < n; i++) acc[i] += a[i] * b[i];
+}
+static inline void add_to(float *restrict acc, const float *restrict a, int n) {
+    for (int i = 0; i < n; i++) acc[i] += a[i];
+}
 
-static void dwb_task(void *ctx, int task, int thread) {
+DWB_CLONES static void dwb_weights_task(void *ctx, int task, int thread) {
     (void)thread;
     const dwb_job *J = ctx;
     const vg_conv_desc *d = J->d;
-    int C = d->ci, c0 = task * DWB_CH, c1 = c0 + DWB_CH < C ? c0 + DWB_CH : C, nc = c1 - c0;
-    if (J->dx)
-        for (size_t p = 0; p < (size_t)d->n * d->h * d->w; p++)
-            memset(J->dx + p * C + c0, 0, sizeof(float) * (size_t)nc);
-    for (int n = 0; n < d->n; n++)
-        for (int oy = 0; oy < d->ho; oy++)
-            for (int ox = 0; ox < d->wo; ox++) {
-                const float *g = J->dy + (((size_t)n * d->ho + oy) * d->wo + ox) * C + c0;
-                if (J->db)
-                    for (int c = 0; c < nc; c++) J->db[c0 + c] += g[c];
-                for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy * d->sh - d->pt + ky;
-                    if (iy < 0 || iy >= d->h) continue;
-                    for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ox * d->sw - d->pl + kx;
-                        if (ix < 0 || ix >= d->w) continue;
-                        size_t xo = (((size_t)n * d->h + iy) * d->w + ix) * C + c0;
-                        size_t wo = ((size_t)ky * d->kw + kx) * C + c0;
-                        if (J->dw) {
-                            float *dwp = J->dw + wo;
-                            const float *xp = J->x + xo;
-                            for (int c = 0; c < nc; c++) dwp[c] += g[c] * xp[c];
-                        }
-                        if (J->dx) {
-                            float *dxp = J->dx + xo;
-                            const float *wp = J->w + wo;
-                            for (int c = 0; c < nc; c++) dxp[c] += g[c] * wp[c];
-                        }
-                    }
+    int C = d->ci, taps = d->kh * d->kw;
+    int n = task / J->row_tasks_per_image, oy0 = (task % J->row_tasks_per_image) * DWB_ROWS;
+    int oy1 = oy0 + DWB_ROWS < d->ho ? oy0 + DWB_ROWS : d->ho;
+    float *acc = J->part + (size_t)task * (taps + 1) * C, *accb = acc + (size_t)taps * C;
+    memset(acc, 0, sizeof(float) * (size_t)(taps + 1) * C);
+    for (int oy = oy0; oy < oy1; oy++) {
+        int ky0 = d->pt - oy * d->sh > 0 ? d->pt - oy * d->sh : 0;
+        int ky1 = d->h + d->pt - oy * d->sh < d->kh ? d->h + d->pt - oy * d->sh : d->kh;
+        for (int ox = 0; ox < d->wo; ox++) {
+            int kx0 = d->pl - ox * d->sw > 0 ? d->pl - ox * d->sw : 0;
+            int kx1 = d->w + d->pl - ox * d->sw < d->kw ? d->w + d->pl - ox * d->sw : d->kw;
+            const float *g = J->dy + (((size_t)n * d->ho + oy) * d->wo + ox) * C;
+            add_to(accb, g, C);
+            for (int ky = ky0; ky < ky1; ky++) {
+                const float *xr = J->x + (((size_t)n * d->h + oy * d->sh - d->pt + ky) * d->w) * C;
+                for (int kx = kx0; kx < kx1; kx++)
+                    mac(acc + (size_t)(ky * d->kw + kx) * C, g,
+                        xr + (size_t)(ox * d->sw - d->pl + kx) * C, C);
+            }
+        }
+    }
+}
+
+DWB_CLONES static void dwb_input_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const dwb_job *J = ctx;
+    const vg_conv_desc *d = J->d;
+    int C = d->ci;
+    int tasks_per_image = (d->h + DWB_ROWS - 1) / DWB_ROWS;
+    int n = task / tasks_per_image, iy0 = (task % tasks_per_image) * DWB_ROWS;
+    int iy1 = iy0 + DWB_ROWS < d->h ? iy0 + DWB_ROWS : d->h;
+    for (int iy = iy0; iy < iy1; iy++)
+        for (int ix = 0; ix < d->w; ix++) {
+            float *o = J->dx + (((size_t)n * d->h + iy) * d->w + ix) * C;
+            memset(o, 0, sizeof(float) * (size_t)C);
+            for (int ky = 0; ky < d->kh; ky++) {
+                int num = iy + d->pt - ky;
+                if (num < 0 || num % d->sh || num / d->sh >= d->ho) continue;
+                const float *gr = J->dy + (((size_t)n * d->ho + num / d->sh) * d->wo) * C;
+                for (int kx = 0; kx < d->kw; kx++) {
+                    int numx = ix + d->pl - kx;
+                    if (numx < 0 || numx % d->sw || numx / d->sw >= d->wo) continue;
+                    mac(o, gr + (size_t)(numx / d->sw) * C, J->w + (size_t)(ky * d->kw + kx) * C, C);
                 }
             }
+        }
 }
 
 void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db) {
-    if (!c->k->dwconv) {
+    int taps = d->kh * d->kw, C = d->ci;
+    int rows = (d->ho + DWB_ROWS - 1) / DWB_ROWS, tasks = d->n * rows;
+    size_t part = (size_t)tasks * (taps + 1) * C;
+    if (!c->k->dwconv || taps > DWB_MAX_TAPS || ((dw || db) && !vg_cpu_reserve_aux(c, part))) {
         vg_dwconv_bwd_ref(d, x, w, dy, dx, dw, db);
         return;
     }
-    dwb_job J = {d, x, w, dy, dx, dw, db};
-    vg_pool_run(c->pool, (d->ci + DWB_CH - 1) / DWB_CH, dwb_task, &J);
+    dwb_job J = {d, x, w, dy, dx, c->aux, rows};
+    if (dw || db) {
+        vg_pool_run(c->pool, tasks, dwb_weights_task, &J);
+        for (int t = 0; t < tasks; t++) { /* fixed order: thread-count independent */
+            const float *p = c->aux + (size_t)t * (taps + 1) * C;
+            if (dw) add_to(dw, p, taps * C);
+            if (db) add_to(db, p + (size_t)taps * C, C);
+        }
+    }
+    if (dx) vg_pool_run(c->pool, d->n * ((d->h + DWB_ROWS - 1) / DWB_ROWS), dwb_input_task, &J);
+}
+
+DWB_CLONES void vg_cpu_colsum_add(const float *a, size_t rows, int cols, float *acc) {
+    /* through a local row of sums in blocks of 256 columns: the inner loop then has no
+     * possible aliasing and vectorises */
+    for (int c0 = 0; c0 < cols; c0 += 256) {
+        int nc = cols - c0 < 256 ? cols - c0 : 256;
+        float s[256] = {0};
+        for (size_t i = 0; i < rows; i++) add_to(s, a + i * (size_t)cols + c0, nc);
+        add_to(acc + c0, s, nc);
+    }
 }

@@ -62,6 +62,8 @@ void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *
  * channel blocks so each weight gradient is summed by one task in a fixed order. */
 void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db);
+/* acc (cols) += column sums of a (rows, cols): bias gradients */
+void vg_cpu_colsum_add(const float *a, size_t rows, int cols, float *acc);
 void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda,
                  const float *b, int ldb, float *y, int ldc, const vg_gemm_epi *epi);
 

@@ -14,9 +14,10 @@ void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y) 
 }
 
 void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy) {
-    if (act == VG_ACT_NONE) return;
-    for (size_t i = 0; i < n; i++) {
-        bool pass = y[i] > 0.0f && (act != VG_ACT_RELU6 || y[i] < 6.0f);
-        if (!pass) dy[i] = 0.0f;
-    }
+    /* branch-free selects: the pass/block pattern is data-dependent, so branches would
+     * mispredict on every other element */
+    if (act == VG_ACT_RELU)
+        for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
+    else if (act == VG_ACT_RELU6)
+        for (size_t i = 0; i < n; i++) dy[i] = (y[i] > 0.0f) & (y[i] < 6.0f) ? dy[i] : 0.0f;
 }

@@ -21,6 +21,8 @@ struct vg_trainer {
     int64_t *bn_off;
     int n_cur, classes;
     const float *input; /* the caller's input of the last forward (needed by the first layer) */
+    bool profile;
+    double *fwd_s, *bwd_s; /* per node, when profiling */
 };
 
 /* ---- planning */
@@ -179,6 +181,7 @@ void vg_trainer_free(vg_trainer *t) {
     free(t->geom), free(t->shapes), free(t->t), free(t->dt), free(t->dt_init);
     free(t->act_arena), free(t->grad_arena), free(t->scratch), free(t->dparams);
     free(t->bn_saved), free(t->bn_off);
+    free(t->fwd_s), free(t->bwd_s);
     free(t);
 }
 
@@ -199,10 +202,13 @@ vg_status vg_trainer_init(vg_trainer **out, vg_graph *g, int h, int w, const vg_
     t->dt = calloc((size_t)nt, sizeof(float *));
     t->dt_init = calloc((size_t)nt, sizeof(bool));
     t->bn_off = malloc(sizeof(int64_t) * (size_t)g->n_nodes);
+    t->fwd_s = calloc((size_t)g->n_nodes, sizeof(double));
+    t->bwd_s = calloc((size_t)g->n_nodes, sizeof(double));
     size_t *act_off = calloc((size_t)nt, sizeof(size_t)), *grad_off = calloc((size_t)nt, sizeof(size_t));
     bool *need_grad = calloc((size_t)nt, sizeof(bool));
     vg_status st = VG_OK;
-    if (!t->geom || !t->shapes || !t->t || !t->dt || !t->dt_init || !t->bn_off || !act_off ||
+    if (!t->geom || !t->shapes || !t->t || !t->dt || !t->dt_init || !t->bn_off || !t->fwd_s ||
+        !t->bwd_s || !act_off ||
         !grad_off || !need_grad)
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st == VG_OK) st = vg_graph_infer(g, h, w, 3, t->geom, t->shapes, err);
@@ -291,6 +297,7 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
     t->input = x;
     t->t[0] = (float *)x; /* read only */
     for (int j = 0; j < t->n_run; j++) {
+        double t0 = t->profile ? vg_time_now() : 0;
         const vg_node *nd = &g->nodes[j];
         const vg_node_geom *gm = &t->geom[j];
         const float *in = t->t[nd->in[0]];
@@ -327,6 +334,7 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
         case VG_OP_SOFTMAX:
         case VG_OP_COUNT_: VG_ASSERT(0);
         }
+        if (t->profile) t->fwd_s[j] += vg_time_now() - t0;
     }
     return t->t[g->nodes[t->n_run - 1].out];
 }
@@ -350,12 +358,6 @@ float vg_trainer_loss(vg_trainer *t, const int *labels, int n, double batch_weig
 }
 
 /* ---- backward */
-
-/* column sums of a (rows, cols) matrix added to acc */
-static void colsum_add(const float *a, size_t rows, int cols, float *acc) {
-    for (size_t i = 0; i < rows; i++)
-        for (int j = 0; j < cols; j++) acc[j] += a[i * cols + j];
-}
 
 /* adds src into the gradient of tensor `in`, or copies when it has none yet */
 static void grad_add(vg_trainer *t, int in, const float *src, size_t n) {
@@ -412,6 +414,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
         const vg_node_geom *gm = &t->geom[j];
         int out = nd->out, in = nd->in[0];
         if (!t->dt_init[out]) continue; /* no gradient reaches this node */
+        double t0 = t->profile ? vg_time_now() : 0;
         float *dy = t->dt[out];
         const float *x = in > 0 ? t->t[in] : t->input;
         vg_act act = (vg_act)nd->act;
@@ -434,7 +437,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                 const float *xa = x;
                 vg_gemm_epi acc = {NULL, VG_ACT_NONE, true};
                 if (xa) vg_cpu_gemm(t->cpu, true, false, co, k, rows, dy, co, xa, k, dw, k, &acc);
-                if (db) colsum_add(dy, (size_t)rows, co, db);
+                if (db) vg_cpu_colsum_add(dy, (size_t)rows, co, db);
                 if (want_dx) {
                     vg_gemm_epi e = {NULL, VG_ACT_NONE, t->dt_init[in]};
                     vg_cpu_gemm(t->cpu, false, false, rows, k, co, dy, co, w, k, t->dt[in], k, &e);
@@ -462,7 +465,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                         col2im_add(&d, dcol, t->dt[in] + (size_t)b * xs);
                     }
                 }
-                if (db) colsum_add(dy, (size_t)n * opix, co, db);
+                if (db) vg_cpu_colsum_add(dy, (size_t)n * opix, co, db);
                 if (want_dx) t->dt_init[in] = true;
             }
             break;
@@ -521,6 +524,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
         case VG_OP_COUNT_: VG_ASSERT(0);
         }
         t->dt_init[out] = false; /* consumed: its buffer may now hold another gradient */
+        if (t->profile) t->bwd_s[j] += vg_time_now() - t0;
     }
     for (int i = 0; i < g->n_tensors; i++) t->dt_init[i] = false;
 }
@@ -546,4 +550,14 @@ int vg_trainer_param_ranges(const vg_graph *g, int h, int w, int first_trainable
     }
     free(geom);
     return n;
+}
+
+void vg_trainer_profile(vg_trainer *t, bool on) {
+    t->profile = on;
+    for (int j = 0; j < t->g->n_nodes; j++) t->fwd_s[j] = t->bwd_s[j] = 0;
+}
+
+void vg_trainer_node_times(const vg_trainer *t, int node, double *fwd, double *bwd) {
+    *fwd = t->fwd_s[node];
+    *bwd = t->bwd_s[node];
 }

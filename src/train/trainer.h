@@ -59,6 +59,10 @@ float *vg_trainer_grads(vg_trainer *t);
 /* Tensor t of the last forward (n, h, w, c), or NULL when it was not kept. */
 const float *vg_trainer_tensor(const vg_trainer *t, int tensor);
 
+/* Per-node timing of forward and backward (seconds, accumulated while on; reset by on). */
+void vg_trainer_profile(vg_trainer *t, bool on);
+void vg_trainer_node_times(const vg_trainer *t, int node, double *fwd, double *bwd);
+
 /* The parameter ranges that learn: weights and biases of nodes >= first_trainable, and BN
  * gamma / beta (never the running statistics). Weight decay on weights always; on biases and
  * BN parameters only when decay_all (PyTorch's default when all parameters are passed).
