@@ -234,9 +234,11 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)d.co * 4);
     float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
     vg_test_seed(100 + t);
-    vg_test_fill(x, nx, -1, 1);
-    vg_test_fill(w, nw, -1, 1);
-    vg_test_fill(b, (size_t)d.co, -1, 1);
+    /* wide enough ranges that ReLU6 clamps at both ends: a kernel with the upper clamp missing
+     * or swapped must fail (checked below) */
+    vg_test_fill(x, nx, -4, 4);
+    vg_test_fill(w, nw, -1.5f, 1.5f);
+    vg_test_fill(b, (size_t)d.co, -2, 4);
     const vg_kernels *const *tables = vg_kernels_all();
     for (int k = 0; tables[k]; k++) {
         vg_cpu *c1 = vg_cpu_new(tables[k], 1), *c2 = vg_cpu_new(tables[k], 2);
@@ -255,6 +257,12 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
                 vg_dwconv_ref(&d, x, w, bb, (vg_act)act, y0);
                 vg_cpu_dwconv(c1, &d, x, w, bb, (vg_act)act, y1);
                 vg_cpu_dwconv(c2, &d, x, w, bb, (vg_act)act, y2);
+            }
+            if (act == VG_ACT_RELU6 && ny >= 16) {
+                size_t at6 = 0, at0 = 0;
+                for (size_t i = 0; i < ny; i++) at6 += y0[i] == 6.0f, at0 += y0[i] == 0.0f;
+                CHECK(at6 > 0 && at0 > 0, "%s case %zu: test data never reaches the ReLU6 clamps "
+                      "(%zu at 6, %zu at 0)", conv ? "conv2d" : "dwconv", t, at6, at0);
             }
             size_t wi;
             double e = vg_test_max_rel_err(y1, y0, ny, 1.0, &wi);
