@@ -150,3 +150,34 @@ void cli_json_str(FILE *f, const char *s) {
     }
     fputc('"', f);
 }
+
+bool cli_size(const cli_args *a, const char *name, size_t def, size_t *out) {
+    const char *s = cli_get(a, name);
+    if (!s) {
+        *out = def;
+        return true;
+    }
+    char *end;
+    errno = 0;
+    double v = strtod(s, &end);
+    double mul = 1;
+    if (*end == 'k' || *end == 'K') mul = 1024.0, end++;
+    else if (*end == 'm' || *end == 'M') mul = 1024.0 * 1024, end++;
+    else if (*end == 'g' || *end == 'G') mul = 1024.0 * 1024 * 1024, end++;
+    if (mul > 1 && (*end == 'i' || *end == 'I')) end++;
+    if (mul > 1 && (*end == 'b' || *end == 'B')) end++;
+    if (errno || end == s || *end || !isfinite(v) || v < 0 || v * mul > 1e15) {
+        cli_error(a->cmd, "%s: expected a size such as 1G, 512M or 800MB, got '%s'", name, s);
+        return false;
+    }
+    *out = (size_t)(v * mul);
+    return true;
+}
+
+int cli_all(const cli_args *a, const char *name, const char **vals, int max) {
+    int k = find_opt(a, name, strlen(name));
+    if (k < 0) return 0;
+    int n = a->n_val[k] < max ? a->n_val[k] : max;
+    for (int i = 0; i < n; i++) vals[i] = a->val[k][i];
+    return n;
+}

@@ -50,6 +50,11 @@ bool cli_int(const cli_args *a, const char *name, long def, long lo, long hi, lo
 bool cli_double(const cli_args *a, const char *name, double def, double lo, double hi,
                 double *out);
 
+/* A byte size: "1G", "512M", "800MB", "1.5GiB", "64k" or plain bytes (powers of 1024). */
+bool cli_size(const cli_args *a, const char *name, size_t def, size_t *out);
+/* All values of a repeatable option; returns the count. */
+int cli_all(const cli_args *a, const char *name, const char **vals, int max);
+
 /* Prints "vigie <cmd>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
@@ -60,6 +65,8 @@ int cmd_import(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_train(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 
 
 

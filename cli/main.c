@@ -14,6 +14,8 @@ static const command commands[] = {
     {"predict", cmd_predict, "classify images"},
     {"info", cmd_info, "show a model's architecture, size, input and labels"},
     {"bench", cmd_bench, "measure forward-pass latency and memory"},
+    {"train", cmd_train, "fine-tune a backbone on a folder of fire / smoke / neutral images"},
+    {"eval", cmd_eval, "accuracy, per-class metrics, alarm rates and confusion of a model"},
 };
 
 static void usage(FILE *f) {

@@ -127,11 +127,18 @@ typedef struct {
 /* Loads and validates a .vgm file: magic, version, every length against the file size,
  * every graph reference, the checksum, and a dry shape inference. */
 vg_status vg_model_load(const char *path, vg_model **out, vg_err *err);
+/* Opens a model file by its contents: a .vgm is loaded, a TensorFlow Lite file imported. */
+vg_status vg_model_open(const char *path, vg_model **out, vg_err *err);
 /* Writes a .vgm atomically: a crash or a full disk leaves any existing file untouched. */
 vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err);
 void vg_model_free(vg_model *m);
 
 void vg_model_get_info(const vg_model *m, vg_model_info *info);
+/* The alarm rule stored by `vigie train`: an image raises an alarm when the probability of
+ * every class but `no_alarm` (e.g. p(fire) + p(smoke)) reaches `threshold`. Returns 0 when the
+ * model has none (e.g. an ImageNet backbone). */
+int vg_model_alarm(const vg_model *m, int *no_alarm, float *threshold);
+
 /* Label of output i, or a generated "class_<i>" when the model has no labels. */
 const char *vg_model_label(const vg_model *m, int i);
 /* Replaces the labels with the lines of a text file (one per class, blank lines kept as

@@ -231,3 +231,32 @@ size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
     free(geom);
     return used;
 }
+
+vg_status vg_model_open(const char *path, vg_model **out, vg_err *err) {
+    *out = NULL;
+    unsigned char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        size_t got = fread(head, 1, sizeof head, f);
+        (void)got;
+        fclose(f);
+    }
+    if (memcmp(head + 4, "TFL3", 4) == 0) return vg_import_tflite(path, out, err);
+    return vg_model_load(path, out, err);
+}
+
+int vg_model_alarm(const vg_model *m, int *no_alarm, float *threshold) {
+    const char *cls = vg_model_get_meta(m, "no_alarm_class");
+    const char *thr = vg_model_get_meta(m, "alarm_threshold");
+    if (!cls || !thr) return 0;
+    char *end;
+    float t = strtof(thr, &end);
+    if (end == thr || !(t >= 0.0f && t <= 1.0f)) return 0;
+    for (int i = 0; i < m->n_labels; i++)
+        if (strcmp(m->labels[i], cls) == 0) {
+            if (no_alarm) *no_alarm = i;
+            if (threshold) *threshold = t;
+            return 1;
+        }
+    return 0;
+}

@@ -20,6 +20,8 @@ struct vg_runner {
     float *output;
     int n_out;
     bool ends_in_softmax;
+    bool tta_flip; /* the model asks for its mirror image to be averaged in (meta tta=flip) */
+    float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
@@ -45,6 +47,7 @@ void vg_runner_free(vg_runner *r) {
     free(r->arena);
     free(r->input);
     free(r->output);
+    free(r->flipped);
     free(r);
 }
 
@@ -154,6 +157,13 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     r->n_out = os.h * os.w * os.c;
     r->ends_in_softmax = g->nodes[g->n_nodes - 1].op == VG_OP_SOFTMAX;
     size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
+    const char *tta = vg_model_get_meta(m, "tta");
+    r->tta_flip = tta && strcmp(tta, "flip") == 0;
+    r->flipped = r->tta_flip ? malloc(in_floats * sizeof(float)) : NULL;
+    if (r->tta_flip && !r->flipped) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
     r->input = malloc(in_floats * sizeof(float));
     r->output = malloc((size_t)r->n_out * sizeof(float));
     r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
@@ -267,6 +277,18 @@ vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg
         memcpy(probs, r->output, (size_t)r->n_out * sizeof(float));
     else
         vg_softmax_ref(1, r->n_out, r->output, probs);
+    if (r->tta_flip) { /* average with the mirror image, as the model was validated */
+        const vg_input_spec *in = &r->m->input;
+        float *fx = r->flipped;
+        for (int y = 0; y < in->h; y++)
+            for (int x = 0; x < in->w; x++)
+                memcpy(fx + ((size_t)y * in->w + x) * in->c,
+                       r->input + ((size_t)y * in->w + (in->w - 1 - x)) * in->c,
+                       sizeof(float) * (size_t)in->c);
+        vg_runner_forward(r, fx, r->output);
+        if (!r->ends_in_softmax) vg_softmax_ref(1, r->n_out, r->output, r->output);
+        for (int i = 0; i < r->n_out; i++) probs[i] = 0.5f * (probs[i] + r->output[i]);
+    }
     return VG_OK;
 }
 

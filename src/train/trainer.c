@@ -187,6 +187,11 @@ void vg_trainer_free(vg_trainer *t) {
 
 vg_status vg_trainer_init(vg_trainer **out, vg_graph *g, int h, int w, const vg_trainer_opts *o,
                           vg_err *err) {
+    return vg_trainer_init_c(out, g, h, w, 3, o, err);
+}
+
+vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
+                            const vg_trainer_opts *o, vg_err *err) {
     *out = NULL;
     if (o->chunk < 1 || o->chunk > 4096 || o->threads < 1 || o->first_trainable < 0)
         return vg_err_set(err, VG_ERR_ARG, "trainer: bad options (chunk %d, threads %d)",
@@ -211,7 +216,7 @@ vg_status vg_trainer_init(vg_trainer **out, vg_graph *g, int h, int w, const vg_
         !t->bwd_s || !act_off ||
         !grad_off || !need_grad)
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    if (st == VG_OK) st = vg_graph_infer(g, h, w, 3, t->geom, t->shapes, err);
+    if (st == VG_OK) st = vg_graph_infer(g, h, w, c, t->geom, t->shapes, err);
     if (st == VG_OK) {
         t->n_run = find_n_run(g, o->logits);
         vg_shape ls = t->n_run > 0 ? t->shapes[o->logits] : (vg_shape){0, 0, 0};

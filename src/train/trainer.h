@@ -30,9 +30,11 @@ typedef struct {
 typedef struct vg_trainer vg_trainer;
 
 /* Plans training of graph g (parameters updated in place by the caller's optimizer) for
- * inputs of h x w x 3. */
+ * inputs of h x w x 3 (vg_trainer_init_c: x c, e.g. a head on 1 x 1 x 1280 features). */
 vg_status vg_trainer_init(vg_trainer **out, vg_graph *g, int h, int w, const vg_trainer_opts *o,
                           vg_err *err);
+vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
+                            const vg_trainer_opts *o, vg_err *err);
 void vg_trainer_free(vg_trainer *t);
 
 /* Bytes of activation + gradient buffers (the part of training memory that grows with chunk). */

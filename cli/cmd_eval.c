@@ -1,0 +1,257 @@
+/* cmd_eval.c — `vigie eval MODEL --data DIR [--list FILE] [--json] [--plot FILE]`: accuracy,
+ * per-class precision / recall / F1, confusion matrix, alarm metrics at the model's threshold,
+ * ROC and AUC, misclassified files, images/s. Images are processed exactly as `vigie predict`
+ * does (whole image resized, the model's normalisation, its TTA setting). */
+#include "cli.h"
+
+#include "train/data.h"
+#include "train/metrics.h"
+#include "train/plot.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+static const cli_opt opts[] = {
+    {"--data", "DIR", "images to evaluate, one folder per class (class names = model labels)"},
+    {"--list", "FILE", "only these images: one class/file per line (e.g. splits/test.txt)"},
+    {"--json", NULL, "print one JSON object instead of text"},
+    {"--plot", "FILE.png", "confusion matrix PNG to FILE.png, ROC to FILE.roc.png"},
+    {"--threshold", "X", "alarm threshold instead of the model's"},
+    {"--no-alarm", "CLASS", "the class that raises no alarm (default: the model's, or neutral)"},
+    {"--threads", "N", "worker threads (default 2)"},
+};
+
+int cmd_eval(int argc, char **argv) {
+    cli_args a = {.cmd = "eval",
+                  .synopsis = "MODEL --data DIR [--list FILE] [--json] [--plot FILE.png]",
+                  .summary = "Evaluates MODEL on labelled images: accuracy, per-class precision,\n"
+                             "recall and F1, the confusion matrix, the misclassified files, and the\n"
+                             "alarm view (an image raises an alarm when p(fire) + p(smoke) reaches\n"
+                             "the threshold chosen at training time): alarm recall, false-alarm\n"
+                             "rate, ROC curve and AUC.",
+                  .opts = opts,
+                  .n_opts = sizeof opts / sizeof opts[0],
+                  .min_pos = 1,
+                  .max_pos = 1};
+    int rc = cli_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
+    const char *dir = cli_get(&a, "--data"), *list = cli_get(&a, "--list");
+    const char *plot = cli_get(&a, "--plot"), *na = cli_get(&a, "--no-alarm");
+    bool json = cli_flag(&a, "--json");
+    long threads;
+    double thr_opt;
+    if (!cli_int(&a, "--threads", 2, 1, 256, &threads) ||
+        !cli_double(&a, "--threshold", -1, 0, 1, &thr_opt))
+        return CLI_USAGE;
+    if (!cli_get(&a, "--threshold")) thr_opt = -1;
+    if (!dir) {
+        cli_error(a.cmd, "needs --data DIR (see vigie eval --help)");
+        return CLI_USAGE;
+    }
+    vg_err err;
+    vg_model *m = cli_load_model(a.cmd, a.pos[0]);
+    if (!m) return CLI_FAIL;
+    vg_dataset *ds = NULL;
+    int *idx = NULL, n = 0, fails = 0;
+    vg_runner *r = NULL;
+    float *probs = NULL;
+    int *labels = NULL, *which = NULL, *map = NULL;
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    int C = info.n_classes, status = CLI_FAIL;
+    vg_metrics mt;
+    memset(&mt, 0, sizeof mt);
+    if (vg_dataset_scan(dir, &ds, &err) != VG_OK ||
+        (list && vg_dataset_read_list(ds, list, &idx, &n, &err) != VG_OK)) {
+        cli_error(a.cmd, "%s", err.msg);
+        goto out;
+    }
+    if (!list) {
+        n = ds->n_samples;
+        idx = malloc(sizeof(int) * (size_t)(n ? n : 1));
+        for (int i = 0; idx && i < n; i++) idx[i] = i;
+    }
+    /* dataset class -> model output, by name */
+    map = malloc(sizeof(int) * (size_t)ds->n_classes);
+    for (int c = 0; map && c < ds->n_classes; c++) {
+        map[c] = -1;
+        for (int k = 0; k < C; k++)
+            if (strcmp(ds->classes[c], vg_model_label(m, k)) == 0) map[c] = k;
+        if (map[c] < 0) {
+            cli_error(a.cmd, "class '%s' of %s is not a class of the model (%s%s%s%s...)",
+                      ds->classes[c], dir, vg_model_label(m, 0), C > 1 ? ", " : "",
+                      C > 1 ? vg_model_label(m, 1) : "", C > 2 ? ", " : "");
+            goto out;
+        }
+    }
+    int no_alarm = -1;
+    float thr = 0.5f;
+    if (!vg_model_alarm(m, &no_alarm, &thr)) {
+        no_alarm = -1;
+        for (int k = 0; k < C; k++)
+            if (strcmp(vg_model_label(m, k), na ? na : "neutral") == 0) no_alarm = k;
+    } else if (na) {
+        no_alarm = -1;
+        for (int k = 0; k < C; k++)
+            if (strcmp(vg_model_label(m, k), na) == 0) no_alarm = k;
+    }
+    if (na && no_alarm < 0) {
+        cli_error(a.cmd, "--no-alarm %s: not a class of the model", na);
+        goto out;
+    }
+    if (thr_opt >= 0) thr = (float)thr_opt;
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = (int)threads;
+    probs = malloc(sizeof(float) * (size_t)(n ? n : 1) * C);
+    labels = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    which = malloc(sizeof(int) * (size_t)(n ? n : 1));
+    if (!idx || !map || !probs || !labels || !which || vg_runner_init(&r, m, &ro, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", idx && map && probs && labels && which ? err.msg : "out of memory");
+        goto out;
+    }
+    int k = 0;
+    double t0 = vg_time_now();
+    for (int i = 0; i < n; i++) {
+        const vg_sample *s = &ds->samples[idx[i]];
+        vg_image img = {0, 0, NULL};
+        if (vg_image_load(s->path, &img, &err) != VG_OK ||
+            vg_runner_classify(r, &img, probs + (size_t)k * C, &err) != VG_OK) {
+            cli_error(a.cmd, "skipping %s", err.msg);
+            vg_image_free(&img);
+            fails++;
+            continue;
+        }
+        vg_image_free(&img);
+        labels[k] = map[s->label];
+        which[k] = idx[i];
+        k++;
+    }
+    double el = vg_time_now() - t0;
+    if (k == 0) {
+        cli_error(a.cmd, "no image could be evaluated");
+        goto out;
+    }
+    if (vg_metrics_compute(k, C, probs, labels, no_alarm, thr, &mt, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        goto out;
+    }
+    float *fpr = NULL, *tpr = NULL, *th = NULL;
+    int np = 0;
+    double auc = 0;
+    if (no_alarm >= 0) vg_alarm_roc(k, C, probs, labels, no_alarm, &fpr, &tpr, &th, &np, &auc, NULL);
+    int *count = calloc((size_t)C, sizeof(int));
+    for (int i = 0; count && i < k; i++) count[labels[i]]++;
+    if (json) {
+        printf("{\"model\":");
+        cli_json_str(stdout, a.pos[0]);
+        printf(",\"n\":%d,\"skipped\":%d,\"accuracy\":%.6f,\"classes\":[", k, fails, mt.accuracy);
+        for (int c = 0; c < C; c++) {
+            printf("%s", c ? "," : "");
+            cli_json_str(stdout, vg_model_label(m, c));
+        }
+        printf("],\"per_class\":{");
+        for (int c = 0; c < C; c++) {
+            printf("%s", c ? "," : "");
+            cli_json_str(stdout, vg_model_label(m, c));
+            printf(":{\"precision\":%.6f,\"recall\":%.6f,\"f1\":%.6f,\"n\":%d}", mt.precision[c],
+                   mt.recall[c], mt.f1[c], count ? count[c] : 0);
+        }
+        printf("},\"confusion\":[");
+        for (int i = 0; i < C; i++) {
+            printf("%s[", i ? "," : "");
+            for (int j = 0; j < C; j++) printf("%s%d", j ? "," : "", mt.confusion[i * C + j]);
+            printf("]");
+        }
+        printf("]");
+        if (no_alarm >= 0) {
+            printf(",\"alarm\":{\"no_alarm_class\":");
+            cli_json_str(stdout, vg_model_label(m, no_alarm));
+            printf(",\"threshold\":%.6f,\"recall\":%.6f,\"false_alarm_rate\":%.6f,\"precision\":%.6f,"
+                   "\"positives\":%d,\"negatives\":%d,\"auc\":%.6f,\"roc\":[",
+                   thr, mt.alarm_recall, mt.false_alarm_rate, mt.alarm_precision, mt.alarm_pos,
+                   mt.alarm_neg, auc);
+            for (int i = 0; i < np; i++)
+                printf("%s{\"fpr\":%.6f,\"tpr\":%.6f,\"threshold\":%.6f}", i ? "," : "", fpr[i], tpr[i],
+                       th[i] > 1 ? 1.0 : th[i]);
+            printf("]}");
+        }
+        printf(",\"misclassified\":[");
+        int first = 1;
+        for (int i = 0; i < k; i++) {
+            const float *p = probs + (size_t)i * C;
+            int best = 0;
+            for (int c = 1; c < C; c++)
+                if (p[c] > p[best]) best = c;
+            if (best == labels[i]) continue;
+            printf("%s{\"image\":", first ? "" : ",");
+            cli_json_str(stdout, ds->samples[which[i]].name);
+            printf(",\"true\":");
+            cli_json_str(stdout, vg_model_label(m, labels[i]));
+            printf(",\"predicted\":");
+            cli_json_str(stdout, vg_model_label(m, best));
+            printf(",\"p\":%.4f}", p[best]);
+            first = 0;
+        }
+        printf("],\"images_per_s\":%.2f}\n", k / el);
+    } else {
+        printf("model %s on %s%s%s: %d images (%d skipped), %.1f images/s\n", a.pos[0], dir,
+               list ? ", list " : "", list ? list : "", k, fails, k / el);
+        printf("accuracy %.4f\n\n%-16s %9s %9s %9s %6s\n", mt.accuracy, "class", "precision",
+               "recall", "f1", "n");
+        for (int c = 0; c < C; c++)
+            printf("%-16s %9.4f %9.4f %9.4f %6d\n", vg_model_label(m, c), mt.precision[c],
+                   mt.recall[c], mt.f1[c], count ? count[c] : 0);
+        printf("\nconfusion (rows: true class, columns: predicted)\n%-16s", "");
+        for (int c = 0; c < C; c++) printf(" %9.9s", vg_model_label(m, c));
+        printf("\n");
+        for (int i = 0; i < C; i++) {
+            printf("%-16s", vg_model_label(m, i));
+            for (int j = 0; j < C; j++) printf(" %9d", mt.confusion[i * C + j]);
+            printf("\n");
+        }
+        if (no_alarm >= 0)
+            printf("\nalarm (1 - p(%s) >= %.3f): recall %.4f (%d images with an alarm class), "
+                   "false alarms %.4f (%d %s images), precision %.4f, AUC %.4f\n",
+                   vg_model_label(m, no_alarm), thr, mt.alarm_recall, mt.alarm_pos,
+                   mt.false_alarm_rate, mt.alarm_neg, vg_model_label(m, no_alarm),
+                   mt.alarm_precision, auc);
+        printf("\nmisclassified:\n");
+        int shown = 0;
+        for (int i = 0; i < k; i++) {
+            const float *p = probs + (size_t)i * C;
+            int best = 0;
+            for (int c = 1; c < C; c++)
+                if (p[c] > p[best]) best = c;
+            if (best == labels[i]) continue;
+            printf("  %-60s true %-8s predicted %-8s %.1f%%\n", ds->samples[which[i]].name,
+                   vg_model_label(m, labels[i]), vg_model_label(m, best), 100.0 * p[best]);
+            shown++;
+        }
+        if (!shown) printf("  (none)\n");
+    }
+    status = CLI_OK;
+    if (plot) {
+        const char *names[VG_MAX_CLASSES > 256 ? 256 : VG_MAX_CLASSES];
+        for (int c = 0; c < C && c < 256; c++) names[c] = vg_model_label(m, c);
+        char roc[1100];
+        size_t L = strlen(plot);
+        snprintf(roc, sizeof roc, "%.*s.roc.png", (int)(L > 4 && !strcmp(plot + L - 4, ".png") ? L - 4 : L), plot);
+        if (vg_plot_confusion(plot, "confusion matrix", names, C, mt.confusion, &err) != VG_OK ||
+            (no_alarm >= 0 && vg_plot_roc(roc, "alarm ROC (fire or smoke vs no alarm)", fpr, tpr, np,
+                                          (float)auc, (float)mt.false_alarm_rate,
+                                          (float)mt.alarm_recall, &err) != VG_OK)) {
+            cli_error(a.cmd, "%s", err.msg);
+            status = CLI_FAIL;
+        } else if (!json) {
+            printf("\nplots: %s%s%s\n", plot, no_alarm >= 0 ? " " : "", no_alarm >= 0 ? roc : "");
+        }
+    }
+    free(fpr), free(tpr), free(th), free(count);
+out:
+    vg_metrics_free(&mt);
+    vg_runner_free(r);
+    vg_dataset_free(ds);
+    vg_model_free(m);
+    free(idx), free(probs), free(labels), free(which), free(map);
+    return status == CLI_OK && fails ? CLI_OK : status;
+}

@@ -1,0 +1,247 @@
+/* cmd_train.c — `vigie train`: transfer learning on a folder of images, with a progress bar
+ * on a terminal (plain log lines otherwise), Ctrl-C -> resumable checkpoint. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "train/train.h"
+
+#include <math.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+static const cli_opt opts[] = {
+    {"--data", "DIR", "training images, one folder per class (fire/ smoke/ neutral/ ...)"},
+    {"--train-list", "FILE", "training split: one class/file per line"},
+    {"--val-list", "FILE", "validation split (threshold and early stopping are chosen on it)"},
+    {"--extra-train", "DIR", "another folder-per-class tree added to training only (repeatable)"},
+    {"--backbone", "MODEL", "pretrained model (.vgm or .tflite) whose features are fine-tuned"},
+    {"-o", "OUT.vgm", "the trained model; OUT.csv, OUT.*.png and OUT.ckpt go next to it"},
+    {"--train", "WHAT", "head | last:N (last N blocks + head) | all (default last:4)"},
+    {"--epochs", "N", "passes over the training images (default 12; early stop on val loss)"},
+    {"--batch", "N", "images per optimizer step (default 32)"},
+    {"--lr", "X", "peak learning rate after warm-up (default 0.001; cosine decay)"},
+    {"--optimizer", "NAME", "adamw (default) or sgd (momentum 0.9)"},
+    {"--weight-decay", "X", "decoupled weight decay for adamw, L2 for sgd (default 0.05)"},
+    {"--label-smoothing", "X", "target smoothing (default 0.1)"},
+    {"--size", "PX", "input size in pixels (default: the backbone's, 224)"},
+    {"--mem-budget", "SIZE", "process memory limit, e.g. 1G, 512M (default 1G): chunk and caches adapt"},
+    {"--threads", "N", "worker threads (default 2)"},
+    {"--seed", "N", "seed of every random choice (default 1)"},
+    {"--patience", "N", "early stopping after N epochs without improvement (default 4, 0 = off)"},
+    {"--alarm-recall", "X", "target alarm recall for the threshold chosen on val (default 0.97)"},
+    {"--balanced", NULL, "class-balanced sampling instead of class weights in the loss"},
+    {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
+    {"--no-augment", NULL, "no random crops, flips or colour jitter"},
+    {"--tta-flip", NULL, "the model averages each image with its mirror at inference"},
+    {"--warmup", "EPOCHS", "linear learning-rate warm-up (default 1)"},
+    {"--val-fraction", "X", "validation share when no lists are given (default 0.15)"},
+    {"--cache-dir", "DIR", "folder for the decoded-image cache if it does not fit in RAM"},
+    {"--resume", "CKPT", "continue an interrupted run exactly (its settings come from CKPT)"},
+    {"--quiet", NULL, "only errors and the final summary"},
+};
+
+static volatile sig_atomic_t interrupted;
+static void on_sigint(int sig) {
+    (void)sig;
+    interrupted = 1;
+    signal(SIGINT, SIG_DFL); /* a second Ctrl-C stops at once */
+}
+
+typedef struct {
+    bool quiet, tty;
+    double last_draw;
+    int bar_len; /* characters of the last progress line, to clear it */
+} ui;
+
+static bool should_stop(void *ud) {
+    (void)ud;
+    return interrupted != 0;
+}
+
+static void clear_line(ui *u) {
+    if (u->tty && u->bar_len) {
+        fprintf(stderr, "\r%*s\r", u->bar_len, "");
+        u->bar_len = 0;
+    }
+}
+
+static void on_log(void *ud, const char *line) {
+    ui *u = ud;
+    if (u->quiet && strncmp(line, "warning", 7) != 0) return;
+    clear_line(u);
+    fprintf(stderr, "%s\n", line);
+}
+
+static void fmt_time(double s, char *buf, size_t n) {
+    if (!(s >= 0) || s > 1e7) snprintf(buf, n, "--");
+    else if (s < 60) snprintf(buf, n, "%.0fs", s);
+    else if (s < 3600) snprintf(buf, n, "%dm%02ds", (int)s / 60, (int)s % 60);
+    else snprintf(buf, n, "%dh%02dm", (int)s / 3600, ((int)s % 3600) / 60);
+}
+
+static void on_progress(void *ud, const vg_train_progress *p) {
+    ui *u = ud;
+    if (u->quiet || !u->tty) return; /* plain logs get the per-epoch lines only */
+    double now = vg_time_now();
+    if (p->step < p->steps && now - u->last_draw < 0.1) return;
+    u->last_draw = now;
+    char line[256], eta[32];
+    int width = 24, fill = p->steps ? (int)((double)p->step / p->steps * width) : 0;
+    char bar[64];
+    for (int i = 0; i < width; i++) bar[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    bar[width] = 0;
+    fmt_time(p->eta_s, eta, sizeof eta);
+    int k;
+    if (strcmp(p->phase, "training") == 0)
+        k = snprintf(line, sizeof line,
+                     "epoch %d/%d [%s] %d/%d  %.1f img/s  ETA %s  loss %.4f  acc %.3f  lr %.2g",
+                     p->epoch, p->epochs, bar, p->step, p->steps, p->images_per_s, eta, p->loss,
+                     p->acc, p->lr);
+    else
+        k = snprintf(line, sizeof line, "%s [%s] %d/%d  %.1f img/s", p->phase, bar, p->step,
+                     p->steps, p->images_per_s);
+    fprintf(stderr, "\r%s%*s", line, u->bar_len > k ? u->bar_len - k : 0, "");
+    u->bar_len = k;
+    fflush(stderr);
+}
+
+static void on_epoch(void *ud, const vg_epoch_stats *e) {
+    ui *u = ud;
+    if (u->quiet) return;
+    clear_line(u);
+    char val[160] = "";
+    if (!isnan(e->val_loss))
+        snprintf(val, sizeof val, "  val loss %.4f acc %.3f  alarm recall %.3f false alarms %.3f  AUC %.3f",
+                 e->val_loss, e->val_acc, e->alarm_recall, e->false_alarm_rate, e->auc);
+    fprintf(stderr, "epoch %d  train loss %.4f acc %.3f%s  lr %.2g  %.1fs%s\n", e->epoch,
+            e->train_loss, e->train_acc, val, e->lr, e->seconds, e->best ? "  *best" : "");
+}
+
+static bool parse_mode(const char *s, vg_train_cfg *c) {
+    if (strcmp(s, "head") == 0) c->mode = VG_TRAIN_HEAD;
+    else if (strcmp(s, "all") == 0) c->mode = VG_TRAIN_ALL;
+    else if (strncmp(s, "last:", 5) == 0) {
+        char *end;
+        long n = strtol(s + 5, &end, 10);
+        if (end == s + 5 || *end || n < 1 || n > 100) return false;
+        c->mode = VG_TRAIN_LAST;
+        c->last_n = (int)n;
+    } else
+        return false;
+    return true;
+}
+
+int cmd_train(int argc, char **argv) {
+    cli_args a = {.cmd = "train",
+                  .synopsis = "--data DIR --backbone MODEL -o OUT.vgm [options]",
+                  .summary =
+                      "Fine-tunes a pretrained backbone (e.g. the ImageNet MobileNetV2 imported with\n"
+                      "`vigie import`) on a folder of images, one sub-folder per class. A new head is\n"
+                      "trained for the folder's classes; with --train last:N the last N inverted\n"
+                      "residual blocks learn too. Validation after every epoch; the best epoch is kept;\n"
+                      "the alarm threshold (p(fire) + p(smoke)) is chosen on the validation list for\n"
+                      "--alarm-recall and stored in the model. Writes OUT.vgm, OUT.csv (metrics per\n"
+                      "epoch), OUT.curves.png, OUT.confusion.png, OUT.roc.png. Ctrl-C saves OUT.ckpt;\n"
+                      "--resume OUT.ckpt continues exactly where it stopped.\n"
+                      "Default recipe (README):\n"
+                      "  vigie train --data ../shared/data/firesmoke-cctv \\\n"
+                      "    --train-list ../shared/data/firesmoke-cctv/splits/train.txt \\\n"
+                      "    --val-list ../shared/data/firesmoke-cctv/splits/val.txt \\\n"
+                      "    --extra-train ../shared/data/hard-negatives --backbone backbone.vgm -o fire.vgm",
+                  .opts = opts,
+                  .n_opts = sizeof opts / sizeof opts[0],
+                  .min_pos = 0,
+                  .max_pos = 0};
+    int rc = cli_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
+    vg_train_cfg c = vg_train_cfg_default();
+    c.resume = cli_get(&a, "--resume");
+    c.data = cli_get(&a, "--data");
+    c.train_list = cli_get(&a, "--train-list");
+    c.val_list = cli_get(&a, "--val-list");
+    c.n_extra = cli_all(&a, "--extra-train", c.extra_train, VG_TRAIN_MAX_EXTRA);
+    c.backbone = cli_get(&a, "--backbone");
+    c.out = cli_get(&a, "-o");
+    c.cache_dir = cli_get(&a, "--cache-dir");
+    long epochs, batch, size, threads, seed, patience;
+    double lr, wd, ls, recall, warm, vf;
+    if (!cli_int(&a, "--epochs", c.epochs, 1, 1000, &epochs) ||
+        !cli_int(&a, "--batch", c.batch, 1, 4096, &batch) ||
+        !cli_int(&a, "--size", 0, 32, 1024, &size) ||
+        !cli_int(&a, "--threads", c.threads, 1, 256, &threads) ||
+        !cli_int(&a, "--seed", (long)c.seed, 0, 2147483647L, &seed) ||
+        !cli_int(&a, "--patience", c.patience, 0, 1000, &patience) ||
+        !cli_double(&a, "--lr", c.lr, 1e-8, 10, &lr) ||
+        !cli_double(&a, "--weight-decay", c.weight_decay, 0, 10, &wd) ||
+        !cli_double(&a, "--label-smoothing", c.label_smoothing, 0, 0.99, &ls) ||
+        !cli_double(&a, "--alarm-recall", c.alarm_recall, 0.01, 1, &recall) ||
+        !cli_double(&a, "--warmup", c.warmup_epochs, 0, 1000, &warm) ||
+        !cli_double(&a, "--val-fraction", c.val_fraction, 0, 0.9, &vf) ||
+        !cli_size(&a, "--mem-budget", c.mem_budget, &c.mem_budget))
+        return CLI_USAGE;
+    c.epochs = (int)epochs, c.batch = (int)batch, c.size = (int)size, c.threads = (int)threads;
+    c.seed = (uint64_t)seed, c.patience = (int)patience, c.lr = (float)lr, c.weight_decay = (float)wd;
+    c.label_smoothing = (float)ls, c.alarm_recall = recall, c.warmup_epochs = (float)warm;
+    c.val_fraction = (float)vf;
+    const char *mode = cli_get(&a, "--train");
+    if (mode && !parse_mode(mode, &c)) {
+        cli_error(a.cmd, "--train: expected head, last:N or all, got '%s'", mode);
+        return CLI_USAGE;
+    }
+    const char *opt = cli_get(&a, "--optimizer");
+    if (opt && strcmp(opt, "adamw") == 0) c.optimizer = VG_OPT_ADAMW;
+    else if (opt && strcmp(opt, "sgd") == 0) c.optimizer = VG_OPT_SGD;
+    else if (opt) {
+        cli_error(a.cmd, "--optimizer: expected adamw or sgd, got '%s'", opt);
+        return CLI_USAGE;
+    }
+    if (cli_flag(&a, "--balanced")) c.balanced = true, c.class_weights = false;
+    if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
+    if (cli_flag(&a, "--no-augment")) c.augment = false;
+    if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
+    if (!c.resume && (!c.data || !c.backbone || !c.out)) {
+        cli_error(a.cmd, "needs --data DIR, --backbone MODEL and -o OUT.vgm (or --resume CKPT); "
+                         "see vigie train --help");
+        return CLI_USAGE;
+    }
+    if (c.resume && (c.data || c.backbone || c.out || mode || opt))
+        fprintf(stderr, "vigie train: note: with --resume the run's settings come from the "
+                        "checkpoint; other options except --threads, --mem-budget and --cache-dir "
+                        "are ignored\n");
+    ui u = {cli_flag(&a, "--quiet"), isatty(2) != 0, 0, 0};
+    vg_train_hooks h = {&u, on_log, on_progress, on_epoch, should_stop};
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_sigint;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    vg_train_result res;
+    vg_err err;
+    vg_status st = vg_train_run(&c, &h, &res, &err);
+    signal(SIGINT, SIG_DFL);
+    clear_line(&u);
+    if (st != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    if (res.interrupted) {
+        fprintf(stderr, "vigie train: interrupted; checkpoint saved to %s\n"
+                        "continue with: vigie train --resume %s\n",
+                res.checkpoint, res.checkpoint);
+        return 130;
+    }
+    char t[32];
+    fmt_time(res.seconds, t, sizeof t);
+    printf("saved %s: %d classes, %d training / %d validation images, %d epochs (best %d), %s, "
+           "peak RSS %.0f MB\n",
+           res.model, res.n_classes, res.n_train, res.n_val, res.epochs_run, res.best_epoch, t,
+           (double)res.peak_rss / 1048576.0);
+    if (res.n_val > 0)
+        printf("validation: accuracy %.3f, alarm threshold %.3f -> alarm recall %.3f, false "
+               "alarms %.3f, AUC %.3f\n",
+               res.val_acc, res.alarm_threshold, res.alarm_recall, res.false_alarm_rate, res.auc);
+    printf("metrics %s, plots %s %s %s\n", res.csv, res.curves, res.confusion, res.roc);
+    return CLI_OK;
+}

@@ -1,0 +1,1117 @@
+/* train.c — a whole training run (see train.h).
+ *
+ * Order of work: dataset and split -> backbone -> classifier (new head) or checkpoint ->
+ * what learns (head / last N blocks / all) -> memory plan (chunk, cache in RAM or on disk) ->
+ * image caches -> epochs (augmented batches, chunked forward/backward, optimizer, validation,
+ * early stopping, checkpoint) -> best weights -> alarm threshold on validation -> model, CSV,
+ * plots.
+ *
+ * Resume is bit-for-bit: every random choice is keyed by (seed, epoch, sample), kernels give
+ * the same results for any thread count, and a checkpoint holds the parameters, the optimizer
+ * state, the best weights so far, the position (epoch, batch) and the running sums of the
+ * epoch in progress. Nothing time-dependent goes into the model file. */
+#include "train/train.h"
+
+#include "core/rng.h"
+#include "cpu/backend.h"
+#include "model/surgery.h"
+#include "train/metrics.h"
+#include "train/plot.h"
+#include "train/trainer.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#define MAX_EPOCHS 1000
+#define STATE_VERSION 1u
+#define PROCESS_OVERHEAD (48u << 20) /* code, libraries, stacks, allocator slack */
+
+vg_train_cfg vg_train_cfg_default(void) {
+    vg_train_cfg c;
+    memset(&c, 0, sizeof c);
+    c.val_fraction = 0.15f;
+    c.mode = VG_TRAIN_LAST;
+    c.last_n = 4;
+    c.epochs = 12;
+    c.batch = 32;
+    c.lr = 1e-3f;
+    c.weight_decay = 0.05f;
+    c.momentum = 0.9f;
+    c.label_smoothing = 0.1f;
+    c.warmup_epochs = 1.0f;
+    c.final_lr_frac = 0.01f;
+    c.optimizer = VG_OPT_ADAMW;
+    c.balanced = false;
+    c.class_weights = true;
+    c.patience = 4;
+    c.augment = true;
+    c.aug = vg_augment_default();
+    c.tta_flip = false;
+    c.alarm_recall = 0.97;
+    c.no_alarm = "neutral";
+    c.mem_budget = (size_t)1 << 30;
+    c.threads = 2;
+    c.seed = 1;
+    return c;
+}
+
+/* ---- small helpers */
+
+static void say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void say(const vg_train_hooks *h, const char *fmt, ...) {
+    if (!h || !h->log) return;
+    char line[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(line, sizeof line, fmt, ap);
+    va_end(ap);
+    h->log(h->ud, line);
+}
+
+static bool stop_requested(const vg_train_hooks *h) { return h && h->should_stop && h->should_stop(h->ud); }
+
+/* OUT.vgm -> OUT + suffix */
+static void sibling(const char *out, const char *suffix, char *buf, size_t size) {
+    size_t n = strlen(out);
+    if (n > 4 && strcmp(out + n - 4, ".vgm") == 0) n -= 4;
+    snprintf(buf, size, "%.*s%s", (int)n, out, suffix);
+}
+
+static void dir_of(const char *path, char *buf, size_t size) {
+    const char *s = strrchr(path, '/');
+    if (!s) snprintf(buf, size, ".");
+    else snprintf(buf, size, "%.*s", (int)(s - path) ? (int)(s - path) : 1, path);
+}
+
+/* ---- the configuration as text (checkpoints store it; resume restores it) */
+
+typedef struct {
+    char *buf;
+    size_t n, cap;
+} strbuf;
+
+static void sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void sb_add(strbuf *b, const char *fmt, ...) {
+    char tmp[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
+    va_end(ap);
+    if (k < 0) return;
+    if (b->n + (size_t)k + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap * 2 : 4096;
+        while (cap < b->n + (size_t)k + 1) cap *= 2;
+        char *p = realloc(b->buf, cap);
+        if (!p) return;
+        b->buf = p;
+        b->cap = cap;
+    }
+    memcpy(b->buf + b->n, tmp, (size_t)k + 1);
+    b->n += (size_t)k;
+}
+
+static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
+    sb_add(b, "data=%s\n", c->data ? c->data : "");
+    sb_add(b, "train_list=%s\n", c->train_list ? c->train_list : "");
+    sb_add(b, "val_list=%s\n", c->val_list ? c->val_list : "");
+    for (int i = 0; i < c->n_extra; i++) sb_add(b, "extra_train=%s\n", c->extra_train[i]);
+    sb_add(b, "val_fraction=%.9g\n", c->val_fraction);
+    sb_add(b, "backbone=%s\n", c->backbone ? c->backbone : "");
+    sb_add(b, "out=%s\n", c->out ? c->out : "");
+    sb_add(b, "mode=%d\nlast_n=%d\nsize=%d\nepochs=%d\nbatch=%d\n", c->mode, c->last_n, c->size,
+           c->epochs, c->batch);
+    sb_add(b, "lr=%.9g\nweight_decay=%.9g\nmomentum=%.9g\nlabel_smoothing=%.9g\n", c->lr,
+           c->weight_decay, c->momentum, c->label_smoothing);
+    sb_add(b, "warmup_epochs=%.9g\nfinal_lr_frac=%.9g\noptimizer=%d\n", c->warmup_epochs,
+           c->final_lr_frac, c->optimizer);
+    sb_add(b, "balanced=%d\nclass_weights=%d\npatience=%d\naugment=%d\n", c->balanced,
+           c->class_weights, c->patience, c->augment);
+    sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
+           c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
+           c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
+    sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
+           c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
+}
+
+/* Parses the text back; strings point into `text` (kept alive by the caller). */
+static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
+    vg_train_cfg d = vg_train_cfg_default();
+    d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
+    d.resume = c->resume;
+    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
+        char *eq = strchr(line, '=');
+        if (!eq) continue;
+        *eq = 0;
+        const char *k = line;
+        char *v = eq + 1;
+        const char *sv = *v ? v : NULL;
+        if (!strcmp(k, "data")) d.data = sv;
+        else if (!strcmp(k, "train_list")) d.train_list = sv;
+        else if (!strcmp(k, "val_list")) d.val_list = sv;
+        else if (!strcmp(k, "extra_train") && d.n_extra < VG_TRAIN_MAX_EXTRA) d.extra_train[d.n_extra++] = v;
+        else if (!strcmp(k, "val_fraction")) d.val_fraction = strtof(v, NULL);
+        else if (!strcmp(k, "backbone")) d.backbone = sv;
+        else if (!strcmp(k, "out")) d.out = sv;
+        else if (!strcmp(k, "mode")) d.mode = (vg_train_mode)atoi(v);
+        else if (!strcmp(k, "last_n")) d.last_n = atoi(v);
+        else if (!strcmp(k, "size")) d.size = atoi(v);
+        else if (!strcmp(k, "epochs")) d.epochs = atoi(v);
+        else if (!strcmp(k, "batch")) d.batch = atoi(v);
+        else if (!strcmp(k, "lr")) d.lr = strtof(v, NULL);
+        else if (!strcmp(k, "weight_decay")) d.weight_decay = strtof(v, NULL);
+        else if (!strcmp(k, "momentum")) d.momentum = strtof(v, NULL);
+        else if (!strcmp(k, "label_smoothing")) d.label_smoothing = strtof(v, NULL);
+        else if (!strcmp(k, "warmup_epochs")) d.warmup_epochs = strtof(v, NULL);
+        else if (!strcmp(k, "final_lr_frac")) d.final_lr_frac = strtof(v, NULL);
+        else if (!strcmp(k, "optimizer")) d.optimizer = (vg_opt_kind)atoi(v);
+        else if (!strcmp(k, "balanced")) d.balanced = atoi(v) != 0;
+        else if (!strcmp(k, "class_weights")) d.class_weights = atoi(v) != 0;
+        else if (!strcmp(k, "patience")) d.patience = atoi(v);
+        else if (!strcmp(k, "augment")) d.augment = atoi(v) != 0;
+        else if (!strcmp(k, "aug"))
+            sscanf(v, "%f %f %f %f %f %f %f %f %f", &d.aug.scale_min, &d.aug.scale_max,
+                   &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
+                   &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
+        else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
+        else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
+        else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
+        else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
+    }
+    if (!d.data || !d.out || !d.backbone)
+        return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
+    *c = d;
+    return VG_OK;
+}
+
+/* ---- the run's state (what a checkpoint holds besides the model) */
+
+typedef struct {
+    int epoch, batch;      /* next to run */
+    int64_t step;          /* optimizer steps done */
+    double best_val_loss;
+    int best_epoch, bad_epochs;
+    double run_loss, run_correct, run_seen; /* sums of the epoch in progress */
+    int n_hist;
+    vg_epoch_stats hist[MAX_EPOCHS];
+} train_state;
+
+typedef struct {
+    const vg_train_cfg *cfg;
+    const vg_train_hooks *hooks;
+    vg_train_result *res;
+    vg_dataset *ds;
+    vg_model *m;
+    vg_cache *tc, *vc;
+    train_state st;
+    vg_optim opt;
+    float *best;          /* best parameters (whole arena) */
+    float *class_w;       /* n_classes, or NULL */
+    int no_alarm;         /* class index, or -1 */
+    int size, chunk, first_trainable, fc_node, logits;
+    char ckpt[1024];
+} run;
+
+static void wr_f64(vg_wr *w, double v) {
+    uint64_t u;
+    memcpy(&u, &v, 8);
+    vg_wr_u64(w, u);
+}
+static double rd_f64(vg_rd *r) {
+    uint64_t u = vg_rd_u64(r);
+    double v;
+    memcpy(&v, &u, 8);
+    return v;
+}
+
+static void state_write(const train_state *s, vg_wr *w) {
+    vg_wr_u32(w, STATE_VERSION);
+    vg_wr_i32(w, s->epoch);
+    vg_wr_i32(w, s->batch);
+    vg_wr_u64(w, (uint64_t)s->step);
+    wr_f64(w, s->best_val_loss);
+    vg_wr_i32(w, s->best_epoch);
+    vg_wr_i32(w, s->bad_epochs);
+    wr_f64(w, s->run_loss);
+    wr_f64(w, s->run_correct);
+    wr_f64(w, s->run_seen);
+    vg_wr_i32(w, s->n_hist);
+    for (int i = 0; i < s->n_hist; i++) {
+        const vg_epoch_stats *e = &s->hist[i];
+        vg_wr_i32(w, e->epoch);
+        double v[] = {e->train_loss, e->train_acc,        e->val_loss, e->val_acc,  e->alarm_recall,
+                      e->false_alarm_rate, e->auc, e->lr, e->seconds};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) wr_f64(w, v[k]);
+        vg_wr_u8(w, e->best);
+    }
+}
+
+static bool state_read(train_state *s, const uint8_t *p, size_t n) {
+    vg_rd r = vg_rd_make(p, n);
+    if (vg_rd_u32(&r) != STATE_VERSION) return false;
+    s->epoch = vg_rd_i32(&r);
+    s->batch = vg_rd_i32(&r);
+    s->step = (int64_t)vg_rd_u64(&r);
+    s->best_val_loss = rd_f64(&r);
+    s->best_epoch = vg_rd_i32(&r);
+    s->bad_epochs = vg_rd_i32(&r);
+    s->run_loss = rd_f64(&r);
+    s->run_correct = rd_f64(&r);
+    s->run_seen = rd_f64(&r);
+    s->n_hist = vg_rd_i32(&r);
+    if (r.bad || s->n_hist < 0 || s->n_hist > MAX_EPOCHS || s->epoch < 0 || s->batch < 0)
+        return false;
+    for (int i = 0; i < s->n_hist; i++) {
+        vg_epoch_stats *e = &s->hist[i];
+        e->epoch = vg_rd_i32(&r);
+        e->train_loss = rd_f64(&r), e->train_acc = rd_f64(&r), e->val_loss = rd_f64(&r);
+        e->val_acc = rd_f64(&r), e->alarm_recall = rd_f64(&r), e->false_alarm_rate = rd_f64(&r);
+        e->auc = rd_f64(&r), e->lr = rd_f64(&r), e->seconds = rd_f64(&r);
+        e->best = vg_rd_u8(&r) != 0;
+    }
+    return !r.bad && vg_rd_left(&r) == 0;
+}
+
+static vg_status save_checkpoint(run *R, vg_err *err) {
+    strbuf cfgt = {0};
+    cfg_to_text(R->cfg, &cfgt);
+    vg_wr sw = {0};
+    state_write(&R->st, &sw);
+    vg_wr ow = {0};
+    vg_wr_u32(&ow, (uint32_t)R->opt.cfg.kind);
+    vg_wr_u64(&ow, (uint64_t)R->opt.step);
+    vg_wr_u64(&ow, (uint64_t)R->m->g.n_params);
+    vg_wr_f32s(&ow, R->opt.m, (size_t)R->m->g.n_params);
+    if (R->opt.v) vg_wr_f32s(&ow, R->opt.v, (size_t)R->m->g.n_params);
+    vg_chunk ch[4];
+    int nc = 0;
+    ch[nc++] = (vg_chunk){{'T', 'C', 'F', 'G'}, cfgt.buf ? cfgt.buf : "", cfgt.n};
+    ch[nc++] = (vg_chunk){{'T', 'S', 'T', 'A'}, sw.p, sw.n};
+    ch[nc++] = (vg_chunk){{'O', 'P', 'T', 'M'}, ow.p, ow.n};
+    if (R->best) ch[nc++] = (vg_chunk){{'B', 'E', 'S', 'T'}, R->best, sizeof(float) * (size_t)R->m->g.n_params};
+    vg_status st = (sw.oom || ow.oom || !cfgt.buf)
+                       ? vg_err_set(err, VG_ERR_NOMEM, "out of memory writing the checkpoint")
+                       : vg_model_save_ex(R->m, ch, nc, R->ckpt, err);
+    free(cfgt.buf);
+    vg_wr_free(&sw);
+    vg_wr_free(&ow);
+    return st;
+}
+
+/* ---- resume: the chunks of a checkpoint */
+
+typedef struct {
+    char *cfg_text;
+    train_state *st;
+    bool have_state;
+    uint8_t *optm;
+    size_t optm_n;
+    float *best;
+    size_t best_n;
+} ckpt_parts;
+
+static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size,
+                            vg_err *err) {
+    ckpt_parts *p = ud;
+    if (!memcmp(tag, "TCFG", 4)) {
+        free(p->cfg_text);
+        p->cfg_text = malloc(size + 1);
+        if (!p->cfg_text) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        memcpy(p->cfg_text, data, size);
+        p->cfg_text[size] = 0;
+    } else if (!memcmp(tag, "TSTA", 4)) {
+        if (!state_read(p->st, data, size))
+            return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: training state unreadable");
+        p->have_state = true;
+    } else if (!memcmp(tag, "OPTM", 4)) {
+        free(p->optm);
+        p->optm = malloc(size ? size : 1);
+        if (!p->optm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        memcpy(p->optm, data, size);
+        p->optm_n = size;
+    } else if (!memcmp(tag, "BEST", 4)) {
+        free(p->best);
+        p->best = malloc(size ? size : 1);
+        if (!p->best) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        memcpy(p->best, data, size);
+        p->best_n = size;
+    }
+    return VG_OK;
+}
+
+/* ---- validation */
+
+/* Probabilities of every validation entry (no augmentation; mirrored average with TTA). */
+static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *probs, int *labels,
+                               int *n_out, double *loss, vg_err *err) {
+    int C = R->ds->n_classes, S = vg_cache_size(c), n = 0;
+    vg_input_spec spec = R->m->input;
+    size_t img = (size_t)spec.w * spec.h * 3;
+    float *x = malloc(sizeof(float) * img * (size_t)R->chunk);
+    int *ent = malloc(sizeof(int) * (size_t)R->chunk);
+    if (!x || !ent) {
+        free(x), free(ent);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    double lsum = 0;
+    int views = R->cfg->tta_flip ? 2 : 1;
+    for (int i = 0; i < vg_cache_count(c);) {
+        int k = 0;
+        for (; i < vg_cache_count(c) && k < R->chunk; i++)
+            if (vg_cache_ok(c, i)) ent[k++] = i;
+        if (k == 0) break;
+        for (int v = 0; v < views; v++) {
+            for (int j = 0; j < k; j++) {
+                vg_augment_params p;
+                vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
+                p.flip = v == 1;
+                vg_augment_render(vg_cache_pixels(c, ent[j]), S, S, &p, &spec, x + j * img);
+            }
+            const float *lg = vg_trainer_forward(t, x, k);
+            for (int j = 0; j < k; j++) {
+                float pr[VG_MAX_CLASSES];
+                vg_softmax_ref(1, C, lg + (size_t)j * C, pr);
+                for (int cc = 0; cc < C; cc++)
+                    probs[(size_t)(n + j) * C + cc] = (v ? probs[(size_t)(n + j) * C + cc] : 0.0f) + pr[cc] / views;
+            }
+        }
+        for (int j = 0; j < k; j++) {
+            labels[n + j] = vg_cache_label(c, ent[j]);
+            float pl = probs[(size_t)(n + j) * C + labels[n + j]];
+            lsum += -log(pl > 1e-12f ? pl : 1e-12f);
+        }
+        n += k;
+    }
+    free(x), free(ent);
+    *n_out = n;
+    *loss = n ? lsum / n : NAN;
+    return VG_OK;
+}
+
+/* ---- the run */
+
+static vg_status setup_data(run *R, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    vg_status st = vg_dataset_scan(c->data, &R->ds, err);
+    if (st != VG_OK) return st;
+    if (c->train_list || c->val_list) {
+        if (!c->train_list)
+            return vg_err_set(err, VG_ERR_ARG, "--val-list needs --train-list as well");
+        st = vg_dataset_split_lists(R->ds, c->train_list, c->val_list, err);
+    } else {
+        st = vg_dataset_split_stratified(R->ds, c->val_fraction, c->seed, err);
+        if (st == VG_OK)
+            say(R->hooks, "warning: no --train-list/--val-list: made up a stratified %.0f%% "
+                          "validation split; near-duplicate frames of one clip may land on both "
+                          "sides and make validation look better than it is",
+                100.0 * c->val_fraction);
+    }
+    for (int i = 0; st == VG_OK && i < c->n_extra; i++) st = vg_dataset_add_extra_train(R->ds, c->extra_train[i], err);
+    if (st != VG_OK) return st;
+    R->no_alarm = c->no_alarm ? vg_dataset_find_class(R->ds, c->no_alarm) : -1;
+    if (R->no_alarm < 0 && c->no_alarm)
+        say(R->hooks, "note: no class named '%s': alarm metrics are off", c->no_alarm);
+    int *tc = calloc((size_t)R->ds->n_classes, sizeof(int)), *vcn = calloc((size_t)R->ds->n_classes, sizeof(int));
+    if (!tc || !vcn) {
+        free(tc), free(vcn);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    vg_dataset_count(R->ds, R->ds->train, R->ds->n_train, tc);
+    vg_dataset_count(R->ds, R->ds->val, R->ds->n_val, vcn);
+    char line[1024];
+    int k = snprintf(line, sizeof line, "data: %d classes, %d training images, %d validation:",
+                     R->ds->n_classes, R->ds->n_train, R->ds->n_val);
+    for (int i = 0; i < R->ds->n_classes && k > 0 && (size_t)k < sizeof line; i++)
+        k += snprintf(line + k, sizeof line - (size_t)k, " %s %d/%d", R->ds->classes[i], tc[i], vcn[i]);
+    say(R->hooks, "%s", line);
+    free(tc), free(vcn);
+    return VG_OK;
+}
+
+/* memory plan: the largest chunk (<= batch, <= 16) that fits with everything else */
+static vg_status plan_memory(run *R, size_t *cache_ram, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    size_t np = (size_t)R->m->g.n_params;
+    size_t state = np * sizeof(float) * (3 + (c->optimizer == VG_OPT_ADAMW ? 2 : 1)); /* params, grads, best, moments */
+    size_t loader = 2 * (size_t)c->batch * R->size * R->size * 3 * sizeof(float);
+    size_t fixed = state + loader + PROCESS_OVERHEAD;
+    int max_chunk = c->batch < 16 ? c->batch : 16;
+    vg_trainer_opts o = {1, c->threads, R->first_trainable, R->logits, false, 0.1f};
+    size_t need1 = 0;
+    R->chunk = 0;
+    for (int ch = max_chunk; ch >= 1; ch--) {
+        o.chunk = ch;
+        size_t buf = c->mode == VG_TRAIN_HEAD ? 0 : vg_trainer_estimate_bytes(&R->m->g, R->size, R->size, &o);
+        if (ch == 1) need1 = fixed + buf;
+        if (c->mem_budget == 0 || fixed + buf <= c->mem_budget) {
+            R->chunk = ch;
+            size_t left = c->mem_budget ? c->mem_budget - fixed - buf : (size_t)4 << 30;
+            *cache_ram = left;
+            R->res->buffers = buf;
+            break;
+        }
+    }
+    if (R->chunk == 0)
+        return vg_err_set(err, VG_ERR_NOMEM,
+                          "--mem-budget %.0f MB is too small: this model needs at least %.0f MB "
+                          "(parameters and optimizer state %.0f MB, loader %.0f MB, training "
+                          "buffers for one image %.0f MB, process %.0f MB); try a smaller --size, "
+                          "--train last:N with fewer blocks, or a smaller --batch",
+                          (double)c->mem_budget / 1e6, (double)need1 / 1e6, (double)state / 1e6,
+                          (double)loader / 1e6, (double)(need1 - fixed) / 1e6,
+                          (double)PROCESS_OVERHEAD / 1e6);
+    if (c->mode == VG_TRAIN_HEAD) R->chunk = max_chunk;
+    return VG_OK;
+}
+
+typedef struct {
+    run *R;
+    const char *what;
+} cache_progress_ud;
+
+static void on_bad_image(void *ud, const char *path, const char *msg) {
+    cache_progress_ud *u = ud;
+    say(u->R->hooks, "skipping unreadable image %s: %s", path, msg);
+}
+
+static void on_cache_progress(void *ud, int done, int total) {
+    cache_progress_ud *u = ud;
+    if (!u->R->hooks || !u->R->hooks->progress) return;
+    vg_train_progress p = {u->what, 0, u->R->cfg->epochs, done, total, 0, 0, 0, 0, 0};
+    u->R->hooks->progress(u->R->hooks->ud, &p);
+}
+
+static vg_status build_caches(run *R, size_t ram, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    char dir[1024];
+    if (c->cache_dir) snprintf(dir, sizeof dir, "%s", c->cache_dir);
+    else dir_of(c->out, dir, sizeof dir);
+    vg_cache_opts co = vg_cache_opts_default();
+    /* random crops need resolution to spare; squashing stays within 3x of the output so the
+     * no-augmentation view equals the inference preprocessing */
+    int S = c->augment && c->mode != VG_TRAIN_HEAD ? (R->size * 8 + 6) / 7 : R->size;
+    co.size = S;
+    co.threads = c->threads;
+    co.ram_budget = ram;
+    co.dir = dir;
+    co.require_every_class = true;
+    cache_progress_ud pu = {R, "caching training images"};
+    co.on_bad = on_bad_image;
+    co.on_progress = on_cache_progress;
+    co.ud = &pu;
+    vg_status st = vg_cache_build(&R->tc, R->ds, R->ds->train, R->ds->n_train, &co, err);
+    if (st != VG_OK) return st;
+    if (vg_cache_good(R->tc) < vg_cache_count(R->tc))
+        say(R->hooks, "%d of %d training images could not be read and are skipped",
+            vg_cache_count(R->tc) - vg_cache_good(R->tc), vg_cache_count(R->tc));
+    R->res->cache_ram = vg_cache_ram_bytes(R->tc);
+    R->res->cache_disk = vg_cache_disk_bytes(R->tc);
+    if (vg_cache_file(R->tc))
+        say(R->hooks, "training images cached on disk (%s, %.0f MB): the memory budget leaves "
+                      "too little RAM for them",
+            vg_cache_file(R->tc), (double)vg_cache_disk_bytes(R->tc) / 1e6);
+    if (R->ds->n_val > 0) {
+        co.size = R->size;
+        co.require_every_class = false;
+        size_t left = ram > vg_cache_ram_bytes(R->tc) ? ram - vg_cache_ram_bytes(R->tc) : 0;
+        co.ram_budget = left;
+        pu.what = "caching validation images";
+        st = vg_cache_build(&R->vc, R->ds, R->ds->val, R->ds->n_val, &co, err);
+        if (st != VG_OK) return st;
+        R->res->cache_ram += vg_cache_ram_bytes(R->vc);
+        R->res->cache_disk += vg_cache_disk_bytes(R->vc);
+    }
+    return VG_OK;
+}
+
+/* ---- outputs: CSV, plots, final model */
+
+static vg_status write_csv(run *R, vg_err *err) {
+    strbuf b = {0};
+    sb_add(&b, "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
+               "seconds,best\n");
+    for (int i = 0; i < R->st.n_hist; i++) {
+        const vg_epoch_stats *e = &R->st.hist[i];
+        sb_add(&b, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,%d\n", e->epoch, e->train_loss,
+               e->train_acc, e->val_loss, e->val_acc, e->alarm_recall, e->false_alarm_rate, e->auc,
+               e->lr, e->seconds, e->best);
+    }
+    vg_status st = b.buf ? vg_file_write_atomic(R->res->csv, b.buf, b.n, err)
+                         : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    free(b.buf);
+    return st;
+}
+
+static vg_status write_curves(run *R, vg_err *err) {
+    int n = R->st.n_hist;
+    if (n == 0) return VG_OK;
+    float *v = malloc(sizeof(float) * (size_t)n * 5);
+    if (!v) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    float *x = v, *tl = v + n, *vl = v + 2 * n, *ta = v + 3 * n, *va = v + 4 * n;
+    for (int i = 0; i < n; i++) {
+        const vg_epoch_stats *e = &R->st.hist[i];
+        x[i] = (float)e->epoch;
+        tl[i] = (float)e->train_loss, vl[i] = (float)e->val_loss;
+        ta[i] = (float)e->train_acc, va[i] = (float)e->val_acc;
+    }
+    vg_curve c[4] = {{"train", 0, n, x, tl}, {"val", 0, n, x, vl}, {"train", 1, n, x, ta},
+                     {"val", 1, n, x, va}};
+    char title[256];
+    snprintf(title, sizeof title, "%s: training curves", strrchr(R->cfg->out, '/') ? strrchr(R->cfg->out, '/') + 1 : R->cfg->out);
+    vg_status st = vg_plot_curves(R->res->curves, title, c, R->ds->n_val ? 4 : 2, NULL, 0, err);
+    free(v);
+    return st;
+}
+
+static void meta(run *R, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta(run *R, const char *k, const char *fmt, ...) {
+    char v[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(v, sizeof v, fmt, ap);
+    va_end(ap);
+    vg_model_set_meta(R->m, k, v, NULL);
+}
+
+static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
+    if (c->mode == VG_TRAIN_HEAD) snprintf(buf, n, "head");
+    else if (c->mode == VG_TRAIN_ALL) snprintf(buf, n, "all");
+    else snprintf(buf, n, "last:%d", c->last_n);
+    return buf;
+}
+
+/* val probabilities with the final weights -> threshold, metrics, model, plots */
+static vg_status finish(run *R, const float *probs, const int *labels, int nv, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    int C = R->ds->n_classes;
+    vg_train_result *res = R->res;
+    float thr = 0.5f;
+    vg_metrics mt;
+    memset(&mt, 0, sizeof mt);
+    if (nv > 0 && R->no_alarm >= 0)
+        thr = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall);
+    if (nv > 0) {
+        vg_status st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
+        if (st != VG_OK) return st;
+        res->val_acc = mt.accuracy;
+        res->alarm_recall = mt.alarm_recall;
+        res->false_alarm_rate = mt.false_alarm_rate;
+        res->auc = mt.auc;
+    }
+    res->alarm_threshold = thr;
+    char mode[32];
+    meta(R, "train_mode", "%s", mode_name(c, mode, sizeof mode));
+    meta(R, "train_recipe",
+         "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
+         "label_smoothing=%g class_weights=%d balanced=%d augment=%d tta_flip=%d seed=%llu",
+         c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
+         c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
+         c->label_smoothing, c->class_weights, c->balanced, c->augment, c->tta_flip,
+         (unsigned long long)c->seed);
+    if (R->no_alarm >= 0) {
+        meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
+        meta(R, "alarm_threshold", "%.6f", thr);
+        meta(R, "alarm_recall_target", "%.4f", c->alarm_recall);
+    }
+    if (c->tta_flip) meta(R, "tta", "flip");
+    if (nv > 0)
+        meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
+             nv, mt.accuracy, mt.alarm_recall, mt.false_alarm_rate, mt.auc);
+    vg_status st = vg_model_save(R->m, c->out, err);
+    if (st == VG_OK) st = write_csv(R, err);
+    if (st == VG_OK) st = write_curves(R, err);
+    if (st == VG_OK && nv > 0)
+        st = vg_plot_confusion(res->confusion, "validation: confusion matrix",
+                               (const char *const *)R->ds->classes, C, mt.confusion, err);
+    if (st == VG_OK && nv > 0 && R->no_alarm >= 0) {
+        float *f, *t, *h;
+        int np;
+        double auc;
+        st = vg_alarm_roc(nv, C, probs, labels, R->no_alarm, &f, &t, &h, &np, &auc, err);
+        if (st == VG_OK) {
+            st = vg_plot_roc(res->roc, "validation: alarm ROC (fire or smoke vs no alarm)", f, t,
+                             np, (float)auc, (float)mt.false_alarm_rate, (float)mt.alarm_recall, err);
+            free(f), free(t), free(h);
+        }
+    }
+    vg_metrics_free(&mt);
+    if (st == VG_OK) unlink(R->ckpt); /* finished: nothing to resume */
+    return st;
+}
+
+static void epoch_done(run *R, vg_epoch_stats *e) {
+    train_state *s = &R->st;
+    bool improved = !isnan(e->val_loss) ? e->val_loss < s->best_val_loss : true;
+    if (improved) {
+        if (!isnan(e->val_loss)) s->best_val_loss = e->val_loss;
+        s->best_epoch = e->epoch;
+        s->bad_epochs = 0;
+        memcpy(R->best, R->m->g.params, sizeof(float) * (size_t)R->m->g.n_params);
+    } else {
+        s->bad_epochs++;
+    }
+    e->best = improved;
+    if (s->n_hist < MAX_EPOCHS) s->hist[s->n_hist++] = *e;
+    s->run_loss = s->run_correct = s->run_seen = 0;
+    if (R->hooks && R->hooks->epoch_end) R->hooks->epoch_end(R->hooks->ud, e);
+}
+
+static void progress(run *R, const char *phase, int epoch, int step, int steps, double lr,
+                     double t0, int done_imgs, double eta) {
+    if (!R->hooks || !R->hooks->progress) return;
+    double el = vg_time_now() - t0;
+    vg_train_progress p = {phase,
+                           epoch + 1,
+                           R->cfg->epochs,
+                           step,
+                           steps,
+                           R->st.run_seen ? R->st.run_loss / R->st.run_seen : 0,
+                           R->st.run_seen ? R->st.run_correct / R->st.run_seen : 0,
+                           el > 0 ? done_imgs / el : 0,
+                           eta,
+                           lr};
+    R->hooks->progress(R->hooks->ud, &p);
+}
+
+static int argmax(const float *p, int n) {
+    int b = 0;
+    for (int i = 1; i < n; i++)
+        if (p[i] > p[b]) b = i;
+    return b;
+}
+
+/* ---- full / last-N training */
+
+static vg_status train_full(run *R, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    vg_model *m = R->m;
+    int C = R->ds->n_classes;
+    vg_trainer *t = NULL;
+    vg_loader *ld = NULL;
+    float *probs = NULL;
+    int *labels = NULL;
+    vg_trainer_opts o = {R->chunk, c->threads, R->first_trainable, R->logits, false, 0.1f};
+    vg_status st = vg_trainer_init(&t, &m->g, R->size, R->size, &o, err);
+    vg_loader_opts lo = vg_loader_opts_default();
+    lo.batch = c->batch;
+    lo.balanced = c->balanced;
+    lo.aug = c->augment ? &c->aug : NULL;
+    lo.spec = m->input;
+    lo.seed = c->seed;
+    lo.threads = 1;
+    if (st == VG_OK) st = vg_loader_new(&ld, R->tc, NULL, 0, &lo, err);
+    int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
+    probs = malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
+    labels = malloc(sizeof(int) * (size_t)(nv_max + 1));
+    if (st == VG_OK && (!probs || !labels)) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    int batches = st == VG_OK ? vg_loader_batches(ld) : 0;
+    int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
+    double t_run = vg_time_now(), sec_per_batch = 0;
+    int imgs_run = 0;
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < c->epochs; epoch++) {
+        double t_ep = vg_time_now();
+        int imgs_ep = 0;
+        vg_loader_start(ld, epoch, R->st.batch);
+        vg_batch b;
+        float lr = c->lr;
+        while (vg_loader_next(ld, &b)) {
+            lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
+            double bw = 0;
+            for (int i = 0; i < b.n; i++) bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
+            vg_trainer_zero_grad(t);
+            double loss = 0;
+            int correct = 0;
+            size_t img = (size_t)R->size * R->size * 3;
+            for (int i = 0; i < b.n; i += R->chunk) {
+                int k = b.n - i < R->chunk ? b.n - i : R->chunk;
+                const float *lg = vg_trainer_forward(t, b.x + i * img, k);
+                for (int j = 0; j < k; j++) correct += argmax(lg + (size_t)j * C, C) == b.labels[i + j];
+                loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
+                vg_trainer_backward(t, k);
+            }
+            vg_optim_step(&R->opt, m->g.params, vg_trainer_grads(t), lr);
+            R->st.step++;
+            R->st.run_loss += loss * b.n;
+            R->st.run_correct += correct;
+            R->st.run_seen += b.n;
+            R->st.batch = b.index + 1;
+            imgs_ep += b.n;
+            imgs_run += b.n;
+            double el = vg_time_now() - t_run;
+            sec_per_batch = el / ((double)imgs_run / c->batch);
+            double eta = sec_per_batch * (double)(total - R->st.step);
+            progress(R, "training", epoch, b.index + 1, batches, lr, t_ep, imgs_ep, eta);
+            if (stop_requested(R->hooks)) {
+                st = save_checkpoint(R, err);
+                R->res->interrupted = st == VG_OK;
+                goto out;
+            }
+        }
+        /* validation */
+        vg_epoch_stats e;
+        memset(&e, 0, sizeof e);
+        e.epoch = epoch + 1;
+        e.train_loss = R->st.run_seen ? R->st.run_loss / R->st.run_seen : NAN;
+        e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
+        e.lr = lr;
+        e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
+        if (R->vc) {
+            progress(R, "validating", epoch, 0, 1, lr, t_ep, imgs_ep, 0);
+            int nv;
+            double vl;
+            st = predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
+            if (st != VG_OK) break;
+            vg_metrics mt;
+            float thr = R->no_alarm >= 0 ? vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall) : 0.5f;
+            if (vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err) == VG_OK) {
+                e.val_loss = vl, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
+                e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
+                vg_metrics_free(&mt);
+            }
+        }
+        e.seconds = vg_time_now() - t_ep;
+        R->st.epoch = epoch + 1;
+        R->st.batch = 0;
+        epoch_done(R, &e);
+        st = write_csv(R, err);
+        if (st == VG_OK) st = save_checkpoint(R, err);
+        if (st == VG_OK && c->patience > 0 && R->vc && R->st.bad_epochs >= c->patience) {
+            say(R->hooks, "early stop: validation loss has not improved for %d epochs (best: epoch %d)",
+                c->patience, R->st.best_epoch);
+            break;
+        }
+    }
+    if (st == VG_OK) {
+        /* the best weights, then the final validation and outputs */
+        memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
+        int nv = 0;
+        double vl;
+        if (R->vc) st = predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
+        if (st == VG_OK) st = finish(R, probs, labels, nv, err);
+    }
+out:
+    R->res->images_per_s = imgs_run / (vg_time_now() - t_run + 1e-9);
+    vg_loader_free(ld);
+    vg_trainer_free(t);
+    free(probs), free(labels);
+    return st;
+}
+
+/* ---- head-only training on features computed once */
+
+typedef struct {
+    float *f; /* (n, d) */
+    int *y;
+    int n, d;
+} feats;
+
+static vg_status compute_features(run *R, const vg_model *fm, const vg_cache *c, bool flip_views,
+                                  bool average_flip, feats *out, const char *what, vg_err *err) {
+    int d = vg_model_n_outputs(fm), S = vg_cache_size(c), good = vg_cache_good(c);
+    int views = flip_views ? 2 : 1, rows = average_flip ? good : good * views;
+    out->f = calloc((size_t)rows * d + 1, sizeof(float));
+    out->y = malloc(sizeof(int) * (size_t)(rows + 1));
+    out->n = rows;
+    out->d = d;
+    vg_runner *r = NULL;
+    vg_runner_opts ro = {R->cfg->threads, 1};
+    float *x = malloc(sizeof(float) * (size_t)R->size * R->size * 3), *o = malloc(sizeof(float) * (size_t)d);
+    vg_status st = (!out->f || !out->y || !x || !o) ? vg_err_set(err, VG_ERR_NOMEM, "out of memory")
+                                                    : vg_runner_init(&r, fm, &ro, err);
+    int k = 0;
+    double t0 = vg_time_now();
+    for (int i = 0; st == VG_OK && i < vg_cache_count(c); i++) {
+        if (!vg_cache_ok(c, i)) continue;
+        for (int v = 0; v < views; v++) {
+            vg_augment_params p;
+            vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
+            p.flip = v == 1;
+            vg_augment_render(vg_cache_pixels(c, i), S, S, &p, &fm->input, x);
+            vg_runner_forward(r, x, o);
+            int row = average_flip ? k : k * views + v;
+            for (int j = 0; j < d; j++) out->f[(size_t)row * d + j] += average_flip ? o[j] / views : o[j];
+            out->y[row] = vg_cache_label(c, i);
+        }
+        k++;
+        progress(R, what, 0, k, good, 0, t0, k * views, (good - k) * (vg_time_now() - t0) / k);
+        if (stop_requested(R->hooks)) {
+            st = vg_err_set(err, VG_ERR_ARG, "interrupted while computing features");
+            break;
+        }
+    }
+    vg_runner_free(r);
+    free(x), free(o);
+    return st;
+}
+
+static vg_status train_head(run *R, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    vg_model *m = R->m;
+    int C = R->ds->n_classes;
+    const vg_node *fc = &m->g.nodes[R->fc_node];
+    vg_model *fm = vg_model_new();
+    if (!fm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_graph_free(&fm->g);
+    vg_status st = vg_graph_slice(&m->g, R->fc_node, &fm->g, err);
+    fm->input = m->input;
+    feats tr = {0}, va = {0};
+    if (st == VG_OK) st = compute_features(R, fm, R->tc, c->augment, false, &tr, "features (training)", err);
+    if (st == VG_OK && R->vc) st = compute_features(R, fm, R->vc, c->tta_flip, true, &va, "features (validation)", err);
+    vg_model_free(fm);
+    int D = tr.d;
+    float *W = m->g.params + fc->w, *bias = m->g.params + fc->b;
+    float *lg = malloc(sizeof(float) * (size_t)(tr.n > va.n ? tr.n : va.n + 1) * C + 4);
+    float *dl = malloc(sizeof(float) * (size_t)c->batch * C + 4);
+    float *xb = malloc(sizeof(float) * (size_t)c->batch * D + 4);
+    float *probs = malloc(sizeof(float) * (size_t)(va.n + 1) * C);
+    int *order = malloc(sizeof(int) * (size_t)(tr.n + 1)), *yb = malloc(sizeof(int) * (size_t)c->batch);
+    float *grads = calloc((size_t)m->g.n_params, sizeof(float));
+    if (st == VG_OK && (!lg || !dl || !xb || !probs || !order || !yb || !grads))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    int batches = (tr.n + c->batch - 1) / c->batch;
+    int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
+    double t_run = vg_time_now();
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < c->epochs; epoch++) {
+        double t_ep = vg_time_now();
+        vg_rng rng = vg_rng_make(c->seed, (uint64_t)epoch, 0x48454144u);
+        for (int i = 0; i < tr.n; i++) order[i] = i;
+        for (int i = tr.n - 1; i > 0; i--) {
+            int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), tmp = order[i];
+            order[i] = order[j], order[j] = tmp;
+        }
+        float lr = c->lr;
+        for (int bi = R->st.batch; bi < batches; bi++) {
+            lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
+            int n = tr.n - bi * c->batch < c->batch ? tr.n - bi * c->batch : c->batch;
+            for (int i = 0; i < n; i++) {
+                int s = order[bi * c->batch + i];
+                memcpy(xb + (size_t)i * D, tr.f + (size_t)s * D, sizeof(float) * (size_t)D);
+                yb[i] = tr.y[s];
+            }
+            vg_matmul_ref(n, C, D, xb, W, bias, VG_ACT_NONE, lg);
+            float loss = vg_softmax_xent_ref(n, C, lg, yb, R->class_w, c->label_smoothing, dl);
+            int correct = 0;
+            for (int i = 0; i < n; i++) correct += argmax(lg + (size_t)i * C, C) == yb[i];
+            memset(grads + fc->w, 0, sizeof(float) * (size_t)C * D);
+            memset(grads + fc->b, 0, sizeof(float) * (size_t)C);
+            vg_matmul_bwd_ref(n, C, D, xb, W, dl, NULL, grads + fc->w, grads + fc->b);
+            vg_optim_step(&R->opt, m->g.params, grads, lr);
+            R->st.step++;
+            R->st.run_loss += (double)loss * n;
+            R->st.run_correct += correct;
+            R->st.run_seen += n;
+            R->st.batch = bi + 1;
+            progress(R, "training", epoch, bi + 1, batches, lr, t_ep, (bi + 1) * c->batch, 0);
+            if (stop_requested(R->hooks)) {
+                st = save_checkpoint(R, err);
+                R->res->interrupted = st == VG_OK;
+                goto out;
+            }
+        }
+        vg_epoch_stats e;
+        memset(&e, 0, sizeof e);
+        e.epoch = epoch + 1;
+        e.train_loss = R->st.run_seen ? R->st.run_loss / R->st.run_seen : NAN;
+        e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
+        e.lr = lr;
+        e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
+        if (va.n > 0) {
+            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
+            vg_softmax_ref(va.n, C, lg, probs);
+            double vl = 0;
+            for (int i = 0; i < va.n; i++) vl -= log(fmax(probs[(size_t)i * C + va.y[i]], 1e-12));
+            vg_metrics mt;
+            float thr = R->no_alarm >= 0 ? vg_alarm_threshold_for_recall(va.n, C, probs, va.y, R->no_alarm, c->alarm_recall) : 0.5f;
+            if (vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err) == VG_OK) {
+                e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
+                e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
+                vg_metrics_free(&mt);
+            }
+        }
+        e.seconds = vg_time_now() - t_ep;
+        R->st.epoch = epoch + 1;
+        R->st.batch = 0;
+        epoch_done(R, &e);
+        st = write_csv(R, err);
+        if (st == VG_OK) st = save_checkpoint(R, err);
+        if (st == VG_OK && c->patience > 0 && va.n > 0 && R->st.bad_epochs >= c->patience) {
+            say(R->hooks, "early stop: validation loss has not improved for %d epochs (best: epoch %d)",
+                c->patience, R->st.best_epoch);
+            break;
+        }
+    }
+    if (st == VG_OK) {
+        memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
+        if (va.n > 0) {
+            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
+            vg_softmax_ref(va.n, C, lg, probs);
+        }
+        st = finish(R, probs, va.y, va.n, err);
+    }
+out:
+    R->res->images_per_s = tr.n * (double)(R->st.n_hist ? R->st.n_hist : 1) / (vg_time_now() - t_run + 1e-9);
+    free(tr.f), free(tr.y), free(va.f), free(va.y);
+    free(lg), free(dl), free(xb), free(probs), free(order), free(yb), free(grads);
+    return st;
+}
+
+/* ---- the run */
+
+static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
+    if (!c->data) return vg_err_set(err, VG_ERR_ARG, "no --data folder");
+    if (!c->backbone) return vg_err_set(err, VG_ERR_ARG, "no --backbone model");
+    if (!c->out) return vg_err_set(err, VG_ERR_ARG, "no output model (-o)");
+    /* find out now, not after an hour of training, that the results cannot be written */
+    char dir[1024];
+    dir_of(c->out, dir, sizeof dir);
+    struct stat sb;
+    if (stat(dir, &sb) != 0 || !S_ISDIR(sb.st_mode))
+        return vg_err_set(err, VG_ERR_IO, "%s: the folder %s does not exist", c->out, dir);
+    if (access(dir, W_OK) != 0)
+        return vg_err_set(err, VG_ERR_IO, "%s: the folder %s is not writable", c->out, dir);
+    if (c->epochs < 1 || c->epochs > MAX_EPOCHS)
+        return vg_err_set(err, VG_ERR_ARG, "--epochs must be 1..%d", MAX_EPOCHS);
+    if (c->batch < 1 || c->batch > 4096) return vg_err_set(err, VG_ERR_ARG, "--batch must be 1..4096");
+    if (!(c->lr > 0) || !isfinite(c->lr)) return vg_err_set(err, VG_ERR_ARG, "--lr must be > 0");
+    if (c->size != 0 && (c->size < 32 || c->size > 1024))
+        return vg_err_set(err, VG_ERR_ARG, "--size must be 32..1024");
+    if (c->threads < 1 || c->threads > 256) return vg_err_set(err, VG_ERR_ARG, "--threads must be 1..256");
+    if (c->mode == VG_TRAIN_LAST && c->last_n < 1)
+        return vg_err_set(err, VG_ERR_ARG, "--train last:N needs N >= 1");
+    if (!(c->alarm_recall > 0 && c->alarm_recall <= 1))
+        return vg_err_set(err, VG_ERR_ARG, "--alarm-recall must be in (0, 1]");
+    if (c->label_smoothing < 0 || c->label_smoothing >= 1)
+        return vg_err_set(err, VG_ERR_ARG, "--label-smoothing must be in [0, 1)");
+    return c->augment ? vg_augment_check(&c->aug, err) : VG_OK;
+}
+
+vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, vg_train_result *res,
+                       vg_err *err) {
+    memset(res, 0, sizeof *res);
+    double t0 = vg_time_now();
+    vg_train_cfg cfg = *cfg_in;
+    run R;
+    memset(&R, 0, sizeof R);
+    R.cfg = &cfg;
+    R.hooks = hooks;
+    R.res = res;
+    ckpt_parts cp;
+    memset(&cp, 0, sizeof cp);
+    cp.st = &R.st;
+    vg_model *resumed = NULL, *bb = NULL;
+    vg_status st = VG_OK;
+    if (cfg.resume) {
+        st = vg_model_load_ex(cfg.resume, ckpt_chunk, &cp, &resumed, err);
+        if (st == VG_OK && (!cp.cfg_text || !cp.have_state || !cp.optm))
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: a model, not a training checkpoint", cfg.resume);
+        /* the configuration comes from the checkpoint (its strings point into cp.cfg_text) */
+        if (st == VG_OK) st = cfg_from_text(cp.cfg_text, &cfg, err);
+        if (st == VG_OK)
+            say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
+                R.st.epoch + 1, R.st.batch, (long long)R.st.step);
+    }
+    if (st == VG_OK) st = check_cfg(&cfg, err);
+    if (st == VG_OK) {
+        sibling(cfg.out, ".ckpt", R.ckpt, sizeof R.ckpt);
+        snprintf(res->checkpoint, sizeof res->checkpoint, "%s", R.ckpt);
+        snprintf(res->model, sizeof res->model, "%s", cfg.out);
+        sibling(cfg.out, ".csv", res->csv, sizeof res->csv);
+        sibling(cfg.out, ".curves.png", res->curves, sizeof res->curves);
+        sibling(cfg.out, ".confusion.png", res->confusion, sizeof res->confusion);
+        sibling(cfg.out, ".roc.png", res->roc, sizeof res->roc);
+        st = setup_data(&R, err);
+    }
+    if (st == VG_OK && resumed) {
+        R.m = resumed;
+        resumed = NULL;
+        bool same = R.m->n_labels == R.ds->n_classes;
+        for (int i = 0; same && i < R.ds->n_classes; i++) same = !strcmp(R.m->labels[i], R.ds->classes[i]);
+        if (!same) st = vg_err_set(err, VG_ERR_ARG, "the checkpoint's classes differ from the dataset's");
+    } else if (st == VG_OK) {
+        st = vg_model_open(cfg.backbone, &bb, err);
+        if (st == VG_OK && cfg.size) bb->input.w = bb->input.h = cfg.size;
+        if (st == VG_OK)
+            st = vg_model_new_classifier(bb, R.ds->n_classes, (const char *const *)R.ds->classes,
+                                         cfg.seed, &R.m, err);
+        if (st == VG_OK) vg_model_set_meta(R.m, "backbone", cfg.backbone, NULL);
+    }
+    if (st == VG_OK) {
+        R.size = R.m->input.w;
+        if (R.m->input.h != R.size) st = vg_err_set(err, VG_ERR_UNSUPPORTED, "non-square model input");
+        R.fc_node = R.m->g.n_nodes - 2;
+        R.logits = vg_graph_logits_tensor(&R.m->g);
+        if (cfg.mode == VG_TRAIN_HEAD) R.first_trainable = R.fc_node;
+        else if (cfg.mode == VG_TRAIN_ALL) R.first_trainable = 0;
+        else {
+            int starts[256], nb = vg_graph_block_starts(&R.m->g, starts, 256);
+            if (cfg.last_n > nb)
+                st = vg_err_set(err, VG_ERR_ARG, "--train last:%d, but the model has %d blocks", cfg.last_n, nb);
+            else
+                R.first_trainable = starts[nb - cfg.last_n];
+        }
+    }
+    size_t cache_ram = 0;
+    if (st == VG_OK) st = plan_memory(&R, &cache_ram, err);
+    if (st == VG_OK) st = build_caches(&R, cache_ram, err);
+    if (st == VG_OK && cfg.class_weights) {
+        int counts[VG_MAX_CLASSES];
+        R.class_w = malloc(sizeof(float) * (size_t)R.ds->n_classes);
+        vg_cache_class_counts(R.tc, counts);
+        st = R.class_w ? vg_class_weights(counts, R.ds->n_classes, R.ds->classes, R.class_w, err)
+                       : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    if (st == VG_OK) {
+        vg_param_range ranges[512];
+        int nr = vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, ranges);
+        vg_optim_cfg oc = {cfg.optimizer, cfg.momentum, 0.9f, 0.999f, 1e-8f, cfg.weight_decay};
+        st = vg_optim_init(&R.opt, &oc, R.m->g.n_params, ranges, nr, err);
+        R.best = malloc(sizeof(float) * (size_t)R.m->g.n_params);
+        if (st == VG_OK && !R.best) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    if (st == VG_OK && cp.optm) { /* resume: optimizer state and best weights */
+        vg_rd r = vg_rd_make(cp.optm, cp.optm_n);
+        uint32_t kind = vg_rd_u32(&r);
+        R.opt.step = (int64_t)vg_rd_u64(&r);
+        uint64_t np = vg_rd_u64(&r);
+        if (kind != (uint32_t)cfg.optimizer || np != (uint64_t)R.m->g.n_params ||
+            !vg_rd_bytes(&r, R.opt.m, sizeof(float) * np) ||
+            (R.opt.v && !vg_rd_bytes(&r, R.opt.v, sizeof(float) * np)) || vg_rd_left(&r) != 0)
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: optimizer state does not match the model", cfg.resume);
+        if (st == VG_OK && cp.best && cp.best_n == sizeof(float) * (size_t)R.m->g.n_params)
+            memcpy(R.best, cp.best, cp.best_n);
+        else if (st == VG_OK)
+            memcpy(R.best, R.m->g.params, sizeof(float) * (size_t)R.m->g.n_params);
+    } else if (st == VG_OK) {
+        R.st.best_val_loss = INFINITY;
+        memcpy(R.best, R.m->g.params, sizeof(float) * (size_t)R.m->g.n_params);
+    }
+    if (st == VG_OK) {
+        char mode[32];
+        say(hooks, "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
+                   "of batch %d, %d threads",
+            cfg.backbone, R.ds->n_classes, R.size, R.size, mode_name(&cfg, mode, sizeof mode),
+            R.first_trainable, R.m->g.n_nodes, R.chunk, cfg.batch, cfg.threads);
+        st = cfg.mode == VG_TRAIN_HEAD ? train_head(&R, err) : train_full(&R, err);
+    }
+    res->epochs_run = R.st.n_hist;
+    res->best_epoch = R.st.best_epoch;
+    res->n_train = R.tc ? vg_cache_good(R.tc) : 0;
+    res->n_val = R.vc ? vg_cache_good(R.vc) : 0;
+    res->n_classes = R.ds ? R.ds->n_classes : 0;
+    res->chunk = R.chunk;
+    res->val_loss = R.st.best_val_loss;
+    res->seconds = vg_time_now() - t0;
+    res->peak_rss = vg_peak_rss_bytes();
+    vg_optim_free(&R.opt);
+    vg_cache_free(R.tc);
+    vg_cache_free(R.vc);
+    vg_dataset_free(R.ds);
+    vg_model_free(R.m);
+    vg_model_free(bb);
+    vg_model_free(resumed);
+    free(R.best), free(R.class_w);
+    free(cp.cfg_text), free(cp.optm), free(cp.best);
+    return st;
+}

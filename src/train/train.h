@@ -1,0 +1,91 @@
+/* train.h — a whole training run, as `vigie train` performs it: dataset, backbone, new head,
+ * cache, chunked training under a memory budget, validation, early stopping, best weights,
+ * alarm threshold, checkpoints and resume, metrics CSV and plots. Library code: it reports
+ * through hooks and never prints; the CLI draws the progress bar. */
+#ifndef VG_TRAIN_H
+#define VG_TRAIN_H
+
+#include "train/data.h"
+#include "train/optim.h"
+
+typedef enum { VG_TRAIN_HEAD = 0, VG_TRAIN_LAST = 1, VG_TRAIN_ALL = 2 } vg_train_mode;
+
+#define VG_TRAIN_MAX_EXTRA 16
+
+typedef struct {
+    /* data */
+    const char *data;       /* folder-per-class root */
+    const char *train_list; /* split lists (NULL: stratified split of `data`) */
+    const char *val_list;
+    const char *extra_train[VG_TRAIN_MAX_EXTRA];
+    int n_extra;
+    float val_fraction; /* for the made-up split */
+    /* model */
+    const char *backbone; /* .vgm or .tflite */
+    const char *out;      /* OUT.vgm; OUT.csv, OUT.curves.png ... next to it */
+    vg_train_mode mode;
+    int last_n;  /* VG_TRAIN_LAST: inverted-residual blocks that learn */
+    int size;    /* input side in pixels, 0 = the backbone's */
+    /* optimisation */
+    int epochs, batch;
+    float lr, weight_decay, momentum, label_smoothing;
+    float warmup_epochs, final_lr_frac;
+    vg_opt_kind optimizer;
+    bool balanced;      /* class-balanced sampling (else class weights in the loss) */
+    bool class_weights; /* inverse-frequency class weights in the loss */
+    int patience;       /* early stopping on validation loss; 0 = off */
+    bool augment;
+    vg_augment aug;
+    bool tta_flip;        /* the model averages each image with its mirror at inference */
+    double alarm_recall;  /* target alarm recall for the threshold chosen on val */
+    const char *no_alarm; /* the class that raises no alarm ("neutral") */
+    /* resources */
+    size_t mem_budget; /* bytes for the whole process (0 = no limit) */
+    int threads;
+    const char *cache_dir; /* for the on-disk image cache (NULL: next to OUT) */
+    uint64_t seed;
+    const char *resume; /* checkpoint to continue from, or NULL */
+} vg_train_cfg;
+
+/* The defaults of `vigie train` (the recipe documented in the README). */
+vg_train_cfg vg_train_cfg_default(void);
+
+typedef struct {
+    const char *phase; /* "caching", "features", "training", "validating" */
+    int epoch, epochs; /* 1-based epoch */
+    int step, steps;   /* within the phase (batches, images) */
+    double loss, acc;  /* running means over the epoch so far (training) */
+    double images_per_s, eta_s, lr;
+} vg_train_progress;
+
+typedef struct {
+    int epoch;
+    double train_loss, train_acc, val_loss, val_acc, alarm_recall, false_alarm_rate, auc, lr,
+        seconds;
+    bool best; /* best validation loss so far: these weights are kept */
+} vg_epoch_stats;
+
+typedef struct {
+    void *ud;
+    void (*log)(void *ud, const char *line);                     /* information, warnings */
+    void (*progress)(void *ud, const vg_train_progress *p);      /* often: keep it cheap */
+    void (*epoch_end)(void *ud, const vg_epoch_stats *e);
+    bool (*should_stop)(void *ud); /* polled between batches; true: checkpoint and return */
+} vg_train_hooks;
+
+typedef struct {
+    bool interrupted;     /* stopped by should_stop: a checkpoint was written */
+    char checkpoint[1024];
+    char model[1024], csv[1024], curves[1024], confusion[1024], roc[1024];
+    int epochs_run, best_epoch;
+    double val_acc, val_loss, alarm_recall, false_alarm_rate, auc;
+    float alarm_threshold;
+    int n_train, n_val, n_classes, chunk;
+    double seconds, images_per_s;
+    size_t peak_rss, cache_ram, cache_disk, buffers;
+} vg_train_result;
+
+vg_status vg_train_run(const vg_train_cfg *cfg, const vg_train_hooks *hooks, vg_train_result *res,
+                       vg_err *err);
+
+#endif
