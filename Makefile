@@ -56,6 +56,7 @@ unit: $(BUILD)/test_vigie
 
 cli-test: $(BUILD)/vigie
 	VIGIE=./$(BUILD)/vigie bash tests/cli_test.sh
+	VIGIE=./$(BUILD)/vigie bash tests/train_test.sh
 
 test: unit cli-test
 

@@ -35,6 +35,8 @@ static const cli_opt opts[] = {
     {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
     {"--no-augment", NULL, "no random crops, flips or colour jitter"},
     {"--tta-flip", NULL, "the model averages each image with its mirror at inference"},
+    {"--crop-scale", "MIN", "random crops keep at least this share of the image (default 0.35)"},
+    {"--jitter", "X", "brightness / contrast / saturation jitter (default 0.3)"},
     {"--warmup", "EPOCHS", "linear learning-rate warm-up (default 1)"},
     {"--val-fraction", "X", "validation share when no lists are given (default 0.15)"},
     {"--cache-dir", "DIR", "folder for the decoded-image cache if it does not fit in RAM"},
@@ -55,8 +57,13 @@ typedef struct {
     int bar_len; /* characters of the last progress line, to clear it */
 } ui;
 
+/* VIGIE_STOP_AFTER_STEPS=N (for tests): behave as if Ctrl-C came after N optimizer steps, so
+ * interrupt-and-resume can be tested without depending on timing */
+static long stop_after = -1, steps_seen;
+
 static bool should_stop(void *ud) {
     (void)ud;
+    if (stop_after >= 0 && ++steps_seen > stop_after) return true;
     return interrupted != 0;
 }
 
@@ -201,6 +208,12 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
+    double crop, jit;
+    if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
+        !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit))
+        return CLI_USAGE;
+    c.aug.scale_min = (float)crop;
+    c.aug.brightness = c.aug.contrast = c.aug.saturation = (float)jit;
     if (!c.resume && (!c.data || !c.backbone || !c.out)) {
         cli_error(a.cmd, "needs --data DIR, --backbone MODEL and -o OUT.vgm (or --resume CKPT); "
                          "see vigie train --help");
@@ -210,6 +223,8 @@ int cmd_train(int argc, char **argv) {
         fprintf(stderr, "vigie train: note: with --resume the run's settings come from the "
                         "checkpoint; other options except --threads, --mem-budget and --cache-dir "
                         "are ignored\n");
+    const char *sa_env = getenv("VIGIE_STOP_AFTER_STEPS");
+    if (sa_env) stop_after = strtol(sa_env, NULL, 10);
     ui u = {cli_flag(&a, "--quiet"), isatty(2) != 0, 0, 0};
     vg_train_hooks h = {&u, on_log, on_progress, on_epoch, should_stop};
     struct sigaction sa;

@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# train_test.sh — end-to-end test of `vigie train` and `vigie eval` on a handful of shared
+# images (skipped without ../shared): a tiny model trains for a few steps and its loss falls;
+# the model, CSV and plots are written; eval (text and JSON) and predict work on it; a too
+# small --mem-budget is refused with a clear message; and a run interrupted mid-epoch then
+# resumed ends with exactly the same model file as an uninterrupted run.
+set -u
+VIGIE=${VIGIE:-./build/vigie}
+SHARED=${VIGIE_SHARED:-../shared}
+export ASAN_OPTIONS="exitcode=99:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:exitcode=98:print_stacktrace=1"
+pass=0 fail=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL train: $*"; }
+D=$SHARED/data/firesmoke-cctv
+if [ ! -d "$D" ] || [ ! -d "$SHARED/models" ]; then
+  echo "SKIP train: $D not found"
+  echo "train: 0 passed, 0 failed, 1 skipped"
+  exit 0
+fi
+T=$(mktemp -d "${TMPDIR:-/tmp}/vigie-train-XXXXXX")
+trap 'rm -rf "$T"' EXIT
+
+# a tiny dataset: 6 training and 2 validation images per class, linked from the shared set
+mkdir -p "$T/data"
+for c in fire smoke neutral; do
+  mkdir -p "$T/data/$c"
+  ls "$D/$c" | head -8 | while read -r f; do ln -s "$D/$c/$f" "$T/data/$c/$f"; done
+  ls "$T/data/$c" | head -6 | sed "s|^|$c/|" >>"$T/train.txt"
+  ls "$T/data/$c" | tail -2 | sed "s|^|$c/|" >>"$T/val.txt"
+done
+$VIGIE import "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" -o "$T/bb.vgm" >/dev/null 2>&1 \
+  && ok || bad "import backbone"
+
+common=(--data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --backbone "$T/bb.vgm"
+        --train last:2 --size 96 --batch 4 --epochs 4 --patience 0 --lr 0.003 --threads 2 --quiet)
+
+# 1. train; loss falls; outputs exist
+$VIGIE train "${common[@]}" -o "$T/a.vgm" >"$T/a.out" 2>"$T/a.err"
+rc=$?
+[ $rc = 0 ] && ok || { bad "train exit $rc"; cat "$T/a.err"; }
+for f in a.vgm a.csv a.curves.png a.confusion.png a.roc.png; do
+  [ -s "$T/$f" ] && ok || bad "missing $f"
+done
+[ ! -e "$T/a.ckpt" ] && ok || bad "checkpoint left after a finished run"
+for f in a.curves.png a.confusion.png a.roc.png; do
+  head -c 8 "$T/$f" | od -An -tx1 | grep -q '89 50 4e 47 0d 0a 1a 0a' && ok || bad "$f is not a PNG"
+done
+[ "$(wc -l <"$T/a.csv")" = 5 ] && ok || bad "csv: $(cat "$T/a.csv")"
+first=$(sed -n 2p "$T/a.csv" | cut -d, -f2); last=$(sed -n 5p "$T/a.csv" | cut -d, -f2)
+awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' && ok || bad "training loss did not fall: $first -> $last"
+grep -q '^saved .*a.vgm: 3 classes, 18 training / 6 validation images' "$T/a.out" && ok || bad "summary: $(cat "$T/a.out")"
+
+# 2. the model: info, eval (text + JSON), predict
+$VIGIE info "$T/a.vgm" >"$T/info" 2>&1 && grep -q 'classes     3: fire, neutral, smoke' "$T/info" && ok || bad "info: $(head -3 "$T/info")"
+$VIGIE eval "$T/a.vgm" --data "$T/data" --list "$T/val.txt" --plot "$T/e.png" >"$T/eval" 2>&1 && ok || bad "eval: $(cat "$T/eval")"
+grep -q '^accuracy ' "$T/eval" && grep -q '^alarm (1 - p(neutral) >= ' "$T/eval" && [ -s "$T/e.png" ] && [ -s "$T/e.roc.png" ] && ok || bad "eval output"
+$VIGIE eval "$T/a.vgm" --data "$T/data" --list "$T/val.txt" --json >"$T/eval.json" 2>&1 && ok || bad "eval --json"
+grep -q '^{"model":.*"n":6,.*"accuracy":[0-9.]*,"classes":\["fire","neutral","smoke"\],"per_class":{"fire":{"precision".*"confusion":\[\[[0-9]*,[0-9]*,[0-9]*\],\[.*"alarm":{"no_alarm_class":"neutral","threshold":[0-9.]*,"recall":[0-9.]*,"false_alarm_rate":[0-9.]*.*"roc":\[{"fpr":0.000000,"tpr":0.000000' "$T/eval.json" && ok || bad "eval json: $(head -c 400 "$T/eval.json")"
+img=$(head -1 "$T/val.txt")
+$VIGIE predict "$T/a.vgm" "$T/data/$img" >"$T/pred" 2>&1 && [ "$(grep -c '^[a-z]*  [0-9.]*%$' "$T/pred")" = 3 ] && ok || bad "predict: $(cat "$T/pred")"
+
+# 3. a memory budget that cannot fit is refused clearly
+$VIGIE train "${common[@]}" -o "$T/m.vgm" --mem-budget 20M >"$T/m.out" 2>&1
+rc=$?
+[ $rc = 1 ] && grep -q -- '--mem-budget 21 MB is too small' "$T/m.out" && ok || bad "tiny budget (exit $rc): $(cat "$T/m.out")"
+
+# 4. interrupted after 5 steps (epoch 2, mid-epoch), resumed: the same model, byte for byte
+VIGIE_STOP_AFTER_STEPS=5 $VIGIE train "${common[@]}" -o "$T/b.vgm" >"$T/b1.out" 2>&1
+rc=$?
+[ $rc = 130 ] && [ -s "$T/b.ckpt" ] && [ ! -e "$T/b.vgm" ] && ok || bad "interrupt (exit $rc): $(cat "$T/b1.out")"
+grep -q "continue with: vigie train --resume $T/b.ckpt" "$T/b1.out" && ok || bad "resume hint missing"
+$VIGIE train --resume "$T/b.ckpt" --threads 1 --quiet >"$T/b2.out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok || { bad "resume exit $rc"; cat "$T/b2.out"; }
+cmp -s "$T/a.vgm" "$T/b.vgm" && ok || bad "resumed model differs from the uninterrupted one"
+cmp -s <(cut -d, -f1-9 "$T/a.csv") <(cut -d, -f1-9 "$T/b.csv") && ok || bad "resumed metrics differ"
+
+echo "train: $pass passed, $fail failed, 0 skipped"
+[ $fail = 0 ]
