@@ -36,6 +36,8 @@ static const cli_opt opts[] = {
     {"--no-augment", NULL, "no random crops, flips or colour jitter"},
     {"--tta-flip", NULL, "the model averages each image with its mirror at inference"},
     {"--crop-scale", "MIN", "random crops keep at least this share of the image (default 0.35)"},
+    {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
+    {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0 = off)"},
     {"--jitter", "X", "brightness / contrast / saturation jitter (default 0.3)"},
     {"--warmup", "EPOCHS", "linear learning-rate warm-up (default 1)"},
     {"--val-fraction", "X", "validation share when no lists are given (default 0.15)"},
@@ -208,10 +210,14 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
-    double crop, jit;
+    double crop, jit, mix, ema;
     if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
-        !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit))
+        !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit) ||
+        !cli_double(&a, "--mixup", c.mixup, 0, 10, &mix) ||
+        !cli_double(&a, "--ema", c.ema, 0, 0.99999, &ema))
         return CLI_USAGE;
+    c.mixup = (float)mix;
+    c.ema = (float)ema;
     c.aug.scale_min = (float)crop;
     c.aug.brightness = c.aug.contrast = c.aug.saturation = (float)jit;
     if (!c.resume && (!c.data || !c.backbone || !c.out)) {

@@ -287,6 +287,43 @@ static void check_xent(void) {
     free(x.z);
 }
 
+typedef struct {
+    int n, c;
+    double *z;
+    const float *t, *w;
+} soft_ctx;
+
+static double soft_loss(void *vctx) {
+    soft_ctx *x = vctx;
+    double L = 0, ws = 0;
+    for (int i = 0; i < x->n; i++) {
+        const double *z = x->z + (size_t)i * x->c;
+        double mx = z[0], se = 0;
+        for (int j = 1; j < x->c; j++) mx = fmax(mx, z[j]);
+        for (int j = 0; j < x->c; j++) se += exp(z[j] - mx);
+        for (int j = 0; j < x->c; j++) L -= x->w[i] * x->t[i * x->c + j] * (z[j] - mx - log(se));
+        ws += x->w[i];
+    }
+    return L / ws;
+}
+
+static void check_soft_xent(void) {
+    enum { N = 4, C = 3 };
+    float z[N * C], dz[N * C], w[N] = {1.0f, 0.4f, 2.5f, 1.2f};
+    float t[N * C] = {0.7f, 0.3f, 0, 0, 0, 1, 0.25f, 0.25f, 0.5f, 0.1f, 0.8f, 0.1f};
+    vg_test_fill(z, N * C, -3, 3);
+    float L = vg_softmax_xent_soft_ref(N, C, z, t, w, dz);
+    soft_ctx x = {N, C, to_double(z, N * C), t, w};
+    CHECK_NEAR(L, soft_loss(&x), 1e-6, "soft cross-entropy value");
+    fd_check("soft xent dlogits", x.z, dz, N * C, soft_loss, &x);
+    /* one-hot targets and unit weights give the plain cross-entropy */
+    float oh[N * C] = {1, 0, 0, 0, 0, 1, 0, 1, 0, 0, 0, 1};
+    int y[N] = {0, 2, 1, 2};
+    CHECK_NEAR(vg_softmax_xent_soft_ref(N, C, z, oh, NULL, NULL),
+               vg_softmax_xent_ref(N, C, z, y, NULL, 0.0f, NULL), 1e-6, "one-hot soft == hard");
+    free(x.z);
+}
+
 void test_grad(void) {
     vg_test_seed(11);
     vg_conv_desc d1 = {2, 5, 4, 3, 7, 3, 3, 2, 2, 0, 0, 2, 2};  /* SAME-like stride 2 */
@@ -305,4 +342,5 @@ void test_grad(void) {
     check_gap();
     check_bn();
     check_xent();
+    check_soft_xent();
 }

@@ -76,5 +76,13 @@ rc=$?
 cmp -s "$T/a.vgm" "$T/b.vgm" && ok || bad "resumed model differs from the uninterrupted one"
 cmp -s <(cut -d, -f1-9 "$T/a.csv") <(cut -d, -f1-9 "$T/b.csv") && ok || bad "resumed metrics differ"
 
+# 5. the same with mixup and weight averaging, whose state is in the checkpoint too
+$VIGIE train "${common[@]}" --mixup 0.4 --ema 0.9 -o "$T/c.vgm" >/dev/null 2>&1 && ok || bad "mixup + ema run"
+VIGIE_STOP_AFTER_STEPS=7 $VIGIE train "${common[@]}" --mixup 0.4 --ema 0.9 -o "$T/d.vgm" >/dev/null 2>&1
+[ $? = 130 ] && ok || bad "mixup + ema interrupt"
+$VIGIE train --resume "$T/d.ckpt" --quiet >/dev/null 2>&1 && ok || bad "mixup + ema resume"
+cmp -s "$T/c.vgm" "$T/d.vgm" && ok || bad "mixup + ema: resumed model differs"
+cmp -s "$T/a.vgm" "$T/c.vgm" && bad "mixup + ema changed nothing" || ok
+
 echo "train: $pass passed, $fail failed, 0 skipped"
 [ $fail = 0 ]

@@ -215,13 +215,18 @@ typedef struct {
     int rows, chunks_per_image;
 } dw_job;
 
-#define DW_ROWS 4 /* output rows per task */
+/* output rows per task: small images get single rows so that every thread has work */
+static int dw_rows(const vg_conv_desc *d, int threads) {
+    if (threads <= 1) return d->ho;
+    int rows = d->n * d->ho / (4 * threads);
+    return rows < 1 ? 1 : rows > 8 ? 8 : rows;
+}
 
 static void dw_task(void *ctx, int task, int thread) {
     (void)thread;
     const dw_job *J = ctx;
-    int n = task / J->chunks_per_image, oy0 = (task % J->chunks_per_image) * DW_ROWS;
-    int oy1 = oy0 + DW_ROWS < J->d->ho ? oy0 + DW_ROWS : J->d->ho;
+    int n = task / J->chunks_per_image, oy0 = (task % J->chunks_per_image) * J->rows;
+    int oy1 = oy0 + J->rows < J->d->ho ? oy0 + J->rows : J->d->ho;
     J->fn(J->d, n, oy0, oy1, J->x, J->w, J->b, J->act, J->y);
 }
 
@@ -231,7 +236,8 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
         vg_dwconv_ref(d, x, w, b, act, y);
         return;
     }
-    dw_job J = {d, c->k->dwconv, x, w, b, act, y, DW_ROWS, (d->ho + DW_ROWS - 1) / DW_ROWS};
+    int rows = dw_rows(d, vg_pool_threads(c->pool));
+    dw_job J = {d, c->k->dwconv, x, w, b, act, y, rows, (d->ho + rows - 1) / rows};
     vg_pool_run(c->pool, d->n * J.chunks_per_image, dw_task, &J);
 }
 

@@ -172,7 +172,8 @@ void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool 
         J.n_panels = (J.nc + uk->nr - 1) / uk->nr;
         /* enough tasks to keep every thread busy: split N when M alone does not */
         J.n_groups = 1;
-        while (J.m_blocks * J.n_groups < 2 * threads && J.n_groups < J.n_panels) J.n_groups++;
+        while (threads > 1 && J.m_blocks * J.n_groups < 4 * threads && J.n_groups < J.n_panels)
+            J.n_groups++;
         J.panels_per_group = (J.n_panels + J.n_groups - 1) / J.n_groups;
         J.n_groups = (J.n_panels + J.panels_per_group - 1) / J.panels_per_group;
         for (J.pc = 0; J.pc < k; J.pc += KC) {
@@ -228,7 +229,9 @@ void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, 
     J.nc = n;
     J.n_panels = (n + uk->nr - 1) / uk->nr;
     J.n_groups = 1;
-    while (J.m_blocks * J.n_groups < 2 * threads && J.n_groups < J.n_panels) J.n_groups++;
+    /* enough tasks for an even spread over the threads (a task is at least one panel) */
+    while (threads > 1 && J.m_blocks * J.n_groups < 4 * threads && J.n_groups < J.n_panels)
+        J.n_groups++;
     J.panels_per_group = (J.n_panels + J.n_groups - 1) / J.n_groups;
     J.n_groups = (J.n_panels + J.panels_per_group - 1) / J.panels_per_group;
     for (J.pc = 0; J.pc < k; J.pc += KC) {

@@ -121,6 +121,12 @@ void vg_batchnorm_train_bwd_ref(size_t p, int c, const float *x, const float *ga
 float vg_softmax_xent_ref(int n, int c, const float *logits, const int *labels,
                           const float *class_w, float smoothing, float *dlogits);
 
+/* Cross-entropy against soft targets (mixup): targets (n, c) rows summing to 1, optional
+ * per-row weights sample_w (n) (NULL = 1): loss = sum_i w_i sum_j -t_ij log p_ij / sum_i w_i.
+ * dlogits (n, c), if not NULL, gets its gradient. */
+float vg_softmax_xent_soft_ref(int n, int c, const float *logits, const float *targets,
+                               const float *sample_w, float *dlogits);
+
 /* Output size of a convolution with TF "SAME" padding, and the top/left padding it implies. */
 void vg_same_padding(int in, int k, int s, int *out, int *pad_before, int *pad_after);
 

@@ -46,3 +46,27 @@ float vg_softmax_xent_ref(int n, int c, const float *logits, const int *labels,
     }
     return (float)(loss / wsum);
 }
+
+float vg_softmax_xent_soft_ref(int n, int c, const float *logits, const float *targets,
+                               const float *sample_w, float *dlogits) {
+    double loss = 0, wsum = 0;
+    for (int i = 0; i < n; i++) wsum += sample_w ? sample_w[i] : 1.0;
+    if (wsum <= 0) wsum = 1;
+    for (int i = 0; i < n; i++) {
+        const float *z = logits + (size_t)i * c, *t = targets + (size_t)i * c;
+        double wi = sample_w ? sample_w[i] : 1.0;
+        double mx = z[0];
+        for (int j = 1; j < c; j++) mx = z[j] > mx ? z[j] : mx;
+        double se = 0;
+        for (int j = 0; j < c; j++) se += exp(z[j] - mx);
+        double lse = mx + log(se), tsum = 0;
+        for (int j = 0; j < c; j++) {
+            loss += wi * t[j] * (lse - z[j]);
+            tsum += t[j];
+        }
+        if (dlogits)
+            for (int j = 0; j < c; j++)
+                dlogits[(size_t)i * c + j] = (float)(wi * (tsum * exp(z[j] - lse) - t[j]) / wsum);
+    }
+    return (float)(loss / wsum);
+}

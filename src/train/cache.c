@@ -96,6 +96,17 @@ const uint8_t *vg_cache_pixels(const vg_cache *c, int i) {
     VG_ASSERT(i >= 0 && i < c->n);
     return c->ok[i] ? c->pixels + (size_t)i * c->entry : NULL;
 }
+void vg_cache_release(const vg_cache *c, int i) {
+    VG_ASSERT(i >= 0 && i < c->n);
+    if (!c->map || !c->ok[i]) return;
+    /* drop this entry's pages from our page tables: they stay in the page cache, but no longer
+     * count in the process's resident memory, so a disk cache keeps the memory budget */
+    long pg = sysconf(_SC_PAGESIZE);
+    uintptr_t a = (uintptr_t)(c->pixels + (size_t)i * c->entry), e = a + c->entry;
+    uintptr_t lo = (a + (uintptr_t)pg - 1) / (uintptr_t)pg * (uintptr_t)pg, hi = e / (uintptr_t)pg * (uintptr_t)pg;
+    if (hi > lo) madvise((void *)lo, hi - lo, MADV_DONTNEED);
+}
+
 void vg_cache_class_counts(const vg_cache *c, int *counts) {
     for (int k = 0; k < c->n_classes; k++)
         counts[k] = 0;

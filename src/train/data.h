@@ -153,6 +153,10 @@ int vg_cache_label(const vg_cache *c, int i);
 int vg_cache_sample(const vg_cache *c, int i); /* index into the dataset's samples */
 /* S * S * 3 bytes of entry i, or NULL for a bad entry. Valid until vg_cache_free. */
 const uint8_t *vg_cache_pixels(const vg_cache *c, int i);
+/* Done with entry i for now: with a disk cache its pages leave the process's resident set (they
+ * stay in the page cache), so that a cache larger than the memory budget does not count
+ * against it. No effect in RAM. */
+void vg_cache_release(const vg_cache *c, int i);
 /* counts[c] = good entries of class c (n_classes entries, the dataset's) */
 void vg_cache_class_counts(const vg_cache *c, int *counts);
 size_t vg_cache_ram_bytes(const vg_cache *c);  /* pixels held in malloc'ed memory */

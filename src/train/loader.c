@@ -120,6 +120,7 @@ static void fill_task(void *ctx, int t, int thread) {
     if (l->o.balanced) key += (uint64_t)(d + 1) << 32;
     vg_augment_image(vg_cache_pixels(l->cache, e), S, S, l->has_aug ? &l->aug : NULL, &l->o.spec,
                      l->o.seed, (uint64_t)f->epoch, key, f->s->x + (size_t)t * l->img_floats);
+    vg_cache_release(l->cache, e);
     f->s->labels[t] = vg_cache_label(l->cache, e);
     f->s->entries[t] = e;
 }

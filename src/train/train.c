@@ -132,6 +132,7 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
     sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
+    sb_add(b, "mixup=%.9g\nema=%.9g\n", c->mixup, c->ema);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
            c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
 }
@@ -176,6 +177,8 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
                    &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
                    &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
         else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
+        else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
+        else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
         else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
         else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
         else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
@@ -208,6 +211,10 @@ typedef struct {
     train_state st;
     vg_optim opt;
     float *best;          /* best parameters (whole arena) */
+    float *ema;           /* moving average of the parameters, or NULL */
+    float *swap;          /* the live parameters while the averaged ones are evaluated */
+    vg_param_range ranges[512];
+    int n_ranges;
     float *class_w;       /* n_classes, or NULL */
     int no_alarm;         /* class index, or -1 */
     int size, chunk, first_trainable, fc_node, logits;
@@ -285,12 +292,13 @@ static vg_status save_checkpoint(run *R, vg_err *err) {
     vg_wr_u64(&ow, (uint64_t)R->m->g.n_params);
     vg_wr_f32s(&ow, R->opt.m, (size_t)R->m->g.n_params);
     if (R->opt.v) vg_wr_f32s(&ow, R->opt.v, (size_t)R->m->g.n_params);
-    vg_chunk ch[4];
+    vg_chunk ch[5];
     int nc = 0;
     ch[nc++] = (vg_chunk){{'T', 'C', 'F', 'G'}, cfgt.buf ? cfgt.buf : "", cfgt.n};
     ch[nc++] = (vg_chunk){{'T', 'S', 'T', 'A'}, sw.p, sw.n};
     ch[nc++] = (vg_chunk){{'O', 'P', 'T', 'M'}, ow.p, ow.n};
     if (R->best) ch[nc++] = (vg_chunk){{'B', 'E', 'S', 'T'}, R->best, sizeof(float) * (size_t)R->m->g.n_params};
+    if (R->ema) ch[nc++] = (vg_chunk){{'E', 'M', 'A', ' '}, R->ema, sizeof(float) * (size_t)R->m->g.n_params};
     vg_status st = (sw.oom || ow.oom || !cfgt.buf)
                        ? vg_err_set(err, VG_ERR_NOMEM, "out of memory writing the checkpoint")
                        : vg_model_save_ex(R->m, ch, nc, R->ckpt, err);
@@ -310,6 +318,8 @@ typedef struct {
     size_t optm_n;
     float *best;
     size_t best_n;
+    float *ema;
+    size_t ema_n;
 } ckpt_parts;
 
 static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size,
@@ -331,6 +341,12 @@ static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, si
         if (!p->optm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         memcpy(p->optm, data, size);
         p->optm_n = size;
+    } else if (!memcmp(tag, "EMA ", 4)) {
+        free(p->ema);
+        p->ema = malloc(size ? size : 1);
+        if (!p->ema) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        memcpy(p->ema, data, size);
+        p->ema_n = size;
     } else if (!memcmp(tag, "BEST", 4)) {
         free(p->best);
         p->best = malloc(size ? size : 1);
@@ -368,6 +384,7 @@ static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *
                 vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
                 p.flip = v == 1;
                 vg_augment_render(vg_cache_pixels(c, ent[j]), S, S, &p, &spec, x + j * img);
+                vg_cache_release(c, ent[j]);
             }
             const float *lg = vg_trainer_forward(t, x, k);
             for (int j = 0; j < k; j++) {
@@ -463,6 +480,11 @@ static vg_status plan_memory(run *R, size_t *cache_ram, vg_err *err) {
                           (double)loader / 1e6, (double)(need1 - fixed) / 1e6,
                           (double)PROCESS_OVERHEAD / 1e6);
     if (c->mode == VG_TRAIN_HEAD) R->chunk = max_chunk;
+    say(R->hooks, "memory plan: chunk %d; parameters + optimizer %.0f MB, training buffers %.0f MB, "
+                  "loader %.0f MB, process %.0f MB; image cache up to %.0f MB in RAM%s",
+        R->chunk, (double)state / 1e6, (double)R->res->buffers / 1e6, (double)loader / 1e6,
+        (double)PROCESS_OVERHEAD / 1e6, (double)*cache_ram / 1e6,
+        c->mem_budget ? "" : " (no budget)");
     return VG_OK;
 }
 
@@ -605,11 +627,12 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_mode", "%s", mode_name(c, mode, sizeof mode));
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
-         "label_smoothing=%g class_weights=%d balanced=%d augment=%d tta_flip=%d seed=%llu",
+         "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g mixup=%g "
+         "ema=%g tta_flip=%d seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
-         c->label_smoothing, c->class_weights, c->balanced, c->augment, c->tta_flip,
-         (unsigned long long)c->seed);
+         c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
+         c->aug.brightness, c->mixup, c->ema, c->tta_flip, (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
@@ -682,6 +705,41 @@ static int argmax(const float *p, int n) {
     return b;
 }
 
+/* ---- weight averaging and mixup */
+
+static void ema_update(run *R) {
+    if (!R->ema) return;
+    /* warm-up: early on the average follows the weights closely (TensorFlow's correction) */
+    double d = R->cfg->ema, s = (double)R->st.step;
+    if ((1 + s) / (10 + s) < d) d = (1 + s) / (10 + s);
+    const float *p = R->m->g.params;
+    for (int r = 0; r < R->n_ranges; r++)
+        for (int64_t i = R->ranges[r].off; i < R->ranges[r].off + R->ranges[r].len; i++)
+            R->ema[i] = (float)(d * R->ema[i] + (1 - d) * p[i]);
+}
+
+/* evaluate with the averaged weights: swap them in (and back out afterwards) */
+static void ema_swap(run *R, bool in) {
+    if (!R->ema) return;
+    size_t bytes = sizeof(float) * (size_t)R->m->g.n_params;
+    if (in) {
+        memcpy(R->swap, R->m->g.params, bytes);
+        memcpy(R->m->g.params, R->ema, bytes);
+    } else {
+        memcpy(R->m->g.params, R->swap, bytes);
+    }
+}
+
+/* Beta(a, a) by Johnk's method (fine for the small a mixup uses) */
+static float beta_sample(vg_rng *r, float a) {
+    for (int tries = 0; tries < 1000; tries++) {
+        double u = vg_rng_uniform(r), v = vg_rng_uniform(r);
+        double x = pow(u, 1.0 / a), y = pow(v, 1.0 / a);
+        if (x + y <= 1.0 && x + y > 0) return (float)(x / (x + y));
+    }
+    return 0.5f;
+}
+
 /* ---- full / last-N training */
 
 static vg_status train_full(run *R, vg_err *err) {
@@ -705,7 +763,14 @@ static vg_status train_full(run *R, vg_err *err) {
     int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
     probs = malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
     labels = malloc(sizeof(int) * (size_t)(nv_max + 1));
-    if (st == VG_OK && (!probs || !labels)) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    size_t img_floats = (size_t)R->size * R->size * 3;
+    float *xmix = c->mixup > 0 ? malloc(sizeof(float) * img_floats * (size_t)c->batch) : NULL;
+    float *targets = malloc(sizeof(float) * (size_t)c->batch * C);
+    float *sw = malloc(sizeof(float) * (size_t)c->batch);
+    int *perm = malloc(sizeof(int) * (size_t)c->batch);
+    for (int i = 0; perm && i < c->batch; i++) perm[i] = i;
+    if (st == VG_OK && (!probs || !labels || !targets || !sw || !perm || (c->mixup > 0 && !xmix)))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     int batches = st == VG_OK ? vg_loader_batches(ld) : 0;
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now(), sec_per_batch = 0;
@@ -724,15 +789,46 @@ static vg_status train_full(run *R, vg_err *err) {
             double loss = 0;
             int correct = 0;
             size_t img = (size_t)R->size * R->size * 3;
+            const float *xs = b.x;
+            float lam = 1.0f;
+            if (c->mixup > 0) {
+                /* mixup: blend every image with a partner of the same batch, one lambda per
+                 * batch; targets and class weights blend alike (all keyed: resume-exact) */
+                vg_rng mr = vg_rng_make(c->seed, (uint64_t)epoch, 0x4D495850000000ull + (uint64_t)b.index);
+                lam = beta_sample(&mr, c->mixup);
+                for (int i = 0; i < b.n; i++) perm[i] = i;
+                for (int i = b.n - 1; i > 0; i--) {
+                    int j = (int)vg_rng_below(&mr, (uint32_t)i + 1), tmp = perm[i];
+                    perm[i] = perm[j], perm[j] = tmp;
+                }
+                for (int i = 0; i < b.n; i++) {
+                    const float *p = b.x + i * img, *q = b.x + (size_t)perm[i] * img;
+                    float *om = xmix + i * img;
+                    for (size_t k = 0; k < img; k++) om[k] = lam * p[k] + (1 - lam) * q[k];
+                    float *tg = targets + (size_t)i * C;
+                    for (int cc = 0; cc < C; cc++) tg[cc] = c->label_smoothing / C;
+                    tg[b.labels[i]] += lam * (1 - c->label_smoothing);
+                    tg[b.labels[perm[i]]] += (1 - lam) * (1 - c->label_smoothing);
+                    sw[i] = R->class_w ? lam * R->class_w[b.labels[i]] + (1 - lam) * R->class_w[b.labels[perm[i]]] : 1.0f;
+                }
+                xs = xmix;
+            }
             for (int i = 0; i < b.n; i += R->chunk) {
                 int k = b.n - i < R->chunk ? b.n - i : R->chunk;
-                const float *lg = vg_trainer_forward(t, b.x + i * img, k);
-                for (int j = 0; j < k; j++) correct += argmax(lg + (size_t)j * C, C) == b.labels[i + j];
-                loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
+                const float *lg = vg_trainer_forward(t, xs + i * img, k);
+                for (int j = 0; j < k; j++) {
+                    int want = lam >= 0.5f ? b.labels[i + j] : b.labels[perm[i + j]];
+                    correct += argmax(lg + (size_t)j * C, C) == want;
+                }
+                if (c->mixup > 0)
+                    loss += vg_trainer_loss_soft(t, targets + (size_t)i * C, sw + i, k, bw);
+                else
+                    loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
                 vg_trainer_backward(t, k);
             }
             vg_optim_step(&R->opt, m->g.params, vg_trainer_grads(t), lr);
             R->st.step++;
+            ema_update(R);
             R->st.run_loss += loss * b.n;
             R->st.run_correct += correct;
             R->st.run_seen += b.n;
@@ -757,12 +853,16 @@ static vg_status train_full(run *R, vg_err *err) {
         e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
         e.lr = lr;
         e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
+        ema_swap(R, true); /* validation, and the best-weights copy, use the averaged weights */
         if (R->vc) {
             progress(R, "validating", epoch, 0, 1, lr, t_ep, imgs_ep, 0);
             int nv;
             double vl;
             st = predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
-            if (st != VG_OK) break;
+            if (st != VG_OK) {
+                ema_swap(R, false);
+                break;
+            }
             vg_metrics mt;
             float thr = R->no_alarm >= 0 ? vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall) : 0.5f;
             if (vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err) == VG_OK) {
@@ -775,6 +875,7 @@ static vg_status train_full(run *R, vg_err *err) {
         R->st.epoch = epoch + 1;
         R->st.batch = 0;
         epoch_done(R, &e);
+        ema_swap(R, false);
         st = write_csv(R, err);
         if (st == VG_OK) st = save_checkpoint(R, err);
         if (st == VG_OK && c->patience > 0 && R->vc && R->st.bad_epochs >= c->patience) {
@@ -795,7 +896,7 @@ out:
     R->res->images_per_s = imgs_run / (vg_time_now() - t_run + 1e-9);
     vg_loader_free(ld);
     vg_trainer_free(t);
-    free(probs), free(labels);
+    free(probs), free(labels), free(xmix), free(targets), free(sw), free(perm);
     return st;
 }
 
@@ -829,6 +930,7 @@ static vg_status compute_features(run *R, const vg_model *fm, const vg_cache *c,
             vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
             p.flip = v == 1;
             vg_augment_render(vg_cache_pixels(c, i), S, S, &p, &fm->input, x);
+            vg_cache_release(c, i);
             vg_runner_forward(r, x, o);
             int row = average_flip ? k : k * views + v;
             for (int j = 0; j < d; j++) out->f[(size_t)row * d + j] += average_flip ? o[j] / views : o[j];
@@ -899,6 +1001,7 @@ static vg_status train_head(run *R, vg_err *err) {
             vg_matmul_bwd_ref(n, C, D, xb, W, dl, NULL, grads + fc->w, grads + fc->b);
             vg_optim_step(&R->opt, m->g.params, grads, lr);
             R->st.step++;
+            ema_update(R);
             R->st.run_loss += (double)loss * n;
             R->st.run_correct += correct;
             R->st.run_seen += n;
@@ -917,6 +1020,7 @@ static vg_status train_head(run *R, vg_err *err) {
         e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
         e.lr = lr;
         e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
+        ema_swap(R, true);
         if (va.n > 0) {
             vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
             vg_softmax_ref(va.n, C, lg, probs);
@@ -934,6 +1038,7 @@ static vg_status train_head(run *R, vg_err *err) {
         R->st.epoch = epoch + 1;
         R->st.batch = 0;
         epoch_done(R, &e);
+        ema_swap(R, false);
         st = write_csv(R, err);
         if (st == VG_OK) st = save_checkpoint(R, err);
         if (st == VG_OK && c->patience > 0 && va.n > 0 && R->st.bad_epochs >= c->patience) {
@@ -1063,12 +1168,15 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
                        : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     if (st == VG_OK) {
-        vg_param_range ranges[512];
-        int nr = vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, ranges);
+        R.n_ranges = vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, R.ranges);
         vg_optim_cfg oc = {cfg.optimizer, cfg.momentum, 0.9f, 0.999f, 1e-8f, cfg.weight_decay};
-        st = vg_optim_init(&R.opt, &oc, R.m->g.n_params, ranges, nr, err);
-        R.best = malloc(sizeof(float) * (size_t)R.m->g.n_params);
-        if (st == VG_OK && !R.best) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        st = vg_optim_init(&R.opt, &oc, R.m->g.n_params, R.ranges, R.n_ranges, err);
+        size_t pb = sizeof(float) * (size_t)R.m->g.n_params;
+        R.best = malloc(pb);
+        if (cfg.ema > 0) R.ema = malloc(pb), R.swap = malloc(pb);
+        if (st == VG_OK && (!R.best || (cfg.ema > 0 && (!R.ema || !R.swap))))
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        if (st == VG_OK && R.ema) memcpy(R.ema, R.m->g.params, pb);
     }
     if (st == VG_OK && cp.optm) { /* resume: optimizer state and best weights */
         vg_rd r = vg_rd_make(cp.optm, cp.optm_n);
@@ -1079,6 +1187,8 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
             !vg_rd_bytes(&r, R.opt.m, sizeof(float) * np) ||
             (R.opt.v && !vg_rd_bytes(&r, R.opt.v, sizeof(float) * np)) || vg_rd_left(&r) != 0)
             st = vg_err_set(err, VG_ERR_FORMAT, "%s: optimizer state does not match the model", cfg.resume);
+        if (st == VG_OK && R.ema && cp.ema && cp.ema_n == sizeof(float) * (size_t)R.m->g.n_params)
+            memcpy(R.ema, cp.ema, cp.ema_n);
         if (st == VG_OK && cp.best && cp.best_n == sizeof(float) * (size_t)R.m->g.n_params)
             memcpy(R.best, cp.best, cp.best_n);
         else if (st == VG_OK)
@@ -1111,7 +1221,7 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     vg_model_free(R.m);
     vg_model_free(bb);
     vg_model_free(resumed);
-    free(R.best), free(R.class_w);
-    free(cp.cfg_text), free(cp.optm), free(cp.best);
+    free(R.best), free(R.class_w), free(R.ema), free(R.swap);
+    free(cp.cfg_text), free(cp.optm), free(cp.best), free(cp.ema);
     return st;
 }

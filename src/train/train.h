@@ -37,6 +37,8 @@ typedef struct {
     bool augment;
     vg_augment aug;
     bool tta_flip;        /* the model averages each image with its mirror at inference */
+    float mixup;          /* mixup Beta(alpha, alpha) on image pairs; 0 = off */
+    float ema;            /* exponential moving average of the weights (e.g. 0.99); 0 = off */
     double alarm_recall;  /* target alarm recall for the threshold chosen on val */
     const char *no_alarm; /* the class that raises no alarm ("neutral") */
     /* resources */

@@ -362,6 +362,23 @@ float vg_trainer_loss(vg_trainer *t, const int *labels, int n, double batch_weig
     return (float)(loss * scale);
 }
 
+float vg_trainer_loss_soft(vg_trainer *t, const float *targets, const float *sample_w, int n,
+                           double batch_weight) {
+    VG_ASSERT(n == t->n_cur);
+    int logits = t->g->nodes[t->n_run - 1].out;
+    float *dl = t->dt[logits];
+    float *tmp = dl ? dl : t->scratch;
+    float loss = vg_softmax_xent_soft_ref(n, t->classes, t->t[logits], targets, sample_w, tmp);
+    double wc = 0;
+    for (int i = 0; i < n; i++) wc += sample_w ? sample_w[i] : 1.0;
+    double scale = batch_weight > 0 && wc > 0 ? wc / batch_weight : 0;
+    if (dl) {
+        for (int i = 0; i < n * t->classes; i++) dl[i] = (float)(dl[i] * scale);
+        t->dt_init[logits] = true;
+    }
+    return (float)(loss * scale);
+}
+
 /* ---- backward */
 
 /* adds src into the gradient of tensor `in`, or copies when it has none yet */

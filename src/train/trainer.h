@@ -54,6 +54,10 @@ int vg_trainer_classes(const vg_trainer *t);
  * chunk's contribution to the batch loss. */
 float vg_trainer_loss(vg_trainer *t, const int *labels, int n, double batch_weight,
                       const float *class_w, float smoothing);
+/* The same against soft targets (n, classes) with per-image weights (NULL = 1) for mixup;
+ * batch_weight = the sum of the weights over the whole batch. */
+float vg_trainer_loss_soft(vg_trainer *t, const float *targets, const float *sample_w, int n,
+                           double batch_weight);
 /* Backward pass of the last forward, accumulating parameter gradients. */
 void vg_trainer_backward(vg_trainer *t, int n);
 /* Gradient arena: same size and offsets as g->params. */
