@@ -38,6 +38,7 @@ static const cli_opt opts[] = {
     {"--crop-scale", "MIN", "random crops keep at least this share of the image (default 0.35)"},
     {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
     {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0 = off)"},
+    {"--backbone-lr-mult", "X", "learning-rate factor for the pretrained layers (default 1)"},
     {"--jitter", "X", "brightness / contrast / saturation jitter (default 0.3)"},
     {"--warmup", "EPOCHS", "linear learning-rate warm-up (default 1)"},
     {"--val-fraction", "X", "validation share when no lists are given (default 0.15)"},
@@ -210,12 +211,14 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
-    double crop, jit, mix, ema;
+    double crop, jit, mix, ema, blr;
     if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
         !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit) ||
         !cli_double(&a, "--mixup", c.mixup, 0, 10, &mix) ||
-        !cli_double(&a, "--ema", c.ema, 0, 0.99999, &ema))
+        !cli_double(&a, "--ema", c.ema, 0, 0.99999, &ema) ||
+        !cli_double(&a, "--backbone-lr-mult", c.backbone_lr_mult, 0.001, 10, &blr))
         return CLI_USAGE;
+    c.backbone_lr_mult = (float)blr;
     c.mixup = (float)mix;
     c.ema = (float)ema;
     c.aug.scale_min = (float)crop;

@@ -37,10 +37,17 @@ static void test_alarm_metrics(void) {
     /* AUC: positives {0.9 0.8 0.7 0.5}, negatives {0.55 0.2}: pairs ranked right 7 of 8 */
     CHECK_NEAR(m.auc, 7.0 / 8, 1e-6, "AUC");
     vg_metrics_free(&m);
-    /* threshold for recall: 3 of 4 positives -> the 3rd highest positive score, 0.7 */
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75), 0.7, 1e-6, "thr 0.75");
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.97), 0.5, 1e-6, "thr 0.97");
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.2), 0.9, 1e-6, "thr 0.2");
+    /* threshold for recall: the k-th positive score, moved halfway to the next lower score of
+     * any image. 3 of 4 positives: 0.7, next lower 0.55 (a negative) -> 0.625; 4 of 4: 0.5,
+     * next 0.2 -> 0.35; 1 of 4: 0.9, next 0.8 -> 0.85 */
+    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75), 0.625, 1e-6, "thr 0.75");
+    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.97), 0.35, 1e-6, "thr 0.97");
+    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.2), 0.85, 1e-6, "thr 0.2");
+    /* and the recall / false alarms on the samples are those at the k-th positive score */
+    vg_metrics_compute(6, 3, p, y, 1, vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75), &m, &err);
+    CHECK_NEAR(m.alarm_recall, 0.75, 1e-9, "recall at the chosen threshold");
+    CHECK_NEAR(m.false_alarm_rate, 0.0, 1e-9, "false alarms at the chosen threshold");
+    vg_metrics_free(&m);
     /* ROC: perfect separation gives AUC 1; reversed gives 0; ties count half */
     const float q[] = {0.1f, 0.9f, 0.2f, 0.8f, 0.9f, 0.1f, 0.7f, 0.3f}; /* 2 classes, no_alarm 0 */
     const int yq[] = {1, 1, 0, 0};

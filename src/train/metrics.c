@@ -144,18 +144,29 @@ static int by_float_desc(const void *a, const void *b) {
 float vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs, const int *labels,
                                     int no_alarm, double target) {
     float *pos = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    if (!pos) return 0.5f;
+    float *all = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!pos || !all) {
+        free(pos), free(all);
+        return 0.5f;
+    }
     int P = 0;
-    for (int i = 0; i < n; i++)
-        if (labels[i] != no_alarm) pos[P++] = vg_alarm_score(probs + (size_t)i * n_classes, n_classes, no_alarm);
+    for (int i = 0; i < n; i++) {
+        all[i] = vg_alarm_score(probs + (size_t)i * n_classes, n_classes, no_alarm);
+        if (labels[i] != no_alarm) pos[P++] = all[i];
+    }
     float thr = 0.5f;
     if (P > 0) {
         qsort(pos, (size_t)P, sizeof(float), by_float_desc);
         int k = (int)ceil(target * P - 1e-9);
         if (k < 1) k = 1;
         if (k > P) k = P;
-        thr = pos[k - 1];
+        float sk = pos[k - 1], below = -1.0f;
+        for (int i = 0; i < n; i++)
+            if (all[i] < sk && all[i] > below) below = all[i];
+        /* halfway to the next lower score: the same recall and false alarms on these samples,
+         * with the widest margin on both sides for unseen ones */
+        thr = below >= 0 ? 0.5f * (sk + below) : sk;
     }
-    free(pos);
+    free(pos), free(all);
     return thr;
 }

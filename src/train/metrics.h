@@ -36,8 +36,10 @@ vg_status vg_alarm_roc(int n, int n_classes, const float *probs, const int *labe
                        float **fpr, float **tpr, float **thr, int *n_points, double *auc,
                        vg_err *err);
 
-/* The highest threshold whose alarm recall on these samples is >= target: the alarm scores
- * of the positives, sorted, at rank ceil(target * positives). 0.5 when there is no positive. */
+/* A threshold whose alarm recall on these samples is >= target: with s_k the alarm score of
+ * the positive at rank k = ceil(target * positives), halfway between s_k and the next lower
+ * score of any sample (so recall and false alarms on these samples are those at s_k, with the
+ * widest margin for unseen images). 0.5 when there is no positive. */
 float vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs, const int *labels,
                                     int no_alarm, double target);
 

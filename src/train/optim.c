@@ -39,23 +39,25 @@ void vg_optim_step(vg_optim *o, float *params, const float *grads, float lr) {
     if (c->kind == VG_OPT_SGD) {
         bool first = o->step == 1;
         for (int r = 0; r < o->n_ranges; r++) {
+            float lr_r = lr * (o->ranges[r].lr_mult > 0 ? o->ranges[r].lr_mult : 1.0f);
             float wd = o->ranges[r].decay ? c->weight_decay : 0.0f;
             float *p = params + o->ranges[r].off, *m = o->m + o->ranges[r].off;
             const float *g = grads + o->ranges[r].off;
             for (int64_t i = 0; i < o->ranges[r].len; i++) {
                 float gi = g[i] + wd * p[i];
                 m[i] = first || c->momentum == 0.0f ? gi : c->momentum * m[i] + gi;
-                p[i] -= lr * m[i];
+                p[i] -= lr_r * m[i];
             }
         }
         return;
     }
     double bc1 = 1.0 - pow(c->beta1, (double)o->step);
     double bc2 = 1.0 - pow(c->beta2, (double)o->step);
-    float step_size = (float)(lr / bc1);
     float sqrt_bc2 = (float)sqrt(bc2);
     for (int r = 0; r < o->n_ranges; r++) {
-        float decay = o->ranges[r].decay ? 1.0f - lr * c->weight_decay : 1.0f;
+        float lr_r = lr * (o->ranges[r].lr_mult > 0 ? o->ranges[r].lr_mult : 1.0f);
+        float step_size = (float)(lr_r / bc1);
+        float decay = o->ranges[r].decay ? 1.0f - lr_r * c->weight_decay : 1.0f;
         float *p = params + o->ranges[r].off;
         float *m = o->m + o->ranges[r].off, *v = o->v + o->ranges[r].off;
         const float *g = grads + o->ranges[r].off;

@@ -23,6 +23,7 @@ typedef struct {
 typedef struct {
     int64_t off, len;
     bool decay;
+    float lr_mult; /* this range learns at lr * lr_mult (0 is read as 1) */
 } vg_param_range;
 
 typedef struct {

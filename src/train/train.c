@@ -55,6 +55,7 @@ vg_train_cfg vg_train_cfg_default(void) {
     c.mem_budget = (size_t)1 << 30;
     c.threads = 2;
     c.seed = 1;
+    c.backbone_lr_mult = 1.0f;
     return c;
 }
 
@@ -132,7 +133,7 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
     sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
-    sb_add(b, "mixup=%.9g\nema=%.9g\n", c->mixup, c->ema);
+    sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\n", c->mixup, c->ema, c->backbone_lr_mult);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
            c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
 }
@@ -179,6 +180,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
         else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
         else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
+        else if (!strcmp(k, "backbone_lr_mult")) d.backbone_lr_mult = strtof(v, NULL);
         else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
         else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
         else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
@@ -628,11 +630,11 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
          "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g mixup=%g "
-         "ema=%g tta_flip=%d seed=%llu",
+         "ema=%g backbone_lr_mult=%g tta_flip=%d seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
          c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
-         c->aug.brightness, c->mixup, c->ema, c->tta_flip, (unsigned long long)c->seed);
+         c->aug.brightness, c->mixup, c->ema, c->backbone_lr_mult, c->tta_flip, (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
@@ -1169,6 +1171,11 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     }
     if (st == VG_OK) {
         R.n_ranges = vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, R.ranges);
+        /* the pretrained layers may learn slower than the new head */
+        const vg_node *fcn = &R.m->g.nodes[R.fc_node];
+        for (int i = 0; i < R.n_ranges; i++)
+            if (R.ranges[i].off != fcn->w && R.ranges[i].off != fcn->b)
+                R.ranges[i].lr_mult = cfg.backbone_lr_mult > 0 ? cfg.backbone_lr_mult : 1.0f;
         vg_optim_cfg oc = {cfg.optimizer, cfg.momentum, 0.9f, 0.999f, 1e-8f, cfg.weight_decay};
         st = vg_optim_init(&R.opt, &oc, R.m->g.n_params, R.ranges, R.n_ranges, err);
         size_t pb = sizeof(float) * (size_t)R.m->g.n_params;

@@ -39,6 +39,7 @@ typedef struct {
     bool tta_flip;        /* the model averages each image with its mirror at inference */
     float mixup;          /* mixup Beta(alpha, alpha) on image pairs; 0 = off */
     float ema;            /* exponential moving average of the weights (e.g. 0.99); 0 = off */
+    float backbone_lr_mult; /* learning-rate factor of the pretrained layers (the head: 1) */
     double alarm_recall;  /* target alarm recall for the threshold chosen on val */
     const char *no_alarm; /* the class that raises no alarm ("neutral") */
     /* resources */

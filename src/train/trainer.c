@@ -563,12 +563,12 @@ int vg_trainer_param_ranges(const vg_graph *g, int h, int w, int first_trainable
         const vg_node *nd = &g->nodes[j];
         const vg_node_geom *gm = &geom[j];
         if (nd->op == VG_OP_BN) {
-            out[n++] = (vg_param_range){nd->b, 2 * (int64_t)gm->in.c, decay_all};
+            out[n++] = (vg_param_range){nd->b, 2 * (int64_t)gm->in.c, decay_all, 1.0f};
             continue;
         }
         if (nd->w >= 0)
-            out[n++] = (vg_param_range){nd->w, vg_node_weight_count(nd, gm->in.c, gm->in.h, gm->in.w), true};
-        if (nd->b >= 0) out[n++] = (vg_param_range){nd->b, vg_node_bias_count(nd, gm->in.c), decay_all};
+            out[n++] = (vg_param_range){nd->w, vg_node_weight_count(nd, gm->in.c, gm->in.h, gm->in.w), true, 1.0f};
+        if (nd->b >= 0) out[n++] = (vg_param_range){nd->b, vg_node_bias_count(nd, gm->in.c), decay_all, 1.0f};
     }
     free(geom);
     return n;
