@@ -39,6 +39,7 @@ static const cli_opt opts[] = {
     {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
     {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0 = off)"},
     {"--backbone-lr-mult", "X", "learning-rate factor for the pretrained layers (default 1)"},
+    {"--pool", "MODE", "features -> head: avg, max or avgmax (default avg)"},
     {"--jitter", "X", "brightness / contrast / saturation jitter (default 0.3)"},
     {"--warmup", "EPOCHS", "linear learning-rate warm-up (default 1)"},
     {"--val-fraction", "X", "validation share when no lists are given (default 0.15)"},
@@ -211,6 +212,16 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
+    const char *pool = cli_get(&a, "--pool");
+    if (pool) {
+        if (!strcmp(pool, "avg")) c.pool = 0;
+        else if (!strcmp(pool, "max")) c.pool = 1;
+        else if (!strcmp(pool, "avgmax")) c.pool = 2;
+        else {
+            cli_error(a.cmd, "--pool: expected avg, max or avgmax, got '%s'", pool);
+            return CLI_USAGE;
+        }
+    }
     double crop, jit, mix, ema, blr;
     if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
         !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit) ||

@@ -324,6 +324,45 @@ static void check_soft_xent(void) {
     free(x.z);
 }
 
+typedef struct {
+    int n, hw, c;
+    double *x, *r;
+} gmax_ctx;
+
+static double gmax_loss(void *vctx) {
+    gmax_ctx *g = vctx;
+    double L = 0;
+    for (int b = 0; b < g->n; b++)
+        for (int ch = 0; ch < g->c; ch++) {
+            double m = g->x[(size_t)b * g->hw * g->c + ch];
+            for (int i = 1; i < g->hw; i++) m = fmax(m, g->x[((size_t)b * g->hw + i) * g->c + ch]);
+            L += m * g->r[b * g->c + ch];
+        }
+    return L;
+}
+
+static void check_gmax(void) {
+    enum { NB = 2, HW = 6, C = 4 };
+    float x[NB * HW * C], r[NB * C], dx[NB * HW * C];
+    /* distinct values (no ties within FD_H of each other) */
+    for (int i = 0; i < NB * HW * C; i++) x[i] = (float)((i * 37) % 101) / 25.0f - 2.0f;
+    vg_test_fill(r, NB * C, -1, 1);
+    vg_gmax_bwd_ref(NB, HW, C, x, r, dx);
+    gmax_ctx g = {NB, HW, C, to_double(x, NB * HW * C), to_double(r, NB * C)};
+    fd_check("gmax dx", g.x, dx, NB * HW * C, gmax_loss, &g);
+    float y[NB * C];
+    vg_gmax_ref(NB, HW, C, x, y);
+    double worst = 0;
+    for (int b = 0; b < NB; b++)
+        for (int ch = 0; ch < C; ch++) {
+            float m = -1e30f;
+            for (int i = 0; i < HW; i++) m = fmaxf(m, x[(b * HW + i) * C + ch]);
+            worst = fmax(worst, fabs(m - y[b * C + ch]));
+        }
+    CHECK(worst == 0, "gmax forward");
+    free(g.x), free(g.r);
+}
+
 void test_grad(void) {
     vg_test_seed(11);
     vg_conv_desc d1 = {2, 5, 4, 3, 7, 3, 3, 2, 2, 0, 0, 2, 2};  /* SAME-like stride 2 */
@@ -343,4 +382,5 @@ void test_grad(void) {
     check_bn();
     check_xent();
     check_soft_xent();
+    check_gmax();
 }

@@ -53,6 +53,7 @@ const char *vg_op_name(vg_op op) {
     case VG_OP_GAP: return "avgpool";
     case VG_OP_FC: return "fc";
     case VG_OP_SOFTMAX: return "softmax";
+    case VG_OP_GMAX: return "maxpool";
     case VG_OP_COUNT_: break;
     }
     return "?";
@@ -154,6 +155,11 @@ int vg_graph_add(vg_graph *g, int a, int b, vg_act act) {
 
 int vg_graph_gap(vg_graph *g, int in) {
     vg_node n = node_base(VG_OP_GAP, in, VG_ACT_NONE);
+    return vg_graph_push(g, &n);
+}
+
+int vg_graph_gmax(vg_graph *g, int in) {
+    vg_node n = node_base(VG_OP_GMAX, in, VG_ACT_NONE);
     return vg_graph_push(g, &n);
 }
 
@@ -301,6 +307,7 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
             break;
         }
         case VG_OP_GAP:
+        case VG_OP_GMAX:
             out = (vg_shape){1, 1, in.c};
             gm.flops = (int64_t)in.h * in.w * in.c;
             break;

@@ -19,6 +19,7 @@ typedef enum {
     VG_OP_GAP = 5,     /* (h,w,c) -> (1,1,c) */
     VG_OP_FC = 6,      /* input flattened to (h*w*c); w (co, h*w*c), b (co) optional */
     VG_OP_SOFTMAX = 7, /* over channels of a (1,1,c) tensor */
+    VG_OP_GMAX = 8,    /* global max pool: (h,w,c) -> (1,1,c) */
     VG_OP_COUNT_
 } vg_op;
 
@@ -78,6 +79,7 @@ int vg_graph_dwconv(vg_graph *g, int in, int c, int kh, int kw, int stride, vg_p
 int vg_graph_bn(vg_graph *g, int in, int c, float eps, vg_act act);
 int vg_graph_add(vg_graph *g, int a, int b, vg_act act);
 int vg_graph_gap(vg_graph *g, int in);
+int vg_graph_gmax(vg_graph *g, int in);
 int vg_graph_fc(vg_graph *g, int in, int ci, int co, bool bias, vg_act act);
 int vg_graph_softmax(vg_graph *g, int in);
 /* Appends a raw node (the loaders use this); the node's `out` is assigned here. */

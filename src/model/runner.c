@@ -236,6 +236,9 @@ static void run_node(vg_runner *r, int i) {
     case VG_OP_ADD:
         vg_add_ref(pix * (size_t)gm->in.c, x, r->t[nd->in[1]], act, y);
         break;
+    case VG_OP_GMAX:
+        vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
+        break;
     case VG_OP_GAP:
         vg_gap_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
         break;

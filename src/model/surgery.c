@@ -116,6 +116,12 @@ vg_status vg_graph_slice(const vg_graph *g, int n_nodes, vg_graph *out, vg_err *
 vg_status vg_model_new_classifier(const vg_model *backbone, int n_classes,
                                   const char *const *labels, uint64_t seed, vg_model **out,
                                   vg_err *err) {
+    return vg_model_new_classifier_pool(backbone, n_classes, labels, seed, VG_POOL_AVG, out, err);
+}
+
+vg_status vg_model_new_classifier_pool(const vg_model *backbone, int n_classes,
+                                       const char *const *labels, uint64_t seed,
+                                       vg_pool_mode pool, vg_model **out, vg_err *err) {
     *out = NULL;
     if (n_classes < 2 || n_classes > VG_MAX_CLASSES)
         return vg_err_set(err, VG_ERR_ARG, "a classifier needs 2..%d classes, not %d",
@@ -127,10 +133,26 @@ vg_status vg_model_new_classifier(const vg_model *backbone, int n_classes,
     vg_model *m = vg_model_new();
     if (!m) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_graph_free(&m->g);
-    vg_status st = vg_graph_slice(&backbone->g, cut + 1, &m->g, err);
+    if (backbone->g.nodes[cut].in[0] != cut) {
+        vg_model_free(m);
+        return vg_err_set(err, VG_ERR_UNSUPPORTED, "backbone: the pool does not follow the last layer");
+    }
+    /* keep the feature map, then pool it the requested way */
+    vg_status st = vg_graph_slice(&backbone->g, cut, &m->g, err);
     if (st != VG_OK) {
         vg_model_free(m);
         return st;
+    }
+    int fmap = m->g.output, pooled = -1;
+    if (pool == VG_POOL_AVG) pooled = vg_graph_gap(&m->g, fmap);
+    else if (pool == VG_POOL_MAX) pooled = vg_graph_gmax(&m->g, fmap);
+    else {
+        int a = vg_graph_gap(&m->g, fmap), b = vg_graph_gmax(&m->g, fmap);
+        pooled = a < 0 || b < 0 ? -1 : vg_graph_add(&m->g, a, b, VG_ACT_NONE);
+    }
+    if (pooled < 0) {
+        vg_model_free(m);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     m->input = backbone->input;
     vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);

@@ -14,6 +14,14 @@ vg_status vg_model_new_classifier(const vg_model *backbone, int n_classes,
                                   const char *const *labels, uint64_t seed, vg_model **out,
                                   vg_err *err);
 
+/* How the feature map becomes a vector: average (the backbone's own), max (a small strong
+ * local response, e.g. a distant flame, is not diluted by the rest of the image), or their
+ * sum. */
+typedef enum { VG_POOL_AVG = 0, VG_POOL_MAX = 1, VG_POOL_AVGMAX = 2 } vg_pool_mode;
+vg_status vg_model_new_classifier_pool(const vg_model *backbone, int n_classes,
+                                       const char *const *labels, uint64_t seed,
+                                       vg_pool_mode pool, vg_model **out, vg_err *err);
+
 /* Index of the last global-average-pool node (the feature cut), or -1. */
 int vg_graph_feature_node(const vg_graph *g);
 /* The tensor with the logits: the input of a final softmax, else the output. */

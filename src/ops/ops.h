@@ -73,6 +73,11 @@ void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y);
 /* Global average pool: x (n, hw, c) -> y (n, c) */
 void vg_gap_ref(int n, int hw, int c, const float *x, float *y);
 
+/* Global max pool: x (n, hw, c) -> y (n, c); the backward sends each channel's gradient to
+ * the first position holding its maximum (dx overwritten). */
+void vg_gmax_ref(int n, int hw, int c, const float *x, float *y);
+void vg_gmax_bwd_ref(int n, int hw, int c, const float *x, const float *dy, float *dx);
+
 /* Fully connected: x (n, ci), w (co, ci), b (co) or NULL -> y (n, co) */
 void vg_fc_ref(int n, int ci, int co, const float *x, const float *w, const float *b, vg_act act,
                float *y);

@@ -133,7 +133,8 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
     sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
-    sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\n", c->mixup, c->ema, c->backbone_lr_mult);
+    sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
+           c->backbone_lr_mult, c->pool);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
            c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
 }
@@ -181,6 +182,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
         else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
         else if (!strcmp(k, "backbone_lr_mult")) d.backbone_lr_mult = strtof(v, NULL);
+        else if (!strcmp(k, "pool")) d.pool = atoi(v);
         else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
         else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
         else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
@@ -630,11 +632,12 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
          "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g mixup=%g "
-         "ema=%g backbone_lr_mult=%g tta_flip=%d seed=%llu",
+         "ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
          c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
-         c->aug.brightness, c->mixup, c->ema, c->backbone_lr_mult, c->tta_flip, (unsigned long long)c->seed);
+         c->aug.brightness, c->mixup, c->ema, c->backbone_lr_mult,
+         c->pool == 1 ? "max" : c->pool == 2 ? "avg+max" : "avg", c->tta_flip, (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
@@ -1140,8 +1143,9 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
         st = vg_model_open(cfg.backbone, &bb, err);
         if (st == VG_OK && cfg.size) bb->input.w = bb->input.h = cfg.size;
         if (st == VG_OK)
-            st = vg_model_new_classifier(bb, R.ds->n_classes, (const char *const *)R.ds->classes,
-                                         cfg.seed, &R.m, err);
+            st = vg_model_new_classifier_pool(bb, R.ds->n_classes,
+                                              (const char *const *)R.ds->classes, cfg.seed,
+                                              (vg_pool_mode)cfg.pool, &R.m, err);
         if (st == VG_OK) vg_model_set_meta(R.m, "backbone", cfg.backbone, NULL);
     }
     if (st == VG_OK) {

@@ -40,6 +40,7 @@ typedef struct {
     float mixup;          /* mixup Beta(alpha, alpha) on image pairs; 0 = off */
     float ema;            /* exponential moving average of the weights (e.g. 0.99); 0 = off */
     float backbone_lr_mult; /* learning-rate factor of the pretrained layers (the head: 1) */
+    int pool;               /* vg_pool_mode of the new head: 0 avg, 1 max, 2 avg + max */
     double alarm_recall;  /* target alarm recall for the threshold chosen on val */
     const char *no_alarm; /* the class that raises no alarm ("neutral") */
     /* resources */

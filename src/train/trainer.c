@@ -333,6 +333,7 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
         }
         case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, in, t->t[nd->in[1]], act, y); break;
         case VG_OP_GAP: vg_gap_ref(n, gm->in.h * gm->in.w, gm->in.c, in, y); break;
+        case VG_OP_GMAX: vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, in, y); break;
         case VG_OP_FC:
             vg_cpu_matmul(t->cpu, n, nd->co, gm->in.h * gm->in.w * gm->in.c, in, w, NULL, b, act, y);
             break;
@@ -531,6 +532,15 @@ void vg_trainer_backward(vg_trainer *t, int n) {
             for (int k = 0; k < 2; k++) {
                 int src = nd->in[k];
                 if (src > 0 && t->dt[src]) grad_add(t, src, dy, nout);
+            }
+            break;
+        case VG_OP_GMAX:
+            if (want_dx) {
+                int hw = gm->in.h * gm->in.w;
+                float *dx = t->dt_init[in] ? t->scratch : t->dt[in];
+                vg_gmax_bwd_ref(n, hw, ci, x, dy, dx);
+                if (dx == t->scratch) grad_add(t, in, t->scratch, pix * (size_t)ci);
+                t->dt_init[in] = true;
             }
             break;
         case VG_OP_GAP:
