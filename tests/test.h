@@ -70,6 +70,7 @@ const char *vg_test_tmpdir(void);
     X(train)                                                                                     \
     X(data)                                                                                      \
     X(metrics)                                                                                   \
+    X(quant)                                                                                     \
     X(corrupt)                                                                                   \
     X(plot)
 
