@@ -181,3 +181,16 @@ int cli_all(const cli_args *a, const char *name, const char **vals, int max) {
     for (int i = 0; i < n; i++) vals[i] = a->val[k][i];
     return n;
 }
+
+bool cli_precision(const cli_args *a, int *out) {
+    const char *s = cli_get(a, "--precision");
+    *out = VG_PRECISION_AUTO;
+    if (!s || !strcmp(s, "auto")) return true;
+    if (!strcmp(s, "float")) *out = VG_PRECISION_FLOAT;
+    else if (!strcmp(s, "int8")) *out = VG_PRECISION_INT8;
+    else {
+        cli_error(a->cmd, "--precision: expected auto, float or int8, got '%s'", s);
+        return false;
+    }
+    return true;
+}

@@ -55,6 +55,9 @@ bool cli_size(const cli_args *a, const char *name, size_t def, size_t *out);
 /* All values of a repeatable option; returns the count. */
 int cli_all(const cli_args *a, const char *name, const char **vals, int max);
 
+/* --precision auto|float|int8 -> vg_precision (false after printing an error) */
+bool cli_precision(const cli_args *a, int *out);
+
 /* Prints "vigie <cmd>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 

@@ -10,6 +10,7 @@ static const cli_opt opts[] = {
     {"--runs", "N", "timed forward passes (default 50)"},
     {"--warmup", "N", "untimed passes first (default 3)"},
     {"--batch", "N", "images per forward pass (default 1)"},
+    {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
     {"--profile", NULL, "per-layer table: time, GFLOP/s, share of total; fraction of CPU peak"},
     {"--json", NULL, "print {\"median_ms\":..., \"p90_ms\":..., \"peak_rss_mb\":...}"},
 };
@@ -90,13 +91,15 @@ int cmd_bench(int argc, char **argv) {
         !cli_int(&a, "--warmup", 3, 0, 1000000, &warmup) ||
         !cli_int(&a, "--batch", 1, 1, 4096, &batch))
         return CLI_USAGE;
+    int prec;
+    if (!cli_precision(&a, &prec)) return CLI_USAGE;
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
     if (!m) return CLI_FAIL;
     vg_model_info info;
     vg_model_get_info(m, &info);
     vg_err err;
     vg_runner *r = NULL;
-    vg_runner_opts ro = {(int)threads, (int)batch};
+    vg_runner_opts ro = {(int)threads, (int)batch, prec};
     if (vg_runner_init(&r, m, &ro, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
         vg_model_free(m);
@@ -132,8 +135,9 @@ int cmd_bench(int argc, char **argv) {
     if (json) {
         printf("{\"median_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"images_per_s\":%.2f,"
                "\"peak_rss_mb\":%.1f,\"activation_mb\":%.2f,\"threads\":%ld,\"batch\":%ld,"
-               "\"runs\":%ld",
-               med, p90, t[0], 1e3 * (double)batch / med, rss, act, threads, batch, runs);
+               "\"runs\":%ld,\"precision\":\"%s\"",
+               med, p90, t[0], 1e3 * (double)batch / med, rss, act, threads, batch, runs,
+               vg_runner_is_int8(r) ? "int8" : "float32");
         if (prof) profile(r, in, out, runs, batch, true);
         printf("}\n");
     } else {
@@ -145,7 +149,7 @@ int cmd_bench(int argc, char **argv) {
         printf("throughput   %.1f images/s, %.2f GFLOP/s\n", 1e3 * (double)batch / med,
                (double)info.flops * (double)batch / (med * 1e6));
         printf("memory       activations %.2f MB, peak RSS %.1f MB\n", act, rss);
-        printf("kernels      %s\n", vg_runner_kernels(r));
+        printf("kernels      %s, %s\n", vg_runner_kernels(r), vg_runner_is_int8(r) ? "int8" : "float32");
         if (prof) profile(r, in, out, runs, batch, false);
     }
     free(in);

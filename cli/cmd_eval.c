@@ -19,6 +19,7 @@ static const cli_opt opts[] = {
     {"--threshold", "X", "alarm threshold instead of the model's"},
     {"--no-alarm", "CLASS", "the class that raises no alarm (default: the model's, or neutral)"},
     {"--threads", "N", "worker threads (default 2)"},
+    {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
 
 int cmd_eval(int argc, char **argv) {
@@ -38,6 +39,8 @@ int cmd_eval(int argc, char **argv) {
     const char *dir = cli_get(&a, "--data"), *list = cli_get(&a, "--list");
     const char *plot = cli_get(&a, "--plot"), *na = cli_get(&a, "--no-alarm");
     bool json = cli_flag(&a, "--json");
+    int prec;
+    if (!cli_precision(&a, &prec)) return CLI_USAGE;
     long threads;
     double thr_opt;
     if (!cli_int(&a, "--threads", 2, 1, 256, &threads) ||
@@ -102,6 +105,7 @@ int cmd_eval(int argc, char **argv) {
     if (thr_opt >= 0) thr = (float)thr_opt;
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = (int)threads;
+    ro.precision = prec;
     probs = malloc(sizeof(float) * (size_t)(n ? n : 1) * C);
     labels = malloc(sizeof(int) * (size_t)(n ? n : 1));
     which = malloc(sizeof(int) * (size_t)(n ? n : 1));

@@ -27,8 +27,9 @@ int cmd_info(int argc, char **argv) {
     if (cli_flag(&a, "--json")) {
         printf("{\"model\":");
         cli_json_str(stdout, a.pos[0]);
-        printf(",\"file_bytes\":%lld,\"layers\":%d,\"params\":%lld,\"flops\":%lld,", (long long)in.file_bytes,
-               in.n_layers, (long long)in.n_params, (long long)in.flops);
+        printf(",\"file_bytes\":%lld,\"layers\":%d,\"params\":%lld,\"flops\":%lld,\"int8\":%s,",
+               (long long)in.file_bytes, in.n_layers, (long long)in.n_params, (long long)in.flops,
+               in.has_int8 ? "true" : "false");
         printf("\"input\":{\"w\":%d,\"h\":%d,\"c\":%d,\"mean\":[%g,%g,%g],\"std\":[%g,%g,%g]},", s->w,
                s->h, s->c, s->mean[0], s->mean[1], s->mean[2], s->std[0], s->std[1], s->std[2]);
         printf("\"source\":");
@@ -54,6 +55,9 @@ int cmd_info(int argc, char **argv) {
     printf("parameters  %lld (%.2f MB as float32)\n", (long long)in.n_params,
            (double)in.n_params * 4 / 1e6);
     printf("compute     %.1f MFLOP per image\n", (double)in.flops / 1e6);
+    if (in.has_int8)
+        printf("int8        int8 weights with per-channel scales (%.2f MB); integer kernels by default\n",
+               (double)in.int8_weight_bytes / 1e6);
     printf("layers      %d\n%s", in.n_layers, layers ? layers : "(out of memory)\n");
     int show = cli_flag(&a, "--labels") || in.n_classes <= 10 ? in.n_classes : 10;
     printf("classes     %d:", in.n_classes);

@@ -7,6 +7,7 @@ static const cli_opt opts[] = {
     {"--top", "K", "classes to print per image (default 5, at most the number of classes)"},
     {"--json", NULL, "one JSON object per image: {\"image\":..., \"top\":[{\"label\":..., \"p\":...}]}"},
     {"--threads", "N", "worker threads (default 1)"},
+    {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
 
 typedef struct {
@@ -37,6 +38,8 @@ int cmd_predict(int argc, char **argv) {
         !cli_int(&a, "--threads", 1, 1, 256, &threads))
         return CLI_USAGE;
     bool json = cli_flag(&a, "--json");
+    int prec;
+    if (!cli_precision(&a, &prec)) return CLI_USAGE;
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
     if (!m) return CLI_FAIL;
     vg_model_info info;
@@ -45,6 +48,7 @@ int cmd_predict(int argc, char **argv) {
     vg_runner *r = NULL;
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = (int)threads;
+    ro.precision = prec;
     if (vg_runner_init(&r, m, &ro, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
         vg_model_free(m);

@@ -122,6 +122,8 @@ typedef struct {
     int64_t flops;      /* multiply-adds x 2 for one image at the input size */
     int64_t file_bytes; /* size of the file it was loaded from (0 if built in memory) */
     const char *source; /* where the weights came from, e.g. the imported file name */
+    int has_int8;       /* the model carries an int8 form (integer kernels) */
+    int64_t int8_weight_bytes; /* its int8 weights + int32 biases + scales */
 } vg_model_info;
 
 /* Loads and validates a .vgm file: magic, version, every length against the file size,
@@ -165,9 +167,16 @@ vg_status vg_import_tflite_mem(const void *data, size_t size, const char *name, 
 
 typedef struct vg_runner vg_runner;
 
+typedef enum {
+    VG_PRECISION_AUTO = 0,  /* int8 when the model has an int8 form, else float */
+    VG_PRECISION_FLOAT = 1, /* float32 kernels */
+    VG_PRECISION_INT8 = 2,  /* integer kernels (error if the model has no int8 form) */
+} vg_precision;
+
 typedef struct {
-    int threads; /* worker threads, >= 1 (default 1) */
-    int batch;   /* images per forward pass, >= 1 (default 1) */
+    int threads;  /* worker threads, >= 1 (default 1) */
+    int batch;    /* images per forward pass, >= 1 (default 1) */
+    int precision; /* vg_precision */
 } vg_runner_opts;
 
 vg_runner_opts vg_runner_opts_default(void);
@@ -205,6 +214,9 @@ const char *vg_runner_kernels(const vg_runner *r);
 /* Measured peak single-thread float32 multiply-add rate of this CPU with the instructions
  * vigie uses, in GFLOP/s (a short busy loop; ~50 ms). */
 double vg_cpu_peak_gflops(void);
+
+/* 1 when the runner executes the integer kernels. */
+int vg_runner_is_int8(const vg_runner *r);
 
 /* Bytes held by the runner for activations and workspace (weights excluded). */
 size_t vg_runner_activation_bytes(const vg_runner *r);

@@ -74,8 +74,9 @@ grep -q '"params":3[0-9]\{6\},' "$T/out" && ok || bad "info --json"
 
 # ---- ImageNet reference table of DATA.md (Arm NN CpuRef on the quant model): top-1 label
 # and its probability within 0.05
+MODEL=$T/bb.vgm
 check_top1() { # image expected-label expected-p
-  run $VIGIE predict "$T/bb.vgm" "$M/testimages/$1" --top 1
+  run $VIGIE predict "$MODEL" "$M/testimages/$1" --top 1
   line=$(head -1 "$T/out")
   label=${line%  *}; label=${label%%,*}
   p=${line##*  }; p=${p%\%}
@@ -92,6 +93,26 @@ check_top1 parrot.jpg "macaw" 1.00
 check_top1 hot_dog.jpg "hotdog" 0.97
 check_top1 bird.bmp "chickadee" 0.99
 check_top1 dragonfly.bmp "dragonfly" 0.98
+
+# ---- the TF2 int8 model run through the integer kernels: the int8 reference of DATA.md
+# (Arm NN in integer arithmetic): same top-1, probabilities within 0.05
+run $VIGIE import "$M/tf2_mobilenet_v2_1.0_224_ptq.tflite" -o "$T/tf2.vgm"
+expect_rc 0 "import the int8 model"
+run $VIGIE info "$T/tf2.vgm"
+grep -q '^int8        int8 weights with per-channel scales' "$T/out" && ok || bad "int8 form not kept"
+MODEL=$T/tf2.vgm
+check_top1 cat.bmp "Egyptian cat" 0.64
+check_top1 grace_hopper.bmp "military uniform" 0.84
+check_top1 parrot.jpg "macaw" 0.94
+check_top1 hot_dog.jpg "hotdog" 0.79
+check_top1 bird.bmp "chickadee" 0.91
+check_top1 dragonfly.bmp "dragonfly" 0.95
+run $VIGIE bench "$T/tf2.vgm" --runs 1 --warmup 0 --json
+grep -q '"precision":"int8"' "$T/out" && ok || bad "bench of the int8 model: $(cat "$T/out")"
+run $VIGIE bench "$T/tf2.vgm" --runs 1 --warmup 0 --json --precision float
+grep -q '"precision":"float32"' "$T/out" && ok || bad "--precision float"
+run $VIGIE bench "$T/bb.vgm" --runs 1 --precision int8
+expect_clean_error "int8 on a float-only model"
 
 # several images, text and JSON
 run $VIGIE predict "$T/bb.vgm" "$M/testimages/cat.bmp" "$M/testimages/parrot.jpg" --top 2

@@ -13,6 +13,7 @@ pass=0 fail=0
 ok() { pass=$((pass + 1)); }
 bad() { fail=$((fail + 1)); echo "FAIL train: $*"; }
 D=$SHARED/data/firesmoke-cctv
+[ -d "$D" ] && D=$(cd "$D" && pwd) # links are resolved from their own folder
 if [ ! -d "$D" ] || [ ! -d "$SHARED/models" ]; then
   echo "SKIP train: $D not found"
   echo "train: 0 passed, 0 failed, 1 skipped"

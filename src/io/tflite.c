@@ -86,6 +86,10 @@ typedef struct {
     uint32_t n_opcodes;
     fb_vec buffers;
     vg_model *m;
+    /* for the int8 form: the TFLite tensors behind each node's weights and bias, and the one
+     * whose quantization each vigie tensor carries (the int8 side of QUANTIZE aliases) */
+    int *node_wt, *node_bt, *tq;
+    int cap_nodes;
     const uint8_t *labels; /* label list found in the appended zip, or NULL */
     size_t labels_len;
     char labels_name[128];
@@ -276,6 +280,14 @@ static bool is_const(importer *im, int32_t ti) {
     return ti >= 0 && (uint32_t)ti < im->n_tensors && im->t[ti].data != NULL;
 }
 
+/* the last pushed node's TFLite weight / bias tensors, and its output's quantization */
+static void note_node(importer *im, int wt, int bt, int out) {
+    int j = im->m->g.n_nodes - 1;
+    if (j >= 0 && j < im->cap_nodes) im->node_wt[j] = wt, im->node_bt[j] = bt;
+    int v = im->tmap[out];
+    if (v >= 0 && v < im->cap_nodes + 1) im->tq[v] = out;
+}
+
 static vg_status import_conv(importer *im, bool depthwise, fb_tab opts, const int32_t *in,
                              int n_in, int32_t out) {
     fb_ctx *c = &im->c;
@@ -358,6 +370,7 @@ static vg_status import_conv(importer *im, bool depthwise, fb_tab opts, const in
     int t = vg_graph_push(g, &n);
     if (t < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     im->tmap[out] = t;
+    note_node(im, in[1], n_in >= 3 ? in[2] : -1, out);
     return VG_OK;
 }
 
@@ -383,6 +396,7 @@ static vg_status import_fc(importer *im, fb_tab opts, const int32_t *in, int n_i
     st = dequantize(im, in[1], g->params + nd->w, (int64_t)co * ci);
     if (st == VG_OK && bias) st = dequantize(im, in[2], g->params + nd->b, co);
     im->tmap[out] = t;
+    note_node(im, in[1], bias ? in[2] : -1, out);
     return st;
 }
 
@@ -412,6 +426,7 @@ static vg_status import_pool(importer *im, int32_t code, fb_tab opts, const int3
     int t = vg_graph_gap(&im->m->g, x);
     if (t < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     im->tmap[out] = t;
+    note_node(im, -1, -1, out);
     return VG_OK;
 }
 
@@ -460,6 +475,7 @@ static vg_status import_op(importer *im, uint32_t k, fb_tab op) {
         int t = vg_graph_add(&im->m->g, a, b, act);
         if (t < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
         im->tmap[out] = t;
+        note_node(im, -1, -1, out);
         return VG_OK;
     }
     case TFL_SOFTMAX: {
@@ -474,6 +490,7 @@ static vg_status import_op(importer *im, uint32_t k, fb_tab op) {
         int t = vg_graph_softmax(&im->m->g, x);
         if (t < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
         im->tmap[out] = t;
+        note_node(im, -1, -1, out);
         return VG_OK;
     }
     case TFL_RESHAPE:
@@ -490,6 +507,8 @@ static vg_status import_op(importer *im, uint32_t k, fb_tab op) {
         if ((code == TFL_RESHAPE || code == TFL_SQUEEZE) && spatial)
             return fail(im, VG_ERR_UNSUPPORTED, "%s of a spatial tensor (op %u)", op_name(code), k);
         im->tmap[out] = x;
+        /* an alias carries the int8 side's quantization (the input QUANTIZE uint8 -> int8) */
+        if (to->type == TT_INT8 && x < im->cap_nodes + 1) im->tq[x] = out;
         return VG_OK;
     }
     default: {
@@ -579,6 +598,85 @@ static vg_status read_trailer(importer *im) {
     return VG_OK;
 }
 
+/* The int8 form, when the file is an int8 model (symmetric int8 weights with one scale per
+ * output channel or per tensor, int32 biases, int8 activations): kept beside the dequantized
+ * floats so the integer kernels can run it as TFLite does. Anything else: no int8 form. */
+static vg_status build_qgraph(importer *im) {
+    vg_graph *g = &im->m->g;
+    fb_ctx *c = &im->c;
+    for (int t = 0; t < g->n_tensors; t++) {
+        int ti = t < im->cap_nodes + 1 ? im->tq[t] : -1;
+        if (ti < 0 || im->t[ti].type != TT_INT8 || im->t[ti].scale.len != 1) return VG_OK;
+    }
+    vg_qgraph *q = calloc(1, sizeof *q);
+    if (!q) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
+    int nn = g->n_nodes;
+    q->t = malloc(sizeof(vg_qparam) * (size_t)g->n_tensors);
+    q->w_off = malloc(sizeof(int64_t) * (size_t)nn);
+    q->b_off = malloc(sizeof(int64_t) * (size_t)nn);
+    q->s_off = malloc(sizeof(int64_t) * (size_t)nn);
+    int64_t nw = 0, nb = 0, ns = 0;
+    bool ok = q->t && q->w_off && q->b_off && q->s_off;
+    for (int j = 0; ok && j < nn; j++) {
+        int wt = im->node_wt[j], bt = im->node_bt[j];
+        if (wt < 0) continue;
+        nw += im->t[wt].count;
+        if (bt >= 0) nb += im->t[bt].count;
+        const vg_node *nd = &g->nodes[j];
+        ns += nd->op == VG_OP_DWCONV ? im->t[wt].dims[3] : im->t[wt].dims[0];
+    }
+    if (ok) {
+        q->w8 = malloc((size_t)(nw ? nw : 1));
+        q->b32 = malloc(sizeof(int32_t) * (size_t)(nb ? nb : 1));
+        q->ws = malloc(sizeof(float) * (size_t)(ns ? ns : 1));
+        ok = q->w8 && q->b32 && q->ws;
+    }
+    if (!ok) {
+        vg_qgraph_free(q);
+        return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
+    }
+    for (int t = 0; t < g->n_tensors; t++) {
+        tfl_tensor *tt = &im->t[im->tq[t]];
+        int64_t z = tt->zero.len ? fb_vec_i64(c, tt->zero, 0) : 0;
+        q->t[t] = (vg_qparam){fb_vec_f32(c, tt->scale, 0), (int32_t)z};
+        if (!(q->t[t].scale > 0) || z < -128 || z > 127) goto none;
+    }
+    nw = nb = ns = 0;
+    for (int j = 0; j < nn; j++) {
+        q->w_off[j] = q->b_off[j] = q->s_off[j] = -1;
+        int wt = im->node_wt[j], bt = im->node_bt[j];
+        if (wt < 0) continue;
+        tfl_tensor *w = &im->t[wt];
+        const vg_node *nd = &g->nodes[j];
+        int co = nd->op == VG_OP_DWCONV ? w->dims[3] : w->dims[0];
+        if (w->type != TT_INT8 || !w->data || (size_t)w->count != w->data_size ||
+            (w->scale.len != 1 && w->scale.len != (uint32_t)co))
+            goto none;
+        for (uint32_t k = 0; k < w->zero.len; k++)
+            if (fb_vec_i64(c, w->zero, k) != 0) goto none; /* asymmetric weights: not this path */
+        memcpy(q->w8 + nw, w->data, (size_t)w->count);
+        q->w_off[j] = nw;
+        nw += w->count;
+        for (int k = 0; k < co; k++) q->ws[ns + k] = fb_vec_f32(c, w->scale, w->scale.len == 1 ? 0 : (uint32_t)k);
+        q->s_off[j] = ns;
+        ns += co;
+        if (bt >= 0) {
+            tfl_tensor *b = &im->t[bt];
+            if (b->type != TT_INT32 || !b->data || b->count != co || b->data_size != (size_t)co * 4) goto none;
+            for (int k = 0; k < co; k++) q->b32[nb + k] = (int32_t)vg_load_u32(b->data + 4 * k);
+            q->b_off[j] = nb;
+            nb += co;
+        }
+    }
+    if (c->bad) goto none;
+    q->n_w8 = nw, q->n_b32 = nb, q->n_ws = ns;
+    im->m->q = q;
+    return VG_OK;
+none:
+    vg_qgraph_free(q);
+    return VG_OK;
+}
+
 static vg_status import(importer *im) {
     fb_ctx *c = &im->c;
     if (c->size < 8 || memcmp(c->buf + 4, "TFL3", 4) != 0)
@@ -655,6 +753,14 @@ static vg_status import(importer *im) {
 
     fb_vec opv = fb_vector(c, sg, F_SG_OPERATORS, 4);
     if (c->bad || opv.len == 0 || opv.len > TFL_MAX_OPS) return corrupt(im, "operator list");
+    im->cap_nodes = (int)opv.len + 1;
+    im->node_wt = malloc(sizeof(int) * (size_t)im->cap_nodes);
+    im->node_bt = malloc(sizeof(int) * (size_t)im->cap_nodes);
+    im->tq = malloc(sizeof(int) * (size_t)(im->cap_nodes + 1));
+    if (!im->node_wt || !im->node_bt || !im->tq) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
+    for (int i = 0; i < im->cap_nodes; i++) im->node_wt[i] = im->node_bt[i] = -1;
+    for (int i = 0; i <= im->cap_nodes; i++) im->tq[i] = -1;
+    im->tq[0] = in_t;
     for (uint32_t k = 0; k < opv.len; k++) {
         fb_tab op = fb_vec_table(c, opv, k);
         if (c->bad) return corrupt(im, "operator table");
@@ -665,6 +771,7 @@ static vg_status import(importer *im) {
                     im->t[out_t].name);
     im->m->g.output = im->tmap[out_t];
     st = check_shapes(im);
+    if (st == VG_OK) st = build_qgraph(im);
     return st == VG_OK ? read_trailer(im) : st;
 }
 
@@ -691,6 +798,7 @@ vg_status vg_import_tflite_mem(const void *data, size_t size, const char *name, 
     free(im.t);
     free(im.tmap);
     free(im.opcodes);
+    free(im.node_wt), free(im.node_bt), free(im.tq);
     if (st != VG_OK) {
         vg_model_free(im.m);
         return st;

@@ -20,8 +20,16 @@ static void free_labels(vg_model *m) {
     m->n_labels = 0;
 }
 
+void vg_qgraph_free(vg_qgraph *q) {
+    if (!q) return;
+    free(q->t), free(q->w_off), free(q->b_off), free(q->s_off);
+    free(q->w8), free(q->b32), free(q->ws);
+    free(q);
+}
+
 void vg_model_free(vg_model *m) {
     if (!m) return;
+    vg_qgraph_free(m->q);
     vg_graph_free(&m->g);
     free_labels(m);
     for (int i = 0; i < m->n_meta; i++) {
@@ -159,6 +167,43 @@ const char *vg_model_get_meta(const vg_model *m, const char *key) {
     return NULL;
 }
 
+/* the int8 form against the graph: every node's int8 tensors inside their arrays, sizes as
+ * the shapes require, positive finite scales, zero points in range, only ops the integer path
+ * runs */
+static vg_status vg_qgraph_validate(const vg_model *m, vg_err *err) {
+    const vg_qgraph *q = m->q;
+    const vg_graph *g = &m->g;
+    for (int t = 0; t < g->n_tensors; t++)
+        if (!(q->t[t].scale > 0) || !isfinite(q->t[t].scale) || q->t[t].zp < -128 || q->t[t].zp > 127)
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 form: tensor %d quantization invalid", t);
+    for (int64_t i = 0; i < q->n_ws; i++)
+        if (!(q->ws[i] > 0) || !isfinite(q->ws[i]))
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 form: weight scale %lld invalid", (long long)i);
+    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)g->n_nodes);
+    if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
+    for (int j = 0; st == VG_OK && j < g->n_nodes; j++) {
+        const vg_node *nd = &g->nodes[j];
+        bool weighted = nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV || nd->op == VG_OP_FC;
+        bool last_softmax = nd->op == VG_OP_SOFTMAX && j == g->n_nodes - 1;
+        if (!weighted && nd->op != VG_OP_ADD && nd->op != VG_OP_GAP && !last_softmax) {
+            st = vg_err_set(err, VG_ERR_FORMAT, "int8 form: node %d (%s) has no integer kernel", j,
+                            vg_op_name((vg_op)nd->op));
+            break;
+        }
+        int64_t nw = vg_node_weight_count(nd, geom[j].in.c, geom[j].in.h, geom[j].in.w);
+        int64_t co = geom[j].out.c;
+        bool ok = weighted ? (q->w_off[j] >= 0 && q->w_off[j] <= q->n_w8 && nw <= q->n_w8 - q->w_off[j] &&
+                              q->s_off[j] >= 0 && q->s_off[j] <= q->n_ws && co <= q->n_ws - q->s_off[j] &&
+                              (q->b_off[j] == -1 || (q->b_off[j] >= 0 && q->b_off[j] <= q->n_b32 &&
+                                                     co <= q->n_b32 - q->b_off[j])))
+                           : (q->w_off[j] == -1 && q->b_off[j] == -1 && q->s_off[j] == -1);
+        if (!ok) st = vg_err_set(err, VG_ERR_FORMAT, "int8 form: node %d arrays out of range", j);
+    }
+    free(geom);
+    return st;
+}
+
 vg_status vg_model_validate(const vg_model *m, vg_err *err) {
     const vg_input_spec *in = &m->input;
     if (in->c != 3) return vg_err_set(err, VG_ERR_FORMAT, "input must have 3 channels, not %d", in->c);
@@ -176,7 +221,7 @@ vg_status vg_model_validate(const vg_model *m, vg_err *err) {
     if (m->n_labels != 0 && m->n_labels != n_out)
         return vg_err_set(err, VG_ERR_FORMAT, "model has %d labels for %d outputs", m->n_labels,
                           n_out);
-    return VG_OK;
+    return m->q ? vg_qgraph_validate(m, err) : VG_OK;
 }
 
 void vg_model_get_info(const vg_model *m, vg_model_info *info) {
@@ -188,6 +233,8 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info) {
     info->source = vg_model_get_meta(m, "source");
     info->n_classes = vg_model_n_outputs(m);
     info->has_labels = m->n_labels > 0;
+    info->has_int8 = m->q != NULL;
+    if (m->q) info->int8_weight_bytes = m->q->n_w8 + 4 * m->q->n_b32 + 4 * m->q->n_ws;
     vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(m->g.n_nodes ? m->g.n_nodes : 1));
     if (geom && vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) ==
                     VG_OK)

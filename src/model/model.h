@@ -6,7 +6,23 @@
 
 #include "model/graph.h"
 
+#include "compress/quant.h"
+
 #define VG_MAX_LABEL_LEN 256
+
+/* The int8 form of a graph (optional): activation quantization per tensor, int8 weights with
+ * one scale per output channel, int32 biases, indexed per node. The float parameters stay
+ * (dequantized) so the same model can also run in float or be trained. */
+typedef struct {
+    vg_qparam *t;                 /* per tensor */
+    int64_t *w_off, *b_off, *s_off; /* per node: into w8, b32, ws; -1 when none */
+    int8_t *w8;
+    int32_t *b32;
+    float *ws;
+    int64_t n_w8, n_b32, n_ws;
+} vg_qgraph;
+
+void vg_qgraph_free(vg_qgraph *q);
 #define VG_MAX_META 256
 
 typedef struct {
@@ -22,6 +38,7 @@ struct vg_model {
     int n_meta;
     int64_t file_bytes;
     char fallback_label[32];
+    vg_qgraph *q; /* int8 form, or NULL */
 };
 
 /* A new empty model (graph with only the input tensor). NULL on allocation failure. */

@@ -4,6 +4,7 @@
 #include "model/runner.h"
 
 #include "cpu/backend.h"
+#include "ops/ops_q8.h"
 
 #include <string.h>
 
@@ -21,6 +22,13 @@ struct vg_runner {
     int n_out;
     bool ends_in_softmax;
     bool tta_flip; /* the model asks for its mirror image to be averaged in (meta tta=flip) */
+    /* int8 execution (model->q) */
+    bool q8;
+    int8_t **t8;      /* per tensor */
+    int8_t *arena8;
+    int32_t *mult, *shift; /* per output channel, at the node's q->s_off */
+    int32_t *lo, *hi;      /* per node: clamp range of the fused activation */
+    vg_add_q8 *addp;       /* per node */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
@@ -30,8 +38,43 @@ struct vg_runner {
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
-    vg_runner_opts o = {1, 1};
+    vg_runner_opts o = {1, 1, VG_PRECISION_AUTO};
     return o;
+}
+
+int vg_runner_is_int8(const vg_runner *r) { return r->q8; }
+
+/* int8 plan: activation buffers laid out like the float plan (same element offsets), the
+ * requantization multipliers of every output channel, clamp ranges, add parameters */
+static bool plan_q8(vg_runner *r) {
+    const vg_graph *g = &r->m->g;
+    const vg_qgraph *q = r->m->q;
+    int nt = g->n_tensors, nn = g->n_nodes;
+    size_t in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
+    r->t8 = calloc((size_t)nt, sizeof(int8_t *));
+    r->arena8 = malloc(r->arena_floats + in + 64);
+    r->mult = malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
+    r->shift = malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
+    r->lo = malloc(sizeof(int32_t) * (size_t)nn);
+    r->hi = malloc(sizeof(int32_t) * (size_t)nn);
+    r->addp = calloc((size_t)nn, sizeof(vg_add_q8));
+    if (!r->t8 || !r->arena8 || !r->mult || !r->shift || !r->lo || !r->hi || !r->addp) return false;
+    r->t8[0] = r->arena8 + r->arena_floats;
+    for (int t = 1; t < nt; t++) r->t8[t] = r->arena8 + (r->t[t] - r->arena);
+    for (int j = 0; j < nn; j++) {
+        const vg_node *nd = &g->nodes[j];
+        vg_qparam qi = q->t[nd->in[0]], qo = q->t[nd->out];
+        vg_act_range_q8(nd->act, qo, &r->lo[j], &r->hi[j]);
+        if (q->s_off[j] >= 0) {
+            int co = r->geom[j].out.c;
+            for (int c = 0; c < co; c++) {
+                int64_t k = q->s_off[j] + c;
+                vg_quantize_multiplier((double)qi.scale * q->ws[k] / qo.scale, &r->mult[k], &r->shift[k]);
+            }
+        }
+        if (nd->op == VG_OP_ADD) vg_add_q8_prepare(qi, q->t[nd->in[1]], qo, nd->act, &r->addp[j]);
+    }
+    return true;
 }
 
 void vg_runner_free(vg_runner *r) {
@@ -48,6 +91,8 @@ void vg_runner_free(vg_runner *r) {
     free(r->input);
     free(r->output);
     free(r->flipped);
+    free(r->t8), free(r->arena8), free(r->mult), free(r->shift), free(r->lo), free(r->hi);
+    free(r->addp);
     free(r);
 }
 
@@ -190,6 +235,16 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate activation memory");
     }
+    if (o.precision == VG_PRECISION_INT8 && !m->q) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_UNSUPPORTED, "the model has no int8 form (quantize it with "
+                                                   "vigie optimize, or import an int8 TFLite file)");
+    }
+    r->q8 = m->q && o.precision != VG_PRECISION_FLOAT;
+    if (r->q8 && !plan_q8(r)) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate int8 activation memory");
+    }
     *out = r;
     return VG_OK;
 }
@@ -254,7 +309,72 @@ static void run_node(vg_runner *r, int i) {
     }
 }
 
+/* one node of the integer path */
+static void run_node_q8(vg_runner *r, int i) {
+    const vg_graph *g = &r->m->g;
+    const vg_qgraph *q = r->m->q;
+    const vg_node *nd = &g->nodes[i];
+    const vg_node_geom *gm = &r->geom[i];
+    const int8_t *x = r->t8[nd->in[0]];
+    int8_t *y = r->t8[nd->out];
+    int n = r->batch;
+    size_t pix = (size_t)n * gm->in.h * gm->in.w;
+    vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[i], r->hi[i],
+                   q->s_off[i] >= 0 ? r->mult + q->s_off[i] : NULL,
+                   q->s_off[i] >= 0 ? r->shift + q->s_off[i] : NULL};
+    const int8_t *w = q->w_off[i] >= 0 ? q->w8 + q->w_off[i] : NULL;
+    const int32_t *b = q->b_off[i] >= 0 ? q->b32 + q->b_off[i] : NULL;
+    vg_conv_desc d = gm->conv;
+    d.n = n;
+    switch ((vg_op)nd->op) {
+    case VG_OP_CONV:
+        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0)
+            vg_matmul_q8_ref((int)pix, d.co, d.ci, x, w, b, &o, y);
+        else
+            vg_conv2d_q8_ref(&d, x, w, b, &o, y);
+        break;
+    case VG_OP_DWCONV: vg_dwconv_q8_ref(&d, x, w, b, &o, y); break;
+    case VG_OP_FC:
+        vg_matmul_q8_ref(n, nd->co, gm->in.h * gm->in.w * gm->in.c, x, w, b, &o, y);
+        break;
+    case VG_OP_ADD:
+        vg_add_q8_ref(pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y);
+        break;
+    case VG_OP_GAP:
+        vg_gap_q8_ref(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
+        break;
+    case VG_OP_BN:
+    case VG_OP_GMAX:
+    case VG_OP_SOFTMAX:
+    case VG_OP_COUNT_: VG_ASSERT(0); /* not in int8 graphs (softmax runs in float) */
+    }
+}
+
+/* Integer forward: quantize the input, run the int8 nodes, dequantize the logits and apply a
+ * final softmax in float (its int8 form would only round the probabilities). */
+static void forward_q8(vg_runner *r, const float *input, float *output) {
+    const vg_graph *g = &r->m->g;
+    const vg_qgraph *q = r->m->q;
+    size_t n_in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
+    for (size_t i = 0; i < n_in; i++) r->t8[0][i] = vg_quantize1(input[i], q->t[0]);
+    int last = g->n_nodes;
+    if (r->ends_in_softmax) last--;
+    for (int i = 0; i < last; i++) {
+        double t0 = r->profile ? vg_time_now() : 0;
+        run_node_q8(r, i);
+        if (r->profile) r->prof_s[i] += vg_time_now() - t0, r->prof_calls[i]++;
+    }
+    int lt = r->ends_in_softmax ? g->nodes[g->n_nodes - 1].in[0] : g->output;
+    size_t n_out = (size_t)r->batch * r->n_out;
+    for (size_t i = 0; i < n_out; i++) output[i] = vg_dequantize1(r->t8[lt][i], q->t[lt]);
+    if (r->ends_in_softmax) vg_softmax_ref(r->batch, r->n_out, output, output);
+}
+
 void vg_runner_forward(vg_runner *r, const float *input, float *output) {
+    if (r->q8) {
+        forward_q8(r, input, output);
+        return;
+    }
     const vg_graph *g = &r->m->g;
     r->t[0] = (float *)input; /* read only: no node writes tensor 0 */
     if (r->profile) {

@@ -112,6 +112,28 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
         }
         chunk_end(w, lp);
     }
+    if (m->q) { /* the int8 form */
+        const vg_qgraph *q = m->q;
+        chunk_begin(w, "QGRF", &lp);
+        vg_wr_u32(w, (uint32_t)m->g.n_tensors);
+        vg_wr_u32(w, (uint32_t)m->g.n_nodes);
+        for (int t = 0; t < m->g.n_tensors; t++) {
+            vg_wr_f32(w, q->t[t].scale);
+            vg_wr_i32(w, q->t[t].zp);
+        }
+        for (int j = 0; j < m->g.n_nodes; j++) {
+            vg_wr_u64(w, (uint64_t)q->w_off[j]);
+            vg_wr_u64(w, (uint64_t)q->b_off[j]);
+            vg_wr_u64(w, (uint64_t)q->s_off[j]);
+        }
+        vg_wr_u64(w, (uint64_t)q->n_w8);
+        vg_wr_bytes(w, q->w8, (size_t)q->n_w8);
+        vg_wr_u64(w, (uint64_t)q->n_b32);
+        for (int64_t i = 0; i < q->n_b32; i++) vg_wr_i32(w, q->b32[i]);
+        vg_wr_u64(w, (uint64_t)q->n_ws);
+        vg_wr_f32s(w, q->ws, (size_t)q->n_ws);
+        chunk_end(w, lp);
+    }
     for (int i = 0; i < n_extra; i++) {
         chunk_begin(w, extra[i].tag, &lp);
         vg_wr_bytes(w, extra[i].data, extra[i].size);
@@ -212,6 +234,48 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
                               (unsigned long long)np);
         vg_rd_bytes(r, m->g.params, np * 4);
         m->g.n_params = m->g.cap_params = (int64_t)np;
+    } else if (memcmp(tag, "QGRF", 4) == 0) {
+        if (m->q) return vg_err_set(err, VG_ERR_FORMAT, "duplicate int8 chunk");
+        uint32_t nt = vg_rd_u32(r), nn = vg_rd_u32(r);
+        if (r->bad || nt < 2 || nt > VG_MAX_NODES + 1 || nn != nt - 1 ||
+            (size_t)nt * 8 + (size_t)nn * 24 > vg_rd_left(r))
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: bad counts");
+        vg_qgraph *q = calloc(1, sizeof *q);
+        if (!q) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        m->q = q; /* freed with the model on any error below */
+        q->t = malloc(sizeof(vg_qparam) * nt);
+        q->w_off = malloc(sizeof(int64_t) * nn);
+        q->b_off = malloc(sizeof(int64_t) * nn);
+        q->s_off = malloc(sizeof(int64_t) * nn);
+        if (!q->t || !q->w_off || !q->b_off || !q->s_off)
+            return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        for (uint32_t t = 0; t < nt; t++) {
+            q->t[t].scale = vg_rd_f32(r);
+            q->t[t].zp = vg_rd_i32(r);
+        }
+        for (uint32_t j = 0; j < nn; j++) {
+            q->w_off[j] = (int64_t)vg_rd_u64(r);
+            q->b_off[j] = (int64_t)vg_rd_u64(r);
+            q->s_off[j] = (int64_t)vg_rd_u64(r);
+        }
+        uint64_t n8 = vg_rd_u64(r);
+        if (r->bad || n8 > vg_rd_left(r)) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: weights");
+        q->n_w8 = (int64_t)n8;
+        q->w8 = malloc(n8 ? n8 : 1);
+        if (!q->w8) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        vg_rd_bytes(r, q->w8, n8);
+        uint64_t nb = vg_rd_u64(r);
+        if (r->bad || nb > vg_rd_left(r) / 4) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: biases");
+        q->n_b32 = (int64_t)nb;
+        q->b32 = malloc(sizeof(int32_t) * (nb ? nb : 1));
+        if (!q->b32) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        for (uint64_t i = 0; i < nb; i++) q->b32[i] = vg_rd_i32(r);
+        uint64_t ns = vg_rd_u64(r);
+        if (r->bad || ns * 4 != vg_rd_left(r)) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: scales");
+        q->n_ws = (int64_t)ns;
+        q->ws = malloc(sizeof(float) * (ns ? ns : 1));
+        if (!q->ws) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        vg_rd_bytes(r, q->ws, ns * 4);
     } else if (memcmp(tag, "LABL", 4) == 0) {
         uint32_t n = vg_rd_u32(r);
         if (r->bad || n > VG_MAX_CLASSES || (size_t)n * 4 > vg_rd_left(r))
