@@ -5,6 +5,7 @@
  * multiplier and of intermediate requantizations). */
 #include "test.h"
 
+#include "cpu/q8_gemm.h"
 #include "ops/ops_q8.h"
 
 #include <stdlib.h>
@@ -164,7 +165,93 @@ static void test_kernels(void) {
     free(x), free(w), free(y), free(a), free(bm), free(c);
 }
 
+/* the fast int8 GEMM == the reference, bit for bit, on odd shapes, with both paths */
+static void test_q8_gemm(void) {
+    static const int shapes[][3] = {{1, 1, 1},   {1, 16, 4},   {3, 17, 5},    {8, 32, 96},
+                                    {9, 33, 7},  {64, 24, 144}, {77, 70, 37}, {130, 160, 576},
+                                    {5, 1001, 64}, {300, 16, 32}};
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
+    vg_test_seed(23);
+    printf("  int8 GEMM fast kernel: %s\n", vg_q8_fast_available() ? "AVX-512 VNNI" : "portable");
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
+        int m = shapes[t][0], n = shapes[t][1], k = shapes[t][2];
+        int8_t *a = malloc((size_t)m * k + 64), *b = malloc((size_t)n * k);
+        int8_t *c0 = malloc((size_t)m * n), *c1 = malloc((size_t)m * n), *c2 = malloc((size_t)m * n);
+        int32_t *bias = malloc(sizeof(int32_t) * (size_t)n), *mult = malloc(sizeof(int32_t) * (size_t)n);
+        int32_t *shift = malloc(sizeof(int32_t) * (size_t)n);
+        for (int i = 0; i < m * k + 64; i++) a[i] = rnd8();
+        for (int i = 0; i < n * k; i++) b[i] = rnd8();
+        for (int j = 0; j < n; j++) {
+            bias[j] = (int32_t)vg_test_uniform(-30000, 30000);
+            /* mostly small multipliers, some above 1 (positive shift) */
+            double real = j % 7 == 3 ? vg_test_uniform(1.0f, 3.0f) : exp(vg_test_uniform(-12, -2));
+            vg_quantize_multiplier(real, &mult[j], &shift[j]);
+        }
+        int32_t zp = t == 0 ? -128 : t == 1 ? 127 : (int32_t)vg_test_uniform(-128, 127);
+        vg_q8_out q = {zp, (int32_t)vg_test_uniform(-20, 20), t % 2 ? -128 : -5, t % 3 ? 127 : 60,
+                       mult, shift};
+        vg_matmul_q8_ref(m, n, k, a, b, t % 4 == 2 ? NULL : bias, &q, c0);
+        vg_q8_packed pk;
+        CHECK(vg_q8_pack(n, k, b, &pk), "pack");
+        vg_q8_gemm(p1, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c1, n);
+        vg_q8_gemm(p2, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c2, n);
+        int diff = 0;
+        for (int i = 0; i < m * n; i++) diff += c1[i] != c0[i];
+        CHECK(diff == 0, "int8 GEMM m%d n%d k%d: %d outputs differ from the reference", m, n, k, diff);
+        CHECK(memcmp(c1, c2, (size_t)m * n) == 0, "int8 GEMM m%d n%d k%d: 1 and 2 threads differ", m, n, k);
+        /* the portable path as well */
+        vg_q8_gemm_ex(p2, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c2, n, false);
+        diff = 0;
+        for (int i = 0; i < m * n; i++) diff += c2[i] != c0[i];
+        CHECK(diff == 0, "portable int8 GEMM m%d n%d k%d: %d outputs differ", m, n, k, diff);
+        vg_q8_packed_free(&pk);
+        free(a), free(b), free(c0), free(c1), free(c2), free(bias), free(mult), free(shift);
+    }
+    vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
+static void test_q8_dwconv(void) {
+    static const vg_conv_desc cases[] = {
+        {2, 12, 10, 32, 32, 3, 3, 1, 1, 1, 1, 12, 10}, {1, 13, 11, 19, 19, 3, 3, 2, 2, 0, 0, 7, 6},
+        {1, 9, 8, 40, 40, 3, 3, 2, 2, 1, 1, 5, 4},     {1, 2, 2, 5, 5, 3, 3, 1, 1, 1, 1, 2, 2},
+        {1, 11, 7, 24, 24, 5, 5, 2, 2, 2, 2, 6, 4},    {3, 7, 7, 97, 97, 3, 3, 1, 1, 1, 1, 7, 7},
+    };
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
+    vg_test_seed(24);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
+        const vg_conv_desc *d = &cases[t];
+        size_t nx = (size_t)d->n * d->h * d->w * d->ci, nw = (size_t)d->kh * d->kw * d->ci;
+        size_t ny = (size_t)d->n * d->ho * d->wo * d->ci;
+        int8_t *x = malloc(nx + 64), *w = malloc(nw), *y0 = malloc(ny), *y1 = malloc(ny), *y2 = malloc(ny);
+        int32_t *b = malloc(sizeof(int32_t) * (size_t)d->ci), *mult = malloc(sizeof(int32_t) * (size_t)d->ci);
+        int32_t *shift = malloc(sizeof(int32_t) * (size_t)d->ci);
+        for (size_t i = 0; i < nx; i++) x[i] = rnd8();
+        for (size_t i = 0; i < nw; i++) w[i] = rnd8();
+        for (int c = 0; c < d->ci; c++) {
+            b[c] = (int32_t)vg_test_uniform(-5000, 5000);
+            vg_quantize_multiplier(exp(vg_test_uniform(-10, -3)), &mult[c], &shift[c]);
+        }
+        vg_q8_out q = {(int32_t)vg_test_uniform(-128, 127), 3, -128, t % 2 ? 100 : 127, mult, shift};
+        const int32_t *bb = t == 3 ? NULL : b;
+        vg_dwconv_q8_ref(d, x, w, bb, &q, y0);
+        vg_q8_dwconv(p1, d, x, w, bb, &q, y1);
+        vg_q8_dwconv_ex(p2, d, x, w, bb, &q, y2, false);
+        int d1 = 0, d2 = 0;
+        for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
+        CHECK(d1 == 0, "int8 depthwise case %zu: %d outputs differ from the reference", t, d1);
+        CHECK(d2 == 0, "portable int8 depthwise case %zu (2 threads): %d outputs differ", t, d2);
+        vg_q8_dwconv(p2, d, x, w, bb, &q, y2);
+        CHECK(memcmp(y1, y2, ny) == 0, "int8 depthwise case %zu: 1 and 2 threads differ", t);
+        free(x), free(w), free(y0), free(y1), free(y2), free(b), free(mult), free(shift);
+    }
+    vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
 void test_quant(void) {
     test_fixed_point();
     test_kernels();
+    test_q8_gemm();
+    test_q8_dwconv();
 }

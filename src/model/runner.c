@@ -4,6 +4,7 @@
 #include "model/runner.h"
 
 #include "cpu/backend.h"
+#include "cpu/q8_gemm.h"
 #include "ops/ops_q8.h"
 
 #include <string.h>
@@ -29,6 +30,8 @@ struct vg_runner {
     int32_t *mult, *shift; /* per output channel, at the node's q->s_off */
     int32_t *lo, *hi;      /* per node: clamp range of the fused activation */
     vg_add_q8 *addp;       /* per node */
+    vg_q8_packed *qpk;     /* per node: packed int8 weights of GEMM-shaped layers */
+    int8_t *col8;          /* int8 im2col buffer */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
@@ -74,7 +77,43 @@ static bool plan_q8(vg_runner *r) {
         }
         if (nd->op == VG_OP_ADD) vg_add_q8_prepare(qi, q->t[nd->in[1]], qo, nd->act, &r->addp[j]);
     }
-    return true;
+    /* GEMM-shaped layers: weights packed once for the int8 GEMM; general convs go through an
+     * int8 im2col (padding = the input's zero point, which contributes nothing) */
+    r->qpk = calloc((size_t)nn, sizeof(vg_q8_packed));
+    if (!r->qpk) return false;
+    size_t col = 0;
+    for (int j = 0; j < nn; j++) {
+        const vg_node *nd = &g->nodes[j];
+        const vg_node_geom *gm = &r->geom[j];
+        if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC) continue;
+        int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
+        if (!vg_q8_pack(nd->co, k, q->w8 + q->w_off[j], &r->qpk[j])) return false;
+        if (nd->op == VG_OP_CONV) {
+            size_t need = (size_t)r->batch * gm->out.h * gm->out.w * k;
+            if (need > col) col = need;
+        }
+    }
+    r->col8 = malloc(col + 64);
+    return r->col8 != NULL;
+}
+
+static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *col) {
+    size_t patch = (size_t)d->kh * d->kw * d->ci;
+    for (int n = 0; n < d->n; n++)
+        for (int oy = 0; oy < d->ho; oy++)
+            for (int ox = 0; ox < d->wo; ox++) {
+                int8_t *dst = col + (((size_t)n * d->ho + oy) * d->wo + ox) * patch;
+                for (int ky = 0; ky < d->kh; ky++) {
+                    int iy = oy * d->sh - d->pt + ky;
+                    for (int kx = 0; kx < d->kw; kx++) {
+                        int ix = ox * d->sw - d->pl + kx;
+                        int8_t *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
+                        bool in = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
+                        const int8_t *s = x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci;
+                        for (int c = 0; c < d->ci; c++) p[c] = in ? s[c] : pad;
+                    }
+                }
+            }
 }
 
 void vg_runner_free(vg_runner *r) {
@@ -93,6 +132,8 @@ void vg_runner_free(vg_runner *r) {
     free(r->flipped);
     free(r->t8), free(r->arena8), free(r->mult), free(r->shift), free(r->lo), free(r->hi);
     free(r->addp);
+    for (int i = 0; r->qpk && i < r->m->g.n_nodes; i++) vg_q8_packed_free(&r->qpk[i]);
+    free(r->qpk), free(r->col8);
     free(r);
 }
 
@@ -328,14 +369,17 @@ static void run_node_q8(vg_runner *r, int i) {
     d.n = n;
     switch ((vg_op)nd->op) {
     case VG_OP_CONV:
-        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0)
-            vg_matmul_q8_ref((int)pix, d.co, d.ci, x, w, b, &o, y);
-        else
-            vg_conv2d_q8_ref(&d, x, w, b, &o, y);
+        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0) {
+            vg_q8_gemm(vg_cpu_pool(r->cpu), (int)pix, x, d.ci, &r->qpk[i], b, &o, y, d.co);
+        } else {
+            int patch = d.kh * d.kw * d.ci;
+            im2col8(&d, x, (int8_t)o.in_zp, r->col8);
+            vg_q8_gemm(vg_cpu_pool(r->cpu), n * d.ho * d.wo, r->col8, patch, &r->qpk[i], b, &o, y, d.co);
+        }
         break;
-    case VG_OP_DWCONV: vg_dwconv_q8_ref(&d, x, w, b, &o, y); break;
+    case VG_OP_DWCONV: vg_q8_dwconv(vg_cpu_pool(r->cpu), &d, x, w, b, &o, y); break;
     case VG_OP_FC:
-        vg_matmul_q8_ref(n, nd->co, gm->in.h * gm->in.w * gm->in.c, x, w, b, &o, y);
+        vg_q8_gemm(vg_cpu_pool(r->cpu), n, x, gm->in.h * gm->in.w * gm->in.c, &r->qpk[i], b, &o, y, nd->co);
         break;
     case VG_OP_ADD:
         vg_add_q8_ref(pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y);
