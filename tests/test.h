@@ -64,6 +64,7 @@ const char *vg_test_tmpdir(void);
     X(vgm)                                                                                       \
     X(tflite)                                                                                    \
     X(tflite_synth)                                                                              \
+    X(tflite_q8)                                                                                 \
     X(golden)                                                                                    \
     X(grad)                                                                                      \
     X(golden_train)                                                                              \

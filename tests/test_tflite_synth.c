@@ -284,3 +284,83 @@ void test_tflite_synth(void) {
     check_damage(SYNTH_DIR "tiny_int8.tflite");
     vg_fixture_free(&fx);
 }
+
+/* tiny_q8.tflite: the int8 network entirely in int8 (int8 softmax), so vigie keeps its int8 form.
+ * The integer path must reproduce the float64 reference of the dequantized network closely
+ * (int8 rounding of every activation: probabilities within 0.05, the same top class), survive
+ * a .vgm round trip bit for bit, and a damaged int8 chunk (valid CRC) must be refused. */
+void test_tflite_q8(void);
+void test_tflite_q8(void) {
+    vg_err err;
+    vg_model *m = NULL;
+    if (vg_import_tflite("tests/fixtures/tiny_q8.tflite", &m, &err) != VG_OK) {
+        CHECK(false, "import tiny_q8: %s", err.msg);
+        return;
+    }
+    CHECK(m->q != NULL, "tiny_q8 has no int8 form");
+    vg_fixture fx;
+    if (!m->q || vg_fixture_load("tests/fixtures/tflite_synth_expected.bin", &fx) != 0) {
+        vg_model_free(m);
+        return;
+    }
+    const vg_fx_tensor *in = vg_fixture_get(&fx, "tiny_int8.input", 0);
+    const vg_fx_tensor *want = vg_fixture_get(&fx, "tiny_int8.output", 0);
+    int nc = vg_model_n_outputs(m);
+    if (in && want && (int)want->count == nc) {
+        vg_runner_opts o8 = {1, 1, VG_PRECISION_INT8}, of = {1, 1, VG_PRECISION_FLOAT};
+        vg_runner *r8 = NULL, *rf = NULL;
+        CHECK(vg_runner_init(&r8, m, &o8, &err) == VG_OK && vg_runner_is_int8(r8), "int8 runner: %s", err.msg);
+        CHECK(vg_runner_init(&rf, m, &of, &err) == VG_OK && !vg_runner_is_int8(rf), "float runner");
+        float p8[16], pf[16];
+        vg_runner_forward(r8, in->data, p8);
+        vg_runner_forward(rf, in->data, pf);
+        int a8 = 0, aw = 0;
+        double worst = 0;
+        for (int i = 0; i < nc; i++) {
+            worst = fmax(worst, fabs(p8[i] - want->data[i]));
+            if (p8[i] > p8[a8]) a8 = i;
+            if (want->data[i] > want->data[aw]) aw = i;
+        }
+        CHECK(worst < 0.05 && a8 == aw, "int8 path: max prob error %.3f, top class %d vs %d", worst, a8, aw);
+        CHECK(vg_test_max_rel_err(pf, want->data, (size_t)nc, 1e-6, NULL) < 1e-4, "float path of tiny_q8");
+        /* round trip through a .vgm keeps the int8 form and its outputs exactly */
+        char path[700];
+        snprintf(path, sizeof path, "%s/q8.vgm", vg_test_tmpdir());
+        vg_model *l = NULL;
+        CHECK(vg_model_save(m, path, &err) == VG_OK && vg_model_load(path, &l, &err) == VG_OK && l->q,
+              "int8 round trip: %s", err.msg);
+        if (l) {
+            vg_runner *rl = NULL;
+            float pl[16];
+            vg_runner_init(&rl, l, &o8, NULL);
+            vg_runner_forward(rl, in->data, pl);
+            CHECK(memcmp(pl, p8, sizeof(float) * (size_t)nc) == 0, "int8 outputs changed by the round trip");
+            vg_runner_free(rl);
+            vg_model_free(l);
+        }
+        /* a hostile int8 chunk behind a valid checksum is refused */
+        vg_wr w = {0};
+        vg_model_serialize(m, &w, NULL);
+        size_t at = 0;
+        for (size_t i = 16; i + 20 < w.n; i++)
+            if (memcmp(w.p + i, "QGRF", 4) == 0) at = i + 16;
+        CHECK(at > 0, "QGRF chunk written");
+        if (at) {
+            /* first node's weight offset (after 2 counts and the tensor params) -> far away */
+            uint32_t nt = vg_load_u32(w.p + at);
+            size_t off = at + 8 + (size_t)nt * 8;
+            for (int k = 0; k < 8; k++) w.p[off + k] = k == 3 ? 0x7f : 0;
+            uint32_t crc = vg_crc32(w.p, w.n - 4);
+            for (int k = 0; k < 4; k++) w.p[w.n - 4 + k] = (uint8_t)(crc >> (8 * k));
+            vg_model *h = NULL;
+            CHECK(vg_model_parse(w.p, w.n, "h.vgm", &h, &err) == VG_ERR_FORMAT && strstr(err.msg, "int8"),
+                  "hostile int8 chunk: %s", err.msg);
+            vg_model_free(h);
+        }
+        vg_wr_free(&w);
+        vg_runner_free(r8);
+        vg_runner_free(rf);
+    }
+    vg_fixture_free(&fx);
+    vg_model_free(m);
+}

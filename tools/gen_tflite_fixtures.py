@@ -23,6 +23,7 @@ It is deterministic (fixed seed) and writes, in tests/fixtures/:
                            FULLY_CONNECTED (int8 per-tensor) -> DEQUANTIZE -> SOFTMAX (float)
                            -> QUANTIZE (float -> uint8 output)
     tiny_int8_in.tflite    the same network fed an int8 graph input directly (no QUANTIZE)
+    tiny_q8.tflite         the same network all in int8 (int8 softmax): vigie keeps its int8 form
     bad_*.tflite           one refusal each (see REFUSALS below): MAX_POOL_2D, dilation 2,
                            depthwise channel multiplier 2, conv filter / input channel mismatch,
                            two subgraphs, MEAN over channels, RESHAPE flattening an image
@@ -335,7 +336,7 @@ def int8_net():
     return dict(H=H, W=W, C2=C2, NCLS=NCLS, pixels=pixels, x=x, q=q, aq=aq, ref=ref)
 
 
-def write_int8(net, name, int8_input):
+def write_int8(net, name, int8_input, int8_softmax=False):
     H, W, C2, NCLS, q, aq, ref = (net[k] for k in ("H", "W", "C2", "NCLS", "q", "aq", "ref"))
     B = Builder()
 
@@ -379,6 +380,11 @@ def write_int8(net, name, int8_input):
     B.op("SQUEEZE", [t_pool], [t_sq], "SqueezeOptions", squeeze_dims=[1, 2])
     t_fc = act_t("logits", (1, NCLS))
     B.op("FULLY_CONNECTED", [t_sq] + weights("fc"), [t_fc], "FullyConnectedOptions")
+    if int8_softmax:  # all integer, as TFLite's int8 converters write it
+        t_sm8 = B.tensor("probs", (1, NCLS), "INT8", scale=1.0 / 256.0, zero=-128)
+        B.op("SOFTMAX", [t_fc], [t_sm8], "SoftmaxOptions", beta=1.0)
+        compile_tflite(B.model([t_in], [t_sm8]), name)
+        return
     t_deq = B.tensor("logits_float", (1, NCLS), "FLOAT32")
     B.op("DEQUANTIZE", [t_fc], [t_deq])
     t_sm = B.tensor("probs_float", (1, NCLS), "FLOAT32")
@@ -489,6 +495,7 @@ def main():
     net = int8_net()
     write_int8(net, "tiny_int8.tflite", int8_input=False)
     write_int8(net, "tiny_int8_in.tflite", int8_input=True)
+    write_int8(net, "tiny_q8.tflite", int8_input=False, int8_softmax=True)
     ref = net["ref"]
     tensors += [("tiny_int8.pixels", net["pixels"][None].astype(np.float64)),
                 ("tiny_int8.input", net["x"][None]), ("tiny_int8.logits", ref["logits"][None]),
