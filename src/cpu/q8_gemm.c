@@ -79,13 +79,17 @@ static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda
 
 #define TV __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 
-/* TFLite's requantization of 8 lanes held as 64-bit integers (exact: no lane overflows) */
-TV static inline __m512i requant8(__m512i x, __m512i mult, __m512i shift) {
+/* TFLite's requantization of 8 lanes held as 64-bit integers (exact: no lane overflows).
+ * `left` is false when no multiplier exceeds 1 (the common case): no left shift is needed. */
+TV static inline __m512i requant8(__m512i x, __m512i mult, __m512i shift, bool left) {
     __m512i zero = _mm512_setzero_si512();
-    __m512i left = _mm512_max_epi64(shift, zero), right = _mm512_max_epi64(_mm512_sub_epi64(zero, shift), zero);
-    x = _mm512_sllv_epi64(x, left);
-    x = _mm512_min_epi64(_mm512_max_epi64(x, _mm512_set1_epi64(INT32_MIN)), _mm512_set1_epi64(INT32_MAX));
-    __m512i prod = _mm512_mullo_epi64(x, mult);
+    __m512i right = _mm512_max_epi64(_mm512_sub_epi64(zero, shift), zero);
+    if (left) {
+        x = _mm512_sllv_epi64(x, _mm512_max_epi64(shift, zero));
+        x = _mm512_min_epi64(_mm512_max_epi64(x, _mm512_set1_epi64(INT32_MIN)), _mm512_set1_epi64(INT32_MAX));
+    }
+    /* both factors fit in 32 bits: the one-uop signed 32 x 32 -> 64 multiply */
+    __m512i prod = _mm512_mul_epi32(x, mult);
     __mmask8 neg = _mm512_cmplt_epi64_mask(prod, zero);
     __m512i nudge = _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(1ll << 30), _mm512_set1_epi64(1 - (1ll << 30)));
     __m512i t = _mm512_add_epi64(prod, nudge);
@@ -110,12 +114,13 @@ TV static inline void epilogue16(__m512i acc, int col, int nvalid, const int32_t
     __mmask16 m = nvalid >= 16 ? 0xffff : (__mmask16)((1u << nvalid) - 1);
     acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(m, bias + col));
     __m512i mult = _mm512_maskz_loadu_epi32(m, q->mult + col), sh = _mm512_maskz_loadu_epi32(m, q->shift + col);
+    bool left = _mm512_cmpgt_epi32_mask(sh, _mm512_setzero_si512()) != 0;
     __m512i lo = requant8(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
                           _mm512_cvtepi32_epi64(_mm512_castsi512_si256(mult)),
-                          _mm512_cvtepi32_epi64(_mm512_castsi512_si256(sh)));
+                          _mm512_cvtepi32_epi64(_mm512_castsi512_si256(sh)), left);
     __m512i hi = requant8(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)),
                           _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(mult, 1)),
-                          _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(sh, 1)));
+                          _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(sh, 1)), left);
     __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)),
                                    _mm512_cvtepi64_epi32(hi), 1);
     v = _mm512_add_epi32(v, _mm512_set1_epi32(q->out_zp));
