@@ -72,6 +72,10 @@ const char *vg_test_tmpdir(void);
     X(data)                                                                                      \
     X(metrics)                                                                                   \
     X(quant)                                                                                     \
+    X(prune)                                                                                     \
+    X(cluster)                                                                                   \
+    X(fold)                                                                                      \
+    X(calib)                                                                                     \
     X(corrupt)                                                                                   \
     X(plot)
 
