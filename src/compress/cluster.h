@@ -1,0 +1,98 @@
+/* cluster.h — weight clustering (k-means weight sharing, as in Deep Compression and TF-MOT):
+ * the values of one weight tensor are replaced by k shared centroids, so that the tensor is
+ * stored as k floats plus one ceil(log2 k)-bit index per weight, and compresses further with a
+ * general-purpose compressor. One tensor at a time: the caller loops over the layers and decides
+ * which to cluster (biases and batch-norm parameters usually are not).
+ *
+ * Usage:
+ *     float c[16];
+ *     uint8_t *idx = malloc(n);                                  // one index per weight
+ *     if (vg_cluster_fit(w, n, 16, VG_CLUSTER_KMEANSPP, seed, true, c, idx, &err)) ...;
+ *     vg_cluster_apply(w, n, c, idx);                            // w now has <= 16 values
+ *   fine-tuning, per step: vg_cluster_grad(dw, ...) before the optimizer step,
+ *   vg_cluster_snap(w, ...) after it; storage: vg_bitpack / vg_bitunpack of idx.
+ *
+ * Pruning composes with clustering through keep_zero: exact zeros get centroid 0, pinned at
+ * exactly 0.0 and reserved for them, so the sparsity pattern survives clustering and
+ * fine-tuning. Not here: choosing k per layer, the file format that stores the result. */
+#ifndef VG_CLUSTER_H
+#define VG_CLUSTER_H
+
+#include "vigie.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_CLUSTER_K_MIN     2
+#define VG_CLUSTER_K_MAX     256  /* indices are uint8_t */
+#define VG_CLUSTER_MAX_ITERS 1000 /* Lloyd cap of vg_cluster_fit; an iteration is O(k log n) */
+
+/* How the centroids are initialised before Lloyd's iterations. */
+typedef enum {
+    VG_CLUSTER_LINEAR,   /* evenly spaced between min and max (keeps the outliers' centroids) */
+    VG_CLUSTER_KMEANSPP, /* k-means++: D^2 sampling from the weights, seeded, deterministic */
+    VG_CLUSTER_DENSITY,  /* evenly spaced quantiles of the weights' CDF */
+} vg_cluster_init;
+
+/* "linear", "kmeans++" (or "kmeanspp"), "density" -> *out; anything else is VG_ERR_ARG. */
+vg_status vg_cluster_init_parse(const char *s, vg_cluster_init *out, vg_err *err);
+const char *vg_cluster_init_name(vg_cluster_init init); /* the parseable name, never NULL */
+
+/* 1-D k-means of w[0..n) into k clusters (2 <= k <= 256), written to centroids[0..k) and
+ * idx[0..n) (idx[i] < k, the nearest centroid of w[i]). Deterministic for a given seed (only
+ * k-means++ draws). Lloyd's iterations run until no assignment changes or the cap; an empty
+ * cluster is re-seeded at the weight farthest from its centroid in the cluster of largest
+ * squared error. Fewer distinct values than k is fine: centroids may then repeat (or lie where
+ * no weight is); at most k distinct values (k-1 non-zero with keep_zero) each get their own
+ * centroid, so that apply reproduces w exactly.
+ * keep_zero: centroids[0] is exactly 0.0, only exact zeros (+0 or -0) are assigned to it,
+ * whether or not w has any, and the other k-1 centroids, in ascending order, are fitted to the
+ * non-zero weights. Without keep_zero the k centroids are in ascending order.
+ * Errors: VG_ERR_ARG for k out of range, n < 0 or a NaN/infinite weight; VG_ERR_NOMEM. Scratch
+ * is allocated inside: about 20 bytes per weight at peak. */
+vg_status vg_cluster_fit(const float *w, int64_t n, int k, vg_cluster_init init, uint64_t seed,
+                         bool keep_zero, float *centroids, uint8_t *idx, vg_err *err);
+/* The same with the Lloyd cap given (0: the initial centroids, with nearest assignment) and
+ * the number of iterations run written to *iters (may be NULL). */
+vg_status vg_cluster_fit_iters(const float *w, int64_t n, int k, vg_cluster_init init,
+                               uint64_t seed, bool keep_zero, int max_iters, float *centroids,
+                               uint8_t *idx, int *iters, vg_err *err);
+
+/* w[i] = centroids[idx[i]] */
+void vg_cluster_apply(float *w, int64_t n, const float *centroids, const uint8_t *idx);
+
+/* Fine-tuning of a clustered tensor (the centroids are the trainable parameters; the gradient
+ * of a centroid is the sum of its members' gradients). vg_cluster_grad replaces each member's
+ * gradient by the mean gradient of its cluster, so that one optimizer step moves all members
+ * alike and they stay equal; with keep_zero_pinned (the layout of vg_cluster_fit with
+ * keep_zero), cluster 0's gradient is 0. No workspace: k <= 256 sums live on the stack. */
+void vg_cluster_grad(float *grad, int64_t n, const uint8_t *idx, int k, bool keep_zero_pinned);
+/* After an optimizer step that may have moved members apart (per-weight optimizer state,
+ * weight decay, rounding): each non-empty cluster's centroid becomes the mean of its members'
+ * values (cluster 0 stays exactly 0 with keep_zero_pinned; an empty cluster keeps its
+ * centroid) and the members are set to it. Afterwards w has at most k distinct values. */
+void vg_cluster_snap(float *w, int64_t n, const uint8_t *idx, int k, float *centroids,
+                     bool keep_zero_pinned);
+
+/* Number of distinct values in w (+0 and -0 are one value; each NaN counts as one); -1 when
+ * the scratch copy (8 bytes per value) cannot be allocated. n must be below INT_MAX. */
+int vg_cluster_distinct(const float *w, int64_t n);
+/* Mean over i of (w[i] - centroids[idx[i]])^2, in double; 0 for n == 0. */
+double vg_cluster_mse(const float *w, int64_t n, const float *centroids, const uint8_t *idx);
+
+/* ---- bit packing of the indices for storage.
+ * Index i occupies bits [i*bits, (i+1)*bits) of the stream, least significant bit first; bit b
+ * of the stream is bit (b % 8) of byte b / 8 (little-endian bit order). The last byte's unused
+ * high bits are 0. E.g. bits 3, indices {1, 2, 3} -> bytes {0xD1, 0x00}. */
+int vg_cluster_bits(int k);                  /* ceil(log2 k), at least 1 */
+size_t vg_bitpack_size(int64_t n, int bits); /* ceil(n * bits / 8) bytes */
+/* bits in 1..8, every idx[i] < 2^bits; out has vg_bitpack_size(n, bits) bytes. */
+void vg_bitpack(const uint8_t *idx, int64_t n, int bits, uint8_t *out);
+/* The inverse, for untrusted input: VG_ERR_FORMAT unless in_size is exactly
+ * vg_bitpack_size(n, bits), the padding bits are 0 and every index is < k; VG_ERR_ARG for bits
+ * outside 1..8, k outside 1..256 or n < 0. idx is unspecified on error. */
+vg_status vg_bitunpack(const uint8_t *in, size_t in_size, int64_t n, int bits, int k, uint8_t *idx,
+                       vg_err *err);
+
+#endif
