@@ -32,6 +32,13 @@ int cmd_info(int argc, char **argv) {
                in.has_int8 ? "true" : "false");
         printf("\"input\":{\"w\":%d,\"h\":%d,\"c\":%d,\"mean\":[%g,%g,%g],\"std\":[%g,%g,%g]},", s->w,
                s->h, s->c, s->mean[0], s->mean[1], s->mean[2], s->std[0], s->std[1], s->std[2]);
+        if (in.is_engine)
+            printf("\"engine\":{\"weights_f32\":%lld,\"weights_int8\":%lld,\"weights_clustered\":%lld,"
+                   "\"other\":%lld,\"clustered_layers\":%d,\"sparse_layers\":%d,\"max_distinct\":%d,"
+                   "\"sparsity\":%.6f},",
+                   (long long)in.eng_f32_bytes, (long long)in.eng_int8_bytes, (long long)in.eng_cluster_bytes,
+                   (long long)in.eng_other_bytes, in.eng_cluster_layers, in.eng_sparse_layers,
+                   in.max_distinct, in.sparsity);
         printf("\"source\":");
         cli_json_str(stdout, in.source ? in.source : "");
         printf(",\"labels\":[");
@@ -58,6 +65,19 @@ int cmd_info(int argc, char **argv) {
     if (in.has_int8)
         printf("int8        int8 weights with per-channel scales (%.2f MB); integer kernels by default\n",
                (double)in.int8_weight_bytes / 1e6);
+    if (in.is_engine) {
+        printf("engine      weights: %.3f MB float32 (%d layers), %.3f MB int8 (%d layers), %.3f MB "
+               "clustered (%d layers, codebook + packed indices); %d sparse layers (bitmap); other "
+               "%.3f MB (biases, int8 tables, graph, labels)\n",
+               in.eng_f32_bytes / 1e6, in.eng_f32_layers, in.eng_int8_bytes / 1e6, in.eng_int8_layers,
+               in.eng_cluster_bytes / 1e6, in.eng_cluster_layers, in.eng_sparse_layers,
+               in.eng_other_bytes / 1e6);
+        printf("weights     %.1f%% zeros", 100 * in.sparsity);
+        if (in.eng_cluster_layers)
+            printf("; clustered layers share at most %d values each (x one scale per output channel)",
+                   in.max_distinct);
+        printf("\n");
+    }
     printf("layers      %d\n%s", in.n_layers, layers ? layers : "(out of memory)\n");
     int show = cli_flag(&a, "--labels") || in.n_classes <= 10 ? in.n_classes : 10;
     printf("classes     %d:", in.n_classes);

@@ -16,6 +16,7 @@ static const command commands[] = {
     {"bench", cmd_bench, "measure forward-pass latency and memory"},
     {"train", cmd_train, "fine-tune a backbone on a folder of fire / smoke / neutral images"},
     {"eval", cmd_eval, "accuracy, per-class metrics, alarm rates and confusion of a model"},
+    {"optimize", cmd_optimize, "fold, prune, cluster, quantize to int8: a compact engine (.vge)"},
 };
 
 static void usage(FILE *f) {

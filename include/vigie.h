@@ -37,6 +37,9 @@
  * FILES
  *     .vgm   native model: architecture, labels, input normalisation, float weights, CRC.
  *            Written atomically (temporary file, fsync, rename), validated on load.
+ *     .vge   engine (from `vigie optimize`): the same container, weights in compact lossless
+ *            encodings (int8 bytes, codebook + bit-packed indices, sparse bitmaps); loads with
+ *            vg_model_load / vg_model_open like a .vgm.
  *     .tflite TensorFlow Lite flatbuffer, imported with vg_import_tflite().
  */
 #ifndef VIGIE_H
@@ -124,6 +127,14 @@ typedef struct {
     const char *source; /* where the weights came from, e.g. the imported file name */
     int has_int8;       /* the model carries an int8 form (integer kernels) */
     int64_t int8_weight_bytes; /* its int8 weights + int32 biases + scales */
+    /* engine files (.vge, from `vigie optimize`): where the file's bytes go */
+    int is_engine;
+    int64_t eng_f32_bytes, eng_int8_bytes, eng_cluster_bytes; /* weights by storage */
+    int64_t eng_other_bytes;                                  /* biases, int8 tables, header */
+    int eng_f32_layers, eng_int8_layers, eng_cluster_layers, eng_sparse_layers;
+    int max_distinct;   /* clustered layers: most shared values (codebook entries) in use in
+                           one layer; each output channel scales them (engines only) */
+    double sparsity;    /* zero share of the conv / fc weights (engines only) */
 } vg_model_info;
 
 /* Loads and validates a .vgm file: magic, version, every length against the file size,

@@ -76,6 +76,7 @@ const char *vg_test_tmpdir(void);
     X(cluster)                                                                                   \
     X(fold)                                                                                      \
     X(calib)                                                                                     \
+    X(engine)                                                                                    \
     X(corrupt)                                                                                   \
     X(plot)
 

@@ -414,6 +414,80 @@ static void cluster_finetune(void) {
     free(idx);
 }
 
+/* Weight sharing with one scale per row (output channel): rows whose magnitudes differ by
+ * 1000x share one codebook of normalised values. After fit + apply and after simulated SGD
+ * steps with snapping: w / scale has at most k distinct values, every weight equals
+ * centroid x its row's scale exactly, pruned zeros stay zero, and each centroid is the
+ * least-squares fit sum(w s) / sum(s^2) of its members before the snap. */
+static void cluster_scaled(void) {
+    enum { ROWS = 24, ROW = 50, N = ROWS * ROW, K = 8 };
+    float *w = malloc(N * sizeof *w), *u = malloc(N * sizeof *u), *g = malloc(N * sizeof *g);
+    float scale[ROWS], c[256];
+    uint8_t *idx = malloc(N);
+    vg_test_seed(61);
+    for (int r = 0; r < ROWS; r++) {
+        float mag = powf(10.0f, -3.0f + 3.0f * (float)r / (ROWS - 1)); /* 1e-3 .. 1 */
+        for (int i = 0; i < ROW; i++)
+            w[r * ROW + i] = vg_test_uniform(0, 1) < 0.3f ? 0.0f : mag * normalish(0.4f);
+    }
+    vg_err err = {0};
+    CHECK(vg_cluster_fit_scaled(w, N, 7, K, VG_CLUSTER_KMEANSPP, 1, true, scale, c, idx, &err) ==
+              VG_ERR_ARG,
+          "rows of 7 do not tile %d weights", N);
+    for (int pinned = 0; pinned < 2; pinned++) {
+        float *x = malloc(N * sizeof *x);
+        memcpy(x, w, N * sizeof *x);
+        CHECK(vg_cluster_fit_scaled(x, N, ROW, K, VG_CLUSTER_KMEANSPP, 3, pinned, scale, c, idx,
+                                    &err) == VG_OK,
+              "%s", err.msg);
+        for (int r = 0; r < ROWS; r++) {
+            float m = 0;
+            for (int i = 0; i < ROW; i++)
+                m = fmaxf(m, fabsf(x[r * ROW + i]));
+            CHECK(scale[r] == (m > 0 ? m : 1.0f), "row %d scale %g, max |w| %g", r, scale[r], m);
+        }
+        /* relative error of the shared form is as small for the 1e-3 rows as for the 1 rows */
+        double e_small = 0, e_big = 0;
+        vg_cluster_apply_scaled(x, N, ROW, scale, c, idx);
+        for (int i = 0; i < ROW; i++) {
+            e_small += fabs(x[i] - w[i]) / scale[0];
+            e_big += fabs(x[N - ROW + i] - w[N - ROW + i]) / scale[ROWS - 1];
+        }
+        CHECK(e_small < 0.2 * ROW && e_big < 0.2 * ROW, "pinned %d: mean relative error %g / %g",
+              pinned, e_small / ROW, e_big / ROW);
+        for (int step = 0; step < 10; step++) {
+            vg_test_fill(g, N, -1, 1);
+            for (int i = 0; i < N; i++)
+                x[i] -= 0.01f * scale[i / ROW] * g[i];
+            double num[K] = {0}, den[K] = {0};
+            for (int i = 0; i < N; i++) {
+                num[idx[i]] += (double)x[i] * scale[i / ROW];
+                den[idx[i]] += (double)scale[i / ROW] * scale[i / ROW];
+            }
+            vg_cluster_snap_scaled(x, N, ROW, scale, idx, K, c, pinned);
+            int lsq_bad = 0;
+            for (int j = pinned; j < K; j++)
+                lsq_bad += den[j] > 0 && fabs(c[j] - num[j] / den[j]) > 1e-5 * fabs(num[j] / den[j]) + 1e-9;
+            CHECK(lsq_bad == 0, "pinned %d step %d: %d centroids not least-squares fits", pinned,
+                  step, lsq_bad);
+        }
+        int off = 0, zero_bad = 0;
+        for (int i = 0; i < N; i++) {
+            off += x[i] != c[idx[i]] * scale[i / ROW];
+            u[i] = c[idx[i]]; /* exact: x == u x scale was just checked */
+            zero_bad += pinned && (w[i] == 0) != (x[i] == 0);
+        }
+        int nd = vg_cluster_distinct(u, N);
+        CHECK(off == 0 && nd <= K && zero_bad == 0,
+              "pinned %d: %d weights off centroid x scale, %d distinct normalised values (k %d), "
+              "%d zeros changed",
+              pinned, off, nd, K, zero_bad);
+        CHECK(!pinned || c[0] == 0.0f, "pinned zero centroid moved to %g", c[0]);
+        free(x);
+    }
+    free(w), free(u), free(g), free(idx);
+}
+
 static void cluster_bitpack(void) {
     vg_err err = {0};
     const int ns[] = {0, 1, 7, 1001};
@@ -497,6 +571,7 @@ void test_cluster(void) {
     cluster_keep_zero();
     cluster_grad();
     cluster_finetune();
+    cluster_scaled();
     cluster_bitpack();
     cluster_timing();
 }

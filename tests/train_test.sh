@@ -85,5 +85,33 @@ $VIGIE train --resume "$T/d.ckpt" --quiet >/dev/null 2>&1 && ok || bad "mixup + 
 cmp -s "$T/c.vgm" "$T/d.vgm" && ok || bad "mixup + ema: resumed model differs"
 cmp -s "$T/a.vgm" "$T/c.vgm" && bad "mixup + ema changed nothing" || ok
 
+# 6. vigie optimize: channel + weight pruning, clustering, fine-tuning, int8, engine file
+opt=(--finetune-data "$T/data" --finetune-list "$T/train.txt" --finetune-val-list "$T/val.txt"
+     --epochs 1 --batch 4 --calib-images 6 --threads 2 --quiet)
+$VIGIE optimize "$T/a.vgm" -o "$T/o.vge" --int8 --prune-channels 0.5 --prune 0.5 --clusters 4 \
+  "${opt[@]}" --val-data "$T/data" --val-list "$T/val.txt" --calib-table "$T/o.calib" >"$T/o.out" 2>&1
+rc=$?
+[ $rc = 0 ] && [ -s "$T/o.vge" ] && [ -s "$T/o.calib" ] && ok || { bad "optimize exit $rc"; cat "$T/o.out"; }
+for step in '^float ' '^channels -50% + prune 50% + ft ' '^clusters 4 + ft ' '^int8 '; do
+  grep -q "$step *[0-9.]* " "$T/o.out" && ok || bad "report row '$step' missing: $(cat "$T/o.out")"
+done
+$VIGIE info "$T/o.vge" --json >"$T/o.json" 2>&1
+md=$(grep -o '"max_distinct":[0-9]*' "$T/o.json" | cut -d: -f2)
+sp=$(grep -o '"sparsity":[0-9.]*' "$T/o.json" | cut -d: -f2)
+cl=$(grep -o '"clustered_layers":[0-9]*' "$T/o.json" | cut -d: -f2)
+[ -n "$md" ] && [ "$md" -le 4 ] && [ "${cl:-0}" -gt 0 ] && ok || bad "clustered engine: max_distinct '$md', clustered layers '$cl': $(head -c 300 "$T/o.json")"
+awk -v s="${sp:-0}" 'BEGIN { exit !(s > 0.3 && s < 0.6) }' && ok || bad "engine sparsity '$sp'"
+grep -q '"int8":true' "$T/o.json" && ok || bad "engine has no int8 form"
+$VIGIE predict "$T/o.vge" "$T/data/$img" >"$T/pred" 2>&1 && [ "$(grep -c '^[a-z]*  [0-9.]*%$' "$T/pred")" = 3 ] && ok || bad "predict .vge: $(cat "$T/pred")"
+$VIGIE eval "$T/o.vge" --data "$T/data" --list "$T/val.txt" >"$T/oe" 2>&1 && grep -q '^accuracy' "$T/oe" && ok || bad "eval .vge: $(cat "$T/oe")"
+$VIGIE bench "$T/o.vge" --runs 3 >"$T/ob" 2>&1 && ok || bad "bench .vge: $(cat "$T/ob")"
+# int8 only; the calibration table is reused on a second run, refused for another model
+$VIGIE optimize "$T/a.vgm" -o "$T/q.vge" --int8 "${opt[@]}" --calib-table "$T/q.calib" >"$T/q1" 2>&1 && ok || bad "int8 optimize: $(cat "$T/q1")"
+$VIGIE optimize "$T/a.vgm" -o "$T/q2.vge" --int8 --calib-table "$T/q.calib" >"$T/q2" 2>&1 && grep -q 'reused' "$T/q2" && cmp -s "$T/q.vge" "$T/q2.vge" && ok || bad "table reuse: $(cat "$T/q2")"
+$VIGIE optimize "$T/a.vgm" -o "$T/q3.vge" --int8 --calib-table "$T/o.calib" >"$T/q3" 2>&1
+[ $? = 1 ] && grep -q 'another model' "$T/q3" && [ ! -e "$T/q3.vge" ] && ok || bad "foreign table accepted: $(cat "$T/q3")"
+$VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --clusters 1 >"$T/x" 2>&1; [ $? = 2 ] && ok || bad "--clusters 1 accepted"
+$VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --int8 >"$T/x" 2>&1; [ $? = 2 ] && grep -q 'calibration images' "$T/x" && ok || bad "--int8 without data: $(cat "$T/x")"
+
 echo "train: $pass passed, $fail failed, 0 skipped"
 [ $fail = 0 ]

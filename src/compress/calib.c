@@ -30,7 +30,7 @@ bool vg_calibrator_parse(const char *s, vg_calibrator *c) {
 void vg_calib_table_free(vg_calib_table *t) {
     if (!t) return;
     free(t->lo), free(t->hi), free(t->min), free(t->max), free(t->mean_off), free(t->mean_c);
-    free(t->mean);
+    free(t->mean), free(t->msq);
     memset(t, 0, sizeof *t);
 }
 
@@ -183,6 +183,7 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
     }
     out->n_mean = nm;
     out->mean = calloc((size_t)(nm ? nm : 1), sizeof(double));
+    out->msq = calloc((size_t)(nm ? nm : 1), sizeof(double));
     size_t n_in = (size_t)m->input.h * m->input.w * m->input.c;
     float *input = malloc(sizeof(float) * n_in);
     float *probs = malloc(sizeof(float) * ((size_t)shapes[g->output].h * shapes[g->output].w * shapes[g->output].c + 1));
@@ -191,7 +192,7 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = threads > 0 ? threads : 1;
     ro.precision = VG_PRECISION_FLOAT;
-    if (!out->mean || !input || !probs || !th) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    if (!out->mean || !out->msq || !input || !probs || !th) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st == VG_OK) st = vg_runner_init_ex(&r, m, &ro, true, err);
     for (int t = 0; t < nt; t++) out->min[t] = INFINITY, out->max[t] = -INFINITY;
     bool hist = kind != VG_CALIB_MINMAX;
@@ -219,9 +220,12 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
                     }
                     out->min[t] = mn, out->max[t] = mx;
                     if (out->mean_off[t] >= 0) {
-                        double *mu = out->mean + out->mean_off[t];
+                        double *mu = out->mean + out->mean_off[t], *sq = out->msq + out->mean_off[t];
                         double w = 1.0 / ((double)n * (double)(cnt / c));
-                        for (size_t k = 0; k < cnt; k++) mu[k % c] += x[k] * w;
+                        for (size_t k = 0; k < cnt; k++) {
+                            mu[k % c] += x[k] * w;
+                            sq[k % c] += (double)x[k] * x[k] * w;
+                        }
                     }
                 } else {
                     observe_hist(&th[t], out->min[t], out->max[t], x, cnt);
@@ -273,7 +277,7 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
 #define CALIB_MAGIC "vigie-calibration 1"
 
 vg_status vg_calib_table_save(const vg_calib_table *t, const char *path, vg_err *err) {
-    size_t cap = 4096 + (size_t)t->n_tensors * 96 + (size_t)t->n_mean * 26;
+    size_t cap = 4096 + (size_t)t->n_tensors * 128 + (size_t)t->n_mean * 52;
     char *buf = malloc(cap);
     if (!buf) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     size_t n = 0;
@@ -288,7 +292,13 @@ vg_status vg_calib_table_save(const vg_calib_table *t, const char *path, vg_err 
         OUT("mean %d %d", i, t->mean_c[i]);
         for (int c = 0; c < t->mean_c[i]; c++) OUT(" %.9g", t->mean[t->mean_off[i] + c]);
         OUT("\n");
+        if (t->msq) {
+            OUT("msq %d %d", i, t->mean_c[i]);
+            for (int c = 0; c < t->mean_c[i]; c++) OUT(" %.9g", t->msq[t->mean_off[i] + c]);
+            OUT("\n");
+        }
     }
+    OUT("end\n"); /* a table cut short is refused */
 #undef OUT
     vg_status st = n < cap ? vg_file_write_atomic(path, buf, n, err)
                            : vg_err_set(err, VG_ERR_NOMEM, "calibration table overflow");
@@ -341,13 +351,18 @@ vg_status vg_calib_table_load(const char *path, uint64_t expect_hash, vg_calib_t
     const char *p = s + strlen(CALIB_MAGIC) + 1 + used;
     char *end;
     int seen = 0;
+    bool ended = false;
     st = VG_OK;
     /* first the ranges, then the means (their sizes known only as we read them) */
     size_t mean_cap = 0;
     while (st == VG_OK) {
         while (*p == ' ' || *p == '\n') p++;
         if (!*p) break;
-        if (p[0] == 't' && p[1] == ' ') {
+        if (ended) goto bad;
+        if (strncmp(p, "end", 3) == 0 && (p[3] == '\n' || !p[3])) {
+            ended = true;
+            p += 3;
+        } else if (p[0] == 't' && p[1] == ' ') {
             long i = strtol(p + 2, &end, 10);
             if (end == p + 2 || i < 0 || i >= nt) goto bad;
             p = end;
@@ -370,13 +385,17 @@ vg_status vg_calib_table_load(const char *path, uint64_t expect_hash, vg_calib_t
             if ((size_t)(t->n_mean + c) > mean_cap) {
                 size_t nc = (mean_cap + (size_t)c) * 2;
                 double *nm = realloc(t->mean, sizeof(double) * nc);
-                if (!nm) {
+                if (nm) t->mean = nm;
+                double *nq = nm ? realloc(t->msq, sizeof(double) * nc) : NULL;
+                if (nq) t->msq = nq;
+                if (!nm || !nq) {
                     st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
                     break;
                 }
-                t->mean = nm, mean_cap = nc;
+                mean_cap = nc;
             }
             t->mean_off[i] = t->n_mean, t->mean_c[i] = (int)c;
+            for (long k = 0; k < c; k++) t->msq[t->n_mean + k] = 0; /* unless an msq line follows */
             for (long k = 0; k < c; k++) {
                 double v = strtod(p, &end);
                 if (end == p || !isfinite(v)) goto bad;
@@ -384,11 +403,24 @@ vg_status vg_calib_table_load(const char *path, uint64_t expect_hash, vg_calib_t
                 t->mean[t->n_mean + k] = v;
             }
             t->n_mean += c;
+        } else if (strncmp(p, "msq ", 4) == 0) {
+            long i = strtol(p + 4, &end, 10);
+            if (end == p + 4 || i < 0 || i >= nt || t->mean_off[i] < 0) goto bad;
+            p = end;
+            long c = strtol(p, &end, 10);
+            if (end == p || c != t->mean_c[i]) goto bad;
+            p = end;
+            for (long k = 0; k < c; k++) {
+                double v = strtod(p, &end);
+                if (end == p || !isfinite(v)) goto bad;
+                p = end;
+                t->msq[t->mean_off[i] + k] = v;
+            }
         } else {
             goto bad;
         }
     }
-    if (st == VG_OK && seen != nt) {
+    if (st == VG_OK && (seen != nt || !ended)) {
     bad:
         st = vg_err_set(err, VG_ERR_FORMAT, "%s: calibration table damaged near byte %ld", path,
                         (long)(p - s));

@@ -31,6 +31,7 @@ typedef struct {
     int64_t *mean_off;  /* per tensor: offset into mean[], or -1 */
     int *mean_c;        /* per tensor: channels */
     double *mean;       /* per-channel mean of each tensor over all pixels and images */
+    double *msq;        /* per-channel mean of the squares (same layout), for variances */
     int64_t n_mean;
 } vg_calib_table;
 

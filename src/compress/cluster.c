@@ -432,6 +432,52 @@ void vg_cluster_snap(float *w, int64_t n, const uint8_t *idx, int k, float *cent
     vg_cluster_apply(w, n, centroids, idx);
 }
 
+/* ---- weight sharing with a scale per output channel */
+
+void vg_cluster_row_scales(const float *w, int64_t n, int64_t row, float *scale) {
+    for (int64_t r = 0; r < n / row; r++) {
+        float m = 0;
+        for (int64_t i = 0; i < row; i++) {
+            float a = fabsf(w[r * row + i]);
+            if (a > m) m = a;
+        }
+        scale[r] = m > 0 ? m : 1.0f;
+    }
+}
+
+vg_status vg_cluster_fit_scaled(const float *w, int64_t n, int64_t row, int k, vg_cluster_init init,
+                                uint64_t seed, bool keep_zero, float *scale, float *centroids,
+                                uint8_t *idx, vg_err *err) {
+    if (row < 1 || n % row) return vg_err_set(err, VG_ERR_ARG, "%lld weights are not rows of %lld", (long long)n, (long long)row);
+    vg_cluster_row_scales(w, n, row, scale);
+    float *u = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    if (!u) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    for (int64_t i = 0; i < n; i++) u[i] = w[i] / scale[i / row];
+    vg_status st = vg_cluster_fit(u, n, k, init, seed, keep_zero, centroids, idx, err);
+    free(u);
+    return st;
+}
+
+void vg_cluster_apply_scaled(float *w, int64_t n, int64_t row, const float *scale,
+                             const float *centroids, const uint8_t *idx) {
+    for (int64_t i = 0; i < n; i++) w[i] = centroids[idx[i]] * scale[i / row];
+}
+
+void vg_cluster_snap_scaled(float *w, int64_t n, int64_t row, const float *scale, const uint8_t *idx,
+                            int k, float *centroids, bool keep_zero_pinned) {
+    check_indices(idx, n, k);
+    double num[VG_CLUSTER_K_MAX] = {0}, den[VG_CLUSTER_K_MAX] = {0};
+    for (int64_t i = 0; i < n; i++) {
+        double s = scale[i / row];
+        num[idx[i]] += (double)w[i] * s;
+        den[idx[i]] += s * s;
+    }
+    for (int j = 0; j < k; j++)
+        if (den[j] > 0) centroids[j] = (float)(num[j] / den[j]);
+    if (keep_zero_pinned) centroids[0] = 0.0f;
+    vg_cluster_apply_scaled(w, n, row, scale, centroids, idx);
+}
+
 int vg_cluster_distinct(const float *w, int64_t n) {
     VG_ASSERT(n >= 0 && n < INT32_MAX);
     if (n == 0) return 0;

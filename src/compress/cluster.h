@@ -75,6 +75,24 @@ void vg_cluster_grad(float *grad, int64_t n, const uint8_t *idx, int k, bool kee
 void vg_cluster_snap(float *w, int64_t n, const uint8_t *idx, int k, float *centroids,
                      bool keep_zero_pinned);
 
+/* Weight sharing with one scale per output channel (the rows of a (co, ...) weight tensor,
+ * `row` weights each): w = centroids[idx] * scale[row]. One codebook per layer cannot serve
+ * channels whose weights differ in size by orders of magnitude (batch-norm folded into the
+ * convolution does that); normalising each row by its largest |w| first lets the k shared
+ * values fit every channel, at the cost of one float per channel.
+ * vg_cluster_row_scales: scale[r] = max |w| of row r (1 for an all-zero row).
+ * vg_cluster_fit_scaled: the scales, then k-means of w / scale (as vg_cluster_fit).
+ * vg_cluster_snap_scaled: after an optimizer step, each centroid becomes the least-squares fit
+ * of its members, sum(w s) / sum(s^2), and the members are set to centroid x scale. */
+void vg_cluster_row_scales(const float *w, int64_t n, int64_t row, float *scale);
+vg_status vg_cluster_fit_scaled(const float *w, int64_t n, int64_t row, int k, vg_cluster_init init,
+                                uint64_t seed, bool keep_zero, float *scale, float *centroids,
+                                uint8_t *idx, vg_err *err);
+void vg_cluster_apply_scaled(float *w, int64_t n, int64_t row, const float *scale,
+                             const float *centroids, const uint8_t *idx);
+void vg_cluster_snap_scaled(float *w, int64_t n, int64_t row, const float *scale, const uint8_t *idx,
+                            int k, float *centroids, bool keep_zero_pinned);
+
 /* Number of distinct values in w (+0 and -0 are one value; each NaN counts as one); -1 when
  * the scratch copy (8 bytes per value) cannot be allocated. n must be below INT_MAX. */
 int vg_cluster_distinct(const float *w, int64_t n);

@@ -150,6 +150,11 @@ typedef struct {
     int c;
 } chan_score;
 
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
 static int cmp_score(const void *a, const void *b) {
     const chan_score *x = a, *y = b;
     if (x->score != y->score) return x->score < y->score ? -1 : 1;
@@ -162,6 +167,8 @@ enum { ROLE_NONE = 0, ROLE_EXPAND, ROLE_DW, ROLE_PROJECT };
 typedef struct {
     vg_prune_block b;
     int *kept; /* channels_after indices into the expanded channels, increasing */
+    const double *mean; /* per-channel mean of the depthwise output, or NULL */
+    const double *msq;  /* and mean of its squares, or NULL */
 } block_plan;
 
 /* Squared L2 norm of channel c's path through the block, one factor per stage. */
@@ -183,6 +190,12 @@ static double channel_importance(const vg_graph *g, const vg_shape *sh, const bl
     for (int64_t k = 0; k < (int64_t)pj->co * pj->kh * pj->kw; k++) {
         float v = g->params[pj->w + k * C + c];
         p2 += (double)v * v;
+    }
+    /* with activation statistics: the expected squared change of the block's output when the
+     * channel is replaced by its mean, |project column|^2 x variance */
+    if (p->mean && p->msq) {
+        double var = p->msq[c] - p->mean[c] * p->mean[c];
+        return p2 * (var > 0 ? var : 0);
     }
     return e2 * d2 * p2;
 }
@@ -215,8 +228,9 @@ static int match_blocks(const vg_graph *g, const int *uses, const int *consumer,
 
 /* Chooses the kept channels of one block. */
 static vg_status plan_block(const vg_graph *g, const vg_shape *sh, block_plan *p, float fraction,
-                            vg_err *err) {
-    int C = p->b.channels_before, keep = vg_prune_channels_keep(C, fraction);
+                            int keep_override, vg_err *err) {
+    int C = p->b.channels_before;
+    int keep = keep_override >= 0 ? keep_override : vg_prune_channels_keep(C, fraction);
     p->b.channels_after = keep;
     p->kept = malloc(sizeof(int) * (size_t)C);
     chan_score *s = malloc(sizeof(chan_score) * (size_t)C);
@@ -261,10 +275,25 @@ static void copy_params(const vg_graph *g, const vg_shape *sh, const int *role,
             for (int j = 0; j < K; j++) dst[nd->w + k * K + j] = src[o->w + k * C + p->kept[j]];
         if (nd->b >= 0)
             for (int j = 0; j < K; j++) dst[nd->b + j] = src[o->b + p->kept[j]];
-    } else { /* project, w (co, kh, kw, ci): keep input channels; bias unchanged */
+    } else { /* project, w (co, kh, kw, ci): keep input channels */
         for (int64_t k = 0; k < (int64_t)o->co * o->kh * o->kw; k++)
             for (int j = 0; j < K; j++) dst[nd->w + k * K + j] = src[o->w + k * C + p->kept[j]];
-        if (nd->b >= 0) memcpy(dst + nd->b, src + o->b, sizeof(float) * (size_t)nb);
+        if (nd->b >= 0) {
+            memcpy(dst + nd->b, src + o->b, sizeof(float) * (size_t)nb);
+            /* a removed channel's mean contribution moves into the bias: what is lost is only
+             * its variation, not its (often large, batch-norm shifted) average */
+            if (p->mean && o->kh == 1 && o->kw == 1) {
+                int j = 0;
+                for (int c = 0; c < C; c++) {
+                    if (j < K && p->kept[j] == c) {
+                        j++;
+                        continue;
+                    }
+                    for (int q = 0; q < o->co; q++)
+                        dst[nd->b + q] += (float)((double)src[o->w + (int64_t)q * C + c] * p->mean[c]);
+                }
+            }
+        }
     }
 }
 
@@ -333,6 +362,19 @@ static vg_status copy_model_info(const vg_model *m, vg_model *dst, vg_err *err) 
 
 vg_status vg_prune_channels(const vg_model *m, float fraction, vg_model **out,
                             vg_prune_block *blocks, int max_blocks, int *n_blocks, vg_err *err) {
+    return vg_prune_channels_mean(m, fraction, NULL, out, blocks, max_blocks, n_blocks, err);
+}
+
+vg_status vg_prune_channels_mean(const vg_model *m, float fraction, const double *const *means,
+                                 vg_model **out, vg_prune_block *blocks, int max_blocks,
+                                 int *n_blocks, vg_err *err) {
+    return vg_prune_channels_stats(m, fraction, means, NULL, out, blocks, max_blocks, n_blocks, err);
+}
+
+vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const double *const *means,
+                                  const double *const *msqs, vg_model **out,
+                                  vg_prune_block *blocks, int max_blocks, int *n_blocks,
+                                  vg_err *err) {
     *out = NULL;
     if (n_blocks) *n_blocks = 0;
     if (!(fraction >= 0.0f && fraction < 1.0f))
@@ -364,7 +406,55 @@ vg_status vg_prune_channels(const vg_model *m, float fraction, vg_model **out,
         }
     }
     nb = match_blocks(g, uses, consumer, role, blk, plans);
-    for (int b = 0; b < nb && st == VG_OK; b++) st = plan_block(g, sh, &plans[b], fraction, err);
+    bool stats = means && msqs;
+    for (int b = 0; b < nb; b++) {
+        plans[b].mean = means ? means[g->nodes[plans[b].b.dw].out] : NULL;
+        plans[b].msq = msqs ? msqs[g->nodes[plans[b].b.dw].out] : NULL;
+        stats = stats && plans[b].mean && plans[b].msq;
+    }
+    int *keeps = malloc(sizeof(int) * (size_t)(nb + 1));
+    if (!keeps) {
+        st = vg_err_set(err, VG_ERR_NOMEM, "channel pruning: out of memory");
+        goto done;
+    }
+    for (int b = 0; b < nb; b++) keeps[b] = -1;
+    /* With activation statistics the scores of all blocks are in the same unit (squared change
+     * of the residual stream), so the share is taken where it costs least over the whole
+     * network, each block keeping at least a quarter of its channels (and 8) */
+    if (stats && nb > 0 && fraction > 0) {
+        int64_t total = 0;
+        for (int b = 0; b < nb; b++) total += plans[b].b.channels_before;
+        double *all = malloc(sizeof(double) * (size_t)total);
+        if (!all) {
+            free(keeps);
+            st = vg_err_set(err, VG_ERR_NOMEM, "channel pruning: out of memory");
+            goto done;
+        }
+        int64_t k = 0;
+        for (int b = 0; b < nb; b++)
+            for (int c = 0; c < plans[b].b.channels_before; c++) all[k++] = channel_importance(g, sh, &plans[b], c);
+        double *sorted = malloc(sizeof(double) * (size_t)total);
+        if (sorted) {
+            memcpy(sorted, all, sizeof(double) * (size_t)total);
+            qsort(sorted, (size_t)total, sizeof(double), cmp_double);
+            int64_t remove = (int64_t)((double)fraction * (double)total + 0.5);
+            double thr = remove > 0 ? sorted[remove - 1] : -1;
+            k = 0;
+            for (int b = 0; b < nb; b++) {
+                int C = plans[b].b.channels_before, r = 0;
+                for (int c = 0; c < C; c++) r += all[k++] <= thr;
+                int floor_keep = C / 4 > 8 ? C / 4 : 8;
+                int keep = C - r;
+                if (keep < floor_keep) keep = floor_keep;
+                keep = (keep + 7) / 8 * 8; /* SIMD-friendly, never removing more than chosen */
+                if (keep > C) keep = C;
+                keeps[b] = keep;
+            }
+        }
+        free(sorted), free(all);
+    }
+    for (int b = 0; b < nb && st == VG_OK; b++) st = plan_block(g, sh, &plans[b], fraction, keeps[b], err);
+    free(keeps);
     if (st != VG_OK) goto done;
     res = vg_model_new();
     if (!res) {

@@ -127,4 +127,22 @@ int vg_prune_channels_keep(int channels, float fraction);
 vg_status vg_prune_channels(const vg_model *m, float fraction, vg_model **out,
                             vg_prune_block *blocks, int max_blocks, int *n_blocks, vg_err *err);
 
+/* The same, with the mean of every channel of every tensor (means[t], or NULL when unknown;
+ * from calibration images, compress/calib.h): each removed channel's mean output, through the
+ * projection, is added to the projection's bias. */
+vg_status vg_prune_channels_mean(const vg_model *m, float fraction, const double *const *means,
+                                 vg_model **out, vg_prune_block *blocks, int max_blocks,
+                                 int *n_blocks, vg_err *err);
+
+/* ... and with the mean squares too (msqs[t], same layout): channels are then ranked by
+ * |projection column|^2 x variance, the expected squared change of the block's output when the
+ * channel is replaced by its mean, instead of by weight norms; and since those scores compare
+ * across blocks, `fraction` of all expansion channels is removed where it costs least over the
+ * whole network (each block keeping at least a quarter of its channels and 8, rounded up to a
+ * multiple of 8) instead of the same share in every block. */
+vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const double *const *means,
+                                  const double *const *msqs, vg_model **out,
+                                  vg_prune_block *blocks, int max_blocks, int *n_blocks,
+                                  vg_err *err);
+
 #endif

@@ -190,6 +190,20 @@ void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *
         vg_gemm(c->k->uk, c->pool, c->ws, false, true, m, n, k, a, k, b, k, y, n, &epi);
 }
 
+void vg_cpu_matmul_res(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
+                       const float *bp, const float *bias, const float *res, vg_act act, float *y) {
+    if (!c->k->uk) {
+        vg_matmul_ref(m, n, k, a, b, bias, VG_ACT_NONE, y);
+        vg_add_ref((size_t)m * n, y, res, act, y);
+        return;
+    }
+    vg_gemm_epi epi = {bias, act, false};
+    if (bp)
+        vg_gemm_packed_res(c->k->uk, c->pool, c->ws, m, n, k, a, k, bp, y, n, &epi, res, n);
+    else
+        vg_gemm_res(c->k->uk, c->pool, c->ws, false, true, m, n, k, a, k, b, k, y, n, &epi, res, n);
+}
+
 void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
                    const float *wp, const float *b, vg_act act, float *y) {
     if (!c->k->uk) {

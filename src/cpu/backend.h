@@ -58,6 +58,11 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
                    const float *b, vg_act act, float *y);
 void vg_cpu_matmul(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
                    const float *bp, const float *bias, vg_act act, float *y);
+/* y = act(a b^T + bias + res): vg_cpu_matmul with act NONE followed by vg_add_ref(y, res, act),
+ * same bits, in one pass (the residual is added in the GEMM's last store). res (m, n) must not
+ * overlap y. */
+void vg_cpu_matmul_res(vg_cpu *c, int m, int n, int k, const float *a, const float *b,
+                       const float *bp, const float *bias, const float *res, vg_act act, float *y);
 /* Depthwise backward: dx (overwritten, or NULL), dw and db (accumulated, or NULL), split by
  * channel blocks so each weight gradient is summed by one task in a fixed order. */
 void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,

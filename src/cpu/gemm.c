@@ -57,6 +57,8 @@ typedef struct {
     float *c;
     int ldc;
     const vg_gemm_epi *epi;
+    const float *res; /* residual (m, n), row stride ldr, or NULL */
+    int ldr;
     /* current block */
     int jc, nc, pc, kc, mc;
     int n_panels, panels_per_group, n_groups, m_blocks;
@@ -133,22 +135,23 @@ static void compute_task(void *ctx, int task, int thread) {
         for (int ip = 0; ip < mc; ip += mr) {
             int mv = mc - ip < mr ? mc - ip : mr;
             float *cp = J->c + (size_t)(i0 + ip) * J->ldc + j0;
+            const float *rp = last && J->res ? J->res + (size_t)(i0 + ip) * J->ldr + j0 : NULL;
             if (direct && mv <= uk->small_mr)
                 uk->direct_small(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp,
-                                 J->ldc, mv, nv, load_c, bias, act);
+                                 J->ldc, mv, nv, load_c, bias, rp, J->ldr, act);
             else if (direct)
                 uk->direct(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp, J->ldc,
-                           mv, nv, load_c, bias, act);
+                           mv, nv, load_c, bias, rp, J->ldr, act);
             else
                 uk->kernel(J->kc, ap + (size_t)ip * J->kc, bp, cp, J->ldc, mv, nv, load_c, bias,
-                           act);
+                           rp, J->ldr, act);
         }
     }
 }
 
-void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m, int n,
-             int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
-             const vg_gemm_epi *epi) {
+void vg_gemm_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m,
+                 int n, int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+                 const vg_gemm_epi *epi, const float *res, int ldr) {
     static const vg_gemm_epi plain = {NULL, VG_ACT_NONE, false};
     if (!epi) epi = &plain;
     if (m <= 0 || n <= 0) return;
@@ -158,11 +161,12 @@ void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool 
             for (int j = 0; j < n; j++) {
                 float v = epi->accumulate ? c[(size_t)i * ldc + j] : 0.0f;
                 if (epi->bias) v += epi->bias[j];
+                if (res) v += res[(size_t)i * ldr + j];
                 c[(size_t)i * ldc + j] = vg_act_apply1(epi->act, v);
             }
         return;
     }
-    gemm_job J = {uk, ws, NULL, ta, tb, m, n, k, a, b, lda, ldb, c, ldc, epi,
+    gemm_job J = {uk, ws, NULL, ta, tb, m, n, k, a, b, lda, ldb, c, ldc, epi, res, ldr,
                   0, 0, 0, 0, 0, 0, 0, 0, 0};
     J.mc = MC_TARGET / uk->mr * uk->mr;
     J.m_blocks = (m + J.mc - 1) / J.mc;
@@ -182,6 +186,12 @@ void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool 
             vg_pool_run(pool, J.m_blocks * J.n_groups, compute_task, &J);
         }
     }
+}
+
+void vg_gemm(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m, int n,
+             int k, const float *a, int lda, const float *b, int ldb, float *c, int ldc,
+             const vg_gemm_epi *epi) {
+    vg_gemm_res(uk, pool, ws, ta, tb, m, n, k, a, lda, b, ldb, c, ldc, epi, NULL, 0);
 }
 
 size_t vg_gemm_packed_floats(const vg_ukernel *uk, int n, int k) {
@@ -210,17 +220,17 @@ void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *p
     }
 }
 
-void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
-                    const float *a, int lda, const float *bpacked, float *c, int ldc,
-                    const vg_gemm_epi *epi) {
+void vg_gemm_packed_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
+                        const float *a, int lda, const float *bpacked, float *c, int ldc,
+                        const vg_gemm_epi *epi, const float *res, int ldr) {
     static const vg_gemm_epi plain = {NULL, VG_ACT_NONE, false};
     if (!epi) epi = &plain;
     if (m <= 0 || n <= 0) return;
     if (k <= 0) {
-        vg_gemm(uk, pool, ws, false, true, m, n, k, a, lda, NULL, k, c, ldc, epi);
+        vg_gemm_res(uk, pool, ws, false, true, m, n, k, a, lda, NULL, k, c, ldc, epi, res, ldr);
         return;
     }
-    gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi,
+    gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi, res, ldr,
                   0, 0, 0, 0, 0, 0, 0, 0, 0};
     J.mc = MC_TARGET / uk->mr * uk->mr;
     J.m_blocks = (m + J.mc - 1) / J.mc;
@@ -238,4 +248,10 @@ void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, 
         J.kc = k - J.pc < KC ? k - J.pc : KC;
         vg_pool_run(pool, J.m_blocks * J.n_groups, compute_task, &J);
     }
+}
+
+void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
+                    const float *a, int lda, const float *bpacked, float *c, int ldc,
+                    const vg_gemm_epi *epi) {
+    vg_gemm_packed_res(uk, pool, ws, m, n, k, a, lda, bpacked, c, ldc, epi, NULL, 0);
 }

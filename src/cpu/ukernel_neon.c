@@ -5,7 +5,7 @@
 #include <arm_neon.h>
 
 static void uk_neon(int kc, const float *ap, const float *bp, float *c, int ldc, int mr, int nr,
-                    bool load_c, const float *bias, vg_act act) {
+                    bool load_c, const float *bias, const float *res, int ldr, vg_act act) {
     float32x4_t acc[8][3];
     for (int i = 0; i < 8; i++)
         for (int j = 0; j < 3; j++) acc[i][j] = vdupq_n_f32(0.0f);
@@ -47,6 +47,7 @@ static void uk_neon(int kc, const float *ap, const float *bp, float *c, int ldc,
             float v = t[i][j];
             if (load_c) v += c[(size_t)i * ldc + j];
             if (bias) v += bias[j];
+            if (res) v += res[(size_t)i * ldr + j];
             c[(size_t)i * ldc + j] = vg_act_apply1(act, v);
         }
 }

@@ -6,7 +6,7 @@
 #define NR 8
 
 static void uk_scalar(int kc, const float *ap, const float *bp, float *c, int ldc, int mr, int nr,
-                      bool load_c, const float *bias, vg_act act) {
+                      bool load_c, const float *bias, const float *res, int ldr, vg_act act) {
     float acc[MR][NR] = {{0}};
     for (int p = 0; p < kc; p++) {
         for (int i = 0; i < MR; i++)
@@ -19,6 +19,7 @@ static void uk_scalar(int kc, const float *ap, const float *bp, float *c, int ld
             float v = acc[i][j];
             if (load_c) v += c[(size_t)i * ldc + j];
             if (bias) v += bias[j];
+            if (res) v += res[(size_t)i * ldr + j];
             c[(size_t)i * ldc + j] = vg_act_apply1(act, v);
         }
 }

@@ -12,9 +12,10 @@
 /* ---- AVX-512, 12 x 32 */
 
 T512 static inline __m512 epi512(__m512 v, bool load_c, const float *cp, __mmask16 m,
-                                 const float *bias, vg_act act) {
+                                 const float *bias, const float *rp, vg_act act) {
     if (load_c) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, cp));
     if (bias) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, bias));
+    if (rp) v = _mm512_add_ps(v, _mm512_maskz_loadu_ps(m, rp));
     if (act != VG_ACT_NONE) {
         v = _mm512_max_ps(v, _mm512_setzero_ps());
         if (act == VG_ACT_RELU6) v = _mm512_min_ps(v, _mm512_set1_ps(6.0f));
@@ -23,7 +24,8 @@ T512 static inline __m512 epi512(__m512 v, bool load_c, const float *cp, __mmask
 }
 
 T512 static void uk_avx512(int kc, const float *ap, const float *bp, float *c, int ldc, int mr,
-                           int nr, bool load_c, const float *bias, vg_act act) {
+                           int nr, bool load_c, const float *bias, const float *res, int ldr,
+                           vg_act act) {
     __m512 c0[12], c1[12];
 #pragma GCC unroll 12
     for (int i = 0; i < 12; i++) c0[i] = c1[i] = _mm512_setzero_ps();
@@ -45,15 +47,17 @@ T512 static void uk_avx512(int kc, const float *ap, const float *bp, float *c, i
     for (int i = 0; i < 12; i++) {
         if (i >= mr) break;
         float *cp = c + (size_t)i * ldc;
-        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, act));
-        if (m1) _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, act));
+        const float *r0 = res ? res + (size_t)i * ldr : NULL, *r1 = res ? r0 + 16 : NULL;
+        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, r0, act));
+        if (m1)
+            _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, r1, act));
     }
 }
 
 /* A read in place: rows past mr repeat the last valid row (computed, never stored) */
 T512 static void uk_avx512_direct(int kc, const float *a, int lda, const float *bp, float *c,
                                   int ldc, int mr, int nr, bool load_c, const float *bias,
-                                  vg_act act) {
+                                  const float *res, int ldr, vg_act act) {
     const float *r[12];
 #pragma GCC unroll 12
     for (int i = 0; i < 12; i++) r[i] = a + (size_t)(i < mr ? i : mr - 1) * lda;
@@ -77,15 +81,17 @@ T512 static void uk_avx512_direct(int kc, const float *a, int lda, const float *
     for (int i = 0; i < 12; i++) {
         if (i >= mr) break;
         float *cp = c + (size_t)i * ldc;
-        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, act));
-        if (m1) _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, act));
+        const float *r0 = res ? res + (size_t)i * ldr : NULL, *r1 = res ? r0 + 16 : NULL;
+        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, r0, act));
+        if (m1)
+            _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, r1, act));
     }
 }
 
 /* 4 x 32, for tiles of at most 4 valid rows */
 T512 static void uk_avx512_small(int kc, const float *a, int lda, const float *bp, float *c,
                                  int ldc, int mr, int nr, bool load_c, const float *bias,
-                                 vg_act act) {
+                                 const float *res, int ldr, vg_act act) {
     const float *r[4];
 #pragma GCC unroll 4
     for (int i = 0; i < 4; i++) r[i] = a + (size_t)(i < mr ? i : mr - 1) * lda;
@@ -109,15 +115,18 @@ T512 static void uk_avx512_small(int kc, const float *a, int lda, const float *b
     for (int i = 0; i < 4; i++) {
         if (i >= mr) break;
         float *cp = c + (size_t)i * ldc;
-        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, act));
-        if (m1) _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, act));
+        const float *r0 = res ? res + (size_t)i * ldr : NULL, *r1 = res ? r0 + 16 : NULL;
+        _mm512_mask_storeu_ps(cp, m0, epi512(c0[i], load_c, cp, m0, bias, r0, act));
+        if (m1)
+            _mm512_mask_storeu_ps(cp + 16, m1, epi512(c1[i], load_c, cp + 16, m1, b1p, r1, act));
     }
 }
 
 /* ---- AVX2, 6 x 16 */
 
 T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int ldc, int mr,
-                         int nr, bool load_c, const float *bias, vg_act act) {
+                         int nr, bool load_c, const float *bias, const float *res, int ldr,
+                         vg_act act) {
     __m256 c0[6], c1[6];
 #pragma GCC unroll 6
     for (int i = 0; i < 6; i++) c0[i] = c1[i] = _mm256_setzero_ps();
@@ -141,6 +150,7 @@ T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int
     }
     for (int i = 0; i < mr; i++) {
         float *cp = c + (size_t)i * ldc;
+        const float *rp = res ? res + (size_t)i * ldr : NULL;
         if (nr == 16) {
             __m256 v0 = _mm256_load_ps(t[i]), v1 = _mm256_load_ps(t[i] + 8);
             if (load_c) {
@@ -150,6 +160,10 @@ T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int
             if (bias) {
                 v0 = _mm256_add_ps(v0, _mm256_loadu_ps(bias));
                 v1 = _mm256_add_ps(v1, _mm256_loadu_ps(bias + 8));
+            }
+            if (rp) {
+                v0 = _mm256_add_ps(v0, _mm256_loadu_ps(rp));
+                v1 = _mm256_add_ps(v1, _mm256_loadu_ps(rp + 8));
             }
             if (act != VG_ACT_NONE) {
                 v0 = _mm256_max_ps(v0, _mm256_setzero_ps());
@@ -166,6 +180,7 @@ T256 static void uk_avx2(int kc, const float *ap, const float *bp, float *c, int
                 float v = t[i][j];
                 if (load_c) v += cp[j];
                 if (bias) v += bias[j];
+                if (rp) v += rp[j];
                 cp[j] = vg_act_apply1(act, v);
             }
         }

@@ -2,6 +2,8 @@
  * `vigie info`. */
 #include "model/model.h"
 
+#include "compress/cluster.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -30,6 +32,8 @@ void vg_qgraph_free(vg_qgraph *q) {
 void vg_model_free(vg_model *m) {
     if (!m) return;
     vg_qgraph_free(m->q);
+    for (int i = 0; i < m->n_shared; i++) free(m->shared[i].scale), free(m->shared[i].idx);
+    free(m->shared);
     vg_graph_free(&m->g);
     free_labels(m);
     for (int i = 0; i < m->n_meta; i++) {
@@ -236,9 +240,36 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info) {
     info->has_int8 = m->q != NULL;
     if (m->q) info->int8_weight_bytes = m->q->n_w8 + 4 * m->q->n_b32 + 4 * m->q->n_ws;
     vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(m->g.n_nodes ? m->g.n_nodes : 1));
-    if (geom && vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) ==
-                    VG_OK)
-        for (int i = 0; i < m->g.n_nodes; i++) info->flops += geom[i].flops;
+    bool ok = geom && vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) == VG_OK;
+    for (int i = 0; ok && i < m->g.n_nodes; i++) info->flops += geom[i].flops;
+    if (m->engine) {
+        const vg_engine_sizes *e = &m->eng;
+        info->is_engine = 1;
+        info->eng_f32_bytes = e->f32, info->eng_int8_bytes = e->i8, info->eng_cluster_bytes = e->cluster;
+        info->eng_other_bytes = e->total - e->f32 - e->i8 - e->cluster;
+        info->eng_f32_layers = e->f32_layers, info->eng_int8_layers = e->i8_layers;
+        info->eng_cluster_layers = e->cluster_layers, info->eng_sparse_layers = e->sparse_layers;
+        int64_t zeros = 0, all = 0;
+        for (int i = 0; ok && i < m->g.n_nodes; i++) {
+            const vg_node *nd = &m->g.nodes[i];
+            if ((nd->op != VG_OP_CONV && nd->op != VG_OP_DWCONV && nd->op != VG_OP_FC) || nd->w < 0) continue;
+            int64_t n = vg_node_weight_count(nd, geom[i].in.c, geom[i].in.h, geom[i].in.w);
+            const float *x = m->g.params + nd->w;
+            for (int64_t j = 0; j < n; j++) zeros += x[j] == 0.0f;
+            all += n;
+        }
+        info->sparsity = all ? (double)zeros / (double)all : 0;
+        /* clustered layers: codebook entries in use (the weights are centroid x channel scale,
+         * rebuilt from exactly these indices on load) */
+        for (int k = 0; k < m->n_shared; k++) {
+            const vg_shared_layer *L = &m->shared[k];
+            bool used[256] = {false};
+            int d = 0;
+            for (int64_t j = 0; j < L->n; j++)
+                if (!used[L->idx[j]]) used[L->idx[j]] = true, d++;
+            if (d > info->max_distinct) info->max_distinct = d;
+        }
+    }
     free(geom);
 }
 

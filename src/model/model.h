@@ -23,6 +23,26 @@ typedef struct {
 } vg_qgraph;
 
 void vg_qgraph_free(vg_qgraph *q);
+/* Where the bytes of an engine file (.vge) go (see vge.c). */
+typedef struct {
+    int64_t f32, i8, cluster; /* weight tensors by encoding (sparse bitmaps included) */
+    int64_t other;            /* biases and other float parameters */
+    int64_t int8_tables;      /* activation quantization, int32 biases, weight scales */
+    int64_t total;            /* the whole file */
+    int f32_layers, i8_layers, cluster_layers, sparse_layers;
+} vg_engine_sizes;
+
+/* A layer whose weights share k values, scaled per output channel (vigie optimize --clusters):
+ * w[i] = centroids[idx[i]] x scale[i / row]. Known to the engine writer, which then stores the
+ * codebook, the scales and bit-packed indices instead of the weights. */
+typedef struct {
+    int node, k;
+    int64_t n, row;
+    float centroids[256];
+    float *scale; /* n / row, owned */
+    uint8_t *idx; /* n, owned */
+} vg_shared_layer;
+
 #define VG_MAX_META 256
 
 typedef struct {
@@ -39,6 +59,10 @@ struct vg_model {
     int64_t file_bytes;
     char fallback_label[32];
     vg_qgraph *q; /* int8 form, or NULL */
+    vg_shared_layer *shared; /* weight-sharing layers (owned), or NULL */
+    int n_shared;
+    bool engine;  /* loaded from an engine file (.vge); `eng` says where its bytes went */
+    vg_engine_sizes eng;
 };
 
 /* A new empty model (graph with only the input tensor). NULL on allocation failure. */
@@ -83,5 +107,15 @@ vg_status vg_model_load_ex(const char *path, vg_chunk_cb cb, void *ud, vg_model 
 vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err);
 vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_model **out,
                          vg_err *err);
+
+/* Engine files (.vge): the model with its weights in compact lossless encodings (codebooks
+ * for clustered layers, bitmaps for sparse ones, int8 bytes when the model has an int8 form).
+ * Loaded by vg_model_load / vg_model_open like a .vgm. `sz` may be NULL. */
+vg_status vg_engine_serialize(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err);
+vg_status vg_engine_save(const vg_model *m, const char *path, vg_engine_sizes *sz, vg_err *err);
+/* internal to the file code (vge.c) */
+vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err);
+vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err);
+vg_status vg_engine_rebuild_w8(vg_model *m, vg_err *err);
 
 #endif

@@ -1,6 +1,12 @@
 /* runner.c — plans and runs the forward pass of a model: resolves shapes once, assigns
  * activation buffers by liveness (a buffer is reused as soon as its tensor's last reader has
- * run), and dispatches each node to the kernel table. */
+ * run), and dispatches each node to the kernel table.
+ *
+ * Float path only: a 1x1 convolution whose sole reader is the residual ADD right after it runs
+ * as one GEMM whose epilogue adds the residual (and applies the ADD's activation), writing the
+ * ADD's output; the ADD is skipped. Same bits as the two separate layers, one pass less over
+ * the activation. Not done with keep_all (every tensor must stay readable), in the int8 path,
+ * or when VIGIE_FUSE=0 is set (A/B comparisons). */
 #include "model/runner.h"
 
 #include "cpu/backend.h"
@@ -38,6 +44,8 @@ struct vg_runner {
     bool profile;
     double *prof_s; /* per node: accumulated seconds */
     int *prof_calls;
+    int *res_of; /* per node: the residual tensor a fused 1x1 conv adds, else -1 */
+    bool *fused; /* per node: an ADD already computed by the conv before it */
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
@@ -123,6 +131,8 @@ void vg_runner_free(vg_runner *r) {
     vg_cpu_free(r->cpu);
     free(r->prof_s);
     free(r->prof_calls);
+    free(r->res_of);
+    free(r->fused);
     free(r->geom);
     free(r->shapes);
     free(r->t);
@@ -141,7 +151,41 @@ static size_t tensor_floats(const vg_shape *s, int batch) {
     return (size_t)batch * (size_t)s->h * (size_t)s->w * (size_t)s->c;
 }
 
-/* Greedy liveness allocation into slots; returns false on allocation failure. */
+static bool is_pointwise(const vg_conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
+           d->ho == d->h && d->wo == d->w;
+}
+
+/* Marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv has no
+ * activation of its own, node i+1 is an ADD reading the conv's output as exactly one of its
+ * inputs, and nothing else (no other node, not the graph output) reads that output. */
+static void plan_fusion(vg_runner *r) {
+    const vg_graph *g = &r->m->g;
+    int nn = g->n_nodes;
+    for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->fused[i] = false;
+    const char *env = getenv("VIGIE_FUSE");
+    if (r->keep_all || r->q8 || (env && strcmp(env, "0") == 0)) return;
+    int *readers = calloc((size_t)g->n_tensors, sizeof(int));
+    if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
+    for (int i = 0; i < nn; i++)
+        for (int j = 0; j < 2; j++)
+            if (g->nodes[i].in[j] >= 0) readers[g->nodes[i].in[j]]++;
+    for (int i = 0; i + 1 < nn; i++) {
+        const vg_node *c = &g->nodes[i], *a = &g->nodes[i + 1];
+        if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !is_pointwise(&r->geom[i].conv) ||
+            a->op != VG_OP_ADD || r->fused[i])
+            continue;
+        int t = c->out;
+        if ((a->in[0] == t) == (a->in[1] == t) || readers[t] != 1 || t == g->output) continue;
+        r->res_of[i] = a->in[0] == t ? a->in[1] : a->in[0];
+        r->fused[i + 1] = true;
+    }
+    free(readers);
+}
+
+/* Greedy liveness allocation into slots; returns false on allocation failure. A fused conv
+ * writes its ADD's output: that buffer is taken when the conv runs, while the conv's input and
+ * the residual are still live, so it overlaps neither; the conv's own output tensor shares it. */
 static bool plan_buffers(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nt = g->n_tensors;
@@ -159,22 +203,29 @@ static bool plan_buffers(vg_runner *r) {
         last[g->output] = g->n_nodes; /* the output lives to the end */
         for (int i = 0; i < g->n_nodes; i++) {
             int out = g->nodes[i].out;
-            size_t need = tensor_floats(&r->shapes[out], r->batch);
-            /* best fit among free slots; else grow the largest free one; else a new slot */
-            int best = -1, largest = -1;
-            for (int s = 0; s < n_slots; s++) {
-                if (slot_busy[s]) continue;
-                if (slot_size[s] >= need && (best < 0 || slot_size[s] < slot_size[best])) best = s;
-                if (largest < 0 || slot_size[s] > slot_size[largest]) largest = s;
+            if (!r->fused[i]) {
+                if (r->res_of[i] >= 0) out = g->nodes[i + 1].out;
+                size_t need = tensor_floats(&r->shapes[out], r->batch);
+                /* best fit among free slots; else grow the largest free one; else a new slot */
+                int best = -1, largest = -1;
+                for (int s = 0; s < n_slots; s++) {
+                    if (slot_busy[s]) continue;
+                    if (slot_size[s] >= need && (best < 0 || slot_size[s] < slot_size[best]))
+                        best = s;
+                    if (largest < 0 || slot_size[s] > slot_size[largest]) largest = s;
+                }
+                if (best < 0) best = largest;
+                if (best < 0 || r->keep_all) best = n_slots++;
+                if (slot_size[best] < need) slot_size[best] = need;
+                slot_busy[best] = true;
+                slot_of[out] = best;
+                if (r->res_of[i] >= 0) slot_of[g->nodes[i].out] = best;
             }
-            if (best < 0) best = largest;
-            if (best < 0 || r->keep_all) best = n_slots++;
-            if (slot_size[best] < need) slot_size[best] = need;
-            slot_busy[best] = true;
-            slot_of[out] = best;
             for (int j = 0; j < 2; j++) {
                 int in = g->nodes[i].in[j];
-                if (in > 0 && last[in] == i && slot_of[in] >= 0) slot_busy[slot_of[in]] = false;
+                /* (a fused ADD's conv input shares the ADD's live output buffer) */
+                if (in > 0 && last[in] == i && slot_of[in] >= 0 && slot_of[in] != slot_of[out])
+                    slot_busy[slot_of[in]] = false;
             }
         }
         size_t total = 0;
@@ -230,7 +281,10 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     r->prof_s = calloc((size_t)g->n_nodes, sizeof(double));
     r->prof_calls = calloc((size_t)g->n_nodes, sizeof(int));
     r->packed = calloc((size_t)g->n_nodes, sizeof(float *));
-    if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed) {
+    r->res_of = malloc(sizeof(int) * (size_t)g->n_nodes);
+    r->fused = calloc((size_t)g->n_nodes, sizeof(bool));
+    if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed ||
+        !r->res_of || !r->fused) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
@@ -271,17 +325,18 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
             r->packed[i] = vg_cpu_pack_weights(r->cpu, nd->co, gm->in.h * gm->in.w * gm->in.c,
                                                g->params + nd->w);
     }
-    if (!r->input || !r->output || !r->cpu || !vg_cpu_reserve(r->cpu, scratch) ||
-        !plan_buffers(r)) {
-        vg_runner_free(r);
-        return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate activation memory");
-    }
     if (o.precision == VG_PRECISION_INT8 && !m->q) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_UNSUPPORTED, "the model has no int8 form (quantize it with "
                                                    "vigie optimize, or import an int8 TFLite file)");
     }
     r->q8 = m->q && o.precision != VG_PRECISION_FLOAT;
+    plan_fusion(r);
+    if (!r->input || !r->output || !r->cpu || !vg_cpu_reserve(r->cpu, scratch) ||
+        !plan_buffers(r)) {
+        vg_runner_free(r);
+        return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate activation memory");
+    }
     if (r->q8 && !plan_q8(r)) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate int8 activation memory");
@@ -310,9 +365,11 @@ static void run_node(vg_runner *r, int i) {
     case VG_OP_CONV: {
         vg_conv_desc d = gm->conv;
         d.n = n;
-        bool pointwise = d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 &&
-                         d.pl == 0 && d.ho == d.h && d.wo == d.w;
-        if (pointwise)
+        if (r->res_of[i] >= 0) { /* with the ADD after it (plan_fusion) */
+            const vg_node *a = &g->nodes[i + 1];
+            vg_cpu_matmul_res(r->cpu, (int)pix, d.co, d.ci, x, w, r->packed[i], b,
+                              r->t[r->res_of[i]], (vg_act)a->act, r->t[a->out]);
+        } else if (is_pointwise(&d))
             vg_cpu_matmul(r->cpu, (int)pix, d.co, d.ci, x, w, r->packed[i], b, act, y);
         else
             vg_cpu_conv2d(r->cpu, &d, x, w, r->packed[i], b, act, y);
@@ -423,13 +480,15 @@ void vg_runner_forward(vg_runner *r, const float *input, float *output) {
     r->t[0] = (float *)input; /* read only: no node writes tensor 0 */
     if (r->profile) {
         for (int i = 0; i < g->n_nodes; i++) {
+            if (r->fused[i]) continue;
             double t0 = vg_time_now();
             run_node(r, i);
             r->prof_s[i] += vg_time_now() - t0;
             r->prof_calls[i]++;
         }
     } else {
-        for (int i = 0; i < g->n_nodes; i++) run_node(r, i);
+        for (int i = 0; i < g->n_nodes; i++)
+            if (!r->fused[i]) run_node(r, i);
     }
     memcpy(output, r->t[g->output], (size_t)r->batch * r->n_out * sizeof(float));
     r->t[0] = NULL;
@@ -476,6 +535,8 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
         else if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
             snprintf(s->kind, sizeof s->kind, "%s %dx%d/%d", vg_op_name((vg_op)nd->op), nd->kh,
                      nd->kw, nd->sh);
+        else if (r->fused[i])
+            snprintf(s->kind, sizeof s->kind, "add (fused)"); /* timed with the conv before */
         else
             snprintf(s->kind, sizeof s->kind, "%s", vg_op_name((vg_op)nd->op));
         s->in_h = gm->in.h, s->in_w = gm->in.w, s->in_c = gm->in.c;

@@ -20,6 +20,7 @@
 #endif
 
 #define VGM_MAGIC "VIGIEVGM"
+#define VGE_MAGIC "VIGIEVGE"
 #define VGM_VERSION 1u
 #define VGM_MAX_BYTES ((size_t)4 << 30)
 #define VGM_NODE_BYTES 72 /* 4 x u8, 12 x i32, 2 x i64, f32 */
@@ -45,18 +46,36 @@ static void wr_str(vg_wr *w, const char *s) {
 }
 
 static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra, vg_wr *w,
-                           vg_err *err);
+                           vg_engine_sizes *eng, vg_err *err);
 
 vg_status vg_model_serialize(const vg_model *m, vg_wr *w, vg_err *err) {
-    return serialize(m, NULL, 0, w, err);
+    return serialize(m, NULL, 0, w, NULL, err);
 }
 
+vg_status vg_engine_serialize(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err) {
+    vg_engine_sizes tmp;
+    memset(&tmp, 0, sizeof tmp);
+    vg_status st = serialize(m, NULL, 0, w, &tmp, err);
+    if (sz) *sz = tmp;
+    return st;
+}
+
+vg_status vg_engine_save(const vg_model *m, const char *path, vg_engine_sizes *sz, vg_err *err) {
+    vg_wr w = {0};
+    vg_status st = vg_engine_serialize(m, &w, sz, err);
+    if (st == VG_OK) st = vg_file_write_atomic(path, w.p, w.n, err);
+    else vg_err_prefix(err, path);
+    vg_wr_free(&w);
+    return st;
+}
+
+/* eng != NULL: an engine file (.vge, see vge.c), whose byte counts go to *eng */
 static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra, vg_wr *w,
-                           vg_err *err) {
+                           vg_engine_sizes *eng, vg_err *err) {
     vg_status st = vg_model_validate(m, err);
     if (st != VG_OK) return st;
     size_t lp;
-    vg_wr_bytes(w, VGM_MAGIC, 8);
+    vg_wr_bytes(w, eng ? VGE_MAGIC : VGM_MAGIC, 8);
     vg_wr_u32(w, VGM_VERSION);
     vg_wr_u32(w, 0);
 
@@ -92,10 +111,12 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
     }
     chunk_end(w, lp);
 
-    chunk_begin(w, "PARM", &lp);
-    vg_wr_u64(w, (uint64_t)m->g.n_params);
-    vg_wr_f32s(w, m->g.params, (size_t)m->g.n_params);
-    chunk_end(w, lp);
+    if (!eng) {
+        chunk_begin(w, "PARM", &lp);
+        vg_wr_u64(w, (uint64_t)m->g.n_params);
+        vg_wr_f32s(w, m->g.params, (size_t)m->g.n_params);
+        chunk_end(w, lp);
+    }
 
     if (m->n_labels > 0) {
         chunk_begin(w, "LABL", &lp);
@@ -112,9 +133,10 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
         }
         chunk_end(w, lp);
     }
-    if (m->q) { /* the int8 form */
+    if (m->q) { /* the int8 form (an engine rebuilds the weight bytes from WENC) */
         const vg_qgraph *q = m->q;
-        chunk_begin(w, "QGRF", &lp);
+        size_t at = w->n;
+        chunk_begin(w, eng ? "QENG" : "QGRF", &lp);
         vg_wr_u32(w, (uint32_t)m->g.n_tensors);
         vg_wr_u32(w, (uint32_t)m->g.n_nodes);
         for (int t = 0; t < m->g.n_tensors; t++) {
@@ -127,12 +149,19 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
             vg_wr_u64(w, (uint64_t)q->s_off[j]);
         }
         vg_wr_u64(w, (uint64_t)q->n_w8);
-        vg_wr_bytes(w, q->w8, (size_t)q->n_w8);
+        if (!eng) vg_wr_bytes(w, q->w8, (size_t)q->n_w8);
         vg_wr_u64(w, (uint64_t)q->n_b32);
         for (int64_t i = 0; i < q->n_b32; i++) vg_wr_i32(w, q->b32[i]);
         vg_wr_u64(w, (uint64_t)q->n_ws);
         vg_wr_f32s(w, q->ws, (size_t)q->n_ws);
         chunk_end(w, lp);
+        if (eng) eng->int8_tables = (int64_t)(w->n - at);
+    }
+    if (eng) {
+        chunk_begin(w, "WENC", &lp);
+        st = vg_engine_write_weights(m, w, eng, err);
+        chunk_end(w, lp);
+        if (st != VG_OK) return st;
     }
     for (int i = 0; i < n_extra; i++) {
         chunk_begin(w, extra[i].tag, &lp);
@@ -140,6 +169,7 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
         chunk_end(w, lp);
     }
     if (!w->oom) vg_wr_u32(w, vg_crc32(w->p, w->n));
+    if (eng) eng->total = (int64_t)w->n;
     if (w->oom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory while serialising the model");
     return VG_OK;
 }
@@ -151,7 +181,7 @@ vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err) {
 vg_status vg_model_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra,
                            const char *path, vg_err *err) {
     vg_wr w = {0};
-    vg_status st = serialize(m, extra, n_extra, &w, err);
+    vg_status st = serialize(m, extra, n_extra, &w, NULL, err);
     if (st == VG_OK) st = vg_file_write_atomic(path, w.p, w.n, err);
     else vg_err_prefix(err, path);
     vg_wr_free(&w);
@@ -234,9 +264,18 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
                               (unsigned long long)np);
         vg_rd_bytes(r, m->g.params, np * 4);
         m->g.n_params = m->g.cap_params = (int64_t)np;
-    } else if (memcmp(tag, "QGRF", 4) == 0) {
+    } else if (*seen & 8 && memcmp(tag, "WENC", 4) == 0) { /* engine weights */
+        if (*seen & 4) return vg_err_set(err, VG_ERR_FORMAT, "duplicate weights chunk");
+        if (!(*seen & 2)) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk before the graph");
+        *seen |= 4;
+        vg_status st = vg_engine_read_weights(m, r, err);
+        if (st != VG_OK) return st;
+    } else if (memcmp(tag, (*seen & 8) ? "QENG" : "QGRF", 4) == 0) {
+        bool eng = *seen & 8;
         if (m->q) return vg_err_set(err, VG_ERR_FORMAT, "duplicate int8 chunk");
         uint32_t nt = vg_rd_u32(r), nn = vg_rd_u32(r);
+        if (eng && (!(*seen & 2) || nn != (uint32_t)m->g.n_nodes || (*seen & 4)))
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk out of place");
         if (r->bad || nt < 2 || nt > VG_MAX_NODES + 1 || nn != nt - 1 ||
             (size_t)nt * 8 + (size_t)nn * 24 > vg_rd_left(r))
             return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: bad counts");
@@ -259,11 +298,12 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
             q->s_off[j] = (int64_t)vg_rd_u64(r);
         }
         uint64_t n8 = vg_rd_u64(r);
-        if (r->bad || n8 > vg_rd_left(r)) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: weights");
+        if (r->bad || n8 > (eng ? (uint64_t)VG_MAX_PARAMS : vg_rd_left(r)))
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: weights");
         q->n_w8 = (int64_t)n8;
-        q->w8 = malloc(n8 ? n8 : 1);
+        q->w8 = calloc(n8 ? n8 : 1, 1);
         if (!q->w8) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        vg_rd_bytes(r, q->w8, n8);
+        if (!eng) vg_rd_bytes(r, q->w8, n8);
         uint64_t nb = vg_rd_u64(r);
         if (r->bad || nb > vg_rd_left(r) / 4) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: biases");
         q->n_b32 = (int64_t)nb;
@@ -321,8 +361,9 @@ vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_
 static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_chunk_cb cb,
                        void *ud, vg_model **out, vg_err *err) {
     *out = NULL;
-    if (size < 8 || memcmp(data, VGM_MAGIC, 8) != 0)
-        return vg_err_set(err, VG_ERR_FORMAT, "%s: not a vigie model (.vgm) file", name);
+    bool engine = size >= 8 && memcmp(data, VGE_MAGIC, 8) == 0;
+    if (size < 8 || (memcmp(data, VGM_MAGIC, 8) != 0 && !engine))
+        return vg_err_set(err, VG_ERR_FORMAT, "%s: not a vigie model (.vgm / .vge) file", name);
     if (size < 20)
         return vg_err_set(err, VG_ERR_FORMAT, "%s: truncated (%zu bytes)", name, size);
     uint32_t version = vg_load_u32(data + 8);
@@ -340,7 +381,7 @@ static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_ch
     m->g.n_tensors = 0;
     vg_rd r = vg_rd_make(data, size - 4);
     r.pos = 16;
-    unsigned seen = 0;
+    unsigned seen = engine ? 8 : 0;
     vg_status st = VG_OK;
     while (st == VG_OK && vg_rd_left(&r) > 0) {
         size_t at = r.pos;
@@ -356,18 +397,23 @@ static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_ch
         vg_rd sub = vg_rd_make(vg_rd_span(&r, (size_t)len), (size_t)len);
         if (((memcmp(t, "INPT", 4) == 0) && (seen & 1)) ||
             ((memcmp(t, "GRPH", 4) == 0) && (seen & 2)) ||
-            ((memcmp(t, "PARM", 4) == 0) && (seen & 4)) ||
+            ((memcmp(t, "PARM", 4) == 0) && ((seen & 4) || engine)) ||
             ((memcmp(t, "LABL", 4) == 0) && m->labels))
             st = vg_err_set(err, VG_ERR_FORMAT, "duplicate chunk %s at byte %zu", t, at);
         else
             st = parse_chunk(m, t, &sub, &seen, cb, ud, err);
     }
-    if (st == VG_OK && seen != 7)
+    if (st == VG_OK && (seen & 7) != 7)
         st = vg_err_set(err, VG_ERR_FORMAT, "missing %s chunk",
                         !(seen & 1) ? "input" : !(seen & 2) ? "graph" : "parameter");
     if (st == VG_OK) {
         for (int i = 0; i < m->n_labels; i++)
             if (!m->labels[i]) st = vg_err_set(err, VG_ERR_FORMAT, "label %d missing", i);
+    }
+    /* an engine's int8 weights come from its decoded weights: sizes checked first */
+    if (st == VG_OK && engine && m->q) {
+        st = vg_model_validate(m, err);
+        if (st == VG_OK) st = vg_engine_rebuild_w8(m, err);
     }
     if (st == VG_OK) st = vg_model_validate(m, err);
     if (st != VG_OK) {
@@ -376,6 +422,12 @@ static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_ch
         return st;
     }
     m->file_bytes = (int64_t)size;
+    m->engine = engine;
+    if (engine) { /* where the bytes went, for `vigie info` */
+        vg_wr w = {0};
+        if (vg_engine_serialize(m, &w, &m->eng, err) != VG_OK) memset(&m->eng, 0, sizeof m->eng);
+        vg_wr_free(&w);
+    }
     *out = m;
     return VG_OK;
 }

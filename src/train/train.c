@@ -675,6 +675,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
 static void epoch_done(run *R, vg_epoch_stats *e) {
     train_state *s = &R->st;
     bool improved = !isnan(e->val_loss) ? e->val_loss < s->best_val_loss : true;
+    if (R->cfg->keep_last) improved = true;
     if (improved) {
         if (!isnan(e->val_loss)) s->best_val_loss = e->val_loss;
         s->best_epoch = e->epoch;
@@ -834,7 +835,9 @@ static vg_status train_full(run *R, vg_err *err) {
                     loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
                 vg_trainer_backward(t, k);
             }
+            if (c->pre_step) c->pre_step(c->step_ud, m->g.params, vg_trainer_grads(t), R->st.step, total);
             vg_optim_step(&R->opt, m->g.params, vg_trainer_grads(t), lr);
+            if (c->post_step) c->post_step(c->step_ud, m->g.params, R->st.step, total);
             R->st.step++;
             ema_update(R);
             R->st.run_loss += loss * b.n;
@@ -1074,7 +1077,7 @@ out:
 
 static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
     if (!c->data) return vg_err_set(err, VG_ERR_ARG, "no --data folder");
-    if (!c->backbone) return vg_err_set(err, VG_ERR_ARG, "no --backbone model");
+    if (!c->backbone && !c->init_model) return vg_err_set(err, VG_ERR_ARG, "no --backbone model");
     if (!c->out) return vg_err_set(err, VG_ERR_ARG, "no output model (-o)");
     /* find out now, not after an hour of training, that the results cannot be written */
     char dir[1024];
@@ -1142,6 +1145,19 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
         bool same = R.m->n_labels == R.ds->n_classes;
         for (int i = 0; same && i < R.ds->n_classes; i++) same = !strcmp(R.m->labels[i], R.ds->classes[i]);
         if (!same) st = vg_err_set(err, VG_ERR_ARG, "the checkpoint's classes differ from the dataset's");
+    } else if (st == VG_OK && cfg.init_model) {
+        /* a copy of the classifier to fine-tune, float only */
+        vg_wr w = {0};
+        st = vg_model_serialize(cfg.init_model, &w, err);
+        if (st == VG_OK) st = vg_model_parse(w.p, w.n, "model", &R.m, err);
+        vg_wr_free(&w);
+        if (st == VG_OK) {
+            vg_qgraph_free(R.m->q);
+            R.m->q = NULL;
+            bool same = R.m->n_labels == R.ds->n_classes;
+            for (int i = 0; same && i < R.ds->n_classes; i++) same = !strcmp(R.m->labels[i], R.ds->classes[i]);
+            if (!same) st = vg_err_set(err, VG_ERR_ARG, "the model's classes differ from the dataset's");
+        }
     } else if (st == VG_OK) {
         st = vg_model_open(cfg.backbone, &bb, err);
         if (st == VG_OK && cfg.size) bb->input.w = bb->input.h = cfg.size;
@@ -1215,7 +1231,7 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
         char mode[32];
         say(hooks, "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
                    "of batch %d, %d threads",
-            cfg.backbone, R.ds->n_classes, R.size, R.size, mode_name(&cfg, mode, sizeof mode),
+            cfg.backbone ? cfg.backbone : "(fine-tuning)", R.ds->n_classes, R.size, R.size, mode_name(&cfg, mode, sizeof mode),
             R.first_trainable, R.m->g.n_nodes, R.chunk, cfg.batch, cfg.threads);
         st = cfg.mode == VG_TRAIN_HEAD ? train_head(&R, err) : train_full(&R, err);
     }

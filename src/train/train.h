@@ -49,6 +49,15 @@ typedef struct {
     const char *cache_dir; /* for the on-disk image cache (NULL: next to OUT) */
     uint64_t seed;
     const char *resume; /* checkpoint to continue from, or NULL */
+    /* Fine-tuning a finished classifier (vigie optimize): start from this model (its head and
+     * labels, which must be the dataset's classes) instead of backbone + new head. */
+    const vg_model *init_model;
+    bool keep_last; /* keep the last epoch's weights, not the best validation loss's */
+    /* called around every optimizer step (pruning masks, weight sharing); step counts from 0
+     * to total - 1 */
+    void *step_ud;
+    void (*pre_step)(void *ud, float *params, float *grads, int64_t step, int64_t total);
+    void (*post_step)(void *ud, float *params, int64_t step, int64_t total);
 } vg_train_cfg;
 
 /* The defaults of `vigie train` (the recipe documented in the README). */

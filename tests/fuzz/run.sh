@@ -12,8 +12,10 @@ cp tests/fixtures/*.tflite "$C/tflite/" 2>/dev/null || true
 for f in tests/fixtures/*.tflite; do
   [ -f "$f" ] || continue
   ./build/vigie import "$f" -o "$C/tmp.vgm" >/dev/null 2>&1 && head -c -4 "$C/tmp.vgm" >"$C/vgm/$(basename "$f" .tflite)"
+  # the same model as an engine file (.vge: same container, encoded weights)
+  ./build/vigie optimize "$C/tmp.vgm" -o "$C/tmp.vge" --quiet >/dev/null 2>&1 && head -c -4 "$C/tmp.vge" >"$C/vgm/$(basename "$f" .tflite).vge"
 done
-rm -f "$C/tmp.vgm"
+rm -f "$C/tmp.vgm" "$C/tmp.vge"
 for t in image tflite vgm; do
   [ -x build-fuzz/fuzz_$t ] || continue
   echo "fuzz: $t for ${SECONDS_EACH}s"

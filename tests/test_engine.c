@@ -1,0 +1,170 @@
+/* test_engine.c — the engine file (.vge): lossless round trips of float, clustered, sparse and
+ * int8 models (same outputs bit for bit), each encoding chosen where it is smallest, and
+ * hostile engine files (truncated, flipped bytes, bad segments) refused cleanly. */
+#include "test.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compress/calib.h"
+#include "compress/cluster.h"
+#include "model/model.h"
+#include "model/runner.h"
+
+static vg_model *net(void) {
+    vg_model *m = vg_model_new();
+    m->input.h = 15, m->input.w = 13;
+    vg_graph *g = &m->g;
+    int x = vg_graph_conv(g, 0, 3, 16, 3, 3, 2, VG_PAD_SAME, NULL, true, VG_ACT_RELU6);
+    int pad[4] = {1, 1, 1, 1};
+    int y = vg_graph_conv(g, x, 16, 48, 1, 1, 1, VG_PAD_EXPLICIT, NULL, true, VG_ACT_RELU6);
+    y = vg_graph_dwconv(g, y, 48, 3, 3, 1, VG_PAD_EXPLICIT, pad, true, VG_ACT_RELU6);
+    y = vg_graph_conv(g, y, 48, 16, 1, 1, 1, VG_PAD_EXPLICIT, NULL, true, VG_ACT_NONE);
+    y = vg_graph_add(g, x, y, VG_ACT_NONE);
+    y = vg_graph_gap(g, y);
+    int l = vg_graph_fc(g, y, 16, 3, true, VG_ACT_NONE);
+    vg_graph_softmax(g, l);
+    vg_test_seed(8);
+    vg_test_fill(g->params, (size_t)g->n_params, -0.5f, 0.5f);
+    const char *labels[] = {"fire", "neutral", "smoke"};
+    vg_model_set_labels(m, labels, 3, NULL);
+    return m;
+}
+
+static void outputs(const vg_model *m, int prec, float *y) {
+    vg_runner *r = NULL;
+    vg_err err;
+    vg_runner_opts o = vg_runner_opts_default();
+    o.precision = prec;
+    if (vg_runner_init(&r, m, &o, &err) != VG_OK) {
+        CHECK(false, "runner: %s", err.msg);
+        return;
+    }
+    float x[15 * 13 * 3];
+    for (int i = 0; i < 4; i++) {
+        vg_test_seed(100 + (uint64_t)i);
+        vg_test_fill(x, 15 * 13 * 3, -1, 1);
+        vg_runner_forward(r, x, y + 3 * i);
+    }
+    vg_runner_free(r);
+}
+
+static vg_model *round_trip(const vg_model *m, vg_engine_sizes *sz, vg_wr *keep) {
+    vg_wr w = {0};
+    vg_err err;
+    vg_model *l = NULL;
+    vg_status st = vg_engine_serialize(m, &w, sz, &err);
+    CHECK(st == VG_OK, "engine serialize: %s", err.msg);
+    if (st == VG_OK) {
+        st = vg_model_parse(w.p, w.n, "t.vge", &l, &err);
+        CHECK(st == VG_OK, "engine parse: %s", err.msg);
+        CHECK(sz->total == (int64_t)w.n, "size accounting %lld vs %zu bytes", (long long)sz->total, w.n);
+    }
+    if (keep) *keep = w;
+    else vg_wr_free(&w);
+    return l;
+}
+
+static vg_status fetch(void *ud, int i, float *in, vg_err *err) {
+    vg_test_seed(500 + (uint64_t)i);
+    vg_test_fill(in, 15 * 13 * 3, -1, 1);
+    return VG_OK;
+}
+
+void test_engine(void) {
+    vg_engine_sizes sz;
+    float y0[12], y1[12];
+    /* 1. float model: every weight float, same parameters bit for bit */
+    vg_model *m = net(), *l = round_trip(m, &sz, NULL);
+    if (l) {
+        CHECK(l->engine && l->g.n_params == m->g.n_params &&
+                  memcmp(l->g.params, m->g.params, sizeof(float) * (size_t)m->g.n_params) == 0,
+              "float engine: parameters changed");
+        CHECK(sz.f32_layers == 5 && sz.cluster_layers == 0 && sz.i8_layers == 0, "float engine layers %d/%d/%d",
+              sz.f32_layers, sz.cluster_layers, sz.i8_layers);
+        CHECK(l->n_labels == 3 && strcmp(vg_model_label(l, 2), "smoke") == 0, "labels lost");
+    }
+    vg_model_free(l);
+    /* 2. clustered (16 values) and sparse (90% zeros) layers */
+    const vg_node *ex = &m->g.nodes[1], *pr = &m->g.nodes[3];
+    float cb[16];
+    uint8_t idx[48 * 16];
+    vg_err err;
+    CHECK(vg_cluster_fit(m->g.params + ex->w, 48 * 16, 16, VG_CLUSTER_KMEANSPP, 1, false, cb, idx, &err) == VG_OK,
+          "fit: %s", err.msg);
+    vg_cluster_apply(m->g.params + ex->w, 48 * 16, cb, idx);
+    for (int i = 0; i < 16 * 48; i++)
+        if (i % 10) m->g.params[pr->w + i] = 0.0f;
+    outputs(m, VG_PRECISION_FLOAT, y0);
+    vg_wr w;
+    l = round_trip(m, &sz, &w);
+    if (l) {
+        CHECK(memcmp(l->g.params, m->g.params, sizeof(float) * (size_t)m->g.n_params) == 0,
+              "clustered / sparse engine: parameters changed");
+        CHECK(sz.cluster_layers == 1 && sz.sparse_layers == 1, "encodings: %d clustered, %d sparse",
+              sz.cluster_layers, sz.sparse_layers);
+        /* 16 values: 4-bit indices + codebook, instead of 4 bytes a weight */
+        CHECK(sz.cluster <= 48 * 16 / 2 + 16 * 4 + 24, "clustered layer takes %lld bytes", (long long)sz.cluster);
+        outputs(l, VG_PRECISION_FLOAT, y1);
+        CHECK(memcmp(y0, y1, sizeof y0) == 0, "clustered / sparse engine: outputs changed");
+        vg_model_free(l);
+        /* hostile copies: truncations and flipped bytes (checksum fixed, so the parser sees them) */
+        int refused = 0, tries = 0;
+        for (int k = 0; k < 20; k++) {
+            size_t cut = 8 + (w.n - 8) * (size_t)k / 20;
+            vg_model *x = NULL;
+            tries++;
+            if (vg_model_parse(w.p, cut, "cut.vge", &x, &err) != VG_OK) refused++;
+            vg_model_free(x);
+        }
+        CHECK(refused == tries, "%d of %d truncated engines refused", refused, tries);
+        int parsed = 0;
+        for (int k = 0; k < 300; k++) {
+            uint8_t *c = malloc(w.n);
+            memcpy(c, w.p, w.n);
+            /* structure (header, graph, the first segments) rather than weight values */
+            size_t span = w.n - 20 < 1200 ? w.n - 20 : 1200;
+            size_t at = 16 + ((size_t)k * 2654435761u) % span; /* outputs() reseeds the test RNG */
+            c[at] ^= (uint8_t)(1u << (k % 8));
+            uint32_t crc = vg_crc32(c, w.n - 4);
+            for (int b = 0; b < 4; b++) c[w.n - 4 + b] = (uint8_t)(crc >> (8 * b));
+            vg_model *x = NULL;
+            if (vg_model_parse(c, w.n, "flip.vge", &x, &err) == VG_OK) {
+                /* a flip in a weight value can be a valid model: it must then run */
+                parsed++;
+                outputs(x, VG_PRECISION_FLOAT, y1);
+            }
+            vg_model_free(x);
+            free(c);
+        }
+        CHECK(parsed < 250, "only %d of 300 flipped engines refused", 300 - parsed);
+    }
+    vg_wr_free(&w);
+    /* 3. int8 model: int8 weights, biases from the int32 ones; integer outputs identical */
+    vg_calib_table t;
+    vg_status st = vg_calibrate(m, 20, fetch, NULL, VG_CALIB_MINMAX, 0, 1, NULL, NULL, &t, &err);
+    if (st == VG_OK) st = vg_model_quantize(m, &t, true, &err);
+    CHECK(st == VG_OK, "quantize: %s", err.msg);
+    vg_calib_table_free(&t);
+    if (st == VG_OK) {
+        outputs(m, VG_PRECISION_INT8, y0);
+        l = round_trip(m, &sz, NULL);
+        if (l) {
+            CHECK(l->q && l->q->n_w8 == m->q->n_w8 && memcmp(l->q->w8, m->q->w8, (size_t)m->q->n_w8) == 0 &&
+                      memcmp(l->q->b32, m->q->b32, sizeof(int32_t) * (size_t)m->q->n_b32) == 0,
+                  "int8 engine: int8 weights or biases changed");
+            outputs(l, VG_PRECISION_INT8, y1);
+            CHECK(memcmp(y0, y1, sizeof y0) == 0, "int8 engine: integer outputs changed");
+            /* the clustered layer stays a codebook (its int8 weights rebuild exactly) */
+            CHECK(sz.cluster_layers == 1 && sz.i8_layers == 4, "int8 engine encodings: %d clustered, %d int8",
+                  sz.cluster_layers, sz.i8_layers);
+            vg_wr f = {0};
+            vg_model_serialize(m, &f, &err);
+            CHECK(sz.total * 100 < (int64_t)f.n * 40, "int8 engine %lld bytes vs .vgm %zu", (long long)sz.total, f.n);
+            vg_wr_free(&f);
+            vg_model_free(l);
+        }
+    }
+    vg_model_free(m);
+}
