@@ -1,6 +1,12 @@
 /* cmd_bench.c — `vigie bench MODEL [--threads N] [--runs N] [--batch N] [--json]`: latency of
- * the forward pass on a synthetic input (the image pipeline is not timed). */
+ * the forward pass on a synthetic input (the image pipeline is not timed). With --train: the
+ * time of one optimizer step of full fine-tuning (a new 3-class head on MODEL's features, every
+ * layer learning, batch-norm in training mode where there is some, AdamW), i.e. what `vigie
+ * train --train all` spends per batch once the images are decoded. */
 #include "cli.h"
+
+#include "model/surgery.h"
+#include "train/trainer.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -11,6 +17,8 @@ static const cli_opt opts[] = {
     {"--warmup", "N", "untimed passes first (default 3)"},
     {"--batch", "N", "images per forward pass (default 1)"},
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
+    {"--train", NULL, "time full fine-tuning steps instead (batch default 32, 2 threads)"},
+    {"--chunk", "N", "with --train: images per forward/backward pass (default 16, as vigie train)"},
     {"--profile", NULL, "per-layer table: time, GFLOP/s, share of total; fraction of CPU peak"},
     {"--json", NULL, "print {\"median_ms\":..., \"p90_ms\":..., \"peak_rss_mb\":...}"},
 };
@@ -73,6 +81,89 @@ static double percentile(const double *v, int n, double q) {
     return v[k];
 }
 
+/* --train: optimizer steps of full fine-tuning on synthetic images, timed per step */
+static int bench_train(const char *cmd, vg_model *bb, long threads, long runs, long warmup,
+                       long batch, long chunk, bool json) {
+    vg_err err;
+    vg_model *m = NULL;
+    static const char *const labels[3] = {"fire", "neutral", "smoke"};
+    if (vg_model_new_classifier(bb, 3, labels, 1, &m, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    int H = m->input.h, W = m->input.w;
+    if (chunk > batch) chunk = batch;
+    vg_trainer_opts o = {(int)chunk, (int)threads, 0, vg_graph_logits_tensor(&m->g), true, 0.1f};
+    vg_trainer *t = NULL;
+    vg_optim opt;
+    memset(&opt, 0, sizeof opt);
+    vg_param_range *ranges = malloc(sizeof(vg_param_range) * (size_t)(2 * m->g.n_nodes + 1));
+    size_t img = (size_t)H * W * 3;
+    float *x = malloc(sizeof(float) * img * (size_t)batch);
+    int *lab = malloc(sizeof(int) * (size_t)batch);
+    double *tm = malloc(sizeof(double) * (size_t)runs);
+    int status = CLI_FAIL;
+    if (!ranges || !x || !lab || !tm) {
+        cli_error(cmd, "out of memory");
+        goto out;
+    }
+    if (vg_trainer_init(&t, &m->g, H, W, &o, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        goto out;
+    }
+    int nr = vg_trainer_param_ranges(&m->g, H, W, 0, false, ranges);
+    vg_optim_cfg cfg = {VG_OPT_ADAMW, 0.9f, 0.9f, 0.999f, 1e-8f, 0.05f};
+    if (vg_optim_init(&opt, &cfg, m->g.n_params, ranges, nr, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        goto out;
+    }
+    uint32_t s = 12345;
+    for (size_t i = 0; i < img * (size_t)batch; i++) {
+        s = s * 1664525u + 1013904223u;
+        x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
+    }
+    for (long i = 0; i < batch; i++) lab[i] = (int)(i % 3);
+    double loss = 0;
+    for (long step = 0; step < warmup + runs; step++) {
+        double t0 = vg_time_now();
+        vg_trainer_zero_grad(t);
+        loss = 0;
+        for (long i = 0; i < batch; i += chunk) {
+            int n = (int)(batch - i < chunk ? batch - i : chunk);
+            vg_trainer_forward(t, x + (size_t)i * img, n);
+            loss += vg_trainer_loss(t, lab + i, n, (double)batch, NULL, 0.1f);
+            vg_trainer_backward(t, n);
+        }
+        vg_optim_step(&opt, m->g.params, vg_trainer_grads(t), 1e-4f);
+        if (step >= warmup) tm[step - warmup] = (vg_time_now() - t0) * 1e3;
+    }
+    qsort(tm, (size_t)runs, sizeof *tm, cmp_double);
+    double med = percentile(tm, (int)runs, 0.5), p90 = percentile(tm, (int)runs, 0.9);
+    double rss = (double)vg_peak_rss_bytes() / (1024.0 * 1024.0);
+    if (json)
+        printf("{\"median_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"images_per_s\":%.2f,"
+               "\"peak_rss_mb\":%.1f,\"buffers_mb\":%.1f,\"threads\":%ld,\"batch\":%ld,\"chunk\":%ld,"
+               "\"runs\":%ld,\"mode\":\"train\",\"loss\":%.4f}\n",
+               med, p90, tm[0], 1e3 * (double)batch / med, rss,
+               (double)vg_trainer_buffer_bytes(t) / 1048576.0, threads, batch, chunk, runs, loss);
+    else {
+        printf("training     full fine-tuning, %dx%d, batch %ld (chunks of %ld), AdamW, %ld thread%s,\n"
+               "             %ld steps after %ld warm-up, synthetic images\n",
+               W, H, batch, chunk, threads, threads > 1 ? "s" : "", runs, warmup);
+        printf("step         median %.1f ms, p90 %.1f ms, min %.1f ms\n", med, p90, tm[0]);
+        printf("throughput   %.1f images/s\n", 1e3 * (double)batch / med);
+        printf("memory       training buffers %.0f MB, peak RSS %.0f MB\n",
+               (double)vg_trainer_buffer_bytes(t) / 1048576.0, rss);
+    }
+    status = CLI_OK;
+out:
+    vg_optim_free(&opt);
+    vg_trainer_free(t);
+    vg_model_free(m);
+    free(ranges), free(x), free(lab), free(tm);
+    return status;
+}
+
 int cmd_bench(int argc, char **argv) {
     cli_args a = {.cmd = "bench",
                   .synopsis = "MODEL [--threads N] [--runs N] [--batch N] [--profile] [--json]",
@@ -85,12 +176,25 @@ int cmd_bench(int argc, char **argv) {
                   .max_pos = 1};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
-    long threads, runs, warmup, batch;
-    if (!cli_int(&a, "--threads", 1, 1, 256, &threads) ||
-        !cli_int(&a, "--runs", 50, 1, 1000000, &runs) ||
-        !cli_int(&a, "--warmup", 3, 0, 1000000, &warmup) ||
-        !cli_int(&a, "--batch", 1, 1, 4096, &batch))
+    long threads, runs, warmup, batch, chunk;
+    bool train = cli_flag(&a, "--train");
+    if (!cli_int(&a, "--threads", train ? 2 : 1, 1, 256, &threads) ||
+        !cli_int(&a, "--runs", train ? 10 : 50, 1, 1000000, &runs) ||
+        !cli_int(&a, "--warmup", train ? 2 : 3, 0, 1000000, &warmup) ||
+        !cli_int(&a, "--batch", train ? 32 : 1, 1, 4096, &batch) ||
+        !cli_int(&a, "--chunk", 16, 1, 4096, &chunk))
         return CLI_USAGE;
+    if (train) {
+        if (cli_get(&a, "--precision") || cli_flag(&a, "--profile")) {
+            cli_error(a.cmd, "--train takes neither --precision nor --profile");
+            return CLI_USAGE;
+        }
+        vg_model *bb = cli_load_model(a.cmd, a.pos[0]);
+        if (!bb) return CLI_FAIL;
+        rc = bench_train(a.cmd, bb, threads, runs, warmup, batch, chunk, cli_flag(&a, "--json"));
+        vg_model_free(bb);
+        return rc;
+    }
     int prec;
     if (!cli_precision(&a, &prec)) return CLI_USAGE;
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
