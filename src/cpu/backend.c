@@ -150,10 +150,14 @@ static void im2col(const vg_conv_desc *d, const float *x, float *col) {
                 for (int kx = 0; kx < d->kw; kx++) {
                     int ix = ox * d->sw - d->pl + kx;
                     float *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
-                    const float *s = x + ((size_t)iy * d->w + ix) * d->ci;
                     bool inside = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
                     /* a plain loop: the stem has ci = 3, far too short for memcpy calls */
-                    for (int c = 0; c < d->ci; c++) p[c] = inside ? s[c] : 0.0f;
+                    if (inside) {
+                        const float *s = x + ((size_t)iy * d->w + ix) * d->ci;
+                        for (int c = 0; c < d->ci; c++) p[c] = s[c];
+                    } else {
+                        for (int c = 0; c < d->ci; c++) p[c] = 0.0f;
+                    }
                 }
             }
         }
