@@ -40,6 +40,7 @@ static const cli_opt opts[] = {
     {"--finetune-val-list", "FILE", "its validation split: alarm threshold (default: 15% of the data)"},
     {"--epochs", "N", "fine-tuning epochs per step (default 3)"},
     {"--lr", "X", "fine-tuning learning rate (default 0.0001)"},
+    {"--distill", "X", "fine-tune towards X x the float model's probabilities + (1 - X) x the label (default 0.5; 0 = labels only)"},
     {"--batch", "N", "fine-tuning batch (default 32)"},
     {"--val-data", "DIR", "validation images: report table, fine-tuning validation"},
     {"--val-list", "FILE", "validation split"},
@@ -314,6 +315,8 @@ typedef struct {
     float lr;
     size_t mem;
     uint64_t seed;
+    const vg_model *teacher; /* the float model, for distillation (or NULL) */
+    float distill;
 } ft_cfg;
 
 /* fine-tunes *m in place (file OUT.<tag>.vgm written next to OUT, with its curves) */
@@ -339,6 +342,8 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     tc.step_ud = c;
     tc.pre_step = pre_step;
     tc.post_step = post_step;
+    tc.teacher = f->teacher;
+    tc.distill = f->teacher ? f->distill : 0;
     const char *tta = vg_model_get_meta(*m, "tta_flip");
     tc.tta_flip = tta && strcmp(tta, "1") == 0;
     char path[1024];
@@ -348,7 +353,8 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     vg_train_hooks h = {&t, tr_log, tr_progress, tr_epoch, NULL};
     vg_train_result res;
     vg_err err;
-    say(u, "fine-tuning (%s): %d epochs, lr %g -> %s", tag, f->epochs, f->lr, path);
+    say(u, "fine-tuning (%s): %d epochs, lr %g, distillation %g -> %s", tag, f->epochs, f->lr,
+        tc.distill, path);
     if (vg_train_run(&tc, &h, &res, &err) != VG_OK) {
         cli_error(cmd, "fine-tuning: %s", err.msg);
         return false;
@@ -444,7 +450,7 @@ int cmd_optimize(int argc, char **argv) {
     const char *ctable = cli_get(&a, "--calib-table");
     bool int8 = cli_flag(&a, "--int8"), bias_corr = !cli_flag(&a, "--no-bias-correction");
     long cimages, k, epochs, batch, threads, seed;
-    double pct, sparsity, chan, lr;
+    double pct, sparsity, chan, lr, distill;
     size_t mem;
     if (!cli_int(&a, "--calib-images", 200, 1, 100000, &cimages) ||
         !cli_int(&a, "--clusters", 0, 2, 256, &k) || !cli_int(&a, "--epochs", 3, 1, 1000, &epochs) ||
@@ -453,7 +459,7 @@ int cmd_optimize(int argc, char **argv) {
         !cli_double(&a, "--percentile", 99.99, 50.0001, 100, &pct) ||
         !cli_double(&a, "--prune", 0, 0, 0.99, &sparsity) ||
         !cli_double(&a, "--prune-channels", 0, 0, 0.95, &chan) ||
-        !cli_double(&a, "--lr", 1e-4, 1e-8, 10, &lr) || !cli_size(&a, "--mem-budget", (size_t)1 << 30, &mem))
+        !cli_double(&a, "--lr", 1e-4, 1e-8, 10, &lr) || !cli_double(&a, "--distill", 0.5, 0, 1, &distill) || !cli_size(&a, "--mem-budget", (size_t)1 << 30, &mem))
         return CLI_USAGE;
     if (!cli_get(&a, "--clusters")) k = 0;
     vg_calibrator cal = VG_CALIB_PERCENTILE;
@@ -493,8 +499,19 @@ int cmd_optimize(int argc, char **argv) {
     constraint cons;
     memset(&cons, 0, sizeof cons);
     vg_model *calm = NULL;
-    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed};
+    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0};
     ft.n_extra = cli_all(&a, "--finetune-extra", ft.extra, 16);
+    vg_model *teacher = NULL;
+    if (fdata && distill > 0 && (chan > 0 || sparsity > 0 || k > 0)) {
+        /* the model as given, before any change: what fine-tuning distils from */
+        teacher = cli_load_model(a.cmd, a.pos[0]);
+        if (!teacher) goto out;
+        if (teacher->q) {
+            vg_qgraph_free(teacher->q);
+            teacher->q = NULL;
+        }
+        ft.teacher = teacher, ft.distill = (float)distill;
+    }
     if (vdata) {
         if (!load_split(a.cmd, vdata, vlist, &val)) goto out;
         pred_float = malloc(sizeof(int) * (size_t)(val.n + 1));
@@ -746,6 +763,7 @@ out:
     free(pred_float), free(pred);
     free_split(&val);
     vg_model_free(calm);
+    vg_model_free(teacher);
     vg_model_free(m);
     return status;
 #undef ROW

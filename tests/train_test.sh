@@ -110,6 +110,12 @@ $VIGIE optimize "$T/a.vgm" -o "$T/q.vge" --int8 "${opt[@]}" --calib-table "$T/q.
 $VIGIE optimize "$T/a.vgm" -o "$T/q2.vge" --int8 --calib-table "$T/q.calib" >"$T/q2" 2>&1 && grep -q 'reused' "$T/q2" && cmp -s "$T/q.vge" "$T/q2.vge" && ok || bad "table reuse: $(cat "$T/q2")"
 $VIGIE optimize "$T/a.vgm" -o "$T/q3.vge" --int8 --calib-table "$T/o.calib" >"$T/q3" 2>&1
 [ $? = 1 ] && grep -q 'another model' "$T/q3" && [ ! -e "$T/q3.vge" ] && ok || bad "foreign table accepted: $(cat "$T/q3")"
+# distillation from the float model is on by default: without it, fine-tuning ends elsewhere
+$VIGIE optimize "$T/a.vgm" -o "$T/d0.vge" --prune-channels 0.5 --distill 0 "${opt[@]}" >"$T/d0" 2>&1 &&
+  $VIGIE optimize "$T/a.vgm" -o "$T/d5.vge" --prune-channels 0.5 "${opt[@]}" >"$T/d5" 2>&1 && ok ||
+  bad "optimize --distill: $(cat "$T/d0" "$T/d5")"
+cmp -s "$T/d0.vge" "$T/d5.vge" && bad "--distill 0.5 and 0 gave the same engine" || ok
+$VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --prune 0.5 --distill 2 "${opt[@]}" >"$T/x" 2>&1; [ $? = 2 ] && ok || bad "--distill 2 accepted"
 $VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --clusters 1 >"$T/x" 2>&1; [ $? = 2 ] && ok || bad "--clusters 1 accepted"
 $VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --int8 >"$T/x" 2>&1; [ $? = 2 ] && grep -q 'calibration images' "$T/x" && ok || bad "--int8 without data: $(cat "$T/x")"
 

@@ -780,6 +780,22 @@ static vg_status train_full(run *R, vg_err *err) {
     for (int i = 0; perm && i < c->batch; i++) perm[i] = i;
     if (st == VG_OK && (!probs || !labels || !targets || !sw || !perm || (c->mixup > 0 && !xmix)))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    /* the teacher of distillation: one image at a time (its cost is small beside a training
+     * step, and batch 1 needs no padding for the last, shorter chunk) */
+    vg_runner *teach = NULL;
+    bool distill = c->teacher && c->distill > 0;
+    if (st == VG_OK && distill) {
+        vg_runner_opts to = vg_runner_opts_default();
+        to.threads = c->threads, to.precision = VG_PRECISION_FLOAT;
+        if (c->mixup > 0)
+            st = vg_err_set(err, VG_ERR_ARG, "distillation and mixup do not combine");
+        else if (c->teacher->input.w != R->size || c->teacher->input.h != R->size ||
+            vg_model_n_outputs(c->teacher) != C)
+            st = vg_err_set(err, VG_ERR_ARG, "the distillation teacher needs input %dx%d and %d classes",
+                            R->size, R->size, C);
+        else
+            st = vg_runner_init(&teach, c->teacher, &to, err);
+    }
     int batches = st == VG_OK ? vg_loader_batches(ld) : 0;
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now(), sec_per_batch = 0;
@@ -822,6 +838,17 @@ static vg_status train_full(run *R, vg_err *err) {
                 }
                 xs = xmix;
             }
+            if (distill) {
+                /* soft targets: the teacher's probabilities blended with the smoothed label */
+                for (int i = 0; i < b.n; i++) {
+                    float *tg = targets + (size_t)i * C;
+                    vg_runner_forward(teach, xs + i * img, tg);
+                    for (int cc = 0; cc < C; cc++)
+                        tg[cc] = c->distill * tg[cc] + (1 - c->distill) * c->label_smoothing / C;
+                    tg[b.labels[i]] += (1 - c->distill) * (1 - c->label_smoothing);
+                    sw[i] = R->class_w ? R->class_w[b.labels[i]] : 1.0f;
+                }
+            }
             for (int i = 0; i < b.n; i += R->chunk) {
                 int k = b.n - i < R->chunk ? b.n - i : R->chunk;
                 const float *lg = vg_trainer_forward(t, xs + i * img, k);
@@ -829,7 +856,7 @@ static vg_status train_full(run *R, vg_err *err) {
                     int want = lam >= 0.5f ? b.labels[i + j] : b.labels[perm[i + j]];
                     correct += argmax(lg + (size_t)j * C, C) == want;
                 }
-                if (c->mixup > 0)
+                if (c->mixup > 0 || distill)
                     loss += vg_trainer_loss_soft(t, targets + (size_t)i * C, sw + i, k, bw);
                 else
                     loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
@@ -904,6 +931,7 @@ static vg_status train_full(run *R, vg_err *err) {
         if (st == VG_OK) st = finish(R, probs, labels, nv, err);
     }
 out:
+    vg_runner_free(teach);
     R->res->images_per_s = imgs_run / (vg_time_now() - t_run + 1e-9);
     vg_loader_free(ld);
     vg_trainer_free(t);

@@ -53,6 +53,12 @@ typedef struct {
      * labels, which must be the dataset's classes) instead of backbone + new head. */
     const vg_model *init_model;
     bool keep_last; /* keep the last epoch's weights, not the best validation loss's */
+    /* Knowledge distillation (vigie optimize): the loss targets become
+     * distill x teacher's probabilities + (1 - distill) x the (smoothed) label, on the same
+     * augmented images; the teacher (same input and classes, e.g. the unpruned float model)
+     * runs in float. distill 0 = plain labels. Full / last-N training only. */
+    const vg_model *teacher;
+    float distill;
     /* called around every optimizer step (pruning masks, weight sharing); step counts from 0
      * to total - 1 */
     void *step_ud;
