@@ -40,6 +40,7 @@ static const cli_opt opts[] = {
     {"--finetune-val-list", "FILE", "its validation split: alarm threshold (default: 15% of the data)"},
     {"--epochs", "N", "fine-tuning epochs per step (default 3)"},
     {"--lr", "X", "fine-tuning learning rate (default 0.0001)"},
+    {"--ema", "DECAY", "fine-tuning keeps a moving average of the weights (default 0.99, 0 = off)"},
     {"--distill", "X", "fine-tune towards X x the float model's probabilities + (1 - X) x the label (default 0.5; 0 = labels only)"},
     {"--batch", "N", "fine-tuning batch (default 32)"},
     {"--val-data", "DIR", "validation images: report table, fine-tuning validation"},
@@ -317,6 +318,7 @@ typedef struct {
     uint64_t seed;
     const vg_model *teacher; /* the float model, for distillation (or NULL) */
     float distill;
+    float ema;
 } ft_cfg;
 
 /* fine-tunes *m in place (file OUT.<tag>.vgm written next to OUT, with its curves) */
@@ -333,7 +335,9 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     tc.batch = f->batch;
     tc.lr = f->lr;
     tc.warmup_epochs = 0;
-    tc.ema = 0;          /* an average of masked / shared weights is neither */
+    /* a moving average of masked or shared weights is neither: the caller re-applies the
+     * final mask, or snaps the shared layers, to the fine-tuned (averaged) weights */
+    tc.ema = f->ema;
     tc.patience = 0;
     tc.keep_last = true; /* the schedule's end is the model wanted */
     tc.threads = f->threads;
@@ -450,7 +454,7 @@ int cmd_optimize(int argc, char **argv) {
     const char *ctable = cli_get(&a, "--calib-table");
     bool int8 = cli_flag(&a, "--int8"), bias_corr = !cli_flag(&a, "--no-bias-correction");
     long cimages, k, epochs, batch, threads, seed;
-    double pct, sparsity, chan, lr, distill;
+    double pct, sparsity, chan, lr, distill, ema;
     size_t mem;
     if (!cli_int(&a, "--calib-images", 200, 1, 100000, &cimages) ||
         !cli_int(&a, "--clusters", 0, 2, 256, &k) || !cli_int(&a, "--epochs", 3, 1, 1000, &epochs) ||
@@ -459,7 +463,8 @@ int cmd_optimize(int argc, char **argv) {
         !cli_double(&a, "--percentile", 99.99, 50.0001, 100, &pct) ||
         !cli_double(&a, "--prune", 0, 0, 0.99, &sparsity) ||
         !cli_double(&a, "--prune-channels", 0, 0, 0.95, &chan) ||
-        !cli_double(&a, "--lr", 1e-4, 1e-8, 10, &lr) || !cli_double(&a, "--distill", 0.5, 0, 1, &distill) || !cli_size(&a, "--mem-budget", (size_t)1 << 30, &mem))
+        !cli_double(&a, "--lr", 1e-4, 1e-8, 10, &lr) || !cli_double(&a, "--distill", 0.5, 0, 1, &distill) ||
+        !cli_double(&a, "--ema", 0.99, 0, 0.9999, &ema) || !cli_size(&a, "--mem-budget", (size_t)1 << 30, &mem))
         return CLI_USAGE;
     if (!cli_get(&a, "--clusters")) k = 0;
     vg_calibrator cal = VG_CALIB_PERCENTILE;
@@ -499,7 +504,7 @@ int cmd_optimize(int argc, char **argv) {
     constraint cons;
     memset(&cons, 0, sizeof cons);
     vg_model *calm = NULL;
-    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0};
+    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0, (float)ema};
     ft.n_extra = cli_all(&a, "--finetune-extra", ft.extra, 16);
     vg_model *teacher = NULL;
     if (fdata && distill > 0 && (chan > 0 || sparsity > 0 || k > 0)) {
@@ -680,6 +685,10 @@ int cmd_optimize(int argc, char **argv) {
         snprintf(label, sizeof label, "clusters %ld", k);
         if (fdata) {
             if (!finetune(a.cmd, &u, &m, &ft, &cons, out, "clustered")) goto out;
+            /* the kept weights are an average: back onto k shared values per layer */
+            for (int j = 0; j < cons.n_cl; j++)
+                vg_cluster_snap_scaled(m->g.params + cons.cl_off[j], cons.cl_n[j], cons.cl_row[j], cons.cl_scale[j],
+                                       cons.cl_idx[j], (int)k, cons.cl_cb[j], cons.cl_zero[j]);
             strcat(label, " + ft");
         }
         /* the engine stores these layers as codebook + channel scales + indices */
