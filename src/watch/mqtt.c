@@ -327,7 +327,7 @@ void vg_watch_mqtt_event(vg_watch_mqtt *q, const char *json) {
     pthread_mutex_unlock(&q->mu);
 }
 
-void vg_watch_mqtt_state(vg_watch_mqtt *q, const char *json) {
+static void set_state(vg_watch_mqtt *q, const char *json, bool now) {
     if (!q) return;
     char *copy = strdup(json);
     pthread_mutex_lock(&q->mu);
@@ -335,9 +335,12 @@ void vg_watch_mqtt_state(vg_watch_mqtt *q, const char *json) {
         free(q->state);
         q->state = copy;
     }
-    if (q->connected) publish(q, q->t_state, json, true, NULL);
+    if (now && q->connected) publish(q, q->t_state, json, true, NULL);
     pthread_mutex_unlock(&q->mu);
 }
+
+void vg_watch_mqtt_state(vg_watch_mqtt *q, const char *json) { set_state(q, json, true); }
+void vg_watch_mqtt_final_state(vg_watch_mqtt *q, const char *json) { set_state(q, json, false); }
 
 void vg_watch_mqtt_get_stats(vg_watch_mqtt *q, vg_watch_mqtt_stats *st) {
     pthread_mutex_lock(&q->mu);

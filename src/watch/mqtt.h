@@ -46,6 +46,8 @@ vg_status vg_watch_mqtt_set_classes(vg_watch_mqtt *q, const char *const *labels,
 void vg_watch_mqtt_event(vg_watch_mqtt *q, const char *json);
 /* Publishes (and remembers, for reconnections) the retained state. */
 void vg_watch_mqtt_state(vg_watch_mqtt *q, const char *json);
+/* Remembers the state for vg_watch_mqtt_close to publish, without publishing it now. */
+void vg_watch_mqtt_final_state(vg_watch_mqtt *q, const char *json);
 
 typedef struct {
     int64_t events_sent, events_dropped;

@@ -146,6 +146,7 @@ typedef struct {
     pthread_cond_t cv;
     vg_watch_source *src;
     bool live;
+    bool network;      /* a camera or a stream (not a file played in real time) */
     double period;     /* 1 / fps, or 0 */
     atomic_int *stop;
     vg_image slot;
@@ -162,10 +163,11 @@ typedef struct {
 
 static bool stop_requested(atomic_int *stop) { return stop && atomic_load(stop); }
 
-/* the source's reports pass through here: a report means the source is in trouble */
+/* the source's reports pass through here: from a camera or stream, a report means it is lost
+ * until the next frame (a folder's unreadable image is no such thing) */
 static void source_log(void *ud, const char *msg) {
     mailbox *mb = ud;
-    atomic_store(&mb->src_lost, true);
+    if (mb->network) atomic_store(&mb->src_lost, true);
     if (mb->user_log) mb->user_log(mb->user_ud, msg);
 }
 
@@ -285,7 +287,8 @@ static void publish_state(loop_ctx *c, bool online, bool src_lost) {
         cat(js, sizeof js, ":\"%s\"", on ? "ON" : "OFF");
     }
     cat(js, sizeof js, "},\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
-    vg_watch_mqtt_state(c->o->mqtt, js);
+    if (online) vg_watch_mqtt_state(c->o->mqtt, js);
+    else vg_watch_mqtt_final_state(c->o->mqtt, js); /* the goodbye publishes it */
     c->src_lost_published = src_lost;
 }
 
@@ -425,6 +428,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     }
     mb->src = src;
     mb->live = vg_watch_source_live(src);
+    mb->network = vg_watch_source_kind(src) >= VG_WATCH_SRC_DEVICE;
     mb->period = o->fps > 0 ? 1.0 / o->fps : 0;
     mb->stop = o->stop;
     publish_state(&c, true, false);
