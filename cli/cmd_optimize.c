@@ -113,7 +113,7 @@ static void free_split(split *s) {
 }
 
 typedef struct {
-    char name[48];
+    char name[64];
     double acc, recall[VG_MAX_CLASSES], agree, alarm_recall, far;
     double sparsity, ms;
     int64_t bytes;
