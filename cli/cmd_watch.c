@@ -39,7 +39,7 @@ static const cli_opt opts[] = {
     {"--on", "P", "alarm when the smoothed score reaches P (default 0.7)"},
     {"--off", "P", "alarm over when it falls below P (default 0.4; hysteresis)"},
     {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 1)"},
-    {"--cooldown", "S", "seconds after an alarm ends before another may start (default 60)"},
+    {"--cooldown", "S", "seconds after an alarm ends before another may start (default 30)"},
     {"--update", "S", "seconds between alarm_update events (default 10; 0: none)"},
     {"--events", "FILE", "append the JSON-lines events to FILE (default: stdout)"},
     {"--snapshots", "DIR", "alarm-start snapshots with heat map (default: the events file's "

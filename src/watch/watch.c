@@ -19,7 +19,7 @@ vg_watch_opts vg_watch_opts_default(void) {
     vg_watch_opts o;
     memset(&o, 0, sizeof o);
     o.src = vg_watch_source_opts_default();
-    o.alarm = (vg_watch_alarm_opts){5, 0.7f, 0.4f, 1.0, 60.0, 10.0};
+    o.alarm = (vg_watch_alarm_opts){5, 0.7f, 0.4f, 1.0, 30.0, 10.0};
     o.jpeg_quality = 85;
     o.threads = 1;
     return o;
