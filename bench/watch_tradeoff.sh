@@ -12,23 +12,34 @@ VIGIE=${VIGIE:-$(dirname "$0")/../build/vigie}
 W=$(mktemp -d "${TMPDIR:-/tmp}/vigie-tradeoff-XXXXXX")
 trap 'rm -rf "$W"' EXIT
 bash "$(dirname "$0")/watch_video.sh" "$W/v.mp4" "$EVENTS" >/dev/null
-# settings: name, then vigie watch options (cool-down 30 s everywhere: events are 50 s apart)
+# settings: name, then vigie watch options (events are 50 s apart, false alarms can come
+# just before one: the cool-down then delays the real alarm, which is part of the trade-off)
 SETTINGS=(
-  "per frame (model rule, p>=0.5)|--window 1 --on 0.5 --off 0.5 --min-duration 0"
-  "per frame, hysteresis 0.7/0.4|--window 1 --on 0.7 --off 0.4 --min-duration 0"
-  "window 5, 0.7/0.4|--window 5 --on 0.7 --off 0.4 --min-duration 0"
-  "window 5, 0.7/0.4, min 1 s|--window 5 --on 0.7 --off 0.4 --min-duration 1"
-  "window 5, 0.7/0.4, min 2 s|--window 5 --on 0.7 --off 0.4 --min-duration 2"
-  "window 5, 0.5/0.3, min 1 s|--window 5 --on 0.5 --off 0.3 --min-duration 1"
-  "window 5, 0.8/0.5, min 1 s|--window 5 --on 0.8 --off 0.5 --min-duration 1"
-  "window 10, 0.7/0.4, min 1 s|--window 10 --on 0.7 --off 0.4 --min-duration 1"
-  "window 10, 0.6/0.3, min 2 s|--window 10 --on 0.6 --off 0.3 --min-duration 2"
+  "per frame (model rule, p>=0.5), cool-down 30|--window 1 --on 0.5 --off 0.5 --min-duration 0 --cooldown 30"
+  "per frame, 0.7/0.4, cool-down 30|--window 1 --on 0.7 --off 0.4 --min-duration 0 --cooldown 30"
+  "window 5, 0.7/0.4, min 0, cool-down 30|--window 5 --on 0.7 --off 0.4 --min-duration 0 --cooldown 30"
+  "window 5, 0.7/0.4, min 1 s, cool-down 30|--window 5 --on 0.7 --off 0.4 --min-duration 1 --cooldown 30"
+  "window 5, 0.7/0.4, min 2 s, cool-down 30|--window 5 --on 0.7 --off 0.4 --min-duration 2 --cooldown 30"
+  "window 5, 0.5/0.3, min 1 s, cool-down 30|--window 5 --on 0.5 --off 0.3 --min-duration 1 --cooldown 30"
+  "window 5, 0.8/0.5, min 1 s, cool-down 30|--window 5 --on 0.8 --off 0.5 --min-duration 1 --cooldown 30"
+  "window 10, 0.7/0.4, min 1 s, cool-down 30|--window 10 --on 0.7 --off 0.4 --min-duration 1 --cooldown 30"
+  "window 10, 0.6/0.3, min 2 s, cool-down 30|--window 10 --on 0.6 --off 0.3 --min-duration 2 --cooldown 30"
+  "window 5, 0.7/0.4, min 1 s, cool-down 10|--window 5 --on 0.7 --off 0.4 --min-duration 1 --cooldown 10"
+  "window 5, 0.7/0.4, min 2 s, cool-down 10|--window 5 --on 0.7 --off 0.4 --min-duration 2 --cooldown 10"
+  "window 10, 0.7/0.4, min 2 s, cool-down 30|--window 10 --on 0.7 --off 0.4 --min-duration 2 --cooldown 30"
+  "window 10, 0.7/0.4, min 2 s, cool-down 10|--window 10 --on 0.7 --off 0.4 --min-duration 2 --cooldown 10"
+  "window 10, 0.7/0.4, min 2 s, no cool-down|--window 10 --on 0.7 --off 0.4 --min-duration 2 --cooldown 0"
+  "window 10, 0.7/0.4, min 3 s, cool-down 10|--window 10 --on 0.7 --off 0.4 --min-duration 3 --cooldown 10"
+  "window 10, 0.8/0.5, min 2 s, cool-down 10|--window 10 --on 0.8 --off 0.5 --min-duration 2 --cooldown 10"
+  "window 15, 0.7/0.4, min 2 s, cool-down 10|--window 15 --on 0.7 --off 0.4 --min-duration 2 --cooldown 10"
 )
+# ONLY=REGEX runs the settings whose name matches
 printf '| setting | detected | mean delay (s) | worst delay (s) | false alarms | alarm time outside events (s) |\n|---|---|---|---|---|---|\n'
 for s in "${SETTINGS[@]}"; do
   name=${s%%|*}
+  [ -n "${ONLY:-}" ] && ! [[ $name =~ $ONLY ]] && continue
   # shellcheck disable=SC2086
-  nice -n 10 "$VIGIE" watch "$MODEL" --source "$W/v.mp4" --no-snapshots --cooldown 30 --update 0 \
+  nice -n 10 "$VIGIE" watch "$MODEL" --source "$W/v.mp4" --no-snapshots --update 0 \
     ${s#*|} --events "$W/ev.jsonl" 2>"$W/err" || { cat "$W/err"; exit 1; }
   # pair starts with ends, then score against the truth (start end class per line)
   awk -v name="$name" '

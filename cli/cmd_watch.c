@@ -35,11 +35,11 @@ static const cli_opt opts[] = {
                           "no-alarm class, e.g. fire,smoke)"},
     {"--per-class", NULL, "one alarm per class (default: one alarm on the summed probability "
                           "of the alarm classes, the model's own rule)"},
-    {"--window", "N", "frames in the sliding mean of each class probability (default 5)"},
-    {"--on", "P", "alarm when the smoothed score reaches P (default 0.7)"},
-    {"--off", "P", "alarm over when it falls below P (default 0.4; hysteresis)"},
-    {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 1)"},
-    {"--cooldown", "S", "seconds after an alarm ends before another may start (default 30)"},
+    {"--window", "N", "frames in the sliding mean of each class probability (default 10)"},
+    {"--on", "P", "alarm when the smoothed score reaches P (default 0.8)"},
+    {"--off", "P", "alarm over when it falls below P (default 0.5; hysteresis)"},
+    {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 2)"},
+    {"--cooldown", "S", "seconds after an alarm ends before another may start (default 10)"},
     {"--update", "S", "seconds between alarm_update events (default 10; 0: none)"},
     {"--events", "FILE", "append the JSON-lines events to FILE (default: stdout)"},
     {"--snapshots", "DIR", "alarm-start snapshots with heat map (default: the events file's "

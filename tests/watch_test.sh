@@ -80,7 +80,7 @@ for c in fire smoke neutral; do
 done
 $VIGIE import "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" -o "$T/bb.vgm" >/dev/null 2>&1 && ok || bad "import backbone"
 $VIGIE train --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --backbone "$T/bb.vgm" \
-  --train head --size 96 --batch 6 --epochs 10 --patience 0 --lr 0.01 --threads 2 --quiet \
+  --train head --size 96 --batch 6 --epochs 6 --patience 0 --lr 0.01 --threads 2 --quiet \
   -o "$T/m.vgm" >"$T/train.out" 2>&1 && ok || { bad "train: $(tail -3 "$T/train.out")"; finish; }
 M=$T/m.vgm
 
@@ -181,12 +181,8 @@ run_bg() { # run_bg TOPIC -> $WPID, output in $T/TOPIC.err
     --topic "$1" --name "$1" >"$T/$1.out" 2>"$T/$1.err" &
   WPID=$!
   PIDS+=($WPID)
-  for i in $(seq 100); do
-    [ "$(retained "$1/status")" = online ] && retained "$1/state" | grep -q '"status":"online"' && return 0
-    kill -0 $WPID 2>/dev/null || return 1
-    sleep 0.1
-  done
-  return 1
+  # the first message on the fresh topic is vigie's "online" (waits for it, at most 20 s)
+  [ "$($SUB -t "$1/status" -C 1 -W 20 2>/dev/null)" = online ] && retained "$1/state" | grep -q '"status":"online"'
 }
 if run_bg killed; then
   ok

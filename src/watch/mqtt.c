@@ -158,8 +158,11 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
     if (!o->host || !o->host[0]) return vg_err_set(err, VG_ERR_ARG, "mqtt: no broker host");
     if (o->port < 1 || o->port > 65535)
         return vg_err_set(err, VG_ERR_ARG, "mqtt: port %d is not in 1..65535", o->port);
-    if (!o->topic || !o->topic[0] || strpbrk(o->topic, "+#"))
-        return vg_err_set(err, VG_ERR_ARG, "mqtt: topic prefix must be non-empty, without + or #");
+    /* the prefix also goes into the discovery JSON: no quotes or backslashes either */
+    if (!o->topic || !o->topic[0] || strpbrk(o->topic, "+#\"\\"))
+        return vg_err_set(err, VG_ERR_ARG,
+                          "mqtt: topic prefix '%s' must be non-empty, without + # \" or \\",
+                          o->topic ? o->topic : "");
     if (!o->node || !o->node[0]) return vg_err_set(err, VG_ERR_ARG, "mqtt: no node name");
     for (const char *p = o->node; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')

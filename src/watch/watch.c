@@ -19,7 +19,10 @@ vg_watch_opts vg_watch_opts_default(void) {
     vg_watch_opts o;
     memset(&o, 0, sizeof o);
     o.src = vg_watch_source_opts_default();
-    o.alarm = (vg_watch_alarm_opts){5, 0.7f, 0.4f, 1.0, 30.0, 10.0};
+    /* chosen with bench/watch_tradeoff.sh on look-alike scenes (README, "Watching cameras"):
+     * 2 s of frames at 5 fps, arm at 0.8, clear below 0.5, hold 2 s, 10 s cool-down. A longer
+     * cool-down hid real fires behind an earlier false alarm; none spammed. */
+    o.alarm = (vg_watch_alarm_opts){10, 0.8f, 0.5f, 2.0, 10.0, 10.0};
     o.jpeg_quality = 85;
     o.threads = 1;
     return o;
@@ -382,6 +385,10 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     float *probs = malloc(sizeof(float) * (size_t)info.n_classes);
     lat_hist *lat = calloc(1, sizeof *lat);
     mailbox *mb = calloc(1, sizeof *mb);
+    if (mb) {
+        pthread_mutex_init(&mb->mu, NULL);
+        pthread_cond_init(&mb->cv, NULL);
+    }
     vg_runner *r = NULL;
     vg_watch_source *src = NULL;
     vg_image work = {0, 0, NULL};
@@ -392,8 +399,6 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         goto done;
     }
-    pthread_mutex_init(&mb->mu, NULL);
-    pthread_cond_init(&mb->cv, NULL);
     st = vg_watch_alarm_classes(m, o->classes, c.is_alarm, err);
     if (st == VG_OK)
         st = vg_watch_alarm_init(&c.alarm, &o->alarm, info.n_classes, c.is_alarm, o->per_class,
