@@ -56,6 +56,8 @@ static const cli_opt opts[] = {
     {"--mqtt-cert", "FILE", "TLS: client certificate (with --mqtt-key)"},
     {"--mqtt-key", "FILE", "TLS: client private key"},
     {"--mqtt-insecure", NULL, "TLS: do not check the broker's host name (testing only)"},
+    {"--mqtt-wait", "S", "seconds to wait for the broker before starting (default 5; it "
+                         "keeps being retried after)"},
     {"--ha-prefix", "P", "Home Assistant discovery prefix (default homeassistant)"},
     {"--no-discovery", NULL, "no Home Assistant discovery messages"},
     {"--threads", "N", "inference threads (default 1)"},
@@ -155,7 +157,7 @@ int cmd_watch(int argc, char **argv) {
         return CLI_USAGE;
     }
     long threads, retries, window;
-    double on, off;
+    double on, off, mqtt_wait;
     if (!cli_double(&a, "--fps", 0, 0, 1000, &o.fps) ||
         !cli_double(&a, "--reconnect", 1, 0.01, 3600, &o.src.reconnect_min) ||
         !cli_double(&a, "--reconnect-max", 30, 0.01, 86400, &o.src.reconnect_max) ||
@@ -167,6 +169,7 @@ int cmd_watch(int argc, char **argv) {
         !cli_double(&a, "--min-duration", o.alarm.min_duration, 0, 86400, &o.alarm.min_duration) ||
         !cli_double(&a, "--cooldown", o.alarm.cooldown, 0, 864000, &o.alarm.cooldown) ||
         !cli_double(&a, "--update", o.alarm.update_every, 0, 86400, &o.alarm.update_every) ||
+        !cli_double(&a, "--mqtt-wait", 5, 0, 3600, &mqtt_wait) ||
         !cli_int(&a, "--threads", 1, 1, 256, &threads) || !cli_precision(&a, &o.precision))
         return CLI_USAGE;
     if (o.src.reconnect_max < o.src.reconnect_min) o.src.reconnect_max = o.src.reconnect_min;
@@ -283,7 +286,7 @@ int cmd_watch(int argc, char **argv) {
                                               : hp                         ? hp
                                                                            : "homeassistant",
                                  .keepalive = 30,
-                                 .connect_wait = 5,
+                                 .connect_wait = mqtt_wait,
                                  .log = on_log};
         if (vg_watch_mqtt_init(&q, &mo, &err) != VG_OK) {
             cli_error(a.cmd, "%s", err.msg);

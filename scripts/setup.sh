@@ -18,6 +18,7 @@ PKGS=(
   mosquitto             # tests/watch_test.sh: a real MQTT broker on 127.0.0.1
   mosquitto-clients     # tests/watch_test.sh: mosquitto_sub checks what vigie published
   ffmpeg                # tests/watch_test.sh, bench/watch_*.sh: builds test videos from images
+  openssl               # tests/watch_test.sh: a test CA and broker certificate for MQTT over TLS
   clang                 # make fuzz (libFuzzer)
   libclang-rt-14-dev    # libFuzzer runtime for clang 14
 )

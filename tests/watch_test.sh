@@ -234,7 +234,47 @@ read -r rd cl dr < <(sed -n 's/.*frames read \([0-9]*\), classified \([0-9]*\), 
 # no backlog: the run lasts about the video's 2 s, not (frames x inference time)
 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 6) }' && ok || bad "fast source took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s"
 
-# ---- 6. an unreachable RTSP server: reported reconnection attempts, clean exit on SIGTERM
+# ---- 6. TLS and a password: a second broker with a test CA, no anonymous clients
+if command -v openssl >/dev/null; then
+  (cd "$T" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+      -out ca.crt -days 2 -subj /CN=vigie-test-ca &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
+      -subj /CN=127.0.0.1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >srv.ext &&
+    openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 \
+      -extfile srv.ext && mosquitto_passwd -b -c pw cam s3cret) >"$T/tls.log" 2>&1 && ok || bad "test certificates: $(tail -3 "$T/tls.log")"
+  TPORT=$((PORT + 1))
+  # `user root`: as root, mosquitto would otherwise switch to its own user, who cannot read $T
+  printf 'user root\nlistener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nallow_anonymous false\npassword_file %s\n' \
+    $TPORT "$T/ca.crt" "$T/srv.crt" "$T/srv.key" "$T/pw" >"$T/tls.conf"
+  mosquitto -c "$T/tls.conf" >"$T/tlsb.log" 2>&1 &
+  PIDS+=($!)
+  TSUB="mosquitto_sub -h 127.0.0.1 -p $TPORT --cafile $T/ca.crt -u cam -P s3cret"
+  for i in $(seq 30); do $TSUB -t x -C 1 -W 1 -E >/dev/null 2>&1 && break; sleep 0.1; done
+  VIGIE_MQTT_PASSWORD=s3cret $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT \
+    --mqtt-cafile "$T/ca.crt" --mqtt-user cam --topic tls/cam >"$T/t.out" 2>"$T/t.err"
+  rc=$?
+  sane $rc "$T/t.err" "TLS" && [ $rc = 0 ] && grep -q 'offline state confirmed by the broker' "$T/t.err" &&
+    [ "$($TSUB -t tls/cam/status -C 1 -W 3)" = offline ] && ok || bad "TLS + password: status $rc: $(cat "$T/t.err")"
+  # a wrong password is refused by the broker and reported; the watch itself goes on
+  VIGIE_MQTT_PASSWORD=wrong $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT --mqtt-wait 1 \
+    --mqtt-cafile "$T/ca.crt" --mqtt-user cam --topic tls/bad >"$T/t2.out" 2>"$T/t2.err"
+  rc=$?
+  sane $rc "$T/t2.err" "TLS wrong password" && [ $rc = 0 ] && grep -q 'refused the connection' "$T/t2.err" &&
+    grep -q 'frames read 3' "$T/t2.err" && grep -q 'NOT confirmed' "$T/t2.err" && ok || bad "wrong password: status $rc: $(cat "$T/t2.err")"
+  # without the CA the server's certificate is not trusted: no connection
+  $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT --mqtt-wait 1 --mqtt-tls --mqtt-user cam \
+    --mqtt-password s3cret --topic tls/noca >"$T/t3.out" 2>"$T/t3.err"
+  rc=$?
+  sane $rc "$T/t3.err" "TLS unknown CA" && [ $rc = 0 ] && grep -q 'NOT confirmed' "$T/t3.err" && ok || bad "unknown CA: status $rc: $(cat "$T/t3.err")"
+  $VIGIE watch "$M" --source "$T/folder" --mqtt 127.0.0.1:$TPORT --mqtt-cafile "$T/missing.crt" >"$T/t4.out" 2>"$T/t4.err"
+  rc=$?
+  [ $rc = 1 ] && grep -q 'missing.crt' "$T/t4.err" && ok || bad "missing CA file: status $rc: $(cat "$T/t4.err")"
+else
+  echo "SKIP watch: no openssl (TLS test)"; skip=$((skip + 1))
+fi
+
+# ---- 7. an unreachable RTSP server: reported reconnection attempts, clean exit on SIGTERM
 # (the broker's port after the broker is gone: nothing listens there)
 kill $BROKER; wait $BROKER 2>/dev/null
 $VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.2 --reconnect-max 0.4 --no-snapshots \

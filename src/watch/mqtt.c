@@ -200,12 +200,18 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
     if (o->user && (rc = mosquitto_username_pw_set(q->mosq, o->user, o->password)))
         what = "username";
     if (!rc && (o->tls || o->cafile || o->capath || o->certfile)) {
-        if (!o->cafile && !o->capath &&
-            (rc = mosquitto_int_option(q->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1)))
-            what = "TLS with the system certificates";
-        if (!rc && (rc = mosquitto_tls_set(q->mosq, o->cafile, o->capath, o->certfile, o->keyfile,
-                                           NULL)))
+        /* libmosquitto takes client certificates only together with a CA file or folder */
+        if (o->certfile && !o->cafile && !o->capath) {
+            free_all(q);
+            return vg_err_set(err, VG_ERR_ARG, "mqtt: a client certificate needs the CA file");
+        }
+        if (!o->cafile && !o->capath) {
+            if ((rc = mosquitto_int_option(q->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1)))
+                what = "TLS with the system certificates";
+        } else if ((rc = mosquitto_tls_set(q->mosq, o->cafile, o->capath, o->certfile,
+                                           o->keyfile, NULL))) {
             what = "TLS certificates";
+        }
         if (!rc && o->tls_insecure && (rc = mosquitto_tls_insecure_set(q->mosq, true)))
             what = "TLS insecure mode";
     }
