@@ -312,6 +312,9 @@ int cmd_watch(int argc, char **argv) {
                 "reconnects %lld; %.1f s; peak RSS %.0f MB\n",
                 st.lat_mean_ms, st.lat_p99_ms, st.lat_max_ms, (long long)st.alarms,
                 (long long)st.reconnects, st.seconds, (double)st.peak_rss / 1048576.0);
+        if (st.snapshot_errors)
+            fprintf(stderr, "vigie watch: %lld snapshots could not be written\n",
+                    (long long)st.snapshot_errors);
         if (mq)
             fprintf(stderr, "vigie watch: mqtt: %lld events sent, %lld dropped, %s\n",
                     (long long)ms.events_sent, (long long)ms.events_dropped,
