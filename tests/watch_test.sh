@@ -221,6 +221,14 @@ grep -q '03.jpg: .*; skipped' "$T/f.err" && grep -q 'frames read 3, classified 3
 grep -o '"frame":[0-9]*,"event":"[a-z_]*"' "$T/f.out" | tr '\n' ' ' >"$T/f.seq"
 [ "$(cat "$T/f.seq")" = '"frame":0,"event":"alarm_start" "frame":1,"event":"alarm_end" ' ] && ok || bad "folder events: $(cat "$T/f.out")"
 
+# the events file is appended to, run after run; snapshots go beside it by default
+mkdir -p "$T/evdir"
+for run in 1 2; do
+  $VIGIE watch "$M" --source "$T/folder" --window 1 --min-duration 0 --events "$T/evdir/ev.jsonl" >/dev/null 2>"$T/f2.err"
+done
+[ "$(grep -c '"event":"alarm_start"' "$T/evdir/ev.jsonl")" = 2 ] && [ "$(ls "$T/evdir"/*.jpg 2>/dev/null | wc -l)" -ge 1 ] && ok ||
+  bad "events appended / snapshots beside them: $(cat "$T/evdir/ev.jsonl"; ls "$T/evdir"; cat "$T/f2.err")"
+
 # ---- 5. a live source faster than the classifier drops frames instead of queueing them:
 # 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=250:duration=2 -c:v mpeg4 -q:v 5 "$T/fast.mp4"
