@@ -5,8 +5,9 @@
 # alarm_end after it, a heat-map snapshot, events / retained state / discovery over MQTT), the
 # Last Will after kill -9, a clean SIGTERM shutdown (offline state published by vigie itself,
 # statistics), a folder source with an unreadable image, frames dropped rather than queued
-# when the classifier is slower than a live source, and an unreachable RTSP URL (reconnect
-# attempts reported, clean exit on SIGTERM, --retries giving up).
+# when the classifier is slower than a live source, MQTT over TLS with a password, an
+# unreachable RTSP URL (reconnect attempts reported, clean exit on SIGTERM, --retries giving
+# up), and an HTTP MJPEG camera (ffmpeg) that is off, comes, goes and comes back.
 #
 # The model only has to recognise the images the video is made of (frames of its own training
 # set, kept when it classifies them confidently): this tests the watch pipeline, not accuracy.
@@ -299,6 +300,32 @@ $VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.1 --retrie
 rc=$?
 sane $rc "$T/r2.err" "rtsp --retries" && [ $rc = 1 ] && tail -1 "$T/r2.err" | grep -q 'giving up after 3 attempts' && ok ||
   bad "--retries 2: status $rc: $(tail -2 "$T/r2.err")"
+# ---- 8. an MJPEG camera over HTTP (ffmpeg serving a clip) that is off, comes, goes and comes back
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=10:duration=1.5 -c:v mjpeg -q:v 5 "$T/cam.avi"
+HP=$((PORT + 2))
+serve() {
+  ffmpeg -loglevel error -re -i "$T/cam.avi" -c copy -f mpjpeg -listen 1 "http://127.0.0.1:$HP/cam.mjpg" >/dev/null 2>&1 &
+  PIDS+=($!)
+}
+wait_for() { # wait_for COUNT PATTERN FILE: up to 15 s for COUNT lines matching
+  for i in $(seq 150); do [ "$(grep -c "$2" "$3")" -ge "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+$VIGIE watch "$M" --source "http://127.0.0.1:$HP/cam.mjpg" --no-snapshots --reconnect 0.2 --reconnect-max 0.2 \
+  >"$T/h.out" 2>"$T/h.err" &
+WPID=$!
+PIDS+=($WPID)
+if wait_for 1 'cannot open' "$T/h.err" && serve && wait_for 1 'connected again' "$T/h.err" &&
+  wait_for 1 'stream lost' "$T/h.err" && serve && wait_for 2 'connected again' "$T/h.err"; then
+  ok
+else
+  bad "camera off / on / off / on: $(cat "$T/h.err")"
+fi
+sleep 2
+kill -TERM $WPID; wait $WPID; rc=$?
+sane $rc "$T/h.err" "http camera" && [ $rc = 0 ] && ok || bad "http camera: status $rc"
+n=$(sed -n 's/.*frames read \([0-9]*\),.*/\1/p' "$T/h.err")
+[ "${n:-0}" -gt 15 ] && ok || bad "http camera: ${n:-no} frames read, more than one 15-frame clip wanted"
 # a missing video file is an error at once, not a reconnect loop
 $VIGIE watch "$M" --source "$T/nothing.mp4" --no-snapshots >"$T/x.out" 2>"$T/x.err"; rc=$?
 sane $rc "$T/x.err" "missing video" && [ $rc = 1 ] && [ "$(wc -l <"$T/x.err")" = 1 ] && grep -q 'nothing.mp4: No such file' "$T/x.err" && ok ||
