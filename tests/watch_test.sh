@@ -290,7 +290,7 @@ $VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.2 --reconn
   >"$T/r.out" 2>"$T/r.err" &
 WPID=$!
 PIDS+=($WPID)
-sleep 2.5
+sleep 1.5
 kill -TERM $WPID; wait $WPID; rc=$?
 sane $rc "$T/r.err" "rtsp" && [ $rc = 0 ] && ok || bad "unreachable RTSP: status $rc: $(tail -3 "$T/r.err")"
 n=$(grep -c "rtsp://127.0.0.1:$PORT/cam: cannot open: .*; retrying in 0\.[24] s (attempt [0-9]*)" "$T/r.err")
@@ -321,7 +321,7 @@ if wait_for 1 'cannot open' "$T/h.err" && serve && wait_for 1 'connected again' 
 else
   bad "camera off / on / off / on: $(cat "$T/h.err")"
 fi
-sleep 2
+sleep 1.2
 kill -TERM $WPID; wait $WPID; rc=$?
 sane $rc "$T/h.err" "http camera" && [ $rc = 0 ] && ok || bad "http camera: status $rc"
 n=$(sed -n 's/.*frames read \([0-9]*\),.*/\1/p' "$T/h.err")
