@@ -34,6 +34,10 @@ sane() { # sane STATUS STDERR-FILE what
   fi
   return 0
 }
+wait_for() { # wait_for COUNT PATTERN FILE: up to 15 s for COUNT lines matching
+  for i in $(seq 150); do [ "$(grep -c "$2" "$3")" -ge "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
 finish() {
   echo "watch: $pass passed, $fail failed, $skip skipped"
   [ $fail = 0 ]
@@ -290,7 +294,7 @@ $VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.2 --reconn
   >"$T/r.out" 2>"$T/r.err" &
 WPID=$!
 PIDS+=($WPID)
-sleep 1.5
+wait_for 3 'retrying in' "$T/r.err"
 kill -TERM $WPID; wait $WPID; rc=$?
 sane $rc "$T/r.err" "rtsp" && [ $rc = 0 ] && ok || bad "unreachable RTSP: status $rc: $(tail -3 "$T/r.err")"
 n=$(grep -c "rtsp://127.0.0.1:$PORT/cam: cannot open: .*; retrying in 0\.[24] s (attempt [0-9]*)" "$T/r.err")
@@ -307,10 +311,6 @@ serve() {
   ffmpeg -loglevel error -re -i "$T/cam.avi" -c copy -f mpjpeg -listen 1 "http://127.0.0.1:$HP/cam.mjpg" >/dev/null 2>&1 &
   PIDS+=($!)
 }
-wait_for() { # wait_for COUNT PATTERN FILE: up to 15 s for COUNT lines matching
-  for i in $(seq 150); do [ "$(grep -c "$2" "$3")" -ge "$1" ] && return 0; sleep 0.1; done
-  return 1
-}
 $VIGIE watch "$M" --source "http://127.0.0.1:$HP/cam.mjpg" --no-snapshots --reconnect 0.2 --reconnect-max 0.2 \
   >"$T/h.out" 2>"$T/h.err" &
 WPID=$!
@@ -321,11 +321,11 @@ if wait_for 1 'cannot open' "$T/h.err" && serve && wait_for 1 'connected again' 
 else
   bad "camera off / on / off / on: $(cat "$T/h.err")"
 fi
-sleep 1.2
+wait_for 2 'stream lost' "$T/h.err" # the second clip played to its end
 kill -TERM $WPID; wait $WPID; rc=$?
 sane $rc "$T/h.err" "http camera" && [ $rc = 0 ] && ok || bad "http camera: status $rc"
 n=$(sed -n 's/.*frames read \([0-9]*\),.*/\1/p' "$T/h.err")
-[ "${n:-0}" -gt 15 ] && ok || bad "http camera: ${n:-no} frames read, more than one 15-frame clip wanted"
+[ "${n:-0}" -gt 15 ] && ok || bad "http camera: ${n:-no} frames read, more than one 15-frame clip wanted: $(cat "$T/h.err")"
 # a missing video file is an error at once, not a reconnect loop
 $VIGIE watch "$M" --source "$T/nothing.mp4" --no-snapshots >"$T/x.out" 2>"$T/x.err"; rc=$?
 sane $rc "$T/x.err" "missing video" && [ $rc = 1 ] && [ "$(wc -l <"$T/x.err")" = 1 ] && grep -q 'nothing.mp4: No such file' "$T/x.err" && ok ||
