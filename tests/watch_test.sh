@@ -193,6 +193,8 @@ if run_bg killed; then
   ok
   sleep 0.5
   kill -9 $WPID; wait $WPID 2>/dev/null
+  # the broker publishes the will once it sees the connection closed: give it 3 s
+  for i in $(seq 30); do [ "$(retained killed/status)" = offline ] && break; sleep 0.1; done
   [ "$(retained killed/status)" = offline ] && ok || bad "Last Will: status '$(retained killed/status)'"
   # nobody said goodbye: the retained state is still vigie's last "online" one
   retained killed/state | grep -q '"status":"online"' && ok || bad "state after kill -9: $(retained killed/state)"
