@@ -17,7 +17,10 @@ BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wno-unused-parameter -Wvla
 OPT     ?= -O3 -g
-LDLIBS  = -lcairo -ljpeg -lpng -lstb -lz -lm -pthread
+# FFmpeg (watch sources) and libmosquitto (watch MQTT) are plain -l flags like the rest: their
+# Debian headers are in the default (multiarch) include path, also for the aarch64 cross build
+LDLIBS  = -lcairo -ljpeg -lpng -lstb -lz -lavdevice -lavformat -lavcodec -lswscale -lavutil \
+          -lmosquitto -lm -pthread
 SANFL   =
 ifeq ($(SAN),1)
 OPT     = -O1 -g
@@ -57,6 +60,7 @@ unit: $(BUILD)/test_vigie
 cli-test: $(BUILD)/vigie
 	VIGIE=./$(BUILD)/vigie bash tests/cli_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/train_test.sh
+	VIGIE=./$(BUILD)/vigie bash tests/watch_test.sh
 
 test: unit cli-test
 

@@ -71,6 +71,7 @@ int cmd_bench(int argc, char **argv);
 int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);
+int cmd_watch(int argc, char **argv);
 
 
 

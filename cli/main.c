@@ -17,6 +17,7 @@ static const command commands[] = {
     {"train", cmd_train, "fine-tune a backbone on a folder of fire / smoke / neutral images"},
     {"eval", cmd_eval, "accuracy, per-class metrics, alarm rates and confusion of a model"},
     {"optimize", cmd_optimize, "fold, prune, cluster, quantize to int8: a compact engine (.vge)"},
+    {"watch", cmd_watch, "watch a camera, stream, video or folder and raise fire / smoke alarms"},
 };
 
 static void usage(FILE *f) {

@@ -19,6 +19,12 @@ PKGS=(
   libpng-dev:arm64          # -lpng
   libstb-dev:arm64          # -lstb
   zlib1g-dev:arm64          # -lz
+  libavdevice-dev:arm64     # -lavdevice
+  libavformat-dev:arm64     # -lavformat
+  libavcodec-dev:arm64      # -lavcodec
+  libswscale-dev:arm64      # -lswscale
+  libavutil-dev:arm64       # -lavutil
+  libmosquitto-dev:arm64    # -lmosquitto
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

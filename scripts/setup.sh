@@ -9,6 +9,16 @@ PKGS=(
   libstb-dev            # BMP decoding (stb_image)
   zlib1g-dev            # CRC-32 of model files
   libcairo2-dev         # PNG figures of vigie train / eval (training curves, confusion, ROC)
+  libavformat-dev       # vigie watch: demuxing video files and RTSP / HTTP / MJPEG streams
+  libavcodec-dev        # vigie watch: decoding their frames
+  libswscale-dev        # vigie watch: converting frames to RGB
+  libavutil-dev         # vigie watch: FFmpeg utilities (options, errors, frames)
+  libavdevice-dev       # vigie watch: V4L2 cameras (/dev/videoN) through FFmpeg's device layer
+  libmosquitto-dev      # vigie watch --mqtt: MQTT client (events, retained state, Last Will)
+  mosquitto             # tests/watch_test.sh: a real MQTT broker on 127.0.0.1
+  mosquitto-clients     # tests/watch_test.sh: mosquitto_sub checks what vigie published
+  ffmpeg                # tests/watch_test.sh, bench/watch_*.sh: builds test videos from images
+  openssl               # tests/watch_test.sh: a test CA and broker certificate for MQTT over TLS
   clang                 # make fuzz (libFuzzer)
   libclang-rt-14-dev    # libFuzzer runtime for clang 14
 )

@@ -78,7 +78,8 @@ const char *vg_test_tmpdir(void);
     X(calib)                                                                                     \
     X(engine)                                                                                    \
     X(corrupt)                                                                                   \
-    X(plot)
+    X(plot)                                                                                      \
+    X(watch)
 
 /* weak, so that a test file being written does not break the build of the others */
 #define VG_TEST_DECLARE(name) void test_##name(void) __attribute__((weak));

@@ -1,0 +1,334 @@
+/* cmd_watch.c — `vigie watch MODEL --source URI [...]`: watch a camera, a stream, a video
+ * file or a folder of images and raise fire / smoke alarms (JSON lines, snapshots, MQTT).
+ * Signals: SIGINT / SIGTERM stop the loop cleanly (active alarms end, MQTT says offline, the
+ * statistics are printed); everything else is in src/watch/. */
+#define _POSIX_C_SOURCE 200809L
+#include "cli.h"
+
+#include "watch/watch.h"
+
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static const cli_opt opts[] = {
+    {"--source", "URI", "/dev/videoN, a video file, rtsp:// http:// ... stream, or a folder of "
+                        "images (read in name order)"},
+    {"--fps", "N", "classify at most N frames a second (default: every frame, as fast as the "
+                   "model allows); folders: their frame rate (default 1)"},
+    {"--loop", NULL, "files and folders: start again at the end"},
+    {"--realtime", NULL, "files and folders: read at their own frame rate, like a camera"},
+    {"--source-opt", "K=V", "FFmpeg option for opening the source (repeatable), e.g. "
+                            "rtsp_transport=tcp, video_size=640x480, input_format=mjpeg"},
+    {"--reconnect", "S", "live sources: first delay before reconnecting (default 1 s, doubles)"},
+    {"--reconnect-max", "S", "longest delay between reconnection attempts (default 30 s)"},
+    {"--retries", "N", "give up after N failed attempts in a row (default 0: never)"},
+    {"--timeout", "S", "live sources: seconds without data before the stream counts as lost "
+                       "(default 10)"},
+    {"--classes", "LIST", "alarm classes, comma-separated (default: all but the model's "
+                          "no-alarm class, e.g. fire,smoke)"},
+    {"--per-class", NULL, "one alarm per class (default: one alarm on the summed probability "
+                          "of the alarm classes, the model's own rule)"},
+    {"--window", "N", "frames in the sliding mean of each class probability (default 10)"},
+    {"--on", "P", "alarm when the smoothed score reaches P (default 0.8)"},
+    {"--off", "P", "alarm over when it falls below P (default 0.5; hysteresis)"},
+    {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 2)"},
+    {"--cooldown", "S", "seconds after an alarm ends before another may start (default 10)"},
+    {"--update", "S", "seconds between alarm_update events (default 10; 0: none)"},
+    {"--events", "FILE", "append the JSON-lines events to FILE (default: stdout)"},
+    {"--snapshots", "DIR", "alarm-start snapshots with heat map (default: the events file's "
+                           "folder, else the current folder)"},
+    {"--no-snapshots", NULL, "no snapshots"},
+    {"--mqtt", "HOST[:PORT]", "publish to this MQTT broker (port 1883, or 8883 with TLS)"},
+    {"--topic", "PREFIX", "MQTT topic prefix (default vigie/NAME): PREFIX/event, "
+                          "PREFIX/state, PREFIX/status"},
+    {"--name", "NAME", "camera name for MQTT and Home Assistant (default: the host name)"},
+    {"--mqtt-user", "USER", "MQTT user name"},
+    {"--mqtt-password", "PW", "MQTT password (better: environment VIGIE_MQTT_PASSWORD)"},
+    {"--mqtt-tls", NULL, "TLS with the system's CA certificates"},
+    {"--mqtt-cafile", "FILE", "TLS: CA certificate(s) of the broker (implies TLS)"},
+    {"--mqtt-cert", "FILE", "TLS: client certificate (with --mqtt-key)"},
+    {"--mqtt-key", "FILE", "TLS: client private key"},
+    {"--mqtt-insecure", NULL, "TLS: do not check the broker's host name (testing only)"},
+    {"--mqtt-wait", "S", "seconds to wait for the broker before starting (default 5; it "
+                         "keeps being retried after)"},
+    {"--ha-prefix", "P", "Home Assistant discovery prefix (default homeassistant)"},
+    {"--no-discovery", NULL, "no Home Assistant discovery messages"},
+    {"--threads", "N", "inference threads (default 1)"},
+    {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
+};
+
+static atomic_int stop_flag;
+
+static void on_signal(int sig) {
+    (void)sig;
+    atomic_store(&stop_flag, 1);
+}
+
+typedef struct {
+    int fd; /* events file (O_APPEND), or -1 for stdout */
+    bool failed;
+} sink;
+
+static void on_log(void *ud, const char *msg) {
+    (void)ud;
+    cli_error("watch", "%s", msg);
+}
+
+static void on_event(void *ud, const char *json) {
+    sink *s = ud;
+    if (s->fd < 0) {
+        if (printf("%s\n", json) < 0 || fflush(stdout) != 0) s->failed = true;
+    } else {
+        /* one write per line: appends from several writers never interleave inside a line */
+        size_t n = strlen(json);
+        char *line = malloc(n + 1);
+        if (!line) {
+            s->failed = true;
+        } else {
+            memcpy(line, json, n);
+            line[n] = '\n';
+            ssize_t k;
+            do k = write(s->fd, line, n + 1);
+            while (k < 0 && errno == EINTR);
+            if (k != (ssize_t)(n + 1)) s->failed = true;
+            free(line);
+        }
+    }
+    if (s->failed && !atomic_load(&stop_flag)) {
+        cli_error("watch", "cannot write events: %s; stopping", strerror(errno));
+        atomic_store(&stop_flag, 1);
+    }
+}
+
+/* NAME: the host name, reduced to [A-Za-z0-9_-] */
+static void default_name(char *buf, size_t n) {
+    char host[256] = "";
+    if (gethostname(host, sizeof host - 1) != 0 || !host[0]) snprintf(host, sizeof host, "camera");
+    size_t k = 0;
+    for (const char *p = host; *p && *p != '.' && k + 1 < n; p++)
+        buf[k++] = isalnum((unsigned char)*p) || *p == '-' ? *p : '_';
+    buf[k] = 0;
+}
+
+static bool parse_hostport(const char *s, bool tls, char *host, size_t n, int *port) {
+    const char *colon = strrchr(s, ':');
+    *port = tls ? 8883 : 1883;
+    if (colon && strchr(s, ':') == colon) { /* one colon: HOST:PORT (IPv6 needs no port) */
+        char *end;
+        long p = strtol(colon + 1, &end, 10);
+        if (end == colon + 1 || *end || p < 1 || p > 65535) return false;
+        *port = (int)p;
+        snprintf(host, n, "%.*s", (int)(colon - s), s);
+    } else {
+        snprintf(host, n, "%s", s);
+    }
+    return host[0] != 0;
+}
+
+int cmd_watch(int argc, char **argv) {
+    cli_args a = {.cmd = "watch",
+                  .synopsis = "MODEL --source URI [options]",
+                  .summary =
+                      "Watches a camera, a stream, a video file or a folder of images, classifies\n"
+                      "its frames with MODEL (.vgm, .vge or .tflite) and raises alarms that are\n"
+                      "smoothed over frames, with hysteresis, a minimum duration and a cool-down.\n"
+                      "Events are JSON lines: {\"t\":..., \"pts\":..., \"frame\":..., \"event\":\n"
+                      "\"alarm_start|alarm_update|alarm_end\", \"class\":..., \"p\":..., "
+                      "\"snapshot\":...}.\n"
+                      "An alarm start writes a JPEG snapshot with a heat map of where the fire or\n"
+                      "smoke is. SIGINT / SIGTERM stop cleanly and print statistics.",
+                  .opts = opts,
+                  .n_opts = sizeof opts / sizeof opts[0],
+                  .min_pos = 1,
+                  .max_pos = 1};
+    int rc = cli_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
+    vg_watch_opts o = vg_watch_opts_default();
+    o.source = cli_get(&a, "--source");
+    if (!o.source || !o.source[0]) {
+        cli_error(a.cmd, "--source URI is required (see vigie watch --help)");
+        return CLI_USAGE;
+    }
+    long threads, retries, window;
+    double on, off, mqtt_wait;
+    if (!cli_double(&a, "--fps", 0, 0, 1000, &o.fps) ||
+        !cli_double(&a, "--reconnect", 1, 0.01, 3600, &o.src.reconnect_min) ||
+        !cli_double(&a, "--reconnect-max", 30, 0.01, 86400, &o.src.reconnect_max) ||
+        !cli_int(&a, "--retries", 0, 0, INT_MAX, &retries) ||
+        !cli_double(&a, "--timeout", 10, 0.1, 3600, &o.src.timeout) ||
+        !cli_int(&a, "--window", o.alarm.window, 1, 1000, &window) ||
+        !cli_double(&a, "--on", o.alarm.on, 0.001, 1, &on) ||
+        !cli_double(&a, "--off", o.alarm.off, 0, 1, &off) ||
+        !cli_double(&a, "--min-duration", o.alarm.min_duration, 0, 86400, &o.alarm.min_duration) ||
+        !cli_double(&a, "--cooldown", o.alarm.cooldown, 0, 864000, &o.alarm.cooldown) ||
+        !cli_double(&a, "--update", o.alarm.update_every, 0, 86400, &o.alarm.update_every) ||
+        !cli_double(&a, "--mqtt-wait", 5, 0, 3600, &mqtt_wait) ||
+        !cli_int(&a, "--threads", 1, 1, 256, &threads) || !cli_precision(&a, &o.precision))
+        return CLI_USAGE;
+    if (o.src.reconnect_max < o.src.reconnect_min) o.src.reconnect_max = o.src.reconnect_min;
+    if (off > on) {
+        cli_error(a.cmd, "--off %g is above --on %g: the alarm would never end", off, on);
+        return CLI_USAGE;
+    }
+    o.alarm.window = (int)window;
+    o.alarm.on = (float)on;
+    o.alarm.off = (float)off;
+    o.src.max_retries = (int)retries;
+    o.src.loop = cli_flag(&a, "--loop");
+    o.src.realtime = cli_flag(&a, "--realtime");
+    o.src.folder_fps = o.fps > 0 ? o.fps : 1.0;
+    const char *avo[CLI_MAX_REPEAT];
+    o.src.n_av_opts = cli_all(&a, "--source-opt", avo, CLI_MAX_REPEAT);
+    o.src.av_opts = avo;
+    o.src.log = on_log;
+    o.classes = cli_get(&a, "--classes");
+    o.per_class = cli_flag(&a, "--per-class");
+    o.threads = (int)threads;
+
+    /* MQTT options are checked before anything is opened */
+    const char *mq = cli_get(&a, "--mqtt");
+    char name[128], host[256] = "", topic[300];
+    int port = 0;
+    const char *nm = cli_get(&a, "--name");
+    if (nm) snprintf(name, sizeof name, "%s", nm);
+    else default_name(name, sizeof name);
+    const char *cafile = cli_get(&a, "--mqtt-cafile"), *cert = cli_get(&a, "--mqtt-cert"),
+               *key = cli_get(&a, "--mqtt-key");
+    bool tls = cli_flag(&a, "--mqtt-tls") || cafile || cert;
+    if (mq && !parse_hostport(mq, tls, host, sizeof host, &port)) {
+        cli_error(a.cmd, "--mqtt: expected HOST or HOST:PORT (port 1..65535), got '%s'", mq);
+        return CLI_USAGE;
+    }
+    if (!mq && (cli_get(&a, "--topic") || cli_get(&a, "--mqtt-user") || tls)) {
+        cli_error(a.cmd, "MQTT options given without --mqtt HOST");
+        return CLI_USAGE;
+    }
+    snprintf(topic, sizeof topic, "%s", cli_get(&a, "--topic") ? cli_get(&a, "--topic") : "");
+    if (!topic[0]) snprintf(topic, sizeof topic, "vigie/%s", name);
+
+    /* events and snapshots */
+    const char *events = cli_get(&a, "--events");
+    sink sk = {-1, false};
+    char snapdir[PATH_MAX];
+    const char *snap = cli_get(&a, "--snapshots");
+    if (cli_flag(&a, "--no-snapshots")) {
+        if (snap) {
+            cli_error(a.cmd, "--snapshots and --no-snapshots contradict each other");
+            return CLI_USAGE;
+        }
+    } else if (snap) {
+        snprintf(snapdir, sizeof snapdir, "%s", snap);
+    } else if (events && strrchr(events, '/')) {
+        snprintf(snapdir, sizeof snapdir, "%.*s", (int)(strrchr(events, '/') - events), events);
+        if (!snapdir[0]) snprintf(snapdir, sizeof snapdir, "/");
+    } else {
+        snprintf(snapdir, sizeof snapdir, ".");
+    }
+    if (!cli_flag(&a, "--no-snapshots")) {
+        struct stat st;
+        if (stat(snapdir, &st) != 0 || !S_ISDIR(st.st_mode) || access(snapdir, W_OK) != 0) {
+            cli_error(a.cmd, "snapshots folder %s: %s", snapdir,
+                      stat(snapdir, &st) != 0 ? strerror(errno)
+                      : !S_ISDIR(st.st_mode)  ? "not a folder"
+                                              : "not writable");
+            return CLI_FAIL;
+        }
+        o.snapshots = snapdir;
+    }
+
+    vg_model *m = cli_load_model(a.cmd, a.pos[0]);
+    if (!m) return CLI_FAIL;
+    if (events) {
+        sk.fd = open(events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (sk.fd < 0) {
+            cli_error(a.cmd, "%s: %s", events, strerror(errno));
+            vg_model_free(m);
+            return CLI_FAIL;
+        }
+    }
+    o.on_event = on_event;
+    o.ud = &sk;
+    o.stop = &stop_flag;
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN); /* a closed stdout or broker socket is an error, not a death */
+
+    vg_err err;
+    vg_watch_mqtt *q = NULL;
+    if (mq) {
+        const char *pw = cli_get(&a, "--mqtt-password");
+        if (!pw) pw = getenv("VIGIE_MQTT_PASSWORD");
+        const char *hp = cli_get(&a, "--ha-prefix");
+        vg_watch_mqtt_opts mo = {.host = host,
+                                 .port = port,
+                                 .topic = topic,
+                                 .node = name,
+                                 .user = cli_get(&a, "--mqtt-user"),
+                                 .password = pw,
+                                 .tls = tls,
+                                 .cafile = cafile,
+                                 .certfile = cert,
+                                 .keyfile = key,
+                                 .tls_insecure = cli_flag(&a, "--mqtt-insecure"),
+                                 .ha_prefix = cli_flag(&a, "--no-discovery") ? NULL
+                                              : hp                         ? hp
+                                                                           : "homeassistant",
+                                 .keepalive = 30,
+                                 .connect_wait = mqtt_wait,
+                                 .log = on_log};
+        if (vg_watch_mqtt_init(&q, &mo, &err) != VG_OK) {
+            cli_error(a.cmd, "%s", err.msg);
+            if (sk.fd >= 0) close(sk.fd);
+            vg_model_free(m);
+            return CLI_FAIL;
+        }
+    }
+    o.mqtt = q;
+    vg_watch_stats st;
+    vg_status s = vg_watch_run(m, &o, &st, &err);
+    vg_watch_mqtt_stats ms = {0, 0, 0};
+    if (q) vg_watch_mqtt_get_stats(q, &ms);
+    bool bye = vg_watch_mqtt_close(q, NULL, 3.0);
+    if (st.read || st.classified || st.reconnects || s == VG_OK) {
+        fprintf(stderr,
+                "vigie watch: frames read %lld, classified %lld, dropped %lld (busy), skipped "
+                "%lld (--fps), undecodable %lld\n",
+                (long long)st.read, (long long)st.classified, (long long)st.dropped,
+                (long long)st.skipped, (long long)st.bad);
+        fprintf(stderr,
+                "vigie watch: latency mean %.1f ms, p99 %.1f ms, max %.1f ms; alarms raised %lld; "
+                "reconnects %lld; %.1f s; peak RSS %.0f MB\n",
+                st.lat_mean_ms, st.lat_p99_ms, st.lat_max_ms, (long long)st.alarms,
+                (long long)st.reconnects, st.seconds, (double)st.peak_rss / 1048576.0);
+        if (st.snapshot_errors)
+            fprintf(stderr, "vigie watch: %lld snapshots could not be written\n",
+                    (long long)st.snapshot_errors);
+        if (mq)
+            fprintf(stderr, "vigie watch: mqtt: %lld events sent, %lld dropped, %s\n",
+                    (long long)ms.events_sent, (long long)ms.events_dropped,
+                    bye ? "offline state confirmed by the broker"
+                        : "offline state NOT confirmed (broker unreachable?)");
+    }
+    if (sk.fd >= 0 && close(sk.fd) != 0 && s == VG_OK) {
+        vg_err_set(&err, VG_ERR_IO, "%s: %s", events, strerror(errno));
+        s = VG_ERR_IO;
+    }
+    vg_model_free(m);
+    if (s != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    return sk.failed ? CLI_FAIL : CLI_OK;
+}

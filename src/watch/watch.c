@@ -1,0 +1,533 @@
+/* watch.c — the `vigie watch` loop (watch.h): reader thread and mailbox, classification,
+ * alarms, events, snapshots, retained state, statistics.
+ *
+ * Memory is fixed after the first frame: three frame buffers (reader, mailbox, loop) reused
+ * for every frame of the same size, a latency histogram instead of a list of samples, and the
+ * heat-map runner only for the duration of an alarm start. */
+#define _POSIX_C_SOURCE 200809L
+#include "watch/watch.h"
+
+#include "watch/cam.h"
+
+#include <math.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <string.h>
+#include <time.h>
+
+vg_watch_opts vg_watch_opts_default(void) {
+    vg_watch_opts o;
+    memset(&o, 0, sizeof o);
+    o.src = vg_watch_source_opts_default();
+    /* chosen with bench/watch_tradeoff.sh on look-alike scenes (README, "Watching cameras"):
+     * 2 s of frames at 5 fps, arm at 0.8, clear below 0.5, hold 2 s, 10 s cool-down. A longer
+     * cool-down hid real fires behind an earlier false alarm; none spammed. */
+    o.alarm = (vg_watch_alarm_opts){10, 0.8f, 0.5f, 2.0, 10.0, 10.0};
+    o.jpeg_quality = 85;
+    o.threads = 1;
+    return o;
+}
+
+void vg_watch_json_str(char *buf, size_t n, const char *s) {
+    size_t k = strlen(buf);
+    if (k + 1 >= n) return;
+#define PUT(c)                                                                                   \
+    do {                                                                                         \
+        if (k + 2 < n) buf[k++] = (c);                                                           \
+    } while (0)
+    PUT('"');
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
+        if (*p == '"' || *p == '\\') {
+            PUT('\\');
+            PUT((char)*p);
+        } else if (*p < 0x20) {
+            char e[8];
+            snprintf(e, sizeof e, "\\u%04x", *p);
+            for (int i = 0; e[i]; i++) PUT(e[i]);
+        } else {
+            PUT((char)*p);
+        }
+    }
+#undef PUT
+    buf[k++] = '"';
+    buf[k] = 0;
+}
+
+/* printf-append into a fixed buffer (truncates, never overflows) */
+static void cat(char *buf, size_t n, const char *fmt, ...) VG_PRINTF(3, 4);
+static void cat(char *buf, size_t n, const char *fmt, ...) {
+    size_t k = strlen(buf);
+    if (k + 1 >= n) return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(buf + k, n - k, fmt, ap);
+    va_end(ap);
+}
+
+vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_alarm,
+                                 vg_err *err) {
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    int n = info.n_classes;
+    memset(is_alarm, 0, sizeof(bool) * (size_t)n);
+    if (spec) {
+        const char *p = spec;
+        int count = 0;
+        while (*p) {
+            const char *e = strchr(p, ',');
+            size_t len = e ? (size_t)(e - p) : strlen(p);
+            int found = -1;
+            for (int c = 0; c < n && found < 0; c++) {
+                const char *l = vg_model_label(m, c);
+                if (strlen(l) == len && strncmp(l, p, len) == 0) found = c;
+            }
+            if (found < 0) {
+                char known[256] = "";
+                for (int c = 0; c < n && c < 8; c++)
+                    cat(known, sizeof known, "%s%s", c ? ", " : "", vg_model_label(m, c));
+                if (n > 8) cat(known, sizeof known, ", ...");
+                return vg_err_set(err, VG_ERR_ARG, "--classes: the model has no class '%.*s' (%s)",
+                                  (int)len, p, known);
+            }
+            is_alarm[found] = true;
+            count++;
+            p = e ? e + 1 : p + len;
+        }
+        if (!count) return vg_err_set(err, VG_ERR_ARG, "--classes: no class given");
+        return VG_OK;
+    }
+    int no_alarm = -1;
+    if (!vg_model_alarm(m, &no_alarm, NULL))
+        for (int c = 0; c < n; c++)
+            if (strcmp(vg_model_label(m, c), "neutral") == 0) no_alarm = c;
+    if (no_alarm < 0 || n < 2)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "the model has no no-alarm class (none recorded by vigie train, no "
+                          "'neutral' label): name the alarm classes with --classes");
+    for (int c = 0; c < n; c++) is_alarm[c] = c != no_alarm;
+    return VG_OK;
+}
+
+/* ---- latency histogram: bins 2% wide from 0.01 ms, so p99 is within 2% over days ---------- */
+
+#define LAT_BINS 1000
+#define LAT_MIN_MS 0.01
+#define LAT_STEP 1.02
+
+typedef struct {
+    int64_t bins[LAT_BINS];
+    int64_t n;
+    double sum, max;
+} lat_hist;
+
+static void lat_add(lat_hist *h, double ms) {
+    int i = ms <= LAT_MIN_MS ? 0 : (int)(log(ms / LAT_MIN_MS) / log(LAT_STEP));
+    if (i >= LAT_BINS) i = LAT_BINS - 1;
+    h->bins[i]++;
+    h->n++;
+    h->sum += ms;
+    if (ms > h->max) h->max = ms;
+}
+
+static double lat_quantile(const lat_hist *h, double q) {
+    if (!h->n) return 0;
+    int64_t want = (int64_t)ceil(q * (double)h->n), acc = 0;
+    for (int i = 0; i < LAT_BINS; i++) {
+        acc += h->bins[i];
+        if (acc >= want) {
+            double upper = LAT_MIN_MS * pow(LAT_STEP, i + 1);
+            return upper < h->max ? upper : h->max;
+        }
+    }
+    return h->max;
+}
+
+/* ---- reader thread and mailbox ------------------------------------------------------------ */
+
+typedef struct {
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    vg_watch_source *src;
+    bool live;
+    bool network;      /* a camera or a stream (not a file played in real time) */
+    double period;     /* 1 / fps, or 0 */
+    atomic_int *stop;
+    vg_image slot;
+    double t, t_ready; /* frame time; wall time it entered the mailbox */
+    int64_t index;
+    bool full, done;
+    vg_status st;
+    vg_err err;
+    int64_t read, skipped, dropped;
+    atomic_bool src_lost;
+    vg_watch_log_fn user_log;
+    void *user_ud;
+} mailbox;
+
+static bool stop_requested(atomic_int *stop) { return stop && atomic_load(stop); }
+
+/* the source's reports pass through here: from a camera or stream, a report means it is lost
+ * until the next frame (a folder's unreadable image is no such thing) */
+static void source_log(void *ud, const char *msg) {
+    mailbox *mb = ud;
+    if (mb->network) atomic_store(&mb->src_lost, true);
+    if (mb->user_log) mb->user_log(mb->user_ud, msg);
+}
+
+static struct timespec after(double sec) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    double t = (double)ts.tv_sec + ts.tv_nsec * 1e-9 + sec;
+    ts.tv_sec = (time_t)t;
+    ts.tv_nsec = (long)((t - (double)ts.tv_sec) * 1e9);
+    return ts;
+}
+
+static void *reader_main(void *arg) {
+    mailbox *mb = arg;
+    vg_image cur = {0, 0, NULL};
+    double next_due = -1e300;
+    for (;;) {
+        bool got = false;
+        double t = 0;
+        int64_t idx = 0;
+        vg_err e;
+        vg_status st = vg_watch_source_read(mb->src, &cur, &t, &idx, &got, &e);
+        pthread_mutex_lock(&mb->mu);
+        if (st != VG_OK || !got) {
+            mb->done = true;
+            mb->st = st;
+            if (st != VG_OK) mb->err = e;
+            pthread_cond_broadcast(&mb->cv);
+            pthread_mutex_unlock(&mb->mu);
+            break;
+        }
+        atomic_store(&mb->src_lost, false);
+        mb->read++;
+        if (mb->period > 0) {
+            if (t + 1e-9 < next_due) {
+                mb->skipped++;
+                pthread_mutex_unlock(&mb->mu);
+                continue;
+            }
+            /* on schedule: the next slot; after a stall: a period from now, no burst */
+            next_due = next_due + mb->period > t ? next_due + mb->period : t + mb->period;
+        }
+        if (mb->full && mb->live) mb->dropped++; /* the loop is behind: the older frame goes */
+        while (mb->full && !mb->live && !stop_requested(mb->stop)) {
+            struct timespec until = after(0.1);
+            pthread_cond_timedwait(&mb->cv, &mb->mu, &until);
+        }
+        if (mb->full && !mb->live) { /* stop requested while waiting */
+            mb->done = true;
+            pthread_cond_broadcast(&mb->cv);
+            pthread_mutex_unlock(&mb->mu);
+            break;
+        }
+        vg_image tmp = mb->slot;
+        mb->slot = cur;
+        cur = tmp;
+        mb->t = t;
+        mb->index = idx;
+        mb->t_ready = vg_time_now();
+        mb->full = true;
+        pthread_cond_broadcast(&mb->cv);
+        pthread_mutex_unlock(&mb->mu);
+    }
+    vg_image_free(&cur);
+    return NULL;
+}
+
+/* ---- the loop ------------------------------------------------------------------------------ */
+
+typedef struct {
+    const vg_model *m;
+    const vg_watch_opts *o;
+    vg_watch_alarm alarm;
+    bool *is_alarm;
+    int n_classes;
+    vg_watch_cam cam;
+    bool have_cam;
+    float *map;
+    vg_watch_stats *st;
+    int64_t frame;
+    double pts;
+    bool src_lost_published;
+} loop_ctx;
+
+static void wlog(const loop_ctx *c, const char *fmt, ...) VG_PRINTF(2, 3);
+static void wlog(const loop_ctx *c, const char *fmt, ...) {
+    if (!c->o->src.log) return;
+    char msg[1024];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    c->o->src.log(c->o->ud, msg);
+}
+
+static double unix_now(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec + ts.tv_nsec * 1e-9;
+}
+
+static void publish_state(loop_ctx *c, bool online, bool src_lost) {
+    if (!c->o->mqtt) return;
+    char js[4096] = "";
+    bool any = false;
+    for (int k = 0; k < c->alarm.n_channels; k++)
+        any |= online && vg_watch_alarm_active(&c->alarm, k);
+    cat(js, sizeof js, "{\"status\":\"%s\",\"source\":\"%s\",\"alarm\":\"%s\",\"classes\":{",
+        online ? "online" : "offline", src_lost ? "lost" : "ok", any ? "ON" : "OFF");
+    for (int j = 0; j < c->alarm.n_alarm; j++) {
+        int cls = c->alarm.alarm_cls[j];
+        bool on = false;
+        for (int k = 0; online && k < c->alarm.n_channels; k++)
+            on |= vg_watch_alarm_active(&c->alarm, k) && c->alarm.ch[k].cls == cls;
+        if (j) cat(js, sizeof js, ",");
+        vg_watch_json_str(js, sizeof js, vg_model_label(c->m, cls));
+        cat(js, sizeof js, ":\"%s\"", on ? "ON" : "OFF");
+    }
+    cat(js, sizeof js, "},\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
+    if (online) vg_watch_mqtt_state(c->o->mqtt, js);
+    else vg_watch_mqtt_final_state(c->o->mqtt, js); /* the goodbye publishes it */
+    c->src_lost_published = src_lost;
+}
+
+/* Writes the alarm-start snapshot; returns false (after a report) when it could not. */
+static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev,
+                     char *path, size_t n) {
+    const vg_watch_opts *o = c->o;
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+    char cls[64];
+    const char *label = vg_model_label(c->m, ev->cls);
+    size_t k = 0;
+    for (const char *p = label; *p && k + 1 < sizeof cls; p++)
+        cls[k++] = (*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') || (*p >= '0' && *p <= '9')
+                       ? *p
+                       : '_';
+    cls[k] = 0;
+    snprintf(path, n, "%s/vigie-%sZ-f%lld-%s.jpg", o->snapshots, stamp, (long long)c->frame, cls);
+    vg_err e;
+    vg_image over = {0, 0, NULL};
+    const vg_image *img = frame;
+    if (c->have_cam) {
+        /* the classes behind this alarm: the channel's own, or all alarm classes together */
+        bool *sel = calloc((size_t)c->n_classes, sizeof(bool));
+        vg_status st = sel ? VG_OK : VG_ERR_NOMEM;
+        if (sel) {
+            for (int i = 0; i < c->n_classes; i++)
+                sel[i] = o->per_class ? i == ev->cls : c->is_alarm[i];
+            st = vg_watch_cam_map(&c->cam, frame, sel, c->map, &e);
+            if (st == VG_OK) st = vg_watch_cam_overlay(frame, c->map, c->cam.fh, c->cam.fw, &over, &e);
+            free(sel);
+        } else {
+            vg_err_set(&e, st, "out of memory");
+        }
+        if (st == VG_OK) img = &over;
+        else wlog(c, "heat map: %s (snapshot without it)", e.msg);
+    }
+    vg_status st = vg_watch_jpeg_save(img, o->jpeg_quality, path, &e);
+    vg_image_free(&over);
+    if (st != VG_OK) {
+        wlog(c, "snapshot: %s", e.msg);
+        c->st->snapshot_errors++;
+        return false;
+    }
+    return true;
+}
+
+static void emit(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev) {
+    static const char *names[] = {"", "alarm_start", "alarm_update", "alarm_end"};
+    char js[2048] = "";
+    cat(js, sizeof js, "{\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\",\"class\":",
+        unix_now(), ev->t, (long long)c->frame, names[ev->kind]);
+    vg_watch_json_str(js, sizeof js, vg_model_label(c->m, ev->cls));
+    cat(js, sizeof js, ",\"p\":%.4f", ev->p);
+    if (ev->kind == VG_WATCH_EV_START) {
+        c->st->alarms++;
+        char path[1024];
+        if (c->o->snapshots && frame && snapshot(c, frame, ev, path, sizeof path)) {
+            cat(js, sizeof js, ",\"snapshot\":");
+            vg_watch_json_str(js, sizeof js, path);
+        }
+    } else {
+        cat(js, sizeof js, ",\"peak\":%.4f,\"duration\":%.3f", ev->peak, ev->t - ev->since);
+    }
+    if (ev->kind == VG_WATCH_EV_END)
+        cat(js, sizeof js, ",\"reason\":\"%s\"",
+            ev->reason == VG_WATCH_END_STOPPED ? "stopped" : "clear");
+    cat(js, sizeof js, "}");
+    if (c->o->on_event) c->o->on_event(c->o->ud, js);
+    vg_watch_mqtt_event(c->o->mqtt, js);
+}
+
+vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
+                       vg_err *err) {
+    memset(stats, 0, sizeof *stats);
+    double t_start = vg_time_now();
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    if (o->fps < 0 || o->fps > 1000)
+        return vg_err_set(err, VG_ERR_ARG, "fps must be 0..1000, not %g", o->fps);
+    loop_ctx c;
+    memset(&c, 0, sizeof c);
+    c.m = m;
+    c.o = o;
+    c.st = stats;
+    c.n_classes = info.n_classes;
+    c.is_alarm = calloc((size_t)info.n_classes, sizeof(bool));
+    float *probs = malloc(sizeof(float) * (size_t)info.n_classes);
+    lat_hist *lat = calloc(1, sizeof *lat);
+    mailbox *mb = calloc(1, sizeof *mb);
+    if (mb) {
+        pthread_mutex_init(&mb->mu, NULL);
+        pthread_cond_init(&mb->cv, NULL);
+    }
+    vg_runner *r = NULL;
+    vg_watch_source *src = NULL;
+    vg_image work = {0, 0, NULL};
+    bool thread = false;
+    pthread_t th;
+    vg_status st = VG_OK;
+    if (!c.is_alarm || !probs || !lat || !mb) {
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    st = vg_watch_alarm_classes(m, o->classes, c.is_alarm, err);
+    if (st == VG_OK)
+        st = vg_watch_alarm_init(&c.alarm, &o->alarm, info.n_classes, c.is_alarm, o->per_class,
+                                 err);
+    if (st != VG_OK) goto done;
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = o->threads;
+    ro.precision = o->precision;
+    if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) goto done;
+    if (o->snapshots) {
+        vg_err e;
+        if (vg_watch_cam_init(&c.cam, m, &e) == VG_OK) {
+            c.map = malloc(sizeof(float) * (size_t)c.cam.fh * (size_t)c.cam.fw);
+            c.have_cam = c.map != NULL;
+        } else {
+            wlog(&c, "snapshots without heat map: %s", e.msg);
+        }
+    }
+    /* the source reports through the mailbox, which notes trouble for the state */
+    vg_watch_source_opts so = o->src;
+    so.log = source_log;
+    so.log_ud = mb;
+    so.stop = o->stop;
+    mb->user_log = o->src.log;
+    mb->user_ud = o->ud;
+    if ((st = vg_watch_source_open(&src, o->source, &so, err)) != VG_OK) goto done;
+    if (o->mqtt) {
+        const char *labels[VG_MAX_CLASSES];
+        int n = 0;
+        for (int i = 0; i < c.alarm.n_alarm; i++) labels[n++] = vg_model_label(m, c.alarm.alarm_cls[i]);
+        if ((st = vg_watch_mqtt_set_classes(o->mqtt, labels, n, err)) != VG_OK) goto done;
+    }
+    mb->src = src;
+    mb->live = vg_watch_source_live(src);
+    mb->network = vg_watch_source_kind(src) >= VG_WATCH_SRC_DEVICE;
+    mb->period = o->fps > 0 ? 1.0 / o->fps : 0;
+    mb->stop = o->stop;
+    publish_state(&c, true, false);
+    if (pthread_create(&th, NULL, reader_main, mb) != 0) {
+        st = vg_err_set(err, VG_ERR_NOMEM, "cannot start the reader thread");
+        goto done;
+    }
+    thread = true;
+    vg_watch_alarm_event *ev = calloc((size_t)c.alarm.n_channels, sizeof *ev);
+    if (!ev) {
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        goto done;
+    }
+    for (;;) {
+        pthread_mutex_lock(&mb->mu);
+        while (!mb->full && !mb->done && !stop_requested(o->stop)) {
+            struct timespec until = after(0.1);
+            pthread_cond_timedwait(&mb->cv, &mb->mu, &until);
+            bool lost = atomic_load(&mb->src_lost);
+            if (lost != c.src_lost_published) {
+                pthread_mutex_unlock(&mb->mu);
+                publish_state(&c, true, lost);
+                pthread_mutex_lock(&mb->mu);
+            }
+        }
+        if (!mb->full || stop_requested(o->stop)) {
+            pthread_mutex_unlock(&mb->mu);
+            break;
+        }
+        vg_image tmp = mb->slot;
+        mb->slot = work;
+        work = tmp;
+        mb->full = false;
+        double t = mb->t, t_ready = mb->t_ready;
+        c.frame = mb->index;
+        pthread_cond_broadcast(&mb->cv);
+        pthread_mutex_unlock(&mb->mu);
+        vg_err e;
+        if (vg_runner_classify(r, &work, probs, &e) != VG_OK) {
+            stats->bad++;
+            wlog(&c, "frame %lld: %s", (long long)c.frame, e.msg);
+            continue;
+        }
+        stats->classified++;
+        c.pts = t;
+        int n = vg_watch_alarm_step(&c.alarm, probs, t, ev);
+        bool changed = atomic_load(&mb->src_lost) != c.src_lost_published;
+        for (int i = 0; i < n; i++) {
+            emit(&c, &work, &ev[i]);
+            changed |= ev[i].kind != VG_WATCH_EV_UPDATE;
+        }
+        if (changed) publish_state(&c, true, atomic_load(&mb->src_lost));
+        lat_add(lat, (vg_time_now() - t_ready) * 1e3);
+    }
+    /* alarms still on end here, so that every start has its end in the log */
+    int n = vg_watch_alarm_stop(&c.alarm, c.pts, ev);
+    for (int i = 0; i < n; i++) emit(&c, NULL, &ev[i]);
+    free(ev);
+    publish_state(&c, false, false);
+done:
+    if (thread) {
+        pthread_join(th, NULL);
+        if (st == VG_OK && mb->st != VG_OK) {
+            st = mb->st;
+            if (err) *err = mb->err;
+        }
+    }
+    if (mb) {
+        stats->read = mb->read;
+        stats->skipped = mb->skipped;
+        stats->dropped = mb->dropped;
+        vg_image_free(&mb->slot);
+        pthread_mutex_destroy(&mb->mu);
+        pthread_cond_destroy(&mb->cv);
+    }
+    if (src) {
+        stats->bad += vg_watch_source_bad_frames(src);
+        stats->reconnects = vg_watch_source_reconnects(src);
+    }
+    if (lat) {
+        stats->lat_mean_ms = lat->n ? lat->sum / (double)lat->n : 0;
+        stats->lat_p99_ms = lat_quantile(lat, 0.99);
+        stats->lat_max_ms = lat->max;
+    }
+    stats->seconds = vg_time_now() - t_start;
+    stats->peak_rss = vg_peak_rss_bytes();
+    vg_image_free(&work);
+    vg_watch_source_free(src);
+    vg_runner_free(r);
+    vg_watch_alarm_free(&c.alarm);
+    free(c.map);
+    free(c.is_alarm);
+    free(probs);
+    free(lat);
+    free(mb);
+    return st;
+}

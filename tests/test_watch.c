@@ -1,0 +1,464 @@
+/* test_watch.c — unit tests of `vigie watch`'s library parts: the alarm state machine on
+ * synthetic probability sequences (timings checked to the frame), the class activation map
+ * of a tiny model against a direct computation, the heat-map overlay and JPEG snapshot, and
+ * the folder source (name order, an unreadable image reported and skipped). */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include "model/model.h"
+#include "watch/alarm.h"
+#include "watch/cam.h"
+#include "watch/source.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- alarm -------------------------------------------------------------------------------- */
+
+enum { FIRE = 0, NEUTRAL = 1, SMOKE = 2 };
+static const bool alarm_cls[3] = {true, false, true};
+
+typedef struct {
+    int starts, updates, ends;
+    double t_start[8], t_end[8], since[8];
+    int cls_start[8], reason_end[8];
+} ev_count;
+
+/* Feeds n frames at 10 fps from time t0 with probabilities (pf, pn, ps) per frame from fn. */
+typedef void (*prob_fn)(int i, float p[3]);
+
+static double feed(vg_watch_alarm *a, int n, double t0, prob_fn fn, ev_count *c) {
+    vg_watch_alarm_event ev[4];
+    double t = t0;
+    for (int i = 0; i < n; i++) {
+        float p[3];
+        fn(i, p);
+        t = t0 + 0.1 * i;
+        int k = vg_watch_alarm_step(a, p, t, ev);
+        for (int j = 0; j < k; j++) {
+            if (ev[j].kind == VG_WATCH_EV_START && c->starts < 8) {
+                c->t_start[c->starts] = ev[j].t;
+                c->since[c->starts] = ev[j].since;
+                c->cls_start[c->starts++] = ev[j].cls;
+            } else if (ev[j].kind == VG_WATCH_EV_END && c->ends < 8) {
+                c->reason_end[c->ends] = (int)ev[j].reason;
+                c->t_end[c->ends++] = ev[j].t;
+            } else if (ev[j].kind == VG_WATCH_EV_UPDATE) {
+                c->updates++;
+            }
+        }
+    }
+    return t + 0.1;
+}
+
+static void p_neutral(int i, float p[3]) {
+    (void)i;
+    p[FIRE] = 0.02f, p[NEUTRAL] = 0.95f, p[SMOKE] = 0.03f;
+}
+static void p_fire(int i, float p[3]) {
+    (void)i;
+    p[FIRE] = 0.97f, p[NEUTRAL] = 0.01f, p[SMOKE] = 0.02f;
+}
+static void p_one_bright(int i, float p[3]) {
+    if (i == 10) p_fire(i, p);
+    else p_neutral(i, p);
+}
+/* fire and smoke share the evidence: neither alone reaches 0.7, together 0.9 */
+static void p_mixed(int i, float p[3]) {
+    (void)i;
+    p[FIRE] = 0.45f, p[NEUTRAL] = 0.10f, p[SMOKE] = 0.45f;
+}
+/* a flickering fire: in each group of 5 frames, 3 or 4 bright ones, so the 5-frame mean moves
+ * between ~0.6 and ~0.8, across `on` (0.7) again and again but never below `off` (0.4) */
+static void p_flicker(int i, float p[3]) {
+    static const int bright[10] = {1, 1, 0, 1, 0, 1, 1, 1, 0, 1};
+    if (bright[i % 10]) p_fire(i, p);
+    else p_neutral(i, p);
+}
+
+static vg_watch_alarm_opts opts_std(void) {
+    vg_watch_alarm_opts o = {5, 0.7f, 0.4f, 1.0, 10.0, 0.0};
+    return o;
+}
+
+static void test_alarm_sequences(void) {
+    vg_err err;
+    vg_watch_alarm a;
+    vg_watch_alarm_opts o = opts_std();
+
+    /* one bright frame among neutral ones: nothing at all */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    ev_count c = {0};
+    feed(&a, 60, 0.0, p_one_bright, &c);
+    CHECK(c.starts == 0 && c.ends == 0, "one bright frame: %d starts, %d ends", c.starts, c.ends);
+    vg_watch_alarm_free(&a);
+
+    /* 2 s neutral, 4 s fire, 3 s neutral at 10 fps. The 5-frame mean reaches 0.7 at the 4th
+     * fire frame (4 x 0.97 / 5 = 0.78; 3 fire frames give 0.59): armed at 2.3 s, started
+     * after the 1 s minimum at 3.3 s. It clears when the window holds one fire frame (0.2 +
+     * ...< 0.4), i.e. the 4th neutral frame: 6.3 s. */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    double t = feed(&a, 20, 0.0, p_neutral, &c);
+    t = feed(&a, 40, t, p_fire, &c);
+    CHECK(c.starts == 1 && c.ends == 0, "during the fire: %d starts, %d ends", c.starts, c.ends);
+    CHECK_NEAR(c.since[0], 2.3, 1e-9, "armed when the mean reached on");
+    CHECK_NEAR(c.t_start[0], 3.3, 1e-9, "start after the minimum duration");
+    CHECK(c.cls_start[0] == FIRE, "class %d", c.cls_start[0]);
+    CHECK(vg_watch_alarm_active(&a, 0), "alarm active during the fire");
+    feed(&a, 30, t, p_neutral, &c);
+    CHECK(c.starts == 1 && c.ends == 1, "after the fire: %d starts, %d ends", c.starts, c.ends);
+    CHECK_NEAR(c.t_end[0], 6.3, 1e-9, "end when the mean falls below off");
+    CHECK(c.reason_end[0] == VG_WATCH_END_CLEAR, "reason %d", c.reason_end[0]);
+    vg_watch_alarm_free(&a);
+
+    /* 0.9 s of fire: armed at 0.3 s, below `off` again at 1.2 s (one fire frame left in the
+     * window), before the minimum duration: no alarm */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    t = feed(&a, 9, 0.0, p_fire, &c);
+    feed(&a, 30, t, p_neutral, &c);
+    CHECK(c.starts == 0, "0.9 s of fire: %d starts", c.starts);
+    /* the same with 2 s of fire does start: the test above is about the duration */
+    memset(&c, 0, sizeof c);
+    t = feed(&a, 20, t + 3.0, p_fire, &c);
+    CHECK(c.starts == 1, "2 s of fire: %d starts", c.starts);
+    vg_watch_alarm_free(&a);
+
+    /* flicker across `on` for 30 s: one alarm, thanks to the hysteresis ... */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    t = feed(&a, 300, 0.0, p_flicker, &c);
+    CHECK(c.starts == 1 && c.ends == 0, "flicker: %d starts, %d ends", c.starts, c.ends);
+    vg_watch_alarm_free(&a);
+    /* ... which is what prevents the spam: the same sequence without hysteresis, minimum
+     * duration or cool-down starts and ends many times */
+    vg_watch_alarm_opts raw = {5, 0.7f, 0.7f, 0.0, 0.0, 0.0};
+    CHECK(vg_watch_alarm_init(&a, &raw, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    feed(&a, 300, 0.0, p_flicker, &c);
+    CHECK(c.starts >= 8, "flicker without hysteresis: only %d starts", c.starts);
+    vg_watch_alarm_free(&a);
+
+    /* cool-down: fire 0-5 s, neutral 5-7 s, fire again from 7 s. The first alarm ends at
+     * 5.3 s; the second may not start before 5.3 + 10 = 15.3 s, and does start then (armed
+     * long before, so the minimum duration is met). */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    t = feed(&a, 50, 0.0, p_fire, &c);
+    t = feed(&a, 20, t, p_neutral, &c);
+    feed(&a, 150, t, p_fire, &c);
+    CHECK(c.starts == 2 && c.ends == 1, "cool-down: %d starts, %d ends", c.starts, c.ends);
+    CHECK_NEAR(c.t_end[0], 5.3, 1e-9, "first end");
+    CHECK_NEAR(c.t_start[1], 15.3, 1e-9, "second start waits for the cool-down");
+    CHECK(c.t_start[1] - c.t_end[0] >= o.cooldown - 1e-9, "cool-down %g", c.t_start[1] - c.t_end[0]);
+    vg_watch_alarm_free(&a);
+
+    /* updates every 2 s while active, and stop ends the alarm with reason "stopped" */
+    o.update_every = 2.0;
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    t = feed(&a, 100, 0.0, p_fire, &c); /* start at 1.3 s, then updates at 3.3 ... 9.3 */
+    CHECK(c.starts == 1 && c.updates == 4, "%d starts, %d updates", c.starts, c.updates);
+    vg_watch_alarm_event ev[4];
+    int k = vg_watch_alarm_stop(&a, t, ev);
+    CHECK(k == 1 && ev[0].kind == VG_WATCH_EV_END && ev[0].reason == VG_WATCH_END_STOPPED &&
+              ev[0].cls == FIRE,
+          "stop: %d events", k);
+    CHECK(!vg_watch_alarm_active(&a, 0), "inactive after stop");
+    vg_watch_alarm_free(&a);
+    o.update_every = 0;
+
+    /* fire and smoke share the evidence: the default channel (their sum) raises the alarm,
+     * the per-class channels do not */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    memset(&c, 0, sizeof c);
+    feed(&a, 40, 0.0, p_mixed, &c);
+    CHECK(c.starts == 1, "summed channel: %d starts", c.starts);
+    CHECK_NEAR(vg_watch_alarm_score(&a, 0), 0.9, 1e-5, "summed score");
+    vg_watch_alarm_free(&a);
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, true, &err) == VG_OK, "%s", err.msg);
+    CHECK(a.n_channels == 2, "%d channels", a.n_channels);
+    memset(&c, 0, sizeof c);
+    feed(&a, 40, 0.0, p_mixed, &c);
+    CHECK(c.starts == 0, "per class: %d starts", c.starts);
+    memset(&c, 0, sizeof c);
+    feed(&a, 40, 4.0, p_fire, &c);
+    CHECK(c.starts == 1 && c.cls_start[0] == FIRE, "per class fire: %d starts, class %d",
+          c.starts, c.cls_start[0]);
+    vg_watch_alarm_free(&a);
+
+    /* bad settings are refused with a message */
+    vg_watch_alarm_opts bad = opts_std();
+    bad.off = 0.8f;
+    CHECK(vg_watch_alarm_init(&a, &bad, 3, alarm_cls, false, &err) == VG_ERR_ARG &&
+              strstr(err.msg, "off"),
+          "off > on accepted");
+    bad = opts_std();
+    bad.window = 0;
+    CHECK(vg_watch_alarm_opts_check(&bad, &err) == VG_ERR_ARG, "window 0 accepted");
+    bool none[3] = {false, false, false};
+    CHECK(vg_watch_alarm_init(&a, &o, 3, none, false, &err) == VG_ERR_ARG, "no alarm class accepted");
+    /* NaN probabilities count as 0, not as an alarm */
+    CHECK(vg_watch_alarm_init(&a, &o, 3, alarm_cls, false, &err) == VG_OK, "%s", err.msg);
+    vg_watch_alarm_event e2[2];
+    int nev = 0;
+    for (int i = 0; i < 50; i++) {
+        float p[3] = {NAN, 0.0f, NAN};
+        nev += vg_watch_alarm_step(&a, p, 0.1 * i, e2);
+    }
+    CHECK(nev == 0 && vg_watch_alarm_score(&a, 0) == 0.0f, "NaN: %d events", nev);
+    vg_watch_alarm_free(&a);
+}
+
+/* ---- class activation map ----------------------------------------------------------------- */
+
+#define CH 6
+#define CW 5
+#define CK 4 /* feature channels */
+#define NC 3
+
+/* input 6x5x3 -> conv 3x3/1 SAME (4 channels, ReLU) -> global average pool -> FC 4->3 ->
+ * softmax; input normalised as (pixel - 100) / 50 */
+static vg_model *tiny_model(bool with_pool) {
+    vg_model *m = vg_model_new();
+    m->input = (vg_input_spec){CW, CH, 3, {100, 100, 100}, {50, 50, 50}};
+    vg_graph *g = &m->g;
+    int f = vg_graph_conv(g, 0, 3, CK, 3, 3, 1, VG_PAD_SAME, NULL, true, VG_ACT_RELU);
+    int p = with_pool ? vg_graph_gap(g, f) : f;
+    int l = vg_graph_fc(g, p, with_pool ? CK : CH * CW * CK, NC, true, VG_ACT_NONE);
+    vg_graph_softmax(g, l);
+    vg_test_seed(77);
+    vg_test_fill(g->params, (size_t)g->n_params, -1.0f, 1.0f);
+    return m;
+}
+
+static void test_cam_map(void) {
+    vg_err err;
+    vg_model *m = tiny_model(true);
+    vg_image img = {CW, CH, malloc(CH * CW * 3)};
+    vg_test_seed(5);
+    for (int i = 0; i < CH * CW * 3; i++) img.rgb[i] = (uint8_t)vg_test_uniform(0, 255.99f);
+    vg_watch_cam cam;
+    CHECK(vg_watch_cam_init(&cam, m, &err) == VG_OK, "%s", err.msg);
+    CHECK(cam.fh == CH && cam.fw == CW && cam.fc == CK, "feature map %dx%dx%d", cam.fh, cam.fw,
+          cam.fc);
+    /* direct computation: features f_k(y, x) of the conv, then sum_k w[c, k] f_k */
+    const vg_node *conv = &m->g.nodes[0], *fc = &m->g.nodes[2];
+    const float *cw = m->g.params + conv->w, *cb = m->g.params + conv->b;
+    const float *fw = m->g.params + fc->w;
+    double f[CH][CW][CK];
+    for (int y = 0; y < CH; y++)
+        for (int x = 0; x < CW; x++)
+            for (int k = 0; k < CK; k++) {
+                double s = cb[k];
+                for (int dy = -1; dy <= 1; dy++)
+                    for (int dx = -1; dx <= 1; dx++) {
+                        int yy = y + dy, xx = x + dx;
+                        if (yy < 0 || yy >= CH || xx < 0 || xx >= CW) continue;
+                        for (int ci = 0; ci < 3; ci++) {
+                            double in = (img.rgb[(yy * CW + xx) * 3 + ci] - 100.0) / 50.0;
+                            s += cw[((k * 3 + (dy + 1)) * 3 + (dx + 1)) * 3 + ci] * in;
+                        }
+                    }
+                f[y][x][k] = s > 0 ? s : 0;
+            }
+    bool sets[3][NC] = {{true, false, false}, {false, false, true}, {true, false, true}};
+    for (int s = 0; s < 3; s++) {
+        float map[CH * CW];
+        CHECK(vg_watch_cam_map(&cam, &img, sets[s], map, &err) == VG_OK, "%s", err.msg);
+        double worst = 0, scale = 1e-3;
+        for (int p = 0; p < CH * CW; p++) {
+            double ref = 0;
+            for (int c = 0; c < NC; c++)
+                if (sets[s][c])
+                    for (int k = 0; k < CK; k++) ref += fw[c * CK + k] * f[p / CW][p % CW][k];
+            if (fabs(ref) > scale) scale = fabs(ref);
+            double d = fabs(map[p] - ref);
+            if (d > worst) worst = d;
+        }
+        /* fp32 sums of ~30 terms of size ~1 against float64: 1e-4 relative is generous */
+        CHECK(worst / scale < 1e-4, "class set %d: max error %g (scale %g)", s, worst, scale);
+    }
+    /* the map is the logit minus the bias, averaged: mean over cells + bias = logit */
+    {
+        float map[CH * CW];
+        vg_watch_cam_map(&cam, &img, sets[0], map, &err);
+        double mean = 0;
+        for (int p = 0; p < CH * CW; p++) mean += map[p] / (CH * CW);
+        double logit = m->g.params[fc->b + 0];
+        for (int k = 0; k < CK; k++) {
+            double fk = 0;
+            for (int p = 0; p < CH * CW; p++) fk += f[p / CW][p % CW][k] / (CH * CW);
+            logit += fw[k] * fk;
+        }
+        CHECK_NEAR(mean + m->g.params[fc->b + 0], logit, 1e-4, "CAM mean vs the class logit");
+    }
+    vg_model_free(m);
+    /* a classifier that reads the whole feature map (no pooling) has no CAM */
+    m = tiny_model(false);
+    CHECK(vg_watch_cam_init(&cam, m, &err) == VG_ERR_UNSUPPORTED && strstr(err.msg, "pool"),
+          "no pool: %s", err.msg);
+    vg_model_free(m);
+    vg_image_free(&img);
+}
+
+static void test_cam_overlay_jpeg(void) {
+    vg_err err;
+    /* a gray 40x30 frame, a 3x4 map hot in its bottom-right cell only */
+    vg_image fr = {40, 30, malloc(40 * 30 * 3)};
+    memset(fr.rgb, 90, 40 * 30 * 3);
+    float map[12] = {0};
+    map[11] = 5.0f;
+    vg_image ov;
+    CHECK(vg_watch_cam_overlay(&fr, map, 3, 4, &ov, &err) == VG_OK, "%s", err.msg);
+    CHECK(ov.w == 40 && ov.h == 30, "overlay %dx%d", ov.w, ov.h);
+    const uint8_t *hot = ov.rgb + ((size_t)29 * 40 + 39) * 3, *cold = ov.rgb;
+    CHECK(cold[0] == 90 && cold[1] == 90 && cold[2] == 90, "cold corner changed: %d %d %d",
+          cold[0], cold[1], cold[2]);
+    CHECK(hot[0] > 150 && hot[0] > hot[2] + 60, "hot corner not red/yellow: %d %d %d", hot[0],
+          hot[1], hot[2]);
+    /* a flat map shows nothing */
+    float flat[12];
+    for (int i = 0; i < 12; i++) flat[i] = 3.0f;
+    vg_image ov2;
+    CHECK(vg_watch_cam_overlay(&fr, flat, 3, 4, &ov2, &err) == VG_OK, "%s", err.msg);
+    CHECK(memcmp(ov2.rgb, fr.rgb, 40 * 30 * 3) == 0, "flat map changed the frame");
+    vg_image_free(&ov2);
+    /* JPEG round trip: the snapshot decodes to the same size and nearly the same pixels */
+    char path[700];
+    snprintf(path, sizeof path, "%s/snap.jpg", vg_test_tmpdir());
+    CHECK(vg_watch_jpeg_save(&ov, 90, path, &err) == VG_OK, "%s", err.msg);
+    vg_image back;
+    CHECK(vg_image_load(path, &back, &err) == VG_OK, "%s", err.msg);
+    if (back.rgb) {
+        CHECK(back.w == 40 && back.h == 30, "decoded %dx%d", back.w, back.h);
+        double d = 0;
+        for (int i = 0; i < 40 * 30 * 3; i++) d += fabs((double)back.rgb[i] - ov.rgb[i]);
+        CHECK(d / (40 * 30 * 3) < 4.0, "JPEG mean abs error %g", d / (40 * 30 * 3));
+    }
+    vg_image_free(&back);
+    CHECK(vg_watch_jpeg_save(&ov, 0, path, &err) == VG_ERR_ARG, "quality 0 accepted");
+    snprintf(path, sizeof path, "%s/no/such/dir/x.jpg", vg_test_tmpdir());
+    CHECK(vg_watch_jpeg_save(&ov, 90, path, &err) == VG_ERR_IO, "write into a missing folder");
+    vg_image_free(&ov);
+    vg_image_free(&fr);
+}
+
+/* ---- folder source -------------------------------------------------------------------------- */
+
+typedef struct {
+    int n;
+    char last[600];
+} log_rec;
+
+static void rec_log(void *ud, const char *msg) {
+    log_rec *r = ud;
+    r->n++;
+    snprintf(r->last, sizeof r->last, "%s", msg);
+}
+
+static void write_img(const char *dir, const char *name, int w) {
+    char path[800];
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    vg_image im = {w, 8, calloc((size_t)w * 8 * 3, 1)};
+    vg_err err;
+    CHECK(vg_watch_jpeg_save(&im, 90, path, &err) == VG_OK, "%s", err.msg);
+    vg_image_free(&im);
+}
+
+static void test_source_folder(void) {
+    vg_err err;
+    const char *dir = vg_test_tmpdir();
+    /* name order is strcmp order: "10" before "2"; the width tells which image came */
+    write_img(dir, "2.jpg", 12);
+    write_img(dir, "10.jpg", 10);
+    write_img(dir, "a.JPG", 14);
+    write_img(dir, "c.jpeg", 16);
+    char path[800];
+    snprintf(path, sizeof path, "%s/b_bad.jpg", dir); /* a JPEG cut after its header */
+    FILE *f = fopen(path, "wb");
+    static const uint8_t cut[] = {0xFF, 0xD8, 0xFF, 0xE0, 0x00, 0x10, 'J', 'F', 'I', 'F', 0};
+    fwrite(cut, 1, sizeof cut, f);
+    fclose(f);
+    snprintf(path, sizeof path, "%s/notes.txt", dir);
+    f = fopen(path, "w");
+    fputs("not an image\n", f);
+    fclose(f);
+
+    char **names;
+    int n;
+    CHECK(vg_watch_folder_list(dir, &names, &n, &err) == VG_OK, "%s", err.msg);
+    const char *want[] = {"10.jpg", "2.jpg", "a.JPG", "b_bad.jpg", "c.jpeg"};
+    CHECK(n == 5, "%d names", n);
+    for (int i = 0; i < n && i < 5; i++)
+        CHECK(strcmp(names[i], want[i]) == 0, "name %d: %s, wanted %s", i, names[i], want[i]);
+    vg_watch_folder_list_free(names, n);
+
+    log_rec lr = {0, ""};
+    vg_watch_source_opts o = vg_watch_source_opts_default();
+    o.folder_fps = 4;
+    o.log = rec_log;
+    o.log_ud = &lr;
+    vg_watch_source *s;
+    CHECK(vg_watch_source_open(&s, dir, &o, &err) == VG_OK, "%s", err.msg);
+    if (s) {
+        CHECK(vg_watch_source_kind(s) == VG_WATCH_SRC_FOLDER && !vg_watch_source_live(s), "kind");
+        const int widths[] = {10, 12, 14, 16};
+        vg_image img = {0, 0, NULL};
+        for (int i = 0; i < 4; i++) {
+            double t = -1;
+            int64_t idx = -1;
+            bool got = false;
+            CHECK(vg_watch_source_read(s, &img, &t, &idx, &got, &err) == VG_OK, "%s", err.msg);
+            CHECK(got && img.w == widths[i] && idx == i, "frame %d: got %d, width %d, index %lld",
+                  i, got, img.w, (long long)idx);
+            CHECK_NEAR(t, i / 4.0, 1e-12, "time of frame %d", i);
+            if (i == 2) CHECK(lr.n == 0, "report before the bad image: '%s'", lr.last);
+            if (i == 3) /* the bad image sits between a.JPG and c.jpeg: reported, not fatal */
+                CHECK(lr.n == 1 && strstr(lr.last, "b_bad.jpg") && strstr(lr.last, "skipped"),
+                      "report: %d '%s'", lr.n, lr.last);
+        }
+        bool got = true;
+        double t;
+        int64_t idx;
+        CHECK(vg_watch_source_read(s, &img, &t, &idx, &got, &err) == VG_OK && !got, "end");
+        CHECK(vg_watch_source_bad_frames(s) == 1, "bad %lld",
+              (long long)vg_watch_source_bad_frames(s));
+        vg_image_free(&img);
+        vg_watch_source_free(s);
+    }
+    /* loop: after the last image comes the first again, time going on */
+    o.loop = true;
+    CHECK(vg_watch_source_open(&s, dir, &o, &err) == VG_OK, "%s", err.msg);
+    if (s) {
+        vg_image img = {0, 0, NULL};
+        double t = 0;
+        int64_t idx = 0;
+        bool got = false;
+        for (int i = 0; i < 6; i++) vg_watch_source_read(s, &img, &t, &idx, &got, &err);
+        CHECK(got && img.w == 12 && idx == 5, "loop: width %d index %lld", img.w, (long long)idx);
+        CHECK_NEAR(t, 5 / 4.0, 1e-12, "loop time");
+        vg_image_free(&img);
+        vg_watch_source_free(s);
+    }
+    /* errors: an empty folder, a missing file, a file that is not a video */
+    const char *empty = vg_test_tmpdir();
+    CHECK(vg_watch_source_open(&s, empty, &o, &err) == VG_ERR_IO && strstr(err.msg, "no images"),
+          "empty folder: %s", err.msg);
+    snprintf(path, sizeof path, "%s/missing.mp4", empty);
+    CHECK(vg_watch_source_open(&s, path, &o, &err) == VG_ERR_IO && s == NULL, "missing file");
+    snprintf(path, sizeof path, "%s/junk.mp4", vg_test_tmpdir());
+    f = fopen(path, "w");
+    fputs("this is not a video, whatever its name says\n", f);
+    fclose(f);
+    CHECK(vg_watch_source_open(&s, path, &o, &err) == VG_ERR_FORMAT && s == NULL,
+          "text file as a video: %s", err.msg);
+}
+
+void test_watch(void) {
+    test_alarm_sequences();
+    test_cam_map();
+    test_cam_overlay_jpeg();
+    test_source_folder();
+}

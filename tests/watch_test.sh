@@ -1,0 +1,336 @@
+#!/usr/bin/env bash
+# watch_test.sh — end-to-end tests of `vigie watch`: usage errors; then, with ../shared, a tiny
+# fire model trained here, a video built with Debian's ffmpeg (neutral, fire, neutral) watched
+# with a real mosquitto broker on 127.0.0.1 (exactly one alarm_start in the fire segment, its
+# alarm_end after it, a heat-map snapshot, events / retained state / discovery over MQTT), the
+# Last Will after kill -9, a clean SIGTERM shutdown (offline state published by vigie itself,
+# statistics), a folder source with an unreadable image, frames dropped rather than queued
+# when the classifier is slower than a live source, MQTT over TLS with a password, an
+# unreachable RTSP URL (reconnect attempts reported, clean exit on SIGTERM, --retries giving
+# up), and an HTTP MJPEG camera (ffmpeg) that is off, comes, goes and comes back.
+#
+# The model only has to recognise the images the video is made of (frames of its own training
+# set, kept when it classifies them confidently): this tests the watch pipeline, not accuracy.
+set -u
+VIGIE=${VIGIE:-./build/vigie}
+SHARED=${VIGIE_SHARED:-../shared}
+export ASAN_OPTIONS="exitcode=99:detect_leaks=1${ASAN_OPTIONS:+:$ASAN_OPTIONS}"
+export UBSAN_OPTIONS="halt_on_error=1:exitcode=98:print_stacktrace=1"
+T=$(mktemp -d "${TMPDIR:-/tmp}/vigie-watch-XXXXXX")
+PIDS=()
+cleanup() {
+  for p in "${PIDS[@]}"; do kill -9 "$p" 2>/dev/null; done
+  wait 2>/dev/null
+  rm -rf "$T"
+}
+trap cleanup EXIT
+pass=0 fail=0 skip=0
+ok() { pass=$((pass + 1)); }
+bad() { fail=$((fail + 1)); echo "FAIL watch: $*"; }
+# a crash or a sanitizer report is always a failure
+sane() { # sane STATUS STDERR-FILE what
+  if [ "$1" -ge 98 ] || grep -q 'Sanitizer\|runtime error' "$2"; then
+    bad "crash or sanitizer report (status $1): $3"; sed 's/^/    /' "$2" | head -20; return 1
+  fi
+  return 0
+}
+wait_for() { # wait_for COUNT PATTERN FILE: up to 15 s for COUNT lines matching
+  for i in $(seq 150); do [ "$(grep -c "$2" "$3")" -ge "$1" ] && return 0; sleep 0.1; done
+  return 1
+}
+finish() {
+  echo "watch: $pass passed, $fail failed, $skip skipped"
+  [ $fail = 0 ]
+  exit
+}
+
+# ---- help and usage errors (no shared data needed)
+$VIGIE watch --help >"$T/out" 2>&1; rc=$?
+[ $rc = 0 ] && grep -q '^usage: vigie watch' "$T/out" && grep -q -- '--mqtt' "$T/out" && ok || bad "--help (status $rc)"
+usage() { # usage DESCRIPTION ARGS...: status 2 and a message
+  local what=$1; shift
+  $VIGIE watch "$@" >"$T/out" 2>"$T/err"; local rc=$?
+  sane $rc "$T/err" "$what" || return
+  [ $rc = 2 ] && grep -q '^vigie watch: ' "$T/err" && ok || bad "$what: status $rc, wanted 2: $(head -c 200 "$T/err")"
+}
+usage "no arguments"
+usage "no --source" m.vgm
+usage "--off above --on" m.vgm --source x --on 0.3 --off 0.5
+usage "bad --fps" m.vgm --source x --fps fast
+usage "bad MQTT port" m.vgm --source x --mqtt localhost:99999
+usage "MQTT option without --mqtt" m.vgm --source x --mqtt-user u
+usage "contradictory snapshot options" m.vgm --source x --snapshots . --no-snapshots
+$VIGIE watch "$T/missing.vgm" --source x --no-snapshots >"$T/out" 2>"$T/err"; rc=$?
+sane $rc "$T/err" "missing model" && [ $rc = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q '^vigie watch: ' "$T/err" && ok || bad "missing model: status $rc: $(cat "$T/err")"
+
+D=$SHARED/data/firesmoke-cctv
+[ -d "$D" ] && D=$(cd "$D" && pwd)
+if [ ! -d "$D" ] || [ ! -f "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" ]; then
+  echo "SKIP watch: $SHARED data not found (end-to-end tests)"
+  skip=$((skip + 1)); finish
+fi
+for tool in ffmpeg mosquitto mosquitto_sub mosquitto_pub; do
+  if ! command -v $tool >/dev/null; then
+    bad "$tool not installed (bash scripts/setup.sh installs it)"; finish
+  fi
+done
+
+# ---- a tiny fire model: head only, 96x96, 6 training + 2 validation images per class
+mkdir -p "$T/data"
+for c in fire smoke neutral; do
+  mkdir -p "$T/data/$c"
+  ls "$D/$c" | head -8 | while read -r f; do ln -s "$D/$c/$f" "$T/data/$c/$f"; done
+  ls "$T/data/$c" | head -6 | sed "s|^|$c/|" >>"$T/train.txt"
+  ls "$T/data/$c" | tail -2 | sed "s|^|$c/|" >>"$T/val.txt"
+done
+$VIGIE import "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" -o "$T/bb.vgm" >/dev/null 2>&1 && ok || bad "import backbone"
+$VIGIE train --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --backbone "$T/bb.vgm" \
+  --train head --size 96 --batch 6 --epochs 6 --patience 0 --lr 0.01 --threads 2 --quiet \
+  -o "$T/m.vgm" >"$T/train.out" 2>&1 && ok || { bad "train: $(tail -3 "$T/train.out")"; finish; }
+M=$T/m.vgm
+
+# images the model is sure about (p >= 0.9 for their own class), for the video
+confident() { # confident CLASS -> paths, one a line
+  $VIGIE predict "$M" "$T/data/$1"/* --json --top 1 2>/dev/null |
+    grep "\"top\":\[{\"label\":\"$1\",\"p\":0\.9\|\"top\":\[{\"label\":\"$1\",\"p\":1\." |
+    sed 's/^{"image":"\([^"]*\)".*/\1/'
+}
+mapfile -t NEU < <(confident neutral)
+mapfile -t FIR < <(confident fire)
+if [ ${#NEU[@]} -lt 2 ] || [ ${#FIR[@]} -lt 2 ]; then
+  bad "the tiny model is confident on only ${#NEU[@]} neutral and ${#FIR[@]} fire images"; finish
+fi
+
+# the video: 6 s neutral, 6 s fire, 6 s neutral; each image held 1 s; 5 fps, 128x128, MPEG-4
+mkdir -p "$T/seq"
+k=0
+add() { k=$((k + 1)); ln -s "$1" "$T/seq/$(printf %03d $k).jpg"; }
+for i in 0 1 2 3 4 5; do add "${NEU[$((i % ${#NEU[@]}))]}"; done
+for i in 0 1 2 3 4 5; do add "${FIR[$((i % ${#FIR[@]}))]}"; done
+for i in 0 1 2 3 4 5; do add "${NEU[$(((i + 1) % ${#NEU[@]}))]}"; done
+ffmpeg -loglevel error -y -framerate 1 -i "$T/seq/%03d.jpg" -vf "scale=128:128,fps=5" \
+  -c:v mpeg4 -q:v 3 -pix_fmt yuv420p "$T/v.mp4" && [ -s "$T/v.mp4" ] && ok || { bad "ffmpeg video"; finish; }
+
+# ---- a broker on a free high port of 127.0.0.1, anonymous, no persistence
+start_broker() {
+  for try in 1 2 3 4 5; do
+    PORT=$((20000 + RANDOM % 40000))
+    printf 'listener %d 127.0.0.1\nallow_anonymous true\npersistence false\n' $PORT >"$T/mq.conf"
+    mosquitto -c "$T/mq.conf" >"$T/mq.log" 2>&1 &
+    BROKER=$!
+    PIDS+=($BROKER)
+    for i in $(seq 30); do
+      mosquitto_pub -h 127.0.0.1 -p $PORT -t probe -m x 2>/dev/null && return 0
+      kill -0 $BROKER 2>/dev/null || break
+      sleep 0.1
+    done
+    kill $BROKER 2>/dev/null
+  done
+  return 1
+}
+start_broker || { bad "cannot start mosquitto: $(cat "$T/mq.log")"; finish; }
+SUB="mosquitto_sub -h 127.0.0.1 -p $PORT"
+retained() { $SUB -t "$1" -C 1 -W 3 2>/dev/null; } # the retained message of a topic
+
+# ---- 1. the video, end to end
+$SUB -v -t 'e2e/cam/#' -t 'homeassistant/binary_sensor/vigie_e2ecam/#' >"$T/sub.txt" 2>&1 &
+SUBPID=$!
+PIDS+=($SUBPID)
+for i in $(seq 30); do # the subscription is live once it sees a message of its own
+  mosquitto_pub -h 127.0.0.1 -p $PORT -t e2e/cam/probe -m ready
+  grep -q 'e2e/cam/probe ready' "$T/sub.txt" && break
+  sleep 0.1
+done
+mkdir -p "$T/snaps"
+$VIGIE watch "$M" --source "$T/v.mp4" --events "$T/ev.jsonl" --snapshots "$T/snaps" \
+  --mqtt 127.0.0.1:$PORT --topic e2e/cam --name e2ecam >"$T/w.out" 2>"$T/w.err"
+rc=$?
+sane $rc "$T/w.err" "watch the video" && [ $rc = 0 ] && ok || { bad "watch the video: status $rc: $(tail -3 "$T/w.err")"; }
+sleep 0.5
+kill $SUBPID 2>/dev/null
+[ ! -s "$T/w.out" ] && ok || bad "events went to stdout despite --events"
+starts=$(grep -c '"event":"alarm_start"' "$T/ev.jsonl")
+ends=$(grep -c '"event":"alarm_end"' "$T/ev.jsonl")
+[ "$starts" = 1 ] && [ "$ends" = 1 ] && ok || bad "events: $starts starts, $ends ends: $(cat "$T/ev.jsonl")"
+pts() { grep "\"event\":\"$1\"" "$T/ev.jsonl" | head -1 | sed 's/.*"pts":\([0-9.]*\).*/\1/'; }
+ps=$(pts alarm_start); pe=$(pts alarm_end)
+# the fire is on screen from 6 s to 12 s: the start within it, the end in the last neutral part
+awk -v s="${ps:-0}" -v e="${pe:-0}" 'BEGIN { exit !(s >= 6 && s < 12 && e >= 12 && e < 18) }' && ok ||
+  bad "alarm at pts ${ps:-none}, end at ${pe:-none} (fire from 6 to 12 s)"
+grep '"event":"alarm_start"' "$T/ev.jsonl" | grep -q '"class":"fire","p":0\.[7-9][0-9]*\|"class":"fire","p":1\.' && ok ||
+  bad "alarm_start class / p: $(grep alarm_start "$T/ev.jsonl")"
+grep '"event":"alarm_end"' "$T/ev.jsonl" | grep -q '"reason":"clear"' && ok || bad "alarm_end reason"
+snap=$(grep '"event":"alarm_start"' "$T/ev.jsonl" | sed -n 's/.*"snapshot":"\([^"]*\)".*/\1/p')
+[ -n "$snap" ] && [ -s "$snap" ] && head -c 3 "$snap" | od -An -tx1 | grep -q 'ff d8 ff' && ok || bad "snapshot '$snap'"
+[ "$(ls "$T/snaps" | wc -l)" = 1 ] && ! ls "$T/snaps" | grep -q tmp && ok || bad "snapshots folder: $(ls "$T/snaps")"
+grep -q 'frames read 90, classified 90, dropped 0' "$T/w.err" && grep -q 'alarms raised 1' "$T/w.err" && ok ||
+  bad "statistics: $(cat "$T/w.err")"
+# over MQTT: the same two events, the state going ON then OFF, discovery, status
+[ "$(grep -c '^e2e/cam/event {.*"event":"alarm_start"' "$T/sub.txt")" = 1 ] &&
+  [ "$(grep -c '^e2e/cam/event {.*"event":"alarm_end"' "$T/sub.txt")" = 1 ] && ok || bad "MQTT events: $(grep event "$T/sub.txt")"
+grep '^e2e/cam/state ' "$T/sub.txt" | grep -o '"alarm":"[A-Z]*"' | uniq | tr '\n' ' ' >"$T/states"
+[ "$(cat "$T/states")" = '"alarm":"OFF" "alarm":"ON" "alarm":"OFF" ' ] && ok || bad "state sequence: $(cat "$T/states")"
+grep -q '^e2e/cam/state {"status":"online",.*"alarm":"ON","classes":{"fire":"ON","smoke":"OFF"}' "$T/sub.txt" && ok || bad "state while alarmed: $(grep state "$T/sub.txt" | head -3)"
+grep -q '^homeassistant/binary_sensor/vigie_e2ecam/alarm/config {.*"state_topic":"e2e/cam/state".*"availability_topic":"e2e/cam/status"' "$T/sub.txt" &&
+  grep -q '^homeassistant/binary_sensor/vigie_e2ecam/fire/config ' "$T/sub.txt" && ok || bad "discovery: $(grep homeassistant "$T/sub.txt" | head -2)"
+grep -q '^e2e/cam/status online' "$T/sub.txt" && ok || bad "status online never published"
+# retained after the end: vigie's own goodbye
+retained e2e/cam/state | grep -q '^{"status":"offline",.*"alarm":"OFF"' && ok || bad "retained state after exit: $(retained e2e/cam/state)"
+[ "$(retained e2e/cam/status)" = offline ] && ok || bad "retained status after exit: $(retained e2e/cam/status)"
+retained homeassistant/binary_sensor/vigie_e2ecam/alarm/config | grep -q '"device_class":"smoke"' && ok || bad "discovery not retained"
+
+# ---- 2. and 3. killed with SIGKILL (the broker's Last Will) / stopped with SIGTERM (clean)
+# the video looped in real time keeps vigie running until the signal
+run_bg() { # run_bg TOPIC -> $WPID, output in $T/TOPIC.err
+  $VIGIE watch "$M" --source "$T/v.mp4" --loop --realtime --no-snapshots --mqtt 127.0.0.1:$PORT \
+    --topic "$1" --name "$1" >"$T/$1.out" 2>"$T/$1.err" &
+  WPID=$!
+  PIDS+=($WPID)
+  # the first message on the fresh topic is vigie's "online" (waits for it, at most 20 s)
+  [ "$($SUB -t "$1/status" -C 1 -W 20 2>/dev/null)" = online ] && retained "$1/state" | grep -q '"status":"online"'
+}
+if run_bg killed; then
+  ok
+  sleep 0.5
+  kill -9 $WPID; wait $WPID 2>/dev/null
+  # the broker publishes the will once it sees the connection closed: give it 3 s
+  for i in $(seq 30); do [ "$(retained killed/status)" = offline ] && break; sleep 0.1; done
+  [ "$(retained killed/status)" = offline ] && ok || bad "Last Will: status '$(retained killed/status)'"
+  # nobody said goodbye: the retained state is still vigie's last "online" one
+  retained killed/state | grep -q '"status":"online"' && ok || bad "state after kill -9: $(retained killed/state)"
+else
+  bad "watch never came online: $(cat "$T/killed.err")"
+fi
+if run_bg stopped; then
+  ok
+  sleep 1
+  kill -TERM $WPID; wait $WPID; rc=$?
+  sane $rc "$T/stopped.err" "SIGTERM" && [ $rc = 0 ] && ok || bad "SIGTERM: status $rc: $(tail -3 "$T/stopped.err")"
+  grep -q 'frames read [1-9][0-9]*, classified [1-9]' "$T/stopped.err" && grep -q 'latency mean [0-9.]* ms, p99 [0-9.]* ms' "$T/stopped.err" &&
+    grep -q 'offline state confirmed by the broker' "$T/stopped.err" && ok || bad "SIGTERM statistics: $(cat "$T/stopped.err")"
+  retained stopped/state | grep -q '^{"status":"offline"' && ok || bad "state after SIGTERM: $(retained stopped/state)"
+  [ "$(retained stopped/status)" = offline ] && ok || bad "status after SIGTERM: $(retained stopped/status)"
+else
+  bad "watch never came online: $(cat "$T/stopped.err")"
+fi
+
+# ---- 4. a folder of images, one of them unreadable; events on stdout
+mkdir -p "$T/folder"
+cp "${FIR[0]}" "$T/folder/01.jpg"; cp "${NEU[0]}" "$T/folder/02.jpg"; cp "${FIR[1]}" "$T/folder/04.jpg"
+head -c 2000 "${NEU[0]}" >"$T/folder/03.jpg" # cut short
+echo "not an image" >"$T/folder/readme.txt"
+$VIGIE watch "$M" --source "$T/folder" --no-snapshots --window 1 --min-duration 0 >"$T/f.out" 2>"$T/f.err"
+rc=$?
+sane $rc "$T/f.err" "folder" && [ $rc = 0 ] && ok || bad "folder: status $rc: $(cat "$T/f.err")"
+grep -q '03.jpg: .*; skipped' "$T/f.err" && grep -q 'frames read 3, classified 3, .*undecodable 1' "$T/f.err" && ok ||
+  bad "folder report: $(cat "$T/f.err")"
+# in name order: fire (start), neutral (end), fire again inside the 60 s cool-down (nothing)
+grep -o '"frame":[0-9]*,"event":"[a-z_]*"' "$T/f.out" | tr '\n' ' ' >"$T/f.seq"
+[ "$(cat "$T/f.seq")" = '"frame":0,"event":"alarm_start" "frame":1,"event":"alarm_end" ' ] && ok || bad "folder events: $(cat "$T/f.out")"
+
+# the events file is appended to, run after run; snapshots go beside it by default
+mkdir -p "$T/evdir"
+for run in 1 2; do
+  $VIGIE watch "$M" --source "$T/folder" --window 1 --min-duration 0 --events "$T/evdir/ev.jsonl" >/dev/null 2>"$T/f2.err"
+done
+[ "$(grep -c '"event":"alarm_start"' "$T/evdir/ev.jsonl")" = 2 ] && [ "$(ls "$T/evdir"/*.jpg 2>/dev/null | wc -l)" -ge 1 ] && ok ||
+  bad "events appended / snapshots beside them: $(cat "$T/evdir/ev.jsonl"; ls "$T/evdir"; cat "$T/f2.err")"
+
+# ---- 5. a live source faster than the classifier drops frames instead of queueing them:
+# 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=250:duration=2 -c:v mpeg4 -q:v 5 "$T/fast.mp4"
+t0=$(date +%s.%N)
+$VIGIE watch "$T/bb.vgm" --classes "macaw" --source "$T/fast.mp4" --realtime --no-snapshots >"$T/d.out" 2>"$T/d.err"
+rc=$?
+t1=$(date +%s.%N)
+sane $rc "$T/d.err" "fast source" && [ $rc = 0 ] && ok || bad "fast source: status $rc: $(cat "$T/d.err")"
+read -r rd cl dr < <(sed -n 's/.*frames read \([0-9]*\), classified \([0-9]*\), dropped \([0-9]*\).*/\1 \2 \3/p' "$T/d.err")
+[ "${rd:-0}" = 500 ] && [ "${dr:-0}" -gt 0 ] && [ $((cl + dr)) = "$rd" ] && ok || bad "drops: read ${rd:-?} classified ${cl:-?} dropped ${dr:-?}"
+# no backlog: the run lasts about the video's 2 s, not (frames x inference time)
+awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 6) }' && ok || bad "fast source took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s"
+
+# ---- 6. TLS and a password: a second broker with a test CA, no anonymous clients
+if command -v openssl >/dev/null; then
+  (cd "$T" && openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout ca.key \
+      -out ca.crt -days 2 -subj /CN=vigie-test-ca &&
+    openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -keyout srv.key -out srv.csr \
+      -subj /CN=127.0.0.1 &&
+    printf 'subjectAltName=IP:127.0.0.1\n' >srv.ext &&
+    openssl x509 -req -in srv.csr -CA ca.crt -CAkey ca.key -CAcreateserial -out srv.crt -days 2 \
+      -extfile srv.ext && mosquitto_passwd -b -c pw cam s3cret) >"$T/tls.log" 2>&1 && ok || bad "test certificates: $(tail -3 "$T/tls.log")"
+  TPORT=$((PORT + 1))
+  # `user root`: as root, mosquitto would otherwise switch to its own user, who cannot read $T
+  printf 'user root\nlistener %d 127.0.0.1\ncafile %s\ncertfile %s\nkeyfile %s\nallow_anonymous false\npassword_file %s\n' \
+    $TPORT "$T/ca.crt" "$T/srv.crt" "$T/srv.key" "$T/pw" >"$T/tls.conf"
+  mosquitto -c "$T/tls.conf" >"$T/tlsb.log" 2>&1 &
+  PIDS+=($!)
+  TSUB="mosquitto_sub -h 127.0.0.1 -p $TPORT --cafile $T/ca.crt -u cam -P s3cret"
+  for i in $(seq 30); do $TSUB -t x -C 1 -W 1 -E >/dev/null 2>&1 && break; sleep 0.1; done
+  VIGIE_MQTT_PASSWORD=s3cret $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT \
+    --mqtt-cafile "$T/ca.crt" --mqtt-user cam --topic tls/cam >"$T/t.out" 2>"$T/t.err"
+  rc=$?
+  sane $rc "$T/t.err" "TLS" && [ $rc = 0 ] && grep -q 'offline state confirmed by the broker' "$T/t.err" &&
+    [ "$($TSUB -t tls/cam/status -C 1 -W 3)" = offline ] && ok || bad "TLS + password: status $rc: $(cat "$T/t.err")"
+  # a wrong password is refused by the broker and reported; the watch itself goes on
+  VIGIE_MQTT_PASSWORD=wrong $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT --mqtt-wait 1 \
+    --mqtt-cafile "$T/ca.crt" --mqtt-user cam --topic tls/bad >"$T/t2.out" 2>"$T/t2.err"
+  rc=$?
+  sane $rc "$T/t2.err" "TLS wrong password" && [ $rc = 0 ] && grep -q 'refused the connection' "$T/t2.err" &&
+    grep -q 'frames read 3' "$T/t2.err" && grep -q 'NOT confirmed' "$T/t2.err" && ok || bad "wrong password: status $rc: $(cat "$T/t2.err")"
+  # without the CA the server's certificate is not trusted: no connection
+  $VIGIE watch "$M" --source "$T/folder" --no-snapshots --mqtt 127.0.0.1:$TPORT --mqtt-wait 1 --mqtt-tls --mqtt-user cam \
+    --mqtt-password s3cret --topic tls/noca >"$T/t3.out" 2>"$T/t3.err"
+  rc=$?
+  sane $rc "$T/t3.err" "TLS unknown CA" && [ $rc = 0 ] && grep -q 'NOT confirmed' "$T/t3.err" && ok || bad "unknown CA: status $rc: $(cat "$T/t3.err")"
+  $VIGIE watch "$M" --source "$T/folder" --mqtt 127.0.0.1:$TPORT --mqtt-cafile "$T/missing.crt" >"$T/t4.out" 2>"$T/t4.err"
+  rc=$?
+  [ $rc = 1 ] && grep -q 'missing.crt' "$T/t4.err" && ok || bad "missing CA file: status $rc: $(cat "$T/t4.err")"
+else
+  echo "SKIP watch: no openssl (TLS test)"; skip=$((skip + 1))
+fi
+
+# ---- 7. an unreachable RTSP server: reported reconnection attempts, clean exit on SIGTERM
+# (the broker's port after the broker is gone: nothing listens there)
+kill $BROKER; wait $BROKER 2>/dev/null
+$VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.2 --reconnect-max 0.4 --no-snapshots \
+  >"$T/r.out" 2>"$T/r.err" &
+WPID=$!
+PIDS+=($WPID)
+wait_for 3 'retrying in' "$T/r.err"
+kill -TERM $WPID; wait $WPID; rc=$?
+sane $rc "$T/r.err" "rtsp" && [ $rc = 0 ] && ok || bad "unreachable RTSP: status $rc: $(tail -3 "$T/r.err")"
+n=$(grep -c "rtsp://127.0.0.1:$PORT/cam: cannot open: .*; retrying in 0\.[24] s (attempt [0-9]*)" "$T/r.err")
+[ "$n" -ge 3 ] && ok || bad "$n reconnection reports: $(head -5 "$T/r.err")"
+grep -q 'frames read 0, classified 0' "$T/r.err" && grep -q 'reconnects [1-9]' "$T/r.err" && ok || bad "rtsp statistics: $(tail -3 "$T/r.err")"
+$VIGIE watch "$M" --source "rtsp://127.0.0.1:$PORT/cam" --reconnect 0.1 --retries 2 --no-snapshots >"$T/r2.out" 2>"$T/r2.err"
+rc=$?
+sane $rc "$T/r2.err" "rtsp --retries" && [ $rc = 1 ] && tail -1 "$T/r2.err" | grep -q 'giving up after 3 attempts' && ok ||
+  bad "--retries 2: status $rc: $(tail -2 "$T/r2.err")"
+# ---- 8. an MJPEG camera over HTTP (ffmpeg serving a clip) that is off, comes, goes and comes back
+ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=10:duration=1.5 -c:v mjpeg -q:v 5 "$T/cam.avi"
+HP=$((PORT + 2))
+serve() {
+  ffmpeg -loglevel error -re -i "$T/cam.avi" -c copy -f mpjpeg -listen 1 "http://127.0.0.1:$HP/cam.mjpg" >/dev/null 2>&1 &
+  PIDS+=($!)
+}
+$VIGIE watch "$M" --source "http://127.0.0.1:$HP/cam.mjpg" --no-snapshots --reconnect 0.2 --reconnect-max 0.2 \
+  >"$T/h.out" 2>"$T/h.err" &
+WPID=$!
+PIDS+=($WPID)
+if wait_for 1 'cannot open' "$T/h.err" && serve && wait_for 1 'connected again' "$T/h.err" &&
+  wait_for 1 'stream lost' "$T/h.err" && serve && wait_for 2 'connected again' "$T/h.err"; then
+  ok
+else
+  bad "camera off / on / off / on: $(cat "$T/h.err")"
+fi
+wait_for 2 'stream lost' "$T/h.err" # the second clip played to its end
+kill -TERM $WPID; wait $WPID; rc=$?
+sane $rc "$T/h.err" "http camera" && [ $rc = 0 ] && ok || bad "http camera: status $rc"
+n=$(sed -n 's/.*frames read \([0-9]*\),.*/\1/p' "$T/h.err")
+[ "${n:-0}" -gt 15 ] && ok || bad "http camera: ${n:-no} frames read, more than one 15-frame clip wanted: $(cat "$T/h.err")"
+# a missing video file is an error at once, not a reconnect loop
+$VIGIE watch "$M" --source "$T/nothing.mp4" --no-snapshots >"$T/x.out" 2>"$T/x.err"; rc=$?
+sane $rc "$T/x.err" "missing video" && [ $rc = 1 ] && [ "$(wc -l <"$T/x.err")" = 1 ] && grep -q 'nothing.mp4: No such file' "$T/x.err" && ok ||
+  bad "missing video: status $rc: $(cat "$T/x.err")"
+
+finish
