@@ -34,6 +34,7 @@ static const cli_opt opts[] = {
     {"--prune-channels", "FRACTION", "remove this share of each expansion layer's channels"},
     {"--clusters", "K", "k-means weight sharing, K values per layer (2..256)"},
     {"--cluster-init", "NAME", "linear, kmeans++ or density (default kmeans++)"},
+    {"--cluster-min", "N", "cluster only layers of at least N weights (default 8192; smaller ones stay int8 / float)"},
     {"--finetune-data", "DIR", "training images for fine-tuning after pruning / clustering"},
     {"--finetune-list", "FILE", "training split for fine-tuning (and default calibration)"},
     {"--finetune-extra", "DIR", "another folder-per-class tree for fine-tuning only (repeatable)"},
@@ -453,13 +454,14 @@ int cmd_optimize(int argc, char **argv) {
     const char *vdata = cli_get(&a, "--val-data"), *vlist = cli_get(&a, "--val-list");
     const char *ctable = cli_get(&a, "--calib-table");
     bool int8 = cli_flag(&a, "--int8"), bias_corr = !cli_flag(&a, "--no-bias-correction");
-    long cimages, k, epochs, batch, threads, seed;
+    long cimages, k, epochs, batch, threads, seed, cmin;
     double pct, sparsity, chan, lr, distill, ema;
     size_t mem;
     if (!cli_int(&a, "--calib-images", 200, 1, 100000, &cimages) ||
         !cli_int(&a, "--clusters", 0, 2, 256, &k) || !cli_int(&a, "--epochs", 3, 1, 1000, &epochs) ||
         !cli_int(&a, "--batch", 32, 1, 4096, &batch) || !cli_int(&a, "--threads", 2, 1, 256, &threads) ||
         !cli_int(&a, "--seed", 1, 0, 0x7fffffff, &seed) ||
+        !cli_int(&a, "--cluster-min", 8192, 1, 1L << 30, &cmin) ||
         !cli_double(&a, "--percentile", 99.99, 50.0001, 100, &pct) ||
         !cli_double(&a, "--prune", 0, 0, 0.99, &sparsity) ||
         !cli_double(&a, "--prune-channels", 0, 0, 0.95, &chan) ||
@@ -660,8 +662,10 @@ int cmd_optimize(int argc, char **argv) {
         for (int i = 0; i < n; i++) {
             /* the pointwise / fully-connected layers (97% of the weights): a depthwise filter
              * has 9 weights and the stem 27 per channel, whose scales differ too much for one
-             * shared codebook per layer (the same layers pruning leaves dense) */
-            if (!L[i].enabled) continue;
+             * shared codebook per layer (the same layers pruning leaves dense). Small layers
+             * (the first blocks' and the 3-output classifier) stay as they are: 16 shared
+             * values would save a few KB there and cost accuracy */
+            if (!L[i].enabled || L[i].count < cmin) continue;
             float *x = m->g.params + L[i].off;
             bool zeros = false;
             for (int64_t j = 0; j < L[i].count && !zeros; j++) zeros = x[j] == 0.0f;
