@@ -10,7 +10,7 @@
 #include "model/runner.h"
 
 #include "cpu/backend.h"
-#include "cpu/q8_gemm.h"
+#include "cpu/q8.h"
 #include "ops/ops_q8.h"
 
 #include <string.h>
@@ -36,10 +36,13 @@ struct vg_runner {
     int32_t *mult, *shift; /* per output channel, at the node's q->s_off */
     int32_t *lo, *hi;      /* per node: clamp range of the fused activation */
     vg_add_q8 *addp;       /* per node */
-    vg_q8_packed *qpk;     /* per node: packed int8 weights of GEMM-shaped layers */
+    vg_q8_gemm_plan *qg;   /* per node: GEMM-shaped layers (pointwise, im2col conv, fc) */
+    vg_q8_dw_plan *qd;     /* per node: depthwise layers */
     int8_t *col8;          /* int8 im2col buffer */
+    void *dws;             /* depthwise scratch, per thread */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
+    bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
     double *prof_s; /* per node: accumulated seconds */
@@ -54,6 +57,11 @@ vg_runner_opts vg_runner_opts_default(void) {
 }
 
 int vg_runner_is_int8(const vg_runner *r) { return r->q8; }
+
+static bool is_pointwise(const vg_conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
+           d->ho == d->h && d->wo == d->w;
+}
 
 /* int8 plan: activation buffers laid out like the float plan (same element offsets), the
  * requantization multipliers of every output channel, clamp ranges, add parameters */
@@ -85,43 +93,40 @@ static bool plan_q8(vg_runner *r) {
         }
         if (nd->op == VG_OP_ADD) vg_add_q8_prepare(qi, q->t[nd->in[1]], qo, nd->act, &r->addp[j]);
     }
-    /* GEMM-shaped layers: weights packed once for the int8 GEMM; general convs go through an
-     * int8 im2col (padding = the input's zero point, which contributes nothing) */
-    r->qpk = calloc((size_t)nn, sizeof(vg_q8_packed));
-    if (!r->qpk) return false;
-    size_t col = 0;
+    /* every conv-like layer is prepared once: packed weights, corrected biases, per-channel
+     * requantization constants (cpu/q8.h); general convs go through an int8 im2col */
+    r->qg = calloc((size_t)nn, sizeof(vg_q8_gemm_plan));
+    r->qd = calloc((size_t)nn, sizeof(vg_q8_dw_plan));
+    if (!r->qg || !r->qd) return false;
+    size_t col = 0, dws = 0;
     for (int j = 0; j < nn; j++) {
         const vg_node *nd = &g->nodes[j];
         const vg_node_geom *gm = &r->geom[j];
-        if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC) continue;
+        if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC && nd->op != VG_OP_DWCONV) continue;
+        vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[j], r->hi[j],
+                       r->mult + q->s_off[j], r->shift + q->s_off[j], VG_Q8_ROUND_TFLITE};
+        const int8_t *w = q->w8 + q->w_off[j];
+        const int32_t *b = q->b_off[j] >= 0 ? q->b32 + q->b_off[j] : NULL;
+        if (nd->op == VG_OP_DWCONV) {
+            vg_conv_desc d = gm->conv;
+            d.n = r->batch;
+            if (!vg_q8_dw_plan_init(&r->qd[j], &d, w, b, &o, r->q8_fast)) return false;
+            size_t s = vg_q8_dw_scratch(&r->qd[j]);
+            if (s > dws) dws = s;
+            continue;
+        }
         int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
-        if (!vg_q8_pack(nd->co, k, q->w8 + q->w_off[j], &r->qpk[j])) return false;
-        if (nd->op == VG_OP_CONV) {
-            size_t need = (size_t)r->batch * gm->out.h * gm->out.w * k;
+        if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8_fast)) return false;
+        if (nd->op == VG_OP_CONV && !is_pointwise(&gm->conv)) {
+            vg_conv_desc d = gm->conv;
+            d.n = r->batch;
+            size_t need = vg_q8_im2col_bytes(&d);
             if (need > col) col = need;
         }
     }
     r->col8 = malloc(col + 64);
-    return r->col8 != NULL;
-}
-
-static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *col) {
-    size_t patch = (size_t)d->kh * d->kw * d->ci;
-    for (int n = 0; n < d->n; n++)
-        for (int oy = 0; oy < d->ho; oy++)
-            for (int ox = 0; ox < d->wo; ox++) {
-                int8_t *dst = col + (((size_t)n * d->ho + oy) * d->wo + ox) * patch;
-                for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy * d->sh - d->pt + ky;
-                    for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ox * d->sw - d->pl + kx;
-                        int8_t *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
-                        bool in = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
-                        const int8_t *s = x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci;
-                        for (int c = 0; c < d->ci; c++) p[c] = in ? s[c] : pad;
-                    }
-                }
-            }
+    r->dws = dws ? aligned_alloc(64, dws * (size_t)r->threads) : NULL;
+    return r->col8 != NULL && (!dws || r->dws);
 }
 
 void vg_runner_free(vg_runner *r) {
@@ -142,8 +147,9 @@ void vg_runner_free(vg_runner *r) {
     free(r->flipped);
     free(r->t8), free(r->arena8), free(r->mult), free(r->shift), free(r->lo), free(r->hi);
     free(r->addp);
-    for (int i = 0; r->qpk && i < r->m->g.n_nodes; i++) vg_q8_packed_free(&r->qpk[i]);
-    free(r->qpk), free(r->col8);
+    for (int i = 0; r->qg && i < r->m->g.n_nodes; i++) vg_q8_gemm_plan_free(&r->qg[i]);
+    for (int i = 0; r->qd && i < r->m->g.n_nodes; i++) vg_q8_dw_plan_free(&r->qd[i]);
+    free(r->qg), free(r->qd), free(r->col8), free(r->dws);
     free(r);
 }
 
@@ -151,10 +157,6 @@ static size_t tensor_floats(const vg_shape *s, int batch) {
     return (size_t)batch * (size_t)s->h * (size_t)s->w * (size_t)s->c;
 }
 
-static bool is_pointwise(const vg_conv_desc *d) {
-    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
-           d->ho == d->h && d->wo == d->w;
-}
 
 /* Marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv has no
  * activation of its own, node i+1 is an ADD reading the conv's output as exactly one of its
@@ -250,9 +252,22 @@ static bool plan_buffers(vg_runner *r) {
     return ok;
 }
 
+static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                             bool keep_all, bool q8_fast, vg_err *err);
+
 vg_status vg_runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
                          vg_err *err) {
-    return vg_runner_init_ex(out, m, opts, false, err);
+    return runner_init(out, m, opts, false, true, err);
+}
+
+vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                            bool keep_all, vg_err *err) {
+    return runner_init(out, m, opts, keep_all, true, err);
+}
+
+vg_status vg_runner_init_portable(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                                  vg_err *err) {
+    return runner_init(out, m, opts, false, false, err);
 }
 
 const float *vg_runner_tensor(const vg_runner *r, int t) {
@@ -260,8 +275,8 @@ const float *vg_runner_tensor(const vg_runner *r, int t) {
     return r->t[t];
 }
 
-vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
-                            bool keep_all, vg_err *err) {
+static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                             bool keep_all, bool q8_fast, vg_err *err) {
     *out = NULL;
     vg_runner_opts o = opts ? *opts : vg_runner_opts_default();
     if (o.threads < 1 || o.threads > 256)
@@ -272,6 +287,7 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
+    r->q8_fast = q8_fast;
     r->batch = o.batch;
     r->threads = o.threads;
     const vg_graph *g = &m->g;
@@ -417,32 +433,23 @@ static void run_node_q8(vg_runner *r, int i) {
     int8_t *y = r->t8[nd->out];
     int n = r->batch;
     size_t pix = (size_t)n * gm->in.h * gm->in.w;
-    vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[i], r->hi[i],
-                   q->s_off[i] >= 0 ? r->mult + q->s_off[i] : NULL,
-                   q->s_off[i] >= 0 ? r->shift + q->s_off[i] : NULL};
-    const int8_t *w = q->w_off[i] >= 0 ? q->w8 + q->w_off[i] : NULL;
-    const int32_t *b = q->b_off[i] >= 0 ? q->b32 + q->b_off[i] : NULL;
+    vg_pool *pool = vg_cpu_pool(r->cpu);
     vg_conv_desc d = gm->conv;
     d.n = n;
     switch ((vg_op)nd->op) {
     case VG_OP_CONV:
-        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0) {
-            vg_q8_gemm(vg_cpu_pool(r->cpu), (int)pix, x, d.ci, &r->qpk[i], b, &o, y, d.co);
-        } else {
-            int patch = d.kh * d.kw * d.ci;
-            im2col8(&d, x, (int8_t)o.in_zp, r->col8);
-            vg_q8_gemm(vg_cpu_pool(r->cpu), n * d.ho * d.wo, r->col8, patch, &r->qpk[i], b, &o, y, d.co);
-        }
+        if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
+        else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->col8, y);
         break;
-    case VG_OP_DWCONV: vg_q8_dwconv(vg_cpu_pool(r->cpu), &d, x, w, b, &o, y); break;
+    case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->dws); break;
     case VG_OP_FC:
-        vg_q8_gemm(vg_cpu_pool(r->cpu), n, x, gm->in.h * gm->in.w * gm->in.c, &r->qpk[i], b, &o, y, nd->co);
+        vg_q8_gemm_run(pool, &r->qg[i], n, x, gm->in.h * gm->in.w * gm->in.c, y, nd->co);
         break;
     case VG_OP_ADD:
-        vg_add_q8_ref(pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y);
+        vg_q8_add(pool, pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y, r->q8_fast);
         break;
     case VG_OP_GAP:
-        vg_gap_q8_ref(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
+        vg_q8_gap(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
         break;
     case VG_OP_BN:
     case VG_OP_GMAX:
@@ -457,7 +464,7 @@ static void forward_q8(vg_runner *r, const float *input, float *output) {
     const vg_graph *g = &r->m->g;
     const vg_qgraph *q = r->m->q;
     size_t n_in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
-    for (size_t i = 0; i < n_in; i++) r->t8[0][i] = vg_quantize1(input[i], q->t[0]);
+    vg_q8_quantize(n_in, input, q->t[0], r->t8[0], r->q8_fast);
     int last = g->n_nodes;
     if (r->ends_in_softmax) last--;
     for (int i = 0; i < last; i++) {

@@ -1,0 +1,289 @@
+/* q8_dw.c — the int8 depthwise convolution (see q8.h): bit-identical to vg_dwconv_q8_ref.
+ *
+ * AVX-512 VNNI: vpdpbusd sums four byte products per int32 lane, so each lane takes one
+ * channel and four horizontal taps of one kernel row: a 3x3 filter is three instructions per
+ * 16 outputs. For that the input rows are first rewritten ("prepared") so that the 4 bytes
+ * of channel c at column j are x[j..j+3][c] (sign bit flipped: vpdpbusd wants them unsigned),
+ * with the zero point standing for the padding. A prepared row serves every output row that
+ * reads it (three for a 3x3 filter at stride 1): a small ring holds the last kh rows. The
+ * zero point and the flip are folded into a per-channel bias:
+ *   sum over taps (x - zp) w = sum (x + 128) w - (128 + zp) sum w
+ * which also holds for padding taps, where x = zp contributes nothing.
+ *
+ * Elsewhere the reference runs, one output row at a time. */
+#include "cpu/q8_rq.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#define DW_MAX_K 16 /* larger filters run the reference */
+
+/* prepared-row geometry: entries at columns j = 0, step, 2 step... (a stride that divides 4
+ * only ever reads those) */
+static int dw_step(const vg_conv_desc *d) { return 4 % d->sw == 0 ? d->sw : 1; }
+static int dw_entries(const vg_q8_dw_plan *p) { return (p->wx + dw_step(&p->d) - 1) / dw_step(&p->d); }
+static int dw_blocks(const vg_q8_dw_plan *p) { return (p->d.ci + 15) / 16; }
+
+bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w,
+                        const int32_t *bias, const vg_q8_out *q, bool allow_fast) {
+    memset(p, 0, sizeof *p);
+    p->d = *d, p->w = w, p->bias = bias, p->q = *q;
+    p->fast = allow_fast && vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
+    if (!p->fast) return true;
+    int C = d->ci, blocks = (C + 15) / 16;
+    p->groups = (d->kw + 3) / 4;
+    p->wx = d->sw * (d->wo - 1) + 4 * p->groups;
+    size_t nwp = (size_t)d->kh * p->groups * blocks * 64;
+    p->wp = aligned_alloc(64, nwp);
+    if (!p->wp || !vg_q8_rq_init(&p->rq, C, q)) {
+        vg_q8_dw_plan_free(p);
+        return false;
+    }
+    if (p->rq.variant < 0) { /* not reproducible in vectors: the reference runs */
+        free(p->wp), vg_q8_rq_free(&p->rq);
+        p->wp = NULL, p->fast = false;
+        return true;
+    }
+    /* weights: 4 taps of a row per channel, zeros past kw and past the channels */
+    memset(p->wp, 0, nwp);
+    for (int ky = 0; ky < d->kh; ky++)
+        for (int kx = 0; kx < d->kw; kx++)
+            for (int c = 0; c < C; c++) {
+                size_t at = (((size_t)ky * p->groups + kx / 4) * blocks + c / 16) * 64 + (c % 16) * 4 + kx % 4;
+                p->wp[at] = w[((size_t)ky * d->kw + kx) * C + c];
+            }
+    for (int c = 0; c < C; c++) {
+        int32_t s = 0;
+        for (int t = 0; t < d->kh * d->kw; t++) s += w[(size_t)t * C + c];
+        p->rq.bias[c] = (bias ? bias[c] : 0) - (128 + q->in_zp) * s;
+    }
+    return true;
+}
+
+void vg_q8_dw_plan_free(vg_q8_dw_plan *p) {
+    free(p->wp);
+    vg_q8_rq_free(&p->rq);
+    memset(p, 0, sizeof *p);
+}
+
+/* per thread: kh ring rows + a padding row (blocks x entries x 64 bytes each), then the
+ * column pointers of the row being prepared, the padding bytes and the ring's row numbers */
+static size_t dw_row_bytes(const vg_q8_dw_plan *p) { return (size_t)dw_blocks(p) * dw_entries(p) * 64; }
+
+size_t vg_q8_dw_scratch(const vg_q8_dw_plan *p) {
+    if (!p->fast) return 0;
+    size_t rows = (size_t)(p->d.kh + 1) * dw_row_bytes(p);
+    size_t ptrs = sizeof(const int8_t *) * ((size_t)p->wx + 4);
+    size_t pad = (size_t)dw_blocks(p) * 16;
+    return (rows + ptrs + pad + sizeof(int) * DW_MAX_K + 63) / 64 * 64;
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+typedef struct {
+    int8_t *ring, *padrow;
+    const int8_t **cols;
+    int8_t *padpix;
+    int *ring_iy;
+} dw_ws;
+
+static dw_ws dw_carve(const vg_q8_dw_plan *p, void *mem) {
+    dw_ws s;
+    size_t rb = dw_row_bytes(p);
+    s.ring = mem;
+    s.padrow = s.ring + (size_t)p->d.kh * rb;
+    s.cols = (const int8_t **)(void *)(s.padrow + rb);
+    s.padpix = (int8_t *)(s.cols + p->wx + 4);
+    s.ring_iy = (int *)(void *)(s.padpix + (size_t)dw_blocks(p) * 16);
+    return s;
+}
+
+/* Input row iy of image xn, prepared into dst: entry e of block b holds, for its 16
+ * channels, the bytes of columns j .. j + 3 (j = e step, padded column index) */
+Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int iy, dw_ws *s,
+                                 int8_t *dst) {
+    const vg_conv_desc *d = &p->d;
+    int C = d->ci, blocks = dw_blocks(p), step = dw_step(d), ne = dw_entries(p);
+    const int8_t *row = xn + (size_t)iy * d->w * C;
+    for (int j = 0; j < p->wx + 3; j++) {
+        int ix = j - d->pl;
+        s->cols[j] = ix >= 0 && ix < d->w ? row + (size_t)ix * C : s->padpix;
+    }
+    /* dword 4k + l of the 4 loaded pixels (pixel k, channels 4l..4l+3) goes to dword 4l + k,
+     * then each 4 x 4 byte square is transposed: byte 4i + k = channel 4l + i of pixel k */
+    const __m512i dperm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
+    const __m512i bperm = _mm512_broadcast_i32x4(
+        _mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
+    const __m512i flip = _mm512_set1_epi8((char)0x80);
+    for (int b = 0; b < blocks; b++) {
+        int c0 = b * 16;
+        __m512i *out = (__m512i *)(void *)(dst + (size_t)b * ne * 64);
+        if (C - c0 >= 16) {
+            for (int e = 0; e < ne; e++) {
+                const int8_t *const *cp = s->cols + (size_t)e * step;
+                __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(cp[0] + c0)));
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[1] + c0)), 1);
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[2] + c0)), 2);
+                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[3] + c0)), 3);
+                z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(dperm, z), bperm);
+                _mm512_store_si512(out + e, _mm512_xor_si512(z, flip));
+            }
+        } else {
+            __mmask16 m = (__mmask16)((1u << (C - c0)) - 1);
+            for (int e = 0; e < ne; e++) {
+                const int8_t *const *cp = s->cols + (size_t)e * step;
+                __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, cp[0] + c0));
+                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[1] + c0), 1);
+                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[2] + c0), 2);
+                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[3] + c0), 3);
+                z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(dperm, z), bperm);
+                _mm512_store_si512(out + e, _mm512_xor_si512(z, flip));
+            }
+        }
+    }
+}
+
+/* one output row from the kh prepared input rows (KH, G: compile-time 3, 1 for 3x3 filters,
+ * 0 = read from the plan) */
+Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan *p,
+                                const int8_t *const *rows, int8_t *yr) {
+    const vg_conv_desc *d = &p->d;
+    int kh = KH ? KH : d->kh, groups = G ? G : p->groups;
+    int C = d->ci, blocks = dw_blocks(p), ne = dw_entries(p), step = dw_step(d);
+    int estride = d->sw / step; /* entries per output column */
+    for (int b = 0; b < blocks; b++) {
+        int c0 = b * 16;
+        const __m512i bias = _mm512_load_si512(p->rq.bias + c0);
+        q8_rq16 rq = q8_rq16_load(&p->rq, c0);
+        size_t boff = (size_t)b * ne * 64;
+        if (KH == 3 && G == 1) {
+            const int8_t *wb = p->wp + (size_t)b * 64;
+            __m512i w0 = _mm512_load_si512(wb), w1 = _mm512_load_si512(wb + (size_t)blocks * 64);
+            __m512i w2 = _mm512_load_si512(wb + (size_t)2 * blocks * 64);
+            const int8_t *r0 = rows[0] + boff, *r1 = rows[1] + boff, *r2 = rows[2] + boff;
+            for (int ox = 0; ox < d->wo; ox++) {
+                size_t at = (size_t)ox * estride * 64;
+                __m512i acc = _mm512_dpbusd_epi32(bias, _mm512_load_si512(r0 + at), w0);
+                acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(r1 + at), w1);
+                acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(r2 + at), w2);
+                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
+            }
+        } else {
+            for (int ox = 0; ox < d->wo; ox++) {
+                __m512i acc = bias;
+                for (int ky = 0; ky < kh; ky++)
+                    for (int g = 0; g < groups; g++) {
+                        size_t at = boff + ((size_t)ox * estride + (size_t)g * 4 / step) * 64;
+                        __m512i wv = _mm512_load_si512(p->wp + (((size_t)ky * groups + g) * blocks + b) * 64);
+                        acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(rows[ky] + at), wv);
+                    }
+                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
+            }
+        }
+    }
+}
+
+/* output rows [oy0, oy1) of image n */
+Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0, int oy1,
+                             const int8_t *x, int8_t *y, void *mem) {
+    const vg_conv_desc *d = &p->d;
+    dw_ws s = dw_carve(p, mem);
+    size_t rb = dw_row_bytes(p);
+    memset(s.padpix, (int)(int8_t)p->q.in_zp, (size_t)dw_blocks(p) * 16);
+    memset(s.padrow, (int)(int8_t)(p->q.in_zp ^ 0x80), rb); /* the zero point, flipped */
+    for (int k = 0; k < d->kh; k++) s.ring_iy[k] = -1;
+    const int8_t *xn = x + (size_t)n * d->h * d->w * d->ci;
+    const int8_t *rows[DW_MAX_K];
+    for (int oy = oy0; oy < oy1; oy++) {
+        for (int ky = 0; ky < d->kh; ky++) {
+            int iy = oy * d->sh - d->pt + ky;
+            if (iy < 0 || iy >= d->h) {
+                rows[ky] = s.padrow;
+                continue;
+            }
+            int slot = iy % d->kh; /* kh consecutive rows never share a slot */
+            int8_t *buf = s.ring + (size_t)slot * rb;
+            if (s.ring_iy[slot] != iy) {
+                dw_prepare_row(p, xn, iy, &s, buf);
+                s.ring_iy[slot] = iy;
+            }
+            rows[ky] = buf;
+        }
+        int8_t *yr = y + (((size_t)n * d->ho + oy) * d->wo) * d->ci;
+        if (d->kh == 3 && p->groups == 1) dw_out_row(3, 1, variant, p, rows, yr);
+        else dw_out_row(0, 0, variant, p, rows, yr);
+    }
+}
+
+#define DW_ROWS(V)                                                                               \
+    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, int n, int oy0, int oy1,               \
+                                  const int8_t *x, int8_t *y, void *mem) {                       \
+        dw_rows(V, p, n, oy0, oy1, x, y, mem);                                                   \
+    }
+DW_ROWS(0)
+DW_ROWS(1)
+DW_ROWS(2)
+DW_ROWS(3)
+typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, int n, int oy0, int oy1, const int8_t *x,
+                           int8_t *y, void *mem);
+static const dw_rows_fn dw_variants[4] = {dw_rows_0, dw_rows_1, dw_rows_2, dw_rows_3};
+#endif
+
+typedef struct {
+    const vg_q8_dw_plan *p;
+    const int8_t *x;
+    int8_t *y;
+    char *scratch;
+    size_t scratch_bytes;
+    int rows, chunks;
+} dwq_job;
+
+static void dwq_task(void *ctx, int task, int thread) {
+    const dwq_job *J = ctx;
+    const vg_q8_dw_plan *p = J->p;
+    int n = task / J->chunks, oy0 = (task % J->chunks) * J->rows;
+    int oy1 = oy0 + J->rows < p->d.ho ? oy0 + J->rows : p->d.ho;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->fast) {
+        dw_variants[p->rq.variant](p, n, oy0, oy1, J->x, J->y, J->scratch + (size_t)thread * J->scratch_bytes);
+        return;
+    }
+#endif
+    (void)thread;
+    /* the reference on this slice: same image, rows oy0 .. oy1 */
+    vg_conv_desc s = p->d;
+    s.n = 1;
+    int8_t *dst = J->y + (size_t)n * s.ho * s.wo * s.co;
+    const int8_t *src = J->x + (size_t)n * s.h * s.w * s.ci;
+    for (int oy = oy0; oy < oy1; oy++) {
+        vg_conv_desc r = s;
+        /* one output row: shift the window down by oy * stride */
+        r.ho = 1;
+        r.pt = s.pt - oy * s.sh;
+        vg_dwconv_q8_ref(&r, src, p->w, p->bias, &p->q, dst + (size_t)oy * s.wo * s.co);
+    }
+}
+
+void vg_q8_dw_run(vg_pool *pool, const vg_q8_dw_plan *p, int n, const int8_t *x, int8_t *y,
+                  void *scratch) {
+    int threads = vg_pool_threads(pool), ho = p->d.ho;
+    /* one piece per image on one thread; else pieces of rows (each re-prepares the kh - 1
+     * input rows above it, so not too small) */
+    int rows = threads <= 1 ? ho : n * ho / (3 * threads);
+    rows = rows < 4 ? 4 : rows;
+    rows = rows > ho ? ho : rows;
+    dwq_job J = {p, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows};
+    vg_pool_run(pool, n * J.chunks, dwq_task, &J);
+}
+
+void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
+                  const int32_t *bias, const vg_q8_out *q, int8_t *y, bool allow_fast) {
+    vg_q8_dw_plan p;
+    VG_ASSERT(vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast));
+    size_t bytes = vg_q8_dw_scratch(&p) * (size_t)vg_pool_threads(pool);
+    void *scratch = bytes ? aligned_alloc(64, bytes) : NULL;
+    VG_ASSERT(!bytes || scratch);
+    vg_q8_dw_run(pool, &p, d->n, x, y, scratch);
+    free(scratch);
+    vg_q8_dw_plan_free(&p);
+}
