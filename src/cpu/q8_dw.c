@@ -66,24 +66,24 @@ void vg_q8_dw_plan_free(vg_q8_dw_plan *p) {
     memset(p, 0, sizeof *p);
 }
 
-/* per thread: kh ring rows + a padding row (blocks x entries x 64 bytes each), then the
- * column pointers of the row being prepared, the padding bytes and the ring's row numbers */
+/* per thread: kh ring rows + a padding row (blocks x entries x 64 bytes each), the staging
+ * row (blocks x (wx + 3) columns x 16 bytes, + slack for the 64-byte reads of its last
+ * columns) and the ring's row numbers */
 static size_t dw_row_bytes(const vg_q8_dw_plan *p) { return (size_t)dw_blocks(p) * dw_entries(p) * 64; }
+static size_t dw_stage_bytes(const vg_q8_dw_plan *p) {
+    return ((size_t)dw_blocks(p) * (p->wx + 3) * 16 + 48 + 63) / 64 * 64;
+}
 
 size_t vg_q8_dw_scratch(const vg_q8_dw_plan *p) {
     if (!p->fast) return 0;
     size_t rows = (size_t)(p->d.kh + 1) * dw_row_bytes(p);
-    size_t ptrs = sizeof(const int8_t *) * ((size_t)p->wx + 4);
-    size_t pad = (size_t)dw_blocks(p) * 16;
-    return (rows + ptrs + pad + sizeof(int) * DW_MAX_K + 63) / 64 * 64;
+    return (rows + dw_stage_bytes(p) + sizeof(int) * DW_MAX_K + 63) / 64 * 64;
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
 typedef struct {
-    int8_t *ring, *padrow;
-    const int8_t **cols;
-    int8_t *padpix;
+    int8_t *ring, *padrow, *stage;
     int *ring_iy;
 } dw_ws;
 
@@ -92,53 +92,49 @@ static dw_ws dw_carve(const vg_q8_dw_plan *p, void *mem) {
     size_t rb = dw_row_bytes(p);
     s.ring = mem;
     s.padrow = s.ring + (size_t)p->d.kh * rb;
-    s.cols = (const int8_t **)(void *)(s.padrow + rb);
-    s.padpix = (int8_t *)(s.cols + p->wx + 4);
-    s.ring_iy = (int *)(void *)(s.padpix + (size_t)dw_blocks(p) * 16);
+    s.stage = s.padrow + rb;
+    s.ring_iy = (int *)(void *)(s.stage + dw_stage_bytes(p));
     return s;
 }
 
 /* Input row iy of image xn, prepared into dst: entry e of block b holds, for its 16
- * channels, the bytes of columns j .. j + 3 (j = e step, padded column index) */
+ * channels, the bytes of columns j .. j + 3 (j = e step, padded column index), sign bits
+ * flipped. First the row goes to the staging row, block-major (16 bytes per column: any 4
+ * consecutive columns are then one 64-byte load), whose padding columns hold the zero point
+ * (written once by dw_rows). */
 Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int iy, dw_ws *s,
                                  int8_t *dst) {
     const vg_conv_desc *d = &p->d;
     int C = d->ci, blocks = dw_blocks(p), step = dw_step(d), ne = dw_entries(p);
+    size_t cols = (size_t)p->wx + 3;
     const int8_t *row = xn + (size_t)iy * d->w * C;
-    for (int j = 0; j < p->wx + 3; j++) {
-        int ix = j - d->pl;
-        s->cols[j] = ix >= 0 && ix < d->w ? row + (size_t)ix * C : s->padpix;
+    int ix1 = d->w < (int)cols - d->pl ? d->w : (int)cols - d->pl; /* columns that are read */
+    for (int b = 0; b < blocks; b++) {
+        int8_t *st = s->stage + ((size_t)b * cols + d->pl) * 16;
+        const int8_t *src = row + (size_t)b * 16;
+        if (C - b * 16 >= 16) {
+            for (int ix = 0; ix < ix1; ix++)
+                _mm_store_si128((__m128i *)(void *)(st + (size_t)ix * 16),
+                                _mm_loadu_si128((const __m128i *)(const void *)(src + (size_t)ix * C)));
+        } else {
+            __mmask16 m = (__mmask16)((1u << (C - b * 16)) - 1);
+            for (int ix = 0; ix < ix1; ix++)
+                _mm_store_si128((__m128i *)(void *)(st + (size_t)ix * 16), _mm_maskz_loadu_epi8(m, src + (size_t)ix * C));
+        }
     }
-    /* dword 4k + l of the 4 loaded pixels (pixel k, channels 4l..4l+3) goes to dword 4l + k,
-     * then each 4 x 4 byte square is transposed: byte 4i + k = channel 4l + i of pixel k */
+    /* dword 4k + l of 4 columns (column k, channels 4l..4l+3) goes to dword 4l + k, then each
+     * 4 x 4 byte square is transposed: byte 4i + k = channel 4l + i of column k */
     const __m512i dperm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
     const __m512i bperm = _mm512_broadcast_i32x4(
         _mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = 0; b < blocks; b++) {
-        int c0 = b * 16;
+        const int8_t *st = s->stage + (size_t)b * cols * 16;
         __m512i *out = (__m512i *)(void *)(dst + (size_t)b * ne * 64);
-        if (C - c0 >= 16) {
-            for (int e = 0; e < ne; e++) {
-                const int8_t *const *cp = s->cols + (size_t)e * step;
-                __m512i z = _mm512_castsi128_si512(_mm_loadu_si128((const __m128i *)(cp[0] + c0)));
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[1] + c0)), 1);
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[2] + c0)), 2);
-                z = _mm512_inserti32x4(z, _mm_loadu_si128((const __m128i *)(cp[3] + c0)), 3);
-                z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(dperm, z), bperm);
-                _mm512_store_si512(out + e, _mm512_xor_si512(z, flip));
-            }
-        } else {
-            __mmask16 m = (__mmask16)((1u << (C - c0)) - 1);
-            for (int e = 0; e < ne; e++) {
-                const int8_t *const *cp = s->cols + (size_t)e * step;
-                __m512i z = _mm512_castsi128_si512(_mm_maskz_loadu_epi8(m, cp[0] + c0));
-                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[1] + c0), 1);
-                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[2] + c0), 2);
-                z = _mm512_inserti32x4(z, _mm_maskz_loadu_epi8(m, cp[3] + c0), 3);
-                z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(dperm, z), bperm);
-                _mm512_store_si512(out + e, _mm512_xor_si512(z, flip));
-            }
+        for (int e = 0; e < ne; e++) {
+            __m512i z = _mm512_loadu_si512(st + (size_t)e * step * 16);
+            z = _mm512_shuffle_epi8(_mm512_permutexvar_epi32(dperm, z), bperm);
+            _mm512_store_si512(out + e, _mm512_xor_si512(z, flip));
         }
     }
 }
@@ -163,9 +159,9 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
             const int8_t *r0 = rows[0] + boff, *r1 = rows[1] + boff, *r2 = rows[2] + boff;
             for (int ox = 0; ox < d->wo; ox++) {
                 size_t at = (size_t)ox * estride * 64;
-                __m512i acc = _mm512_dpbusd_epi32(bias, _mm512_load_si512(r0 + at), w0);
-                acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(r1 + at), w1);
-                acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(r2 + at), w2);
+                __m512i acc = q8_dpbusd(bias, _mm512_load_si512(r0 + at), w0);
+                acc = q8_dpbusd(acc, _mm512_load_si512(r1 + at), w1);
+                acc = q8_dpbusd(acc, _mm512_load_si512(r2 + at), w2);
                 q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
             }
         } else {
@@ -175,7 +171,7 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
                     for (int g = 0; g < groups; g++) {
                         size_t at = boff + ((size_t)ox * estride + (size_t)g * 4 / step) * 64;
                         __m512i wv = _mm512_load_si512(p->wp + (((size_t)ky * groups + g) * blocks + b) * 64);
-                        acc = _mm512_dpbusd_epi32(acc, _mm512_load_si512(rows[ky] + at), wv);
+                        acc = q8_dpbusd(acc, _mm512_load_si512(rows[ky] + at), wv);
                     }
                 q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
             }
@@ -189,7 +185,12 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0
     const vg_conv_desc *d = &p->d;
     dw_ws s = dw_carve(p, mem);
     size_t rb = dw_row_bytes(p);
-    memset(s.padpix, (int)(int8_t)p->q.in_zp, (size_t)dw_blocks(p) * 16);
+    /* padding columns of the staging row: the zero point, for every row */
+    size_t cols = (size_t)p->wx + 3;
+    for (int b = 0; b < dw_blocks(p); b++)
+        for (size_t j = 0; j < cols; j++)
+            if ((int)j < d->pl || (int)j >= d->pl + d->w)
+                memset(s.stage + ((size_t)b * cols + j) * 16, (int)(int8_t)p->q.in_zp, 16);
     memset(s.padrow, (int)(int8_t)(p->q.in_zp ^ 0x80), rb); /* the zero point, flipped */
     for (int k = 0; k < d->kh; k++) s.ring_iy[k] = -1;
     const int8_t *xn = x + (size_t)n * d->h * d->w * d->ci;

@@ -171,8 +171,8 @@ Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int
             int32_t v;
             memcpy(&v, r[t] + 4 * k4, 4);
             __m512i av = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
-            c0[t] = _mm512_dpbusd_epi32(c0[t], av, wa);
-            if (PC > 1) c1[t] = _mm512_dpbusd_epi32(c1[t], av, wb);
+            c0[t] = q8_dpbusd(c0[t], av, wa);
+            if (PC > 1) c1[t] = q8_dpbusd(c1[t], av, wb);
         }
     }
     q8_rq16 q0 = q8_rq16_load(rq, col);
@@ -281,36 +281,56 @@ size_t vg_q8_im2col_bytes(const vg_conv_desc *d) {
     return (size_t)d->n * d->ho * d->wo * d->kh * d->kw * d->ci + 64;
 }
 
-/* Rows of one output row: a patch row (ky) is kw * ci contiguous input bytes when the whole
- * window lies inside the image, so it is copied in one go; only border windows go tap by
- * tap. */
+/* span (<= 16 here) bytes from src: one 16-byte move when the source has 16 bytes left (the
+ * bytes past span land on the next tap or row, written afterwards, or in the buffer's slack) */
+static inline void copy_span(int8_t *dst, const int8_t *src, size_t span, size_t src_left) {
+    if (span <= 16 && src_left >= 16) memcpy(dst, src, 16);
+    else memcpy(dst, src, span);
+}
+
+/* A patch row (ky) is kw * ci contiguous input bytes when the whole window lies inside the
+ * image, so it is copied in one go (the stem: 9 bytes); only border windows go tap by tap.
+ * Patches are written in increasing order, so the over-long copies of copy_span are
+ * harmless. */
 static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *col) {
     size_t patch = (size_t)d->kh * d->kw * d->ci, span = (size_t)d->kw * d->ci;
+    size_t xbytes = (size_t)d->n * d->h * d->w * d->ci, xstep = (size_t)d->sw * d->ci;
+    /* output columns whose window lies inside the image horizontally */
+    int ox_lo = (d->pl + d->sw - 1) / d->sw;
+    int ox_hi = d->w - d->kw + d->pl < 0 ? 0 : (d->w - d->kw + d->pl) / d->sw + 1;
+    ox_hi = ox_hi > d->wo ? d->wo : ox_hi;
+    ox_lo = ox_lo > ox_hi ? ox_hi : ox_lo;
+    enum { KMAX = 16 };
     for (int n = 0; n < d->n; n++)
-        for (int oy = 0; oy < d->ho; oy++)
+        for (int oy = 0; oy < d->ho; oy++) {
+            /* input row of each ky, or -1 for padding */
+            ptrdiff_t row[KMAX];
+            bool rows_in = d->kh <= KMAX;
+            for (int ky = 0; ky < d->kh && ky < KMAX; ky++) {
+                int iy = oy * d->sh - d->pt + ky;
+                row[ky] = iy >= 0 && iy < d->h ? (ptrdiff_t)(((size_t)n * d->h + iy) * d->w * d->ci) : -1;
+                rows_in &= row[ky] >= 0;
+            }
             for (int ox = 0; ox < d->wo; ox++) {
                 int8_t *dst = col + (((size_t)n * d->ho + oy) * d->wo + ox) * patch;
-                int ix0 = ox * d->sw - d->pl;
-                bool xin = ix0 >= 0 && ix0 + d->kw <= d->w;
+                if (rows_in && ox >= ox_lo && ox < ox_hi) {
+                    size_t at = (size_t)ox * xstep - (size_t)d->pl * d->ci;
+                    for (int ky = 0; ky < d->kh; ky++)
+                        copy_span(dst + (size_t)ky * span, x + row[ky] + at, span, xbytes - (size_t)row[ky] - at);
+                    continue;
+                }
                 for (int ky = 0; ky < d->kh; ky++) {
                     int iy = oy * d->sh - d->pt + ky;
                     int8_t *p = dst + (size_t)ky * span;
-                    if (iy < 0 || iy >= d->h) {
-                        memset(p, pad, span);
-                        continue;
-                    }
-                    const int8_t *row = x + ((size_t)n * d->h + iy) * d->w * d->ci;
-                    if (xin) {
-                        memcpy(p, row + (size_t)ix0 * d->ci, span);
-                        continue;
-                    }
                     for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ix0 + kx;
-                        if (ix >= 0 && ix < d->w) memcpy(p + (size_t)kx * d->ci, row + (size_t)ix * d->ci, (size_t)d->ci);
+                        int ix = ox * d->sw - d->pl + kx;
+                        if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
+                            memcpy(p + (size_t)kx * d->ci, x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
                         else memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
                     }
                 }
             }
+        }
 }
 
 void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,

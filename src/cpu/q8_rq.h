@@ -36,9 +36,18 @@ void vg_q8_rq_free(vg_q8_rq *r);
 #define Q8_TV __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define Q8_INLINE static inline __attribute__((always_inline))
 
+/* acc + the 4-byte dot products of a (unsigned) and b (signed) in each int32 lane, as
+ * _mm512_dpbusd_epi32. Written in asm because GCC 12 does not keep the intrinsic's
+ * accumulator in its output register: it copies every accumulator at every step (and spills
+ * some), which halves the speed of the matrix multiply. */
+Q8_TV Q8_INLINE __m512i q8_dpbusd(__m512i acc, __m512i a, __m512i b) {
+    __asm__("vpdpbusd %2, %1, %0" : "+v"(acc) : "v"(a), "vm"(b));
+    return acc;
+}
+
 /* the constants of 16 channels, loaded once per block of outputs that share them */
 typedef struct {
-    __m512i mult, mult_odd, add_e, add_o, adj_e, adj_o, sh_e, sh_o, lsh;
+    __m512i mult, mult_odd, add_e, add_o, adj_e, adj_o, sh_e, sh_o, lsh, zp, lo, hi;
 } q8_rq16;
 
 Q8_TV Q8_INLINE q8_rq16 q8_rq16_load(const vg_q8_rq *r, int col) {
@@ -49,6 +58,8 @@ Q8_TV Q8_INLINE q8_rq16 q8_rq16_load(const vg_q8_rq *r, int col) {
     p.adj_e = _mm512_loadu_si512(r->adj + col), p.adj_o = _mm512_loadu_si512(r->adj + col + 8);
     p.sh_e = _mm512_loadu_si512(r->sh + col), p.sh_o = _mm512_loadu_si512(r->sh + col + 8);
     p.lsh = _mm512_loadu_si512(r->lsh + col);
+    /* in registers: the stores of the outputs might alias r, for all the compiler knows */
+    p.zp = _mm512_set1_epi32(r->out_zp), p.lo = _mm512_set1_epi32(r->lo), p.hi = _mm512_set1_epi32(r->hi);
     return p;
 }
 
@@ -82,9 +93,8 @@ Q8_TV Q8_INLINE __m512i q8_rq16_apply(__m512i acc, const q8_rq16 *p, const vg_q8
     }
     const __m512i idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
     __m512i v = _mm512_permutex2var_epi32(pe, idx, po);
-    v = _mm512_add_epi32(v, _mm512_set1_epi32(r->out_zp));
-    v = _mm512_max_epi32(v, _mm512_set1_epi32(r->lo));
-    return _mm512_min_epi32(v, _mm512_set1_epi32(r->hi));
+    v = _mm512_add_epi32(v, p->zp);
+    return _mm512_min_epi32(_mm512_max_epi32(v, p->lo), p->hi);
 }
 
 /* the 16 results as bytes at dst (the first nvalid of them) */
