@@ -104,7 +104,7 @@ static bool plan_q8(vg_runner *r) {
         const vg_node_geom *gm = &r->geom[j];
         if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC && nd->op != VG_OP_DWCONV) continue;
         vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[j], r->hi[j],
-                       r->mult + q->s_off[j], r->shift + q->s_off[j], VG_Q8_ROUND_TFLITE};
+                       r->mult + q->s_off[j], r->shift + q->s_off[j], q->rounding};
         const int8_t *w = q->w8 + q->w_off[j];
         const int32_t *b = q->b_off[j] >= 0 ? q->b32 + q->b_off[j] : NULL;
         if (nd->op == VG_OP_DWCONV) {
