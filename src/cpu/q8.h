@@ -56,11 +56,12 @@ void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p);
 void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
                     int8_t *c, int ldc);
 
-/* Regular convolution by int8 im2col + the GEMM (the stem of MobileNetV2: 3x3, stride 2, 3
- * input channels). col: vg_q8_im2col_bytes(d) bytes of scratch. */
-size_t vg_q8_im2col_bytes(const vg_conv_desc *d);
+/* Regular convolution (n images, d) with the plan of its (co, kh * kw * ci) weights: int8
+ * im2col + the GEMM, tile by tile (the stem of MobileNetV2: 3x3, stride 2, 3 channels).
+ * scratch: threads x vg_q8_conv_scratch bytes. */
+size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p);
 void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,
-                    const int8_t *x, int8_t *col, int8_t *y);
+                    const int8_t *x, void *scratch, int8_t *y);
 
 /* ---- depthwise convolution (kh x kw, any stride and padding) */
 

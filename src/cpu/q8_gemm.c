@@ -235,8 +235,25 @@ typedef struct {
     int lda;
     int8_t *c;
     int ldc;
-    int panel_groups, panels_per_group;
+    int row_tiles, panel_groups, panels_per_group;
 } q8_job;
+
+/* tiles of TILE_ROWS rows x groups of panels: enough pieces for the threads, panels in pairs */
+static q8_job plan_job(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
+                       int8_t *c, int ldc) {
+    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, (m + TILE_ROWS - 1) / TILE_ROWS, 1, p->panels};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->fast) J.fn = vnni_tiles[p->rq.variant];
+#endif
+    int threads = vg_pool_threads(pool);
+    while (threads > 1 && J.row_tiles * J.panel_groups < 4 * threads && J.panel_groups < p->panels)
+        J.panel_groups++;
+    /* the VNNI kernel takes panels in pairs: keep groups even */
+    J.panels_per_group = (p->panels + J.panel_groups - 1) / J.panel_groups;
+    if (J.panels_per_group % 2 && J.panels_per_group < p->panels) J.panels_per_group++;
+    J.panel_groups = (p->panels + J.panels_per_group - 1) / J.panels_per_group;
+    return J;
+}
 
 static void q8_task(void *ctx, int task, int thread) {
     (void)thread;
@@ -251,19 +268,8 @@ static void q8_task(void *ctx, int task, int thread) {
 void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
                     int8_t *c, int ldc) {
     if (m <= 0 || p->n <= 0) return;
-    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, 1, p->panels};
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (p->fast) J.fn = vnni_tiles[p->rq.variant];
-#endif
-    int threads = vg_pool_threads(pool);
-    int row_tiles = (m + TILE_ROWS - 1) / TILE_ROWS;
-    while (threads > 1 && row_tiles * J.panel_groups < 4 * threads && J.panel_groups < p->panels)
-        J.panel_groups++;
-    /* the VNNI kernel takes panels in pairs: keep groups even */
-    J.panels_per_group = (p->panels + J.panel_groups - 1) / J.panel_groups;
-    if (J.panels_per_group % 2 && J.panels_per_group < p->panels) J.panels_per_group++;
-    J.panel_groups = (p->panels + J.panels_per_group - 1) / J.panels_per_group;
-    vg_pool_run(pool, row_tiles * J.panel_groups, q8_task, &J);
+    q8_job J = plan_job(pool, p, m, a, lda, c, ldc);
+    vg_pool_run(pool, J.row_tiles * J.panel_groups, q8_task, &J);
 }
 
 void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
@@ -275,24 +281,22 @@ void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, co
 }
 
 /* ---- regular convolution: int8 im2col (padding = the input's zero point, which contributes
- * nothing) + the GEMM */
+ * nothing) + the GEMM, one tile of output pixels at a time, so the patches stay in L1 */
 
-size_t vg_q8_im2col_bytes(const vg_conv_desc *d) {
-    return (size_t)d->n * d->ho * d->wo * d->kh * d->kw * d->ci + 64;
-}
+size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p) { return ((size_t)TILE_ROWS * p->k + 64 + 63) / 64 * 64; }
 
 /* span (<= 16 here) bytes from src: one 16-byte move when the source has 16 bytes left (the
- * bytes past span land on the next tap or row, written afterwards, or in the buffer's slack) */
+ * bytes past span land on the next tap or patch, written afterwards, or in the slack) */
 static inline void copy_span(int8_t *dst, const int8_t *src, size_t span, size_t src_left) {
     if (span <= 16 && src_left >= 16) memcpy(dst, src, 16);
     else memcpy(dst, src, span);
 }
 
-/* A patch row (ky) is kw * ci contiguous input bytes when the whole window lies inside the
- * image, so it is copied in one go (the stem: 9 bytes); only border windows go tap by tap.
- * Patches are written in increasing order, so the over-long copies of copy_span are
- * harmless. */
-static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *col) {
+/* Patches of output pixels [i0, i1) (over n, oy, ox) into col, in order. A patch row (ky) is
+ * kw * ci contiguous input bytes when the window lies inside the image horizontally, so it
+ * is copied in one go (the stem: 9 bytes); only border windows go tap by tap. */
+static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, int i1, int8_t *col) {
+    enum { KMAX = 16 };
     size_t patch = (size_t)d->kh * d->kw * d->ci, span = (size_t)d->kw * d->ci;
     size_t xbytes = (size_t)d->n * d->h * d->w * d->ci, xstep = (size_t)d->sw * d->ci;
     /* output columns whose window lies inside the image horizontally */
@@ -300,43 +304,65 @@ static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *
     int ox_hi = d->w - d->kw + d->pl < 0 ? 0 : (d->w - d->kw + d->pl) / d->sw + 1;
     ox_hi = ox_hi > d->wo ? d->wo : ox_hi;
     ox_lo = ox_lo > ox_hi ? ox_hi : ox_lo;
-    enum { KMAX = 16 };
-    for (int n = 0; n < d->n; n++)
-        for (int oy = 0; oy < d->ho; oy++) {
-            /* input row of each ky, or -1 for padding */
-            ptrdiff_t row[KMAX];
-            bool rows_in = d->kh <= KMAX;
+    ptrdiff_t row[KMAX]; /* input row of each ky, or -1 for padding */
+    bool rows_in = false;
+    int n = i0 / (d->ho * d->wo), oy = i0 / d->wo % d->ho, ox = i0 % d->wo;
+    for (int i = i0; i < i1; i++, ox++) {
+        if (ox == d->wo) {
+            ox = 0;
+            if (++oy == d->ho) oy = 0, n++;
+        }
+        if (i == i0 || ox == 0) {
+            rows_in = d->kh <= KMAX;
             for (int ky = 0; ky < d->kh && ky < KMAX; ky++) {
                 int iy = oy * d->sh - d->pt + ky;
                 row[ky] = iy >= 0 && iy < d->h ? (ptrdiff_t)(((size_t)n * d->h + iy) * d->w * d->ci) : -1;
                 rows_in &= row[ky] >= 0;
             }
-            for (int ox = 0; ox < d->wo; ox++) {
-                int8_t *dst = col + (((size_t)n * d->ho + oy) * d->wo + ox) * patch;
-                if (rows_in && ox >= ox_lo && ox < ox_hi) {
-                    size_t at = (size_t)ox * xstep - (size_t)d->pl * d->ci;
-                    for (int ky = 0; ky < d->kh; ky++)
-                        copy_span(dst + (size_t)ky * span, x + row[ky] + at, span, xbytes - (size_t)row[ky] - at);
-                    continue;
-                }
-                for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy * d->sh - d->pt + ky;
-                    int8_t *p = dst + (size_t)ky * span;
-                    for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ox * d->sw - d->pl + kx;
-                        if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
-                            memcpy(p + (size_t)kx * d->ci, x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
-                        else memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
-                    }
-                }
+        }
+        int8_t *dst = col + (size_t)(i - i0) * patch;
+        if (rows_in && ox >= ox_lo && ox < ox_hi) {
+            size_t at = (size_t)ox * xstep - (size_t)d->pl * d->ci;
+            for (int ky = 0; ky < d->kh; ky++)
+                copy_span(dst + (size_t)ky * span, x + row[ky] + at, span, xbytes - (size_t)row[ky] - at);
+            continue;
+        }
+        for (int ky = 0; ky < d->kh; ky++) {
+            int iy = oy * d->sh - d->pt + ky;
+            int8_t *p = dst + (size_t)ky * span;
+            for (int kx = 0; kx < d->kw; kx++) {
+                int ix = ox * d->sw - d->pl + kx;
+                if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
+                    memcpy(p + (size_t)kx * d->ci, x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
+                else memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
             }
         }
+    }
+}
+
+typedef struct {
+    q8_job g; /* a, lda unused: each task forms its own patches */
+    const vg_conv_desc *d;
+    const int8_t *x;
+    int8_t *scratch;
+    size_t scratch_bytes;
+} conv_job;
+
+static void conv_task(void *ctx, int task, int thread) {
+    const conv_job *J = ctx;
+    int rt = task / J->g.panel_groups, pg = task % J->g.panel_groups;
+    int i0 = rt * TILE_ROWS, i1 = i0 + TILE_ROWS < J->g.m ? i0 + TILE_ROWS : J->g.m;
+    int p0 = pg * J->g.panels_per_group, p1 = p0 + J->g.panels_per_group;
+    if (p1 > J->g.p->panels) p1 = J->g.p->panels;
+    int8_t *col = J->scratch + (size_t)thread * J->scratch_bytes;
+    im2col8(J->d, J->x, (int8_t)J->g.p->q.in_zp, i0, i1, col);
+    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc, J->g.ldc);
 }
 
 void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,
-                    const int8_t *x, int8_t *col, int8_t *y) {
-    int patch = d->kh * d->kw * d->ci;
-    VG_ASSERT(p->k == patch && p->n == d->co);
-    im2col8(d, x, (int8_t)p->q.in_zp, col);
-    vg_q8_gemm_run(pool, p, d->n * d->ho * d->wo, col, patch, y, d->co);
+                    const int8_t *x, void *scratch, int8_t *y) {
+    VG_ASSERT(p->k == d->kh * d->kw * d->ci && p->n == d->co);
+    conv_job J = {plan_job(pool, p, d->n * d->ho * d->wo, NULL, 0, y, d->co), d, x, scratch,
+                  vg_q8_conv_scratch(p)};
+    if (J.g.m > 0 && p->n > 0) vg_pool_run(pool, J.g.row_tiles * J.g.panel_groups, conv_task, &J);
 }

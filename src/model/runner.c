@@ -38,8 +38,8 @@ struct vg_runner {
     vg_add_q8 *addp;       /* per node */
     vg_q8_gemm_plan *qg;   /* per node: GEMM-shaped layers (pointwise, im2col conv, fc) */
     vg_q8_dw_plan *qd;     /* per node: depthwise layers */
-    int8_t *col8;          /* int8 im2col buffer */
-    void *dws;             /* depthwise scratch, per thread */
+    void *ws8;             /* scratch of the int8 convs, per thread */
+    size_t ws8_bytes;      /* per thread */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
@@ -94,11 +94,12 @@ static bool plan_q8(vg_runner *r) {
         if (nd->op == VG_OP_ADD) vg_add_q8_prepare(qi, q->t[nd->in[1]], qo, nd->act, &r->addp[j]);
     }
     /* every conv-like layer is prepared once: packed weights, corrected biases, per-channel
-     * requantization constants (cpu/q8.h); general convs go through an int8 im2col */
+     * requantization constants (cpu/q8.h); general convs go through an int8 im2col; one
+     * scratch area per thread serves them all */
     r->qg = calloc((size_t)nn, sizeof(vg_q8_gemm_plan));
     r->qd = calloc((size_t)nn, sizeof(vg_q8_dw_plan));
     if (!r->qg || !r->qd) return false;
-    size_t col = 0, dws = 0;
+    size_t ws = 0;
     for (int j = 0; j < nn; j++) {
         const vg_node *nd = &g->nodes[j];
         const vg_node_geom *gm = &r->geom[j];
@@ -112,21 +113,19 @@ static bool plan_q8(vg_runner *r) {
             d.n = r->batch;
             if (!vg_q8_dw_plan_init(&r->qd[j], &d, w, b, &o, r->q8_fast)) return false;
             size_t s = vg_q8_dw_scratch(&r->qd[j]);
-            if (s > dws) dws = s;
+            if (s > ws) ws = s;
             continue;
         }
         int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
         if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8_fast)) return false;
         if (nd->op == VG_OP_CONV && !is_pointwise(&gm->conv)) {
-            vg_conv_desc d = gm->conv;
-            d.n = r->batch;
-            size_t need = vg_q8_im2col_bytes(&d);
-            if (need > col) col = need;
+            size_t s = vg_q8_conv_scratch(&r->qg[j]);
+            if (s > ws) ws = s;
         }
     }
-    r->col8 = malloc(col + 64);
-    r->dws = dws ? aligned_alloc(64, dws * (size_t)r->threads) : NULL;
-    return r->col8 != NULL && (!dws || r->dws);
+    r->ws8_bytes = ws;
+    r->ws8 = ws ? aligned_alloc(64, ws * (size_t)r->threads) : NULL;
+    return !ws || r->ws8;
 }
 
 void vg_runner_free(vg_runner *r) {
@@ -149,7 +148,7 @@ void vg_runner_free(vg_runner *r) {
     free(r->addp);
     for (int i = 0; r->qg && i < r->m->g.n_nodes; i++) vg_q8_gemm_plan_free(&r->qg[i]);
     for (int i = 0; r->qd && i < r->m->g.n_nodes; i++) vg_q8_dw_plan_free(&r->qd[i]);
-    free(r->qg), free(r->qd), free(r->col8), free(r->dws);
+    free(r->qg), free(r->qd), free(r->ws8);
     free(r);
 }
 
@@ -439,9 +438,9 @@ static void run_node_q8(vg_runner *r, int i) {
     switch ((vg_op)nd->op) {
     case VG_OP_CONV:
         if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
-        else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->col8, y);
+        else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->ws8, y);
         break;
-    case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->dws); break;
+    case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->ws8); break;
     case VG_OP_FC:
         vg_q8_gemm_run(pool, &r->qg[i], n, x, gm->in.h * gm->in.w * gm->in.c, y, nd->co);
         break;
