@@ -347,7 +347,7 @@ static void test_q8_add(void) {
  * infinities, saturation; global average pool */
 static void test_q8_quantize_gap(void) {
     vg_test_seed(27);
-    enum { N = 4099 };
+    enum { N = 70001 }; /* more than two pieces of the threaded quantization */
     float *x = malloc(sizeof(float) * N);
     int8_t *y0 = malloc(N), *y1 = malloc(N);
     vg_qparam qs[3] = {{0.0625f, 3}, {1.0f / 127.5f, -1}, {1.0f, -128}};
@@ -364,7 +364,9 @@ static void test_q8_quantize_gap(void) {
         }
         x[0] = NAN, x[1] = INFINITY, x[2] = -INFINITY, x[3] = 1e30f, x[4] = -0.0f, x[5] = 0.49999997f;
         for (int i = 0; i < N; i++) y0[i] = vg_quantize1(x[i], q);
-        vg_q8_quantize(N, x, q, y1, true);
+        vg_pool *p2 = vg_pool_new(2);
+        vg_q8_quantize(p2, N, x, q, y1, true);
+        vg_pool_free(p2);
         int diff = 0;
         for (int i = 0; i < N; i++) diff += y1[i] != y0[i];
         CHECK(diff == 0, "int8 quantize case %d: %d of %d values differ", t, diff, N);

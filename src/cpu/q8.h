@@ -99,7 +99,8 @@ void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const i
 void vg_q8_add(vg_pool *pool, size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,
                int8_t *y, bool allow_fast);
 /* y = vg_quantize1(x, q) for n floats */
-void vg_q8_quantize(size_t n, const float *x, vg_qparam q, int8_t *y, bool allow_fast);
+void vg_q8_quantize(vg_pool *pool, size_t n, const float *x, vg_qparam q, int8_t *y,
+                    bool allow_fast);
 /* vg_gap_q8_ref with sums that compilers vectorise */
 void vg_q8_gap(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qparam out, int8_t *y);
 

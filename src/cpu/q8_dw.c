@@ -102,14 +102,14 @@ static dw_ws dw_carve(const vg_q8_dw_plan *p, void *mem) {
  * flipped. First the row goes to the staging row, block-major (16 bytes per column: any 4
  * consecutive columns are then one 64-byte load), whose padding columns hold the zero point
  * (written once by dw_rows). */
-Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int iy, dw_ws *s,
-                                 int8_t *dst) {
+Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int iy, int b0, int b1,
+                                 dw_ws *s, int8_t *dst) {
     const vg_conv_desc *d = &p->d;
-    int C = d->ci, blocks = dw_blocks(p), step = dw_step(d), ne = dw_entries(p);
+    int C = d->ci, step = dw_step(d), ne = dw_entries(p);
     size_t cols = (size_t)p->wx + 3;
     const int8_t *row = xn + (size_t)iy * d->w * C;
     int ix1 = d->w < (int)cols - d->pl ? d->w : (int)cols - d->pl; /* columns that are read */
-    for (int b = 0; b < blocks; b++) {
+    for (int b = b0; b < b1; b++) {
         int8_t *st = s->stage + ((size_t)b * cols + d->pl) * 16;
         const int8_t *src = row + (size_t)b * 16;
         if (C - b * 16 >= 16) {
@@ -128,7 +128,7 @@ Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int i
     const __m512i bperm = _mm512_broadcast_i32x4(
         _mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
     const __m512i flip = _mm512_set1_epi8((char)0x80);
-    for (int b = 0; b < blocks; b++) {
+    for (int b = b0; b < b1; b++) {
         const int8_t *st = s->stage + (size_t)b * cols * 16;
         __m512i *out = (__m512i *)(void *)(dst + (size_t)b * ne * 64);
         for (int e = 0; e < ne; e++) {
@@ -141,13 +141,13 @@ Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int i
 
 /* one output row from the kh prepared input rows (KH, G: compile-time 3, 1 for 3x3 filters,
  * 0 = read from the plan) */
-Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan *p,
+Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan *p, int b0, int b1,
                                 const int8_t *const *rows, int8_t *yr) {
     const vg_conv_desc *d = &p->d;
     int kh = KH ? KH : d->kh, groups = G ? G : p->groups;
     int C = d->ci, blocks = dw_blocks(p), ne = dw_entries(p), step = dw_step(d);
     int estride = d->sw / step; /* entries per output column */
-    for (int b = 0; b < blocks; b++) {
+    for (int b = b0; b < b1; b++) {
         int c0 = b * 16;
         const __m512i bias = _mm512_load_si512(p->rq.bias + c0);
         q8_rq16 rq = q8_rq16_load(&p->rq, c0);
@@ -179,19 +179,19 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
     }
 }
 
-/* output rows [oy0, oy1) of image n */
-Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0, int oy1,
-                             const int8_t *x, int8_t *y, void *mem) {
+/* output rows [oy0, oy1) of image n, channel blocks [b0, b1) */
+Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0,
+                             int b1, const int8_t *x, int8_t *y, void *mem) {
     const vg_conv_desc *d = &p->d;
     dw_ws s = dw_carve(p, mem);
-    size_t rb = dw_row_bytes(p);
+    size_t rb = dw_row_bytes(p), bb = (size_t)dw_entries(p) * 64; /* bytes of a block's row */
     /* padding columns of the staging row: the zero point, for every row */
     size_t cols = (size_t)p->wx + 3;
-    for (int b = 0; b < dw_blocks(p); b++)
+    for (int b = b0; b < b1; b++)
         for (size_t j = 0; j < cols; j++)
             if ((int)j < d->pl || (int)j >= d->pl + d->w)
                 memset(s.stage + ((size_t)b * cols + j) * 16, (int)(int8_t)p->q.in_zp, 16);
-    memset(s.padrow, (int)(int8_t)(p->q.in_zp ^ 0x80), rb); /* the zero point, flipped */
+    memset(s.padrow + b0 * bb, (int)(int8_t)(p->q.in_zp ^ 0x80), (size_t)(b1 - b0) * bb); /* zp, flipped */
     for (int k = 0; k < d->kh; k++) s.ring_iy[k] = -1;
     const int8_t *xn = x + (size_t)n * d->h * d->w * d->ci;
     const int8_t *rows[DW_MAX_K];
@@ -205,28 +205,28 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0
             int slot = iy % d->kh; /* kh consecutive rows never share a slot */
             int8_t *buf = s.ring + (size_t)slot * rb;
             if (s.ring_iy[slot] != iy) {
-                dw_prepare_row(p, xn, iy, &s, buf);
+                dw_prepare_row(p, xn, iy, b0, b1, &s, buf);
                 s.ring_iy[slot] = iy;
             }
             rows[ky] = buf;
         }
         int8_t *yr = y + (((size_t)n * d->ho + oy) * d->wo) * d->ci;
-        if (d->kh == 3 && p->groups == 1) dw_out_row(3, 1, variant, p, rows, yr);
-        else dw_out_row(0, 0, variant, p, rows, yr);
+        if (d->kh == 3 && p->groups == 1) dw_out_row(3, 1, variant, p, b0, b1, rows, yr);
+        else dw_out_row(0, 0, variant, p, b0, b1, rows, yr);
     }
 }
 
 #define DW_ROWS(V)                                                                               \
-    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, int n, int oy0, int oy1,               \
-                                  const int8_t *x, int8_t *y, void *mem) {                       \
-        dw_rows(V, p, n, oy0, oy1, x, y, mem);                                                   \
+    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0,       \
+                                  int b1, const int8_t *x, int8_t *y, void *mem) {               \
+        dw_rows(V, p, n, oy0, oy1, b0, b1, x, y, mem);                                           \
     }
 DW_ROWS(0)
 DW_ROWS(1)
 DW_ROWS(2)
 DW_ROWS(3)
-typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, int n, int oy0, int oy1, const int8_t *x,
-                           int8_t *y, void *mem);
+typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0, int b1,
+                           const int8_t *x, int8_t *y, void *mem);
 static const dw_rows_fn dw_variants[4] = {dw_rows_0, dw_rows_1, dw_rows_2, dw_rows_3};
 #endif
 
@@ -236,21 +236,23 @@ typedef struct {
     int8_t *y;
     char *scratch;
     size_t scratch_bytes;
-    int rows, chunks;
+    int rows, chunks;   /* pieces of output rows */
+    int bpg, cgroups;   /* pieces of channel blocks (fast path only) */
 } dwq_job;
 
 static void dwq_task(void *ctx, int task, int thread) {
     const dwq_job *J = ctx;
     const vg_q8_dw_plan *p = J->p;
-    int n = task / J->chunks, oy0 = (task % J->chunks) * J->rows;
-    int oy1 = oy0 + J->rows < p->d.ho ? oy0 + J->rows : p->d.ho;
+    int cg = task % J->cgroups, rc = task / J->cgroups % J->chunks, n = task / J->cgroups / J->chunks;
+    int oy0 = rc * J->rows, oy1 = oy0 + J->rows < p->d.ho ? oy0 + J->rows : p->d.ho;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) {
-        dw_variants[p->rq.variant](p, n, oy0, oy1, J->x, J->y, J->scratch + (size_t)thread * J->scratch_bytes);
+        int b0 = cg * J->bpg, b1 = b0 + J->bpg < dw_blocks(p) ? b0 + J->bpg : dw_blocks(p);
+        dw_variants[p->rq.variant](p, n, oy0, oy1, b0, b1, J->x, J->y, J->scratch + (size_t)thread * J->scratch_bytes);
         return;
     }
 #endif
-    (void)thread;
+    (void)thread, (void)cg;
     /* the reference on this slice: same image, rows oy0 .. oy1 */
     vg_conv_desc s = p->d;
     s.n = 1;
@@ -267,14 +269,24 @@ static void dwq_task(void *ctx, int task, int thread) {
 
 void vg_q8_dw_run(vg_pool *pool, const vg_q8_dw_plan *p, int n, const int8_t *x, int8_t *y,
                   void *scratch) {
-    int threads = vg_pool_threads(pool), ho = p->d.ho;
-    /* one piece per image on one thread; else pieces of rows (each re-prepares the kh - 1
-     * input rows above it, so not too small) */
-    int rows = threads <= 1 ? ho : n * ho / (3 * threads);
-    rows = rows < 4 ? 4 : rows;
-    rows = rows > ho ? ho : rows;
-    dwq_job J = {p, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows};
-    vg_pool_run(pool, n * J.chunks, dwq_task, &J);
+    int threads = vg_pool_threads(pool), ho = p->d.ho, blocks = dw_blocks(p);
+    /* one piece per image on one thread; else about 4 pieces per thread: bands of at least 8
+     * rows (each band prepares the kh - 1 input rows above it again), then groups of channel
+     * blocks (which share nothing) for small images */
+    int chunks = 1, cgroups = 1;
+    if (threads > 1) {
+        int want = 4 * threads;
+        chunks = want / n < ho / 8 ? want / n : ho / 8;
+        chunks = chunks < 1 ? 1 : chunks;
+        if (p->fast) {
+            cgroups = (want + n * chunks - 1) / (n * chunks);
+            cgroups = cgroups > blocks ? blocks : cgroups;
+        }
+    }
+    int rows = (ho + chunks - 1) / chunks, bpg = (blocks + cgroups - 1) / cgroups;
+    dwq_job J = {p, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows,
+                 bpg, (blocks + bpg - 1) / bpg};
+    vg_pool_run(pool, n * J.chunks * J.cgroups, dwq_task, &J);
 }
 
 void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,

@@ -8,7 +8,9 @@
 #include <math.h>
 #include <string.h>
 
-#define ADD_PIECE 16384 /* elements per task of the add: fixed, so threads never change results */
+/* elements per task: fixed, so threads never change results */
+#define ADD_PIECE 16384
+#define QUANT_PIECE 32768
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
@@ -114,14 +116,31 @@ void vg_q8_add(vg_pool *pool, size_t n, const int8_t *a, const int8_t *b, const 
     vg_pool_run(pool, (int)((n + ADD_PIECE - 1) / ADD_PIECE), add_task, &J);
 }
 
-void vg_q8_quantize(size_t n, const float *x, vg_qparam q, int8_t *y, bool allow_fast) {
+typedef struct {
+    const float *x;
+    vg_qparam q;
+    int8_t *y;
+    size_t n;
+    bool fast;
+} quant_job;
+
+static void quant_task(void *ctx, int task, int thread) {
+    (void)thread;
+    const quant_job *J = ctx;
+    size_t i0 = (size_t)task * QUANT_PIECE, len = J->n - i0 < QUANT_PIECE ? J->n - i0 : QUANT_PIECE;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (allow_fast && vg_q8_fast_available()) {
-        quantize_avx512(n, x, q, y);
+    if (J->fast) {
+        quantize_avx512(len, J->x + i0, J->q, J->y + i0);
         return;
     }
 #endif
-    for (size_t i = 0; i < n; i++) y[i] = vg_quantize1(x[i], q);
+    for (size_t i = i0; i < i0 + len; i++) J->y[i] = vg_quantize1(J->x[i], J->q);
+}
+
+void vg_q8_quantize(vg_pool *pool, size_t n, const float *x, vg_qparam q, int8_t *y,
+                    bool allow_fast) {
+    quant_job J = {x, q, y, n, allow_fast && vg_q8_fast_available()};
+    vg_pool_run(pool, (int)((n + QUANT_PIECE - 1) / QUANT_PIECE), quant_task, &J);
 }
 
 void vg_q8_gap(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qparam out, int8_t *y) {

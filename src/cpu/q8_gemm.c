@@ -8,7 +8,7 @@
 #include <string.h>
 
 #define NR 16 /* columns per panel: one vector of int32 accumulators */
-#define TILE_ROWS 64
+#define TILE_ROWS 64 /* the most rows of a tile */
 
 /* ---- requantization constants */
 
@@ -235,17 +235,25 @@ typedef struct {
     int lda;
     int8_t *c;
     int ldc;
-    int row_tiles, panel_groups, panels_per_group;
+    int tile_rows, row_tiles, panel_groups, panels_per_group;
 } q8_job;
 
-/* tiles of TILE_ROWS rows x groups of panels: enough pieces for the threads, panels in pairs */
+/* Tiles of rows x groups of panels: enough pieces for the threads (at least 4 each when the
+ * shape allows), rows in multiples of 8 (the micro-kernel's), panels in pairs. Any tiling
+ * gives the same results: every output is the same sum whatever tile it falls in. */
 static q8_job plan_job(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
                        int8_t *c, int ldc) {
-    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, (m + TILE_ROWS - 1) / TILE_ROWS, 1, p->panels};
+    int threads = vg_pool_threads(pool);
+    int tile_rows = TILE_ROWS;
+    if (threads > 1) {
+        int want = (m + 4 * threads - 1) / (4 * threads);
+        want = (want + 7) / 8 * 8;
+        tile_rows = want < 8 ? 8 : want > TILE_ROWS ? TILE_ROWS : want;
+    }
+    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1, p->panels};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) J.fn = vnni_tiles[p->rq.variant];
 #endif
-    int threads = vg_pool_threads(pool);
     while (threads > 1 && J.row_tiles * J.panel_groups < 4 * threads && J.panel_groups < p->panels)
         J.panel_groups++;
     /* the VNNI kernel takes panels in pairs: keep groups even */
@@ -259,7 +267,7 @@ static void q8_task(void *ctx, int task, int thread) {
     (void)thread;
     const q8_job *J = ctx;
     int rt = task / J->panel_groups, pg = task % J->panel_groups;
-    int i0 = rt * TILE_ROWS, i1 = i0 + TILE_ROWS < J->m ? i0 + TILE_ROWS : J->m;
+    int i0 = rt * J->tile_rows, i1 = i0 + J->tile_rows < J->m ? i0 + J->tile_rows : J->m;
     int p0 = pg * J->panels_per_group, p1 = p0 + J->panels_per_group;
     if (p1 > J->p->panels) p1 = J->p->panels;
     J->fn(i0, i1, p0, p1, J->a, J->lda, J->p, J->c, J->ldc);
@@ -351,7 +359,7 @@ typedef struct {
 static void conv_task(void *ctx, int task, int thread) {
     const conv_job *J = ctx;
     int rt = task / J->g.panel_groups, pg = task % J->g.panel_groups;
-    int i0 = rt * TILE_ROWS, i1 = i0 + TILE_ROWS < J->g.m ? i0 + TILE_ROWS : J->g.m;
+    int i0 = rt * J->g.tile_rows, i1 = i0 + J->g.tile_rows < J->g.m ? i0 + J->g.tile_rows : J->g.m;
     int p0 = pg * J->g.panels_per_group, p1 = p0 + J->g.panels_per_group;
     if (p1 > J->g.p->panels) p1 = J->g.p->panels;
     int8_t *col = J->scratch + (size_t)thread * J->scratch_bytes;

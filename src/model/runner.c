@@ -463,7 +463,7 @@ static void forward_q8(vg_runner *r, const float *input, float *output) {
     const vg_graph *g = &r->m->g;
     const vg_qgraph *q = r->m->q;
     size_t n_in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
-    vg_q8_quantize(n_in, input, q->t[0], r->t8[0], r->q8_fast);
+    vg_q8_quantize(vg_cpu_pool(r->cpu), n_in, input, q->t[0], r->t8[0], r->q8_fast);
     int last = g->n_nodes;
     if (r->ends_in_softmax) last--;
     for (int i = 0; i < last; i++) {
