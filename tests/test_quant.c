@@ -230,6 +230,37 @@ static void test_q8_gemm(void) {
     vg_pool_free(p2);
 }
 
+/* Every small accumulator (-384 .. 383) through the requantization of both rules, with
+ * multipliers that make exact halves at every step (powers of two, 1/2) and others (below one
+ * half, in [1/2, 1), above 1): the fast and portable epilogues against the reference. Random
+ * data rarely lands on these cases (a TFLite product just below -2^30, a tie after it). A
+ * GEMM with k = 1: accumulator = bias + a. */
+static void test_q8_requant_edges(void) {
+    enum { M = 256, N = 48 };
+    static const double reals[] = {0.5, 0.25, 0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024, 0.3,
+                                   0.7, 0.999, 1.5, 3.0, 0.0017, 0.75};
+    int8_t a[M + 64], w[N], c0[M * N], c1[M * N];
+    int32_t bias[N], mult[N], shift[N];
+    for (int i = 0; i < M + 64; i++) a[i] = (int8_t)(i - 128);
+    for (int j = 0; j < N; j++) {
+        w[j] = 1;
+        bias[j] = (j % 3 - 1) * 256; /* accumulators -384 .. -129, -128 .. 127, 128 .. 383 */
+        vg_quantize_multiplier(reals[j % 14], &mult[j], &shift[j]);
+    }
+    for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++)
+        for (int fast = 0; fast < 2; fast++) {
+            vg_q8_out q = {0, 0, -128, 127, mult, shift, rnd};
+            vg_matmul_q8_ref(M, N, 1, a, w, bias, &q, c0);
+            vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast);
+            int diff = 0, first = -1;
+            for (int i = 0; i < M * N; i++)
+                if (c1[i] != c0[i]) diff++, first = first < 0 ? i : first;
+            CHECK(diff == 0, "requantization rounding %d fast %d: %d outputs differ (first: accumulator %d, "
+                  "multiplier %g: %d, reference %d)", rnd, fast, diff, first < 0 ? 0 : bias[first % N] + a[first / N],
+                  reals[(first < 0 ? 0 : first % N) % 14], first < 0 ? 0 : c1[first], first < 0 ? 0 : c0[first]);
+        }
+}
+
 /* regular convolution through the int8 im2col: stride 2 with TF "SAME" padding (the stem),
  * padding on every side, 5x5 */
 static void test_q8_conv(void) {
@@ -314,14 +345,14 @@ static void test_q8_dwconv(void) {
     vg_pool_free(p2);
 }
 
-/* residual add: scales equal (multiplier exactly 1/2) or not, activations, a length that
- * crosses the add's pieces with an odd tail */
+/* residual add: every pair of inputs (and an odd tail past the add's pieces), scales equal
+ * (multiplier exactly 1/2) or not, activations */
 static void test_q8_add(void) {
     vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
     vg_test_seed(26);
-    size_t n = 40011;
+    size_t n = 65536 + 11;
     int8_t *a = malloc(n), *b = malloc(n), *y0 = malloc(n), *y1 = malloc(n), *y2 = malloc(n);
-    for (size_t i = 0; i < n; i++) a[i] = rnd8(), b[i] = rnd8();
+    for (size_t i = 0; i < n; i++) a[i] = (int8_t)(i & 255), b[i] = (int8_t)((i >> 8) & 255);
     for (int t = 0; t < 6; t++) {
         vg_qparam pa = {vg_test_uniform(0.01f, 0.3f), (int32_t)vg_test_uniform(-128, 127)};
         vg_qparam pb = {t == 0 ? pa.scale : vg_test_uniform(0.01f, 0.3f), (int32_t)vg_test_uniform(-128, 127)};
@@ -385,6 +416,7 @@ void test_quant(void) {
     test_fixed_point();
     test_kernels();
     test_q8_gemm();
+    test_q8_requant_edges();
     test_q8_conv();
     test_q8_dwconv();
     test_q8_add();

@@ -10,7 +10,7 @@
  *   sum over taps (x - zp) w = sum (x + 128) w - (128 + zp) sum w
  * which also holds for padding taps, where x = zp contributes nothing.
  *
- * Elsewhere the reference runs, one output row at a time. */
+ * Elsewhere plain loops over channels run (dw_rows_portable). */
 #include "cpu/q8_rq.h"
 
 #include <stdlib.h>
@@ -28,21 +28,18 @@ bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w
                         const int32_t *bias, const vg_q8_out *q, bool allow_fast) {
     memset(p, 0, sizeof *p);
     p->d = *d, p->w = w, p->bias = bias, p->q = *q;
-    p->fast = allow_fast && vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
+    if (!vg_q8_rq_init(&p->rq, d->ci, q)) return false;
+    p->fast = allow_fast && vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K &&
+              p->rq.variant >= 0;
     if (!p->fast) return true;
     int C = d->ci, blocks = (C + 15) / 16;
     p->groups = (d->kw + 3) / 4;
     p->wx = d->sw * (d->wo - 1) + 4 * p->groups;
     size_t nwp = (size_t)d->kh * p->groups * blocks * 64;
     p->wp = aligned_alloc(64, nwp);
-    if (!p->wp || !vg_q8_rq_init(&p->rq, C, q)) {
+    if (!p->wp) {
         vg_q8_dw_plan_free(p);
         return false;
-    }
-    if (p->rq.variant < 0) { /* not reproducible in vectors: the reference runs */
-        free(p->wp), vg_q8_rq_free(&p->rq);
-        p->wp = NULL, p->fast = false;
-        return true;
     }
     /* weights: 4 taps of a row per channel, zeros past kw and past the channels */
     memset(p->wp, 0, nwp);
@@ -230,6 +227,48 @@ typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, int n, int oy0, int oy1, int 
 static const dw_rows_fn dw_variants[4] = {dw_rows_0, dw_rows_1, dw_rows_2, dw_rows_3};
 #endif
 
+/* valid kernel taps [k0, k1) for output coordinate o (input o*s - pad + k in [0, in)) */
+static inline void tap_range(int o, int s, int pad, int in, int k, int *k0, int *k1) {
+    int start = o * s - pad;
+    *k0 = start < 0 ? -start : 0;
+    *k1 = in - start < k ? in - start : k;
+}
+
+/* portable: output rows [oy0, oy1) of image n, the reference's sums over the taps inside the
+ * image, in channel loops that compilers vectorise */
+static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, const int8_t *x,
+                             int8_t *y) {
+    const vg_conv_desc *d = &p->d;
+    const vg_q8_out *q = &p->q;
+    int C = d->ci;
+    enum { CB = 64 };
+    int32_t acc[CB];
+    const int8_t *xn = x + (size_t)n * d->h * d->w * C;
+    for (int oy = oy0; oy < oy1; oy++) {
+        int ky0, ky1;
+        tap_range(oy, d->sh, d->pt, d->h, d->kh, &ky0, &ky1);
+        for (int ox = 0; ox < d->wo; ox++) {
+            int kx0, kx1;
+            tap_range(ox, d->sw, d->pl, d->w, d->kw, &kx0, &kx1);
+            int8_t *out = y + (((size_t)n * d->ho + oy) * d->wo + ox) * C;
+            for (int c0 = 0; c0 < C; c0 += CB) {
+                int nc = C - c0 < CB ? C - c0 : CB;
+                for (int c = 0; c < nc; c++) acc[c] = p->bias ? p->bias[c0 + c] : 0;
+                for (int ky = ky0; ky < ky1; ky++)
+                    for (int kx = kx0; kx < kx1; kx++) {
+                        const int8_t *xp = xn + ((size_t)(oy * d->sh - d->pt + ky) * d->w + (ox * d->sw - d->pl + kx)) * C + c0;
+                        const int8_t *wp = p->w + ((size_t)ky * d->kw + kx) * C + c0;
+                        for (int c = 0; c < nc; c++) acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
+                    }
+                if (p->rq.variant >= 0)
+                    for (int c = 0; c < nc; c++) out[c0 + c] = q8_rq1(&p->rq, acc[c], c0 + c);
+                else
+                    for (int c = 0; c < nc; c++) out[c0 + c] = vg_q8_requant1(acc[c], q, c0 + c);
+            }
+        }
+    }
+}
+
 typedef struct {
     const vg_q8_dw_plan *p;
     const int8_t *x;
@@ -253,18 +292,7 @@ static void dwq_task(void *ctx, int task, int thread) {
     }
 #endif
     (void)thread, (void)cg;
-    /* the reference on this slice: same image, rows oy0 .. oy1 */
-    vg_conv_desc s = p->d;
-    s.n = 1;
-    int8_t *dst = J->y + (size_t)n * s.ho * s.wo * s.co;
-    const int8_t *src = J->x + (size_t)n * s.h * s.w * s.ci;
-    for (int oy = oy0; oy < oy1; oy++) {
-        vg_conv_desc r = s;
-        /* one output row: shift the window down by oy * stride */
-        r.ho = 1;
-        r.pt = s.pt - oy * s.sh;
-        vg_dwconv_q8_ref(&r, src, p->w, p->bias, &p->q, dst + (size_t)oy * s.wo * s.co);
-    }
+    dw_rows_portable(p, n, oy0, oy1, J->x, J->y);
 }
 
 void vg_q8_dw_run(vg_pool *pool, const vg_q8_dw_plan *p, int n, const int8_t *x, int8_t *y,

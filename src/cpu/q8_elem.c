@@ -14,37 +14,26 @@
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 
-/* vg_mul_qmult(x, m, shift) of 16 lanes for a multiplier below one half or of exactly one
- * half (shift <= 0, no left shift), the formula of q8_rq.h */
-typedef struct {
-    __m512i mult, add, adj, sh; /* mult: both 32-bit halves of each 64-bit lane */
-} mulq_c;
-
-Q8_TV Q8_INLINE mulq_c mulq_const(int32_t m, int shift) {
+/* the constants of vg_mul_qmult(x, m, shift) for every lane, for a multiplier below one half
+ * or of exactly one half (shift <= 0: no left shift), the formula of q8_rq.h */
+Q8_TV Q8_INLINE q8_rq16 mulq_const(int32_t m, int shift) {
     int right = -shift > 31 ? 31 : -shift;
-    mulq_c c;
-    c.mult = _mm512_set1_epi32(m);
-    c.add = _mm512_set1_epi64((1ll << 30) + (right ? 1ll << (30 + right) : 0));
-    c.adj = _mm512_set1_epi64(right ? 1ll << 31 : 0);
-    c.sh = _mm512_set1_epi64(31 + right);
+    q8_rq16 c;
+    memset(&c, 0, sizeof c);
+    c.mult = c.mult_odd = _mm512_set1_epi32(m);
+    c.add_e = c.add_o = _mm512_set1_epi64((1ll << 30) + (right ? 1ll << (30 + right) : 0));
+    c.adj_e = c.adj_o = _mm512_set1_epi64(right ? 1ll << 31 : 0);
+    c.sh_e = c.sh_o = _mm512_set1_epi64(31 + right);
     return c;
 }
 
-Q8_TV Q8_INLINE __m512i mulq16(__m512i x, const mulq_c *c) {
-    const __m512i thr = _mm512_set1_epi64(-(1ll << 30));
-    __m512i pe = _mm512_mul_epi32(x, c->mult);
-    __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(x, 32), c->mult);
-    __mmask8 ne = _mm512_cmplt_epi64_mask(pe, thr), no = _mm512_cmplt_epi64_mask(po, thr);
-    __m512i te = _mm512_add_epi64(pe, c->add), to = _mm512_add_epi64(po, c->add);
-    te = _mm512_mask_sub_epi64(te, ne, te, c->adj), to = _mm512_mask_sub_epi64(to, no, to, c->adj);
-    pe = _mm512_srav_epi64(te, c->sh), po = _mm512_srav_epi64(to, c->sh);
-    const __m512i idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
-    return _mm512_permutex2var_epi32(pe, idx, po);
+Q8_TV Q8_INLINE __m512i mulq16(__m512i x, const q8_rq16 *c) {
+    return q8_mul16(x, c, false, false, _mm512_setzero_si512(), _mm512_setzero_si512());
 }
 
 Q8_TV static void add_avx512(size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,
                              int8_t *y) {
-    mulq_c c1 = mulq_const(p->m1, p->s1), c2 = mulq_const(p->m2, p->s2), co = mulq_const(p->mo, p->so);
+    q8_rq16 c1 = mulq_const(p->m1, p->s1), c2 = mulq_const(p->m2, p->s2), co = mulq_const(p->mo, p->so);
     const __m512i z1 = _mm512_set1_epi32(p->zp1), z2 = _mm512_set1_epi32(p->zp2);
     const __m512i zo = _mm512_set1_epi32(p->zp_out);
     const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);

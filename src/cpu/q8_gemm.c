@@ -84,35 +84,44 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
     memset(p, 0, sizeof *p);
     p->n = n, p->k = k, p->k4 = (k + 3) / 4, p->panels = (n + NR - 1) / NR;
     p->w_rows = w, p->bias = bias, p->q = *q;
+    /* sum (x - zp) w = sum x w - zp sum w: the zero point goes into the bias (the fast path
+     * also folds the 128 of its unsigned activations) */
+    p->bias_zp = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    if (!p->bias_zp) return false;
+    for (int j = 0; j < n; j++) {
+        int32_t s = 0;
+        for (int kk = 0; kk < k; kk++) s += w[(size_t)j * k + kk];
+        p->bias_zp[j] = (bias ? bias[j] : 0) - q->in_zp * s;
+    }
+    if (!vg_q8_rq_init(&p->rq, n, q)) {
+        vg_q8_gemm_plan_free(p);
+        return false;
+    }
+    p->fast = allow_fast && vg_q8_fast_available() && p->rq.variant >= 0;
+    if (!p->fast) return true;
     size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
     p->w = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
-    if (!p->w) return false;
+    if (!p->w) {
+        vg_q8_gemm_plan_free(p);
+        return false;
+    }
     memset(p->w, 0, bytes);
     for (int j = 0; j < n; j++) {
         int8_t *panel = p->w + (size_t)(j / NR) * p->k4 * NR * 4;
         for (int kk = 0; kk < k; kk++)
             panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
     }
-    p->fast = allow_fast && vg_q8_fast_available();
-    if (p->fast) {
-        if (!vg_q8_rq_init(&p->rq, n, q)) {
-            vg_q8_gemm_plan_free(p);
-            return false;
-        }
-        p->fast = p->rq.variant >= 0;
-        /* the unsigned activations carry 128 + in_zp: fold its product with the column sums
-         * of W into the bias */
-        for (int j = 0; j < n; j++) {
-            int32_t s = 0;
-            for (int kk = 0; kk < k; kk++) s += w[(size_t)j * k + kk];
-            p->rq.bias[j] = (bias ? bias[j] : 0) - (128 + q->in_zp) * s;
-        }
+    for (int j = 0; j < n; j++) {
+        int32_t s = 0;
+        for (int kk = 0; kk < k; kk++) s += w[(size_t)j * k + kk];
+        p->rq.bias[j] = p->bias_zp[j] - 128 * s;
     }
     return true;
 }
 
 void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p) {
     free(p->w);
+    free(p->bias_zp);
     vg_q8_rq_free(&p->rq);
     memset(p, 0, sizeof *p);
 }
@@ -122,27 +131,22 @@ void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p) {
 typedef void (*tile_fn)(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
                         const vg_q8_gemm_plan *p, int8_t *c, int ldc);
 
-/* portable: plain loops over the packed layout (the same sums in the same integer arithmetic,
- * so bit-identical; integer addition is exact) */
+/* portable: dot products of A rows and W rows (contiguous int8, which compilers vectorise),
+ * the zero point folded into the bias; the same integer sums as the reference, so
+ * bit-identical */
 static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
                         const vg_q8_gemm_plan *p, int8_t *c, int ldc) {
-    const vg_q8_out *q = &p->q;
-    for (int i = i0; i < i1; i++)
-        for (int pn = p0; pn < p1; pn++) {
-            int32_t acc[NR] = {0};
-            const int8_t *bp = p->w + (size_t)pn * p->k4 * NR * 4;
-            const int8_t *ar = a + (size_t)i * lda;
-            for (int k4 = 0; k4 < p->k4; k4++)
-                for (int j = 0; j < NR; j++)
-                    for (int t = 0; t < 4; t++) {
-                        int kk = 4 * k4 + t;
-                        if (kk < p->k) acc[j] += ((int32_t)ar[kk] - q->in_zp) * bp[((size_t)k4 * NR + j) * 4 + t];
-                    }
-            for (int j = 0; j < NR && pn * NR + j < p->n; j++) {
-                int col = pn * NR + j;
-                c[(size_t)i * ldc + col] = vg_q8_requant1(acc[j] + (p->bias ? p->bias[col] : 0), q, col);
-            }
+    int j0 = p0 * NR, j1 = p1 * NR < p->n ? p1 * NR : p->n;
+    for (int i = i0; i < i1; i++) {
+        const int8_t *ar = a + (size_t)i * lda;
+        for (int j = j0; j < j1; j++) {
+            const int8_t *wr = p->w_rows + (size_t)j * p->k;
+            int32_t acc = 0;
+            for (int kk = 0; kk < p->k; kk++) acc += (int32_t)ar[kk] * wr[kk];
+            acc += p->bias_zp[j];
+            c[(size_t)i * ldc + j] = p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
         }
+    }
 }
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))

@@ -25,10 +25,26 @@
 #define Q8_RQ_WIDE 2
 
 /* Fills r for n channels of q (bias zeroed: the kernel writes its corrected bias). variant is
- * -1 when the vector epilogue cannot reproduce q (a multiplier of INT32_MIN): run the
- * portable code then. False on allocation failure. */
+ * -1 when the formula cannot reproduce q (a multiplier of INT32_MIN): use vg_q8_requant1
+ * then. False on allocation failure. */
 bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q);
 void vg_q8_rq_free(vg_q8_rq *r);
+
+/* The same formula for one channel in scalar 64-bit arithmetic (the portable kernels): about
+ * twice as fast as vg_mul_qmult's two roundings with their branches. With y in 64 bits,
+ * clamping y + zp equals the reference's clamp of its int32 result plus zp. */
+static inline int8_t q8_rq1(const vg_q8_rq *r, int32_t acc, int j) {
+    int at = j / 16 * 16 + (j % 2) * 8 + (j % 16) / 2;
+    int64_t x = acc;
+    if (r->lsh[j]) { /* TFLite: x * 2^left saturated to int32 */
+        x = r->lsh[j] >= 32 ? (x > 0 ? INT32_MAX : x < 0 ? INT32_MIN : 0) : x * ((int64_t)1 << r->lsh[j]);
+        x = x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x;
+    }
+    int64_t prod = x * r->mult[j], t = prod + r->add[at];
+    if (prod < -((int64_t)1 << 30)) t -= r->adj[at]; /* adj is 0 for the single rounding */
+    int64_t y = (t >> r->sh[at]) + r->out_zp;
+    return (int8_t)(y < r->lo ? r->lo : y > r->hi ? r->hi : y);
+}
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
@@ -63,16 +79,11 @@ Q8_TV Q8_INLINE q8_rq16 q8_rq16_load(const vg_q8_rq *r, int col) {
     return p;
 }
 
-/* 16 accumulators -> 16 int32 results in [lo, hi] (variant: a compile-time constant) */
-Q8_TV Q8_INLINE __m512i q8_rq16_apply(__m512i acc, const q8_rq16 *p, const vg_q8_rq *r,
-                                      int variant) {
-    const bool single = variant & Q8_RQ_SINGLE, wide = variant & Q8_RQ_WIDE;
-    if (wide && !single) { /* TFLite: x * 2^left saturated to int32 */
-        __m512i y = _mm512_sllv_epi32(acc, p->lsh);
-        __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(y, p->lsh), acc);
-        __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX));
-        acc = _mm512_mask_mov_epi32(y, ovf, sat);
-    }
+/* The multiply of 16 lanes (TFLite's left shift aside): int32 results, or with `wide` the
+ * results clamped to [lo - zp, hi - zp] (which lies inside int32) before the lanes narrow.
+ * Also the add's three multiplies (q8_elem.c), with per-tensor constants. */
+Q8_TV Q8_INLINE __m512i q8_mul16(__m512i acc, const q8_rq16 *p, bool single, bool wide,
+                                 __m512i lo64, __m512i hi64) {
     __m512i pe = _mm512_mul_epi32(acc, p->mult);
     __m512i po = _mm512_mul_epi32(_mm512_srli_epi64(acc, 32), p->mult_odd);
     if (!single) {
@@ -85,15 +96,30 @@ Q8_TV Q8_INLINE __m512i q8_rq16_apply(__m512i acc, const q8_rq16 *p, const vg_q8
         pe = _mm512_add_epi64(pe, p->add_e), po = _mm512_add_epi64(po, p->add_o);
     }
     pe = _mm512_srav_epi64(pe, p->sh_e), po = _mm512_srav_epi64(po, p->sh_o);
-    if (wide) { /* clamp before narrowing: [lo - zp, hi - zp] lies inside int32 */
-        const __m512i lo = _mm512_set1_epi64((int64_t)r->lo - r->out_zp);
-        const __m512i hi = _mm512_set1_epi64((int64_t)r->hi - r->out_zp);
-        pe = _mm512_min_epi64(_mm512_max_epi64(pe, lo), hi);
-        po = _mm512_min_epi64(_mm512_max_epi64(po, lo), hi);
+    if (wide) {
+        pe = _mm512_min_epi64(_mm512_max_epi64(pe, lo64), hi64);
+        po = _mm512_min_epi64(_mm512_max_epi64(po, lo64), hi64);
     }
     const __m512i idx = _mm512_set_epi32(30, 14, 28, 12, 26, 10, 24, 8, 22, 6, 20, 4, 18, 2, 16, 0);
-    __m512i v = _mm512_permutex2var_epi32(pe, idx, po);
-    v = _mm512_add_epi32(v, p->zp);
+    return _mm512_permutex2var_epi32(pe, idx, po);
+}
+
+/* 16 accumulators -> 16 int32 results in [lo, hi] (variant: a compile-time constant) */
+Q8_TV Q8_INLINE __m512i q8_rq16_apply(__m512i acc, const q8_rq16 *p, const vg_q8_rq *r,
+                                      int variant) {
+    const bool single = variant & Q8_RQ_SINGLE, wide = variant & Q8_RQ_WIDE;
+    if (wide && !single) { /* TFLite: x * 2^left saturated to int32 */
+        __m512i y = _mm512_sllv_epi32(acc, p->lsh);
+        __mmask16 ovf = _mm512_cmpneq_epi32_mask(_mm512_srav_epi32(y, p->lsh), acc);
+        __m512i sat = _mm512_xor_si512(_mm512_srai_epi32(acc, 31), _mm512_set1_epi32(INT32_MAX));
+        acc = _mm512_mask_mov_epi32(y, ovf, sat);
+    }
+    __m512i lo64 = _mm512_setzero_si512(), hi64 = lo64;
+    if (wide) {
+        lo64 = _mm512_set1_epi64((int64_t)r->lo - r->out_zp);
+        hi64 = _mm512_set1_epi64((int64_t)r->hi - r->out_zp);
+    }
+    __m512i v = _mm512_add_epi32(q8_mul16(acc, p, single, wide, lo64, hi64), p->zp);
     return _mm512_min_epi32(_mm512_max_epi32(v, p->lo), p->hi);
 }
 
