@@ -174,7 +174,7 @@ static void fill_mults(int n, int kind, int32_t *mult, int32_t *shift) {
         double real = exp(vg_test_uniform(-12, -1.5f));
         if (kind == 1 && j % 5 == 2) real = vg_test_uniform(0.5f, 0.999f);
         if (kind == 2 && j % 7 == 3) real = vg_test_uniform(1.0f, 3.0f);
-        if (j % 11 == 6) real = 0.5; /* exactly: multiplier 2^30, shift 0 */
+        if (kind >= 1 && j % 11 == 6) real = 0.5; /* exactly: multiplier 2^30, shift 0 */
         if (j % 13 == 9) real = ldexp(1.0, -(j % 9) - 2); /* powers of two: frequent exact halves */
         vg_quantize_multiplier(real, &mult[j], &shift[j]);
     }
@@ -231,34 +231,40 @@ static void test_q8_gemm(void) {
 }
 
 /* Every small accumulator (-384 .. 383) through the requantization of both rules, with
- * multipliers that make exact halves at every step (powers of two, 1/2) and others (below one
- * half, in [1/2, 1), above 1): the fast and portable epilogues against the reference. Random
- * data rarely lands on these cases (a TFLite product just below -2^30, a tie after it). A
- * GEMM with k = 1: accumulator = bias + a. */
+ * multipliers that make exact halves at every step (powers of two, 1/2) and others, all below
+ * one half (the narrow epilogue) or not (the wide one), output zero points 0 and -7: the fast
+ * and portable epilogues against the reference. Random data rarely lands on these cases (a
+ * TFLite product just below -2^30, a tie after it). A GEMM with k = 1: accumulator = bias + a. */
 static void test_q8_requant_edges(void) {
     enum { M = 256, N = 48 };
-    static const double reals[] = {0.5, 0.25, 0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024, 0.3,
-                                   0.7, 0.999, 1.5, 3.0, 0.0017, 0.75};
+    static const double narrow[] = {0.25,   0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024, 0.3,
+                                    0.4999, 0.0017, 0.2, 1.0 / 4096, 0.37, 0.011, 0.49};
+    static const double all[] = {0.5, 0.25, 0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024,
+                                 0.3, 0.7,  0.999, 1.5,    3.0,      0.0017,   0.75};
     int8_t a[M + 64], w[N], c0[M * N], c1[M * N];
     int32_t bias[N], mult[N], shift[N];
     for (int i = 0; i < M + 64; i++) a[i] = (int8_t)(i - 128);
-    for (int j = 0; j < N; j++) {
-        w[j] = 1;
-        bias[j] = (j % 3 - 1) * 256; /* accumulators -384 .. -129, -128 .. 127, 128 .. 383 */
-        vg_quantize_multiplier(reals[j % 14], &mult[j], &shift[j]);
-    }
-    for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++)
-        for (int fast = 0; fast < 2; fast++) {
-            vg_q8_out q = {0, 0, -128, 127, mult, shift, rnd};
-            vg_matmul_q8_ref(M, N, 1, a, w, bias, &q, c0);
-            vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast);
-            int diff = 0, first = -1;
-            for (int i = 0; i < M * N; i++)
-                if (c1[i] != c0[i]) diff++, first = first < 0 ? i : first;
-            CHECK(diff == 0, "requantization rounding %d fast %d: %d outputs differ (first: accumulator %d, "
-                  "multiplier %g: %d, reference %d)", rnd, fast, diff, first < 0 ? 0 : bias[first % N] + a[first / N],
-                  reals[(first < 0 ? 0 : first % N) % 14], first < 0 ? 0 : c1[first], first < 0 ? 0 : c0[first]);
+    for (int set = 0; set < 2; set++) {
+        const double *reals = set ? all : narrow;
+        for (int j = 0; j < N; j++) {
+            w[j] = 1;
+            bias[j] = (j % 3 - 1) * 256; /* accumulators -384 .. -129, -128 .. 127, 128 .. 383 */
+            vg_quantize_multiplier(reals[j % 14], &mult[j], &shift[j]);
         }
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++)
+            for (int zp = 0; zp > -8; zp -= 7)
+                for (int fast = 0; fast < 2; fast++) {
+                    vg_q8_out q = {0, zp, -128, 127, mult, shift, rnd};
+                    vg_matmul_q8_ref(M, N, 1, a, w, bias, &q, c0);
+                    vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast);
+                    int diff = 0, f = 0;
+                    for (int i = M * N - 1; i >= 0; i--)
+                        if (c1[i] != c0[i]) diff++, f = i;
+                    CHECK(diff == 0, "requantization (%s multipliers) rounding %d zp %d fast %d: %d outputs differ "
+                          "(first: accumulator %d, multiplier %g: %d, reference %d)", set ? "all" : "narrow", rnd, zp,
+                          fast, diff, bias[f % N] + a[f / N], reals[f % N % 14], c1[f], c0[f]);
+                }
+    }
 }
 
 /* regular convolution through the int8 im2col: stride 2 with TF "SAME" padding (the stem),
