@@ -351,6 +351,66 @@ static void test_q8_dwconv(void) {
     vg_pool_free(p2);
 }
 
+/* the fused pointwise + depthwise == the two reference layers: channels not multiples of 16,
+ * strides 1 and 2, padding on every side, one row, batches, 1 and 2 threads, both rules */
+static void test_q8_pwdw(void) {
+    static const struct {
+        int k;
+        vg_conv_desc d; /* the depthwise, on the pointwise output (d.ci channels) */
+    } cases[] = {
+        {16, {1, 12, 11, 96, 96, 3, 3, 2, 2, 0, 0, 6, 6}},  {24, {2, 9, 10, 40, 40, 3, 3, 1, 1, 1, 1, 9, 10}},
+        {13, {1, 7, 5, 19, 19, 3, 3, 1, 1, 1, 1, 7, 5}},    {32, {1, 1, 1, 33, 33, 3, 3, 1, 1, 1, 1, 1, 1}},
+        {8, {1, 20, 6, 160, 160, 3, 3, 1, 1, 1, 1, 20, 6}}, {40, {3, 8, 9, 272, 272, 5, 5, 2, 2, 2, 1, 4, 5}},
+    };
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
+    vg_test_seed(28);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++) {
+            int k = cases[t].k;
+            vg_conv_desc d = cases[t].d;
+            int C = d.ci;
+            size_t npix = (size_t)d.n * d.h * d.w, ny = (size_t)d.n * d.ho * d.wo * C;
+            int8_t *x = malloc(npix * k + 64), *w1 = malloc((size_t)C * k), *w2 = malloc((size_t)d.kh * d.kw * C);
+            int8_t *mid = malloc(npix * C), *y0 = malloc(ny), *y1 = malloc(ny), *y2 = malloc(ny);
+            int32_t *b1 = malloc(sizeof(int32_t) * C), *b2 = malloc(sizeof(int32_t) * C);
+            int32_t *m1 = malloc(sizeof(int32_t) * C), *s1 = malloc(sizeof(int32_t) * C);
+            int32_t *m2 = malloc(sizeof(int32_t) * C), *s2 = malloc(sizeof(int32_t) * C);
+            for (size_t i = 0; i < npix * k + 64; i++) x[i] = rnd8();
+            for (int i = 0; i < C * k; i++) w1[i] = rnd8();
+            for (int i = 0; i < d.kh * d.kw * C; i++) w2[i] = rnd8();
+            for (int c = 0; c < C; c++) b1[c] = (int32_t)vg_test_uniform(-9000, 9000), b2[c] = (int32_t)vg_test_uniform(-9000, 9000);
+            fill_mults(C, 0, m1, s1);
+            fill_mults(C, (int)t % 2, m2, s2);
+            int32_t mid_zp = t == 2 ? -128 : (int32_t)vg_test_uniform(-128, 0);
+            vg_q8_out q1 = {(int32_t)vg_test_uniform(-128, 127), mid_zp, mid_zp, 127, m1, s1, rnd};
+            vg_q8_out q2 = {mid_zp, (int32_t)vg_test_uniform(-10, 10), -128, t % 2 ? 90 : 127, m2, s2, rnd};
+            vg_matmul_q8_ref((int)npix, C, k, x, w1, b1, &q1, mid);
+            vg_dwconv_q8_ref(&d, mid, w2, b2, &q2, y0);
+            vg_q8_gemm_plan pw;
+            vg_q8_dw_plan dw;
+            CHECK(vg_q8_gemm_plan_init(&pw, C, k, w1, b1, &q1, true) && vg_q8_dw_plan_init(&dw, &d, w2, b2, &q2, true),
+                  "plans");
+            if (vg_q8_pwdw_fusable(&pw, &dw)) {
+                void *scratch = aligned_alloc(64, 2 * vg_q8_dw_scratch(&dw));
+                vg_q8_pwdw_run(p1, &pw, &dw, d.n, x, y1, scratch);
+                vg_q8_pwdw_run(p2, &pw, &dw, d.n, x, y2, scratch);
+                int d1 = 0, d2 = 0;
+                for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
+                CHECK(d1 == 0 && d2 == 0, "fused pointwise + depthwise case %zu rounding %d: %d / %d outputs differ "
+                      "(1 / 2 threads)", t, rnd, d1, d2);
+                free(scratch);
+            } else {
+                CHECK(!vg_q8_fast_available(), "fast plans not fusable");
+            }
+            vg_q8_gemm_plan_free(&pw);
+            vg_q8_dw_plan_free(&dw);
+            free(x), free(w1), free(w2), free(mid), free(y0), free(y1), free(y2);
+            free(b1), free(b2), free(m1), free(s1), free(m2), free(s2);
+        }
+    vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
 /* residual add: every pair of inputs (and an odd tail past the add's pieces), scales equal
  * (multiplier exactly 1/2) or not, activations */
 static void test_q8_add(void) {
@@ -425,6 +485,7 @@ void test_quant(void) {
     test_q8_requant_edges();
     test_q8_conv();
     test_q8_dwconv();
+    test_q8_pwdw();
     test_q8_add();
     test_q8_quantize_gap();
 }

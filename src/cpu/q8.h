@@ -80,6 +80,8 @@ typedef struct {
 
 bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w,
                         const int32_t *bias, const vg_q8_out *q, bool allow_fast);
+/* Whether the fast kernel takes this geometry on this CPU (filters up to 16 x 16). */
+bool vg_q8_dw_fast_shape(const vg_conv_desc *d);
 void vg_q8_dw_plan_free(vg_q8_dw_plan *p);
 /* Scratch bytes per thread that vg_q8_dw_run needs. */
 size_t vg_q8_dw_scratch(const vg_q8_dw_plan *p);
@@ -87,6 +89,15 @@ size_t vg_q8_dw_scratch(const vg_q8_dw_plan *p);
  * 64-byte aligned. */
 void vg_q8_dw_run(vg_pool *pool, const vg_q8_dw_plan *p, int n, const int8_t *x, int8_t *y,
                   void *scratch);
+
+/* A pointwise layer and the depthwise layer that reads its output, as one pass: the pointwise
+ * output rows are computed as the depthwise needs them, straight into its prepared rows, so
+ * the expanded tensor of an inverted residual block never goes to memory. Same bytes as
+ * vg_q8_gemm_run then vg_q8_dw_run. x: the pointwise input (n, h, w, pw->k), y: the depthwise
+ * output; scratch as vg_q8_dw_run. Only where vg_q8_pwdw_fusable (both fast). */
+bool vg_q8_pwdw_fusable(const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw);
+void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw, int n,
+                    const int8_t *x, int8_t *y, void *scratch);
 
 /* One-call forms (plan, run, free) for tests and occasional use. */
 void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,

@@ -24,13 +24,16 @@ static int dw_step(const vg_conv_desc *d) { return 4 % d->sw == 0 ? d->sw : 1; }
 static int dw_entries(const vg_q8_dw_plan *p) { return (p->wx + dw_step(&p->d) - 1) / dw_step(&p->d); }
 static int dw_blocks(const vg_q8_dw_plan *p) { return (p->d.ci + 15) / 16; }
 
+bool vg_q8_dw_fast_shape(const vg_conv_desc *d) {
+    return vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
+}
+
 bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w,
                         const int32_t *bias, const vg_q8_out *q, bool allow_fast) {
     memset(p, 0, sizeof *p);
     p->d = *d, p->w = w, p->bias = bias, p->q = *q;
     if (!vg_q8_rq_init(&p->rq, d->ci, q)) return false;
-    p->fast = allow_fast && vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K &&
-              p->rq.variant >= 0;
+    p->fast = allow_fast && vg_q8_dw_fast_shape(d) && p->rq.variant >= 0;
     if (!p->fast) return true;
     int C = d->ci, blocks = (C + 15) / 16;
     p->groups = (d->kw + 3) / 4;
@@ -98,15 +101,20 @@ static dw_ws dw_carve(const vg_q8_dw_plan *p, void *mem) {
  * channels, the bytes of columns j .. j + 3 (j = e step, padded column index), sign bits
  * flipped. First the row goes to the staging row, block-major (16 bytes per column: any 4
  * consecutive columns are then one 64-byte load), whose padding columns hold the zero point
- * (written once by dw_rows). */
-Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const int8_t *xn, int iy, int b0, int b1,
-                                 dw_ws *s, int8_t *dst) {
+ * (written once by dw_rows). With pw, the row is computed there: xn is the input of the
+ * pointwise layer pw, whose outputs are the depthwise's inputs. */
+Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, const int8_t *xn,
+                                 int iy, int b0, int b1, dw_ws *s, int8_t *dst) {
     const vg_conv_desc *d = &p->d;
     int C = d->ci, step = dw_step(d), ne = dw_entries(p);
     size_t cols = (size_t)p->wx + 3;
-    const int8_t *row = xn + (size_t)iy * d->w * C;
     int ix1 = d->w < (int)cols - d->pl ? d->w : (int)cols - d->pl; /* columns that are read */
-    for (int b = b0; b < b1; b++) {
+    if (pw) {
+        const int8_t *row = xn + (size_t)iy * d->w * pw->k;
+        vg_q8_gemm_tile(pw, ix1, row, pw->k, b0, b1, s->stage + (size_t)d->pl * 16, 16, cols * 16);
+    }
+    const int8_t *row = xn + (size_t)iy * d->w * C;
+    for (int b = b0; !pw && b < b1; b++) {
         int8_t *st = s->stage + ((size_t)b * cols + d->pl) * 16;
         const int8_t *src = row + (size_t)b * 16;
         if (C - b * 16 >= 16) {
@@ -176,9 +184,11 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
     }
 }
 
-/* output rows [oy0, oy1) of image n, channel blocks [b0, b1) */
-Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0,
-                             int b1, const int8_t *x, int8_t *y, void *mem) {
+/* output rows [oy0, oy1) of image n, channel blocks [b0, b1); with pw, x is the input of the
+ * pointwise layer pw, computed row by row as the depthwise needs it */
+Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n,
+                             int oy0, int oy1, int b0, int b1, const int8_t *x, int8_t *y,
+                             void *mem) {
     const vg_conv_desc *d = &p->d;
     dw_ws s = dw_carve(p, mem);
     size_t rb = dw_row_bytes(p), bb = (size_t)dw_entries(p) * 64; /* bytes of a block's row */
@@ -190,7 +200,7 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0
                 memset(s.stage + ((size_t)b * cols + j) * 16, (int)(int8_t)p->q.in_zp, 16);
     memset(s.padrow + b0 * bb, (int)(int8_t)(p->q.in_zp ^ 0x80), (size_t)(b1 - b0) * bb); /* zp, flipped */
     for (int k = 0; k < d->kh; k++) s.ring_iy[k] = -1;
-    const int8_t *xn = x + (size_t)n * d->h * d->w * d->ci;
+    const int8_t *xn = x + (size_t)n * d->h * d->w * (pw ? pw->k : d->ci);
     const int8_t *rows[DW_MAX_K];
     for (int oy = oy0; oy < oy1; oy++) {
         for (int ky = 0; ky < d->kh; ky++) {
@@ -202,7 +212,7 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0
             int slot = iy % d->kh; /* kh consecutive rows never share a slot */
             int8_t *buf = s.ring + (size_t)slot * rb;
             if (s.ring_iy[slot] != iy) {
-                dw_prepare_row(p, xn, iy, b0, b1, &s, buf);
+                dw_prepare_row(p, pw, xn, iy, b0, b1, &s, buf);
                 s.ring_iy[slot] = iy;
             }
             rows[ky] = buf;
@@ -214,16 +224,17 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, int n, int oy0
 }
 
 #define DW_ROWS(V)                                                                               \
-    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0,       \
-                                  int b1, const int8_t *x, int8_t *y, void *mem) {               \
-        dw_rows(V, p, n, oy0, oy1, b0, b1, x, y, mem);                                           \
+    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n,      \
+                                  int oy0, int oy1, int b0, int b1, const int8_t *x, int8_t *y,  \
+                                  void *mem) {                                                   \
+        dw_rows(V, p, pw, n, oy0, oy1, b0, b1, x, y, mem);                                       \
     }
 DW_ROWS(0)
 DW_ROWS(1)
 DW_ROWS(2)
 DW_ROWS(3)
-typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, int n, int oy0, int oy1, int b0, int b1,
-                           const int8_t *x, int8_t *y, void *mem);
+typedef void (*dw_rows_fn)(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n, int oy0,
+                           int oy1, int b0, int b1, const int8_t *x, int8_t *y, void *mem);
 static const dw_rows_fn dw_variants[4] = {dw_rows_0, dw_rows_1, dw_rows_2, dw_rows_3};
 #endif
 
@@ -271,6 +282,7 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
 
 typedef struct {
     const vg_q8_dw_plan *p;
+    const vg_q8_gemm_plan *pw; /* fused pointwise before, or NULL */
     const int8_t *x;
     int8_t *y;
     char *scratch;
@@ -287,34 +299,54 @@ static void dwq_task(void *ctx, int task, int thread) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) {
         int b0 = cg * J->bpg, b1 = b0 + J->bpg < dw_blocks(p) ? b0 + J->bpg : dw_blocks(p);
-        dw_variants[p->rq.variant](p, n, oy0, oy1, b0, b1, J->x, J->y, J->scratch + (size_t)thread * J->scratch_bytes);
+        dw_variants[p->rq.variant](p, J->pw, n, oy0, oy1, b0, b1, J->x, J->y,
+                                   J->scratch + (size_t)thread * J->scratch_bytes);
         return;
     }
 #endif
     (void)thread, (void)cg;
+    VG_ASSERT(!J->pw);
     dw_rows_portable(p, n, oy0, oy1, J->x, J->y);
+}
+
+static void dw_run(vg_pool *pool, const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n,
+                   const int8_t *x, int8_t *y, void *scratch) {
+    int threads = vg_pool_threads(pool), ho = p->d.ho, blocks = dw_blocks(p);
+    /* one piece per image on one thread; else about 4 pieces per thread. Bands of rows
+     * prepare the kh - 1 input rows above them again (and compute them again when fused), so
+     * fused layers split channel blocks first (which share nothing: 16 channels a piece, or
+     * 32 when there are plenty); otherwise bands of at least 8 rows, then channel groups for
+     * small images. */
+    int chunks = 1, cgroups = 1, want = 4 * threads;
+    if (threads > 1 && pw) {
+        cgroups = blocks >= 2 * want ? (blocks + 1) / 2 : blocks;
+        chunks = n * cgroups >= 2 * threads ? 1 : (2 * threads + n * cgroups - 1) / (n * cgroups);
+    } else if (threads > 1) {
+        chunks = want / n < ho / 8 ? want / n : ho / 8;
+        chunks = chunks < 1 ? 1 : chunks;
+        if (p->fast) cgroups = (want + n * chunks - 1) / (n * chunks);
+    }
+    cgroups = cgroups > blocks ? blocks : cgroups;
+    chunks = chunks > ho ? ho : chunks;
+    int rows = (ho + chunks - 1) / chunks, bpg = (blocks + cgroups - 1) / cgroups;
+    dwq_job J = {p, pw, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows,
+                 bpg, (blocks + bpg - 1) / bpg};
+    vg_pool_run(pool, n * J.chunks * J.cgroups, dwq_task, &J);
 }
 
 void vg_q8_dw_run(vg_pool *pool, const vg_q8_dw_plan *p, int n, const int8_t *x, int8_t *y,
                   void *scratch) {
-    int threads = vg_pool_threads(pool), ho = p->d.ho, blocks = dw_blocks(p);
-    /* one piece per image on one thread; else about 4 pieces per thread: bands of at least 8
-     * rows (each band prepares the kh - 1 input rows above it again), then groups of channel
-     * blocks (which share nothing) for small images */
-    int chunks = 1, cgroups = 1;
-    if (threads > 1) {
-        int want = 4 * threads;
-        chunks = want / n < ho / 8 ? want / n : ho / 8;
-        chunks = chunks < 1 ? 1 : chunks;
-        if (p->fast) {
-            cgroups = (want + n * chunks - 1) / (n * chunks);
-            cgroups = cgroups > blocks ? blocks : cgroups;
-        }
-    }
-    int rows = (ho + chunks - 1) / chunks, bpg = (blocks + cgroups - 1) / cgroups;
-    dwq_job J = {p, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows,
-                 bpg, (blocks + bpg - 1) / bpg};
-    vg_pool_run(pool, n * J.chunks * J.cgroups, dwq_task, &J);
+    dw_run(pool, p, NULL, n, x, y, scratch);
+}
+
+bool vg_q8_pwdw_fusable(const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw) {
+    return pw->fast && dw->fast && pw->n == dw->d.ci && pw->q.out_zp == dw->q.in_zp;
+}
+
+void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw, int n,
+                    const int8_t *x, int8_t *y, void *scratch) {
+    VG_ASSERT(vg_q8_pwdw_fusable(pw, dw));
+    dw_run(pool, dw, pw, n, x, y, scratch);
 }
 
 void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,

@@ -128,14 +128,16 @@ void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p) {
 
 /* ---- tile kernels: rows [i0, i1), panels [p0, p1) */
 
+/* Output column j of row i goes to c[i ldc + (j / 16) pstride + j % 16]: pstride is 16 for a
+ * plain (m, n) matrix; the fused pointwise + depthwise writes blocks of 16 channels apart. */
 typedef void (*tile_fn)(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
-                        const vg_q8_gemm_plan *p, int8_t *c, int ldc);
+                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride);
 
 /* portable: dot products of A rows and W rows (contiguous int8, which compilers vectorise),
  * the zero point folded into the bias; the same integer sums as the reference, so
  * bit-identical */
 static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
-                        const vg_q8_gemm_plan *p, int8_t *c, int ldc) {
+                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride) {
     int j0 = p0 * NR, j1 = p1 * NR < p->n ? p1 * NR : p->n;
     for (int i = i0; i < i1; i++) {
         const int8_t *ar = a + (size_t)i * lda;
@@ -144,7 +146,7 @@ static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda
             int32_t acc = 0;
             for (int kk = 0; kk < p->k; kk++) acc += (int32_t)ar[kk] * wr[kk];
             acc += p->bias_zp[j];
-            c[(size_t)i * ldc + j] = p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
+            c[(size_t)i * ldc + (size_t)(j / NR) * pstride + j % NR] = p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
         }
     }
 }
@@ -154,7 +156,8 @@ static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda
 /* MR rows (a block; rows past `rows` repeat the last one, computed but not stored) x PC
  * panels starting at panel pn. MR, PC and variant are constants at every call site. */
 Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int8_t *a, int lda,
-                                const vg_q8_gemm_plan *p, int pn, int8_t *c, int ldc) {
+                                const vg_q8_gemm_plan *p, int pn, int8_t *c, size_t ldc,
+                                size_t pstride) {
     const vg_q8_rq *rq = &p->rq;
     const __m512i flip = _mm512_set1_epi32((int)0x80808080);
     const int8_t *w0 = p->w + (size_t)pn * p->k4 * NR * 4;
@@ -182,35 +185,37 @@ Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int
     q8_rq16 q0 = q8_rq16_load(rq, col);
 #pragma GCC unroll 8
     for (int t = 0; t < MR; t++)
-        if (t < rows) q8_store16(c + (size_t)t * ldc + col, q8_rq16_apply(c0[t], &q0, rq, variant), p->n - col);
+        if (t < rows) q8_store16(c + (size_t)t * ldc + (size_t)pn * pstride, q8_rq16_apply(c0[t], &q0, rq, variant), p->n - col);
     if (PC > 1) {
         q8_rq16 q1 = q8_rq16_load(rq, col + NR);
 #pragma GCC unroll 8
         for (int t = 0; t < MR; t++)
             if (t < rows)
-                q8_store16(c + (size_t)t * ldc + col + NR, q8_rq16_apply(c1[t], &q1, rq, variant),
+                q8_store16(c + (size_t)t * ldc + (size_t)(pn + 1) * pstride, q8_rq16_apply(c1[t], &q1, rq, variant),
                            p->n - col - NR);
     }
 }
 
 Q8_TV Q8_INLINE void vnni_tile(int variant, int i0, int i1, int p0, int p1, const int8_t *a,
-                               int lda, const vg_q8_gemm_plan *p, int8_t *c, int ldc) {
+                               int lda, const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,
+                               size_t pstride) {
     for (int pn = p0; pn < p1; pn += 2) {
         bool two = pn + 1 < p1;
         for (int i = i0; i < i1;) {
             int rows = i1 - i;
             const int8_t *ai = a + (size_t)i * lda;
             int8_t *ci = c + (size_t)i * ldc;
+            size_t ps = pstride;
             if (rows >= 5) {
                 rows = rows > 8 ? 8 : rows;
-                if (two) vnni_block(8, 2, variant, rows, ai, lda, p, pn, ci, ldc);
-                else vnni_block(8, 1, variant, rows, ai, lda, p, pn, ci, ldc);
+                if (two) vnni_block(8, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else vnni_block(8, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
             } else if (rows >= 2) {
-                if (two) vnni_block(4, 2, variant, rows, ai, lda, p, pn, ci, ldc);
-                else vnni_block(4, 1, variant, rows, ai, lda, p, pn, ci, ldc);
+                if (two) vnni_block(4, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else vnni_block(4, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
             } else {
-                if (two) vnni_block(1, 2, variant, 1, ai, lda, p, pn, ci, ldc);
-                else vnni_block(1, 1, variant, 1, ai, lda, p, pn, ci, ldc);
+                if (two) vnni_block(1, 2, variant, 1, ai, lda, p, pn, ci, ldc, ps);
+                else vnni_block(1, 1, variant, 1, ai, lda, p, pn, ci, ldc, ps);
             }
             i += rows;
         }
@@ -219,8 +224,9 @@ Q8_TV Q8_INLINE void vnni_tile(int variant, int i0, int i1, int p0, int p1, cons
 
 #define VNNI_TILE(V)                                                                             \
     Q8_TV static void tile_vnni_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,    \
-                                    const vg_q8_gemm_plan *p, int8_t *c, int ldc) {              \
-        vnni_tile(V, i0, i1, p0, p1, a, lda, p, c, ldc);                                         \
+                                    const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,             \
+                                    size_t pstride) {                                            \
+        vnni_tile(V, i0, i1, p0, p1, a, lda, p, c, ldc, pstride);                                \
     }
 VNNI_TILE(0)
 VNNI_TILE(1)
@@ -274,7 +280,7 @@ static void q8_task(void *ctx, int task, int thread) {
     int i0 = rt * J->tile_rows, i1 = i0 + J->tile_rows < J->m ? i0 + J->tile_rows : J->m;
     int p0 = pg * J->panels_per_group, p1 = p0 + J->panels_per_group;
     if (p1 > J->p->panels) p1 = J->p->panels;
-    J->fn(i0, i1, p0, p1, J->a, J->lda, J->p, J->c, J->ldc);
+    J->fn(i0, i1, p0, p1, J->a, J->lda, J->p, J->c, (size_t)J->ldc, NR);
 }
 
 void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
@@ -282,6 +288,15 @@ void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t
     if (m <= 0 || p->n <= 0) return;
     q8_job J = plan_job(pool, p, m, a, lda, c, ldc);
     vg_pool_run(pool, J.row_tiles * J.panel_groups, q8_task, &J);
+}
+
+void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, int p0, int p1,
+                     int8_t *c, size_t ldc, size_t pstride) {
+    tile_fn fn = tile_scalar;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->fast) fn = vnni_tiles[p->rq.variant];
+#endif
+    fn(0, m, p0, p1, a, lda, p, c, ldc, pstride);
 }
 
 void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
@@ -368,7 +383,7 @@ static void conv_task(void *ctx, int task, int thread) {
     if (p1 > J->g.p->panels) p1 = J->g.p->panels;
     int8_t *col = J->scratch + (size_t)thread * J->scratch_bytes;
     im2col8(J->d, J->x, (int8_t)J->g.p->q.in_zp, i0, i1, col);
-    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc, J->g.ldc);
+    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc, (size_t)J->g.ldc, NR);
 }
 
 void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,

@@ -30,6 +30,12 @@
 bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q);
 void vg_q8_rq_free(vg_q8_rq *r);
 
+/* Rows [0, m) of A times panels [p0, p1) of the plan, on the calling thread; output column j
+ * of row i goes to c[i ldc + (j / 16) pstride + j % 16] (the fused pointwise + depthwise
+ * writes its prepared rows with it). */
+void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, int p0, int p1,
+                     int8_t *c, size_t ldc, size_t pstride);
+
 /* The same formula for one channel in scalar 64-bit arithmetic (the portable kernels): about
  * twice as fast as vg_mul_qmult's two roundings with their branches. With y in 64 bits,
  * clamping y + zp equals the reference's clamp of its int32 result plus zp. */

@@ -2,11 +2,13 @@
  * activation buffers by liveness (a buffer is reused as soon as its tensor's last reader has
  * run), and dispatches each node to the kernel table.
  *
- * Float path only: a 1x1 convolution whose sole reader is the residual ADD right after it runs
- * as one GEMM whose epilogue adds the residual (and applies the ADD's activation), writing the
- * ADD's output; the ADD is skipped. Same bits as the two separate layers, one pass less over
- * the activation. Not done with keep_all (every tensor must stay readable), in the int8 path,
- * or when VIGIE_FUSE=0 is set (A/B comparisons). */
+ * Fusion, same bits as the two separate layers. Float path: a 1x1 convolution whose sole
+ * reader is the residual ADD right after it runs as one GEMM whose epilogue adds the residual
+ * (and applies the ADD's activation), writing the ADD's output; the ADD is skipped. Int8 path
+ * (fast kernels): a 1x1 convolution whose sole reader is the depthwise right after it (the
+ * expansion of an inverted residual block) runs with it (vg_q8_pwdw_run), writing the
+ * depthwise's output; the expanded tensor is never stored. Not done with keep_all (every
+ * tensor must stay readable) or when VIGIE_FUSE=0 is set (A/B comparisons). */
 #include "model/runner.h"
 
 #include "cpu/backend.h"
@@ -48,7 +50,8 @@ struct vg_runner {
     double *prof_s; /* per node: accumulated seconds */
     int *prof_calls;
     int *res_of; /* per node: the residual tensor a fused 1x1 conv adds, else -1 */
-    bool *fused; /* per node: an ADD already computed by the conv before it */
+    bool *pwdw;  /* per node: an int8 1x1 conv that runs the depthwise after it */
+    bool *fused; /* per node: computed by the node before it (ADD, or int8 depthwise) */
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
@@ -123,6 +126,8 @@ static bool plan_q8(vg_runner *r) {
             if (s > ws) ws = s;
         }
     }
+    for (int j = 0; j + 1 < nn; j++) /* plan_fusion chose these with the same conditions */
+        VG_ASSERT(!r->pwdw[j] || vg_q8_pwdw_fusable(&r->qg[j], &r->qd[j + 1]));
     r->ws8_bytes = ws;
     r->ws8 = ws ? aligned_alloc(64, ws * (size_t)r->threads) : NULL;
     return !ws || r->ws8;
@@ -136,6 +141,7 @@ void vg_runner_free(vg_runner *r) {
     free(r->prof_s);
     free(r->prof_calls);
     free(r->res_of);
+    free(r->pwdw);
     free(r->fused);
     free(r->geom);
     free(r->shapes);
@@ -157,21 +163,38 @@ static size_t tensor_floats(const vg_shape *s, int batch) {
 }
 
 
-/* Marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv has no
- * activation of its own, node i+1 is an ADD reading the conv's output as exactly one of its
- * inputs, and nothing else (no other node, not the graph output) reads that output. */
+/* Float: marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv
+ * has no activation of its own, node i+1 is an ADD reading the conv's output as exactly one of
+ * its inputs, and nothing else (no other node, not the graph output) reads that output.
+ * Int8 with the fast kernels: marks the 1x1 conv + depthwise pairs, node i+1 a depthwise that
+ * is the only reader of the conv's output. */
 static void plan_fusion(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nn = g->n_nodes;
-    for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->fused[i] = false;
+    for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->pwdw[i] = false, r->fused[i] = false;
     const char *env = getenv("VIGIE_FUSE");
-    if (r->keep_all || r->q8 || (env && strcmp(env, "0") == 0)) return;
+    if (r->keep_all || (env && strcmp(env, "0") == 0)) return;
+    if (r->q8 && !(r->q8_fast && vg_q8_fast_available())) return;
     int *readers = calloc((size_t)g->n_tensors, sizeof(int));
     if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
     for (int i = 0; i < nn; i++)
         for (int j = 0; j < 2; j++)
             if (g->nodes[i].in[j] >= 0) readers[g->nodes[i].in[j]]++;
-    for (int i = 0; i + 1 < nn; i++) {
+    for (int i = 0; r->q8 && i + 1 < nn; i++) {
+        const vg_node *c = &g->nodes[i], *dw = &g->nodes[i + 1];
+        int t = c->out;
+        if (c->op != VG_OP_CONV || !is_pointwise(&r->geom[i].conv) || dw->op != VG_OP_DWCONV ||
+            dw->in[0] != t || readers[t] != 1 || t == g->output || r->fused[i] ||
+            !vg_q8_dw_fast_shape(&r->geom[i + 1].conv))
+            continue;
+        /* what fusion saves is the expanded tensor's trip through the caches; below ~128 KB
+         * (MobileNetV2 224: the 14x14 and 7x7 blocks) it stays in L2 anyway, and the
+         * row-by-row pointwise of the fused pass is then a little slower (measured) */
+        if (tensor_floats(&r->shapes[t], 1) < 128 * 1024) continue;
+        r->pwdw[i] = true;
+        r->fused[i + 1] = true;
+    }
+    for (int i = 0; !r->q8 && i + 1 < nn; i++) {
         const vg_node *c = &g->nodes[i], *a = &g->nodes[i + 1];
         if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !is_pointwise(&r->geom[i].conv) ||
             a->op != VG_OP_ADD || r->fused[i])
@@ -185,8 +208,10 @@ static void plan_fusion(vg_runner *r) {
 }
 
 /* Greedy liveness allocation into slots; returns false on allocation failure. A fused conv
- * writes its ADD's output: that buffer is taken when the conv runs, while the conv's input and
- * the residual are still live, so it overlaps neither; the conv's own output tensor shares it. */
+ * writes the next node's output (the ADD's, or the int8 depthwise's): that buffer is taken
+ * when the conv runs, while the conv's input (and the residual) are still live, so it overlaps
+ * neither; the conv's own output tensor shares it (an ADD's input, read at the same place
+ * before it is written; a depthwise's, never stored). */
 static bool plan_buffers(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nt = g->n_tensors;
@@ -205,7 +230,7 @@ static bool plan_buffers(vg_runner *r) {
         for (int i = 0; i < g->n_nodes; i++) {
             int out = g->nodes[i].out;
             if (!r->fused[i]) {
-                if (r->res_of[i] >= 0) out = g->nodes[i + 1].out;
+                if (r->res_of[i] >= 0 || r->pwdw[i]) out = g->nodes[i + 1].out;
                 size_t need = tensor_floats(&r->shapes[out], r->batch);
                 /* best fit among free slots; else grow the largest free one; else a new slot */
                 int best = -1, largest = -1;
@@ -220,7 +245,7 @@ static bool plan_buffers(vg_runner *r) {
                 if (slot_size[best] < need) slot_size[best] = need;
                 slot_busy[best] = true;
                 slot_of[out] = best;
-                if (r->res_of[i] >= 0) slot_of[g->nodes[i].out] = best;
+                if (r->res_of[i] >= 0 || r->pwdw[i]) slot_of[g->nodes[i].out] = best;
             }
             for (int j = 0; j < 2; j++) {
                 int in = g->nodes[i].in[j];
@@ -297,9 +322,10 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     r->prof_calls = calloc((size_t)g->n_nodes, sizeof(int));
     r->packed = calloc((size_t)g->n_nodes, sizeof(float *));
     r->res_of = malloc(sizeof(int) * (size_t)g->n_nodes);
+    r->pwdw = calloc((size_t)g->n_nodes, sizeof(bool));
     r->fused = calloc((size_t)g->n_nodes, sizeof(bool));
     if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed ||
-        !r->res_of || !r->fused) {
+        !r->res_of || !r->pwdw || !r->fused) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
@@ -437,7 +463,9 @@ static void run_node_q8(vg_runner *r, int i) {
     d.n = n;
     switch ((vg_op)nd->op) {
     case VG_OP_CONV:
-        if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
+        if (r->pwdw[i]) /* with the depthwise after it (plan_fusion) */
+            vg_q8_pwdw_run(pool, &r->qg[i], &r->qd[i + 1], n, x, r->t8[g->nodes[i + 1].out], r->ws8);
+        else if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
         else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->ws8, y);
         break;
     case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->ws8); break;
@@ -467,6 +495,7 @@ static void forward_q8(vg_runner *r, const float *input, float *output) {
     int last = g->n_nodes;
     if (r->ends_in_softmax) last--;
     for (int i = 0; i < last; i++) {
+        if (r->fused[i]) continue;
         double t0 = r->profile ? vg_time_now() : 0;
         run_node_q8(r, i);
         if (r->profile) r->prof_s[i] += vg_time_now() - t0, r->prof_calls[i]++;
@@ -536,13 +565,13 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
         const vg_node_geom *gm = &r->geom[i];
         vg_layer_stat *s = &stats[i];
         memset(s, 0, sizeof *s);
-        if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
+        if (r->fused[i]) /* timed with the conv before */
+            snprintf(s->kind, sizeof s->kind, "%s (fused)", vg_op_name((vg_op)nd->op));
+        else if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
             snprintf(s->kind, sizeof s->kind, "pointwise");
         else if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
             snprintf(s->kind, sizeof s->kind, "%s %dx%d/%d", vg_op_name((vg_op)nd->op), nd->kh,
                      nd->kw, nd->sh);
-        else if (r->fused[i])
-            snprintf(s->kind, sizeof s->kind, "add (fused)"); /* timed with the conv before */
         else
             snprintf(s->kind, sizeof s->kind, "%s", vg_op_name((vg_op)nd->op));
         s->in_h = gm->in.h, s->in_w = gm->in.w, s->in_c = gm->in.c;
