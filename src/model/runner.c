@@ -567,6 +567,8 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
         memset(s, 0, sizeof *s);
         if (r->fused[i]) /* timed with the conv before */
             snprintf(s->kind, sizeof s->kind, "%s (fused)", vg_op_name((vg_op)nd->op));
+        else if (r->pwdw[i])
+            snprintf(s->kind, sizeof s->kind, "pointwise+dw");
         else if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
             snprintf(s->kind, sizeof s->kind, "pointwise");
         else if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
@@ -574,9 +576,12 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
                      nd->kw, nd->sh);
         else
             snprintf(s->kind, sizeof s->kind, "%s", vg_op_name((vg_op)nd->op));
+        /* a fused pair: the conv's input, the depthwise's output, the work of both */
+        const vg_node_geom *go = r->pwdw[i] ? &r->geom[i + 1] : gm;
         s->in_h = gm->in.h, s->in_w = gm->in.w, s->in_c = gm->in.c;
-        s->out_h = gm->out.h, s->out_w = gm->out.w, s->out_c = gm->out.c;
-        s->flops = gm->flops;
+        s->out_h = go->out.h, s->out_w = go->out.w, s->out_c = go->out.c;
+        s->flops = gm->flops + (r->pwdw[i] ? go->flops : 0);
+        if (i > 0 && r->pwdw[i - 1]) s->flops = 0; /* counted with the conv before */
         s->seconds = r->prof_s[i];
         s->calls = r->prof_calls[i];
     }
