@@ -13,7 +13,8 @@
 
 static int8_t *bytes(size_t n, unsigned seed) {
     int8_t *p = malloc(n + 64);
-    for (size_t i = 0; i < n + 64; i++) p[i] = (int8_t)((i * 2654435761u + seed) >> 13);
+    for (size_t i = 0; i < n + 64; i++)
+        p[i] = (int8_t)((i * 2654435761u + seed) >> 13);
     return p;
 }
 
@@ -24,15 +25,15 @@ typedef struct {
 } ctx;
 
 /* best time of RUNS calls, ms */
-#define BEST(ms, call)                                                                           \
-    do {                                                                                         \
-        ms = 1e9;                                                                                \
-        for (int r_ = 0; r_ < RUNS; r_++) {                                                      \
-            double t0_ = vg_time_now();                                                          \
-            call;                                                                                \
-            double t_ = (vg_time_now() - t0_) * 1e3;                                             \
-            if (t_ < ms) ms = t_;                                                                \
-        }                                                                                        \
+#define BEST(ms, call)                                                                             \
+    do {                                                                                           \
+        ms = 1e9;                                                                                  \
+        for (int r_ = 0; r_ < RUNS; r_++) {                                                        \
+            double t0_ = vg_time_now();                                                            \
+            call;                                                                                  \
+            double t_ = (vg_time_now() - t0_) * 1e3;                                               \
+            if (t_ < ms) ms = t_;                                                                  \
+        }                                                                                          \
     } while (0)
 
 static void gemm_row(ctx *c, int m, int n, int k) {
@@ -85,10 +86,12 @@ int main(int argc, char **argv) {
     static const int pw[][3] = {{12544, 16, 32}, {12544, 96, 16}, {3136, 24, 96}, {3136, 144, 24},
                                 {3136, 24, 144}, {784, 192, 32},  {196, 384, 64}, {196, 64, 384},
                                 {49, 960, 160},  {49, 1280, 320}, {1, 1001, 1280}};
-    for (size_t i = 0; i < sizeof pw / sizeof pw[0]; i++) gemm_row(&c, pw[i][0], pw[i][1], pw[i][2]);
+    for (size_t i = 0; i < sizeof pw / sizeof pw[0]; i++)
+        gemm_row(&c, pw[i][0], pw[i][1], pw[i][2]);
     static const int dw[][3] = {{112, 32, 1}, {112, 96, 2}, {56, 144, 1}, {56, 144, 2},
                                 {28, 192, 1}, {14, 576, 1}, {7, 960, 1}};
-    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++) dw_row(&c, dw[i][0], dw[i][1], dw[i][2]);
+    for (size_t i = 0; i < sizeof dw / sizeof dw[0]; i++)
+        dw_row(&c, dw[i][0], dw[i][1], dw[i][2]);
     /* the stem: 3x3 stride 2 over 3 channels, im2col + GEMM */
     vg_conv_desc d = {1, 224, 224, 3, 32, 3, 3, 2, 2, 0, 0, 112, 112};
     int8_t *x = bytes(224 * 224 * 3, 5), *w = bytes(32 * 27, 6), *y = malloc(112 * 112 * 32);
@@ -115,7 +118,8 @@ int main(int argc, char **argv) {
     printf("%-30s %9.4f %9s %9.4f\n", "add 56 x 56 x 24", ms_fast, "", ms_port);
     size_t nf = 224 * 224 * 3;
     float *f = malloc(sizeof(float) * nf);
-    for (size_t i = 0; i < nf; i++) f[i] = (float)(i % 255) / 127.5f - 1.0f;
+    for (size_t i = 0; i < nf; i++)
+        f[i] = (float)(i % 255) / 127.5f - 1.0f;
     int8_t *fq = malloc(nf);
     BEST(ms_fast, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, true));
     BEST(ms_port, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, false));

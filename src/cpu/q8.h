@@ -34,9 +34,9 @@ typedef struct {
 /* ---- matrix multiply: C (m, n) = requant(A (m, k) W (n, k)^T + bias) */
 
 typedef struct {
-    int n, k, k4;    /* columns, depth, depth in groups of 4 (padded with zero weights) */
-    int panels;      /* groups of 16 columns */
-    int8_t *w;       /* fast path: panels x k4 x 16 x 4 bytes */
+    int n, k, k4;         /* columns, depth, depth in groups of 4 (padded with zero weights) */
+    int panels;           /* groups of 16 columns */
+    int8_t *w;            /* fast path: panels x k4 x 16 x 4 bytes */
     const int8_t *w_rows; /* the caller's (n, k) weights, for the portable path */
     const int32_t *bias;  /* the caller's, or NULL */
     int32_t *bias_zp;     /* n: bias - in_zp x (sum of W's row), for the portable path */
@@ -61,20 +61,20 @@ void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t
  * im2col + the GEMM, tile by tile (the stem of MobileNetV2: 3x3, stride 2, 3 channels).
  * scratch: threads x vg_q8_conv_scratch bytes. */
 size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p);
-void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,
-                    const int8_t *x, void *scratch, int8_t *y);
+void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d, const int8_t *x,
+                    void *scratch, int8_t *y);
 
 /* ---- depthwise convolution (kh x kw, any stride and padding) */
 
 typedef struct {
-    vg_conv_desc d;       /* geometry (d.n ignored: images are given at run time) */
-    const int8_t *w;      /* the caller's (kh, kw, c) weights */
-    const int32_t *bias;  /* the caller's, or NULL */
+    vg_conv_desc d;      /* geometry (d.n ignored: images are given at run time) */
+    const int8_t *w;     /* the caller's (kh, kw, c) weights */
+    const int32_t *bias; /* the caller's, or NULL */
     vg_q8_out q;
     bool fast;
-    int groups;           /* taps of a row in groups of 4 */
-    int wx;               /* columns of a prepared input row */
-    int8_t *wp;           /* kh x groups x blocks of 16 channels x 64 bytes */
+    int groups; /* taps of a row in groups of 4 */
+    int wx;     /* columns of a prepared input row */
+    int8_t *wp; /* kh x groups x blocks of 16 channels x 64 bytes */
     vg_q8_rq rq;
 } vg_q8_dw_plan;
 

@@ -20,9 +20,15 @@
 
 /* prepared-row geometry: entries at columns j = 0, step, 2 step... (a stride that divides 4
  * only ever reads those) */
-static int dw_step(const vg_conv_desc *d) { return 4 % d->sw == 0 ? d->sw : 1; }
-static int dw_entries(const vg_q8_dw_plan *p) { return (p->wx + dw_step(&p->d) - 1) / dw_step(&p->d); }
-static int dw_blocks(const vg_q8_dw_plan *p) { return (p->d.ci + 15) / 16; }
+static int dw_step(const vg_conv_desc *d) {
+    return 4 % d->sw == 0 ? d->sw : 1;
+}
+static int dw_entries(const vg_q8_dw_plan *p) {
+    return (p->wx + dw_step(&p->d) - 1) / dw_step(&p->d);
+}
+static int dw_blocks(const vg_q8_dw_plan *p) {
+    return (p->d.ci + 15) / 16;
+}
 
 bool vg_q8_dw_fast_shape(const vg_conv_desc *d) {
     return vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
@@ -49,12 +55,14 @@ bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w
     for (int ky = 0; ky < d->kh; ky++)
         for (int kx = 0; kx < d->kw; kx++)
             for (int c = 0; c < C; c++) {
-                size_t at = (((size_t)ky * p->groups + kx / 4) * blocks + c / 16) * 64 + (c % 16) * 4 + kx % 4;
+                size_t at = (((size_t)ky * p->groups + kx / 4) * blocks + c / 16) * 64 +
+                            (c % 16) * 4 + kx % 4;
                 p->wp[at] = w[((size_t)ky * d->kw + kx) * C + c];
             }
     for (int c = 0; c < C; c++) {
         int32_t s = 0;
-        for (int t = 0; t < d->kh * d->kw; t++) s += w[(size_t)t * C + c];
+        for (int t = 0; t < d->kh * d->kw; t++)
+            s += w[(size_t)t * C + c];
         p->rq.bias[c] = (bias ? bias[c] : 0) - (128 + q->in_zp) * s;
     }
     return true;
@@ -69,7 +77,9 @@ void vg_q8_dw_plan_free(vg_q8_dw_plan *p) {
 /* per thread: kh ring rows + a padding row (blocks x entries x 64 bytes each), the staging
  * row (blocks x (wx + 3) columns x 16 bytes, + slack for the 64-byte reads of its last
  * columns) and the ring's row numbers */
-static size_t dw_row_bytes(const vg_q8_dw_plan *p) { return (size_t)dw_blocks(p) * dw_entries(p) * 64; }
+static size_t dw_row_bytes(const vg_q8_dw_plan *p) {
+    return (size_t)dw_blocks(p) * dw_entries(p) * 64;
+}
 static size_t dw_stage_bytes(const vg_q8_dw_plan *p) {
     return ((size_t)dw_blocks(p) * (p->wx + 3) * 16 + 48 + 63) / 64 * 64;
 }
@@ -103,8 +113,8 @@ static dw_ws dw_carve(const vg_q8_dw_plan *p, void *mem) {
  * consecutive columns are then one 64-byte load), whose padding columns hold the zero point
  * (written once by dw_rows). With pw, the row is computed there: xn is the input of the
  * pointwise layer pw, whose outputs are the depthwise's inputs. */
-Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, const int8_t *xn,
-                                 int iy, int b0, int b1, dw_ws *s, int8_t *dst) {
+Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw,
+                                 const int8_t *xn, int iy, int b0, int b1, dw_ws *s, int8_t *dst) {
     const vg_conv_desc *d = &p->d;
     int C = d->ci, step = dw_step(d), ne = dw_entries(p);
     size_t cols = (size_t)p->wx + 3;
@@ -119,19 +129,21 @@ Q8_TV static void dw_prepare_row(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *
         const int8_t *src = row + (size_t)b * 16;
         if (C - b * 16 >= 16) {
             for (int ix = 0; ix < ix1; ix++)
-                _mm_store_si128((__m128i *)(void *)(st + (size_t)ix * 16),
-                                _mm_loadu_si128((const __m128i *)(const void *)(src + (size_t)ix * C)));
+                _mm_store_si128(
+                    (__m128i *)(void *)(st + (size_t)ix * 16),
+                    _mm_loadu_si128((const __m128i *)(const void *)(src + (size_t)ix * C)));
         } else {
             __mmask16 m = (__mmask16)((1u << (C - b * 16)) - 1);
             for (int ix = 0; ix < ix1; ix++)
-                _mm_store_si128((__m128i *)(void *)(st + (size_t)ix * 16), _mm_maskz_loadu_epi8(m, src + (size_t)ix * C));
+                _mm_store_si128((__m128i *)(void *)(st + (size_t)ix * 16),
+                                _mm_maskz_loadu_epi8(m, src + (size_t)ix * C));
         }
     }
     /* dword 4k + l of 4 columns (column k, channels 4l..4l+3) goes to dword 4l + k, then each
      * 4 x 4 byte square is transposed: byte 4i + k = channel 4l + i of column k */
     const __m512i dperm = _mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0);
-    const __m512i bperm = _mm512_broadcast_i32x4(
-        _mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
+    const __m512i bperm =
+        _mm512_broadcast_i32x4(_mm_set_epi8(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0));
     const __m512i flip = _mm512_set1_epi8((char)0x80);
     for (int b = b0; b < b1; b++) {
         const int8_t *st = s->stage + (size_t)b * cols * 16;
@@ -167,7 +179,8 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
                 __m512i acc = q8_dpbusd(bias, _mm512_load_si512(r0 + at), w0);
                 acc = q8_dpbusd(acc, _mm512_load_si512(r1 + at), w1);
                 acc = q8_dpbusd(acc, _mm512_load_si512(r2 + at), w2);
-                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
+                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant),
+                           C - c0);
             }
         } else {
             for (int ox = 0; ox < d->wo; ox++) {
@@ -175,10 +188,12 @@ Q8_TV Q8_INLINE void dw_out_row(int KH, int G, int variant, const vg_q8_dw_plan 
                 for (int ky = 0; ky < kh; ky++)
                     for (int g = 0; g < groups; g++) {
                         size_t at = boff + ((size_t)ox * estride + (size_t)g * 4 / step) * 64;
-                        __m512i wv = _mm512_load_si512(p->wp + (((size_t)ky * groups + g) * blocks + b) * 64);
+                        __m512i wv = _mm512_load_si512(
+                            p->wp + (((size_t)ky * groups + g) * blocks + b) * 64);
                         acc = q8_dpbusd(acc, _mm512_load_si512(rows[ky] + at), wv);
                     }
-                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant), C - c0);
+                q8_store16(yr + (size_t)ox * C + c0, q8_rq16_apply(acc, &rq, &p->rq, variant),
+                           C - c0);
             }
         }
     }
@@ -198,8 +213,10 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, const vg_q8_ge
         for (size_t j = 0; j < cols; j++)
             if ((int)j < d->pl || (int)j >= d->pl + d->w)
                 memset(s.stage + ((size_t)b * cols + j) * 16, (int)(int8_t)p->q.in_zp, 16);
-    memset(s.padrow + b0 * bb, (int)(int8_t)(p->q.in_zp ^ 0x80), (size_t)(b1 - b0) * bb); /* zp, flipped */
-    for (int k = 0; k < d->kh; k++) s.ring_iy[k] = -1;
+    memset(s.padrow + b0 * bb, (int)(int8_t)(p->q.in_zp ^ 0x80),
+           (size_t)(b1 - b0) * bb); /* zp, flipped */
+    for (int k = 0; k < d->kh; k++)
+        s.ring_iy[k] = -1;
     const int8_t *xn = x + (size_t)n * d->h * d->w * (pw ? pw->k : d->ci);
     const int8_t *rows[DW_MAX_K];
     for (int oy = oy0; oy < oy1; oy++) {
@@ -218,16 +235,18 @@ Q8_TV Q8_INLINE void dw_rows(int variant, const vg_q8_dw_plan *p, const vg_q8_ge
             rows[ky] = buf;
         }
         int8_t *yr = y + (((size_t)n * d->ho + oy) * d->wo) * d->ci;
-        if (d->kh == 3 && p->groups == 1) dw_out_row(3, 1, variant, p, b0, b1, rows, yr);
-        else dw_out_row(0, 0, variant, p, b0, b1, rows, yr);
+        if (d->kh == 3 && p->groups == 1)
+            dw_out_row(3, 1, variant, p, b0, b1, rows, yr);
+        else
+            dw_out_row(0, 0, variant, p, b0, b1, rows, yr);
     }
 }
 
-#define DW_ROWS(V)                                                                               \
-    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n,      \
-                                  int oy0, int oy1, int b0, int b1, const int8_t *x, int8_t *y,  \
-                                  void *mem) {                                                   \
-        dw_rows(V, p, pw, n, oy0, oy1, b0, b1, x, y, mem);                                       \
+#define DW_ROWS(V)                                                                                 \
+    Q8_TV static void dw_rows_##V(const vg_q8_dw_plan *p, const vg_q8_gemm_plan *pw, int n,        \
+                                  int oy0, int oy1, int b0, int b1, const int8_t *x, int8_t *y,    \
+                                  void *mem) {                                                     \
+        dw_rows(V, p, pw, n, oy0, oy1, b0, b1, x, y, mem);                                         \
     }
 DW_ROWS(0)
 DW_ROWS(1)
@@ -264,17 +283,25 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
             int8_t *out = y + (((size_t)n * d->ho + oy) * d->wo + ox) * C;
             for (int c0 = 0; c0 < C; c0 += CB) {
                 int nc = C - c0 < CB ? C - c0 : CB;
-                for (int c = 0; c < nc; c++) acc[c] = p->bias ? p->bias[c0 + c] : 0;
+                for (int c = 0; c < nc; c++)
+                    acc[c] = p->bias ? p->bias[c0 + c] : 0;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++) {
-                        const int8_t *xp = xn + ((size_t)(oy * d->sh - d->pt + ky) * d->w + (ox * d->sw - d->pl + kx)) * C + c0;
+                        const int8_t *xp =
+                            xn +
+                            ((size_t)(oy * d->sh - d->pt + ky) * d->w + (ox * d->sw - d->pl + kx)) *
+                                C +
+                            c0;
                         const int8_t *wp = p->w + ((size_t)ky * d->kw + kx) * C + c0;
-                        for (int c = 0; c < nc; c++) acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
+                        for (int c = 0; c < nc; c++)
+                            acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
                     }
                 if (p->rq.variant >= 0)
-                    for (int c = 0; c < nc; c++) out[c0 + c] = q8_rq1(&p->rq, acc[c], c0 + c);
+                    for (int c = 0; c < nc; c++)
+                        out[c0 + c] = q8_rq1(&p->rq, acc[c], c0 + c);
                 else
-                    for (int c = 0; c < nc; c++) out[c0 + c] = vg_q8_requant1(acc[c], q, c0 + c);
+                    for (int c = 0; c < nc; c++)
+                        out[c0 + c] = vg_q8_requant1(acc[c], q, c0 + c);
             }
         }
     }
@@ -287,14 +314,15 @@ typedef struct {
     int8_t *y;
     char *scratch;
     size_t scratch_bytes;
-    int rows, chunks;   /* pieces of output rows */
-    int bpg, cgroups;   /* pieces of channel blocks (fast path only) */
+    int rows, chunks; /* pieces of output rows */
+    int bpg, cgroups; /* pieces of channel blocks (fast path only) */
 } dwq_job;
 
 static void dwq_task(void *ctx, int task, int thread) {
     const dwq_job *J = ctx;
     const vg_q8_dw_plan *p = J->p;
-    int cg = task % J->cgroups, rc = task / J->cgroups % J->chunks, n = task / J->cgroups / J->chunks;
+    int cg = task % J->cgroups, rc = task / J->cgroups % J->chunks,
+        n = task / J->cgroups / J->chunks;
     int oy0 = rc * J->rows, oy1 = oy0 + J->rows < p->d.ho ? oy0 + J->rows : p->d.ho;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) {
@@ -329,8 +357,11 @@ static void dw_run(vg_pool *pool, const vg_q8_dw_plan *p, const vg_q8_gemm_plan 
     cgroups = cgroups > blocks ? blocks : cgroups;
     chunks = chunks > ho ? ho : chunks;
     int rows = (ho + chunks - 1) / chunks, bpg = (blocks + cgroups - 1) / cgroups;
-    dwq_job J = {p, pw, x, y, scratch, vg_q8_dw_scratch(p), rows, (ho + rows - 1) / rows,
-                 bpg, (blocks + bpg - 1) / bpg};
+    dwq_job J = {p,       pw,
+                 x,       y,
+                 scratch, vg_q8_dw_scratch(p),
+                 rows,    (ho + rows - 1) / rows,
+                 bpg,     (blocks + bpg - 1) / bpg};
     vg_pool_run(pool, n * J.chunks * J.cgroups, dwq_task, &J);
 }
 

@@ -9,7 +9,7 @@
 #include <string.h>
 
 /* elements per task: fixed, so threads never change results */
-#define ADD_PIECE 16384
+#define ADD_PIECE   16384
 #define QUANT_PIECE 32768
 
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
@@ -33,7 +33,8 @@ Q8_TV Q8_INLINE __m512i mulq16(__m512i x, const q8_rq16 *c) {
 
 Q8_TV static void add_avx512(size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,
                              int8_t *y) {
-    q8_rq16 c1 = mulq_const(p->m1, p->s1), c2 = mulq_const(p->m2, p->s2), co = mulq_const(p->mo, p->so);
+    q8_rq16 c1 = mulq_const(p->m1, p->s1), c2 = mulq_const(p->m2, p->s2),
+            co = mulq_const(p->mo, p->so);
     const __m512i z1 = _mm512_set1_epi32(p->zp1), z2 = _mm512_set1_epi32(p->zp2);
     const __m512i zo = _mm512_set1_epi32(p->zp_out);
     const __m512i lo = _mm512_set1_epi32(p->act_min), hi = _mm512_set1_epi32(p->act_max);
@@ -62,8 +63,8 @@ Q8_TV static void quantize_avx512(size_t n, const float *x, vg_qparam q, int8_t 
         /* roundf: halves away from zero; v - trunc(v) is exact */
         __m512 t = _mm512_roundscale_ps(v, _MM_FROUND_TO_ZERO | _MM_FROUND_NO_EXC);
         __m512 f = _mm512_sub_ps(v, t);
-        __m512 sone = _mm512_castsi512_ps(
-            _mm512_or_si512(_mm512_and_si512(_mm512_castps_si512(v), sign), _mm512_castps_si512(one)));
+        __m512 sone = _mm512_castsi512_ps(_mm512_or_si512(
+            _mm512_and_si512(_mm512_castps_si512(v), sign), _mm512_castps_si512(one)));
         __mmask16 up = _mm512_cmp_ps_mask(_mm512_abs_ps(f), half, _CMP_GE_OQ);
         t = _mm512_mask_add_ps(t, up, t, sone);
         v = _mm512_add_ps(t, zp);
@@ -123,7 +124,8 @@ static void quant_task(void *ctx, int task, int thread) {
         return;
     }
 #endif
-    for (size_t i = i0; i < i0 + len; i++) J->y[i] = vg_quantize1(J->x[i], J->q);
+    for (size_t i = i0; i < i0 + len; i++)
+        J->y[i] = vg_quantize1(J->x[i], J->q);
 }
 
 void vg_q8_quantize(vg_pool *pool, size_t n, const float *x, vg_qparam q, int8_t *y,
@@ -143,7 +145,8 @@ void vg_q8_gap(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qparam ou
             memset(sum, 0, sizeof sum);
             for (int i = 0; i < hw; i++) {
                 const int8_t *xp = x + ((size_t)b * hw + i) * c + c0;
-                for (int k = 0; k < nc; k++) sum[k] += xp[k];
+                for (int k = 0; k < nc; k++)
+                    sum[k] += xp[k];
             }
             for (int k = 0; k < nc; k++) {
                 float v = roundf((float)sum[k] / (float)hw * scale + bias);

@@ -7,7 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define NR 16 /* columns per panel: one vector of int32 accumulators */
+#define NR        16 /* columns per panel: one vector of int32 accumulators */
 #define TILE_ROWS 64 /* the most rows of a tile */
 
 /* ---- requantization constants */
@@ -90,7 +90,8 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
     if (!p->bias_zp) return false;
     for (int j = 0; j < n; j++) {
         int32_t s = 0;
-        for (int kk = 0; kk < k; kk++) s += w[(size_t)j * k + kk];
+        for (int kk = 0; kk < k; kk++)
+            s += w[(size_t)j * k + kk];
         p->bias_zp[j] = (bias ? bias[j] : 0) - q->in_zp * s;
     }
     if (!vg_q8_rq_init(&p->rq, n, q)) {
@@ -113,7 +114,8 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
     }
     for (int j = 0; j < n; j++) {
         int32_t s = 0;
-        for (int kk = 0; kk < k; kk++) s += w[(size_t)j * k + kk];
+        for (int kk = 0; kk < k; kk++)
+            s += w[(size_t)j * k + kk];
         p->rq.bias[j] = p->bias_zp[j] - 128 * s;
     }
     return true;
@@ -144,9 +146,11 @@ static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda
         for (int j = j0; j < j1; j++) {
             const int8_t *wr = p->w_rows + (size_t)j * p->k;
             int32_t acc = 0;
-            for (int kk = 0; kk < p->k; kk++) acc += (int32_t)ar[kk] * wr[kk];
+            for (int kk = 0; kk < p->k; kk++)
+                acc += (int32_t)ar[kk] * wr[kk];
             acc += p->bias_zp[j];
-            c[(size_t)i * ldc + (size_t)(j / NR) * pstride + j % NR] = p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
+            c[(size_t)i * ldc + (size_t)(j / NR) * pstride + j % NR] =
+                p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
         }
     }
 }
@@ -163,13 +167,15 @@ Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int
     const int8_t *w0 = p->w + (size_t)pn * p->k4 * NR * 4;
     const int8_t *w1 = PC > 1 ? w0 + (size_t)p->k4 * NR * 4 : w0;
     const int8_t *r[8];
-    for (int t = 0; t < MR; t++) r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
+    for (int t = 0; t < MR; t++)
+        r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
     int col = pn * NR;
     __m512i c0[8], c1[8];
     __m512i b0 = _mm512_load_si512(rq->bias + col);
     __m512i b1 = PC > 1 ? _mm512_load_si512(rq->bias + col + NR) : b0;
 #pragma GCC unroll 8
-    for (int t = 0; t < MR; t++) c0[t] = b0, c1[t] = b1;
+    for (int t = 0; t < MR; t++)
+        c0[t] = b0, c1[t] = b1;
     for (int k4 = 0; k4 < p->k4; k4++) {
         __m512i wa = _mm512_load_si512(w0 + (size_t)k4 * 64);
         __m512i wb = PC > 1 ? _mm512_load_si512(w1 + (size_t)k4 * 64) : wa;
@@ -185,14 +191,16 @@ Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int
     q8_rq16 q0 = q8_rq16_load(rq, col);
 #pragma GCC unroll 8
     for (int t = 0; t < MR; t++)
-        if (t < rows) q8_store16(c + (size_t)t * ldc + (size_t)pn * pstride, q8_rq16_apply(c0[t], &q0, rq, variant), p->n - col);
+        if (t < rows)
+            q8_store16(c + (size_t)t * ldc + (size_t)pn * pstride,
+                       q8_rq16_apply(c0[t], &q0, rq, variant), p->n - col);
     if (PC > 1) {
         q8_rq16 q1 = q8_rq16_load(rq, col + NR);
 #pragma GCC unroll 8
         for (int t = 0; t < MR; t++)
             if (t < rows)
-                q8_store16(c + (size_t)t * ldc + (size_t)(pn + 1) * pstride, q8_rq16_apply(c1[t], &q1, rq, variant),
-                           p->n - col - NR);
+                q8_store16(c + (size_t)t * ldc + (size_t)(pn + 1) * pstride,
+                           q8_rq16_apply(c1[t], &q1, rq, variant), p->n - col - NR);
     }
 }
 
@@ -208,25 +216,31 @@ Q8_TV Q8_INLINE void vnni_tile(int variant, int i0, int i1, int p0, int p1, cons
             size_t ps = pstride;
             if (rows >= 5) {
                 rows = rows > 8 ? 8 : rows;
-                if (two) vnni_block(8, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
-                else vnni_block(8, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                if (two)
+                    vnni_block(8, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(8, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
             } else if (rows >= 2) {
-                if (two) vnni_block(4, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
-                else vnni_block(4, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                if (two)
+                    vnni_block(4, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(4, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
             } else {
-                if (two) vnni_block(1, 2, variant, 1, ai, lda, p, pn, ci, ldc, ps);
-                else vnni_block(1, 1, variant, 1, ai, lda, p, pn, ci, ldc, ps);
+                if (two)
+                    vnni_block(1, 2, variant, 1, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(1, 1, variant, 1, ai, lda, p, pn, ci, ldc, ps);
             }
             i += rows;
         }
     }
 }
 
-#define VNNI_TILE(V)                                                                             \
-    Q8_TV static void tile_vnni_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,    \
-                                    const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,             \
-                                    size_t pstride) {                                            \
-        vnni_tile(V, i0, i1, p0, p1, a, lda, p, c, ldc, pstride);                                \
+#define VNNI_TILE(V)                                                                               \
+    Q8_TV static void tile_vnni_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,      \
+                                    const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,               \
+                                    size_t pstride) {                                              \
+        vnni_tile(V, i0, i1, p0, p1, a, lda, p, c, ldc, pstride);                                  \
     }
 VNNI_TILE(0)
 VNNI_TILE(1)
@@ -260,7 +274,8 @@ static q8_job plan_job(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int
         want = (want + 7) / 8 * 8;
         tile_rows = want < 8 ? 8 : want > TILE_ROWS ? TILE_ROWS : want;
     }
-    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1, p->panels};
+    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1,
+                p->panels};
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) J.fn = vnni_tiles[p->rq.variant];
 #endif
@@ -310,19 +325,24 @@ void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, co
 /* ---- regular convolution: int8 im2col (padding = the input's zero point, which contributes
  * nothing) + the GEMM, one tile of output pixels at a time, so the patches stay in L1 */
 
-size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p) { return ((size_t)TILE_ROWS * p->k + 64 + 63) / 64 * 64; }
+size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p) {
+    return ((size_t)TILE_ROWS * p->k + 64 + 63) / 64 * 64;
+}
 
 /* span (<= 16 here) bytes from src: one 16-byte move when the source has 16 bytes left (the
  * bytes past span land on the next tap or patch, written afterwards, or in the slack) */
 static inline void copy_span(int8_t *dst, const int8_t *src, size_t span, size_t src_left) {
-    if (span <= 16 && src_left >= 16) memcpy(dst, src, 16);
-    else memcpy(dst, src, span);
+    if (span <= 16 && src_left >= 16)
+        memcpy(dst, src, 16);
+    else
+        memcpy(dst, src, span);
 }
 
 /* Patches of output pixels [i0, i1) (over n, oy, ox) into col, in order. A patch row (ky) is
  * kw * ci contiguous input bytes when the window lies inside the image horizontally, so it
  * is copied in one go (the stem: 9 bytes); only border windows go tap by tap. */
-static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, int i1, int8_t *col) {
+static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, int i1,
+                    int8_t *col) {
     enum { KMAX = 16 };
     size_t patch = (size_t)d->kh * d->kw * d->ci, span = (size_t)d->kw * d->ci;
     size_t xbytes = (size_t)d->n * d->h * d->w * d->ci, xstep = (size_t)d->sw * d->ci;
@@ -343,7 +363,8 @@ static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, 
             rows_in = d->kh <= KMAX;
             for (int ky = 0; ky < d->kh && ky < KMAX; ky++) {
                 int iy = oy * d->sh - d->pt + ky;
-                row[ky] = iy >= 0 && iy < d->h ? (ptrdiff_t)(((size_t)n * d->h + iy) * d->w * d->ci) : -1;
+                row[ky] =
+                    iy >= 0 && iy < d->h ? (ptrdiff_t)(((size_t)n * d->h + iy) * d->w * d->ci) : -1;
                 rows_in &= row[ky] >= 0;
             }
         }
@@ -351,7 +372,8 @@ static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, 
         if (rows_in && ox >= ox_lo && ox < ox_hi) {
             size_t at = (size_t)ox * xstep - (size_t)d->pl * d->ci;
             for (int ky = 0; ky < d->kh; ky++)
-                copy_span(dst + (size_t)ky * span, x + row[ky] + at, span, xbytes - (size_t)row[ky] - at);
+                copy_span(dst + (size_t)ky * span, x + row[ky] + at, span,
+                          xbytes - (size_t)row[ky] - at);
             continue;
         }
         for (int ky = 0; ky < d->kh; ky++) {
@@ -360,8 +382,10 @@ static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, 
             for (int kx = 0; kx < d->kw; kx++) {
                 int ix = ox * d->sw - d->pl + kx;
                 if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
-                    memcpy(p + (size_t)kx * d->ci, x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
-                else memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
+                    memcpy(p + (size_t)kx * d->ci,
+                           x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
+                else
+                    memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
             }
         }
     }
@@ -383,11 +407,12 @@ static void conv_task(void *ctx, int task, int thread) {
     if (p1 > J->g.p->panels) p1 = J->g.p->panels;
     int8_t *col = J->scratch + (size_t)thread * J->scratch_bytes;
     im2col8(J->d, J->x, (int8_t)J->g.p->q.in_zp, i0, i1, col);
-    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc, (size_t)J->g.ldc, NR);
+    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc,
+            (size_t)J->g.ldc, NR);
 }
 
-void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d,
-                    const int8_t *x, void *scratch, int8_t *y) {
+void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d, const int8_t *x,
+                    void *scratch, int8_t *y) {
     VG_ASSERT(p->k == d->kh * d->kw * d->ci && p->n == d->co);
     conv_job J = {plan_job(pool, p, d->n * d->ho * d->wo, NULL, 0, y, d->co), d, x, scratch,
                   vg_q8_conv_scratch(p)};

@@ -22,7 +22,7 @@
 #include "cpu/q8.h"
 
 #define Q8_RQ_SINGLE 1 /* variant bits */
-#define Q8_RQ_WIDE 2
+#define Q8_RQ_WIDE   2
 
 /* Fills r for n channels of q (bias zeroed: the kernel writes its corrected bias). variant is
  * -1 when the formula cannot reproduce q (a multiplier of INT32_MIN): use vg_q8_requant1
@@ -43,7 +43,10 @@ static inline int8_t q8_rq1(const vg_q8_rq *r, int32_t acc, int j) {
     int at = j / 16 * 16 + (j % 2) * 8 + (j % 16) / 2;
     int64_t x = acc;
     if (r->lsh[j]) { /* TFLite: x * 2^left saturated to int32 */
-        x = r->lsh[j] >= 32 ? (x > 0 ? INT32_MAX : x < 0 ? INT32_MIN : 0) : x * ((int64_t)1 << r->lsh[j]);
+        x = r->lsh[j] >= 32 ? (x > 0   ? INT32_MAX
+                               : x < 0 ? INT32_MIN
+                                       : 0)
+                            : x * ((int64_t)1 << r->lsh[j]);
         x = x > INT32_MAX ? INT32_MAX : x < INT32_MIN ? INT32_MIN : x;
     }
     int64_t prod = x * r->mult[j], t = prod + r->add[at];
@@ -55,7 +58,7 @@ static inline int8_t q8_rq1(const vg_q8_rq *r, int32_t acc, int j) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
 #include <immintrin.h>
 
-#define Q8_TV __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
+#define Q8_TV     __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
 #define Q8_INLINE static inline __attribute__((always_inline))
 
 /* acc + the 4-byte dot products of a (unsigned) and b (signed) in each int32 lane, as
@@ -81,7 +84,8 @@ Q8_TV Q8_INLINE q8_rq16 q8_rq16_load(const vg_q8_rq *r, int col) {
     p.sh_e = _mm512_loadu_si512(r->sh + col), p.sh_o = _mm512_loadu_si512(r->sh + col + 8);
     p.lsh = _mm512_loadu_si512(r->lsh + col);
     /* in registers: the stores of the outputs might alias r, for all the compiler knows */
-    p.zp = _mm512_set1_epi32(r->out_zp), p.lo = _mm512_set1_epi32(r->lo), p.hi = _mm512_set1_epi32(r->hi);
+    p.zp = _mm512_set1_epi32(r->out_zp), p.lo = _mm512_set1_epi32(r->lo),
+    p.hi = _mm512_set1_epi32(r->hi);
     return p;
 }
 
@@ -132,8 +136,10 @@ Q8_TV Q8_INLINE __m512i q8_rq16_apply(__m512i acc, const q8_rq16 *p, const vg_q8
 /* the 16 results as bytes at dst (the first nvalid of them) */
 Q8_TV Q8_INLINE void q8_store16(int8_t *dst, __m512i v, int nvalid) {
     __m128i b = _mm512_cvtepi32_epi8(v);
-    if (nvalid >= 16) _mm_storeu_si128((__m128i *)dst, b);
-    else _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nvalid) - 1), b);
+    if (nvalid >= 16)
+        _mm_storeu_si128((__m128i *)dst, b);
+    else
+        _mm_mask_storeu_epi8(dst, (__mmask16)((1u << nvalid) - 1), b);
 }
 #endif
 
