@@ -210,15 +210,16 @@ static void test_q8_gemm(void) {
                                mult, shift, rnd};
                 const int32_t *bb = t % 4 == 2 ? NULL : bias;
                 vg_matmul_q8_ref(m, n, k, ac, b, bb, &q, c0);
-                vg_q8_gemm(p1, m, n, k, a, lda, b, bb, &q, c1, n, true);
-                vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, true);
+                CHECK(vg_q8_gemm(p1, m, n, k, a, lda, b, bb, &q, c1, n, true) &&
+                          vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, true),
+                      "int8 GEMM plan");
                 int diff = 0;
                 for (int i = 0; i < m * n; i++) diff += c1[i] != c0[i];
                 CHECK(diff == 0, "int8 GEMM m%d n%d k%d mults %d rounding %d: %d outputs differ from the reference",
                       m, n, k, kind, rnd, diff);
                 CHECK(memcmp(c1, c2, (size_t)m * n) == 0, "int8 GEMM m%d n%d k%d: 1 and 2 threads differ", m, n, k);
                 /* the portable path as well */
-                vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, false);
+                CHECK(vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, false), "portable plan");
                 diff = 0;
                 for (int i = 0; i < m * n; i++) diff += c2[i] != c0[i];
                 CHECK(diff == 0, "portable int8 GEMM m%d n%d k%d: %d outputs differ", m, n, k, diff);
@@ -256,7 +257,7 @@ static void test_q8_requant_edges(void) {
                 for (int fast = 0; fast < 2; fast++) {
                     vg_q8_out q = {0, zp, -128, 127, mult, shift, rnd};
                     vg_matmul_q8_ref(M, N, 1, a, w, bias, &q, c0);
-                    vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast);
+                    CHECK(vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast), "plan");
                     int diff = 0, f = 0;
                     for (int i = M * N - 1; i >= 0; i--)
                         if (c1[i] != c0[i]) diff++, f = i;
@@ -337,13 +338,13 @@ static void test_q8_dwconv(void) {
             vg_q8_out q = {zp, 3, t % 4 == 1 ? 3 : -128, t % 2 ? 100 : 127, mult, shift, rnd};
             const int32_t *bb = t == 3 ? NULL : b;
             vg_dwconv_q8_ref(d, x, w, bb, &q, y0);
-            vg_q8_dwconv(p1, d, x, w, bb, &q, y1, true);
-            vg_q8_dwconv(p2, d, x, w, bb, &q, y2, false);
+            CHECK(vg_q8_dwconv(p1, d, x, w, bb, &q, y1, true) && vg_q8_dwconv(p2, d, x, w, bb, &q, y2, false),
+                  "depthwise plans");
             int d1 = 0, d2 = 0;
             for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
             CHECK(d1 == 0, "int8 depthwise case %zu rounding %d: %d outputs differ from the reference", t, rnd, d1);
             CHECK(d2 == 0, "portable int8 depthwise case %zu (2 threads): %d outputs differ", t, d2);
-            vg_q8_dwconv(p2, d, x, w, bb, &q, y2, true);
+            CHECK(vg_q8_dwconv(p2, d, x, w, bb, &q, y2, true), "depthwise plan");
             CHECK(memcmp(y1, y2, ny) == 0, "int8 depthwise case %zu: 1 and 2 threads differ", t);
             free(x), free(w), free(y0), free(y1), free(y2), free(b), free(mult), free(shift);
         }

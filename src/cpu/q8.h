@@ -99,10 +99,11 @@ bool vg_q8_pwdw_fusable(const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw);
 void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw, int n,
                     const int8_t *x, int8_t *y, void *scratch);
 
-/* One-call forms (plan, run, free) for tests and occasional use. */
-void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
+/* One-call forms (plan, run, free) for tests and occasional use; false (nothing written) on
+ * allocation failure. */
+bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
                 const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast);
-void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
+bool vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
                   const int32_t *bias, const vg_q8_out *q, int8_t *y, bool allow_fast);
 
 /* ---- elementwise */

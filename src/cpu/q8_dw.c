@@ -380,14 +380,18 @@ void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_pla
     dw_run(pool, dw, pw, n, x, y, scratch);
 }
 
-void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
+bool vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
                   const int32_t *bias, const vg_q8_out *q, int8_t *y, bool allow_fast) {
     vg_q8_dw_plan p;
-    VG_ASSERT(vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast));
+    if (!vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast)) return false;
     size_t bytes = vg_q8_dw_scratch(&p) * (size_t)vg_pool_threads(pool);
     void *scratch = bytes ? aligned_alloc(64, bytes) : NULL;
-    VG_ASSERT(!bytes || scratch);
+    if (bytes && !scratch) {
+        vg_q8_dw_plan_free(&p);
+        return false;
+    }
     vg_q8_dw_run(pool, &p, d->n, x, y, scratch);
     free(scratch);
     vg_q8_dw_plan_free(&p);
+    return true;
 }

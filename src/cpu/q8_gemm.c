@@ -314,12 +314,13 @@ void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, 
     fn(0, m, p0, p1, a, lda, p, c, ldc, pstride);
 }
 
-void vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
+bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
                 const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast) {
     vg_q8_gemm_plan p;
-    VG_ASSERT(vg_q8_gemm_plan_init(&p, n, k, w, bias, q, allow_fast));
+    if (!vg_q8_gemm_plan_init(&p, n, k, w, bias, q, allow_fast)) return false;
     vg_q8_gemm_run(pool, &p, m, a, lda, c, ldc);
     vg_q8_gemm_plan_free(&p);
+    return true;
 }
 
 /* ---- regular convolution: int8 im2col (padding = the input's zero point, which contributes
