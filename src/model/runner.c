@@ -40,8 +40,7 @@ struct vg_runner {
     vg_add_q8 *addp;       /* per node */
     vg_q8_gemm_plan *qg;   /* per node: GEMM-shaped layers (pointwise, im2col conv, fc) */
     vg_q8_dw_plan *qd;     /* per node: depthwise layers */
-    void *ws8;             /* scratch of the int8 convs, per thread */
-    size_t ws8_bytes;      /* per thread */
+    void *ws8;             /* scratch of the int8 convs: threads x the largest need */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
@@ -128,7 +127,6 @@ static bool plan_q8(vg_runner *r) {
     }
     for (int j = 0; j + 1 < nn; j++) /* plan_fusion chose these with the same conditions */
         VG_ASSERT(!r->pwdw[j] || vg_q8_pwdw_fusable(&r->qg[j], &r->qd[j + 1]));
-    r->ws8_bytes = ws;
     r->ws8 = ws ? aligned_alloc(64, ws * (size_t)r->threads) : NULL;
     return !ws || r->ws8;
 }
