@@ -342,13 +342,15 @@ static void dw_run(vg_pool *pool, const vg_q8_dw_plan *p, const vg_q8_gemm_plan 
     int threads = vg_pool_threads(pool), ho = p->d.ho, blocks = dw_blocks(p);
     /* one piece per image on one thread; else about 4 pieces per thread. Bands of rows
      * prepare the kh - 1 input rows above them again (and compute them again when fused), so
-     * fused layers split channel blocks first (which share nothing: 16 channels a piece, or
-     * 32 when there are plenty); otherwise bands of at least 8 rows, then channel groups for
-     * small images. */
+     * bands have at least 8 rows. Fused layers split channel blocks in pairs (their GEMM takes
+     * panels in pairs), then rows for about 3 pieces per thread; otherwise bands of rows, then
+     * channel groups for small images. */
     int chunks = 1, cgroups = 1, want = 4 * threads;
     if (threads > 1 && pw) {
-        cgroups = blocks >= 2 * want ? (blocks + 1) / 2 : blocks;
-        chunks = n * cgroups >= 2 * threads ? 1 : (2 * threads + n * cgroups - 1) / (n * cgroups);
+        cgroups = (blocks + 1) / 2;
+        chunks = (3 * threads + n * cgroups - 1) / (n * cgroups);
+        chunks = chunks > ho / 8 ? ho / 8 : chunks;
+        chunks = chunks < 1 ? 1 : chunks;
     } else if (threads > 1) {
         chunks = want / n < ho / 8 ? want / n : ho / 8;
         chunks = chunks < 1 ? 1 : chunks;
@@ -357,11 +359,10 @@ static void dw_run(vg_pool *pool, const vg_q8_dw_plan *p, const vg_q8_gemm_plan 
     cgroups = cgroups > blocks ? blocks : cgroups;
     chunks = chunks > ho ? ho : chunks;
     int rows = (ho + chunks - 1) / chunks, bpg = (blocks + cgroups - 1) / cgroups;
-    dwq_job J = {p,       pw,
-                 x,       y,
-                 scratch, vg_q8_dw_scratch(p),
-                 rows,    (ho + rows - 1) / rows,
-                 bpg,     (blocks + bpg - 1) / bpg};
+    dwq_job J = {.p = p, .pw = pw, .x = x, .y = y, .scratch = scratch};
+    J.scratch_bytes = vg_q8_dw_scratch(p);
+    J.rows = rows, J.chunks = (ho + rows - 1) / rows;
+    J.bpg = bpg, J.cgroups = (blocks + bpg - 1) / bpg;
     vg_pool_run(pool, n * J.chunks * J.cgroups, dwq_task, &J);
 }
 
