@@ -62,7 +62,9 @@ static void profile(vg_runner *r, const float *in, float *out, long runs, long b
         printf("],\"pointwise_gflops\":%.2f,\"pointwise_share\":%.4f", pw_g, pw_s / total);
     } else {
         printf("pointwise layers: %.1f%% of the time at %.1f GFLOP/s", 100.0 * pw_s / total, pw_g);
-        if (peak > 0) printf(" = %.0f%% of this core's measured %s peak (%.1f GFLOP/s)", 100.0 * pw_g / peak, vg_runner_kernels(r), peak);
+        /* (the peak is the float FMA rate: no yardstick for the integer kernels) */
+        if (peak > 0 && !vg_runner_is_int8(r))
+            printf(" = %.0f%% of this core's measured %s peak (%.1f GFLOP/s)", 100.0 * pw_g / peak, vg_runner_kernels(r), peak);
         printf("\n");
     }
     free(st);

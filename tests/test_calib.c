@@ -251,6 +251,91 @@ static void check_bias_correction(void) {
           err_bc[1], err_bc[0]);
 }
 
+/* int8 outputs of m for one input: fast kernels or portable ones */
+static void forward_q8(const vg_model *m, bool portable, const float *in, float *out) {
+    vg_runner *r = NULL;
+    vg_runner_opts o = vg_runner_opts_default();
+    o.precision = VG_PRECISION_INT8;
+    vg_err err;
+    vg_status st = portable ? vg_runner_init_portable(&r, m, &o, &err) : vg_runner_init(&r, m, &o, &err);
+    CHECK(st == VG_OK, "int8 runner: %s", err.msg);
+    if (st == VG_OK) vg_runner_forward(r, in, out);
+    vg_runner_free(r);
+}
+
+/* vigie's quantizer picks the single rounding; the rule is kept by .vgm and .vge files, a file
+ * without it (as earlier versions wrote) means TFLite's, and a foreign value is refused */
+static void check_rounding_rule(void) {
+    vg_model *m = small_net(6);
+    fetch_ctx fc = {(size_t)17 * 14 * 3, 41, -1.0f, 1.0f};
+    vg_calib_table t;
+    vg_err err;
+    if (vg_calibrate(m, 8, fetch, &fc, VG_CALIB_MINMAX, 0, 1, NULL, NULL, &t, &err) != VG_OK ||
+        vg_model_quantize(m, &t, true, &err) != VG_OK) {
+        CHECK(false, "calibrate/quantize: %s", err.msg);
+        vg_model_free(m);
+        return;
+    }
+    vg_calib_table_free(&t);
+    CHECK(m->q->rounding == VG_Q8_ROUND_SINGLE, "quantizer rounding %d", m->q->rounding);
+    float in[17 * 14 * 3], y0[5], y1[5];
+    fetch(&fc, 500, in, &err);
+    forward_q8(m, false, in, y0);
+    forward_q8(m, true, in, y1);
+    CHECK(memcmp(y0, y1, sizeof y0) == 0, "single rounding: fast int8 kernels differ from the portable ones");
+    for (int eng = 0; eng < 2; eng++) {
+        vg_wr w = {0};
+        CHECK((eng ? vg_engine_serialize(m, &w, NULL, &err) : vg_model_serialize(m, &w, &err)) == VG_OK,
+              "serialize: %s", err.msg);
+        size_t at = 0; /* the int8 chunk's tag */
+        for (size_t i = 16; i + 16 <= w.n; i++)
+            if (memcmp(w.p + i, eng ? "QENG" : "QGRF", 4) == 0) at = i;
+        CHECK(at > 0, "int8 chunk written");
+        if (!at) {
+            vg_wr_free(&w);
+            continue;
+        }
+        size_t end = at + 16 + (size_t)vg_load_u64(w.p + at + 8);
+        CHECK(vg_load_u32(w.p + end - 4) == VG_Q8_ROUND_SINGLE, "rounding rule not at the chunk's end");
+        vg_model *l = NULL;
+        CHECK(vg_model_parse(w.p, w.n, "r.vgm", &l, &err) == VG_OK && l->q && l->q->rounding == VG_Q8_ROUND_SINGLE,
+              "round trip (engine %d): %s", eng, err.msg);
+        if (l) {
+            forward_q8(l, false, in, y1);
+            CHECK(memcmp(y0, y1, sizeof y0) == 0, "int8 outputs changed by the round trip (engine %d)", eng);
+        }
+        vg_model_free(l);
+        /* a foreign rule value is refused */
+        for (uint32_t bad = 0; bad < 3; bad += 2) {
+            vg_wr h = {0};
+            vg_wr_bytes(&h, w.p, w.n);
+            for (int k = 0; k < 4; k++) h.p[end - 4 + k] = (uint8_t)(bad >> (8 * k));
+            uint32_t crc = vg_crc32(h.p, h.n - 4);
+            for (int k = 0; k < 4; k++) h.p[h.n - 4 + k] = (uint8_t)(crc >> (8 * k));
+            l = NULL;
+            CHECK(vg_model_parse(h.p, h.n, "r.vgm", &l, &err) == VG_ERR_FORMAT && strstr(err.msg, "rounding"),
+                  "rounding rule %u accepted: %s", bad, err.msg);
+            vg_model_free(l);
+            vg_wr_free(&h);
+        }
+        /* without the field: an earlier version's file, TFLite's rule */
+        vg_wr h = {0};
+        vg_wr_bytes(&h, w.p, end - 4);
+        vg_wr_bytes(&h, w.p + end, w.n - end);
+        uint64_t len = vg_load_u64(w.p + at + 8) - 4;
+        for (int k = 0; k < 8; k++) h.p[at + 8 + k] = (uint8_t)(len >> (8 * k));
+        uint32_t crc = vg_crc32(h.p, h.n - 4);
+        for (int k = 0; k < 4; k++) h.p[h.n - 4 + k] = (uint8_t)(crc >> (8 * k));
+        l = NULL;
+        CHECK(vg_model_parse(h.p, h.n, "r.vgm", &l, &err) == VG_OK && l->q && l->q->rounding == VG_Q8_ROUND_TFLITE,
+              "file without a rounding rule (engine %d): %s", eng, err.msg);
+        vg_model_free(l);
+        vg_wr_free(&h);
+        vg_wr_free(&w);
+    }
+    vg_model_free(m);
+}
+
 static void check_refusals(void) {
     vg_model *m = vg_model_new();
     m->input.h = 8, m->input.w = 8;
@@ -280,5 +365,6 @@ void test_calib(void) {
     check_quantized_net();
     check_table_file();
     check_bias_correction();
+    check_rounding_rule();
     check_refusals();
 }

@@ -5,7 +5,7 @@
  * multiplier and of intermediate requantizations). */
 #include "test.h"
 
-#include "cpu/q8_gemm.h"
+#include "cpu/q8.h"
 #include "ops/ops_q8.h"
 
 #include <stdlib.h>
@@ -79,7 +79,7 @@ static void test_kernels(void) {
     }
     int32_t lo, hi;
     vg_act_range_q8(VG_ACT_RELU6, out, &lo, &hi);
-    vg_q8_out q = {in.zp, out.zp, lo, hi, mult, shift};
+    vg_q8_out q = {in.zp, out.zp, lo, hi, mult, shift, VG_Q8_ROUND_TFLITE};
     /* conv */
     vg_conv2d_q8_ref(&d, x, w, b, &q, y);
     int bad = 0;
@@ -165,49 +165,148 @@ static void test_kernels(void) {
     free(x), free(w), free(y), free(a), free(bm), free(c);
 }
 
-/* the fast int8 GEMM == the reference, bit for bit, on odd shapes, with both paths */
+/* Per-channel multipliers of one of three kinds: all below one half (the fast epilogue of
+ * real models), some in [1/2, 1) (no right shift: the wide epilogue), some above 1 (TFLite's
+ * saturating left shift). Some are powers of two, whose products end in exact halves often:
+ * the rounding rules differ only there. */
+static void fill_mults(int n, int kind, int32_t *mult, int32_t *shift) {
+    for (int j = 0; j < n; j++) {
+        double real = exp(vg_test_uniform(-12, -1.5f));
+        if (kind == 1 && j % 5 == 2) real = vg_test_uniform(0.5f, 0.999f);
+        if (kind == 2 && j % 7 == 3) real = vg_test_uniform(1.0f, 3.0f);
+        if (kind >= 1 && j % 11 == 6) real = 0.5; /* exactly: multiplier 2^30, shift 0 */
+        if (j % 13 == 9) real = ldexp(1.0, -(j % 9) - 2); /* powers of two: frequent exact halves */
+        vg_quantize_multiplier(real, &mult[j], &shift[j]);
+    }
+}
+
+/* the fast int8 GEMM == the reference, bit for bit, on odd shapes, with both paths, both
+ * rounding rules, every kind of multiplier, 1 and 2 threads and a row stride above k */
 static void test_q8_gemm(void) {
     static const int shapes[][3] = {{1, 1, 1},   {1, 16, 4},   {3, 17, 5},    {8, 32, 96},
                                     {9, 33, 7},  {64, 24, 144}, {77, 70, 37}, {130, 160, 576},
-                                    {5, 1001, 64}, {300, 16, 32}};
+                                    {5, 1001, 64}, {300, 16, 32}, {196, 96, 24}, {49, 48, 16}};
     vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
     vg_test_seed(23);
-    printf("  int8 GEMM fast kernel: %s\n", vg_q8_fast_available() ? "AVX-512 VNNI" : "portable");
-    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++) {
-        int m = shapes[t][0], n = shapes[t][1], k = shapes[t][2];
-        int8_t *a = malloc((size_t)m * k + 64), *b = malloc((size_t)n * k);
-        int8_t *c0 = malloc((size_t)m * n), *c1 = malloc((size_t)m * n), *c2 = malloc((size_t)m * n);
-        int32_t *bias = malloc(sizeof(int32_t) * (size_t)n), *mult = malloc(sizeof(int32_t) * (size_t)n);
-        int32_t *shift = malloc(sizeof(int32_t) * (size_t)n);
-        for (int i = 0; i < m * k + 64; i++) a[i] = rnd8();
-        for (int i = 0; i < n * k; i++) b[i] = rnd8();
-        for (int j = 0; j < n; j++) {
-            bias[j] = (int32_t)vg_test_uniform(-30000, 30000);
-            /* mostly small multipliers, some above 1 (positive shift) */
-            double real = j % 7 == 3 ? vg_test_uniform(1.0f, 3.0f) : exp(vg_test_uniform(-12, -2));
-            vg_quantize_multiplier(real, &mult[j], &shift[j]);
-        }
-        int32_t zp = t == 0 ? -128 : t == 1 ? 127 : (int32_t)vg_test_uniform(-128, 127);
-        vg_q8_out q = {zp, (int32_t)vg_test_uniform(-20, 20), t % 2 ? -128 : -5, t % 3 ? 127 : 60,
-                       mult, shift};
-        vg_matmul_q8_ref(m, n, k, a, b, t % 4 == 2 ? NULL : bias, &q, c0);
-        vg_q8_packed pk;
-        CHECK(vg_q8_pack(n, k, b, &pk), "pack");
-        vg_q8_gemm(p1, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c1, n);
-        vg_q8_gemm(p2, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c2, n);
-        int diff = 0;
-        for (int i = 0; i < m * n; i++) diff += c1[i] != c0[i];
-        CHECK(diff == 0, "int8 GEMM m%d n%d k%d: %d outputs differ from the reference", m, n, k, diff);
-        CHECK(memcmp(c1, c2, (size_t)m * n) == 0, "int8 GEMM m%d n%d k%d: 1 and 2 threads differ", m, n, k);
-        /* the portable path as well */
-        vg_q8_gemm_ex(p2, m, a, k, &pk, t % 4 == 2 ? NULL : bias, &q, c2, n, false);
-        diff = 0;
-        for (int i = 0; i < m * n; i++) diff += c2[i] != c0[i];
-        CHECK(diff == 0, "portable int8 GEMM m%d n%d k%d: %d outputs differ", m, n, k, diff);
-        vg_q8_packed_free(&pk);
-        free(a), free(b), free(c0), free(c1), free(c2), free(bias), free(mult), free(shift);
-    }
+    printf("  int8 fast kernels: %s\n", vg_q8_fast_available() ? "AVX-512 VNNI" : "portable");
+    int runs = 0;
+    for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
+        for (int kind = 0; kind < 3; kind++)
+            for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++) {
+                int m = shapes[t][0], n = shapes[t][1], k = shapes[t][2], lda = k + (int)(t % 3) * 5;
+                int8_t *a = malloc((size_t)m * lda + 64), *ac = malloc((size_t)m * k + 64), *b = malloc((size_t)n * k);
+                int8_t *c0 = malloc((size_t)m * n), *c1 = malloc((size_t)m * n), *c2 = malloc((size_t)m * n);
+                int32_t *bias = malloc(sizeof(int32_t) * (size_t)n), *mult = malloc(sizeof(int32_t) * (size_t)n);
+                int32_t *shift = malloc(sizeof(int32_t) * (size_t)n);
+                for (int i = 0; i < m * lda + 64; i++) a[i] = rnd8();
+                for (int i = 0; i < m; i++) memcpy(ac + (size_t)i * k, a + (size_t)i * lda, (size_t)k);
+                for (int i = 0; i < n * k; i++) b[i] = rnd8();
+                /* large biases with the left shifts: products reach the int32 limits */
+                float br = kind == 2 ? 1.0e9f : 30000;
+                for (int j = 0; j < n; j++) bias[j] = (int32_t)vg_test_uniform(-br, br);
+                fill_mults(n, kind, mult, shift);
+                int32_t zp = t == 0 ? -128 : t == 1 ? 127 : (int32_t)vg_test_uniform(-128, 127);
+                vg_q8_out q = {zp, (int32_t)vg_test_uniform(-20, 20), t % 2 ? -128 : -5, t % 3 ? 127 : 60,
+                               mult, shift, rnd};
+                const int32_t *bb = t % 4 == 2 ? NULL : bias;
+                vg_matmul_q8_ref(m, n, k, ac, b, bb, &q, c0);
+                CHECK(vg_q8_gemm(p1, m, n, k, a, lda, b, bb, &q, c1, n, true) &&
+                          vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, true),
+                      "int8 GEMM plan");
+                int diff = 0;
+                for (int i = 0; i < m * n; i++) diff += c1[i] != c0[i];
+                CHECK(diff == 0, "int8 GEMM m%d n%d k%d mults %d rounding %d: %d outputs differ from the reference",
+                      m, n, k, kind, rnd, diff);
+                CHECK(memcmp(c1, c2, (size_t)m * n) == 0, "int8 GEMM m%d n%d k%d: 1 and 2 threads differ", m, n, k);
+                /* the portable path as well */
+                CHECK(vg_q8_gemm(p2, m, n, k, a, lda, b, bb, &q, c2, n, false), "portable plan");
+                diff = 0;
+                for (int i = 0; i < m * n; i++) diff += c2[i] != c0[i];
+                CHECK(diff == 0, "portable int8 GEMM m%d n%d k%d: %d outputs differ", m, n, k, diff);
+                free(a), free(ac), free(b), free(c0), free(c1), free(c2), free(bias), free(mult), free(shift);
+                runs++;
+            }
+    CHECK(runs == 72, "%d GEMM cases", runs);
     vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
+/* Every small accumulator (-384 .. 383) through the requantization of both rules, with
+ * multipliers that make exact halves at every step (powers of two, 1/2) and others, all below
+ * one half (the narrow epilogue) or not (the wide one), output zero points 0 and -7: the fast
+ * and portable epilogues against the reference. Random data rarely lands on these cases (a
+ * TFLite product just below -2^30, a tie after it). A GEMM with k = 1: accumulator = bias + a. */
+static void test_q8_requant_edges(void) {
+    enum { M = 256, N = 48 };
+    static const double narrow[] = {0.25,   0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024, 0.3,
+                                    0.4999, 0.0017, 0.2, 1.0 / 4096, 0.37, 0.011, 0.49};
+    static const double all[] = {0.5, 0.25, 0.125, 0.0625, 1.0 / 32, 1.0 / 64, 1.0 / 1024,
+                                 0.3, 0.7,  0.999, 1.5,    3.0,      0.0017,   0.75};
+    int8_t a[M + 64], w[N], c0[M * N], c1[M * N];
+    int32_t bias[N], mult[N], shift[N];
+    for (int i = 0; i < M + 64; i++) a[i] = (int8_t)(i - 128);
+    for (int set = 0; set < 2; set++) {
+        const double *reals = set ? all : narrow;
+        for (int j = 0; j < N; j++) {
+            w[j] = 1;
+            bias[j] = (j % 3 - 1) * 256; /* accumulators -384 .. -129, -128 .. 127, 128 .. 383 */
+            vg_quantize_multiplier(reals[j % 14], &mult[j], &shift[j]);
+        }
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++)
+            for (int zp = 0; zp > -8; zp -= 7)
+                for (int fast = 0; fast < 2; fast++) {
+                    vg_q8_out q = {0, zp, -128, 127, mult, shift, rnd};
+                    vg_matmul_q8_ref(M, N, 1, a, w, bias, &q, c0);
+                    CHECK(vg_q8_gemm(NULL, M, N, 1, a, 1, w, bias, &q, c1, N, fast), "plan");
+                    int diff = 0, f = 0;
+                    for (int i = M * N - 1; i >= 0; i--)
+                        if (c1[i] != c0[i]) diff++, f = i;
+                    CHECK(diff == 0, "requantization (%s multipliers) rounding %d zp %d fast %d: %d outputs differ "
+                          "(first: accumulator %d, multiplier %g: %d, reference %d)", set ? "all" : "narrow", rnd, zp,
+                          fast, diff, bias[f % N] + a[f / N], reals[f % N % 14], c1[f], c0[f]);
+                }
+    }
+}
+
+/* regular convolution through the int8 im2col: stride 2 with TF "SAME" padding (the stem),
+ * padding on every side, 5x5 */
+static void test_q8_conv(void) {
+    static const vg_conv_desc cases[] = {
+        {2, 17, 15, 3, 32, 3, 3, 2, 2, 0, 0, 9, 8},  {1, 10, 9, 5, 20, 3, 3, 1, 1, 1, 1, 10, 9},
+        {1, 11, 12, 7, 9, 5, 5, 2, 2, 2, 1, 6, 6},   {1, 1, 1, 3, 16, 3, 3, 2, 2, 1, 1, 1, 1},
+        {1, 23, 21, 3, 24, 3, 3, 2, 2, 1, 1, 12, 11}, /* tiles of 64 pixels end mid-row */
+    };
+    vg_pool *p2 = vg_pool_new(2);
+    vg_test_seed(25);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++) {
+            const vg_conv_desc *d = &cases[t];
+            int patch = d->kh * d->kw * d->ci;
+            size_t nx = (size_t)d->n * d->h * d->w * d->ci, nw = (size_t)d->co * patch;
+            size_t ny = (size_t)d->n * d->ho * d->wo * d->co;
+            int8_t *x = malloc(nx), *w = malloc(nw), *y0 = malloc(ny), *y1 = malloc(ny);
+            int32_t *b = malloc(sizeof(int32_t) * (size_t)d->co), *mult = malloc(sizeof(int32_t) * (size_t)d->co);
+            int32_t *shift = malloc(sizeof(int32_t) * (size_t)d->co);
+            for (size_t i = 0; i < nx; i++) x[i] = rnd8();
+            for (size_t i = 0; i < nw; i++) w[i] = rnd8();
+            for (int c = 0; c < d->co; c++) b[c] = (int32_t)vg_test_uniform(-5000, 5000);
+            fill_mults(d->co, (int)t % 3, mult, shift);
+            vg_q8_out q = {(int32_t)vg_test_uniform(-128, 127), -7, -128, 127, mult, shift, rnd};
+            vg_conv2d_q8_ref(d, x, w, b, &q, y0);
+            for (int fast = 0; fast < 2; fast++) {
+                vg_q8_gemm_plan p;
+                CHECK(vg_q8_gemm_plan_init(&p, d->co, patch, w, b, &q, fast), "plan");
+                memset(y1, 0, ny);
+                void *col = aligned_alloc(64, 2 * vg_q8_conv_scratch(&p));
+                vg_q8_conv_run(p2, &p, d, x, col, y1);
+                free(col);
+                int diff = 0;
+                for (size_t i = 0; i < ny; i++) diff += y1[i] != y0[i];
+                CHECK(diff == 0, "int8 conv case %zu rounding %d fast %d: %d outputs differ", t, rnd, fast, diff);
+                vg_q8_gemm_plan_free(&p);
+            }
+            free(x), free(w), free(y0), free(y1), free(b), free(mult), free(shift);
+        }
     vg_pool_free(p2);
 }
 
@@ -216,42 +315,178 @@ static void test_q8_dwconv(void) {
         {2, 12, 10, 32, 32, 3, 3, 1, 1, 1, 1, 12, 10}, {1, 13, 11, 19, 19, 3, 3, 2, 2, 0, 0, 7, 6},
         {1, 9, 8, 40, 40, 3, 3, 2, 2, 1, 1, 5, 4},     {1, 2, 2, 5, 5, 3, 3, 1, 1, 1, 1, 2, 2},
         {1, 11, 7, 24, 24, 5, 5, 2, 2, 2, 2, 6, 4},    {3, 7, 7, 97, 97, 3, 3, 1, 1, 1, 1, 7, 7},
+        {1, 1, 1, 16, 16, 3, 3, 1, 1, 1, 1, 1, 1},     {2, 5, 17, 3, 3, 3, 3, 1, 2, 2, 0, 5, 9},
+        {1, 6, 6, 33, 33, 3, 3, 3, 3, 1, 1, 2, 2},     {1, 8, 9, 20, 20, 7, 7, 1, 1, 3, 3, 8, 9},
+        {1, 4, 4, 16, 16, 1, 1, 1, 1, 0, 0, 4, 4},     {1, 9, 9, 8, 8, 3, 3, 4, 4, 1, 1, 3, 3},
+        {1, 30, 3, 48, 48, 3, 3, 1, 1, 1, 1, 30, 3},   {1, 3, 30, 17, 17, 3, 3, 2, 2, 1, 1, 2, 15},
     };
     vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
     vg_test_seed(24);
-    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++) {
-        const vg_conv_desc *d = &cases[t];
-        size_t nx = (size_t)d->n * d->h * d->w * d->ci, nw = (size_t)d->kh * d->kw * d->ci;
-        size_t ny = (size_t)d->n * d->ho * d->wo * d->ci;
-        int8_t *x = malloc(nx + 64), *w = malloc(nw), *y0 = malloc(ny), *y1 = malloc(ny), *y2 = malloc(ny);
-        int32_t *b = malloc(sizeof(int32_t) * (size_t)d->ci), *mult = malloc(sizeof(int32_t) * (size_t)d->ci);
-        int32_t *shift = malloc(sizeof(int32_t) * (size_t)d->ci);
-        for (size_t i = 0; i < nx; i++) x[i] = rnd8();
-        for (size_t i = 0; i < nw; i++) w[i] = rnd8();
-        for (int c = 0; c < d->ci; c++) {
-            b[c] = (int32_t)vg_test_uniform(-5000, 5000);
-            vg_quantize_multiplier(exp(vg_test_uniform(-10, -3)), &mult[c], &shift[c]);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++) {
+            const vg_conv_desc *d = &cases[t];
+            size_t nx = (size_t)d->n * d->h * d->w * d->ci, nw = (size_t)d->kh * d->kw * d->ci;
+            size_t ny = (size_t)d->n * d->ho * d->wo * d->ci;
+            int8_t *x = malloc(nx + 64), *w = malloc(nw), *y0 = malloc(ny), *y1 = malloc(ny), *y2 = malloc(ny);
+            int32_t *b = malloc(sizeof(int32_t) * (size_t)d->ci), *mult = malloc(sizeof(int32_t) * (size_t)d->ci);
+            int32_t *shift = malloc(sizeof(int32_t) * (size_t)d->ci);
+            for (size_t i = 0; i < nx; i++) x[i] = rnd8();
+            for (size_t i = 0; i < nw; i++) w[i] = rnd8();
+            for (int c = 0; c < d->ci; c++) b[c] = (int32_t)vg_test_uniform(-5000, 5000);
+            fill_mults(d->ci, (int)t % 3, mult, shift);
+            int32_t zp = t == 1 ? -128 : t == 2 ? 127 : (int32_t)vg_test_uniform(-128, 127);
+            vg_q8_out q = {zp, 3, t % 4 == 1 ? 3 : -128, t % 2 ? 100 : 127, mult, shift, rnd};
+            const int32_t *bb = t == 3 ? NULL : b;
+            vg_dwconv_q8_ref(d, x, w, bb, &q, y0);
+            CHECK(vg_q8_dwconv(p1, d, x, w, bb, &q, y1, true) && vg_q8_dwconv(p2, d, x, w, bb, &q, y2, false),
+                  "depthwise plans");
+            int d1 = 0, d2 = 0;
+            for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
+            CHECK(d1 == 0, "int8 depthwise case %zu rounding %d: %d outputs differ from the reference", t, rnd, d1);
+            CHECK(d2 == 0, "portable int8 depthwise case %zu (2 threads): %d outputs differ", t, d2);
+            CHECK(vg_q8_dwconv(p2, d, x, w, bb, &q, y2, true), "depthwise plan");
+            CHECK(memcmp(y1, y2, ny) == 0, "int8 depthwise case %zu: 1 and 2 threads differ", t);
+            free(x), free(w), free(y0), free(y1), free(y2), free(b), free(mult), free(shift);
         }
-        vg_q8_out q = {(int32_t)vg_test_uniform(-128, 127), 3, -128, t % 2 ? 100 : 127, mult, shift};
-        const int32_t *bb = t == 3 ? NULL : b;
-        vg_dwconv_q8_ref(d, x, w, bb, &q, y0);
-        vg_q8_dwconv(p1, d, x, w, bb, &q, y1);
-        vg_q8_dwconv_ex(p2, d, x, w, bb, &q, y2, false);
-        int d1 = 0, d2 = 0;
-        for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
-        CHECK(d1 == 0, "int8 depthwise case %zu: %d outputs differ from the reference", t, d1);
-        CHECK(d2 == 0, "portable int8 depthwise case %zu (2 threads): %d outputs differ", t, d2);
-        vg_q8_dwconv(p2, d, x, w, bb, &q, y2);
-        CHECK(memcmp(y1, y2, ny) == 0, "int8 depthwise case %zu: 1 and 2 threads differ", t);
-        free(x), free(w), free(y0), free(y1), free(y2), free(b), free(mult), free(shift);
-    }
     vg_pool_free(p1);
     vg_pool_free(p2);
+}
+
+/* the fused pointwise + depthwise == the two reference layers: channels not multiples of 16,
+ * strides 1 and 2, padding on every side, one row, batches, 1 and 2 threads, both rules */
+static void test_q8_pwdw(void) {
+    static const struct {
+        int k;
+        vg_conv_desc d; /* the depthwise, on the pointwise output (d.ci channels) */
+    } cases[] = {
+        {16, {1, 12, 11, 96, 96, 3, 3, 2, 2, 0, 0, 6, 6}},  {24, {2, 9, 10, 40, 40, 3, 3, 1, 1, 1, 1, 9, 10}},
+        {13, {1, 7, 5, 19, 19, 3, 3, 1, 1, 1, 1, 7, 5}},    {32, {1, 1, 1, 33, 33, 3, 3, 1, 1, 1, 1, 1, 1}},
+        {8, {1, 20, 6, 160, 160, 3, 3, 1, 1, 1, 1, 20, 6}}, {40, {3, 8, 9, 272, 272, 5, 5, 2, 2, 2, 1, 4, 5}},
+    };
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
+    vg_test_seed(28);
+    for (size_t t = 0; t < sizeof cases / sizeof cases[0]; t++)
+        for (int rnd = 0; rnd < VG_Q8_ROUND_COUNT_; rnd++) {
+            int k = cases[t].k;
+            vg_conv_desc d = cases[t].d;
+            int C = d.ci;
+            size_t npix = (size_t)d.n * d.h * d.w, ny = (size_t)d.n * d.ho * d.wo * C;
+            int8_t *x = malloc(npix * k + 64), *w1 = malloc((size_t)C * k), *w2 = malloc((size_t)d.kh * d.kw * C);
+            int8_t *mid = malloc(npix * C), *y0 = malloc(ny), *y1 = malloc(ny), *y2 = malloc(ny);
+            int32_t *b1 = malloc(sizeof(int32_t) * C), *b2 = malloc(sizeof(int32_t) * C);
+            int32_t *m1 = malloc(sizeof(int32_t) * C), *s1 = malloc(sizeof(int32_t) * C);
+            int32_t *m2 = malloc(sizeof(int32_t) * C), *s2 = malloc(sizeof(int32_t) * C);
+            for (size_t i = 0; i < npix * k + 64; i++) x[i] = rnd8();
+            for (int i = 0; i < C * k; i++) w1[i] = rnd8();
+            for (int i = 0; i < d.kh * d.kw * C; i++) w2[i] = rnd8();
+            for (int c = 0; c < C; c++) b1[c] = (int32_t)vg_test_uniform(-9000, 9000), b2[c] = (int32_t)vg_test_uniform(-9000, 9000);
+            fill_mults(C, 0, m1, s1);
+            fill_mults(C, (int)t % 2, m2, s2);
+            int32_t mid_zp = t == 2 ? -128 : (int32_t)vg_test_uniform(-128, 0);
+            vg_q8_out q1 = {(int32_t)vg_test_uniform(-128, 127), mid_zp, mid_zp, 127, m1, s1, rnd};
+            vg_q8_out q2 = {mid_zp, (int32_t)vg_test_uniform(-10, 10), -128, t % 2 ? 90 : 127, m2, s2, rnd};
+            vg_matmul_q8_ref((int)npix, C, k, x, w1, b1, &q1, mid);
+            vg_dwconv_q8_ref(&d, mid, w2, b2, &q2, y0);
+            vg_q8_gemm_plan pw;
+            vg_q8_dw_plan dw;
+            CHECK(vg_q8_gemm_plan_init(&pw, C, k, w1, b1, &q1, true) && vg_q8_dw_plan_init(&dw, &d, w2, b2, &q2, true),
+                  "plans");
+            if (vg_q8_pwdw_fusable(&pw, &dw)) {
+                void *scratch = aligned_alloc(64, 2 * vg_q8_dw_scratch(&dw));
+                vg_q8_pwdw_run(p1, &pw, &dw, d.n, x, y1, scratch);
+                vg_q8_pwdw_run(p2, &pw, &dw, d.n, x, y2, scratch);
+                int d1 = 0, d2 = 0;
+                for (size_t i = 0; i < ny; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
+                CHECK(d1 == 0 && d2 == 0, "fused pointwise + depthwise case %zu rounding %d: %d / %d outputs differ "
+                      "(1 / 2 threads)", t, rnd, d1, d2);
+                free(scratch);
+            } else {
+                CHECK(!vg_q8_fast_available(), "fast plans not fusable");
+            }
+            vg_q8_gemm_plan_free(&pw);
+            vg_q8_dw_plan_free(&dw);
+            free(x), free(w1), free(w2), free(mid), free(y0), free(y1), free(y2);
+            free(b1), free(b2), free(m1), free(s1), free(m2), free(s2);
+        }
+    vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
+/* residual add: every pair of inputs (and an odd tail past the add's pieces), scales equal
+ * (multiplier exactly 1/2) or not, activations */
+static void test_q8_add(void) {
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
+    vg_test_seed(26);
+    size_t n = 65536 + 11;
+    int8_t *a = malloc(n), *b = malloc(n), *y0 = malloc(n), *y1 = malloc(n), *y2 = malloc(n);
+    for (size_t i = 0; i < n; i++) a[i] = (int8_t)(i & 255), b[i] = (int8_t)((i >> 8) & 255);
+    for (int t = 0; t < 6; t++) {
+        vg_qparam pa = {vg_test_uniform(0.01f, 0.3f), (int32_t)vg_test_uniform(-128, 127)};
+        vg_qparam pb = {t == 0 ? pa.scale : vg_test_uniform(0.01f, 0.3f), (int32_t)vg_test_uniform(-128, 127)};
+        vg_qparam po = {vg_test_uniform(0.02f, 0.5f), (int32_t)vg_test_uniform(-128, 127)};
+        if (t == 5) pa.zp = -128, pb.zp = 127, po.scale = 0.004f; /* extremes, saturating output */
+        vg_add_q8 ap;
+        vg_add_q8_prepare(pa, pb, po, t % 3, &ap);
+        vg_add_q8_ref(n, a, b, &ap, y0);
+        vg_q8_add(p1, n, a, b, &ap, y1, true);
+        vg_q8_add(p2, n, a, b, &ap, y2, true);
+        int d1 = 0, d2 = 0;
+        for (size_t i = 0; i < n; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
+        CHECK(d1 == 0 && d2 == 0, "int8 add case %d: %d / %d outputs differ (1 / 2 threads)", t, d1, d2);
+        vg_q8_add(p2, 37, a, b, &ap, y2, false);
+        CHECK(memcmp(y2, y0, 37) == 0, "portable int8 add case %d", t);
+    }
+    free(a), free(b), free(y0), free(y1), free(y2);
+    vg_pool_free(p1);
+    vg_pool_free(p2);
+}
+
+/* input quantization: exact halves (round away from zero), values next to them, NaN,
+ * infinities, saturation; global average pool */
+static void test_q8_quantize_gap(void) {
+    vg_test_seed(27);
+    enum { N = 70001 }; /* more than two pieces of the threaded quantization */
+    float *x = malloc(sizeof(float) * N);
+    int8_t *y0 = malloc(N), *y1 = malloc(N);
+    vg_qparam qs[3] = {{0.0625f, 3}, {1.0f / 127.5f, -1}, {1.0f, -128}};
+    for (int t = 0; t < 3; t++) {
+        vg_qparam q = qs[t];
+        for (int i = 0; i < N; i++) {
+            float k = (float)(int)vg_test_uniform(-140, 140);
+            switch (i % 6) {
+            case 0: x[i] = (k + 0.5f) * q.scale; break;
+            case 1: x[i] = nextafterf((k + 0.5f) * q.scale, 0.0f); break;
+            case 2: x[i] = nextafterf((k + 0.5f) * q.scale, 1e9f); break;
+            default: x[i] = vg_test_uniform(-200, 200) * q.scale;
+            }
+        }
+        x[0] = NAN, x[1] = INFINITY, x[2] = -INFINITY, x[3] = 1e30f, x[4] = -0.0f, x[5] = 0.49999997f;
+        for (int i = 0; i < N; i++) y0[i] = vg_quantize1(x[i], q);
+        vg_pool *p2 = vg_pool_new(2);
+        vg_q8_quantize(p2, N, x, q, y1, true);
+        vg_pool_free(p2);
+        int diff = 0;
+        for (int i = 0; i < N; i++) diff += y1[i] != y0[i];
+        CHECK(diff == 0, "int8 quantize case %d: %d of %d values differ", t, diff, N);
+    }
+    int c = 1287, hw = 49;
+    int8_t *g = malloc((size_t)2 * hw * c), *g0 = malloc((size_t)2 * c), *g1 = malloc((size_t)2 * c);
+    for (int i = 0; i < 2 * hw * c; i++) g[i] = rnd8();
+    vg_qparam in = {0.05f, -9}, out = {0.02f, 4};
+    vg_gap_q8_ref(2, hw, c, g, in, out, g0);
+    vg_q8_gap(2, hw, c, g, in, out, g1);
+    CHECK(memcmp(g0, g1, (size_t)2 * c) == 0, "int8 global average pool differs from the reference");
+    free(x), free(y0), free(y1), free(g), free(g0), free(g1);
 }
 
 void test_quant(void) {
     test_fixed_point();
     test_kernels();
     test_q8_gemm();
+    test_q8_requant_edges();
+    test_q8_conv();
     test_q8_dwconv();
+    test_q8_pwdw();
+    test_q8_add();
+    test_q8_quantize_gap();
 }

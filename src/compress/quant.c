@@ -50,6 +50,13 @@ int32_t vg_mul_qmult(int32_t x, int32_t mult, int shift) {
     return vg_rdivpot(vg_srdhm((int32_t)shifted, mult), right > 31 ? 31 : right);
 }
 
+int32_t vg_mul_qmult_single(int32_t x, int32_t mult, int shift) {
+    int s = 31 - shift;
+    s = s < 1 ? 1 : s > 62 ? 62 : s;
+    int64_t v = ((int64_t)x * mult + ((int64_t)1 << (s - 1))) >> s; /* arithmetic: floor */
+    return (int32_t)(v > INT32_MAX ? INT32_MAX : v < INT32_MIN ? INT32_MIN : v);
+}
+
 int8_t vg_quantize1(float x, vg_qparam q) {
     float v = roundf(x / q.scale) + (float)q.zp;
     if (!(v > -128.0f)) return -128; /* also NaN */

@@ -22,6 +22,20 @@ int32_t vg_rdivpot(int32_t x, int exponent); /* RoundingDivideByPOT, exponent in
 /* x * real, with real given by vg_quantize_multiplier (MultiplyByQuantizedMultiplier) */
 int32_t vg_mul_qmult(int32_t x, int32_t mult, int shift);
 
+/* How the convolutions of an int8 graph turn int32 accumulators into int8 outputs. TFLite's
+ * rule rounds twice (the doubling high multiply, then the power-of-two division) and must be
+ * kept for imported TFLite models; vigie's own quantizer may pick the single rounding, which
+ * is as accurate and cheaper in vector code (no sign-dependent correction). */
+typedef enum {
+    VG_Q8_ROUND_TFLITE = 0, /* vg_mul_qmult */
+    VG_Q8_ROUND_SINGLE = 1, /* vg_mul_qmult_single */
+    VG_Q8_ROUND_COUNT_
+} vg_q8_rounding;
+
+/* x * real with one rounding: (x * mult + 2^(s-1)) >> s with s = 31 - shift clamped to
+ * [1, 62], computed in 64 bits (exact), rounding halves up, saturated to int32. */
+int32_t vg_mul_qmult_single(int32_t x, int32_t mult, int shift);
+
 /* float <-> int8 with rounding to nearest and saturation */
 int8_t vg_quantize1(float x, vg_qparam q);
 static inline float vg_dequantize1(int8_t q, vg_qparam p) { return p.scale * (float)(q - p.zp); }

@@ -1,337 +1,421 @@
-/* q8_gemm.c — int8 GEMM (see q8_gemm.h): packing, the AVX-512 VNNI micro-kernel (8 rows x 32
- * columns) with a vectorised TFLite requantization, a portable fallback, and threading over
- * fixed tiles (results independent of the thread count). */
-#include "cpu/q8_gemm.h"
+/* q8_gemm.c — the int8 matrix multiply (see q8.h): weight packing, the requantization
+ * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), a
+ * portable fallback over the same packed layout, the int8 im2col convolution, and threading
+ * over fixed tiles (results independent of the thread count). */
+#include "cpu/q8_rq.h"
 
 #include <stdlib.h>
 #include <string.h>
 
-#define NR 16 /* columns per panel: one vector of int32 accumulators */
-#define MR 8
-#define TILE_ROWS 64
+#define NR        16 /* columns per panel: one vector of int32 accumulators */
+#define TILE_ROWS 64 /* the most rows of a tile */
 
-bool vg_q8_pack(int n, int k, const int8_t *b, vg_q8_packed *p) {
-    memset(p, 0, sizeof *p);
-    p->n = n, p->k = k, p->k4 = (k + 3) / 4, p->panels = (n + NR - 1) / NR;
-    size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
-    p->b = aligned_alloc(64, (bytes + 63) / 64 * 64);
-    p->colsum = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
-    if (!p->b || !p->colsum) {
-        vg_q8_packed_free(p);
+/* ---- requantization constants */
+
+bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
+    memset(r, 0, sizeof *r);
+    int n16 = (n + 15) / 16 * 16;
+    r->n16 = n16;
+    r->bias = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->mult = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->lsh = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->add = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->adj = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->sh = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    if (!r->bias || !r->mult || !r->lsh || !r->add || !r->adj || !r->sh) {
+        vg_q8_rq_free(r);
         return false;
     }
-    memset(p->b, 0, bytes);
-    for (int j = 0; j < n; j++) {
-        int32_t s = 0;
-        int8_t *panel = p->b + (size_t)(j / NR) * p->k4 * NR * 4;
-        for (int kk = 0; kk < k; kk++) {
-            int8_t v = b[(size_t)j * k + kk];
-            panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = v;
-            s += v;
+    r->out_zp = q->out_zp, r->lo = q->act_min, r->hi = q->act_max;
+    bool single = q->rounding == VG_Q8_ROUND_SINGLE, wide = false, ok = true;
+    for (int j = 0; j < n16; j++) {
+        /* tail lanes: multiplier 0 gives 0 in both rules */
+        int32_t m = j < n ? q->mult[j] : 0, e = j < n ? q->shift[j] : -1;
+        int64_t add, adj = 0, sh;
+        int32_t lsh = 0;
+        if (single) {
+            int s = 31 - e;
+            s = s < 1 ? 1 : s > 62 ? 62 : s;
+            add = (int64_t)1 << (s - 1), sh = s;
+            wide |= s < 32; /* |a M| / 2^s may reach the int32 limits */
+        } else {
+            int right = e > 0 ? 0 : -e;
+            right = right > 31 ? 31 : right;
+            lsh = e > 0 ? e : 0;
+            sh = 31 + right;
+            add = ((int64_t)1 << 30) + (right ? (int64_t)1 << (30 + right) : 0);
+            adj = right ? (int64_t)1 << 31 : 0;
+            wide |= right == 0;
+            ok &= m != INT32_MIN; /* the saturating case of the doubling high multiply */
         }
-        p->colsum[j] = s;
+        /* 64-bit constants in even / odd lane order within each block of 16 */
+        int at = j / 16 * 16 + (j % 2) * 8 + (j % 16) / 2;
+        r->bias[j] = 0, r->mult[j] = m, r->lsh[j] = lsh;
+        r->add[at] = add, r->adj[at] = adj, r->sh[at] = sh;
     }
+    r->variant = !ok ? -1 : (single ? Q8_RQ_SINGLE : 0) | (wide ? Q8_RQ_WIDE : 0);
     return true;
 }
 
-void vg_q8_packed_free(vg_q8_packed *p) {
-    free(p->b);
-    free(p->colsum);
-    memset(p, 0, sizeof *p);
+void vg_q8_rq_free(vg_q8_rq *r) {
+    free(r->bias), free(r->mult), free(r->lsh), free(r->add), free(r->adj), free(r->sh);
+    memset(r, 0, sizeof *r);
 }
 
-/* ---- the tile kernel: rows [i0, i1), panels [p0, p1) */
-
-typedef void (*tile_fn)(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
-                        const vg_q8_packed *b, const int32_t *bias, const vg_q8_out *q, int8_t *c,
-                        int ldc);
-
-static inline int8_t requant1(int32_t acc, const vg_q8_out *q, int j) {
-    int32_t v = vg_mul_qmult(acc, q->mult[j], q->shift[j]) + q->out_zp;
-    return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
-}
-
-/* portable: plain loops over the packed layout (the same sums in the same integer arithmetic,
- * so bit-identical; integer addition is exact) */
-static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
-                        const vg_q8_packed *b, const int32_t *bias, const vg_q8_out *q, int8_t *c,
-                        int ldc) {
-    for (int i = i0; i < i1; i++)
-        for (int pn = p0; pn < p1; pn++) {
-            int32_t acc[NR] = {0};
-            const int8_t *bp = b->b + (size_t)pn * b->k4 * NR * 4;
-            const int8_t *ar = a + (size_t)i * lda;
-            for (int k4 = 0; k4 < b->k4; k4++)
-                for (int j = 0; j < NR; j++)
-                    for (int t = 0; t < 4; t++) {
-                        int kk = 4 * k4 + t;
-                        if (kk < b->k) acc[j] += ((int32_t)ar[kk] - q->in_zp) * bp[((size_t)k4 * NR + j) * 4 + t];
-                    }
-            for (int j = 0; j < NR && pn * NR + j < b->n; j++) {
-                int col = pn * NR + j;
-                c[(size_t)i * ldc + col] = requant1(acc[j] + (bias ? bias[col] : 0), q, col);
-            }
-        }
-}
-
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-#include <immintrin.h>
-
-#define TV __attribute__((target("avx512f,avx512bw,avx512dq,avx512vl,avx512vnni")))
-
-/* TFLite's requantization of 8 lanes held as 64-bit integers (exact: no lane overflows).
- * `left` is false when no multiplier exceeds 1 (the common case): no left shift is needed. */
-TV static inline __m512i requant8(__m512i x, __m512i mult, __m512i shift, bool left) {
-    __m512i zero = _mm512_setzero_si512();
-    __m512i right = _mm512_max_epi64(_mm512_sub_epi64(zero, shift), zero);
-    if (left) {
-        x = _mm512_sllv_epi64(x, _mm512_max_epi64(shift, zero));
-        x = _mm512_min_epi64(_mm512_max_epi64(x, _mm512_set1_epi64(INT32_MIN)), _mm512_set1_epi64(INT32_MAX));
-    }
-    /* both factors fit in 32 bits: the one-uop signed 32 x 32 -> 64 multiply */
-    __m512i prod = _mm512_mul_epi32(x, mult);
-    __mmask8 neg = _mm512_cmplt_epi64_mask(prod, zero);
-    __m512i nudge = _mm512_mask_blend_epi64(neg, _mm512_set1_epi64(1ll << 30), _mm512_set1_epi64(1 - (1ll << 30)));
-    __m512i t = _mm512_add_epi64(prod, nudge);
-    /* division by 2^31 rounding toward zero */
-    __mmask8 tneg = _mm512_cmplt_epi64_mask(t, zero);
-    t = _mm512_mask_add_epi64(t, tneg, t, _mm512_set1_epi64((1ll << 31) - 1));
-    __m512i v = _mm512_srai_epi64(t, 31);
-    /* rounding divide by 2^right */
-    __m512i one = _mm512_set1_epi64(1);
-    __m512i mask = _mm512_sub_epi64(_mm512_sllv_epi64(one, right), one);
-    __m512i rem = _mm512_and_si512(v, mask);
-    __m512i thr = _mm512_srai_epi64(mask, 1);
-    thr = _mm512_mask_add_epi64(thr, _mm512_cmplt_epi64_mask(v, zero), thr, one);
-    v = _mm512_srav_epi64(v, right);
-    v = _mm512_mask_add_epi64(v, _mm512_cmpgt_epi64_mask(rem, thr), v, one);
-    return v;
-}
-
-/* accumulators (16 int32) -> 16 int8 outputs of columns col .. col + 15 */
-TV static inline void epilogue16(__m512i acc, int col, int nvalid, const int32_t *bias,
-                                 const vg_q8_out *q, int8_t *dst) {
-    __mmask16 m = nvalid >= 16 ? 0xffff : (__mmask16)((1u << nvalid) - 1);
-    acc = _mm512_add_epi32(acc, _mm512_maskz_loadu_epi32(m, bias + col));
-    __m512i mult = _mm512_maskz_loadu_epi32(m, q->mult + col), sh = _mm512_maskz_loadu_epi32(m, q->shift + col);
-    bool left = _mm512_cmpgt_epi32_mask(sh, _mm512_setzero_si512()) != 0;
-    __m512i lo = requant8(_mm512_cvtepi32_epi64(_mm512_castsi512_si256(acc)),
-                          _mm512_cvtepi32_epi64(_mm512_castsi512_si256(mult)),
-                          _mm512_cvtepi32_epi64(_mm512_castsi512_si256(sh)), left);
-    __m512i hi = requant8(_mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(acc, 1)),
-                          _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(mult, 1)),
-                          _mm512_cvtepi32_epi64(_mm512_extracti64x4_epi64(sh, 1)), left);
-    __m512i v = _mm512_inserti64x4(_mm512_castsi256_si512(_mm512_cvtepi64_epi32(lo)),
-                                   _mm512_cvtepi64_epi32(hi), 1);
-    v = _mm512_add_epi32(v, _mm512_set1_epi32(q->out_zp));
-    v = _mm512_max_epi32(v, _mm512_set1_epi32(q->act_min));
-    v = _mm512_min_epi32(v, _mm512_set1_epi32(q->act_max));
-    _mm_mask_storeu_epi8(dst, m, _mm512_cvtepi32_epi8(v));
-}
-
-TV static void tile_vnni(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
-                         const vg_q8_packed *b, const int32_t *bias, const vg_q8_out *q, int8_t *c,
-                         int ldc) {
-    /* bias here already holds the correction -(128 + in_zp) * colsum (see vg_q8_gemm) */
-    const __m512i flip = _mm512_set1_epi32((int)0x80808080);
-    for (int pn = p0; pn < p1; pn += 2) {
-        bool two = pn + 1 < p1;
-        const int8_t *b0 = b->b + (size_t)pn * b->k4 * NR * 4;
-        const int8_t *b1 = two ? b0 + (size_t)b->k4 * NR * 4 : b0;
-        for (int i = i0; i < i1; i += MR) {
-            int mr = i1 - i < MR ? i1 - i : MR;
-            const int8_t *r[MR];
-            for (int t = 0; t < MR; t++) r[t] = a + (size_t)(i + (t < mr ? t : mr - 1)) * lda;
-            __m512i c0[MR], c1[MR];
-#pragma GCC unroll 8
-            for (int t = 0; t < MR; t++) c0[t] = c1[t] = _mm512_setzero_si512();
-            for (int k4 = 0; k4 < b->k4; k4++) {
-                __m512i w0 = _mm512_load_si512(b0 + (size_t)k4 * 64), w1 = _mm512_load_si512(b1 + (size_t)k4 * 64);
-#pragma GCC unroll 8
-                for (int t = 0; t < MR; t++) {
-                    int32_t v;
-                    memcpy(&v, r[t] + 4 * k4, 4);
-                    __m512i av = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
-                    c0[t] = _mm512_dpbusd_epi32(c0[t], av, w0);
-                    c1[t] = _mm512_dpbusd_epi32(c1[t], av, w1);
-                }
-            }
-            for (int t = 0; t < mr; t++) {
-                int col = pn * NR;
-                epilogue16(c0[t], col, b->n - col, bias, q, c + (size_t)(i + t) * ldc + col);
-                if (two) epilogue16(c1[t], col + NR, b->n - col - NR, bias, q, c + (size_t)(i + t) * ldc + col + NR);
-            }
-        }
-    }
-}
-
-/* depthwise: output rows [oy0, oy1) of image n; weights pre-widened to int32 (taps x C) */
-TV static void dw_rows_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, const int8_t *x,
-                              const int32_t *w32, const int32_t *b, const vg_q8_out *q, int8_t *y) {
-    int C = d->ci;
-    __m512i zp = _mm512_set1_epi32(q->in_zp);
-    for (int oy = oy0; oy < oy1; oy++) {
-        int ky0 = d->pt - oy * d->sh > 0 ? d->pt - oy * d->sh : 0;
-        int ky1 = d->h + d->pt - oy * d->sh < d->kh ? d->h + d->pt - oy * d->sh : d->kh;
-        for (int ox = 0; ox < d->wo; ox++) {
-            int kx0 = d->pl - ox * d->sw > 0 ? d->pl - ox * d->sw : 0;
-            int kx1 = d->w + d->pl - ox * d->sw < d->kw ? d->w + d->pl - ox * d->sw : d->kw;
-            int8_t *out = y + (((size_t)n * d->ho + oy) * d->wo + ox) * C;
-            for (int c0 = 0; c0 < C; c0 += 16) {
-                int nv = C - c0 < 16 ? C - c0 : 16;
-                __mmask16 m = nv == 16 ? 0xffff : (__mmask16)((1u << nv) - 1);
-                __m512i acc = _mm512_setzero_si512();
-                for (int ky = ky0; ky < ky1; ky++) {
-                    const int8_t *xr = x + (((size_t)n * d->h + oy * d->sh - d->pt + ky) * d->w) * C + c0;
-                    for (int kx = kx0; kx < kx1; kx++) {
-                        __m512i xv = _mm512_cvtepi8_epi32(_mm_maskz_loadu_epi8(m, xr + (size_t)(ox * d->sw - d->pl + kx) * C));
-                        __m512i wv = _mm512_maskz_loadu_epi32(m, w32 + (size_t)(ky * d->kw + kx) * C + c0);
-                        acc = _mm512_add_epi32(acc, _mm512_mullo_epi32(_mm512_sub_epi32(xv, zp), wv));
-                    }
-                }
-                epilogue16(acc, c0, nv, b, q, out + c0);
-            }
-        }
-    }
-}
-
-static bool vnni_ok(void) {
-    __builtin_cpu_init();
-    return __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-}
-#else
-static bool vnni_ok(void) { return false; }
-#endif
+/* ---- plans */
 
 bool vg_q8_fast_available(void) {
     static int cached = -1;
     if (cached < 0) {
+        bool ok = false;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+        __builtin_cpu_init();
+        ok = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
         const char *force = getenv("VIGIE_KERNELS");
-        cached = vnni_ok() && !(force && (!strcmp(force, "ref") || !strcmp(force, "scalar")));
+        cached = ok && !(force && (!strcmp(force, "ref") || !strcmp(force, "scalar")));
     }
     return cached == 1;
 }
 
+bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, const int32_t *bias,
+                          const vg_q8_out *q, bool allow_fast) {
+    memset(p, 0, sizeof *p);
+    p->n = n, p->k = k, p->k4 = (k + 3) / 4, p->panels = (n + NR - 1) / NR;
+    p->w_rows = w, p->bias = bias, p->q = *q;
+    /* sum (x - zp) w = sum x w - zp sum w: the zero point goes into the bias (the fast path
+     * also folds the 128 of its unsigned activations) */
+    p->bias_zp = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    if (!p->bias_zp) return false;
+    for (int j = 0; j < n; j++) {
+        int32_t s = 0;
+        for (int kk = 0; kk < k; kk++)
+            s += w[(size_t)j * k + kk];
+        p->bias_zp[j] = (bias ? bias[j] : 0) - q->in_zp * s;
+    }
+    if (!vg_q8_rq_init(&p->rq, n, q)) {
+        vg_q8_gemm_plan_free(p);
+        return false;
+    }
+    p->fast = allow_fast && vg_q8_fast_available() && p->rq.variant >= 0;
+    if (!p->fast) return true;
+    size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
+    p->w = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    if (!p->w) {
+        vg_q8_gemm_plan_free(p);
+        return false;
+    }
+    memset(p->w, 0, bytes);
+    for (int j = 0; j < n; j++) {
+        int8_t *panel = p->w + (size_t)(j / NR) * p->k4 * NR * 4;
+        for (int kk = 0; kk < k; kk++)
+            panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
+    }
+    for (int j = 0; j < n; j++) {
+        int32_t s = 0;
+        for (int kk = 0; kk < k; kk++)
+            s += w[(size_t)j * k + kk];
+        p->rq.bias[j] = p->bias_zp[j] - 128 * s;
+    }
+    return true;
+}
+
+void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p) {
+    free(p->w);
+    free(p->bias_zp);
+    vg_q8_rq_free(&p->rq);
+    memset(p, 0, sizeof *p);
+}
+
+/* ---- tile kernels: rows [i0, i1), panels [p0, p1) */
+
+/* Output column j of row i goes to c[i ldc + (j / 16) pstride + j % 16]: pstride is 16 for a
+ * plain (m, n) matrix; the fused pointwise + depthwise writes blocks of 16 channels apart. */
+typedef void (*tile_fn)(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
+                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride);
+
+/* portable: dot products of A rows and W rows (contiguous int8, which compilers vectorise),
+ * the zero point folded into the bias; the same integer sums as the reference, so
+ * bit-identical */
+static void tile_scalar(int i0, int i1, int p0, int p1, const int8_t *a, int lda,
+                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride) {
+    int j0 = p0 * NR, j1 = p1 * NR < p->n ? p1 * NR : p->n;
+    for (int i = i0; i < i1; i++) {
+        const int8_t *ar = a + (size_t)i * lda;
+        for (int j = j0; j < j1; j++) {
+            const int8_t *wr = p->w_rows + (size_t)j * p->k;
+            int32_t acc = 0;
+            for (int kk = 0; kk < p->k; kk++)
+                acc += (int32_t)ar[kk] * wr[kk];
+            acc += p->bias_zp[j];
+            c[(size_t)i * ldc + (size_t)(j / NR) * pstride + j % NR] =
+                p->rq.variant >= 0 ? q8_rq1(&p->rq, acc, j) : vg_q8_requant1(acc, &p->q, j);
+        }
+    }
+}
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+
+/* MR rows (a block; rows past `rows` repeat the last one, computed but not stored) x PC
+ * panels starting at panel pn. MR, PC and variant are constants at every call site. */
+Q8_TV Q8_INLINE void vnni_block(int MR, int PC, int variant, int rows, const int8_t *a, int lda,
+                                const vg_q8_gemm_plan *p, int pn, int8_t *c, size_t ldc,
+                                size_t pstride) {
+    const vg_q8_rq *rq = &p->rq;
+    const __m512i flip = _mm512_set1_epi32((int)0x80808080);
+    const int8_t *w0 = p->w + (size_t)pn * p->k4 * NR * 4;
+    const int8_t *w1 = PC > 1 ? w0 + (size_t)p->k4 * NR * 4 : w0;
+    const int8_t *r[8];
+    for (int t = 0; t < MR; t++)
+        r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
+    int col = pn * NR;
+    __m512i c0[8], c1[8];
+    __m512i b0 = _mm512_load_si512(rq->bias + col);
+    __m512i b1 = PC > 1 ? _mm512_load_si512(rq->bias + col + NR) : b0;
+#pragma GCC unroll 8
+    for (int t = 0; t < MR; t++)
+        c0[t] = b0, c1[t] = b1;
+    for (int k4 = 0; k4 < p->k4; k4++) {
+        __m512i wa = _mm512_load_si512(w0 + (size_t)k4 * 64);
+        __m512i wb = PC > 1 ? _mm512_load_si512(w1 + (size_t)k4 * 64) : wa;
+#pragma GCC unroll 8
+        for (int t = 0; t < MR; t++) {
+            int32_t v;
+            memcpy(&v, r[t] + 4 * k4, 4);
+            __m512i av = _mm512_xor_si512(_mm512_set1_epi32(v), flip);
+            c0[t] = q8_dpbusd(c0[t], av, wa);
+            if (PC > 1) c1[t] = q8_dpbusd(c1[t], av, wb);
+        }
+    }
+    q8_rq16 q0 = q8_rq16_load(rq, col);
+#pragma GCC unroll 8
+    for (int t = 0; t < MR; t++)
+        if (t < rows)
+            q8_store16(c + (size_t)t * ldc + (size_t)pn * pstride,
+                       q8_rq16_apply(c0[t], &q0, rq, variant), p->n - col);
+    if (PC > 1) {
+        q8_rq16 q1 = q8_rq16_load(rq, col + NR);
+#pragma GCC unroll 8
+        for (int t = 0; t < MR; t++)
+            if (t < rows)
+                q8_store16(c + (size_t)t * ldc + (size_t)(pn + 1) * pstride,
+                           q8_rq16_apply(c1[t], &q1, rq, variant), p->n - col - NR);
+    }
+}
+
+Q8_TV Q8_INLINE void vnni_tile(int variant, int i0, int i1, int p0, int p1, const int8_t *a,
+                               int lda, const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,
+                               size_t pstride) {
+    for (int pn = p0; pn < p1; pn += 2) {
+        bool two = pn + 1 < p1;
+        for (int i = i0; i < i1;) {
+            int rows = i1 - i;
+            const int8_t *ai = a + (size_t)i * lda;
+            int8_t *ci = c + (size_t)i * ldc;
+            size_t ps = pstride;
+            if (rows >= 5) {
+                rows = rows > 8 ? 8 : rows;
+                if (two)
+                    vnni_block(8, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(8, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+            } else if (rows >= 2) {
+                if (two)
+                    vnni_block(4, 2, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(4, 1, variant, rows, ai, lda, p, pn, ci, ldc, ps);
+            } else {
+                if (two)
+                    vnni_block(1, 2, variant, 1, ai, lda, p, pn, ci, ldc, ps);
+                else
+                    vnni_block(1, 1, variant, 1, ai, lda, p, pn, ci, ldc, ps);
+            }
+            i += rows;
+        }
+    }
+}
+
+#define VNNI_TILE(V)                                                                               \
+    Q8_TV static void tile_vnni_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,      \
+                                    const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,               \
+                                    size_t pstride) {                                              \
+        vnni_tile(V, i0, i1, p0, p1, a, lda, p, c, ldc, pstride);                                  \
+    }
+VNNI_TILE(0)
+VNNI_TILE(1)
+VNNI_TILE(2)
+VNNI_TILE(3)
+static const tile_fn vnni_tiles[4] = {tile_vnni_0, tile_vnni_1, tile_vnni_2, tile_vnni_3};
+#endif
+
+/* ---- threading */
+
 typedef struct {
     tile_fn fn;
+    const vg_q8_gemm_plan *p;
     int m;
     const int8_t *a;
     int lda;
-    const vg_q8_packed *b;
-    const int32_t *bias;
-    const vg_q8_out *q;
     int8_t *c;
     int ldc;
-    int row_tiles, panel_groups, panels_per_group;
+    int tile_rows, row_tiles, panel_groups, panels_per_group;
 } q8_job;
+
+/* Tiles of rows x groups of panels: enough pieces for the threads (at least 4 each when the
+ * shape allows), rows in multiples of 8 (the micro-kernel's), panels in pairs. Any tiling
+ * gives the same results: every output is the same sum whatever tile it falls in. */
+static q8_job plan_job(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
+                       int8_t *c, int ldc) {
+    int threads = vg_pool_threads(pool);
+    int tile_rows = TILE_ROWS;
+    if (threads > 1) {
+        int want = (m + 4 * threads - 1) / (4 * threads);
+        want = (want + 7) / 8 * 8;
+        tile_rows = want < 8 ? 8 : want > TILE_ROWS ? TILE_ROWS : want;
+    }
+    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1,
+                p->panels};
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->fast) J.fn = vnni_tiles[p->rq.variant];
+#endif
+    while (threads > 1 && J.row_tiles * J.panel_groups < 4 * threads && J.panel_groups < p->panels)
+        J.panel_groups++;
+    /* the VNNI kernel takes panels in pairs: keep groups even */
+    J.panels_per_group = (p->panels + J.panel_groups - 1) / J.panel_groups;
+    if (J.panels_per_group % 2 && J.panels_per_group < p->panels) J.panels_per_group++;
+    J.panel_groups = (p->panels + J.panels_per_group - 1) / J.panels_per_group;
+    return J;
+}
 
 static void q8_task(void *ctx, int task, int thread) {
     (void)thread;
     const q8_job *J = ctx;
     int rt = task / J->panel_groups, pg = task % J->panel_groups;
-    int i0 = rt * TILE_ROWS, i1 = i0 + TILE_ROWS < J->m ? i0 + TILE_ROWS : J->m;
+    int i0 = rt * J->tile_rows, i1 = i0 + J->tile_rows < J->m ? i0 + J->tile_rows : J->m;
     int p0 = pg * J->panels_per_group, p1 = p0 + J->panels_per_group;
-    if (p1 > J->b->panels) p1 = J->b->panels;
-    J->fn(i0, i1, p0, p1, J->a, J->lda, J->b, J->bias, J->q, J->c, J->ldc);
+    if (p1 > J->p->panels) p1 = J->p->panels;
+    J->fn(i0, i1, p0, p1, J->a, J->lda, J->p, J->c, (size_t)J->ldc, NR);
 }
 
-void vg_q8_gemm(vg_pool *pool, int m, const int8_t *a, int lda, const vg_q8_packed *b,
-                const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc) {
-    vg_q8_gemm_ex(pool, m, a, lda, b, bias, q, c, ldc, true);
+void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda,
+                    int8_t *c, int ldc) {
+    if (m <= 0 || p->n <= 0) return;
+    q8_job J = plan_job(pool, p, m, a, lda, c, ldc);
+    vg_pool_run(pool, J.row_tiles * J.panel_groups, q8_task, &J);
 }
 
-void vg_q8_gemm_ex(vg_pool *pool, int m, const int8_t *a, int lda, const vg_q8_packed *b,
-                   const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast) {
-    if (m <= 0 || b->n <= 0) return;
-    q8_job J = {tile_scalar, m, a, lda, b, bias, q, c, ldc, 0, 0, 0};
-    int32_t *corr = NULL;
+void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, int p0, int p1,
+                     int8_t *c, size_t ldc, size_t pstride) {
+    tile_fn fn = tile_scalar;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (allow_fast && vg_q8_fast_available()) {
-        /* the unsigned activations carry 128 + in_zp: fold its product with the column sums
-         * into the bias, once per call */
-        corr = malloc(sizeof(int32_t) * ((size_t)b->panels * NR + 16));
-        if (corr) {
-            for (int j = 0; j < b->panels * NR; j++)
-                corr[j] = j < b->n ? (bias ? bias[j] : 0) - (128 + q->in_zp) * b->colsum[j] : 0;
-            J.fn = tile_vnni;
-            J.bias = corr;
+    if (p->fast) fn = vnni_tiles[p->rq.variant];
+#endif
+    fn(0, m, p0, p1, a, lda, p, c, ldc, pstride);
+}
+
+bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
+                const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast) {
+    vg_q8_gemm_plan p;
+    if (!vg_q8_gemm_plan_init(&p, n, k, w, bias, q, allow_fast)) return false;
+    vg_q8_gemm_run(pool, &p, m, a, lda, c, ldc);
+    vg_q8_gemm_plan_free(&p);
+    return true;
+}
+
+/* ---- regular convolution: int8 im2col (padding = the input's zero point, which contributes
+ * nothing) + the GEMM, one tile of output pixels at a time, so the patches stay in L1 */
+
+size_t vg_q8_conv_scratch(const vg_q8_gemm_plan *p) {
+    return ((size_t)TILE_ROWS * p->k + 64 + 63) / 64 * 64;
+}
+
+/* span (<= 16 here) bytes from src: one 16-byte move when the source has 16 bytes left (the
+ * bytes past span land on the next tap or patch, written afterwards, or in the slack) */
+static inline void copy_span(int8_t *dst, const int8_t *src, size_t span, size_t src_left) {
+    if (span <= 16 && src_left >= 16)
+        memcpy(dst, src, 16);
+    else
+        memcpy(dst, src, span);
+}
+
+/* Patches of output pixels [i0, i1) (over n, oy, ox) into col, in order. A patch row (ky) is
+ * kw * ci contiguous input bytes when the window lies inside the image horizontally, so it
+ * is copied in one go (the stem: 9 bytes); only border windows go tap by tap. */
+static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int i0, int i1,
+                    int8_t *col) {
+    enum { KMAX = 16 };
+    size_t patch = (size_t)d->kh * d->kw * d->ci, span = (size_t)d->kw * d->ci;
+    size_t xbytes = (size_t)d->n * d->h * d->w * d->ci, xstep = (size_t)d->sw * d->ci;
+    /* output columns whose window lies inside the image horizontally */
+    int ox_lo = (d->pl + d->sw - 1) / d->sw;
+    int ox_hi = d->w - d->kw + d->pl < 0 ? 0 : (d->w - d->kw + d->pl) / d->sw + 1;
+    ox_hi = ox_hi > d->wo ? d->wo : ox_hi;
+    ox_lo = ox_lo > ox_hi ? ox_hi : ox_lo;
+    ptrdiff_t row[KMAX]; /* input row of each ky, or -1 for padding */
+    bool rows_in = false;
+    int n = i0 / (d->ho * d->wo), oy = i0 / d->wo % d->ho, ox = i0 % d->wo;
+    for (int i = i0; i < i1; i++, ox++) {
+        if (ox == d->wo) {
+            ox = 0;
+            if (++oy == d->ho) oy = 0, n++;
+        }
+        if (i == i0 || ox == 0) {
+            rows_in = d->kh <= KMAX;
+            for (int ky = 0; ky < d->kh && ky < KMAX; ky++) {
+                int iy = oy * d->sh - d->pt + ky;
+                row[ky] =
+                    iy >= 0 && iy < d->h ? (ptrdiff_t)(((size_t)n * d->h + iy) * d->w * d->ci) : -1;
+                rows_in &= row[ky] >= 0;
+            }
+        }
+        int8_t *dst = col + (size_t)(i - i0) * patch;
+        if (rows_in && ox >= ox_lo && ox < ox_hi) {
+            size_t at = (size_t)ox * xstep - (size_t)d->pl * d->ci;
+            for (int ky = 0; ky < d->kh; ky++)
+                copy_span(dst + (size_t)ky * span, x + row[ky] + at, span,
+                          xbytes - (size_t)row[ky] - at);
+            continue;
+        }
+        for (int ky = 0; ky < d->kh; ky++) {
+            int iy = oy * d->sh - d->pt + ky;
+            int8_t *p = dst + (size_t)ky * span;
+            for (int kx = 0; kx < d->kw; kx++) {
+                int ix = ox * d->sw - d->pl + kx;
+                if (iy >= 0 && iy < d->h && ix >= 0 && ix < d->w)
+                    memcpy(p + (size_t)kx * d->ci,
+                           x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci, (size_t)d->ci);
+                else
+                    memset(p + (size_t)kx * d->ci, pad, (size_t)d->ci);
+            }
         }
     }
-#endif
-    int threads = vg_pool_threads(pool);
-    J.row_tiles = (m + TILE_ROWS - 1) / TILE_ROWS;
-    J.panel_groups = 1;
-    while (threads > 1 && J.row_tiles * J.panel_groups < 4 * threads && J.panel_groups < b->panels)
-        J.panel_groups++;
-    /* the VNNI kernel takes panels in pairs: keep groups even */
-    J.panels_per_group = (b->panels + J.panel_groups - 1) / J.panel_groups;
-    if (J.panels_per_group % 2 && J.panels_per_group < b->panels) J.panels_per_group++;
-    J.panel_groups = (b->panels + J.panels_per_group - 1) / J.panels_per_group;
-    vg_pool_run(pool, J.row_tiles * J.panel_groups, q8_task, &J);
-    free(corr);
 }
-
-/* ---- depthwise */
 
 typedef struct {
+    q8_job g; /* a, lda unused: each task forms its own patches */
     const vg_conv_desc *d;
-    const int8_t *x, *w;
-    const int32_t *w32, *b;
-    const vg_q8_out *q;
-    int8_t *y;
-    int rows, chunks, fast;
-} dwq_job;
+    const int8_t *x;
+    int8_t *scratch;
+    size_t scratch_bytes;
+} conv_job;
 
-static void dwq_task(void *ctx, int task, int thread) {
-    (void)thread;
-    const dwq_job *J = ctx;
-    int n = task / J->chunks, oy0 = (task % J->chunks) * J->rows;
-    int oy1 = oy0 + J->rows < J->d->ho ? oy0 + J->rows : J->d->ho;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (J->fast) {
-        dw_rows_avx512(J->d, n, oy0, oy1, J->x, J->w32, J->b, J->q, J->y);
-        return;
-    }
-#endif
-    /* the reference on this slice: same image, rows oy0 .. oy1 */
-    vg_conv_desc s = *J->d;
-    s.n = 1;
-    int8_t *dst = J->y + (size_t)n * s.ho * s.wo * s.co;
-    const int8_t *src = J->x + (size_t)n * s.h * s.w * s.ci;
-    for (int oy = oy0; oy < oy1; oy++) {
-        vg_conv_desc r = s;
-        /* one output row: shift the window down by oy * stride */
-        r.ho = 1;
-        r.pt = s.pt - oy * s.sh;
-        vg_dwconv_q8_ref(&r, src, J->w, J->b, J->q, dst + (size_t)oy * s.wo * s.co);
-    }
+static void conv_task(void *ctx, int task, int thread) {
+    const conv_job *J = ctx;
+    int rt = task / J->g.panel_groups, pg = task % J->g.panel_groups;
+    int i0 = rt * J->g.tile_rows, i1 = i0 + J->g.tile_rows < J->g.m ? i0 + J->g.tile_rows : J->g.m;
+    int p0 = pg * J->g.panels_per_group, p1 = p0 + J->g.panels_per_group;
+    if (p1 > J->g.p->panels) p1 = J->g.p->panels;
+    int8_t *col = J->scratch + (size_t)thread * J->scratch_bytes;
+    im2col8(J->d, J->x, (int8_t)J->g.p->q.in_zp, i0, i1, col);
+    J->g.fn(0, i1 - i0, p0, p1, col, J->g.p->k, J->g.p, J->g.c + (size_t)i0 * J->g.ldc,
+            (size_t)J->g.ldc, NR);
 }
 
-void vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
-                  const int32_t *b, const vg_q8_out *q, int8_t *y) {
-    vg_q8_dwconv_ex(pool, d, x, w, b, q, y, true);
-}
-
-void vg_q8_dwconv_ex(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
-                     const int32_t *b, const vg_q8_out *q, int8_t *y, bool allow_fast) {
-    int threads = vg_pool_threads(pool);
-    int rows = threads <= 1 ? d->ho : d->n * d->ho / (4 * threads);
-    rows = rows < 1 ? 1 : rows > 8 ? 8 : rows;
-    dwq_job J = {d, x, w, NULL, b, q, y, rows, (d->ho + rows - 1) / rows, 0};
-    int32_t *w32 = NULL, *b0 = NULL;
-    if (allow_fast && vg_q8_fast_available()) {
-        size_t nw = (size_t)d->kh * d->kw * d->ci;
-        w32 = malloc(sizeof(int32_t) * nw + 64);
-        b0 = b ? NULL : calloc((size_t)d->ci + 16, sizeof(int32_t)); /* epilogue adds a bias */
-        if (w32 && (b || b0)) {
-            for (size_t i = 0; i < nw; i++) w32[i] = w[i];
-            J.w32 = w32;
-            J.b = b ? b : b0;
-            J.fast = 1;
-        }
-    }
-    vg_pool_run(pool, d->n * J.chunks, dwq_task, &J);
-    free(w32);
-    free(b0);
+void vg_q8_conv_run(vg_pool *pool, const vg_q8_gemm_plan *p, const vg_conv_desc *d, const int8_t *x,
+                    void *scratch, int8_t *y) {
+    VG_ASSERT(p->k == d->kh * d->kw * d->ci && p->n == d->co);
+    conv_job J = {plan_job(pool, p, d->n * d->ho * d->wo, NULL, 0, y, d->co), d, x, scratch,
+                  vg_q8_conv_scratch(p)};
+    if (J.g.m > 0 && p->n > 0) vg_pool_run(pool, J.g.row_tiles * J.g.panel_groups, conv_task, &J);
 }

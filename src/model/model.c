@@ -177,6 +177,8 @@ const char *vg_model_get_meta(const vg_model *m, const char *key) {
 static vg_status vg_qgraph_validate(const vg_model *m, vg_err *err) {
     const vg_qgraph *q = m->q;
     const vg_graph *g = &m->g;
+    if (q->rounding < 0 || q->rounding >= VG_Q8_ROUND_COUNT_)
+        return vg_err_set(err, VG_ERR_FORMAT, "int8 form: unknown rounding rule %d", q->rounding);
     for (int t = 0; t < g->n_tensors; t++)
         if (!(q->t[t].scale > 0) || !isfinite(q->t[t].scale) || q->t[t].zp < -128 || q->t[t].zp > 127)
             return vg_err_set(err, VG_ERR_FORMAT, "int8 form: tensor %d quantization invalid", t);

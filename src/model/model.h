@@ -20,6 +20,7 @@ typedef struct {
     int32_t *b32;
     float *ws;
     int64_t n_w8, n_b32, n_ws;
+    int rounding; /* vg_q8_rounding of the weighted layers: 0 = TFLite's (imported models) */
 } vg_qgraph;
 
 void vg_qgraph_free(vg_qgraph *q);

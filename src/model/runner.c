@@ -2,15 +2,17 @@
  * activation buffers by liveness (a buffer is reused as soon as its tensor's last reader has
  * run), and dispatches each node to the kernel table.
  *
- * Float path only: a 1x1 convolution whose sole reader is the residual ADD right after it runs
- * as one GEMM whose epilogue adds the residual (and applies the ADD's activation), writing the
- * ADD's output; the ADD is skipped. Same bits as the two separate layers, one pass less over
- * the activation. Not done with keep_all (every tensor must stay readable), in the int8 path,
- * or when VIGIE_FUSE=0 is set (A/B comparisons). */
+ * Fusion, same bits as the two separate layers. Float path: a 1x1 convolution whose sole
+ * reader is the residual ADD right after it runs as one GEMM whose epilogue adds the residual
+ * (and applies the ADD's activation), writing the ADD's output; the ADD is skipped. Int8 path
+ * (fast kernels): a 1x1 convolution whose sole reader is the depthwise right after it (the
+ * expansion of an inverted residual block) runs with it (vg_q8_pwdw_run), writing the
+ * depthwise's output; the expanded tensor is never stored. Not done with keep_all (every
+ * tensor must stay readable) or when VIGIE_FUSE=0 is set (A/B comparisons). */
 #include "model/runner.h"
 
 #include "cpu/backend.h"
-#include "cpu/q8_gemm.h"
+#include "cpu/q8.h"
 #include "ops/ops_q8.h"
 
 #include <string.h>
@@ -36,16 +38,19 @@ struct vg_runner {
     int32_t *mult, *shift; /* per output channel, at the node's q->s_off */
     int32_t *lo, *hi;      /* per node: clamp range of the fused activation */
     vg_add_q8 *addp;       /* per node */
-    vg_q8_packed *qpk;     /* per node: packed int8 weights of GEMM-shaped layers */
-    int8_t *col8;          /* int8 im2col buffer */
+    vg_q8_gemm_plan *qg;   /* per node: GEMM-shaped layers (pointwise, im2col conv, fc) */
+    vg_q8_dw_plan *qd;     /* per node: depthwise layers */
+    void *ws8;             /* scratch of the int8 convs: threads x the largest need */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
+    bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
     double *prof_s; /* per node: accumulated seconds */
     int *prof_calls;
     int *res_of; /* per node: the residual tensor a fused 1x1 conv adds, else -1 */
-    bool *fused; /* per node: an ADD already computed by the conv before it */
+    bool *pwdw;  /* per node: an int8 1x1 conv that runs the depthwise after it */
+    bool *fused; /* per node: computed by the node before it (ADD, or int8 depthwise) */
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
@@ -54,6 +59,11 @@ vg_runner_opts vg_runner_opts_default(void) {
 }
 
 int vg_runner_is_int8(const vg_runner *r) { return r->q8; }
+
+static bool is_pointwise(const vg_conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
+           d->ho == d->h && d->wo == d->w;
+}
 
 /* int8 plan: activation buffers laid out like the float plan (same element offsets), the
  * requantization multipliers of every output channel, clamp ranges, add parameters */
@@ -85,43 +95,40 @@ static bool plan_q8(vg_runner *r) {
         }
         if (nd->op == VG_OP_ADD) vg_add_q8_prepare(qi, q->t[nd->in[1]], qo, nd->act, &r->addp[j]);
     }
-    /* GEMM-shaped layers: weights packed once for the int8 GEMM; general convs go through an
-     * int8 im2col (padding = the input's zero point, which contributes nothing) */
-    r->qpk = calloc((size_t)nn, sizeof(vg_q8_packed));
-    if (!r->qpk) return false;
-    size_t col = 0;
+    /* every conv-like layer is prepared once: packed weights, corrected biases, per-channel
+     * requantization constants (cpu/q8.h); general convs go through an int8 im2col; one
+     * scratch area per thread serves them all */
+    r->qg = calloc((size_t)nn, sizeof(vg_q8_gemm_plan));
+    r->qd = calloc((size_t)nn, sizeof(vg_q8_dw_plan));
+    if (!r->qg || !r->qd) return false;
+    size_t ws = 0;
     for (int j = 0; j < nn; j++) {
         const vg_node *nd = &g->nodes[j];
         const vg_node_geom *gm = &r->geom[j];
-        if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC) continue;
+        if (nd->op != VG_OP_CONV && nd->op != VG_OP_FC && nd->op != VG_OP_DWCONV) continue;
+        vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[j], r->hi[j],
+                       r->mult + q->s_off[j], r->shift + q->s_off[j], q->rounding};
+        const int8_t *w = q->w8 + q->w_off[j];
+        const int32_t *b = q->b_off[j] >= 0 ? q->b32 + q->b_off[j] : NULL;
+        if (nd->op == VG_OP_DWCONV) {
+            vg_conv_desc d = gm->conv;
+            d.n = r->batch;
+            if (!vg_q8_dw_plan_init(&r->qd[j], &d, w, b, &o, r->q8_fast)) return false;
+            size_t s = vg_q8_dw_scratch(&r->qd[j]);
+            if (s > ws) ws = s;
+            continue;
+        }
         int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
-        if (!vg_q8_pack(nd->co, k, q->w8 + q->w_off[j], &r->qpk[j])) return false;
-        if (nd->op == VG_OP_CONV) {
-            size_t need = (size_t)r->batch * gm->out.h * gm->out.w * k;
-            if (need > col) col = need;
+        if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8_fast)) return false;
+        if (nd->op == VG_OP_CONV && !is_pointwise(&gm->conv)) {
+            size_t s = vg_q8_conv_scratch(&r->qg[j]);
+            if (s > ws) ws = s;
         }
     }
-    r->col8 = malloc(col + 64);
-    return r->col8 != NULL;
-}
-
-static void im2col8(const vg_conv_desc *d, const int8_t *x, int8_t pad, int8_t *col) {
-    size_t patch = (size_t)d->kh * d->kw * d->ci;
-    for (int n = 0; n < d->n; n++)
-        for (int oy = 0; oy < d->ho; oy++)
-            for (int ox = 0; ox < d->wo; ox++) {
-                int8_t *dst = col + (((size_t)n * d->ho + oy) * d->wo + ox) * patch;
-                for (int ky = 0; ky < d->kh; ky++) {
-                    int iy = oy * d->sh - d->pt + ky;
-                    for (int kx = 0; kx < d->kw; kx++) {
-                        int ix = ox * d->sw - d->pl + kx;
-                        int8_t *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
-                        bool in = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
-                        const int8_t *s = x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci;
-                        for (int c = 0; c < d->ci; c++) p[c] = in ? s[c] : pad;
-                    }
-                }
-            }
+    for (int j = 0; j + 1 < nn; j++) /* plan_fusion chose these with the same conditions */
+        VG_ASSERT(!r->pwdw[j] || vg_q8_pwdw_fusable(&r->qg[j], &r->qd[j + 1]));
+    r->ws8 = ws ? aligned_alloc(64, ws * (size_t)r->threads) : NULL;
+    return !ws || r->ws8;
 }
 
 void vg_runner_free(vg_runner *r) {
@@ -132,6 +139,7 @@ void vg_runner_free(vg_runner *r) {
     free(r->prof_s);
     free(r->prof_calls);
     free(r->res_of);
+    free(r->pwdw);
     free(r->fused);
     free(r->geom);
     free(r->shapes);
@@ -142,8 +150,9 @@ void vg_runner_free(vg_runner *r) {
     free(r->flipped);
     free(r->t8), free(r->arena8), free(r->mult), free(r->shift), free(r->lo), free(r->hi);
     free(r->addp);
-    for (int i = 0; r->qpk && i < r->m->g.n_nodes; i++) vg_q8_packed_free(&r->qpk[i]);
-    free(r->qpk), free(r->col8);
+    for (int i = 0; r->qg && i < r->m->g.n_nodes; i++) vg_q8_gemm_plan_free(&r->qg[i]);
+    for (int i = 0; r->qd && i < r->m->g.n_nodes; i++) vg_q8_dw_plan_free(&r->qd[i]);
+    free(r->qg), free(r->qd), free(r->ws8);
     free(r);
 }
 
@@ -151,26 +160,39 @@ static size_t tensor_floats(const vg_shape *s, int batch) {
     return (size_t)batch * (size_t)s->h * (size_t)s->w * (size_t)s->c;
 }
 
-static bool is_pointwise(const vg_conv_desc *d) {
-    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
-           d->ho == d->h && d->wo == d->w;
-}
 
-/* Marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv has no
- * activation of its own, node i+1 is an ADD reading the conv's output as exactly one of its
- * inputs, and nothing else (no other node, not the graph output) reads that output. */
+/* Float: marks the 1x1 conv + ADD pairs to run as one GEMM with a residual epilogue: the conv
+ * has no activation of its own, node i+1 is an ADD reading the conv's output as exactly one of
+ * its inputs, and nothing else (no other node, not the graph output) reads that output.
+ * Int8 with the fast kernels: marks the 1x1 conv + depthwise pairs, node i+1 a depthwise that
+ * is the only reader of the conv's output. */
 static void plan_fusion(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nn = g->n_nodes;
-    for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->fused[i] = false;
+    for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->pwdw[i] = false, r->fused[i] = false;
     const char *env = getenv("VIGIE_FUSE");
-    if (r->keep_all || r->q8 || (env && strcmp(env, "0") == 0)) return;
+    if (r->keep_all || (env && strcmp(env, "0") == 0)) return;
+    if (r->q8 && !(r->q8_fast && vg_q8_fast_available())) return;
     int *readers = calloc((size_t)g->n_tensors, sizeof(int));
     if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
     for (int i = 0; i < nn; i++)
         for (int j = 0; j < 2; j++)
             if (g->nodes[i].in[j] >= 0) readers[g->nodes[i].in[j]]++;
-    for (int i = 0; i + 1 < nn; i++) {
+    for (int i = 0; r->q8 && i + 1 < nn; i++) {
+        const vg_node *c = &g->nodes[i], *dw = &g->nodes[i + 1];
+        int t = c->out;
+        if (c->op != VG_OP_CONV || !is_pointwise(&r->geom[i].conv) || dw->op != VG_OP_DWCONV ||
+            dw->in[0] != t || readers[t] != 1 || t == g->output || r->fused[i] ||
+            !vg_q8_dw_fast_shape(&r->geom[i + 1].conv))
+            continue;
+        /* what fusion saves is the expanded tensor's trip through the caches; below ~128 KB
+         * (MobileNetV2 224: the 14x14 and 7x7 blocks) it stays in L2 anyway, and the
+         * row-by-row pointwise of the fused pass is then a little slower (measured) */
+        if (tensor_floats(&r->shapes[t], 1) < 128 * 1024) continue;
+        r->pwdw[i] = true;
+        r->fused[i + 1] = true;
+    }
+    for (int i = 0; !r->q8 && i + 1 < nn; i++) {
         const vg_node *c = &g->nodes[i], *a = &g->nodes[i + 1];
         if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !is_pointwise(&r->geom[i].conv) ||
             a->op != VG_OP_ADD || r->fused[i])
@@ -184,8 +206,10 @@ static void plan_fusion(vg_runner *r) {
 }
 
 /* Greedy liveness allocation into slots; returns false on allocation failure. A fused conv
- * writes its ADD's output: that buffer is taken when the conv runs, while the conv's input and
- * the residual are still live, so it overlaps neither; the conv's own output tensor shares it. */
+ * writes the next node's output (the ADD's, or the int8 depthwise's): that buffer is taken
+ * when the conv runs, while the conv's input (and the residual) are still live, so it overlaps
+ * neither; the conv's own output tensor shares it (an ADD's input, read at the same place
+ * before it is written; a depthwise's, never stored). */
 static bool plan_buffers(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nt = g->n_tensors;
@@ -204,7 +228,7 @@ static bool plan_buffers(vg_runner *r) {
         for (int i = 0; i < g->n_nodes; i++) {
             int out = g->nodes[i].out;
             if (!r->fused[i]) {
-                if (r->res_of[i] >= 0) out = g->nodes[i + 1].out;
+                if (r->res_of[i] >= 0 || r->pwdw[i]) out = g->nodes[i + 1].out;
                 size_t need = tensor_floats(&r->shapes[out], r->batch);
                 /* best fit among free slots; else grow the largest free one; else a new slot */
                 int best = -1, largest = -1;
@@ -219,7 +243,7 @@ static bool plan_buffers(vg_runner *r) {
                 if (slot_size[best] < need) slot_size[best] = need;
                 slot_busy[best] = true;
                 slot_of[out] = best;
-                if (r->res_of[i] >= 0) slot_of[g->nodes[i].out] = best;
+                if (r->res_of[i] >= 0 || r->pwdw[i]) slot_of[g->nodes[i].out] = best;
             }
             for (int j = 0; j < 2; j++) {
                 int in = g->nodes[i].in[j];
@@ -250,9 +274,22 @@ static bool plan_buffers(vg_runner *r) {
     return ok;
 }
 
+static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                             bool keep_all, bool q8_fast, vg_err *err);
+
 vg_status vg_runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
                          vg_err *err) {
-    return vg_runner_init_ex(out, m, opts, false, err);
+    return runner_init(out, m, opts, false, true, err);
+}
+
+vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                            bool keep_all, vg_err *err) {
+    return runner_init(out, m, opts, keep_all, true, err);
+}
+
+vg_status vg_runner_init_portable(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                                  vg_err *err) {
+    return runner_init(out, m, opts, false, false, err);
 }
 
 const float *vg_runner_tensor(const vg_runner *r, int t) {
@@ -260,8 +297,8 @@ const float *vg_runner_tensor(const vg_runner *r, int t) {
     return r->t[t];
 }
 
-vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
-                            bool keep_all, vg_err *err) {
+static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                             bool keep_all, bool q8_fast, vg_err *err) {
     *out = NULL;
     vg_runner_opts o = opts ? *opts : vg_runner_opts_default();
     if (o.threads < 1 || o.threads > 256)
@@ -272,6 +309,7 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
+    r->q8_fast = q8_fast;
     r->batch = o.batch;
     r->threads = o.threads;
     const vg_graph *g = &m->g;
@@ -282,9 +320,10 @@ vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_
     r->prof_calls = calloc((size_t)g->n_nodes, sizeof(int));
     r->packed = calloc((size_t)g->n_nodes, sizeof(float *));
     r->res_of = malloc(sizeof(int) * (size_t)g->n_nodes);
+    r->pwdw = calloc((size_t)g->n_nodes, sizeof(bool));
     r->fused = calloc((size_t)g->n_nodes, sizeof(bool));
     if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed ||
-        !r->res_of || !r->fused) {
+        !r->res_of || !r->pwdw || !r->fused) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
@@ -417,32 +456,25 @@ static void run_node_q8(vg_runner *r, int i) {
     int8_t *y = r->t8[nd->out];
     int n = r->batch;
     size_t pix = (size_t)n * gm->in.h * gm->in.w;
-    vg_q8_out o = {q->t[nd->in[0]].zp, q->t[nd->out].zp, r->lo[i], r->hi[i],
-                   q->s_off[i] >= 0 ? r->mult + q->s_off[i] : NULL,
-                   q->s_off[i] >= 0 ? r->shift + q->s_off[i] : NULL};
-    const int8_t *w = q->w_off[i] >= 0 ? q->w8 + q->w_off[i] : NULL;
-    const int32_t *b = q->b_off[i] >= 0 ? q->b32 + q->b_off[i] : NULL;
+    vg_pool *pool = vg_cpu_pool(r->cpu);
     vg_conv_desc d = gm->conv;
     d.n = n;
     switch ((vg_op)nd->op) {
     case VG_OP_CONV:
-        if (d.kh == 1 && d.kw == 1 && d.sh == 1 && d.sw == 1 && d.pt == 0 && d.pl == 0) {
-            vg_q8_gemm(vg_cpu_pool(r->cpu), (int)pix, x, d.ci, &r->qpk[i], b, &o, y, d.co);
-        } else {
-            int patch = d.kh * d.kw * d.ci;
-            im2col8(&d, x, (int8_t)o.in_zp, r->col8);
-            vg_q8_gemm(vg_cpu_pool(r->cpu), n * d.ho * d.wo, r->col8, patch, &r->qpk[i], b, &o, y, d.co);
-        }
+        if (r->pwdw[i]) /* with the depthwise after it (plan_fusion) */
+            vg_q8_pwdw_run(pool, &r->qg[i], &r->qd[i + 1], n, x, r->t8[g->nodes[i + 1].out], r->ws8);
+        else if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
+        else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->ws8, y);
         break;
-    case VG_OP_DWCONV: vg_q8_dwconv(vg_cpu_pool(r->cpu), &d, x, w, b, &o, y); break;
+    case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->ws8); break;
     case VG_OP_FC:
-        vg_q8_gemm(vg_cpu_pool(r->cpu), n, x, gm->in.h * gm->in.w * gm->in.c, &r->qpk[i], b, &o, y, nd->co);
+        vg_q8_gemm_run(pool, &r->qg[i], n, x, gm->in.h * gm->in.w * gm->in.c, y, nd->co);
         break;
     case VG_OP_ADD:
-        vg_add_q8_ref(pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y);
+        vg_q8_add(pool, pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y, r->q8_fast);
         break;
     case VG_OP_GAP:
-        vg_gap_q8_ref(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
+        vg_q8_gap(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
         break;
     case VG_OP_BN:
     case VG_OP_GMAX:
@@ -457,10 +489,11 @@ static void forward_q8(vg_runner *r, const float *input, float *output) {
     const vg_graph *g = &r->m->g;
     const vg_qgraph *q = r->m->q;
     size_t n_in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
-    for (size_t i = 0; i < n_in; i++) r->t8[0][i] = vg_quantize1(input[i], q->t[0]);
+    vg_q8_quantize(vg_cpu_pool(r->cpu), n_in, input, q->t[0], r->t8[0], r->q8_fast);
     int last = g->n_nodes;
     if (r->ends_in_softmax) last--;
     for (int i = 0; i < last; i++) {
+        if (r->fused[i]) continue;
         double t0 = r->profile ? vg_time_now() : 0;
         run_node_q8(r, i);
         if (r->profile) r->prof_s[i] += vg_time_now() - t0, r->prof_calls[i]++;
@@ -530,18 +563,23 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
         const vg_node_geom *gm = &r->geom[i];
         vg_layer_stat *s = &stats[i];
         memset(s, 0, sizeof *s);
-        if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
+        if (r->fused[i]) /* timed with the conv before */
+            snprintf(s->kind, sizeof s->kind, "%s (fused)", vg_op_name((vg_op)nd->op));
+        else if (r->pwdw[i])
+            snprintf(s->kind, sizeof s->kind, "pointwise+dw");
+        else if (nd->op == VG_OP_CONV && nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1)
             snprintf(s->kind, sizeof s->kind, "pointwise");
         else if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
             snprintf(s->kind, sizeof s->kind, "%s %dx%d/%d", vg_op_name((vg_op)nd->op), nd->kh,
                      nd->kw, nd->sh);
-        else if (r->fused[i])
-            snprintf(s->kind, sizeof s->kind, "add (fused)"); /* timed with the conv before */
         else
             snprintf(s->kind, sizeof s->kind, "%s", vg_op_name((vg_op)nd->op));
+        /* a fused pair: the conv's input, the depthwise's output, the work of both */
+        const vg_node_geom *go = r->pwdw[i] ? &r->geom[i + 1] : gm;
         s->in_h = gm->in.h, s->in_w = gm->in.w, s->in_c = gm->in.c;
-        s->out_h = gm->out.h, s->out_w = gm->out.w, s->out_c = gm->out.c;
-        s->flops = gm->flops;
+        s->out_h = go->out.h, s->out_w = go->out.w, s->out_c = go->out.c;
+        s->flops = gm->flops + (r->pwdw[i] ? go->flops : 0);
+        if (i > 0 && r->pwdw[i - 1]) s->flops = 0; /* counted with the conv before */
         s->seconds = r->prof_s[i];
         s->calls = r->prof_calls[i];
     }

@@ -1,5 +1,6 @@
 /* runner.h — internal extras of the runner for tests and tools: keep every activation (no
- * buffer reuse) and read any tensor after a forward pass. */
+ * buffer reuse), read any tensor after a forward pass, run the int8 path on the portable
+ * kernels. */
 #ifndef VG_RUNNER_H
 #define VG_RUNNER_H
 
@@ -7,6 +8,10 @@
 
 vg_status vg_runner_init_ex(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
                             bool keep_all, vg_err *err);
+/* A runner whose int8 layers use the portable kernels only (tests compare the fast ones with
+ * them, whole networks at once). */
+vg_status vg_runner_init_portable(vg_runner **out, const vg_model *m, const vg_runner_opts *opts,
+                                  vg_err *err);
 /* Tensor t of the last forward pass, (batch, h, w, c); valid for every t only with keep_all,
  * otherwise only for the output. */
 const float *vg_runner_tensor(const vg_runner *r, int t);

@@ -5,8 +5,11 @@
  *   u32 crc32 of every byte before it
  *
  * Chunks: INPT (input spec), GRPH (nodes), PARM (float arena), LABL (labels, optional), META
- * (key/value strings, optional). Unknown chunks are skipped, so later versions can add some
- * without breaking older readers. All integers and floats are little-endian.
+ * (key/value strings, optional), QGRF (the int8 form, optional: tensor quantization, per-node
+ * offsets, int8 weights, int32 biases, weight scales, then a u32 rounding rule that is present
+ * only when it is not TFLite's, see vg_q8_rounding). Unknown chunks are skipped, so later
+ * versions can add some without breaking older readers. All integers and floats are
+ * little-endian.
  *
  * The loader trusts nothing: the checksum catches accidents, and every length, count,
  * reference and shape is checked anyway, because a file with a valid checksum can still be
@@ -154,6 +157,10 @@ static vg_status serialize(const vg_model *m, const vg_chunk *extra, int n_extra
         for (int64_t i = 0; i < q->n_b32; i++) vg_wr_i32(w, q->b32[i]);
         vg_wr_u64(w, (uint64_t)q->n_ws);
         vg_wr_f32s(w, q->ws, (size_t)q->n_ws);
+        /* optional trailing rounding rule: absent means TFLite's, so files of imported models
+         * stay as earlier versions wrote them, and earlier readers refuse (rather than
+         * misread) a model that rounds otherwise */
+        if (q->rounding != VG_Q8_ROUND_TFLITE) vg_wr_u32(w, (uint32_t)q->rounding);
         chunk_end(w, lp);
         if (eng) eng->int8_tables = (int64_t)(w->n - at);
     }
@@ -311,11 +318,20 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         if (!q->b32) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         for (uint64_t i = 0; i < nb; i++) q->b32[i] = vg_rd_i32(r);
         uint64_t ns = vg_rd_u64(r);
-        if (r->bad || ns * 4 != vg_rd_left(r)) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: scales");
+        size_t left = vg_rd_left(r);
+        if (r->bad || ns > left / 4 || (left - ns * 4 != 0 && left - ns * 4 != 4))
+            return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: scales");
         q->n_ws = (int64_t)ns;
         q->ws = malloc(sizeof(float) * (ns ? ns : 1));
         if (!q->ws) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         vg_rd_bytes(r, q->ws, ns * 4);
+        if (vg_rd_left(r) == 4) {
+            uint32_t rnd = vg_rd_u32(r);
+            /* written only when not TFLite's: 0 here is as foreign as an unknown rule */
+            if (rnd == VG_Q8_ROUND_TFLITE || rnd >= VG_Q8_ROUND_COUNT_)
+                return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: unknown rounding rule %u", rnd);
+            q->rounding = (int)rnd;
+        }
     } else if (memcmp(tag, "LABL", 4) == 0) {
         uint32_t n = vg_rd_u32(r);
         if (r->bad || n > VG_MAX_CLASSES || (size_t)n * 4 > vg_rd_left(r))

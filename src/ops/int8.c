@@ -3,11 +3,7 @@
 
 #include <math.h>
 
-static inline int8_t requant(int32_t acc, const vg_q8_out *q, int c) {
-    int32_t v = vg_mul_qmult(acc, q->mult[c], q->shift[c]) + q->out_zp;
-    v = v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v;
-    return (int8_t)v;
-}
+static inline int8_t requant(int32_t acc, const vg_q8_out *q, int c) { return vg_q8_requant1(acc, q, c); }
 
 void vg_conv2d_q8_ref(const vg_conv_desc *d, const int8_t *x, const int8_t *w, const int32_t *b,
                       const vg_q8_out *q, int8_t *y) {

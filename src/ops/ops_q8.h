@@ -17,7 +17,17 @@ typedef struct {
     int32_t act_min, act_max;
     const int32_t *mult;   /* per output channel */
     const int32_t *shift;  /* per output channel */
+    int rounding;          /* vg_q8_rounding: how mult and shift apply (0 = TFLite's) */
 } vg_q8_out;
+
+/* requant(acc) of output channel c: the multiply of q->rounding, plus out_zp (in 64 bits: a
+ * product near the int32 limits must clamp, not wrap), clamped to the activation's range */
+static inline int8_t vg_q8_requant1(int32_t acc, const vg_q8_out *q, int c) {
+    int64_t v = q->rounding == VG_Q8_ROUND_SINGLE ? vg_mul_qmult_single(acc, q->mult[c], q->shift[c])
+                                                  : vg_mul_qmult(acc, q->mult[c], q->shift[c]);
+    v += q->out_zp;
+    return (int8_t)(v < q->act_min ? q->act_min : v > q->act_max ? q->act_max : v);
+}
 
 /* y = requant(sum (x - in_zp) * w + b) */
 void vg_conv2d_q8_ref(const vg_conv_desc *d, const int8_t *x, const int8_t *w, const int32_t *b,
