@@ -19,5 +19,5 @@ void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy) {
     if (act == VG_ACT_RELU)
         for (size_t i = 0; i < n; i++) dy[i] = y[i] > 0.0f ? dy[i] : 0.0f;
     else if (act == VG_ACT_RELU6)
-        for (size_t i = 0; i < n; i++) dy[i] = (y[i] > 0.0f) & (y[i] < 6.0f) ? dy[i] : 0.0f;
+        for (size_t i = 0; i < n; i++) dy[i] = ((y[i] > 0.0f) & (y[i] < 6.0f)) ? dy[i] : 0.0f;
 }
