@@ -1,7 +1,10 @@
-/* test_core.c — checked reader/writer, file helpers and atomic writes. */
+/* test_core.c — checked reader/writer, file helpers, atomic writes and the thread pool. */
 #include "test.h"
 
 #include "core/core.h"
+#include "core/pool.h"
+
+#include <stdatomic.h>
 
 #include <dirent.h>
 #include <signal.h>
@@ -9,6 +12,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 static int count_entries(const char *dir) {
@@ -19,6 +23,56 @@ static int count_entries(const char *dir) {
         if (e->d_name[0] != '.') n++;
     closedir(d);
     return n;
+}
+
+/* pool tests: every task index runs exactly once, on a valid thread id */
+typedef struct {
+    atomic_int *runs; /* per task */
+    atomic_int bad_thread;
+    int threads;
+    int spin; /* busy work per task, to let stealing happen */
+} pool_probe;
+
+static void pool_probe_task(void *ctx, int task, int thread) {
+    pool_probe *pp = ctx;
+    if (thread < 0 || thread >= pp->threads) atomic_fetch_add(&pp->bad_thread, 1);
+    volatile int sink = 0;
+    for (int i = 0; i < pp->spin * (1 + task % 3); i++) sink += i;
+    atomic_fetch_add(&pp->runs[task], 1);
+}
+
+static void test_pool(void) {
+    enum { MAX_TASKS = 300 };
+    atomic_int runs[MAX_TASKS];
+    for (int threads = 1; threads <= 4; threads++) {
+        vg_pool *p = vg_pool_new(threads);
+        CHECK(p && vg_pool_threads(p) == threads, "pool of %d threads", threads);
+        if (!p) continue;
+        int wrong = 0, first_wrong = -1;
+        /* many jobs back to back (workers spinning), task counts below, at and above the
+         * thread count, and a few pauses long enough for the workers to fall asleep */
+        for (int job = 0; job < 400; job++) {
+            int n = (job * 37) % MAX_TASKS + 1;
+            if (job % 50 == 7) n = threads - 1 > 0 ? threads - 1 : 1;
+            for (int t = 0; t < n; t++) atomic_init(&runs[t], 0);
+            pool_probe pp = {runs, 0, threads, job % 3 == 0 ? 200 : 0};
+            if (job % 100 == 99) {
+                struct timespec ts = {0, 20 * 1000 * 1000}; /* 20 ms: workers sleep */
+                nanosleep(&ts, NULL);
+            }
+            vg_pool_run(p, n, pool_probe_task, &pp);
+            for (int t = 0; t < n; t++)
+                if (atomic_load(&runs[t]) != 1 && wrong++ == 0) first_wrong = job;
+            CHECK(atomic_load(&pp.bad_thread) == 0, "%d threads job %d: thread id out of range",
+                  threads, job);
+        }
+        CHECK(wrong == 0, "%d threads: %d tasks not run exactly once (first in job %d)", threads,
+              wrong, first_wrong);
+        vg_pool_free(p);
+    }
+    for (int t = 0; t < 3; t++) atomic_init(&runs[t], 0);
+    vg_pool_run(NULL, 3, pool_probe_task, &(pool_probe){runs, 0, 1, 0}); /* inline */
+    CHECK(atomic_load(&runs[0]) == 1 && atomic_load(&runs[2]) == 1, "NULL pool runs inline");
 }
 
 void test_core(void) {
@@ -96,4 +150,6 @@ void test_core(void) {
           "previous file damaged by a failed write");
     free(data);
     CHECK(count_entries(dir) == 1, "temp file left after a failed write");
+
+    test_pool();
 }
