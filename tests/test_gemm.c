@@ -1,7 +1,8 @@
 /* test_gemm.c — the blocked GEMM with every micro-kernel this CPU runs, against the product
  * computed in double: all four transpose combinations, tails in M, N and K, K beyond one
  * block, accumulation, the bias + activation epilogue, 1 and 2 threads (which must agree bit
- * for bit). vg_gemm_ref (float) is held to the same bound.
+ * for bit); the pre-packed path (A in place or gathered block by block) with 1, 2 and 3
+ * threads, which must give vg_gemm's bits. vg_gemm_ref (float) is held to the same bound.
  *
  * Tolerance: the classical bound for a float sum of k+2 terms in any order,
  *   |computed - exact| <= (k + 2) * 2^-24 * (sum |a b| + |c_old| + |bias|),
@@ -90,11 +91,58 @@ static void one_case(const vg_ukernel *uk, vg_pool *p1, vg_pool *p2, vg_gemm_ws 
     free(a), free(b), free(bias), free(c0), free(c1), free(c2);
 }
 
+/* A handed over block by block (vg_gemm_packed_gather): a plain copy of the block */
+typedef struct {
+    const float *a;
+    int lda;
+} rows_src;
+
+static void copy_block(const void *ctx, int i0, int mc, int pc, int kc, float *dst) {
+    const rows_src *src = ctx;
+    for (int i = 0; i < mc; i++)
+        memcpy(dst + (size_t)i * kc, src->a + (size_t)(i0 + i) * src->lda + pc, sizeof(float) * kc);
+}
+
+/* Pre-packed B, A in place and gathered, with 1, 2 and 3 threads: within the bound, and the
+ * same bits as vg_gemm (B (n, k), one thread) in every variant. */
+static void packed_case(const vg_ukernel *uk, vg_pool *const *pools, vg_gemm_ws *ws, int m, int n,
+                        int k, bool use_bias, vg_act act) {
+    size_t na = (size_t)m * k, nb = (size_t)k * n, nc = (size_t)m * n;
+    float *a = malloc(na * 4 + 4), *b = malloc(nb * 4 + 4), *bias = malloc((size_t)n * 4);
+    float *c0 = malloc(nc * 4 + 4), *c1 = malloc(nc * 4 + 4);
+    float *bp = aligned_alloc(64, (vg_gemm_packed_floats(uk, n, k) * 4 + 63) / 64 * 64);
+    double *x = malloc(nc * 8 + 8), *bound = malloc(nc * 8 + 8);
+    vg_test_fill(a, na, -1, 1);
+    vg_test_fill(b, nb, -1, 1);
+    vg_test_fill(bias, (size_t)n, -1, 1);
+    exact(false, true, m, n, k, a, k, b, k, NULL, false, use_bias ? bias : NULL, act, x, bound);
+    vg_gemm_epi epi = {use_bias ? bias : NULL, act, false};
+    vg_gemm(uk, pools[0], ws, false, true, m, n, k, a, k, b, k, c0, n, &epi);
+    vg_gemm_pack_b(uk, n, k, b, bp);
+    rows_src src = {a, k};
+    for (int t = 0; t < 3; t++)
+        for (int gather = 0; gather < 2; gather++) {
+            memset(c1, 0xff, nc * 4); /* NaNs: a tile left unwritten fails the bound */
+            if (gather)
+                vg_gemm_packed_gather(uk, pools[t], ws, m, n, k, copy_block, &src, bp, c1, n, &epi);
+            else
+                vg_gemm_packed(uk, pools[t], ws, m, n, k, a, k, bp, c1, n, &epi);
+            double worst;
+            int bad = outside(c1, x, bound, nc, &worst);
+            CHECK(bad == 0, "%s packed%s m%d n%d k%d, %d threads: %d elements beyond the bound "
+                  "(worst %.2fx)", uk->name, gather ? " gather" : "", m, n, k, t + 1, bad, worst);
+            CHECK(memcmp(c0, c1, nc * 4) == 0, "%s packed%s m%d n%d k%d, %d threads: differs "
+                  "from vg_gemm", uk->name, gather ? " gather" : "", m, n, k, t + 1);
+        }
+    free(x), free(bound), free(bp);
+    free(a), free(b), free(bias), free(c0), free(c1);
+}
+
 void test_gemm(void) {
     const vg_ukernel *uks[] = {vg_ukernel_scalar(), vg_ukernel_avx2(), vg_ukernel_avx512(),
                                vg_ukernel_neon()};
-    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
-    vg_gemm_ws *ws = vg_gemm_ws_new(2);
+    vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2), *p3 = vg_pool_new(3);
+    vg_gemm_ws *ws = vg_gemm_ws_new(3);
     static const int shapes[][3] = {
         {1, 1, 1},    {1, 5, 3},     {7, 1, 2},     {12, 32, 16},  {13, 33, 17}, {25, 24, 96},
         {49, 40, 320}, {5, 1001, 64}, {300, 17, 9},  {37, 70, 600}, {150, 96, 24}, {3, 2100, 5},
@@ -114,8 +162,16 @@ void test_gemm(void) {
                          s % 2 == 1, s % 3 == 0, (vg_act)(s % 3));
         /* k = 0: the epilogue alone */
         one_case(uk, p1, p2, ws, 3, 4, 0, false, true, true, true, VG_ACT_RELU6);
+        /* the forward pass's pre-packed path, its tasks cut by 1, 2 and 3 threads */
+        vg_pool *pools[3] = {p1, p2, p3};
+        for (size_t s = 0; s < sizeof shapes / sizeof shapes[0]; s++)
+            packed_case(uk, pools, ws, shapes[s][0], shapes[s][1], shapes[s][2], s % 2 == 0,
+                        (vg_act)(s % 3));
+        packed_case(uk, pools, ws, 197, 70, 27, true, VG_ACT_RELU6); /* rows over 12 tiles */
+        packed_case(uk, pools, ws, 1, 1001, 1280, true, VG_ACT_NONE); /* a classifier */
     }
     vg_gemm_ws_free(ws);
     vg_pool_free(p1);
     vg_pool_free(p2);
+    vg_pool_free(p3);
 }

@@ -2,6 +2,9 @@
  *   jc over N in NC columns, pc over K in KC steps: pack op(B)[pc.., jc..] once, in parallel;
  *   tasks over (MC-row block of M) x (group of NR panels): pack op(A)[ic.., pc..] into the
  *   thread's scratch, then run the micro-kernel over the MR x NR tiles.
+ * With B pre-packed (constant weights, the forward pass) there is nothing to share between
+ * tasks, so the K loop moves inside the task and a whole GEMM is one job of the pool
+ * (split_packed).
  * KC is sized so that an A micro-panel and a B micro-panel stay in L1 while the micro-kernel
  * runs; MC so that the packed A block stays in L2. */
 #include "cpu/gemm.h"
@@ -19,6 +22,7 @@ struct vg_gemm_ws {
     int threads;
     float *bpack;              /* KC x NC, shared */
     float *apack[MAX_THREADS]; /* MC x KC per thread */
+    float *arows[MAX_THREADS]; /* MC x KC per thread: a gathered block of A, row-major */
 };
 
 vg_gemm_ws *vg_gemm_ws_new(int threads) {
@@ -30,7 +34,8 @@ vg_gemm_ws *vg_gemm_ws_new(int threads) {
     bool ok = ws->bpack != NULL;
     for (int t = 0; ok && t < threads; t++) {
         ws->apack[t] = aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
-        ok = ws->apack[t] != NULL;
+        ws->arows[t] = aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
+        ok = ws->apack[t] && ws->arows[t];
     }
     if (!ok) {
         vg_gemm_ws_free(ws);
@@ -42,7 +47,7 @@ vg_gemm_ws *vg_gemm_ws_new(int threads) {
 void vg_gemm_ws_free(vg_gemm_ws *ws) {
     if (!ws) return;
     free(ws->bpack);
-    for (int t = 0; t < ws->threads; t++) free(ws->apack[t]);
+    for (int t = 0; t < ws->threads; t++) free(ws->apack[t]), free(ws->arows[t]);
     free(ws);
 }
 
@@ -62,6 +67,10 @@ typedef struct {
     /* current block */
     int jc, nc, pc, kc, mc;
     int n_panels, panels_per_group, n_groups, m_blocks;
+    /* pre-packed B: row blocks and panel groups as balanced ranges (split_packed) */
+    int tiles;
+    vg_gemm_gather_fn gather; /* A written block by block (implicit im2col), or NULL */
+    const void *gather_ctx;
 } gemm_job;
 
 /* Packs op(B)[pc : pc+kc, jc + jp*NR : +NR] into panel jp, zero-padded to NR columns. */
@@ -88,65 +97,85 @@ static void pack_b_task(void *ctx, int task, int thread) {
     pack_b_panel(ctx, task);
 }
 
+/* Packs mc rows of kc floats (row i at src + i * ld) into MR-row panels, zero-padded. */
+static void pack_rows(const float *src, size_t ld, int mc, int kc, int mr, float *dst) {
+    for (int ip = 0; ip < mc; ip += mr) {
+        int mv = mc - ip < mr ? mc - ip : mr;
+        float *d = dst + (size_t)ip * kc;
+        for (int i = 0; i < mv; i++) {
+            const float *r = src + (ip + i) * ld;
+            for (int p = 0; p < kc; p++) d[(size_t)p * mr + i] = r[p];
+        }
+        for (int i = mv; i < mr; i++)
+            for (int p = 0; p < kc; p++) d[(size_t)p * mr + i] = 0.0f;
+    }
+}
+
 /* Packs op(A)[i0 : i0+mc, pc : pc+kc] into MR-row panels, zero-padded. */
-static void pack_a(const gemm_job *J, int i0, int mc, float *dst) {
+static void pack_a(const gemm_job *J, int i0, int mc, int pc, int kc, float *dst) {
     int mr = J->uk->mr;
     for (int ip = 0; ip < mc; ip += mr) {
         int mv = mc - ip < mr ? mc - ip : mr;
-        float *d = dst + (size_t)ip * J->kc;
+        float *d = dst + (size_t)ip * kc;
         if (J->ta) {
-            for (int p = 0; p < J->kc; p++) {
-                const float *s = J->a + (size_t)(J->pc + p) * J->lda + i0 + ip;
+            for (int p = 0; p < kc; p++) {
+                const float *s = J->a + (size_t)(pc + p) * J->lda + i0 + ip;
                 for (int i = 0; i < mv; i++) d[(size_t)p * mr + i] = s[i];
                 for (int i = mv; i < mr; i++) d[(size_t)p * mr + i] = 0.0f;
             }
         } else {
-            for (int i = 0; i < mv; i++) {
-                const float *s = J->a + (size_t)(i0 + ip + i) * J->lda + J->pc;
-                for (int p = 0; p < J->kc; p++) d[(size_t)p * mr + i] = s[p];
-            }
-            for (int i = mv; i < mr; i++)
-                for (int p = 0; p < J->kc; p++) d[(size_t)p * mr + i] = 0.0f;
+            pack_rows(J->a + (size_t)(i0 + ip) * J->lda + pc, (size_t)J->lda, mv, kc, mr, d);
         }
     }
 }
 
-static void compute_task(void *ctx, int task, int thread) {
-    const gemm_job *J = ctx;
+/* C[i0 : i0+mc, panels jp0..jp1) for the K block [pc, pc+kc). A comes packed (ap, MR-row
+ * panels of kc) or, when ap is NULL, read in place: row i of the block at ar + i * lda. */
+static void tiles(const gemm_job *J, const float *ap, const float *ar, int lda, int i0, int mc,
+                  int jp0, int jp1, int pc, int kc) {
     const vg_ukernel *uk = J->uk;
     int mr = uk->mr, nr = uk->nr;
-    int mb = task / J->n_groups, g = task % J->n_groups;
-    int i0 = mb * J->mc;
-    int mc = J->m - i0 < J->mc ? J->m - i0 : J->mc;
-    float *ap = J->ws->apack[thread];
-    bool direct = uk->direct && !J->ta;
-    if (!direct) pack_a(J, i0, mc, ap);
-    bool first = J->pc == 0, last = J->pc + J->kc == J->k;
+    bool first = pc == 0, last = pc + kc == J->k;
     bool load_c = J->epi->accumulate || !first;
     vg_act act = last ? J->epi->act : VG_ACT_NONE;
-    int jp0 = g * J->panels_per_group;
-    int jp1 = jp0 + J->panels_per_group < J->n_panels ? jp0 + J->panels_per_group : J->n_panels;
     for (int jp = jp0; jp < jp1; jp++) {
         int j0 = J->jc + jp * nr;
         int nv = J->jc + J->nc - j0 < nr ? J->jc + J->nc - j0 : nr;
-        const float *bp = J->bpre ? J->bpre + (size_t)J->pc * J->n_panels * nr + (size_t)jp * J->kc * nr
-                                  : J->ws->bpack + (size_t)jp * J->kc * nr;
+        const float *bp = J->bpre ? J->bpre + (size_t)pc * J->n_panels * nr + (size_t)jp * kc * nr
+                                  : J->ws->bpack + (size_t)jp * kc * nr;
         const float *bias = last && J->epi->bias ? J->epi->bias + j0 : NULL;
         for (int ip = 0; ip < mc; ip += mr) {
             int mv = mc - ip < mr ? mc - ip : mr;
             float *cp = J->c + (size_t)(i0 + ip) * J->ldc + j0;
             const float *rp = last && J->res ? J->res + (size_t)(i0 + ip) * J->ldr + j0 : NULL;
-            if (direct && mv <= uk->small_mr)
-                uk->direct_small(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp,
-                                 J->ldc, mv, nv, load_c, bias, rp, J->ldr, act);
-            else if (direct)
-                uk->direct(J->kc, J->a + (size_t)(i0 + ip) * J->lda + J->pc, J->lda, bp, cp, J->ldc,
-                           mv, nv, load_c, bias, rp, J->ldr, act);
+            if (ap)
+                uk->kernel(kc, ap + (size_t)ip * kc, bp, cp, J->ldc, mv, nv, load_c, bias, rp,
+                           J->ldr, act);
+            else if (mv <= uk->small_mr)
+                uk->direct_small(kc, ar + (size_t)ip * lda, lda, bp, cp, J->ldc, mv, nv, load_c,
+                                 bias, rp, J->ldr, act);
             else
-                uk->kernel(J->kc, ap + (size_t)ip * J->kc, bp, cp, J->ldc, mv, nv, load_c, bias,
+                uk->direct(kc, ar + (size_t)ip * lda, lda, bp, cp, J->ldc, mv, nv, load_c, bias,
                            rp, J->ldr, act);
         }
     }
+}
+
+/* one (MC-row block, panel group) of the current K block (B packed for it in ws->bpack) */
+static void compute_task(void *ctx, int task, int thread) {
+    const gemm_job *J = ctx;
+    int mb = task / J->n_groups, g = task % J->n_groups;
+    int i0 = mb * J->mc;
+    int mc = J->m - i0 < J->mc ? J->m - i0 : J->mc;
+    int jp0 = g * J->panels_per_group;
+    int jp1 = jp0 + J->panels_per_group < J->n_panels ? jp0 + J->panels_per_group : J->n_panels;
+    bool direct = J->uk->direct && !J->ta;
+    float *ap = NULL;
+    if (!direct) {
+        ap = J->ws->apack[thread];
+        pack_a(J, i0, mc, J->pc, J->kc, ap);
+    }
+    tiles(J, ap, J->a + (size_t)i0 * J->lda + J->pc, J->lda, i0, mc, jp0, jp1, J->pc, J->kc);
 }
 
 void vg_gemm_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, bool tb, int m,
@@ -167,7 +196,7 @@ void vg_gemm_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, b
         return;
     }
     gemm_job J = {uk, ws, NULL, ta, tb, m, n, k, a, b, lda, ldb, c, ldc, epi, res, ldr,
-                  0, 0, 0, 0, 0, 0, 0, 0, 0};
+                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
     J.mc = MC_TARGET / uk->mr * uk->mr;
     J.m_blocks = (m + J.mc - 1) / J.mc;
     int threads = vg_pool_threads(pool);
@@ -220,6 +249,74 @@ void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *p
     }
 }
 
+/* Tasks of a GEMM with pre-packed B: row blocks (balanced ranges of MR-row tiles) times panel
+ * groups (balanced ranges of NR-column panels), numbered row block first, i.e. in the memory
+ * order of C. The pool gives each thread a contiguous range of task numbers (pool.c), so each
+ * thread computes a band of C's rows, the same band from one layer to the next when M is the
+ * pixels of an image. One thread: whole MC-row blocks (the L2 blocking), all panels. Several:
+ * at least 8 tasks per thread where the shape allows (the pool evens out the rest by
+ * stealing), rows split before columns; columns only for the few-row GEMMs (7x7 images,
+ * batch-1 classifiers), where tasks then also split N. How C is cut never changes what is
+ * computed for one element: the same micro-kernel sum over the same K blocks. */
+static void split_packed(gemm_job *J, int threads) {
+    int mr = J->uk->mr, rb_max = MC_TARGET / mr;
+    int want = threads > 1 ? 8 * threads : 1;
+    J->tiles = (J->m + mr - 1) / mr;
+    int rb = J->tiles / want;
+    rb = rb < 1 ? 1 : rb > rb_max ? rb_max : rb;
+    J->m_blocks = (J->tiles + rb - 1) / rb;
+    J->n_groups = 1;
+    if (J->m_blocks < want) {
+        J->n_groups = (want + J->m_blocks - 1) / J->m_blocks;
+        if (J->n_groups > J->n_panels) J->n_groups = J->n_panels;
+    }
+}
+
+/* one row block x panel group, every K block (so one pool job per GEMM, no barrier between
+ * K blocks; a tile still sees its K blocks in order, as in vg_gemm) */
+static void packed_task(void *ctx, int task, int thread) {
+    const gemm_job *J = ctx;
+    const vg_ukernel *uk = J->uk;
+    int mr = uk->mr;
+    int mb = task / J->n_groups, g = task % J->n_groups;
+    int t0 = (int)((long long)J->tiles * mb / J->m_blocks);
+    int t1 = (int)((long long)J->tiles * (mb + 1) / J->m_blocks);
+    int i0 = t0 * mr, mc = (t1 * mr < J->m ? t1 * mr : J->m) - i0;
+    int jp0 = (int)((long long)J->n_panels * g / J->n_groups);
+    int jp1 = (int)((long long)J->n_panels * (g + 1) / J->n_groups);
+    bool direct = uk->direct != NULL;
+    for (int pc = 0; pc < J->k; pc += KC) {
+        int kc = J->k - pc < KC ? J->k - pc : KC;
+        const float *ar = J->a + (size_t)i0 * J->lda + pc;
+        int lda = J->lda;
+        if (J->gather) {
+            float *rows = J->ws->arows[thread];
+            J->gather(J->gather_ctx, i0, mc, pc, kc, rows);
+            ar = rows, lda = kc;
+        }
+        float *ap = NULL;
+        if (!direct) {
+            ap = J->ws->apack[thread];
+            pack_rows(ar, (size_t)lda, mc, kc, mr, ap);
+        }
+        tiles(J, ap, ar, lda, i0, mc, jp0, jp1, pc, kc);
+    }
+}
+
+static void run_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
+                       const float *a, int lda, vg_gemm_gather_fn gather, const void *gctx,
+                       const float *bpacked, float *c, int ldc, const vg_gemm_epi *epi,
+                       const float *res, int ldr) {
+    VG_ASSERT(uk->mr <= MAX_MR && uk->nr <= MAX_NR && ws && ws->threads >= vg_pool_threads(pool));
+    gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi, res, ldr,
+                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, gather, gctx};
+    J.jc = 0;
+    J.nc = n;
+    J.n_panels = (n + uk->nr - 1) / uk->nr;
+    split_packed(&J, vg_pool_threads(pool));
+    vg_pool_run(pool, J.m_blocks * J.n_groups, packed_task, &J);
+}
+
 void vg_gemm_packed_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
                         const float *a, int lda, const float *bpacked, float *c, int ldc,
                         const vg_gemm_epi *epi, const float *res, int ldr) {
@@ -230,24 +327,20 @@ void vg_gemm_packed_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int
         vg_gemm_res(uk, pool, ws, false, true, m, n, k, a, lda, NULL, k, c, ldc, epi, res, ldr);
         return;
     }
-    gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi, res, ldr,
-                  0, 0, 0, 0, 0, 0, 0, 0, 0};
-    J.mc = MC_TARGET / uk->mr * uk->mr;
-    J.m_blocks = (m + J.mc - 1) / J.mc;
-    int threads = vg_pool_threads(pool);
-    J.jc = 0;
-    J.nc = n;
-    J.n_panels = (n + uk->nr - 1) / uk->nr;
-    J.n_groups = 1;
-    /* enough tasks for an even spread over the threads (a task is at least one panel) */
-    while (threads > 1 && J.m_blocks * J.n_groups < 4 * threads && J.n_groups < J.n_panels)
-        J.n_groups++;
-    J.panels_per_group = (J.n_panels + J.n_groups - 1) / J.n_groups;
-    J.n_groups = (J.n_panels + J.panels_per_group - 1) / J.panels_per_group;
-    for (J.pc = 0; J.pc < k; J.pc += KC) {
-        J.kc = k - J.pc < KC ? k - J.pc : KC;
-        vg_pool_run(pool, J.m_blocks * J.n_groups, compute_task, &J);
+    run_packed(uk, pool, ws, m, n, k, a, lda, NULL, NULL, bpacked, c, ldc, epi, res, ldr);
+}
+
+void vg_gemm_packed_gather(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n,
+                           int k, vg_gemm_gather_fn gather, const void *ctx, const float *bpacked,
+                           float *c, int ldc, const vg_gemm_epi *epi) {
+    static const vg_gemm_epi plain = {NULL, VG_ACT_NONE, false};
+    if (!epi) epi = &plain;
+    if (m <= 0 || n <= 0) return;
+    if (k <= 0) {
+        vg_gemm_res(uk, pool, ws, false, true, m, n, k, NULL, 0, NULL, k, c, ldc, epi, NULL, 0);
+        return;
     }
+    run_packed(uk, pool, ws, m, n, k, NULL, 0, gather, ctx, bpacked, c, ldc, epi, NULL, 0);
 }
 
 void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,

@@ -80,6 +80,14 @@ void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *p
 void vg_gemm_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
                     const float *a, int lda, const float *bpacked, float *c, int ldc,
                     const vg_gemm_epi *epi);
+/* A given block by block instead of as a matrix: gather(ctx, i0, mc, pc, kc, dst) writes
+ * A[i0 : i0+mc, pc : pc+kc] into dst, row-major (row stride kc). A convolution passes its
+ * im2col this way, so the im2col matrix is never stored whole and is built in parallel, block
+ * by block, inside the GEMM's tasks (an implicit GEMM). mc <= 160 and kc <= 256. */
+typedef void (*vg_gemm_gather_fn)(const void *ctx, int i0, int mc, int pc, int kc, float *dst);
+void vg_gemm_packed_gather(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n,
+                           int k, vg_gemm_gather_fn gather, const void *ctx, const float *bpacked,
+                           float *c, int ldc, const vg_gemm_epi *epi);
 /* vg_gemm_packed with a residual, as vg_gemm_res. */
 void vg_gemm_packed_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int m, int n, int k,
                         const float *a, int lda, const float *bpacked, float *c, int ldc,
