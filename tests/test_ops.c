@@ -78,6 +78,7 @@ static const conv_case conv_cases[] = {
     {3, 4, 11, 17, 9, 1, 1, 1, 0, 0, 0, 0},  /* pointwise, odd channels */
     {1, 6, 9, 2, 3, 5, 3, 2, 2, 1, 2, 1},    /* non-square kernel */
     {1, 3, 3, 4, 6, 3, 3, 1, 0, 0, 0, 0},    /* valid, 1x1 output */
+    {1, 41, 37, 3, 32, 3, 3, 2, 0, 0, 1, 1}, /* the stem, smaller: rows over several tasks */
 };
 
 static void test_conv_cases(void) {
@@ -178,6 +179,21 @@ static void test_small_ops(void) {
     vg_gap_ref(2, 3, 2, g, gy);
     CHECK(gy[0] == 2 && gy[1] == 20 && gy[2] == -2 && gy[3] == 1, "gap: %g %g %g %g", gy[0],
           gy[1], gy[2], gy[3]);
+    /* the backend's pool: the same sums in the same order, so the same bits; channel counts
+     * around its 256-channel blocks, 7x7 and 1-pixel images */
+    static const int gap_shapes[][3] = {{2, 49, 1287}, {1, 49, 1280}, {3, 1, 5}, {1, 7, 256}};
+    for (size_t t = 0; t < sizeof gap_shapes / sizeof gap_shapes[0]; t++) {
+        int gn = gap_shapes[t][0], ghw = gap_shapes[t][1], gc = gap_shapes[t][2];
+        size_t nx = (size_t)gn * ghw * gc;
+        float *gx = malloc(nx * 4), *g0 = malloc((size_t)gn * gc * 4), *g1 = malloc((size_t)gn * gc * 4);
+        vg_test_seed(20 + t);
+        vg_test_fill(gx, nx, -3, 5);
+        vg_gap_ref(gn, ghw, gc, gx, g0);
+        vg_cpu_gap(gn, ghw, gc, gx, g1);
+        CHECK(memcmp(g0, g1, (size_t)gn * gc * 4) == 0, "vg_cpu_gap n%d hw%d c%d differs from "
+              "vg_gap_ref", gn, ghw, gc);
+        free(gx), free(g0), free(g1);
+    }
     /* batch-norm against the formula in double, odd channel count, in place */
     enum { P = 5, C = 3 };
     float x[P * C], gam[C] = {1.5f, -0.5f, 2}, bet[C] = {0.1f, 0.2f, -0.3f};
@@ -214,7 +230,8 @@ static void test_small_ops(void) {
 
 /* Every kernel table this CPU supports against the reference on the conv cases (plus MobileNet-
  * like depthwise shapes with interior columns, channel tails of 1..15 lanes), through the
- * vg_cpu context with 1 and 2 threads, which must agree bit for bit. Tolerance 1e-5 relative
+ * vg_cpu context with 1, 2 and 3 threads, which must agree bit for bit (convolutions: the
+ * whole-image im2col with 1 thread, the implicit one inside the GEMM with 2 and 3). Tolerance 1e-5 relative
  * to max(|ref|, 1): the same sums as the reference in another order / with fused multiply-add
  * (at most a few hundred terms here). */
 static const conv_case dw_cases[] = {
@@ -232,7 +249,7 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
     size_t nw = conv ? (size_t)d.co * d.kh * d.kw * d.ci : (size_t)d.kh * d.kw * d.ci;
     size_t ny = (size_t)d.n * d.ho * d.wo * d.co;
     float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)d.co * 4);
-    float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4);
+    float *y0 = malloc(ny * 4), *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *y3 = malloc(ny * 4);
     vg_test_seed(100 + t);
     /* wide enough ranges that ReLU6 clamps at both ends: a kernel with the upper clamp missing
      * or swapped must fail (checked below) */
@@ -242,6 +259,7 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
     const vg_kernels *const *tables = vg_kernels_all();
     for (int k = 0; tables[k]; k++) {
         vg_cpu *c1 = vg_cpu_new(tables[k], 1), *c2 = vg_cpu_new(tables[k], 2);
+        vg_cpu *c3 = vg_cpu_new(tables[k], 3);
         vg_cpu_reserve(c1, vg_cpu_conv2d_scratch(&d));
         vg_cpu_reserve(c2, vg_cpu_conv2d_scratch(&d));
         for (int act = 0; act <= 2; act++) {
@@ -252,11 +270,13 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
                 float *wp = vg_cpu_pack_weights(c2, d.co, d.kh * d.kw * d.ci, w);
                 vg_cpu_conv2d(c1, &d, x, w, NULL, bb, (vg_act)act, y1);
                 vg_cpu_conv2d(c2, &d, x, w, wp, bb, (vg_act)act, y2);
+                vg_cpu_conv2d(c3, &d, x, w, wp, bb, (vg_act)act, y3);
                 free(wp);
             } else {
                 vg_dwconv_ref(&d, x, w, bb, (vg_act)act, y0);
                 vg_cpu_dwconv(c1, &d, x, w, bb, (vg_act)act, y1);
                 vg_cpu_dwconv(c2, &d, x, w, bb, (vg_act)act, y2);
+                vg_cpu_dwconv(c3, &d, x, w, bb, (vg_act)act, y3);
             }
             if (act == VG_ACT_RELU6 && ny >= 16) {
                 size_t at6 = 0, at0 = 0;
@@ -270,6 +290,8 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
                   tables[k]->name, conv ? "conv2d" : "dwconv", t, act, e, wi, y1[wi], y0[wi]);
             CHECK(memcmp(y1, y2, ny * 4) == 0,
                   "%s %s case %zu: 1 thread (packing per call) and 2 (pre-packed) differ",
+                  tables[k]->name, conv ? "conv2d" : "dwconv", t);
+            CHECK(memcmp(y1, y3, ny * 4) == 0, "%s %s case %zu: 1 thread and 3 differ",
                   tables[k]->name, conv ? "conv2d" : "dwconv", t);
         }
         if (conv && d.kh == 1 && d.kw == 1) { /* the matmul path */
@@ -285,8 +307,9 @@ static void compare_tables_on(const vg_conv_desc *dref, size_t t, bool conv) {
         }
         vg_cpu_free(c1);
         vg_cpu_free(c2);
+        vg_cpu_free(c3);
     }
-    free(x), free(w), free(b), free(y0), free(y1), free(y2);
+    free(x), free(w), free(b), free(y0), free(y1), free(y2), free(y3);
 }
 
 /* depthwise backward of every table against vg_dwconv_bwd_ref; 1 and 2 threads identical;
@@ -328,6 +351,53 @@ static void compare_dw_backward(const vg_conv_desc *dref, size_t t) {
     free(db0), free(db1), free(db2);
 }
 
+/* A convolution whose patch (k = 360) spans two of the GEMM's K blocks, the second starting
+ * inside a patch row: the implicit im2col (pre-packed weights, 2 and 3 threads) gives the bits
+ * of the whole-image one (1 thread), and both are within the classical bound of a float sum
+ * of k + 1 terms, (k + 2) 2^-24 sum |terms|, of the exact result (the fixed OPS_TOL is meant for
+ * a few hundred terms of moderate size). */
+static void test_conv_kblocks(void) {
+    const conv_case cc = {2, 9, 7, 40, 20, 3, 3, 1, 1, 1, 1, 1};
+    vg_conv_desc d = desc_of(&cc);
+    int k = d.kh * d.kw * d.ci;
+    size_t nx = (size_t)d.n * d.h * d.w * d.ci, nw = (size_t)d.co * k, ny = (size_t)d.n * d.ho * d.wo * d.co;
+    float *x = malloc(nx * 4), *w = malloc(nw * 4), *b = malloc((size_t)d.co * 4);
+    float *ax = malloc(nx * 4), *aw = malloc(nw * 4), *ab = malloc((size_t)d.co * 4);
+    float *y1 = malloc(ny * 4), *y2 = malloc(ny * 4), *y3 = malloc(ny * 4);
+    double *yd = malloc(ny * 8), *mag = malloc(ny * 8);
+    vg_test_seed(77);
+    vg_test_fill(x, nx, -4, 4);
+    vg_test_fill(w, nw, -1.5f, 1.5f);
+    vg_test_fill(b, (size_t)d.co, -2, 4);
+    for (size_t i = 0; i < nx; i++) ax[i] = fabsf(x[i]);
+    for (size_t i = 0; i < nw; i++) aw[i] = fabsf(w[i]);
+    for (int i = 0; i < d.co; i++) ab[i] = fabsf(b[i]);
+    conv_double(&d, x, w, b, false, yd);
+    conv_double(&d, ax, aw, ab, false, mag);
+    const vg_kernels *const *tables = vg_kernels_all();
+    for (int t = 0; tables[t]; t++) {
+        if (!tables[t]->uk) continue;
+        vg_cpu *c1 = vg_cpu_new(tables[t], 1), *c2 = vg_cpu_new(tables[t], 2);
+        vg_cpu *c3 = vg_cpu_new(tables[t], 3);
+        vg_cpu_reserve(c1, vg_cpu_conv2d_scratch(&d));
+        float *wp = vg_cpu_pack_weights(c2, d.co, k, w);
+        vg_cpu_conv2d(c1, &d, x, w, NULL, b, VG_ACT_NONE, y1);
+        vg_cpu_conv2d(c2, &d, x, w, wp, b, VG_ACT_NONE, y2);
+        vg_cpu_conv2d(c3, &d, x, w, wp, b, VG_ACT_NONE, y3);
+        int bad = 0;
+        for (size_t i = 0; i < ny; i++)
+            bad += !(fabs(y1[i] - yd[i]) <= (k + 2) * ldexp(1.0, -24) * mag[i]);
+        CHECK(bad == 0, "%s conv k%d: %d outputs beyond the bound", tables[t]->name, k, bad);
+        CHECK(memcmp(y1, y2, ny * 4) == 0 && memcmp(y1, y3, ny * 4) == 0,
+              "%s conv k%d: implicit im2col (2, 3 threads) differs from the whole-image one",
+              tables[t]->name, k);
+        free(wp);
+        vg_cpu_free(c1), vg_cpu_free(c2), vg_cpu_free(c3);
+    }
+    free(x), free(w), free(b), free(ax), free(aw), free(ab), free(y1), free(y2), free(y3);
+    free(yd), free(mag);
+}
+
 static void test_tables(void) {
     const vg_kernels *const *tables = vg_kernels_all();
     printf("  kernel tables:");
@@ -343,6 +413,7 @@ static void test_tables(void) {
         compare_tables_on(&d, 100 + t, false);
         compare_dw_backward(&d, t);
     }
+    test_conv_kblocks();
     for (size_t t = 0; t < sizeof conv_cases / sizeof conv_cases[0]; t++) {
         vg_conv_desc d = desc_of(&conv_cases[t]);
         compare_dw_backward(&d, 50 + t);

@@ -1,5 +1,6 @@
 /* test_tflite.c — importing the shared TFLite MobileNetV2 files: ops mapped, weights
- * dequantized as documented, input normalisation from the input quantization. The ImageNet
+ * dequantized as documented, input normalisation from the input quantization; the whole
+ * network's results independent of the thread count (float and int8). The ImageNet
  * predictions on the test images are checked end to end in tests/cli_test.sh. */
 #include "test.h"
 
@@ -34,6 +35,45 @@ static void check_q8_paths(const vg_model *m, const char *what) {
     }
     vg_runner_free(rp), vg_runner_free(r1), vg_runner_free(r2);
     free(x), free(y0), free(y1), free(y2);
+}
+
+/* The float network gives the same bits whatever the thread count (1, 2, 3) and batch (the
+ * second image of a batch of 2): kernels split work in ways that never change what is
+ * computed for one output. At 224x224 and at an odd size (row tiles, bands and channel groups
+ * cut unevenly everywhere). */
+static void check_float_threads(vg_model *m) {
+    const int sizes[][2] = {{224, 224}, {75, 61}};
+    int h0 = m->input.h, w0 = m->input.w;
+    for (int s = 0; s < 2; s++) {
+        m->input.h = sizes[s][0], m->input.w = sizes[s][1];
+        size_t in = (size_t)m->input.h * m->input.w * m->input.c;
+        int no = vg_model_n_outputs(m);
+        float *x = malloc(sizeof(float) * 2 * in), *y1 = malloc(sizeof(float) * no);
+        float *yt = malloc(sizeof(float) * 2 * no);
+        vg_test_seed(32 + s);
+        vg_test_fill(x, 2 * in, -1.0f, 1.0f);
+        const int runs[][2] = {{1, 1}, {2, 1}, {3, 1}, {2, 2}, {3, 2}}; /* threads, batch */
+        for (int k = 0; k < 5; k++) {
+            vg_runner_opts o = vg_runner_opts_default();
+            o.precision = VG_PRECISION_FLOAT;
+            o.threads = runs[k][0], o.batch = runs[k][1];
+            vg_runner *r = NULL;
+            vg_err err;
+            if (vg_runner_init(&r, m, &o, &err) != VG_OK) {
+                CHECK(false, "float runner %d threads: %s", o.threads, err.msg);
+                continue;
+            }
+            /* image 1 of x, alone or as the second of the batch */
+            vg_runner_forward(r, o.batch == 1 ? x + in : x, k == 0 ? y1 : yt);
+            if (k > 0)
+                CHECK(memcmp(y1, yt + (size_t)(o.batch - 1) * no, sizeof(float) * no) == 0,
+                      "%dx%d float: %d threads, batch %d differ from 1 thread", m->input.h,
+                      m->input.w, o.threads, o.batch);
+            vg_runner_free(r);
+        }
+        free(x), free(y1), free(yt);
+    }
+    m->input.h = h0, m->input.w = w0;
 }
 
 static void count_ops(const vg_model *m, int *counts) {
@@ -77,6 +117,7 @@ void test_tflite(void) {
                   (long long)m->g.n_params);
             const char *src = vg_model_get_meta(m, "source");
             CHECK(src && strcmp(src, "mobilenet_v2_1.0_224_quant.tflite") == 0, "source meta");
+            check_float_threads(m);
             const char *lp = vg_test_shared("models/imagenet_labels.txt");
             if (lp) {
                 CHECK(vg_model_set_labels_file(m, lp, &err) == VG_OK, "labels: %s", err.msg);

@@ -208,15 +208,65 @@ void vg_cpu_matmul_res(vg_cpu *c, int m, int n, int k, const float *a, const flo
         vg_gemm_res(c->k->uk, c->pool, c->ws, false, true, m, n, k, a, k, b, k, y, n, &epi, res, n);
 }
 
+/* The im2col matrix, a block at a time (vg_gemm_gather_fn): rows are the output pixels of
+ * the whole batch, columns the (ky, kx, ci) patch. Along one ky the patch is a contiguous run
+ * of input memory (NHWC), cut by the left/right padding. */
+typedef struct {
+    const vg_conv_desc *d;
+    const float *x;
+} conv_gather;
+
+static void im2col_gather(const void *ctx, int i0, int mc, int pc, int kc, float *dst) {
+    const conv_gather *G = ctx;
+    const vg_conv_desc *d = G->d;
+    int ci = d->ci, rowlen = d->kw * ci, pe = pc + kc, pix = d->ho * d->wo;
+    for (int i = 0; i < mc; i++) {
+        int r = i0 + i, q = r % pix, oy = q / d->wo, ox = q % d->wo;
+        const float *xn = G->x + (size_t)(r / pix) * d->h * d->w * ci;
+        float *o = dst + (size_t)i * kc;
+        int ix0 = ox * d->sw - d->pl;
+        /* the valid part of a patch row, in floats from its start */
+        int lo = ix0 < 0 ? -ix0 * ci : 0;
+        int hi = d->w - ix0 < d->kw ? (d->w - ix0) * ci : rowlen;
+        if (hi < lo) hi = lo;
+        for (int ky = pc / rowlen; ky < d->kh && ky * rowlen < pe; ky++) {
+            int b = ky * rowlen, iy = oy * d->sh - d->pt + ky;
+            int s0 = b > pc ? b : pc, s1 = b + rowlen < pe ? b + rowlen : pe;
+            int c0 = s0, c1 = s1; /* the copied part [c0, c1) of [s0, s1) */
+            if (iy < 0 || iy >= d->h) {
+                c0 = c1 = s1;
+            } else {
+                if (c0 < b + lo) c0 = b + lo < s1 ? b + lo : s1;
+                if (c1 > b + hi) c1 = b + hi > c0 ? b + hi : c0;
+            }
+            for (int p = s0; p < c0; p++) o[p - pc] = 0.0f;
+            if (c1 > c0) {
+                /* input element of patch position p: pixel (iy, ix0 + (p - b) / ci) */
+                const float *src = xn + ((size_t)iy * d->w + ix0 + lo / ci) * ci;
+                int off = b + lo;
+                for (int p = c0; p < c1; p++) o[p - pc] = src[p - off];
+            }
+            for (int p = c1; p < s1; p++) o[p - pc] = 0.0f;
+        }
+    }
+}
+
 void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
                    const float *wp, const float *b, vg_act act, float *y) {
     if (!c->k->uk) {
         vg_conv2d_ref(d, x, w, b, act, y);
         return;
     }
+    int patch = d->kh * d->kw * d->ci, pix = d->ho * d->wo;
+    if (wp) { /* implicit GEMM: each task builds the im2col rows it multiplies */
+        conv_gather G = {d, x};
+        vg_gemm_epi epi = {b, act, false};
+        vg_gemm_packed_gather(c->k->uk, c->pool, c->ws, d->n * pix, d->co, patch, im2col_gather,
+                              &G, wp, y, d->co, &epi);
+        return;
+    }
     size_t need = vg_cpu_conv2d_scratch(d);
     VG_ASSERT(c->scratch_floats >= need); /* reserved when the layer was planned */
-    int patch = d->kh * d->kw * d->ci, pix = d->ho * d->wo;
     for (int n = 0; n < d->n; n++) {
         im2col(d, x + (size_t)n * d->h * d->w * d->ci, c->scratch);
         vg_cpu_matmul(c, pix, d->co, patch, c->scratch, w, wp, b, act,
@@ -224,28 +274,30 @@ void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
     }
 }
 
+/* Depthwise tasks: (image, band of output rows, group of 16-channel blocks), channel groups
+ * innermost, so that a contiguous range of tasks (one thread's share, see pool.c) is a band of
+ * the image, the band the same thread computed in the layer before. Several threads: about 8
+ * tasks per thread, rows split first, channels too for the small images (7x7). */
 typedef struct {
     const vg_conv_desc *d;
     vg_dw_fn fn;
     const float *x, *w, *b;
     vg_act act;
     float *y;
-    int rows, chunks_per_image;
+    int bands, groups, blocks; /* per image; blocks = 16-channel blocks */
 } dw_job;
-
-/* output rows per task: small images get single rows so that every thread has work */
-static int dw_rows(const vg_conv_desc *d, int threads) {
-    if (threads <= 1) return d->ho;
-    int rows = d->n * d->ho / (4 * threads);
-    return rows < 1 ? 1 : rows > 8 ? 8 : rows;
-}
 
 static void dw_task(void *ctx, int task, int thread) {
     (void)thread;
     const dw_job *J = ctx;
-    int n = task / J->chunks_per_image, oy0 = (task % J->chunks_per_image) * J->rows;
-    int oy1 = oy0 + J->rows < J->d->ho ? oy0 + J->rows : J->d->ho;
-    J->fn(J->d, n, oy0, oy1, J->x, J->w, J->b, J->act, J->y);
+    const vg_conv_desc *d = J->d;
+    int g = task % J->groups, band = task / J->groups % J->bands, n = task / J->groups / J->bands;
+    int oy0 = (int)((long long)d->ho * band / J->bands);
+    int oy1 = (int)((long long)d->ho * (band + 1) / J->bands);
+    int cb = 16 * (int)((long long)J->blocks * g / J->groups);
+    int ce = 16 * (int)((long long)J->blocks * (g + 1) / J->groups);
+    if (ce > d->ci) ce = d->ci;
+    J->fn(d, n, oy0, oy1, cb, ce, J->x, J->w, J->b, J->act, J->y);
 }
 
 void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
@@ -254,9 +306,17 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
         vg_dwconv_ref(d, x, w, b, act, y);
         return;
     }
-    int rows = dw_rows(d, vg_pool_threads(c->pool));
-    dw_job J = {d, c->k->dwconv, x, w, b, act, y, rows, (d->ho + rows - 1) / rows};
-    vg_pool_run(c->pool, d->n * J.chunks_per_image, dw_task, &J);
+    int threads = vg_pool_threads(c->pool), want = 8 * threads;
+    dw_job J = {d, c->k->dwconv, x, w, b, act, y, 1, 1, (d->ci + 15) / 16};
+    if (threads > 1) {
+        int per_image = (want + d->n - 1) / d->n;
+        J.bands = per_image < d->ho ? per_image : d->ho;
+        if (d->n * J.bands < want) {
+            J.groups = (want + d->n * J.bands - 1) / (d->n * J.bands);
+            if (J.groups > J.blocks) J.groups = J.blocks;
+        }
+    }
+    vg_pool_run(c->pool, d->n * J.bands * J.groups, dw_task, &J);
 }
 
 /* ---- depthwise backward.
@@ -363,6 +423,18 @@ void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const f
         }
     }
     if (dx) vg_pool_run(c->pool, d->n * ((d->h + DWB_ROWS - 1) / DWB_ROWS), dwb_input_task, &J);
+}
+
+/* Global average pool: the reference's sum over pixels in order, per channel, with the
+ * channels in the inner loop (contiguous, vectorised) instead of a pixel-strided walk. */
+DWB_CLONES void vg_cpu_gap(int n, int hw, int c, const float *x, float *y) {
+    for (int b = 0; b < n; b++)
+        for (int c0 = 0; c0 < c; c0 += 256) {
+            int nc = c - c0 < 256 ? c - c0 : 256;
+            float s[256] = {0};
+            for (int i = 0; i < hw; i++) add_to(s, x + ((size_t)b * hw + i) * c + c0, nc);
+            for (int j = 0; j < nc; j++) y[(size_t)b * c + c0 + j] = s[j] / (float)hw;
+        }
 }
 
 DWB_CLONES void vg_cpu_colsum_add(const float *a, size_t rows, int cols, float *acc) {

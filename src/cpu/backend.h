@@ -9,9 +9,11 @@
 #include "cpu/gemm.h"
 #include "ops/ops.h"
 
-/* Depthwise convolution of output rows [oy0, oy1) of image n (d->n is ignored). */
-typedef void (*vg_dw_fn)(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
-                         const float *w, const float *b, vg_act act, float *y);
+/* Depthwise convolution of output rows [oy0, oy1), channels [cb, ce), of image n (d->n is
+ * ignored). cb is a multiple of 16 and ce one too or d->ci: a channel is computed with the
+ * same instructions whatever range it is in. */
+typedef void (*vg_dw_fn)(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int ce,
+                         const float *x, const float *w, const float *b, vg_act act, float *y);
 
 typedef struct {
     const char *name;
@@ -42,7 +44,9 @@ int vg_cpu_threads(const vg_cpu *c);
 vg_pool *vg_cpu_pool(vg_cpu *c);
 /* Makes sure `floats` of scratch exist (im2col); false on allocation failure. */
 bool vg_cpu_reserve(vg_cpu *c, size_t floats);
-/* Scratch needed by vg_cpu_conv2d for this geometry. */
+/* Scratch needed by vg_cpu_conv2d for this geometry without pre-packed weights (wp NULL: a
+ * whole image's im2col matrix). With them it needs none: the im2col rows are built block by
+ * block inside the GEMM's tasks. */
 size_t vg_cpu_conv2d_scratch(const vg_conv_desc *d);
 
 /* Constant weights w (n, k) packed for this context's GEMM, used by conv2d / matmul instead
@@ -67,6 +71,8 @@ void vg_cpu_matmul_res(vg_cpu *c, int m, int n, int k, const float *a, const flo
  * channel blocks so each weight gradient is summed by one task in a fixed order. */
 void vg_cpu_dwconv_bwd(vg_cpu *c, const vg_conv_desc *d, const float *x, const float *w,
                        const float *dy, float *dx, float *dw, float *db);
+/* vg_gap_ref, same bits (the same sums in the same order), faster */
+void vg_cpu_gap(int n, int hw, int c, const float *x, float *y);
 /* acc (cols) += column sums of a (rows, cols): bias gradients */
 void vg_cpu_colsum_add(const float *a, size_t rows, int cols, float *acc);
 void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *a, int lda,

@@ -1,7 +1,8 @@
 /* dwconv.c — depthwise convolution row kernels for the CPU backend: a portable one (plain C
  * over channels, which compilers vectorise; same summation order as the reference) and the
  * x86 AVX-512 / AVX2 ones, which keep the nine weight vectors of a 3x3 filter in registers
- * and go over channels in 16 / 8 lanes. Each computes output rows [oy0, oy1) of image n. */
+ * and go over channels in 16 / 8 lanes. Each computes output rows [oy0, oy1), channels
+ * [cb, ce), of image n. */
 #include "cpu/backend.h"
 
 #include <string.h>
@@ -13,8 +14,8 @@ static inline void tap_range(int o, int s, int pad, int in, int k, int *k0, int 
     *k1 = in - start < k ? in - start : k;
 }
 
-static void dw_scalar(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
-                      const float *w, const float *b, vg_act act, float *y) {
+static void dw_scalar(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int ce,
+                      const float *x, const float *w, const float *b, vg_act act, float *y) {
     int C = d->ci;
     const float *xn = x + (size_t)n * d->h * d->w * C;
     float *yn = y + (size_t)n * d->ho * d->wo * C;
@@ -25,17 +26,17 @@ static void dw_scalar(const vg_conv_desc *d, int n, int oy0, int oy1, const floa
             int kx0, kx1;
             tap_range(ox, d->sw, d->pl, d->w, d->kw, &kx0, &kx1);
             float *out = yn + ((size_t)oy * d->wo + ox) * C;
-            for (int c = 0; c < C; c++) out[c] = b ? b[c] : 0.0f;
+            for (int c = cb; c < ce; c++) out[c] = b ? b[c] : 0.0f;
             for (int ky = ky0; ky < ky1; ky++) {
                 const float *xr = xn + (size_t)(oy * d->sh - d->pt + ky) * d->w * C;
                 for (int kx = kx0; kx < kx1; kx++) {
                     const float *xp = xr + (size_t)(ox * d->sw - d->pl + kx) * C;
                     const float *wp = w + ((size_t)ky * d->kw + kx) * C;
-                    for (int c = 0; c < C; c++) out[c] += xp[c] * wp[c];
+                    for (int c = cb; c < ce; c++) out[c] += xp[c] * wp[c];
                 }
             }
             if (act != VG_ACT_NONE)
-                for (int c = 0; c < C; c++) out[c] = vg_act_apply1(act, out[c]);
+                for (int c = cb; c < ce; c++) out[c] = vg_act_apply1(act, out[c]);
         }
     }
 }
@@ -56,8 +57,8 @@ T512 static inline __m512 act512(__m512 v, vg_act act) {
     return v;
 }
 
-T512 static void dw_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
-                           const float *w, const float *b, vg_act act, float *y) {
+T512 static void dw_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int ce,
+                           const float *x, const float *w, const float *b, vg_act act, float *y) {
     int C = d->ci, W = d->w, sw = d->sw;
     const float *xn = x + (size_t)n * d->h * W * C;
     float *yn = y + (size_t)n * d->ho * d->wo * C;
@@ -72,8 +73,8 @@ T512 static void dw_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, const
         bool full_rows = k3 && ky0 == 0 && ky1 == 3;
         const float *xr0 = xn + (size_t)(oy * d->sh - d->pt) * W * C; /* row of ky = 0 */
         float *yr = yn + (size_t)oy * d->wo * C;
-        for (int c0 = 0; c0 < C; c0 += 16) {
-            __mmask16 m = C - c0 >= 16 ? 0xffff : (__mmask16)((1u << (C - c0)) - 1);
+        for (int c0 = cb; c0 < ce; c0 += 16) {
+            __mmask16 m = ce - c0 >= 16 ? 0xffff : (__mmask16)((1u << (ce - c0)) - 1);
             __m512 bias = b ? _mm512_maskz_loadu_ps(m, b + c0) : _mm512_setzero_ps();
             int ox = 0;
             if (full_rows) {
@@ -132,9 +133,11 @@ T256 static inline __m256 act256(__m256 v, vg_act act) {
 
 /* AVX2: 8 channels per vector; a channel tail (C not a multiple of 8) goes to the scalar
  * kernel's formula, one channel at a time */
-T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
-                         const float *w, const float *b, vg_act act, float *y) {
-    int C = d->ci, W = d->w, sw = d->sw, cv = C / 8 * 8;
+T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int ce,
+                         const float *x, const float *w, const float *b, vg_act act, float *y) {
+    /* [cb, cv) in vectors, [cv, ce) one channel at a time: the split of a channel range is the
+     * split the whole range would have (ranges start at multiples of 16) */
+    int C = d->ci, W = d->w, sw = d->sw, cv = ce / 8 * 8;
     const float *xn = x + (size_t)n * d->h * W * C;
     float *yn = y + (size_t)n * d->ho * d->wo * C;
     for (int oy = oy0; oy < oy1; oy++) {
@@ -146,7 +149,7 @@ T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, const f
             int kx0, kx1;
             tap_range(o, sw, d->pl, W, d->kw, &kx0, &kx1);
             float *out = yr + (size_t)o * C;
-            for (int c0 = 0; c0 < cv; c0 += 8) {
+            for (int c0 = cb; c0 < cv; c0 += 8) {
                 __m256 acc = b ? _mm256_loadu_ps(b + c0) : _mm256_setzero_ps();
                 for (int ky = ky0; ky < ky1; ky++) {
                     const float *xr = xr0 + (size_t)ky * W * C;
@@ -157,7 +160,7 @@ T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, const f
                 }
                 _mm256_storeu_ps(out + c0, act256(acc, act));
             }
-            for (int c = cv; c < C; c++) {
+            for (int c = cv > cb ? cv : cb; c < ce; c++) {
                 float acc = b ? b[c] : 0.0f;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++)
@@ -179,9 +182,9 @@ vg_dw_fn vg_dwconv_avx2(void) { return NULL; }
 #if defined(__aarch64__)
 #include <arm_neon.h>
 
-static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, const float *x,
-                    const float *w, const float *b, vg_act act, float *y) {
-    int C = d->ci, W = d->w, sw = d->sw, cv = C / 4 * 4;
+static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int ce,
+                    const float *x, const float *w, const float *b, vg_act act, float *y) {
+    int C = d->ci, W = d->w, sw = d->sw, cv = ce / 4 * 4; /* as dw_avx2 */
     const float *xn = x + (size_t)n * d->h * W * C;
     float *yn = y + (size_t)n * d->ho * d->wo * C;
     float32x4_t zero = vdupq_n_f32(0.0f), six = vdupq_n_f32(6.0f);
@@ -194,7 +197,7 @@ static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, const float 
             int kx0, kx1;
             tap_range(o, sw, d->pl, W, d->kw, &kx0, &kx1);
             float *out = yr + (size_t)o * C;
-            for (int c0 = 0; c0 < cv; c0 += 4) {
+            for (int c0 = cb; c0 < cv; c0 += 4) {
                 float32x4_t acc = b ? vld1q_f32(b + c0) : zero;
                 for (int ky = ky0; ky < ky1; ky++) {
                     const float *xr = xr0 + (size_t)ky * W * C;
@@ -206,7 +209,7 @@ static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, const float 
                 if (act == VG_ACT_RELU6) acc = vminq_f32(acc, six);
                 vst1q_f32(out + c0, acc);
             }
-            for (int c = cv; c < C; c++) {
+            for (int c = cv > cb ? cv : cb; c < ce; c++) {
                 float acc = b ? b[c] : 0.0f;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++)

@@ -346,12 +346,6 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     r->input = malloc(in_floats * sizeof(float));
     r->output = malloc((size_t)r->n_out * sizeof(float));
     r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
-    size_t scratch = 0;
-    for (int i = 0; i < g->n_nodes; i++)
-        if (g->nodes[i].op == VG_OP_CONV) {
-            size_t s = vg_cpu_conv2d_scratch(&r->geom[i].conv);
-            if (s > scratch) scratch = s;
-        }
     /* the weights of every GEMM-shaped layer are packed once; a failed packing only costs
      * speed (the layer then packs at each call) */
     for (int i = 0; r->cpu && i < g->n_nodes; i++) {
@@ -364,6 +358,13 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
             r->packed[i] = vg_cpu_pack_weights(r->cpu, nd->co, gm->in.h * gm->in.w * gm->in.c,
                                                g->params + nd->w);
     }
+    /* im2col scratch, for the convolutions whose weights are not pre-packed */
+    size_t scratch = 0;
+    for (int i = 0; i < g->n_nodes; i++)
+        if (g->nodes[i].op == VG_OP_CONV && !r->packed[i]) {
+            size_t s = vg_cpu_conv2d_scratch(&r->geom[i].conv);
+            if (s > scratch) scratch = s;
+        }
     if (o.precision == VG_PRECISION_INT8 && !m->q) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_UNSUPPORTED, "the model has no int8 form (quantize it with "
@@ -432,7 +433,7 @@ static void run_node(vg_runner *r, int i) {
         vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
         break;
     case VG_OP_GAP:
-        vg_gap_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
+        vg_cpu_gap(n, gm->in.h * gm->in.w, gm->in.c, x, y);
         break;
     case VG_OP_FC: {
         int ci = gm->in.h * gm->in.w * gm->in.c;
