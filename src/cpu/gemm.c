@@ -69,6 +69,7 @@ typedef struct {
     int n_panels, panels_per_group, n_groups, m_blocks;
     /* pre-packed B: row blocks and panel groups as balanced ranges (split_packed) */
     int tiles;
+    bool cols_first;          /* tasks numbered panel group first (split_packed) */
     vg_gemm_gather_fn gather; /* A written block by block (implicit im2col), or NULL */
     const void *gather_ctx;
 } gemm_job;
@@ -196,7 +197,7 @@ void vg_gemm_res(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, bool ta, b
         return;
     }
     gemm_job J = {uk, ws, NULL, ta, tb, m, n, k, a, b, lda, ldb, c, ldc, epi, res, ldr,
-                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, NULL, NULL};
+                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, NULL, NULL};
     J.mc = MC_TARGET / uk->mr * uk->mr;
     J.m_blocks = (m + J.mc - 1) / J.mc;
     int threads = vg_pool_threads(pool);
@@ -250,18 +251,31 @@ void vg_gemm_pack_b(const vg_ukernel *uk, int n, int k, const float *w, float *p
 }
 
 /* Tasks of a GEMM with pre-packed B: row blocks (balanced ranges of MR-row tiles) times panel
- * groups (balanced ranges of NR-column panels), numbered row block first, i.e. in the memory
- * order of C. The pool gives each thread a contiguous range of task numbers (pool.c), so each
- * thread computes a band of C's rows, the same band from one layer to the next when M is the
- * pixels of an image. One thread: whole MC-row blocks (the L2 blocking), all panels. Several:
- * at least 8 tasks per thread where the shape allows (the pool evens out the rest by
- * stealing), rows split before columns; columns only for the few-row GEMMs (7x7 images,
- * batch-1 classifiers), where tasks then also split N. How C is cut never changes what is
- * computed for one element: the same micro-kernel sum over the same K blocks. */
+ * groups (balanced ranges of NR-column panels). The pool gives each thread a contiguous range
+ * of task numbers (pool.c), and which operand that range keeps local is chosen by numbering:
+ * - rows first (row block outer), the usual case: each thread computes a band of C's rows,
+ *   the same band from one layer to the next when M is the pixels of an image, so it reads A
+ *   from its own cache and leaves C where the next layer's task for that band will run; every
+ *   thread reads all of B.
+ * - columns first, when B (the weights) is bigger than A and C together (7x7 layers with
+ *   hundreds of channels, batch-1 classifiers): each thread then streams only its half of the
+ *   weights, which dominate the traffic, and reads all of the small A.
+ * One thread: whole MC-row blocks (the L2 blocking), all panels. Several: about 8 tasks per
+ * thread where the shape allows (the pool evens out the rest by stealing). How C is cut never
+ * changes what is computed for one element: the same micro-kernel sum over the same K blocks. */
 static void split_packed(gemm_job *J, int threads) {
     int mr = J->uk->mr, rb_max = MC_TARGET / mr;
     int want = threads > 1 ? 8 * threads : 1;
     J->tiles = (J->m + mr - 1) / mr;
+    J->cols_first = threads > 1 && (double)J->k * J->n > (double)J->m * (J->k + J->n);
+    if (J->cols_first) {
+        J->n_groups = J->n_panels < want ? J->n_panels : want;
+        J->m_blocks = (want + J->n_groups - 1) / J->n_groups;
+        if (J->m_blocks > J->tiles) J->m_blocks = J->tiles;
+        int min_blocks = (J->tiles + rb_max - 1) / rb_max; /* a block fits the A scratch */
+        if (J->m_blocks < min_blocks) J->m_blocks = min_blocks;
+        return;
+    }
     int rb = J->tiles / want;
     rb = rb < 1 ? 1 : rb > rb_max ? rb_max : rb;
     J->m_blocks = (J->tiles + rb - 1) / rb;
@@ -278,7 +292,8 @@ static void packed_task(void *ctx, int task, int thread) {
     const gemm_job *J = ctx;
     const vg_ukernel *uk = J->uk;
     int mr = uk->mr;
-    int mb = task / J->n_groups, g = task % J->n_groups;
+    int mb = J->cols_first ? task % J->m_blocks : task / J->n_groups;
+    int g = J->cols_first ? task / J->m_blocks : task % J->n_groups;
     int t0 = (int)((long long)J->tiles * mb / J->m_blocks);
     int t1 = (int)((long long)J->tiles * (mb + 1) / J->m_blocks);
     int i0 = t0 * mr, mc = (t1 * mr < J->m ? t1 * mr : J->m) - i0;
@@ -309,7 +324,7 @@ static void run_packed(const vg_ukernel *uk, vg_pool *pool, vg_gemm_ws *ws, int 
                        const float *res, int ldr) {
     VG_ASSERT(uk->mr <= MAX_MR && uk->nr <= MAX_NR && ws && ws->threads >= vg_pool_threads(pool));
     gemm_job J = {uk, ws, bpacked, false, true, m, n, k, a, NULL, lda, 0, c, ldc, epi, res, ldr,
-                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, gather, gctx};
+                  0, 0, 0, 0, 0, 0, 0, 0, 0, 0, false, gather, gctx};
     J.jc = 0;
     J.nc = n;
     J.n_panels = (n + uk->nr - 1) / uk->nr;
