@@ -15,7 +15,7 @@ fi
 VIGIE=./build/vigie
 mkdir -p out
 $VIGIE import "$M/mobilenet_v2_1.0_224_quant.tflite" --labels "$M/imagenet_labels.txt" -o out/backbone.vgm
-$VIGIE info out/backbone.vgm | head -6
+$VIGIE info out/backbone.vgm | sed -n 1,6p
 echo
 $VIGIE predict out/backbone.vgm "$M"/testimages/*.bmp "$M"/testimages/*.jpg --top 3
 echo
@@ -30,7 +30,7 @@ echo
 echo "== the fire / smoke detector: default recipe (README), then int8"
 $VIGIE train --data "$D" --train-list "$D/splits/train.txt" --val-list "$D/splits/val.txt" \
   --extra-train "$SHARED/data/hard-negatives" --backbone out/backbone.vgm -o out/fire.vgm
-$VIGIE eval out/fire.vgm --data "$D" --list "$D/splits/test.txt" --plot out/fire.test.png | head -16
+$VIGIE eval out/fire.vgm --data "$D" --list "$D/splits/test.txt" --plot out/fire.test.png | sed -n 1,16p
 $VIGIE optimize out/fire.vgm -o out/fire-int8.vge --int8 --calib-data "$D" \
   --calib-list "$D/splits/train.txt" --val-data "$D" --val-list "$D/splits/test.txt"
 frame=$(head -1 "$D/splits/test.txt")
