@@ -71,7 +71,7 @@ fuzz: $(FUZZ_BIN)
 build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	clang -std=c11 -O1 -g -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread \
-	  -fsanitize=fuzzer,address,undefined $< $(LIB_SRC) $(LDLIBS) -o $@
+	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined $< $(LIB_SRC) $(LDLIBS) -o $@
 
 demo: $(BUILD)/vigie
 	bash scripts/demo.sh

@@ -24,6 +24,10 @@ void vg_quantize_multiplier(double real, int32_t *mult, int *shift) {
         e = 0;
         qf = 0;
     }
+    if (e > 30) { /* a multiplier of 2^30 or more only comes from a hostile file: saturate */
+        e = 30;
+        qf = INT32_MAX;
+    }
     *mult = (int32_t)qf;
     *shift = e;
 }
@@ -43,7 +47,7 @@ int32_t vg_rdivpot(int32_t x, int exponent) {
 }
 
 int32_t vg_mul_qmult(int32_t x, int32_t mult, int shift) {
-    int left = shift > 0 ? shift : 0, right = shift > 0 ? 0 : -shift;
+    int left = shift > 0 ? (shift < 31 ? shift : 31) : 0, right = shift > 0 ? 0 : -shift;
     int64_t shifted = (int64_t)x * ((int64_t)1 << left);
     if (shifted > INT32_MAX) shifted = INT32_MAX; /* TFLite relies on no overflow here */
     if (shifted < INT32_MIN) shifted = INT32_MIN;

@@ -71,7 +71,9 @@ T512 static void dw_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, int c
         int ky0, ky1;
         tap_range(oy, d->sh, d->pt, d->h, d->kh, &ky0, &ky1);
         bool full_rows = k3 && ky0 == 0 && ky1 == 3;
-        const float *xr0 = xn + (size_t)(oy * d->sh - d->pt) * W * C; /* row of ky = 0 */
+        /* the input row of tap ky = 0 may lie above the image: rows are formed from ky0 on */
+        const int iy0 = oy * d->sh - d->pt;
+        const float *xr0 = full_rows ? xn + (size_t)iy0 * W * C : xn; /* full rows: inside */
         float *yr = yn + (size_t)oy * d->wo * C;
         for (int c0 = cb; c0 < ce; c0 += 16) {
             __mmask16 m = ce - c0 >= 16 ? 0xffff : (__mmask16)((1u << (ce - c0)) - 1);
@@ -110,7 +112,7 @@ T512 static void dw_avx512(const vg_conv_desc *d, int n, int oy0, int oy1, int c
                 tap_range(o, sw, d->pl, W, d->kw, &kx0, &kx1);
                 __m512 acc = bias;
                 for (int ky = ky0; ky < ky1; ky++) {
-                    const float *xr = xr0 + (size_t)ky * W * C;
+                    const float *xr = xn + (size_t)(iy0 + ky) * W * C;
                     for (int kx = kx0; kx < kx1; kx++) {
                         __m512 xv = _mm512_maskz_loadu_ps(m, xr + (size_t)(o * sw - d->pl + kx) * C + c0);
                         __m512 wv = _mm512_maskz_loadu_ps(m, w + ((size_t)ky * d->kw + kx) * C + c0);
@@ -143,7 +145,7 @@ T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, int cb,
     for (int oy = oy0; oy < oy1; oy++) {
         int ky0, ky1;
         tap_range(oy, d->sh, d->pt, d->h, d->kh, &ky0, &ky1);
-        const float *xr0 = xn + (size_t)(oy * d->sh - d->pt) * W * C;
+        const int iy0 = oy * d->sh - d->pt; /* may be < 0: rows are formed from ky0 on */
         float *yr = yn + (size_t)oy * d->wo * C;
         for (int o = 0; o < d->wo; o++) {
             int kx0, kx1;
@@ -152,7 +154,7 @@ T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, int cb,
             for (int c0 = cb; c0 < cv; c0 += 8) {
                 __m256 acc = b ? _mm256_loadu_ps(b + c0) : _mm256_setzero_ps();
                 for (int ky = ky0; ky < ky1; ky++) {
-                    const float *xr = xr0 + (size_t)ky * W * C;
+                    const float *xr = xn + (size_t)(iy0 + ky) * W * C;
                     for (int kx = kx0; kx < kx1; kx++)
                         acc = _mm256_fmadd_ps(
                             _mm256_loadu_ps(xr + (size_t)(o * sw - d->pl + kx) * C + c0),
@@ -164,7 +166,7 @@ T256 static void dw_avx2(const vg_conv_desc *d, int n, int oy0, int oy1, int cb,
                 float acc = b ? b[c] : 0.0f;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++)
-                        acc += xr0[((size_t)ky * W + o * sw - d->pl + kx) * C + c] *
+                        acc += xn[((size_t)(iy0 + ky) * W + o * sw - d->pl + kx) * C + c] *
                                w[((size_t)ky * d->kw + kx) * C + c];
                 out[c] = vg_act_apply1(act, acc);
             }
@@ -191,7 +193,7 @@ static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int 
     for (int oy = oy0; oy < oy1; oy++) {
         int ky0, ky1;
         tap_range(oy, d->sh, d->pt, d->h, d->kh, &ky0, &ky1);
-        const float *xr0 = xn + (size_t)(oy * d->sh - d->pt) * W * C;
+        const int iy0 = oy * d->sh - d->pt; /* may be < 0: rows are formed from ky0 on */
         float *yr = yn + (size_t)oy * d->wo * C;
         for (int o = 0; o < d->wo; o++) {
             int kx0, kx1;
@@ -200,7 +202,7 @@ static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int 
             for (int c0 = cb; c0 < cv; c0 += 4) {
                 float32x4_t acc = b ? vld1q_f32(b + c0) : zero;
                 for (int ky = ky0; ky < ky1; ky++) {
-                    const float *xr = xr0 + (size_t)ky * W * C;
+                    const float *xr = xn + (size_t)(iy0 + ky) * W * C;
                     for (int kx = kx0; kx < kx1; kx++)
                         acc = vfmaq_f32(acc, vld1q_f32(xr + (size_t)(o * sw - d->pl + kx) * C + c0),
                                         vld1q_f32(w + ((size_t)ky * d->kw + kx) * C + c0));
@@ -213,7 +215,7 @@ static void dw_neon(const vg_conv_desc *d, int n, int oy0, int oy1, int cb, int 
                 float acc = b ? b[c] : 0.0f;
                 for (int ky = ky0; ky < ky1; ky++)
                     for (int kx = kx0; kx < kx1; kx++)
-                        acc += xr0[((size_t)ky * W + o * sw - d->pl + kx) * C + c] *
+                        acc += xn[((size_t)(iy0 + ky) * W + o * sw - d->pl + kx) * C + c] *
                                w[((size_t)ky * d->kw + kx) * C + c];
                 out[c] = vg_act_apply1(act, acc);
             }

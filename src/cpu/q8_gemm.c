@@ -92,7 +92,9 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         int32_t s = 0;
         for (int kk = 0; kk < k; kk++)
             s += w[(size_t)j * k + kk];
-        p->bias_zp[j] = (bias ? bias[j] : 0) - q->in_zp * s;
+        /* wrapping arithmetic: a hostile model's extreme biases must not be undefined
+         * behaviour (a valid model's sums are far from the int32 limits) */
+        p->bias_zp[j] = (int32_t)((uint32_t)(bias ? bias[j] : 0) - (uint32_t)q->in_zp * (uint32_t)s);
     }
     if (!vg_q8_rq_init(&p->rq, n, q)) {
         vg_q8_gemm_plan_free(p);
@@ -116,7 +118,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         int32_t s = 0;
         for (int kk = 0; kk < k; kk++)
             s += w[(size_t)j * k + kk];
-        p->rq.bias[j] = p->bias_zp[j] - 128 * s;
+        p->rq.bias[j] = (int32_t)((uint32_t)p->bias_zp[j] - 128u * (uint32_t)s);
     }
     return true;
 }

@@ -174,11 +174,21 @@ int vg_graph_softmax(vg_graph *g, int in) {
     return vg_graph_push(g, &n);
 }
 
+/* product of four factors; INT64_MAX when it overflows or a factor is negative (a hostile file:
+ * the caller then finds the count out of the parameter range) */
+static int64_t mul4(int64_t a, int64_t b, int64_t c, int64_t d) {
+    int64_t r;
+    if (a < 0 || b < 0 || c < 0 || d < 0 || __builtin_mul_overflow(a, b, &r) ||
+        __builtin_mul_overflow(r, c, &r) || __builtin_mul_overflow(r, d, &r))
+        return INT64_MAX;
+    return r;
+}
+
 int64_t vg_node_weight_count(const vg_node *n, int ci, int in_h, int in_w) {
     switch ((vg_op)n->op) {
-    case VG_OP_CONV: return (int64_t)n->co * n->kh * n->kw * ci;
-    case VG_OP_DWCONV: return (int64_t)n->kh * n->kw * ci;
-    case VG_OP_FC: return (int64_t)n->co * ci * in_h * in_w;
+    case VG_OP_CONV: return mul4(n->co, n->kh, n->kw, ci);
+    case VG_OP_DWCONV: return mul4(1, n->kh, n->kw, ci);
+    case VG_OP_FC: return mul4(n->co, ci, in_h, in_w);
     default: return 0;
     }
 }

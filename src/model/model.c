@@ -191,7 +191,8 @@ static vg_status vg_qgraph_validate(const vg_model *m, vg_err *err) {
     for (int j = 0; st == VG_OK && j < g->n_nodes; j++) {
         const vg_node *nd = &g->nodes[j];
         bool weighted = nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV || nd->op == VG_OP_FC;
-        bool last_softmax = nd->op == VG_OP_SOFTMAX && j == g->n_nodes - 1;
+        /* the runner applies a final softmax in float, on the output tensor only */
+        bool last_softmax = nd->op == VG_OP_SOFTMAX && j == g->n_nodes - 1 && nd->out == g->output;
         if (!weighted && nd->op != VG_OP_ADD && nd->op != VG_OP_GAP && !last_softmax) {
             st = vg_err_set(err, VG_ERR_FORMAT, "int8 form: node %d (%s) has no integer kernel", j,
                             vg_op_name((vg_op)nd->op));

@@ -334,7 +334,9 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     }
     vg_shape os = r->shapes[g->output];
     r->n_out = os.h * os.w * os.c;
-    r->ends_in_softmax = g->nodes[g->n_nodes - 1].op == VG_OP_SOFTMAX;
+    /* the int8 path runs a final softmax in float: only when it produces the output tensor
+     * (a hostile graph can name another output) */
+    r->ends_in_softmax = g->nodes[g->n_nodes - 1].op == VG_OP_SOFTMAX && g->nodes[g->n_nodes - 1].out == g->output;
     size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
     const char *tta = vg_model_get_meta(m, "tta");
     r->tta_flip = tta && strcmp(tta, "flip") == 0;

@@ -275,12 +275,65 @@ vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *
     return w->oom ? vg_err_set(err, VG_ERR_NOMEM, "out of memory") : VG_OK;
 }
 
+/* A first pass over the segments (on a copy of the reader): every segment's payload must be
+ * in the chunk and the segments must cover exactly np parameters, before np floats are
+ * allocated. Encoded weights take at least one bit each and int8 biases come from the int8
+ * chunk, so a hostile header cannot make a small file allocate gigabytes. */
+static vg_status wenc_dry_run(vg_rd r, const vg_model *m, uint64_t np, uint32_t segs, vg_err *err) {
+    uint64_t at = 0, bias = 0;
+    for (uint32_t s = 0; s < segs; s++) {
+        int enc = vg_rd_u8(&r), flags = vg_rd_u8(&r);
+        int k = vg_rd_u8(&r);
+        k |= vg_rd_u8(&r) << 8;
+        (void)vg_rd_u32(&r); /* node: checked by the real pass */
+        uint64_t off = vg_rd_u64(&r), n = vg_rd_u64(&r);
+        if (r.bad || off != at || n > np - at || enc > ENC_SHARED || (flags & ~ENC_SPARSE))
+            return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u malformed", s);
+        uint64_t nnz = n;
+        if (flags & ENC_SPARSE) {
+            const uint8_t *bm = n / 8 < vg_rd_left(&r) ? vg_rd_span(&r, (size_t)((n + 7) / 8)) : NULL;
+            if (!bm) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u bitmap truncated", s);
+            nnz = 0;
+            for (uint64_t i = 0; i < n; i++) nnz += (bm[i >> 3] >> (i & 7)) & 1;
+        }
+        uint64_t need; /* payload bytes */
+        if (enc == ENC_BIAS_Q) {
+            bias += n;
+            if (!m->q || bias > (uint64_t)m->q->n_b32)
+                return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: int8 biases beyond the int8 chunk's");
+            need = 0;
+        } else if (enc == ENC_F32 || enc == ENC_I8) {
+            need = nnz * (enc == ENC_F32 ? 4u : 1u);
+        } else {
+            if (k < 2 || k > 256) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u has %d centroids", s, k);
+            int bits = vg_cluster_bits(k);
+            if (enc == ENC_SHARED) {
+                uint64_t row = vg_rd_u64(&r);
+                if (r.bad || row < 1 || n % row)
+                    return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: shared segment %u malformed", s);
+                need = (uint64_t)k * 4 + n / row * 4 + (n * (uint64_t)bits + 7) / 8;
+            } else {
+                need = (uint64_t)k * 4 + (nnz * (uint64_t)bits + 7) / 8;
+            }
+        }
+        if (need > vg_rd_left(&r) || (need && !vg_rd_span(&r, (size_t)need)))
+            return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u truncated", s);
+        at += n;
+    }
+    if (at != np)
+        return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segments cover %llu of %llu parameters",
+                          (unsigned long long)at, (unsigned long long)np);
+    return VG_OK;
+}
+
 /* The WENC payload back into m->g.params. I8 segments need the int8 scales (QENG) first. */
 vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
     uint64_t np = vg_rd_u64(r);
     uint32_t segs = vg_rd_u32(r);
     if (r->bad || np > (uint64_t)VG_MAX_PARAMS || segs > 2u * VG_MAX_NODES + 1)
         return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: bad counts");
+    vg_status dry = wenc_dry_run(*r, m, np, segs, err);
+    if (dry != VG_OK) return dry;
     m->g.params = calloc(np ? np : 1, sizeof(float));
     if (!m->g.params) return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate %llu parameters", (unsigned long long)np);
     m->g.n_params = m->g.cap_params = (int64_t)np;

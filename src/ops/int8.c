@@ -3,6 +3,10 @@
 
 #include <math.h>
 
+/* int32 sums wrap like the vector kernels' (defined behaviour on a hostile model's extreme
+ * biases; a valid model's sums never come near the limits) */
+static inline int32_t wadd(int32_t a, int32_t b) { return (int32_t)((uint32_t)a + (uint32_t)b); }
+
 static inline int8_t requant(int32_t acc, const vg_q8_out *q, int c) { return vg_q8_requant1(acc, q, c); }
 
 void vg_conv2d_q8_ref(const vg_conv_desc *d, const int8_t *x, const int8_t *w, const int32_t *b,
@@ -21,7 +25,7 @@ void vg_conv2d_q8_ref(const vg_conv_desc *d, const int8_t *x, const int8_t *w, c
                             const int8_t *xp = x + (((size_t)n * d->h + iy) * d->w + ix) * d->ci;
                             const int8_t *wp = w + (((size_t)co * d->kh + ky) * d->kw + kx) * d->ci;
                             for (int ci = 0; ci < d->ci; ci++)
-                                acc += ((int32_t)xp[ci] - q->in_zp) * (int32_t)wp[ci];
+                                acc = wadd(acc, ((int32_t)xp[ci] - q->in_zp) * (int32_t)wp[ci]);
                         }
                     }
                     y[(((size_t)n * d->ho + oy) * d->wo + ox) * d->co + co] = requant(acc, q, co);
@@ -42,8 +46,8 @@ void vg_dwconv_q8_ref(const vg_conv_desc *d, const int8_t *x, const int8_t *w, c
                         for (int kx = 0; kx < d->kw; kx++) {
                             int ix = ox * d->sw - d->pl + kx;
                             if (ix < 0 || ix >= d->w) continue;
-                            acc += ((int32_t)x[(((size_t)n * d->h + iy) * d->w + ix) * c + ch] - q->in_zp) *
-                                   (int32_t)w[((size_t)ky * d->kw + kx) * c + ch];
+                            acc = wadd(acc, ((int32_t)x[(((size_t)n * d->h + iy) * d->w + ix) * c + ch] - q->in_zp) *
+                                   (int32_t)w[((size_t)ky * d->kw + kx) * c + ch]);
                         }
                     }
                     y[(((size_t)n * d->ho + oy) * d->wo + ox) * c + ch] = requant(acc, q, ch);
@@ -56,7 +60,7 @@ void vg_matmul_q8_ref(int m, int n, int k, const int8_t *a, const int8_t *b, con
         for (int j = 0; j < n; j++) {
             int32_t acc = bias ? bias[j] : 0;
             const int8_t *ap = a + (size_t)i * k, *bp = b + (size_t)j * k;
-            for (int p = 0; p < k; p++) acc += ((int32_t)ap[p] - q->in_zp) * (int32_t)bp[p];
+            for (int p = 0; p < k; p++) acc = wadd(acc, ((int32_t)ap[p] - q->in_zp) * (int32_t)bp[p]);
             c[(size_t)i * n + j] = requant(acc, q, j);
         }
 }
@@ -74,8 +78,8 @@ void vg_add_q8_prepare(vg_qparam a, vg_qparam b, vg_qparam out, int act, vg_add_
 void vg_add_q8_ref(size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p, int8_t *y) {
     for (size_t i = 0; i < n; i++) {
         int32_t x1 = ((int32_t)a[i] - p->zp1) * (1 << 20), x2 = ((int32_t)b[i] - p->zp2) * (1 << 20);
-        int32_t s = vg_mul_qmult(x1, p->m1, p->s1) + vg_mul_qmult(x2, p->m2, p->s2);
-        int32_t v = vg_mul_qmult(s, p->mo, p->so) + p->zp_out;
+        int32_t s = wadd(vg_mul_qmult(x1, p->m1, p->s1), vg_mul_qmult(x2, p->m2, p->s2));
+        int32_t v = wadd(vg_mul_qmult(s, p->mo, p->so), p->zp_out);
         v = v < p->act_min ? p->act_min : v > p->act_max ? p->act_max : v;
         y[i] = (int8_t)v;
     }
