@@ -2,7 +2,8 @@
 # cross-test.sh — runs the aarch64 unit-test binary (built by `make cross`) under qemu-user from
 # the repository root, so ../shared is found as natively (VIGIE_SHARED overrides), and checks
 # that the run really went through the NEON kernels: the output must list the neon kernel table
-# as the best one and test the neon GEMM micro-kernel. Used by `make cross-test`; the log is
+# as the best one and test the neon GEMM micro-kernel and the int8 GEMM with SDOT; the int8
+# tests then run again on an emulated Cortex-A57 (ARMv8.0, no SDOT). Used by `make cross-test`; the log is
 # kept beside the binary.
 #
 # Run-time libraries: the arm64 libjpeg/libpng/libstb/zlib come from Debian multiarch
@@ -36,11 +37,20 @@ if [ "$status" != 0 ]; then
 fi
 # a filtered run (an argument) need not reach the kernel tests
 if [ $# -eq 0 ]; then
-  for want in 'kernel tables:.*(best: neon)' 'micro-kernel neon'; do
+  for want in 'kernel tables:.*(best: neon)' 'micro-kernel neon' 'int8 GEMM kernels: NEON dotprod'; do
     if ! grep -q "$want" "$LOG"; then
       echo "cross-test: the output lacks '$want': the NEON kernels were not exercised" >&2
       exit 1
     fi
   done
-  echo "cross-test: NEON kernels exercised (neon table best, neon micro-kernel tested)"
+  # qemu's default CPU has the dot-product extension; an ARMv8.0 core (the Jetson Nano's
+  # Cortex-A57) takes the int8 kernels without SDOT: the int8 tests again on that CPU
+  status=0
+  QEMU_CPU=cortex-a57 "$QEMU" "$BIN" quant 2>&1 | tee "$BIN.a57.log" || status=$?
+  QEMU_CPU=cortex-a57 "$QEMU" "$BIN" engine 2>&1 | tee -a "$BIN.a57.log" || status=$?
+  if [ "$status" != 0 ] || ! grep -q 'int8 GEMM kernels: NEON$' "$BIN.a57.log"; then
+    echo "cross-test: the int8 tests failed on a Cortex-A57 (no SDOT), or did not use NEON" >&2
+    exit 1
+  fi
+  echo "cross-test: NEON kernels exercised (neon table best, neon micro-kernel tested, int8 GEMM with and without SDOT)"
 fi

@@ -188,7 +188,7 @@ static void test_q8_gemm(void) {
                                     {5, 1001, 64}, {300, 16, 32}, {196, 96, 24}, {49, 48, 16}};
     vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
     vg_test_seed(23);
-    printf("  int8 fast kernels: %s\n", vg_q8_fast_available() ? "AVX-512 VNNI" : "portable");
+    printf("  int8 GEMM kernels: %s\n", vg_q8_gemm_kernels());
     int runs = 0;
     for (size_t t = 0; t < sizeof shapes / sizeof shapes[0]; t++)
         for (int kind = 0; kind < 3; kind++)

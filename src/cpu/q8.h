@@ -5,8 +5,11 @@
  *   - residual add, input quantization, global average pool.
  * On x86 with AVX-512 VNNI the dot products run on vpdpbusd (unsigned x signed bytes): the
  * activations are made unsigned (x + 128, by flipping the sign bit) and the 128 + zp they then
- * carry is folded into a per-channel corrected bias. Elsewhere (or with VIGIE_KERNELS=ref or
- * scalar) portable code runs the same integer arithmetic.
+ * carry is folded into a per-channel corrected bias. On AArch64 the matrix multiply runs on
+ * NEON: SDOT (signed x signed, 4-byte dot products) where the CPU has the dot-product
+ * extension, widening multiplies with pairwise accumulation (ARMv8.0: Cortex-A53/A57/A72, the
+ * Jetson Nano and Raspberry Pi 3/4) elsewhere, over the same packed weights. Elsewhere (or
+ * with VIGIE_KERNELS=ref or scalar) portable code runs the same integer arithmetic.
  *
  * Layers are prepared once ("plans": packed weights, corrected biases, the requantization
  * constants per channel) and then run on any number of images. The work of a layer is split
@@ -19,6 +22,9 @@
 
 /* Whether the fast kernels run on this CPU (else the portable code does). */
 bool vg_q8_fast_available(void);
+/* The matrix-multiply kernels the plans pick on this CPU: "AVX-512 VNNI", "NEON dotprod",
+ * "NEON" or "portable" (VIGIE_KERNELS=ref or scalar forces portable). */
+const char *vg_q8_gemm_kernels(void);
 
 /* Per-channel requantization constants laid out for the vector epilogue (internal to the
  * kernels; filled by the plans). */
@@ -41,7 +47,8 @@ typedef struct {
     const int32_t *bias;  /* the caller's, or NULL */
     int32_t *bias_zp;     /* n: bias - in_zp x (sum of W's row), for the portable path */
     vg_q8_out q;          /* the caller's (its arrays must outlive the plan) */
-    bool fast;
+    bool fast;            /* AVX-512 VNNI kernels */
+    bool neon;            /* AArch64 NEON kernels (SDOT where the CPU has it), same packing */
     vg_q8_rq rq;
 } vg_q8_gemm_plan;
 

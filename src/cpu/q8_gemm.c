@@ -1,11 +1,18 @@
 /* q8_gemm.c — the int8 matrix multiply (see q8.h): weight packing, the requantization
- * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), a
- * portable fallback over the same packed layout, the int8 im2col convolution, and threading
+ * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), the
+ * AArch64 NEON ones (SDOT: 4 rows x 16 columns; ARMv8.0: 2 x 16), a portable fallback over the same packed layout, the int8 im2col convolution, and threading
  * over fixed tiles (results independent of the thread count). */
 #include "cpu/q8_rq.h"
 
 #include <stdlib.h>
 #include <string.h>
+#if defined(__aarch64__)
+#include <arm_neon.h>
+#include <sys/auxv.h>
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20)
+#endif
+#endif
 
 #define NR        16 /* columns per panel: one vector of int32 accumulators */
 #define TILE_ROWS 64 /* the most rows of a tile */
@@ -79,6 +86,28 @@ bool vg_q8_fast_available(void) {
     return cached == 1;
 }
 
+/* 0: no NEON int8 kernels, 1: NEON (widening multiplies), 2: NEON with SDOT */
+static int neon_level(void) {
+    static int cached = -1;
+    if (cached < 0) {
+        int level = 0;
+#if defined(__aarch64__)
+        level = 1; /* Advanced SIMD is mandatory in AArch64 */
+        if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) level = 2;
+#endif
+        const char *force = getenv("VIGIE_KERNELS");
+        if (force && (!strcmp(force, "ref") || !strcmp(force, "scalar"))) level = 0;
+        cached = level;
+    }
+    return cached;
+}
+
+const char *vg_q8_gemm_kernels(void) {
+    if (vg_q8_fast_available()) return "AVX-512 VNNI";
+    int l = neon_level();
+    return l == 2 ? "NEON dotprod" : l == 1 ? "NEON" : "portable";
+}
+
 bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, const int32_t *bias,
                           const vg_q8_out *q, bool allow_fast) {
     memset(p, 0, sizeof *p);
@@ -101,7 +130,8 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         return false;
     }
     p->fast = allow_fast && vg_q8_fast_available() && p->rq.variant >= 0;
-    if (!p->fast) return true;
+    p->neon = !p->fast && allow_fast && neon_level() > 0 && p->rq.variant >= 0;
+    if (!p->fast && !p->neon) return true;
     size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
     p->w = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
     if (!p->w) {
@@ -114,11 +144,13 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         for (int kk = 0; kk < k; kk++)
             panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
     }
+    /* accumulator start per column (n16 long: the tail panel reads it whole); VNNI's unsigned
+     * activations carry 128 more, NEON's signed ones do not */
     for (int j = 0; j < n; j++) {
-        int32_t s = 0;
+        uint32_t s = 0;
         for (int kk = 0; kk < k; kk++)
-            s += w[(size_t)j * k + kk];
-        p->rq.bias[j] = (int32_t)((uint32_t)p->bias_zp[j] - 128u * (uint32_t)s);
+            s += (uint32_t)(int32_t)w[(size_t)j * k + kk];
+        p->rq.bias[j] = p->fast ? (int32_t)((uint32_t)p->bias_zp[j] - 128u * s) : p->bias_zp[j];
     }
     return true;
 }
@@ -251,6 +283,208 @@ VNNI_TILE(3)
 static const tile_fn vnni_tiles[4] = {tile_vnni_0, tile_vnni_1, tile_vnni_2, tile_vnni_3};
 #endif
 
+#if defined(__aarch64__)
+
+/* The requantization constants of one panel (16 columns) in natural column order, for 4
+ * vectors of 4 columns (rq keeps its 64-bit constants in AVX-512's even / odd lane order). */
+typedef struct {
+    int32x4_t mult[4], lsh[4];
+    int64x2_t add[8], adj[8], nsh[8]; /* nsh: minus the right shift (vshl shifts right) */
+    int32x4_t lo, hi, zp;             /* lo - zp, hi - zp, zp */
+} nq16;
+
+static void nq16_load(const vg_q8_rq *r, int col, nq16 *q) {
+    int64_t add[16], adj[16], nsh[16];
+    int32_t lsh[16];
+    for (int c = 0; c < 16; c++) {
+        int at = col + (c % 2) * 8 + c / 2;
+        add[c] = r->add[at], adj[c] = r->adj[at], nsh[c] = -r->sh[at];
+        /* SQSHL reads its count as a signed byte: clamp; by 31 every nonzero value saturates,
+         * as the reference's shifts by 32 and more do */
+        lsh[c] = r->lsh[col + c] > 31 ? 31 : r->lsh[col + c];
+    }
+    for (int g = 0; g < 4; g++) {
+        q->mult[g] = vld1q_s32(r->mult + col + 4 * g);
+        q->lsh[g] = vld1q_s32(lsh + 4 * g);
+    }
+    for (int h = 0; h < 8; h++) {
+        q->add[h] = vld1q_s64(add + 2 * h);
+        q->adj[h] = vld1q_s64(adj + 2 * h);
+        q->nsh[h] = vld1q_s64(nsh + 2 * h);
+    }
+    q->lo = vdupq_n_s32(r->lo - r->out_zp), q->hi = vdupq_n_s32(r->hi - r->out_zp);
+    q->zp = vdupq_n_s32(r->out_zp);
+}
+
+/* 4 accumulators (columns 4g .. 4g + 3 of the panel) -> 4 results in [lo, hi], the formula
+ * of q8_rq.h in 64-bit lanes. The results of the formula lie in int32 except with `wide`,
+ * where the reference clamps them to [lo - zp, hi - zp]: the saturating narrow then that
+ * clamp give the same values. */
+static inline __attribute__((always_inline)) int32x4_t nq_apply(int32x4_t acc, const nq16 *q,
+                                                                 int g, int variant) {
+    const bool single = variant & Q8_RQ_SINGLE, wide = variant & Q8_RQ_WIDE;
+    if (wide && !single) acc = vqshlq_s32(acc, q->lsh[g]); /* TFLite's saturating left shift */
+    int64x2_t p0 = vmull_s32(vget_low_s32(acc), vget_low_s32(q->mult[g]));
+    int64x2_t p1 = vmull_high_s32(acc, q->mult[g]);
+    int64x2_t t0 = vaddq_s64(p0, q->add[2 * g]), t1 = vaddq_s64(p1, q->add[2 * g + 1]);
+    if (!single) {
+        const int64x2_t thr = vdupq_n_s64(-(1ll << 30));
+        t0 = vsubq_s64(t0, vandq_s64(q->adj[2 * g], vreinterpretq_s64_u64(vcltq_s64(p0, thr))));
+        t1 = vsubq_s64(t1, vandq_s64(q->adj[2 * g + 1], vreinterpretq_s64_u64(vcltq_s64(p1, thr))));
+    }
+    t0 = vshlq_s64(t0, q->nsh[2 * g]), t1 = vshlq_s64(t1, q->nsh[2 * g + 1]);
+    int32x4_t y = vcombine_s32(vqmovn_s64(t0), vqmovn_s64(t1));
+    return vaddq_s32(vminq_s32(vmaxq_s32(y, q->lo), q->hi), q->zp);
+}
+
+/* 16 accumulators of one row (+ the accumulator start) -> 16 bytes at dst (nvalid of them) */
+static inline __attribute__((always_inline)) void nq_store(const int32x4_t acc[4],
+                                                           const int32_t *start, const nq16 *q,
+                                                           int variant, int8_t *dst, int nvalid) {
+    int32x4_t y[4];
+    for (int g = 0; g < 4; g++)
+        y[g] = nq_apply(vaddq_s32(acc[g], vld1q_s32(start + 4 * g)), q, g, variant);
+    int16x8_t lo = vcombine_s16(vmovn_s32(y[0]), vmovn_s32(y[1]));
+    int16x8_t hi = vcombine_s16(vmovn_s32(y[2]), vmovn_s32(y[3]));
+    int8x16_t b = vcombine_s8(vmovn_s16(lo), vmovn_s16(hi));
+    if (nvalid >= 16) {
+        vst1q_s8(dst, b);
+    } else {
+        int8_t tmp[16];
+        vst1q_s8(tmp, b);
+        memcpy(dst, tmp, (size_t)nvalid);
+    }
+}
+
+/* The 4 bytes of A at r (k values 4 k4 .. 4 k4 + 3) in every 32-bit lane */
+static inline int8x16_t bcast4(const int8_t *r) {
+    int32_t v;
+    memcpy(&v, r, 4);
+    return vreinterpretq_s8_s32(vdupq_n_s32(v));
+}
+
+/* MR rows (rows past `rows` repeat the last one, computed but not stored) x one panel, with
+ * SDOT: each 16-byte slice of a packed k4 step holds 4 columns x 4 k values, so one SDOT adds
+ * 4 columns' 4-term dot products. */
+#define Q8_DOTPROD __attribute__((target("arch=armv8.2-a+dotprod")))
+Q8_DOTPROD static inline __attribute__((always_inline)) void
+dot_block(int MR, int variant, int rows, const int8_t *a, int lda, const vg_q8_gemm_plan *p,
+          int pn, const nq16 *q, int8_t *c, size_t ldc, size_t pstride) {
+    const int8_t *w = p->w + (size_t)pn * p->k4 * NR * 4;
+    const int8_t *r[4];
+    for (int t = 0; t < MR; t++)
+        r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
+    int32x4_t acc[4][4];
+    for (int t = 0; t < MR; t++)
+        for (int g = 0; g < 4; g++)
+            acc[t][g] = vdupq_n_s32(0);
+    for (int k4 = 0; k4 < p->k4; k4++) {
+        const int8_t *wk = w + (size_t)k4 * 64;
+        int8x16_t b0 = vld1q_s8(wk), b1 = vld1q_s8(wk + 16), b2 = vld1q_s8(wk + 32),
+                  b3 = vld1q_s8(wk + 48);
+        for (int t = 0; t < MR; t++) {
+            int8x16_t av = bcast4(r[t] + 4 * k4);
+            acc[t][0] = vdotq_s32(acc[t][0], av, b0);
+            acc[t][1] = vdotq_s32(acc[t][1], av, b1);
+            acc[t][2] = vdotq_s32(acc[t][2], av, b2);
+            acc[t][3] = vdotq_s32(acc[t][3], av, b3);
+        }
+    }
+    int col = pn * NR;
+    for (int t = 0; t < MR && t < rows; t++)
+        nq_store(acc[t], p->rq.bias + col, q, variant, c + (size_t)t * ldc + (size_t)pn * pstride,
+                 p->n - col);
+}
+
+/* The same without SDOT (ARMv8.0): SMULL of the broadcast A bytes and one 8-byte half of a
+ * slice (2 columns x 4 k values; int8 x int8 fits int16), SADALP adds neighbouring products
+ * into int32 lanes (a column's k pairs), one ADDP per column group at the end. */
+static inline __attribute__((always_inline)) void
+mull_block(int MR, int variant, int rows, const int8_t *a, int lda, const vg_q8_gemm_plan *p,
+           int pn, const nq16 *q, int8_t *c, size_t ldc, size_t pstride) {
+    const int8_t *w = p->w + (size_t)pn * p->k4 * NR * 4;
+    const int8_t *r[2];
+    for (int t = 0; t < MR; t++)
+        r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
+    int32x4_t acc[2][8];
+    for (int t = 0; t < MR; t++)
+        for (int h = 0; h < 8; h++)
+            acc[t][h] = vdupq_n_s32(0);
+    for (int k4 = 0; k4 < p->k4; k4++) {
+        const int8_t *wk = w + (size_t)k4 * 64;
+        int8x16_t b[4] = {vld1q_s8(wk), vld1q_s8(wk + 16), vld1q_s8(wk + 32), vld1q_s8(wk + 48)};
+        for (int t = 0; t < MR; t++) {
+            int8x16_t av = bcast4(r[t] + 4 * k4);
+            int8x8_t al = vget_low_s8(av);
+            for (int g = 0; g < 4; g++) {
+                acc[t][2 * g] = vpadalq_s16(acc[t][2 * g], vmull_s8(al, vget_low_s8(b[g])));
+                acc[t][2 * g + 1] = vpadalq_s16(acc[t][2 * g + 1], vmull_high_s8(av, b[g]));
+            }
+        }
+    }
+    int col = pn * NR;
+    for (int t = 0; t < MR && t < rows; t++) {
+        int32x4_t s[4];
+        for (int g = 0; g < 4; g++)
+            s[g] = vpaddq_s32(acc[t][2 * g], acc[t][2 * g + 1]);
+        nq_store(s, p->rq.bias + col, q, variant, c + (size_t)t * ldc + (size_t)pn * pstride,
+                 p->n - col);
+    }
+}
+
+#define NEON_TILES(V)                                                                              \
+    Q8_DOTPROD static void tile_dot_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,  \
+                                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,           \
+                                        size_t pstride) {                                          \
+        for (int pn = p0; pn < p1; pn++) {                                                         \
+            nq16 q;                                                                                \
+            nq16_load(&p->rq, pn * NR, &q);                                                        \
+            for (int i = i0; i < i1; i += 4) {                                                     \
+                int rows = i1 - i < 4 ? i1 - i : 4;                                                \
+                const int8_t *ai = a + (size_t)i * lda;                                            \
+                int8_t *ci = c + (size_t)i * ldc;                                                  \
+                if (rows > 1)                                                                      \
+                    dot_block(4, V, rows, ai, lda, p, pn, &q, ci, ldc, pstride);                   \
+                else                                                                               \
+                    dot_block(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                      \
+            }                                                                                      \
+        }                                                                                          \
+    }                                                                                              \
+    static void tile_mull_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,            \
+                              const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride) {   \
+        for (int pn = p0; pn < p1; pn++) {                                                         \
+            nq16 q;                                                                                \
+            nq16_load(&p->rq, pn * NR, &q);                                                        \
+            for (int i = i0; i < i1; i += 2) {                                                     \
+                int rows = i1 - i < 2 ? i1 - i : 2;                                                \
+                const int8_t *ai = a + (size_t)i * lda;                                            \
+                int8_t *ci = c + (size_t)i * ldc;                                                  \
+                if (rows > 1)                                                                      \
+                    mull_block(2, V, rows, ai, lda, p, pn, &q, ci, ldc, pstride);                  \
+                else                                                                               \
+                    mull_block(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                     \
+            }                                                                                      \
+        }                                                                                          \
+    }
+NEON_TILES(0)
+NEON_TILES(1)
+NEON_TILES(2)
+NEON_TILES(3)
+static const tile_fn dot_tiles[4] = {tile_dot_0, tile_dot_1, tile_dot_2, tile_dot_3};
+static const tile_fn mull_tiles[4] = {tile_mull_0, tile_mull_1, tile_mull_2, tile_mull_3};
+#endif
+
+/* the tile kernel of a plan */
+static tile_fn plan_tile(const vg_q8_gemm_plan *p) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->fast) return vnni_tiles[p->rq.variant];
+#endif
+#if defined(__aarch64__)
+    if (p->neon) return neon_level() == 2 ? dot_tiles[p->rq.variant] : mull_tiles[p->rq.variant];
+#endif
+    return tile_scalar;
+}
+
 /* ---- threading */
 
 typedef struct {
@@ -276,11 +510,8 @@ static q8_job plan_job(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int
         want = (want + 7) / 8 * 8;
         tile_rows = want < 8 ? 8 : want > TILE_ROWS ? TILE_ROWS : want;
     }
-    q8_job J = {tile_scalar, p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1,
+    q8_job J = {plan_tile(p), p, m, a, lda, c, ldc, tile_rows, (m + tile_rows - 1) / tile_rows, 1,
                 p->panels};
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (p->fast) J.fn = vnni_tiles[p->rq.variant];
-#endif
     while (threads > 1 && J.row_tiles * J.panel_groups < 4 * threads && J.panel_groups < p->panels)
         J.panel_groups++;
     /* the VNNI kernel takes panels in pairs: keep groups even */
@@ -309,11 +540,7 @@ void vg_q8_gemm_run(vg_pool *pool, const vg_q8_gemm_plan *p, int m, const int8_t
 
 void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, int p0, int p1,
                      int8_t *c, size_t ldc, size_t pstride) {
-    tile_fn fn = tile_scalar;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-    if (p->fast) fn = vnni_tiles[p->rq.variant];
-#endif
-    fn(0, m, p0, p1, a, lda, p, c, ldc, pstride);
+    plan_tile(p)(0, m, p0, p1, a, lda, p, c, ldc, pstride);
 }
 
 bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
