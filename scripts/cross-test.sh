@@ -37,7 +37,7 @@ if [ "$status" != 0 ]; then
 fi
 # a filtered run (an argument) need not reach the kernel tests
 if [ $# -eq 0 ]; then
-  for want in 'kernel tables:.*(best: neon)' 'micro-kernel neon' 'int8 GEMM kernels: NEON dotprod'; do
+  for want in 'kernel tables:.*(best: neon)' 'micro-kernel neon' 'int8 GEMM kernels chosen: NEON dotprod'; do
     if ! grep -q "$want" "$LOG"; then
       echo "cross-test: the output lacks '$want': the NEON kernels were not exercised" >&2
       exit 1
@@ -48,7 +48,7 @@ if [ $# -eq 0 ]; then
   status=0
   QEMU_CPU=cortex-a57 "$QEMU" "$BIN" quant 2>&1 | tee "$BIN.a57.log" || status=$?
   QEMU_CPU=cortex-a57 "$QEMU" "$BIN" engine 2>&1 | tee -a "$BIN.a57.log" || status=$?
-  if [ "$status" != 0 ] || ! grep -q 'int8 GEMM kernels: NEON$' "$BIN.a57.log"; then
+  if [ "$status" != 0 ] || ! grep -q 'int8 GEMM kernels chosen: NEON$' "$BIN.a57.log"; then
     echo "cross-test: the int8 tests failed on a Cortex-A57 (no SDOT), or did not use NEON" >&2
     exit 1
   fi

@@ -8,8 +8,9 @@
  * carry is folded into a per-channel corrected bias. On AArch64 the matrix multiply runs on
  * NEON: SDOT (signed x signed, 4-byte dot products) where the CPU has the dot-product
  * extension, widening multiplies with pairwise accumulation (ARMv8.0: Cortex-A53/A57/A72, the
- * Jetson Nano and Raspberry Pi 3/4) elsewhere, over the same packed weights. Elsewhere (or
- * with VIGIE_KERNELS=ref or scalar) portable code runs the same integer arithmetic.
+ * Jetson Nano and Raspberry Pi 3/4) elsewhere, over the same packed weights; x86 CPUs without
+ * VNNI use AVX2 (bytes widened to int16, vpmaddwd). Elsewhere (or with VIGIE_KERNELS=ref or
+ * scalar) portable code runs the same integer arithmetic.
  *
  * Layers are prepared once ("plans": packed weights, corrected biases, the requantization
  * constants per channel) and then run on any number of images. The work of a layer is split
@@ -22,9 +23,17 @@
 
 /* Whether the fast kernels run on this CPU (else the portable code does). */
 bool vg_q8_fast_available(void);
-/* The matrix-multiply kernels the plans pick on this CPU: "AVX-512 VNNI", "NEON dotprod",
- * "NEON" or "portable" (VIGIE_KERNELS=ref or scalar forces portable). */
-const char *vg_q8_gemm_kernels(void);
+/* The matrix-multiply kernel families. Plans take the best one this CPU has; VIGIE_KERNELS=ref
+ * or scalar in the environment forces the portable code, VIGIE_KERNELS=avx2 the AVX2 kernels
+ * on an AVX-512 machine (what a CPU without AVX-512 runs). */
+enum { VG_Q8_PORTABLE, VG_Q8_AVX2, VG_Q8_VNNI, VG_Q8_NEON, VG_Q8_NEON_DOT, VG_Q8_ISA_COUNT_ };
+int vg_q8_gemm_isa(void);
+const char *vg_q8_isa_name(int isa); /* "portable", "AVX2", "AVX-512 VNNI", "NEON", "NEON dotprod" */
+/* Whether this CPU can run kernel family isa. */
+bool vg_q8_isa_supported(int isa);
+/* Tests: plans made from now on use isa (-1: back to the automatic choice); false, and no
+ * change, when this CPU cannot run it. Not thread-safe: call it between plans. */
+bool vg_q8_gemm_force(int isa);
 
 /* Per-channel requantization constants laid out for the vector epilogue (internal to the
  * kernels; filled by the plans). */
@@ -34,6 +43,7 @@ typedef struct {
     int32_t *bias;           /* n16: accumulator start (bias + zero-point corrections) */
     int32_t *mult, *lsh;     /* n16: multiplier, TFLite's left shift */
     int64_t *add, *adj, *sh; /* n16: rounding addend, sign correction, total right shift */
+    int64_t *add_n, *adj_n, *nsh_n; /* the same in channel order, minus the shift (AVX2, NEON) */
     int32_t out_zp, lo, hi;
 } vg_q8_rq;
 
@@ -47,8 +57,8 @@ typedef struct {
     const int32_t *bias;  /* the caller's, or NULL */
     int32_t *bias_zp;     /* n: bias - in_zp x (sum of W's row), for the portable path */
     vg_q8_out q;          /* the caller's (its arrays must outlive the plan) */
-    bool fast;            /* AVX-512 VNNI kernels */
-    bool neon;            /* AArch64 NEON kernels (SDOT where the CPU has it), same packing */
+    bool fast;            /* AVX-512 VNNI kernels (isa == VG_Q8_VNNI) */
+    int isa;              /* the kernel family: VG_Q8_*; all but PORTABLE use the packed w */
     vg_q8_rq rq;
 } vg_q8_gemm_plan;
 

@@ -266,6 +266,10 @@ static inline void tap_range(int o, int s, int pad, int in, int k, int *k0, int 
 
 /* portable: output rows [oy0, oy1) of image n, the reference's sums over the taps inside the
  * image, in channel loops that compilers vectorise */
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+/* the channel loops in AVX2 where the CPU has it (a CPU without VNNI comes here) */
+__attribute__((target_clones("avx2", "default")))
+#endif
 static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, const int8_t *x,
                              int8_t *y) {
     const vg_conv_desc *d = &p->d;
@@ -297,8 +301,7 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
                             acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
                     }
                 if (p->rq.variant >= 0)
-                    for (int c = 0; c < nc; c++)
-                        out[c0 + c] = q8_rq1(&p->rq, acc[c], c0 + c);
+                    vg_q8_rq_run(&p->rq, acc, c0, nc, out + c0);
                 else
                     for (int c = 0; c < nc; c++)
                         out[c0 + c] = vg_q8_requant1(acc[c], q, c0 + c);

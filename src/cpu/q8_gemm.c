@@ -1,6 +1,6 @@
 /* q8_gemm.c — the int8 matrix multiply (see q8.h): weight packing, the requantization
- * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), the
- * AArch64 NEON ones (SDOT: 4 rows x 16 columns; ARMv8.0: 2 x 16), a portable fallback over the same packed layout, the int8 im2col convolution, and threading
+ * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), AVX2
+ * ones (2 x 16), the AArch64 NEON ones (SDOT: 4 rows x 16 columns; ARMv8.0: 2 x 16), a portable fallback over the same packed layout, the int8 im2col convolution, and threading
  * over fixed tiles (results independent of the thread count). */
 #include "cpu/q8_rq.h"
 
@@ -29,7 +29,11 @@ bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
     r->add = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
     r->adj = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
     r->sh = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    if (!r->bias || !r->mult || !r->lsh || !r->add || !r->adj || !r->sh) {
+    r->add_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->adj_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->nsh_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    if (!r->bias || !r->mult || !r->lsh || !r->add || !r->adj || !r->sh || !r->add_n ||
+        !r->adj_n || !r->nsh_n) {
         vg_q8_rq_free(r);
         return false;
     }
@@ -59,6 +63,7 @@ bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
         int at = j / 16 * 16 + (j % 2) * 8 + (j % 16) / 2;
         r->bias[j] = 0, r->mult[j] = m, r->lsh[j] = lsh;
         r->add[at] = add, r->adj[at] = adj, r->sh[at] = sh;
+        r->add_n[j] = add, r->adj_n[j] = adj, r->nsh_n[j] = -sh;
     }
     r->variant = !ok ? -1 : (single ? Q8_RQ_SINGLE : 0) | (wide ? Q8_RQ_WIDE : 0);
     return true;
@@ -66,6 +71,7 @@ bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
 
 void vg_q8_rq_free(vg_q8_rq *r) {
     free(r->bias), free(r->mult), free(r->lsh), free(r->add), free(r->adj), free(r->sh);
+    free(r->add_n), free(r->adj_n), free(r->nsh_n);
     memset(r, 0, sizeof *r);
 }
 
@@ -81,31 +87,62 @@ bool vg_q8_fast_available(void) {
              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
 #endif
         const char *force = getenv("VIGIE_KERNELS");
-        cached = ok && !(force && (!strcmp(force, "ref") || !strcmp(force, "scalar")));
+        /* avx2: behave as a CPU without AVX-512 (the int8 kernels as the float ones) */
+        cached = ok && !(force && (!strcmp(force, "ref") || !strcmp(force, "scalar") ||
+                                   !strcmp(force, "avx2")));
     }
     return cached == 1;
 }
 
-/* 0: no NEON int8 kernels, 1: NEON (widening multiplies), 2: NEON with SDOT */
-static int neon_level(void) {
+bool vg_q8_isa_supported(int isa) {
+    switch (isa) {
+    case VG_Q8_PORTABLE: return true;
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    case VG_Q8_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2");
+    case VG_Q8_VNNI: return vg_q8_fast_available();
+#endif
+#if defined(__aarch64__)
+    case VG_Q8_NEON: return true; /* Advanced SIMD is mandatory in AArch64 */
+    case VG_Q8_NEON_DOT: return (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
+#endif
+    default: return false;
+    }
+}
+
+static int forced_isa = -1;
+
+int vg_q8_gemm_isa(void) {
+    if (forced_isa >= 0) return forced_isa;
     static int cached = -1;
     if (cached < 0) {
-        int level = 0;
-#if defined(__aarch64__)
-        level = 1; /* Advanced SIMD is mandatory in AArch64 */
-        if (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) level = 2;
-#endif
         const char *force = getenv("VIGIE_KERNELS");
-        if (force && (!strcmp(force, "ref") || !strcmp(force, "scalar"))) level = 0;
-        cached = level;
+        int best = VG_Q8_PORTABLE;
+        if (!(force && (!strcmp(force, "ref") || !strcmp(force, "scalar")))) {
+            static const int order[] = {VG_Q8_NEON_DOT, VG_Q8_NEON, VG_Q8_VNNI, VG_Q8_AVX2};
+            for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+                if (vg_q8_isa_supported(order[i])) {
+                    best = order[i];
+                    break;
+                }
+        }
+        cached = best;
     }
     return cached;
 }
 
-const char *vg_q8_gemm_kernels(void) {
-    if (vg_q8_fast_available()) return "AVX-512 VNNI";
-    int l = neon_level();
-    return l == 2 ? "NEON dotprod" : l == 1 ? "NEON" : "portable";
+bool vg_q8_gemm_force(int isa) {
+    if (isa < 0) {
+        forced_isa = -1;
+        return true;
+    }
+    if (isa >= VG_Q8_ISA_COUNT_ || !vg_q8_isa_supported(isa)) return false;
+    forced_isa = isa;
+    return true;
+}
+
+const char *vg_q8_isa_name(int isa) {
+    static const char *names[] = {"portable", "AVX2", "AVX-512 VNNI", "NEON", "NEON dotprod"};
+    return isa >= 0 && isa < VG_Q8_ISA_COUNT_ ? names[isa] : "?";
 }
 
 bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, const int32_t *bias,
@@ -129,9 +166,9 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         vg_q8_gemm_plan_free(p);
         return false;
     }
-    p->fast = allow_fast && vg_q8_fast_available() && p->rq.variant >= 0;
-    p->neon = !p->fast && allow_fast && neon_level() > 0 && p->rq.variant >= 0;
-    if (!p->fast && !p->neon) return true;
+    p->isa = allow_fast && p->rq.variant >= 0 ? vg_q8_gemm_isa() : VG_Q8_PORTABLE;
+    p->fast = p->isa == VG_Q8_VNNI;
+    if (p->isa == VG_Q8_PORTABLE) return true;
     size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
     p->w = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
     if (!p->w) {
@@ -145,7 +182,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
             panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
     }
     /* accumulator start per column (n16 long: the tail panel reads it whole); VNNI's unsigned
-     * activations carry 128 more, NEON's signed ones do not */
+     * activations carry 128 more, the signed ones of the others do not */
     for (int j = 0; j < n; j++) {
         uint32_t s = 0;
         for (int kk = 0; kk < k; kk++)
@@ -281,6 +318,181 @@ VNNI_TILE(1)
 VNNI_TILE(2)
 VNNI_TILE(3)
 static const tile_fn vnni_tiles[4] = {tile_vnni_0, tile_vnni_1, tile_vnni_2, tile_vnni_3};
+
+/* ---- AVX2 (x86 without VNNI): bytes widened to int16 and multiplied in pairs by vpmaddwd
+ * (vpmaddubsw would be faster but saturates its int16 pair sums: not exact). A k4 step's 16
+ * bytes for 4 columns widen to one register of 4 x 4 int16; the row's 4 bytes, widened and
+ * broadcast, give each column's k pairs in two int32 lanes, added by vphaddd at the end. */
+#define Q8_AVX2 __attribute__((target("avx2,fma")))
+
+/* requantization constants of one panel: 8 columns per register, 64-bit values of the even
+ * and odd columns apart (as vpmuldq forms the products) */
+typedef struct {
+    __m256i mult[2], lsh[2];
+    __m256i add_e[2], add_o[2], adj_e[2], adj_o[2], sh_e[2], sh_o[2];
+} aq16;
+
+/* 8 channel-order 64-bit values -> those of the even and of the odd channels */
+Q8_AVX2 Q8_INLINE void a2_split(const int64_t *v, bool negate, __m256i *e, __m256i *o) {
+    __m256i x = _mm256_loadu_si256((const __m256i *)v), y = _mm256_loadu_si256((const __m256i *)(v + 4));
+    if (negate) {
+        x = _mm256_sub_epi64(_mm256_setzero_si256(), x);
+        y = _mm256_sub_epi64(_mm256_setzero_si256(), y);
+    }
+    *e = _mm256_permute4x64_epi64(_mm256_unpacklo_epi64(x, y), 0xD8);
+    *o = _mm256_permute4x64_epi64(_mm256_unpackhi_epi64(x, y), 0xD8);
+}
+
+Q8_AVX2 Q8_INLINE void aq16_load(const vg_q8_rq *r, int col, aq16 *q) {
+    for (int h = 0; h < 2; h++) {
+        int c = col + 8 * h;
+        q->mult[h] = _mm256_loadu_si256((const __m256i *)(r->mult + c));
+        q->lsh[h] = _mm256_loadu_si256((const __m256i *)(r->lsh + c));
+        a2_split(r->add_n + c, false, &q->add_e[h], &q->add_o[h]);
+        a2_split(r->adj_n + c, false, &q->adj_e[h], &q->adj_o[h]);
+        a2_split(r->nsh_n + c, true, &q->sh_e[h], &q->sh_o[h]);
+    }
+}
+
+/* floor(t / 2^sh) per 64-bit lane (AVX2 has no arithmetic 64-bit shift) */
+Q8_AVX2 Q8_INLINE __m256i a2_sra64(__m256i t, __m256i sh) {
+    __m256i m = _mm256_cmpgt_epi64(_mm256_setzero_si256(), t);
+    return _mm256_xor_si256(_mm256_srlv_epi64(_mm256_xor_si256(t, m), sh), m);
+}
+
+/* 64-bit products of 4 lanes -> the formula of q8_rq.h, clamped to [lo64, hi64] if wide */
+Q8_AVX2 Q8_INLINE __m256i a2_rq64(__m256i prod, __m256i add, __m256i adj, __m256i sh, bool single,
+                                  bool wide, __m256i lo64, __m256i hi64) {
+    __m256i t = _mm256_add_epi64(prod, add);
+    if (!single) {
+        __m256i neg = _mm256_cmpgt_epi64(_mm256_set1_epi64x(-(1ll << 30)), prod);
+        t = _mm256_sub_epi64(t, _mm256_and_si256(adj, neg));
+    }
+    t = a2_sra64(t, sh);
+    if (wide) {
+        t = _mm256_blendv_epi8(t, lo64, _mm256_cmpgt_epi64(lo64, t));
+        t = _mm256_blendv_epi8(t, hi64, _mm256_cmpgt_epi64(t, hi64));
+    }
+    return t;
+}
+
+/* 8 accumulators (columns 8h .. 8h + 7) -> 8 results in [lo, hi] */
+Q8_AVX2 Q8_INLINE __m256i a2_apply(__m256i acc, const aq16 *q, int h, const vg_q8_rq *r,
+                                   int variant) {
+    const bool single = variant & Q8_RQ_SINGLE, wide = variant & Q8_RQ_WIDE;
+    if (wide && !single) { /* TFLite: x * 2^left saturated to int32 */
+        __m256i y = _mm256_sllv_epi32(acc, q->lsh[h]);
+        __m256i ovf = _mm256_xor_si256(_mm256_cmpeq_epi32(_mm256_srav_epi32(y, q->lsh[h]), acc),
+                                       _mm256_set1_epi32(-1));
+        __m256i sat = _mm256_xor_si256(_mm256_srai_epi32(acc, 31), _mm256_set1_epi32(INT32_MAX));
+        acc = _mm256_blendv_epi8(y, sat, ovf);
+    }
+    __m256i lo64 = _mm256_setzero_si256(), hi64 = lo64;
+    if (wide) {
+        lo64 = _mm256_set1_epi64x((int64_t)r->lo - r->out_zp);
+        hi64 = _mm256_set1_epi64x((int64_t)r->hi - r->out_zp);
+    }
+    __m256i pe = _mm256_mul_epi32(acc, q->mult[h]);
+    __m256i po = _mm256_mul_epi32(_mm256_srli_epi64(acc, 32), _mm256_srli_epi64(q->mult[h], 32));
+    pe = a2_rq64(pe, q->add_e[h], q->adj_e[h], q->sh_e[h], single, wide, lo64, hi64);
+    po = a2_rq64(po, q->add_o[h], q->adj_o[h], q->sh_o[h], single, wide, lo64, hi64);
+    __m256i y = _mm256_blend_epi32(pe, _mm256_slli_epi64(po, 32), 0xAA);
+    y = _mm256_add_epi32(y, _mm256_set1_epi32(r->out_zp));
+    return _mm256_min_epi32(_mm256_max_epi32(y, _mm256_set1_epi32(r->lo)),
+                            _mm256_set1_epi32(r->hi));
+}
+
+/* 16 results in [-128, 127] (two registers of 8, in order) -> 16 bytes */
+Q8_AVX2 Q8_INLINE __m128i a2_pack16(__m256i y0, __m256i y1) {
+    __m256i h16 = _mm256_permute4x64_epi64(_mm256_packs_epi32(y0, y1), 0xD8);
+    return _mm_packs_epi16(_mm256_castsi256_si128(h16), _mm256_extracti128_si256(h16, 1));
+}
+
+/* MR (1 or 2) rows x one panel; rows past `rows` repeat the last one, not stored */
+Q8_AVX2 Q8_INLINE void avx2_block(int MR, int variant, int rows, const int8_t *a, int lda,
+                                  const vg_q8_gemm_plan *p, int pn, const aq16 *q, int8_t *c,
+                                  size_t ldc, size_t pstride) {
+    const int8_t *w = p->w + (size_t)pn * p->k4 * NR * 4;
+    const int8_t *r[2];
+    for (int t = 0; t < MR; t++)
+        r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
+    __m256i acc[2][4];
+    for (int t = 0; t < MR; t++)
+        for (int g = 0; g < 4; g++)
+            acc[t][g] = _mm256_setzero_si256();
+    for (int k4 = 0; k4 < p->k4; k4++) {
+        const int8_t *wk = w + (size_t)k4 * 64;
+        __m256i w16[4];
+        for (int g = 0; g < 4; g++)
+            w16[g] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wk + 16 * g)));
+        for (int t = 0; t < MR; t++) {
+            int32_t v;
+            memcpy(&v, r[t] + 4 * k4, 4);
+            __m256i av = _mm256_broadcastq_epi64(_mm_cvtepi8_epi16(_mm_cvtsi32_si128(v)));
+            for (int g = 0; g < 4; g++)
+                acc[t][g] = _mm256_add_epi32(acc[t][g], _mm256_madd_epi16(av, w16[g]));
+        }
+    }
+    int col = pn * NR;
+    for (int t = 0; t < MR && t < rows; t++) {
+        /* vphaddd pairs the k halves: lanes (c0 c1 c4 c5 | c2 c3 c6 c7); vpermq restores order */
+        __m256i s0 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[t][0], acc[t][1]), 0xD8);
+        __m256i s1 = _mm256_permute4x64_epi64(_mm256_hadd_epi32(acc[t][2], acc[t][3]), 0xD8);
+        s0 = _mm256_add_epi32(s0, _mm256_loadu_si256((const __m256i *)(p->rq.bias + col)));
+        s1 = _mm256_add_epi32(s1, _mm256_loadu_si256((const __m256i *)(p->rq.bias + col + 8)));
+        __m128i b = a2_pack16(a2_apply(s0, q, 0, &p->rq, variant), a2_apply(s1, q, 1, &p->rq, variant));
+        int8_t *dst = c + (size_t)t * ldc + (size_t)pn * pstride;
+        int nvalid = p->n - col;
+        if (nvalid >= 16) {
+            _mm_storeu_si128((__m128i *)dst, b);
+        } else {
+            int8_t tmp[16];
+            _mm_storeu_si128((__m128i *)tmp, b);
+            memcpy(dst, tmp, (size_t)nvalid);
+        }
+    }
+}
+
+#define AVX2_TILE(V)                                                                               \
+    Q8_AVX2 static void tile_avx2_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,    \
+                                      const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,             \
+                                      size_t pstride) {                                            \
+        for (int pn = p0; pn < p1; pn++) {                                                         \
+            aq16 q;                                                                                \
+            aq16_load(&p->rq, pn * NR, &q);                                                        \
+            for (int i = i0; i < i1; i += 2) {                                                     \
+                const int8_t *ai = a + (size_t)i * lda;                                            \
+                int8_t *ci = c + (size_t)i * ldc;                                                  \
+                if (i1 - i > 1)                                                                    \
+                    avx2_block(2, V, 2, ai, lda, p, pn, &q, ci, ldc, pstride);                     \
+                else                                                                               \
+                    avx2_block(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                     \
+            }                                                                                      \
+        }                                                                                          \
+    }
+AVX2_TILE(0)
+AVX2_TILE(1)
+AVX2_TILE(2)
+AVX2_TILE(3)
+static const tile_fn avx2_tiles[4] = {tile_avx2_0, tile_avx2_1, tile_avx2_2, tile_avx2_3};
+
+#define AVX2_RQ(V)                                                                                 \
+    Q8_AVX2 static void rq_avx2_##V(const vg_q8_rq *r, const int32_t *acc, int c0, int n16,       \
+                                    int8_t *out) {                                                 \
+        for (int i = 0; i < n16; i += 16) {                                                        \
+            aq16 q;                                                                                \
+            aq16_load(r, c0 + i, &q);                                                              \
+            __m256i y0 = a2_apply(_mm256_loadu_si256((const __m256i *)(acc + i)), &q, 0, r, V);    \
+            __m256i y1 = a2_apply(_mm256_loadu_si256((const __m256i *)(acc + i + 8)), &q, 1, r, V); \
+            _mm_storeu_si128((__m128i *)(out + i), a2_pack16(y0, y1));                             \
+        }                                                                                          \
+    }
+AVX2_RQ(0)
+AVX2_RQ(1)
+AVX2_RQ(2)
+AVX2_RQ(3)
+typedef void (*rq_fn)(const vg_q8_rq *r, const int32_t *acc, int c0, int n16, int8_t *out);
+static const rq_fn rq_vec[4] = {rq_avx2_0, rq_avx2_1, rq_avx2_2, rq_avx2_3};
 #endif
 
 #if defined(__aarch64__)
@@ -293,24 +505,18 @@ typedef struct {
     int32x4_t lo, hi, zp;             /* lo - zp, hi - zp, zp */
 } nq16;
 
-static void nq16_load(const vg_q8_rq *r, int col, nq16 *q) {
-    int64_t add[16], adj[16], nsh[16];
-    int32_t lsh[16];
-    for (int c = 0; c < 16; c++) {
-        int at = col + (c % 2) * 8 + c / 2;
-        add[c] = r->add[at], adj[c] = r->adj[at], nsh[c] = -r->sh[at];
-        /* SQSHL reads its count as a signed byte: clamp; by 31 every nonzero value saturates,
-         * as the reference's shifts by 32 and more do */
-        lsh[c] = r->lsh[col + c] > 31 ? 31 : r->lsh[col + c];
-    }
+static inline void nq16_load(const vg_q8_rq *r, int col, nq16 *q) {
+    /* SQSHL reads its count as a signed byte: clamp; by 31 every nonzero value saturates, as
+     * the reference's shifts by 32 and more do */
+    const int32x4_t max_lsh = vdupq_n_s32(31);
     for (int g = 0; g < 4; g++) {
         q->mult[g] = vld1q_s32(r->mult + col + 4 * g);
-        q->lsh[g] = vld1q_s32(lsh + 4 * g);
+        q->lsh[g] = vminq_s32(vld1q_s32(r->lsh + col + 4 * g), max_lsh);
     }
     for (int h = 0; h < 8; h++) {
-        q->add[h] = vld1q_s64(add + 2 * h);
-        q->adj[h] = vld1q_s64(adj + 2 * h);
-        q->nsh[h] = vld1q_s64(nsh + 2 * h);
+        q->add[h] = vld1q_s64(r->add_n + col + 2 * h);
+        q->adj[h] = vld1q_s64(r->adj_n + col + 2 * h);
+        q->nsh[h] = vld1q_s64(r->nsh_n + col + 2 * h);
     }
     q->lo = vdupq_n_s32(r->lo - r->out_zp), q->hi = vdupq_n_s32(r->hi - r->out_zp);
     q->zp = vdupq_n_s32(r->out_zp);
@@ -471,16 +677,53 @@ NEON_TILES(1)
 NEON_TILES(2)
 NEON_TILES(3)
 static const tile_fn dot_tiles[4] = {tile_dot_0, tile_dot_1, tile_dot_2, tile_dot_3};
+
+#define NEON_RQ(V)                                                                                 \
+    static void rq_neon_##V(const vg_q8_rq *r, const int32_t *acc, int c0, int n16,               \
+                            int8_t *out) {                                                         \
+        for (int i = 0; i < n16; i += 16) {                                                        \
+            nq16 q;                                                                                \
+            nq16_load(r, c0 + i, &q);                                                              \
+            int32x4_t a4[4] = {vld1q_s32(acc + i), vld1q_s32(acc + i + 4), vld1q_s32(acc + i + 8), \
+                               vld1q_s32(acc + i + 12)};                                           \
+            static const int32_t none[16];                                                         \
+            nq_store(a4, none, &q, V, out + i, 16);                                                \
+        }                                                                                          \
+    }
+NEON_RQ(0)
+NEON_RQ(1)
+NEON_RQ(2)
+NEON_RQ(3)
+typedef void (*rq_fn)(const vg_q8_rq *r, const int32_t *acc, int c0, int n16, int8_t *out);
+static const rq_fn rq_vec[4] = {rq_neon_0, rq_neon_1, rq_neon_2, rq_neon_3};
 static const tile_fn mull_tiles[4] = {tile_mull_0, tile_mull_1, tile_mull_2, tile_mull_3};
 #endif
+
+void vg_q8_rq_run(const vg_q8_rq *r, const int32_t *acc, int c0, int nc, int8_t *out) {
+    VG_ASSERT(r->variant >= 0 && c0 % 16 == 0);
+    int done = 0;
+#if (defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))) || defined(__aarch64__)
+    int isa = vg_q8_gemm_isa();
+    if (isa == VG_Q8_AVX2 || isa == VG_Q8_VNNI || isa == VG_Q8_NEON || isa == VG_Q8_NEON_DOT) {
+        done = nc / 16 * 16;
+        if (done) rq_vec[r->variant](r, acc, c0, done, out);
+    }
+#endif
+    for (int i = done; i < nc; i++)
+        out[i] = q8_rq1(r, acc[i], c0 + i);
+}
 
 /* the tile kernel of a plan */
 static tile_fn plan_tile(const vg_q8_gemm_plan *p) {
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     if (p->fast) return vnni_tiles[p->rq.variant];
 #endif
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    if (p->isa == VG_Q8_AVX2) return avx2_tiles[p->rq.variant];
+#endif
 #if defined(__aarch64__)
-    if (p->neon) return neon_level() == 2 ? dot_tiles[p->rq.variant] : mull_tiles[p->rq.variant];
+    if (p->isa == VG_Q8_NEON_DOT) return dot_tiles[p->rq.variant];
+    if (p->isa == VG_Q8_NEON) return mull_tiles[p->rq.variant];
 #endif
     return tile_scalar;
 }
