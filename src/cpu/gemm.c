@@ -302,12 +302,14 @@ static void packed_task(void *ctx, int task, int thread) {
     bool direct = uk->direct != NULL;
     for (int pc = 0; pc < J->k; pc += KC) {
         int kc = J->k - pc < KC ? J->k - pc : KC;
-        const float *ar = J->a + (size_t)i0 * J->lda + pc;
+        const float *ar;
         int lda = J->lda;
-        if (J->gather) {
+        if (J->gather) { /* no A matrix (NULL): its rows are formed here */
             float *rows = J->ws->arows[thread];
             J->gather(J->gather_ctx, i0, mc, pc, kc, rows);
             ar = rows, lda = kc;
+        } else {
+            ar = J->a + (size_t)i0 * J->lda + pc;
         }
         float *ap = NULL;
         if (!direct) {

@@ -190,7 +190,8 @@ void vg_q8_gap(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qparam ou
             }
             for (int k = 0; k < nc; k++) {
                 float v = roundf((float)sum[k] / (float)hw * scale + bias);
-                v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
+                /* NaN (from extreme scale ratios) -> -128, as vg_quantize1 */
+                v = !(v > -128.0f) ? -128.0f : v > 127.0f ? 127.0f : v;
                 y[(size_t)b * c + c0 + k] = (int8_t)v;
             }
         }

@@ -92,7 +92,8 @@ void vg_gap_q8_ref(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qpara
             int32_t sum = 0;
             for (int i = 0; i < hw; i++) sum += x[((size_t)b * hw + i) * c + ch];
             float v = roundf((float)sum / (float)hw * scale + bias);
-            v = v < -128.0f ? -128.0f : v > 127.0f ? 127.0f : v;
+            /* NaN (from extreme scale ratios) -> -128, as vg_quantize1 */
+            v = !(v > -128.0f) ? -128.0f : v > 127.0f ? 127.0f : v;
             y[(size_t)b * c + ch] = (int8_t)v;
         }
 }
