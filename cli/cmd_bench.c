@@ -35,7 +35,11 @@ static void profile(vg_runner *r, const float *in, float *out, long runs, long b
     double total = 0, pw_s = 0, pw_f = 0;
     for (int i = 0; i < n; i++) total += st[i].seconds;
     double peak = vg_cpu_peak_gflops();
-    if (json) printf(",\"kernels\":\"%s\",\"peak_gflops\":%.1f,\"layers\":[", vg_runner_kernels(r), peak);
+    if (json) {
+        printf(",\"kernels\":\"%s\",", vg_runner_kernels(r));
+        if (vg_runner_is_int8(r)) printf("\"int8_kernels\":\"%s\",", vg_runner_int8_kernels(r));
+        printf("\"peak_gflops\":%.1f,\"layers\":[", peak);
+    }
     else
         printf("\n%4s  %-16s %-22s %9s %9s %9s %6s\n", "#", "layer", "in -> out", "MFLOP", "ms",
                "GFLOP/s", "share");
@@ -255,7 +259,11 @@ int cmd_bench(int argc, char **argv) {
         printf("throughput   %.1f images/s, %.2f GFLOP/s\n", 1e3 * (double)batch / med,
                (double)info.flops * (double)batch / (med * 1e6));
         printf("memory       activations %.2f MB, peak RSS %.1f MB\n", act, rss);
-        printf("kernels      %s, %s\n", vg_runner_kernels(r), vg_runner_is_int8(r) ? "int8" : "float32");
+        if (vg_runner_is_int8(r))
+            printf("kernels      int8 (GEMM: %s), float parts: %s\n", vg_runner_int8_kernels(r),
+                   vg_runner_kernels(r));
+        else
+            printf("kernels      %s, float32\n", vg_runner_kernels(r));
         if (prof) profile(r, in, out, runs, batch, false);
     }
     free(in);

@@ -228,6 +228,9 @@ double vg_cpu_peak_gflops(void);
 
 /* 1 when the runner executes the integer kernels. */
 int vg_runner_is_int8(const vg_runner *r);
+/* The int8 matrix-multiply kernels the integer path uses on this CPU ("AVX-512 VNNI", "AVX2",
+ * "NEON dotprod", "NEON", "portable"), or NULL for a float runner. */
+const char *vg_runner_int8_kernels(const vg_runner *r);
 
 /* Bytes held by the runner for activations and workspace (weights excluded). */
 size_t vg_runner_activation_bytes(const vg_runner *r);

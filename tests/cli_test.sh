@@ -109,6 +109,8 @@ check_top1 bird.bmp "chickadee" 0.91
 check_top1 dragonfly.bmp "dragonfly" 0.95
 run $VIGIE bench "$T/tf2.vgm" --runs 1 --warmup 0 --json
 grep -q '"precision":"int8"' "$T/out" && ok || bad "bench of the int8 model: $(cat "$T/out")"
+run $VIGIE bench "$T/tf2.vgm" --runs 1 --warmup 0
+grep -Eq '^kernels +int8 \(GEMM: (AVX-512 VNNI|AVX2|NEON dotprod|NEON|portable)\)' "$T/out" && ok || bad "bench names the int8 kernels: $(cat "$T/out")"
 run $VIGIE bench "$T/tf2.vgm" --runs 1 --warmup 0 --json --precision float
 grep -q '"precision":"float32"' "$T/out" && ok || bad "--precision float"
 run $VIGIE bench "$T/bb.vgm" --runs 1 --precision int8

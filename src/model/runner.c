@@ -590,3 +590,7 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
 }
 
 const char *vg_runner_kernels(const vg_runner *r) { return vg_cpu_kernels(r->cpu)->name; }
+
+const char *vg_runner_int8_kernels(const vg_runner *r) {
+    return vg_runner_is_int8(r) ? vg_q8_isa_name(vg_q8_gemm_isa()) : NULL;
+}
