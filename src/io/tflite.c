@@ -197,10 +197,11 @@ static vg_status read_tensors(importer *im, fb_tab sg) {
     return VG_OK;
 }
 
-/* Dequantizes constant tensor `ti` into `dst` (count floats, same element order). */
-static vg_status dequantize(importer *im, int ti, float *dst, int64_t count) {
+/* Whether constant tensor `ti` holds `count` elements in a buffer of exactly that size: checked
+ * before the arena grows for it, so a hostile file's declared shape cannot make the importer
+ * allocate more than the file backs. */
+static vg_status check_const(importer *im, int ti, int64_t count) {
     tfl_tensor *t = &im->t[ti];
-    fb_ctx *c = &im->c;
     if (!t->data) return fail(im, VG_ERR_FORMAT, "tensor '%s' (%d) should be constant", t->name, ti);
     if (t->count != count)
         return fail(im, VG_ERR_FORMAT, "tensor '%s' (%d) has an unexpected element count",
@@ -214,6 +215,15 @@ static vg_status dequantize(importer *im, int ti, float *dst, int64_t count) {
     if (t->data_size != (size_t)count * esize)
         return fail(im, VG_ERR_FORMAT, "tensor '%s' (%d): buffer size does not match its shape",
                     t->name, ti);
+    return VG_OK;
+}
+
+/* Dequantizes constant tensor `ti` into `dst` (count floats, same element order). */
+static vg_status dequantize(importer *im, int ti, float *dst, int64_t count) {
+    tfl_tensor *t = &im->t[ti];
+    fb_ctx *c = &im->c;
+    vg_status st = check_const(im, ti, count);
+    if (st != VG_OK) return st;
     if (t->type == TT_FLOAT32) {
         for (int64_t i = 0; i < count; i++) dst[i] = vg_load_f32(t->data + 4 * i);
         return VG_OK;
@@ -346,6 +356,9 @@ static vg_status import_conv(importer *im, bool depthwise, fb_tab opts, const in
     }
     /* the node's parameters go at the end of the arena; reserve through a throwaway builder
      * call would hide the layout, so grow the arena explicitly */
+    st = check_const(im, in[1], nw);
+    if (st == VG_OK && n_in >= 3 && in[2] >= 0) st = check_const(im, in[2], co);
+    if (st != VG_OK) return st;
     vg_graph *g = &im->m->g;
     int64_t need = g->n_params + nw + co;
     if (need > VG_MAX_PARAMS) return fail(im, VG_ERR_UNSUPPORTED, "model too large");
@@ -389,6 +402,9 @@ static vg_status import_fc(importer *im, fb_tab opts, const int32_t *in, int n_i
     if (im->t[in[0]].count != ci)
         return fail(im, VG_ERR_UNSUPPORTED, "FULLY_CONNECTED on a batch or a mismatched input (tensor %d)", out);
     bool bias = n_in >= 3 && in[2] >= 0;
+    st = check_const(im, in[1], (int64_t)co * ci);
+    if (st == VG_OK && bias) st = check_const(im, in[2], co);
+    if (st != VG_OK) return st;
     vg_graph *g = &im->m->g;
     int t = vg_graph_fc(g, x, ci, co, bias, act);
     if (t < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
