@@ -185,9 +185,9 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
      * activations carry 128 more, the signed ones of the others do not */
     for (int j = 0; j < n; j++) {
         uint32_t s = 0;
-        for (int kk = 0; kk < k; kk++)
+        for (int kk = 0; p->fast && kk < k; kk++)
             s += (uint32_t)(int32_t)w[(size_t)j * k + kk];
-        p->rq.bias[j] = p->fast ? (int32_t)((uint32_t)p->bias_zp[j] - 128u * s) : p->bias_zp[j];
+        p->rq.bias[j] = (int32_t)((uint32_t)p->bias_zp[j] - 128u * s);
     }
     return true;
 }
@@ -638,40 +638,28 @@ mull_block(int MR, int variant, int rows, const int8_t *a, int lda, const vg_q8_
     }
 }
 
-#define NEON_TILES(V)                                                                              \
-    Q8_DOTPROD static void tile_dot_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,  \
-                                        const vg_q8_gemm_plan *p, int8_t *c, size_t ldc,           \
-                                        size_t pstride) {                                          \
+/* one tile kernel: panels [p0, p1) x rows [i0, i1) in blocks of MR rows (BLOCK: dot_block or
+ * mull_block), the panel's requantization constants loaded once */
+#define NEON_TILE(NAME, ATTR, BLOCK, MR, V)                                                        \
+    ATTR static void NAME(int i0, int i1, int p0, int p1, const int8_t *a, int lda,                \
+                          const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride) {       \
         for (int pn = p0; pn < p1; pn++) {                                                         \
             nq16 q;                                                                                \
             nq16_load(&p->rq, pn * NR, &q);                                                        \
-            for (int i = i0; i < i1; i += 4) {                                                     \
-                int rows = i1 - i < 4 ? i1 - i : 4;                                                \
+            for (int i = i0; i < i1; i += MR) {                                                    \
+                int rows = i1 - i < MR ? i1 - i : MR;                                              \
                 const int8_t *ai = a + (size_t)i * lda;                                            \
                 int8_t *ci = c + (size_t)i * ldc;                                                  \
                 if (rows > 1)                                                                      \
-                    dot_block(4, V, rows, ai, lda, p, pn, &q, ci, ldc, pstride);                   \
+                    BLOCK(MR, V, rows, ai, lda, p, pn, &q, ci, ldc, pstride);                      \
                 else                                                                               \
-                    dot_block(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                      \
-            }                                                                                      \
-        }                                                                                          \
-    }                                                                                              \
-    static void tile_mull_##V(int i0, int i1, int p0, int p1, const int8_t *a, int lda,            \
-                              const vg_q8_gemm_plan *p, int8_t *c, size_t ldc, size_t pstride) {   \
-        for (int pn = p0; pn < p1; pn++) {                                                         \
-            nq16 q;                                                                                \
-            nq16_load(&p->rq, pn * NR, &q);                                                        \
-            for (int i = i0; i < i1; i += 2) {                                                     \
-                int rows = i1 - i < 2 ? i1 - i : 2;                                                \
-                const int8_t *ai = a + (size_t)i * lda;                                            \
-                int8_t *ci = c + (size_t)i * ldc;                                                  \
-                if (rows > 1)                                                                      \
-                    mull_block(2, V, rows, ai, lda, p, pn, &q, ci, ldc, pstride);                  \
-                else                                                                               \
-                    mull_block(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                     \
+                    BLOCK(1, V, 1, ai, lda, p, pn, &q, ci, ldc, pstride);                          \
             }                                                                                      \
         }                                                                                          \
     }
+#define NEON_TILES(V)                                                                              \
+    NEON_TILE(tile_dot_##V, Q8_DOTPROD, dot_block, 4, V)                                           \
+    NEON_TILE(tile_mull_##V, , mull_block, 2, V)
 NEON_TILES(0)
 NEON_TILES(1)
 NEON_TILES(2)
