@@ -34,10 +34,10 @@ int cmd_info(int argc, char **argv) {
                s->h, s->c, s->mean[0], s->mean[1], s->mean[2], s->std[0], s->std[1], s->std[2]);
         if (in.is_engine)
             printf("\"engine\":{\"weights_f32\":%lld,\"weights_int8\":%lld,\"weights_clustered\":%lld,"
-                   "\"other\":%lld,\"clustered_layers\":%d,\"sparse_layers\":%d,\"max_distinct\":%d,"
+                   "\"other\":%lld,\"clustered_layers\":%d,\"huffman_layers\":%d,\"sparse_layers\":%d,\"max_distinct\":%d,"
                    "\"sparsity\":%.6f},",
                    (long long)in.eng_f32_bytes, (long long)in.eng_int8_bytes, (long long)in.eng_cluster_bytes,
-                   (long long)in.eng_other_bytes, in.eng_cluster_layers, in.eng_sparse_layers,
+                   (long long)in.eng_other_bytes, in.eng_cluster_layers, in.eng_huff_layers, in.eng_sparse_layers,
                    in.max_distinct, in.sparsity);
         printf("\"source\":");
         cli_json_str(stdout, in.source ? in.source : "");
@@ -67,10 +67,11 @@ int cmd_info(int argc, char **argv) {
                (double)in.int8_weight_bytes / 1e6);
     if (in.is_engine) {
         printf("engine      weights: %.3f MB float32 (%d layers), %.3f MB int8 (%d layers), %.3f MB "
-               "clustered (%d layers, codebook + packed indices); %d sparse layers (bitmap); other "
+               "clustered (%d layers, codebook + indices, %d of them Huffman-coded); %d sparse layers "
+               "(bitmap); other "
                "%.3f MB (biases, int8 tables, graph, labels)\n",
                in.eng_f32_bytes / 1e6, in.eng_f32_layers, in.eng_int8_bytes / 1e6, in.eng_int8_layers,
-               in.eng_cluster_bytes / 1e6, in.eng_cluster_layers, in.eng_sparse_layers,
+               in.eng_cluster_bytes / 1e6, in.eng_cluster_layers, in.eng_huff_layers, in.eng_sparse_layers,
                in.eng_other_bytes / 1e6);
         printf("weights     %.1f%% zeros", 100 * in.sparsity);
         if (in.eng_cluster_layers)

@@ -132,6 +132,7 @@ typedef struct {
     int64_t eng_f32_bytes, eng_int8_bytes, eng_cluster_bytes; /* weights by storage */
     int64_t eng_other_bytes;                                  /* biases, int8 tables, header */
     int eng_f32_layers, eng_int8_layers, eng_cluster_layers, eng_sparse_layers;
+    int eng_huff_layers; /* clustered layers whose indices are Huffman-coded */
     int max_distinct;   /* clustered layers: most shared values (codebook entries) in use in
                            one layer; each output channel scales them (engines only) */
     double sparsity;    /* zero share of the conv / fc weights (engines only) */

@@ -8,6 +8,7 @@
 #include "test.h"
 
 #include "compress/cluster.h"
+#include "compress/huff.h"
 
 #include <stdint.h>
 #include <stdlib.h>
@@ -539,6 +540,130 @@ static void cluster_bitpack(void) {
     CHECK(vg_bitunpack(p4, 3, -5, 4, 16, back, &err) == VG_ERR_ARG, "n < 0");
 }
 
+/* Huffman-coded indices: round trips, the documented canonical code and bit order, the
+ * length limit, the entropy bounds, and hostile streams. */
+static void huff_roundtrip(const uint8_t *idx, int64_t n, int k, const char *what) {
+    uint64_t f[256] = {0};
+    for (int64_t i = 0; i < n; i++) f[idx[i]]++;
+    uint8_t len[256];
+    vg_err err = {0};
+    vg_huff_lengths(f, k, len);
+    CHECK(vg_huff_check(len, k, &err) == VG_OK, "%s: %s", what, err.msg);
+    int bad = 0;
+    for (int s = 0; s < k; s++) bad += (f[s] > 0) != (len[s] > 0);
+    CHECK(bad == 0, "%s: %d symbols with a code iff used", what, bad);
+    size_t size = vg_huff_size(idx, n, len);
+    uint8_t *buf = malloc(size + 1), *back = malloc((size_t)n + 1);
+    memset(buf, 0xA5, size + 1);
+    vg_huff_encode(idx, n, len, k, buf);
+    CHECK(buf[size] == 0xA5, "%s: wrote past the end", what);
+    vg_status s = vg_huff_decode(buf, size, n, len, k, back, &err);
+    CHECK(s == VG_OK && memcmp(idx, back, (size_t)n) == 0, "%s: round trip (%s)", what, err.msg);
+    if (size > 0) {
+        CHECK(vg_huff_decode(buf, size - 1, n, len, k, back, &err) == VG_ERR_FORMAT, "%s: short stream", what);
+        buf[size] = 0;
+        CHECK(vg_huff_decode(buf, size + 1, n, len, k, back, &err) == VG_ERR_FORMAT, "%s: long stream", what);
+    }
+    if (n > 0) { /* one index fewer than the stream holds: refused unless the n - 1 codes encode
+                  * to the very same bytes (a last all-zero code inside the padding; the
+                  * container stores n, so that is no ambiguity in a file) */
+        size_t size1 = vg_huff_size(idx, n - 1, len);
+        uint8_t *b1 = calloc(size1 + 1, 1);
+        vg_huff_encode(idx, n - 1, len, k, b1);
+        bool same = size1 == size && memcmp(b1, buf, size) == 0;
+        CHECK(same || vg_huff_decode(buf, size, n - 1, len, k, back, &err) == VG_ERR_FORMAT,
+              "%s: %lld codes accepted as %lld", what, (long long)n, (long long)n - 1);
+        free(b1);
+    }
+    free(buf), free(back);
+}
+
+static void cluster_huffman(void) {
+    enum { N = 100000 };
+    uint8_t *idx = malloc(N);
+    vg_test_seed(67);
+    const int ks[] = {1, 2, 16, 256};
+    const int64_t ns[] = {0, 1, 7, 1001, N};
+    for (size_t a = 0; a < 4; a++)
+        for (size_t b = 0; b < 5; b++)
+            for (int skew = 0; skew < 2; skew++) {
+                int k = ks[a];
+                for (int64_t i = 0; i < ns[b]; i++) {
+                    float u = vg_test_uniform(0, 1);
+                    /* skewed: a two-sided geometric around the middle symbol, as k-means fills */
+                    int v = skew ? k / 2 + (int)((vg_test_uniform(0, 1) < 0.5f ? -1 : 1) * floorf(-logf(1 - u) * 1.5f))
+                                 : (int)(u * (float)k);
+                    idx[i] = (uint8_t)(v < 0 ? 0 : v >= k ? k - 1 : v);
+                }
+                char what[64];
+                snprintf(what, sizeof what, "k %d n %lld %s", k, (long long)ns[b], skew ? "skewed" : "uniform");
+                huff_roundtrip(idx, ns[b], k, what);
+            }
+    /* the documented canonical code: frequencies 8 4 2 1 1 -> lengths 1 2 3 4 4 */
+    uint64_t f5[5] = {8, 4, 2, 1, 1};
+    uint8_t l5[5];
+    vg_huff_lengths(f5, 5, l5);
+    CHECK(l5[0] == 1 && l5[1] == 2 && l5[2] == 3 && l5[3] == 4 && l5[4] == 4, "lengths %d %d %d %d %d", l5[0],
+          l5[1], l5[2], l5[3], l5[4]);
+    /* lengths 1 2 3 3: codes 0, 10, 110, 111; {1, 0, 3} -> stream bits 1 0 0 1 1 1 -> 0x39 */
+    uint8_t l4[4] = {1, 2, 3, 3}, v3[3] = {1, 0, 3}, out[2] = {0, 0}, back[3];
+    vg_huff_encode(v3, 3, l4, 4, out);
+    CHECK(vg_huff_size(v3, 3, l4) == 1 && out[0] == 0x39, "{1,0,3} -> %02x", out[0]);
+    vg_err err = {0};
+    CHECK(vg_huff_decode(out, 1, 3, l4, 4, back, &err) == VG_OK && back[0] == 1 && back[1] == 0 && back[2] == 3,
+          "0x39 -> %d %d %d", back[0], back[1], back[2]);
+    /* one used symbol: a 1-bit code */
+    uint64_t f1[3] = {0, 9, 0};
+    uint8_t l1[3];
+    vg_huff_lengths(f1, 3, l1);
+    CHECK(l1[0] == 0 && l1[1] == 1 && l1[2] == 0, "single symbol lengths %d %d %d", l1[0], l1[1], l1[2]);
+    /* Fibonacci frequencies make a 29-deep tree: the code is limited to VG_HUFF_MAX_LEN */
+    uint64_t fib[30];
+    fib[0] = fib[1] = 1;
+    for (int i = 2; i < 30; i++) fib[i] = fib[i - 1] + fib[i - 2];
+    uint8_t lf[30];
+    vg_huff_lengths(fib, 30, lf);
+    int maxl = 0;
+    for (int i = 0; i < 30; i++) maxl = lf[i] > maxl ? lf[i] : maxl;
+    CHECK(maxl == VG_HUFF_MAX_LEN && vg_huff_check(lf, 30, &err) == VG_OK, "fibonacci: longest %d (%s)", maxl,
+          err.msg);
+    int64_t nf = 0;
+    for (int s = 0; s < 30 && nf < N; s++)
+        for (uint64_t j = 0; j < fib[s] && nf < N; j++) idx[nf++] = (uint8_t)s;
+    huff_roundtrip(idx, nf, 30, "fibonacci, length-limited");
+    /* within the entropy bounds: H <= bits per index < H + 1 */
+    for (int64_t i = 0; i < N; i++) {
+        float u = vg_test_uniform(0, 1);
+        int v = 8 + (int)((vg_test_uniform(0, 1) < 0.5f ? -1 : 1) * floorf(-logf(1 - u) * 2.0f));
+        idx[i] = (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+    }
+    uint64_t fr[16] = {0};
+    for (int i = 0; i < N; i++) fr[idx[i]]++;
+    double H = 0;
+    for (int s = 0; s < 16; s++)
+        if (fr[s]) H -= (double)fr[s] / N * log2((double)fr[s] / N);
+    uint8_t lr[16];
+    vg_huff_lengths(fr, 16, lr);
+    double bpi = 8.0 * (double)vg_huff_size(idx, N, lr) / N;
+    CHECK(bpi >= H && bpi < H + 1 && bpi < 4, "%.3f bits per index, entropy %.3f", bpi, H);
+    printf("  16 clusters, two-sided geometric indices: %.3f bits per index (entropy %.3f, packed 4)\n", bpi, H);
+    /* hostile code tables and streams */
+    uint8_t over[3] = {1, 1, 1}, deep[2] = {1, 16}, none[2] = {0, 0}, half[2] = {1, 0};
+    CHECK(vg_huff_check(over, 3, &err) == VG_ERR_FORMAT, "over-subscribed lengths accepted");
+    CHECK(vg_huff_decode(out, 1, 3, over, 3, back, &err) == VG_ERR_FORMAT, "decode with over-subscribed lengths");
+    CHECK(vg_huff_check(deep, 2, &err) == VG_ERR_FORMAT, "a 16-bit code accepted");
+    CHECK(vg_huff_decode(out, 0, 1, none, 2, back, &err) == VG_ERR_FORMAT, "indices without a code");
+    CHECK(vg_huff_decode(out, 0, 0, none, 2, back, &err) == VG_OK, "no indices, no code");
+    uint8_t one = 0x01; /* bit 1: no code of {0} */
+    vg_status s = vg_huff_decode(&one, 1, 1, half, 2, back, &err);
+    CHECK(s == VG_ERR_FORMAT && strstr(err.msg, "no code") != NULL, "incomplete code: %d '%s'", (int)s, err.msg);
+    uint8_t pad = 0x39 | 0x80; /* the 0x39 stream with a padding bit set */
+    CHECK(vg_huff_decode(&pad, 1, 3, l4, 4, back, &err) == VG_ERR_FORMAT, "non-zero padding accepted");
+    CHECK(vg_huff_check(l4, 0, &err) == VG_ERR_ARG && vg_huff_check(l4, 257, &err) == VG_ERR_ARG, "k range");
+    CHECK(vg_huff_decode(out, 1, -1, l4, 4, back, &err) == VG_ERR_ARG, "n < 0");
+    free(idx);
+}
+
 /* A large layer (1280 x 1000 classifier scale) at k = 256: printed, not asserted. */
 static void cluster_timing(void) {
     enum { N = 1200000 };
@@ -573,5 +698,6 @@ void test_cluster(void) {
     cluster_finetune();
     cluster_scaled();
     cluster_bitpack();
+    cluster_huffman();
     cluster_timing();
 }

@@ -77,6 +77,79 @@ static vg_status fetch(void *ud, int i, float *in, vg_err *err) {
     return VG_OK;
 }
 
+/* A two-sided geometric draw around the middle of 16 values: how k-means fills clusters
+ * (most weights near zero), so the indices are worth entropy-coding. */
+static uint8_t skewed16(void) {
+    float u = vg_test_uniform(0, 1);
+    int v = 8 + (int)((vg_test_uniform(0, 1) < 0.5f ? -1 : 1) * floorf(-logf(1 - u) * 1.5f));
+    return (uint8_t)(v < 0 ? 0 : v > 15 ? 15 : v);
+}
+
+/* 2b. Huffman-coded indices: a clustered layer (CLUSTER) and a weight-sharing layer with
+ * per-channel scales (SHARED), both with unevenly filled clusters: smaller than bit-packed,
+ * the same parameters and outputs bit for bit, and flipped stream bytes refused or harmless. */
+static void huffman_layers(void) {
+    vg_model *m = net();
+    const vg_node *ex = &m->g.nodes[1], *pr = &m->g.nodes[3];
+    vg_test_seed(91);
+    float cb[16];
+    for (int c = 0; c < 16; c++) cb[c] = (float)(c - 8) * 0.03f;
+    for (int i = 0; i < 48 * 16; i++) m->g.params[ex->w + i] = cb[skewed16()];
+    /* the projection (48 -> 16, rows of 48) shares 16 values scaled per output channel */
+    vg_shared_layer *L = calloc(1, sizeof *L);
+    m->shared = L, m->n_shared = 1;
+    L->node = 3, L->k = 16, L->n = 16 * 48, L->row = 48;
+    memcpy(L->centroids, cb, sizeof cb);
+    L->scale = malloc(sizeof(float) * 16), L->idx = malloc(16 * 48);
+    for (int r = 0; r < 16; r++) L->scale[r] = 0.5f + 0.1f * (float)r;
+    for (int i = 0; i < 16 * 48; i++) {
+        L->idx[i] = skewed16();
+        m->g.params[pr->w + i] = L->centroids[L->idx[i]] * L->scale[i / 48];
+    }
+    float y0[12], y1[12];
+    outputs(m, VG_PRECISION_FLOAT, y0);
+    vg_engine_sizes sz;
+    vg_wr w;
+    vg_model *l = round_trip(m, &sz, &w);
+    if (l) {
+        CHECK(memcmp(l->g.params, m->g.params, sizeof(float) * (size_t)m->g.n_params) == 0,
+              "huffman engine: parameters changed");
+        CHECK(l->n_shared == 1 && memcmp(l->shared[0].idx, L->idx, 16 * 48) == 0, "shared layer indices lost");
+        CHECK(sz.cluster_layers == 2 && sz.huff_layers == 2, "%d clustered layers, %d Huffman-coded",
+              sz.cluster_layers, sz.huff_layers);
+        /* bit-packed: 2 x (16 centroids + 384 bytes of indices) + 16 scales + 2 headers */
+        int64_t packed = 2 * (16 * 4 + 48 * 16 / 2) + 16 * 4 + 8;
+        CHECK(sz.cluster < packed * 9 / 10, "Huffman-coded layers take %lld bytes (bit-packed %lld)",
+              (long long)sz.cluster, (long long)packed);
+        outputs(l, VG_PRECISION_FLOAT, y1);
+        CHECK(memcmp(y0, y1, sizeof y0) == 0, "huffman engine: outputs changed");
+        vg_model_free(l);
+        /* every byte of the file flipped in turn (checksum fixed): refused, or a model that runs.
+         * Most bytes are weight values, where a flip is still a valid model, and a flip inside
+         * a Huffman stream can turn one code into another of the same length: what this
+         * checks is that nothing reads out of bounds or trips UB (make SAN=1) either way. */
+        int parsed = 0;
+        vg_err err;
+        uint8_t *c = malloc(w.n);
+        for (size_t at = 16; c && at + 4 < w.n; at++) {
+            memcpy(c, w.p, w.n);
+            c[at] ^= (uint8_t)(1u << (at % 8));
+            uint32_t crc = vg_crc32(c, w.n - 4);
+            for (int b = 0; b < 4; b++) c[w.n - 4 + b] = (uint8_t)(crc >> (8 * b));
+            vg_model *x = NULL;
+            if (vg_model_parse(c, w.n, "flip.vge", &x, &err) == VG_OK) {
+                parsed++;
+                outputs(x, VG_PRECISION_FLOAT, y1);
+            }
+            vg_model_free(x);
+        }
+        free(c);
+        CHECK(parsed > 0 && parsed < (int)w.n - 20, "%d of %zu flipped engines parsed", parsed, w.n);
+    }
+    vg_wr_free(&w);
+    vg_model_free(m);
+}
+
 void test_engine(void) {
     vg_engine_sizes sz;
     float y0[12], y1[12];
@@ -146,6 +219,7 @@ void test_engine(void) {
         CHECK(parsed < 250, "only %d of 300 flipped engines refused", 300 - parsed);
     }
     vg_wr_free(&w);
+    huffman_layers();
     /* 3. int8 model: int8 weights, biases from the int32 ones; integer outputs identical */
     vg_calib_table t;
     vg_status st = vg_calibrate(m, 20, fetch, NULL, VG_CALIB_MINMAX, 0, 1, NULL, NULL, &t, &err);

@@ -252,6 +252,7 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info) {
         info->eng_other_bytes = e->total - e->f32 - e->i8 - e->cluster;
         info->eng_f32_layers = e->f32_layers, info->eng_int8_layers = e->i8_layers;
         info->eng_cluster_layers = e->cluster_layers, info->eng_sparse_layers = e->sparse_layers;
+        info->eng_huff_layers = e->huff_layers;
         int64_t zeros = 0, all = 0;
         for (int i = 0; ok && i < m->g.n_nodes; i++) {
             const vg_node *nd = &m->g.nodes[i];

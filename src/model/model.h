@@ -31,6 +31,7 @@ typedef struct {
     int64_t int8_tables;      /* activation quantization, int32 biases, weight scales */
     int64_t total;            /* the whole file */
     int f32_layers, i8_layers, cluster_layers, sparse_layers;
+    int huff_layers; /* clustered layers whose indices are Huffman-coded */
 } vg_engine_sizes;
 
 /* A layer whose weights share k values, scaled per output channel (vigie optimize --clusters):

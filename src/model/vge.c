@@ -13,9 +13,12 @@
  *               (weight sharing with a scale per output channel; u32 node's rows = count / row)
  *   enc BIAS_Q  nothing: a bias of the int8 form, float = int32 bias x input scale x weight scale
  *   flags SPARSE: first a bitmap of count bits (1 = non-zero), then the payload holds only
- *   the non-zero elements.
+ *   the non-zero elements (F32, I8, CLUSTER).
+ *   flags HUFF (CLUSTER, SHARED): the indices are not bit-packed but Huffman-coded (huff.h):
+ *   k bytes of code lengths, u64 stream bytes, the stream. The writer takes it when smaller.
  * A clustered layer (k-means weight sharing) has at most k distinct values, a pruned one
- * mostly zeros: these encodings are what makes such a model small on disk. */
+ * mostly zeros, and its clusters are unevenly filled: these encodings are what makes such a
+ * model small on disk (pruning, weight sharing and entropy coding: "deep compression"). */
 #include "model/model.h"
 
 #include <stdlib.h>
@@ -23,9 +26,11 @@
 
 #include "compress/calib.h"
 #include "compress/cluster.h"
+#include "compress/huff.h"
 
 enum { ENC_F32 = 0, ENC_I8 = 1, ENC_CLUSTER = 2, ENC_BIAS_Q = 3, ENC_SHARED = 4 };
 #define ENC_SPARSE 1u
+#define ENC_HUFF 2u
 #define SEG_HEADER 24
 
 static int cmp_f32(const void *a, const void *b) {
@@ -61,6 +66,60 @@ static int find_value(const float *cb, int k, float v) {
         else hi = mid;
     }
     return lo;
+}
+
+/* The index stream of a clustered segment: bit-packed, or Huffman-coded when that is smaller.
+ * Returns its bytes; *huff and len say which and with what code. */
+static size_t idx_plan(const uint8_t *idx, int64_t n, int k, bool *huff, uint8_t *len) {
+    uint64_t f[VG_HUFF_MAX_SYMBOLS] = {0};
+    for (int64_t i = 0; i < n; i++) f[idx[i]]++;
+    vg_huff_lengths(f, k, len);
+    size_t packed = vg_bitpack_size(n, vg_cluster_bits(k));
+    size_t coded = n > 0 ? (size_t)k + 8 + vg_huff_size(idx, n, len) : SIZE_MAX;
+    *huff = coded < packed;
+    return *huff ? coded : packed;
+}
+
+static void idx_write(vg_wr *w, const uint8_t *idx, int64_t n, int k, bool huff, const uint8_t *len) {
+    size_t size = huff ? vg_huff_size(idx, n, len) : vg_bitpack_size(n, vg_cluster_bits(k));
+    uint8_t *buf = malloc(size + 1);
+    if (!buf) {
+        w->oom = true;
+        return;
+    }
+    if (huff) {
+        vg_huff_encode(idx, n, len, k, buf);
+        vg_wr_bytes(w, len, (size_t)k);
+        vg_wr_u64(w, (uint64_t)size);
+    } else {
+        vg_bitpack(idx, n, vg_cluster_bits(k), buf);
+    }
+    vg_wr_bytes(w, buf, size);
+    free(buf);
+}
+
+static vg_status idx_read(vg_rd *r, int64_t n, int k, bool huff, uint8_t *idx, vg_err *err) {
+    if (huff) {
+        const uint8_t *len = vg_rd_span(r, (size_t)k);
+        uint64_t size = vg_rd_u64(r);
+        const uint8_t *in = !r->bad && len && size <= vg_rd_left(r) ? vg_rd_span(r, (size_t)size) : NULL;
+        if (!in) return vg_err_set(err, VG_ERR_FORMAT, "index stream truncated");
+        return vg_huff_decode(in, (size_t)size, n, len, k, idx, err);
+    }
+    int bits = vg_cluster_bits(k);
+    size_t pb = vg_bitpack_size(n, bits);
+    const uint8_t *pk = vg_rd_span(r, pb);
+    if (!pk) return vg_err_set(err, VG_ERR_FORMAT, "index stream truncated");
+    return vg_bitunpack(pk, pb, n, bits, k, idx, err);
+}
+
+/* the flags each encoding may carry */
+static bool flags_ok(int enc, int flags) {
+    unsigned allowed = enc == ENC_F32 || enc == ENC_I8 ? ENC_SPARSE
+                       : enc == ENC_CLUSTER            ? ENC_SPARSE | ENC_HUFF
+                       : enc == ENC_SHARED             ? ENC_HUFF
+                                                       : 0;
+    return enc >= 0 && enc <= ENC_SHARED && !((unsigned)flags & ~allowed);
 }
 
 typedef struct {
@@ -99,13 +158,11 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
     }
     free(x);
     if (!same) return false;
-    int bits = vg_cluster_bits(L->k);
-    size_t pb = vg_bitpack_size(t->n, bits);
-    uint8_t *pk = malloc(pb + 1);
-    if (!pk) return false;
-    vg_bitpack(L->idx, t->n, bits, pk);
+    bool huff;
+    uint8_t len[VG_HUFF_MAX_SYMBOLS];
+    idx_plan(L->idx, t->n, L->k, &huff, len);
     size_t start = w->n;
-    vg_wr_u8(w, ENC_SHARED), vg_wr_u8(w, 0);
+    vg_wr_u8(w, ENC_SHARED), vg_wr_u8(w, huff ? ENC_HUFF : 0);
     vg_wr_u8(w, (uint8_t)(L->k & 0xff)), vg_wr_u8(w, (uint8_t)(L->k >> 8));
     vg_wr_u32(w, (uint32_t)t->node);
     vg_wr_u64(w, (uint64_t)t->off);
@@ -113,9 +170,8 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
     vg_wr_u64(w, (uint64_t)L->row);
     vg_wr_f32s(w, L->centroids, (size_t)L->k);
     vg_wr_f32s(w, L->scale, (size_t)(t->n / L->row));
-    vg_wr_bytes(w, pk, pb);
-    free(pk);
-    sz->cluster += (int64_t)(w->n - start - SEG_HEADER), sz->cluster_layers++;
+    idx_write(w, L->idx, t->n, L->k, huff, len);
+    sz->cluster += (int64_t)(w->n - start - SEG_HEADER), sz->cluster_layers++, sz->huff_layers += huff;
     return true;
 }
 
@@ -141,18 +197,34 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
         }
     }
     if (k == 1) cb[1] = cb[0], k = 2; /* a constant layer still needs a 1-bit index */
-    int bits = k > 0 ? vg_cluster_bits(k) : 0;
     size_t bitmap = (size_t)((n + 7) / 8);
     size_t elem = t->w8 ? 1 : 4;
-    /* candidates: dense raw, sparse raw, dense cluster, sparse cluster */
+    /* candidates: dense raw, sparse raw, dense cluster, sparse cluster (indices of all the
+     * weights, or of the non-zero ones only: idx[0..n), then sidx[0..nnz)) */
+    uint8_t *idx = NULL, *sidx = NULL, len[VG_HUFF_MAX_SYMBOLS], slen[VG_HUFF_MAX_SYMBOLS];
+    bool huff = false, shuff = false;
     size_t c_raw = (size_t)n * elem, c_sraw = bitmap + (size_t)nnz * elem;
-    size_t c_cl = k > 0 ? (size_t)k * 4 + vg_bitpack_size(n, bits) : SIZE_MAX;
-    size_t c_scl = k > 0 ? bitmap + (size_t)k * 4 + vg_bitpack_size(nnz, bits) : SIZE_MAX;
+    size_t c_cl = SIZE_MAX, c_scl = SIZE_MAX;
+    if (k > 0) {
+        idx = malloc((size_t)(n ? n : 1)), sidx = malloc((size_t)(nnz ? nnz : 1));
+        if (!idx || !sidx) {
+            free(idx), free(sidx);
+            w->oom = true;
+            return;
+        }
+        int64_t j = 0;
+        for (int64_t i = 0; i < n; i++) {
+            idx[i] = (uint8_t)find_value(cb, k, x[i]);
+            if (x[i] != 0.0f) sidx[j++] = idx[i];
+        }
+        c_cl = (size_t)k * 4 + idx_plan(idx, n, k, &huff, len);
+        c_scl = bitmap + (size_t)k * 4 + idx_plan(sidx, nnz, k, &shuff, slen);
+    }
     size_t best = c_raw;
     int enc = t->w8 ? ENC_I8 : ENC_F32, flags = 0;
     if (c_sraw < best) best = c_sraw, flags = ENC_SPARSE;
-    if (c_cl < best) best = c_cl, enc = ENC_CLUSTER, flags = 0;
-    if (c_scl < best) best = c_scl, enc = ENC_CLUSTER, flags = ENC_SPARSE;
+    if (c_cl < best) best = c_cl, enc = ENC_CLUSTER, flags = huff ? ENC_HUFF : 0;
+    if (c_scl < best) best = c_scl, enc = ENC_CLUSTER, flags = ENC_SPARSE | (shuff ? ENC_HUFF : 0);
     vg_wr_u8(w, (uint8_t)enc);
     vg_wr_u8(w, (uint8_t)flags);
     vg_wr_u8(w, (uint8_t)((enc == ENC_CLUSTER ? k : 0) & 0xff));
@@ -163,6 +235,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
     if (flags & ENC_SPARSE) {
         uint8_t *bm = calloc(bitmap ? bitmap : 1, 1);
         if (!bm) {
+            free(idx), free(sidx);
             w->oom = true;
             return;
         }
@@ -175,20 +248,9 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
     bool sp = flags & ENC_SPARSE;
     if (enc == ENC_CLUSTER) {
         for (int c = 0; c < k; c++) vg_wr_f32(w, cb[c]);
-        int64_t m_n = sp ? nnz : n;
-        uint8_t *idx = malloc((size_t)(m_n ? m_n : 1)), *pk = malloc(vg_bitpack_size(m_n, bits) + 1);
-        if (!idx || !pk) {
-            free(idx), free(pk);
-            w->oom = true;
-            return;
-        }
-        int64_t j = 0;
-        for (int64_t i = 0; i < n; i++)
-            if (!sp || x[i] != 0.0f) idx[j++] = (uint8_t)find_value(cb, k, x[i]);
-        vg_bitpack(idx, m_n, bits, pk);
-        vg_wr_bytes(w, pk, vg_bitpack_size(m_n, bits));
-        free(idx), free(pk);
-        sz->cluster += (int64_t)best, sz->cluster_layers++;
+        if (sp) idx_write(w, sidx, nnz, k, shuff, slen);
+        else idx_write(w, idx, n, k, huff, len);
+        sz->cluster += (int64_t)best, sz->cluster_layers++, sz->huff_layers += (flags & ENC_HUFF) != 0;
     } else if (enc == ENC_I8) {
         for (int64_t i = 0; i < n; i++)
             if (!sp || x[i] != 0.0f) vg_wr_u8(w, (uint8_t)t->w8[i]);
@@ -198,6 +260,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
             if (!sp || x[i] != 0.0f) vg_wr_f32(w, x[i]);
         sz->f32 += (int64_t)best, sz->f32_layers++;
     }
+    free(idx), free(sidx);
 }
 
 vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err) {
@@ -287,7 +350,7 @@ static vg_status wenc_dry_run(vg_rd r, const vg_model *m, uint64_t np, uint32_t 
         k |= vg_rd_u8(&r) << 8;
         (void)vg_rd_u32(&r); /* node: checked by the real pass */
         uint64_t off = vg_rd_u64(&r), n = vg_rd_u64(&r);
-        if (r.bad || off != at || n > np - at || enc > ENC_SHARED || (flags & ~ENC_SPARSE))
+        if (r.bad || off != at || n > np - at || !flags_ok(enc, flags))
             return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u malformed", s);
         uint64_t nnz = n;
         if (flags & ENC_SPARSE) {
@@ -307,13 +370,23 @@ static vg_status wenc_dry_run(vg_rd r, const vg_model *m, uint64_t np, uint32_t 
         } else {
             if (k < 2 || k > 256) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u has %d centroids", s, k);
             int bits = vg_cluster_bits(k);
+            uint64_t fixed = (uint64_t)k * 4, m_n = nnz; /* centroids (+ row scales); indices */
             if (enc == ENC_SHARED) {
                 uint64_t row = vg_rd_u64(&r);
                 if (r.bad || row < 1 || n % row)
                     return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: shared segment %u malformed", s);
-                need = (uint64_t)k * 4 + n / row * 4 + (n * (uint64_t)bits + 7) / 8;
+                fixed += n / row * 4;
+            }
+            if (flags & ENC_HUFF) {
+                /* code lengths, stream bytes, stream: every index takes at least one bit */
+                fixed += (uint64_t)k;
+                if (fixed > vg_rd_left(&r) || !vg_rd_span(&r, (size_t)fixed))
+                    return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u truncated", s);
+                need = vg_rd_u64(&r);
+                if (r.bad || need > vg_rd_left(&r) || m_n / 8 > need)
+                    return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u index stream malformed", s);
             } else {
-                need = (uint64_t)k * 4 + (nnz * (uint64_t)bits + 7) / 8;
+                need = fixed + (m_n * (uint64_t)bits + 7) / 8;
             }
         }
         if (need > vg_rd_left(&r) || (need && !vg_rd_span(&r, (size_t)need)))
@@ -344,8 +417,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
         k |= vg_rd_u8(r) << 8;
         uint32_t node = vg_rd_u32(r);
         uint64_t off = vg_rd_u64(r), n = vg_rd_u64(r);
-        if (r->bad || off != at || n > np - at || enc > ENC_SHARED || (flags & ~ENC_SPARSE) ||
-            ((enc == ENC_BIAS_Q || enc == ENC_SHARED) && flags))
+        if (r->bad || off != at || n > np - at || !flags_ok(enc, flags))
             return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u malformed", s);
         float *x = m->g.params + off;
         const uint8_t *bm = NULL;
@@ -367,12 +439,9 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             if (r->bad || rows * 4 > vg_rd_left(r))
                 return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: shared segment %u truncated", s);
             const uint8_t *sc = vg_rd_span(r, (size_t)rows * 4);
-            int bits = vg_cluster_bits(k);
-            size_t pb = vg_bitpack_size((int64_t)n, bits);
-            const uint8_t *pk = vg_rd_span(r, pb);
             uint8_t *idx = malloc(n ? n : 1);
             if (!idx) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-            if (!sc || !pk || vg_bitunpack(pk, pb, (int64_t)n, bits, k, idx, err) != VG_OK) {
+            if (!sc || idx_read(r, (int64_t)n, k, flags & ENC_HUFF, idx, err) != VG_OK) {
                 free(idx);
                 return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: shared segment %u indices invalid", s);
             }
@@ -456,12 +525,9 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             if (k < 2 || k > 256) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u has %d centroids", s, k);
             float cb[256];
             for (int c = 0; c < k; c++) cb[c] = vg_rd_f32(r);
-            int bits = vg_cluster_bits(k);
-            size_t pb = vg_bitpack_size((int64_t)nnz, bits);
-            const uint8_t *pk = vg_rd_span(r, pb);
             uint8_t *idx = malloc(nnz ? nnz : 1);
             if (!idx) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-            if (!pk || vg_bitunpack(pk, pb, (int64_t)nnz, bits, k, idx, err) != VG_OK) {
+            if (idx_read(r, (int64_t)nnz, k, flags & ENC_HUFF, idx, err) != VG_OK) {
                 free(idx);
                 return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u indices invalid", s);
             }
