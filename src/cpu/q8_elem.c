@@ -17,13 +17,13 @@
 /* the constants of vg_mul_qmult(x, m, shift) for every lane, for a multiplier below one half
  * or of exactly one half (shift <= 0: no left shift), the formula of q8_rq.h */
 Q8_TV Q8_INLINE q8_rq16 mulq_const(int32_t m, int shift) {
-    int right = -shift > 31 ? 31 : -shift;
+    q8_rq_const k = q8_rq_const_of(shift, false);
     q8_rq16 c;
     memset(&c, 0, sizeof c);
     c.mult = c.mult_odd = _mm512_set1_epi32(m);
-    c.add_e = c.add_o = _mm512_set1_epi64((1ll << 30) + (right ? 1ll << (30 + right) : 0));
-    c.adj_e = c.adj_o = _mm512_set1_epi64(right ? 1ll << 31 : 0);
-    c.sh_e = c.sh_o = _mm512_set1_epi64(31 + right);
+    c.add_e = c.add_o = _mm512_set1_epi64(k.add);
+    c.adj_e = c.adj_o = _mm512_set1_epi64(k.adj);
+    c.sh_e = c.sh_o = _mm512_set1_epi64(k.sh);
     return c;
 }
 
@@ -93,11 +93,8 @@ static void add_tables_init(const vg_add_q8 *p, add_tables *t) {
         t->t2[v + 128] = vg_mul_qmult((v - p->zp2) * (1 << 20), p->m2, p->s2);
     }
     t->ok = p->so <= 0 && p->mo != INT32_MIN;
-    int right = -p->so > 31 ? 31 : -p->so;
-    t->mo = p->mo;
-    t->add = (1ll << 30) + (right ? 1ll << (30 + right) : 0);
-    t->adj = right ? 1ll << 31 : 0;
-    t->sh = 31 + right;
+    q8_rq_const k = q8_rq_const_of(p->so, false);
+    t->mo = p->mo, t->add = k.add, t->adj = k.adj, t->sh = k.sh;
 }
 
 #if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)

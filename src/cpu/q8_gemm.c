@@ -42,28 +42,14 @@ bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
     for (int j = 0; j < n16; j++) {
         /* tail lanes: multiplier 0 gives 0 in both rules */
         int32_t m = j < n ? q->mult[j] : 0, e = j < n ? q->shift[j] : -1;
-        int64_t add, adj = 0, sh;
-        int32_t lsh = 0;
-        if (single) {
-            int s = 31 - e;
-            s = s < 1 ? 1 : s > 62 ? 62 : s;
-            add = (int64_t)1 << (s - 1), sh = s;
-            wide |= s < 32; /* |a M| / 2^s may reach the int32 limits */
-        } else {
-            int right = e > 0 ? 0 : -e;
-            right = right > 31 ? 31 : right;
-            lsh = e > 0 ? e : 0;
-            sh = 31 + right;
-            add = ((int64_t)1 << 30) + (right ? (int64_t)1 << (30 + right) : 0);
-            adj = right ? (int64_t)1 << 31 : 0;
-            wide |= right == 0;
-            ok &= m != INT32_MIN; /* the saturating case of the doubling high multiply */
-        }
+        q8_rq_const c = q8_rq_const_of(e, single);
+        wide |= c.wide;
+        ok &= single || m != INT32_MIN; /* the saturating case of the doubling high multiply */
         /* 64-bit constants in even / odd lane order within each block of 16 */
         int at = j / 16 * 16 + (j % 2) * 8 + (j % 16) / 2;
-        r->bias[j] = 0, r->mult[j] = m, r->lsh[j] = lsh;
-        r->add[at] = add, r->adj[at] = adj, r->sh[at] = sh;
-        r->add_n[j] = add, r->adj_n[j] = adj, r->nsh_n[j] = -sh;
+        r->bias[j] = 0, r->mult[j] = m, r->lsh[j] = c.lsh;
+        r->add[at] = c.add, r->adj[at] = c.adj, r->sh[at] = c.sh;
+        r->add_n[j] = c.add, r->adj_n[j] = c.adj, r->nsh_n[j] = -c.sh;
     }
     r->variant = !ok ? -1 : (single ? Q8_RQ_SINGLE : 0) | (wide ? Q8_RQ_WIDE : 0);
     return true;

@@ -24,6 +24,36 @@
 #define Q8_RQ_SINGLE 1 /* variant bits */
 #define Q8_RQ_WIDE   2
 
+/* The constants of that formula for one channel: multiplier m, exponent e (a left shift when
+ * > 0, else a right shift of -e: vg_mul_qmult's convention), TFLite's or the single rounding.
+ * y = floor((a m + add - [a m < -2^30] adj) / 2^sh), after a saturating left shift of lsh.
+ * wide: results can reach the int32 limits. The one place these are derived: the GEMM /
+ * depthwise constants (vg_q8_rq_init), the AVX-512 add and the portable add use it. */
+typedef struct {
+    int64_t add, adj, sh;
+    int32_t lsh;
+    bool wide;
+} q8_rq_const;
+
+static inline q8_rq_const q8_rq_const_of(int e, bool single) {
+    q8_rq_const c = {0, 0, 0, 0, false};
+    if (single) {
+        int s = 31 - e;
+        s = s < 1 ? 1 : s > 62 ? 62 : s;
+        c.add = (int64_t)1 << (s - 1), c.sh = s;
+        c.wide = s < 32; /* |a M| / 2^s may reach the int32 limits */
+    } else {
+        int right = e > 0 ? 0 : -e;
+        right = right > 31 ? 31 : right;
+        c.lsh = e > 0 ? e : 0;
+        c.sh = 31 + right;
+        c.add = ((int64_t)1 << 30) + (right ? (int64_t)1 << (30 + right) : 0);
+        c.adj = right ? (int64_t)1 << 31 : 0;
+        c.wide = right == 0;
+    }
+    return c;
+}
+
 /* Fills r for n channels of q (bias zeroed: the kernel writes its corrected bias). variant is
  * -1 when the formula cannot reproduce q (a multiplier of INT32_MIN): use vg_q8_requant1
  * then. False on allocation failure. */
