@@ -65,6 +65,20 @@ static vg_model *round_trip(const vg_model *m, vg_engine_sizes *sz, vg_wr *keep)
         st = vg_model_parse(w.p, w.n, "t.vge", &l, &err);
         CHECK(st == VG_OK, "engine parse: %s", err.msg);
         CHECK(sz->total == (int64_t)w.n, "size accounting %lld vs %zu bytes", (long long)sz->total, w.n);
+        /* the loader counts where the bytes went as the writer did (vigie info) */
+        if (st == VG_OK) {
+            const vg_engine_sizes *e = &l->eng;
+            CHECK(e->total == sz->total && e->f32 == sz->f32 && e->i8 == sz->i8 && e->cluster == sz->cluster &&
+                      e->f32_layers == sz->f32_layers && e->i8_layers == sz->i8_layers &&
+                      e->cluster_layers == sz->cluster_layers && e->sparse_layers == sz->sparse_layers &&
+                      e->huff_layers == sz->huff_layers,
+                  "read sizes %lld/%lld/%lld/%lld (layers %d/%d/%d/%d/%d) vs written %lld/%lld/%lld/%lld "
+                  "(%d/%d/%d/%d/%d)",
+                  (long long)e->total, (long long)e->f32, (long long)e->i8, (long long)e->cluster, e->f32_layers,
+                  e->i8_layers, e->cluster_layers, e->sparse_layers, e->huff_layers, (long long)sz->total,
+                  (long long)sz->f32, (long long)sz->i8, (long long)sz->cluster, sz->f32_layers, sz->i8_layers,
+                  sz->cluster_layers, sz->sparse_layers, sz->huff_layers);
+        }
     }
     if (keep) *keep = w;
     else vg_wr_free(&w);

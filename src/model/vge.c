@@ -399,6 +399,17 @@ static vg_status wenc_dry_run(vg_rd r, const vg_model *m, uint64_t np, uint32_t 
     return VG_OK;
 }
 
+/* where a segment's bytes go, as the writer counts them (vigie info of a loaded engine) */
+static void tally(vg_engine_sizes *sz, int enc, int flags, uint32_t node, size_t payload) {
+    int64_t b = (int64_t)payload;
+    if (enc == ENC_F32 && node == 0xffffffffu) sz->other += b; /* biases and the like */
+    else if (enc == ENC_F32) sz->f32 += b, sz->f32_layers++;
+    else if (enc == ENC_I8) sz->i8 += b, sz->i8_layers++;
+    else if (enc == ENC_CLUSTER || enc == ENC_SHARED) sz->cluster += b, sz->cluster_layers++;
+    if (flags & ENC_SPARSE) sz->sparse_layers++;
+    if (flags & ENC_HUFF) sz->huff_layers++;
+}
+
 /* The WENC payload back into m->g.params. I8 segments need the int8 scales (QENG) first. */
 vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
     uint64_t np = vg_rd_u64(r);
@@ -411,7 +422,10 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
     if (!m->g.params) return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate %llu parameters", (unsigned long long)np);
     m->g.n_params = m->g.cap_params = (int64_t)np;
     uint64_t at = 0;
+    vg_engine_sizes *sz = &m->eng;
+    memset(sz, 0, sizeof *sz);
     for (uint32_t s = 0; s < segs; s++) {
+        size_t seg_at = r->pos;
         int enc = vg_rd_u8(r), flags = vg_rd_u8(r);
         int k = vg_rd_u8(r);
         k |= vg_rd_u8(r) << 8;
@@ -466,6 +480,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             L->node = (int)node, L->k = k, L->n = (int64_t)n, L->row = (int64_t)row;
             memcpy(L->centroids, cb, sizeof(float) * (size_t)k);
             L->scale = scale, L->idx = idx;
+            tally(sz, enc, flags, node, r->pos - seg_at - SEG_HEADER);
             at += n;
             continue;
         }
@@ -481,6 +496,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             float sin = q->t[nd->in[0]].scale;
             for (uint64_t i = 0; i < n; i++)
                 x[i] = (float)((double)q->b32[q->b_off[node] + (int64_t)i] * sin * q->ws[q->s_off[node] + (int64_t)i]);
+            tally(sz, enc, flags, node, r->pos - seg_at - SEG_HEADER);
             at += n;
             continue;
         }
@@ -537,6 +553,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             free(idx);
         }
         if (r->bad) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u truncated", s);
+        tally(sz, enc, flags, node, r->pos - seg_at - SEG_HEADER);
         at += n;
     }
     if (at != np) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segments cover %llu of %llu parameters",

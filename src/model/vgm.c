@@ -439,11 +439,7 @@ static vg_status parse(const uint8_t *data, size_t size, const char *name, vg_ch
     }
     m->file_bytes = (int64_t)size;
     m->engine = engine;
-    if (engine) { /* where the bytes went, for `vigie info` */
-        vg_wr w = {0};
-        if (vg_engine_serialize(m, &w, &m->eng, err) != VG_OK) memset(&m->eng, 0, sizeof m->eng);
-        vg_wr_free(&w);
-    }
+    if (engine) m->eng.total = (int64_t)size; /* the rest counted as WENC was read */
     *out = m;
     return VG_OK;
 }
