@@ -36,6 +36,8 @@ static const cli_opt opts[] = {
     {"--no-augment", NULL, "no random crops, flips or colour jitter"},
     {"--tta-flip", NULL, "the model averages each image with its mirror at inference"},
     {"--crop-scale", "MIN", "random crops keep at least this share of the image (default 0.35)"},
+    {"--zoom-out", "P", "with probability P, shrink the image into a random part of the input (default 0 = off)"},
+    {"--zoom-min", "S", "zoom-out keeps at least this share of the input's sides (default 0.5)"},
     {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
     {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0.99, 0 = off)"},
     {"--backbone-lr-mult", "X", "learning-rate factor for the pretrained layers (default 1)"},
@@ -222,8 +224,10 @@ int cmd_train(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
-    double crop, jit, mix, ema, blr;
+    double crop, jit, mix, ema, blr, zp, zm;
     if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
+        !cli_double(&a, "--zoom-out", c.aug.zoom_prob, 0, 1, &zp) ||
+        !cli_double(&a, "--zoom-min", c.aug.zoom_min, 0.1, 1, &zm) ||
         !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit) ||
         !cli_double(&a, "--mixup", c.mixup, 0, 10, &mix) ||
         !cli_double(&a, "--ema", c.ema, 0, 0.99999, &ema) ||
@@ -233,6 +237,7 @@ int cmd_train(int argc, char **argv) {
     c.mixup = (float)mix;
     c.ema = (float)ema;
     c.aug.scale_min = (float)crop;
+    c.aug.zoom_prob = (float)zp, c.aug.zoom_min = (float)zm;
     c.aug.brightness = c.aug.contrast = c.aug.saturation = (float)jit;
     if (!c.resume && (!c.data || !c.backbone || !c.out)) {
         cli_error(a.cmd, "needs --data DIR, --backbone MODEL and -o OUT.vgm (or --resume CKPT); "

@@ -668,7 +668,7 @@ static void test_augment(void) {
     }
 
     /* forced flip without crop or jitter mirrors the plain render */
-    vg_augment flip = {1, 1, 1, 1, 1.0f, 0, 0, 0, 0};
+    vg_augment flip = {1, 1, 1, 1, 1.0f, 0, 0, 0, 0, 0, 1};
     CHECK(vg_augment_check(&flip, &err) == VG_OK, "flip config: %s", err.msg);
     vg_augment_params p;
     vg_augment_draw(&flip, S, S, 1, 2, 3, &p);
@@ -704,7 +704,7 @@ static void test_augment(void) {
     CHECK(out_of_range == 0, "%d crops out of range", out_of_range);
     CHECK(flips > 900 && flips < 1100, "%d flips in 2000", flips);
     /* no crop fits: torchvision's fallback, the largest centred crop within the ratio range */
-    vg_augment wide = {1, 1, 2, 3, 0, 0, 0, 0, 0};
+    vg_augment wide = {1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 1};
     vg_augment_draw(&wide, 64, 64, 1, 1, 1, &p);
     CHECK(p.w == 64 && p.h == 32 && p.x == 0 && p.y == 16, "fallback %d,%d %dx%d", p.x, p.y, p.w,
           p.h);
@@ -741,7 +741,7 @@ static void test_augment(void) {
     }
 
     /* strong jitter stays within the normalised [0, 255] range */
-    vg_augment strong = {0.1f, 1, 0.5f, 2, 0.5f, 2, 2, 2, 0.5f};
+    vg_augment strong = {0.1f, 1, 0.5f, 2, 0.5f, 2, 2, 2, 0.5f, 0, 1};
     CHECK(vg_augment_check(&strong, &err) == VG_OK, "strong config: %s", err.msg);
     int outside = 0;
     for (int k = 0; k < 50; k++) {
@@ -754,7 +754,47 @@ static void test_augment(void) {
     }
     CHECK(outside == 0, "%d values outside the range", outside);
 
+    /* zoom-out: drawn after everything else (the other parameters do not move), and the crop
+     * rendered into its rectangle exactly as a render at that size, the rest the mean */
+    vg_augment zo = aug;
+    zo.zoom_prob = 1.0f, zo.zoom_min = 0.5f;
+    CHECK(vg_augment_check(&zo, &err) == VG_OK, "zoom-out config: %s", err.msg);
+    int zbad = 0, zsmall = 0;
+    for (int k = 0; k < 200; k++) {
+        vg_augment_params p0, p1;
+        vg_augment_draw(&aug, S, S, 7, 1, (uint64_t)k, &p0);
+        vg_augment_draw(&zo, S, S, 7, 1, (uint64_t)k, &p1);
+        zbad += p0.zoom != 1.0f || p1.zoom < 0.5f || p1.zoom > 1.0f || p1.zoom_x < 0 || p1.zoom_x > 1 ||
+                p0.x != p1.x || p0.y != p1.y || p0.w != p1.w || p0.h != p1.h || p0.flip != p1.flip ||
+                p0.brightness != p1.brightness || p0.hue != p1.hue;
+        zsmall += p1.zoom < 0.75f;
+    }
+    CHECK(zbad == 0 && zsmall > 70 && zsmall < 130, "zoom-out draws: %d wrong, %d of 200 below 0.75", zbad, zsmall);
+    {
+        vg_augment_params zp;
+        vg_augment_draw(NULL, S, S, 1, 1, 1, &zp);
+        zp.x = 2, zp.y = 3, zp.w = 11, zp.h = 9, zp.flip = true;
+        zp.zoom = 0.5f, zp.zoom_x = 1.0f, zp.zoom_y = 0.0f; /* 6x5 in the top right corner of 12x10 */
+        vg_augment_render(img, S, S, &zp, &sp, a);
+        vg_input_spec small = make_spec(6, 5);
+        vg_augment_params q = zp;
+        q.zoom = 1.0f;
+        vg_augment_render(img, S, S, &q, &small, r);
+        int off = 0;
+        for (int y = 0; y < 10; y++)
+            for (int x = 0; x < 12; x++)
+                for (int c = 0; c < 3; c++) {
+                    float v = a[(y * 12 + x) * 3 + c];
+                    bool in = x >= 6 && y < 5;
+                    off += in ? v != r[(y * 6 + x - 6) * 3 + c] : v != 0.0f;
+                }
+        CHECK(off == 0, "zoom-out render: %d values differ from the small render / the mean", off);
+    }
+
     vg_augment badcfg = aug;
+    badcfg.zoom_min = 0;
+    CHECK(vg_augment_check(&badcfg, &err) == VG_ERR_ARG, "zoom-out share 0 refused");
+    badcfg = aug;
     badcfg.scale_min = 0;
     CHECK(vg_augment_check(&badcfg, &err) == VG_ERR_ARG, "scale 0 refused");
     badcfg = aug;

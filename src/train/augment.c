@@ -32,6 +32,8 @@ vg_augment vg_augment_default(void) {
     a.saturation = 0.3f;
     /* small: colour is much of what tells fire from smoke and from neutral scenes */
     a.hue = 0.02f;
+    a.zoom_prob = 0.0f;
+    a.zoom_min = 0.5f;
     return a;
 }
 
@@ -57,6 +59,11 @@ vg_status vg_augment_check(const vg_augment *a, vg_err *err) {
     if (!(a->hue >= 0 && a->hue <= 0.5f))
         return vg_err_set(err, VG_ERR_ARG, "augmentation: hue %g is not in [0, 0.5]",
                           (double)a->hue);
+    if (!(a->zoom_prob >= 0 && a->zoom_prob <= 1 && a->zoom_min > 0 && a->zoom_min <= 1))
+        return vg_err_set(err, VG_ERR_ARG,
+                          "augmentation: zoom-out probability %g / smallest share %g not in "
+                          "[0, 1] / (0, 1]",
+                          (double)a->zoom_prob, (double)a->zoom_min);
     return VG_OK;
 }
 
@@ -125,6 +132,7 @@ void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, u
     p->flip = false;
     p->brightness = p->contrast = p->saturation = 1.0f;
     p->hue = 0.0f;
+    p->zoom = 1.0f, p->zoom_x = p->zoom_y = 0.0f;
     for (int i = 0; i < 4; i++)
         p->order[i] = (uint8_t)i;
     if (!a) return;
@@ -146,6 +154,10 @@ void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, u
         *dst[i] = (float)uniform(&r, lo, hi);
     }
     p->hue = (float)uniform(&r, -a->hue, a->hue);
+    /* drawn last, and always: the draws above stay what they were before zoom-out existed */
+    double zu = uniform(&r, 0, 1), z = uniform(&r, a->zoom_min, 1);
+    double zx = uniform(&r, 0, 1), zy = uniform(&r, 0, 1);
+    if (zu < a->zoom_prob) p->zoom = (float)z, p->zoom_x = (float)zx, p->zoom_y = (float)zy;
 }
 
 /* ---- rendering --------------------------------------------------------------------------------
@@ -261,26 +273,36 @@ void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augmen
               p->y + p->h <= src_h);
     const int ow = spec->w, oh = spec->h;
     const size_t stride = (size_t)src_w * 3;
+    /* the rectangle the crop fills: all of the output, or its zoom-out share */
+    int rw = ow, rh = oh, ox = 0, oy = 0;
+    if (p->zoom < 1.0f) {
+        rw = (int)lround((double)ow * p->zoom), rh = (int)lround((double)oh * p->zoom);
+        rw = rw < 1 ? 1 : rw > ow ? ow : rw, rh = rh < 1 ? 1 : rh > oh ? oh : rh;
+        ox = (int)((double)p->zoom_x * (ow - rw)), oy = (int)((double)p->zoom_y * (oh - rh));
+        ox = ox < 0 ? 0 : ox > ow - rw ? ow - rw : ox, oy = oy < 0 ? 0 : oy > oh - rh ? oh - rh : oy;
+        for (size_t i = 0; i < (size_t)ow * (size_t)oh; i++)
+            for (int k = 0; k < 3; k++) out[i * 3 + k] = spec->mean[k];
+    }
     /* column taps are computed once per block of columns, not once per pixel; a fixed block
      * keeps them on the stack (small: pool threads may have small stacks) */
     enum { BLOCK = 256 };
     int cx0[BLOCK], cx1[BLOCK];
     float cw0[BLOCK], cw1[BLOCK];
-    for (int xb = 0; xb < ow; xb += BLOCK) {
-        const int nb = ow - xb < BLOCK ? ow - xb : BLOCK;
+    for (int xb = 0; xb < rw; xb += BLOCK) {
+        const int nb = rw - xb < BLOCK ? rw - xb : BLOCK;
         for (int j = 0; j < nb; j++) {
             const int x = xb + j;
             /* a mirrored output column samples the crop from its right edge */
-            tap(p->flip ? ow - 1 - x : x, ow, p->x, p->w, &cx0[j], &cx1[j], &cw0[j], &cw1[j]);
+            tap(p->flip ? rw - 1 - x : x, rw, p->x, p->w, &cx0[j], &cx1[j], &cw0[j], &cw1[j]);
             cx0[j] *= 3;
             cx1[j] *= 3;
         }
-        for (int y = 0; y < oh; y++) {
+        for (int y = 0; y < rh; y++) {
             int y0, y1;
             float wy0, wy1;
-            tap(y, oh, p->y, p->h, &y0, &y1, &wy0, &wy1);
+            tap(y, rh, p->y, p->h, &y0, &y1, &wy0, &wy1);
             const uint8_t *r0 = rgb + (size_t)y0 * stride, *r1 = rgb + (size_t)y1 * stride;
-            float *o = out + ((size_t)y * (size_t)ow + (size_t)xb) * 3;
+            float *o = out + ((size_t)(y + oy) * (size_t)ow + (size_t)(xb + ox)) * 3;
             for (int j = 0; j < nb; j++) {
                 const uint8_t *a0 = r0 + cx0[j], *a1 = r0 + cx1[j];
                 const uint8_t *b0 = r1 + cx0[j], *b1 = r1 + cx1[j];

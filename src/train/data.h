@@ -167,16 +167,22 @@ const char *vg_cache_file(const vg_cache *c);  /* the cache file, or NULL in RAM
 /* ---- augmentation ---------------------------------------------------------------------------- */
 
 /* torchvision's RandomResizedCrop(scale, ratio) + RandomHorizontalFlip(flip_prob) +
- * ColorJitter(brightness, contrast, saturation, hue), in that order. */
+ * ColorJitter(brightness, contrast, saturation, hue), in that order, and optionally a zoom-out
+ * (SSD's "expand", torchvision's RandomZoomOut): with probability zoom_prob the crop fills only
+ * a random zoom x zoom share of the output's sides (zoom uniform in [zoom_min, 1]), the rest
+ * the input mean, so that fires and plumes are also seen small and far, as a distant
+ * camera sees them. */
 typedef struct {
     float scale_min, scale_max; /* crop area as a fraction of the image, 0 < min <= max <= 1 */
     float ratio_min, ratio_max; /* crop aspect ratio w/h, log-uniform, 0 < min <= max */
     float flip_prob;            /* in [0, 1] */
     float brightness, contrast, saturation; /* factor uniform in [max(0, 1-x), 1+x], x >= 0 */
     float hue; /* shift uniform in [-hue, hue] of a full turn, in [0, 0.5] */
+    float zoom_prob, zoom_min; /* zoom-out: probability in [0, 1], smallest side share (0, 1] */
 } vg_augment;
 
-/* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02 */
+/* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02,
+ * no zoom-out (zoom_min 0.5 when enabled) */
 vg_augment vg_augment_default(void);
 vg_status vg_augment_check(const vg_augment *a, vg_err *err);
 /* Checks a spec for augment/loader use: 3 channels, 1..4096 pixels a side, finite mean,
@@ -190,6 +196,8 @@ typedef struct {
     bool flip;
     float brightness, contrast, saturation, hue;
     uint8_t order[4]; /* jitter order: 0 brightness, 1 contrast, 2 saturation, 3 hue */
+    float zoom, zoom_x, zoom_y; /* side share of the output the crop fills (1: all), and where:
+                                   0..1 of the free room left / above */
 } vg_augment_params;
 
 /* Draws the parameters for a src_w x src_h image from vg_rng_make(seed, epoch, key);
@@ -197,7 +205,8 @@ typedef struct {
 void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, uint64_t epoch,
                      uint64_t key, vg_augment_params *p);
 /* Renders: bilinear resample (half-pixel centres, taps clamped to the crop) of the crop box
- * of `rgb` (src_w x src_h) to spec->w x spec->h, mirrored if flip, colour jitter on floats in
+ * of `rgb` (src_w x src_h) to spec->w x spec->h (or to its zoom-out rectangle, the rest
+ * spec->mean), mirrored if flip, colour jitter on floats in
  * [0, 255] with a clamp after each step, then (v - mean) / std. out: (spec->h, spec->w, 3).
  * The spec must pass vg_input_spec_check. Uses no heap memory. */
 void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,

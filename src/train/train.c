@@ -138,6 +138,7 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
     sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
+    sb_add(b, "aug_zoom=%.9g %.9g\n", c->aug.zoom_prob, c->aug.zoom_min);
     sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
            c->backbone_lr_mult, c->pool);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
@@ -183,6 +184,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
             sscanf(v, "%f %f %f %f %f %f %f %f %f", &d.aug.scale_min, &d.aug.scale_max,
                    &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
                    &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
+        else if (!strcmp(k, "aug_zoom")) sscanf(v, "%f %f", &d.aug.zoom_prob, &d.aug.zoom_min);
         else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
         else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
         else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
@@ -636,12 +638,12 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_mode", "%s", mode_name(c, mode, sizeof mode));
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
-         "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g mixup=%g "
-         "ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d seed=%llu",
+         "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g "
+         "zoom_out=%g/%g mixup=%g ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
          c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
-         c->aug.brightness, c->mixup, c->ema, c->backbone_lr_mult,
+         c->aug.brightness, c->aug.zoom_prob, c->aug.zoom_min, c->mixup, c->ema, c->backbone_lr_mult,
          c->pool == 1 ? "max" : c->pool == 2 ? "avg+max" : "avg", c->tta_flip, (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
