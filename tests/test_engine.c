@@ -91,6 +91,24 @@ static vg_status fetch(void *ud, int i, float *in, vg_err *err) {
     return VG_OK;
 }
 
+/* A copy of the engine bytes with one bit flipped (checksum fixed, so the parser sees it):
+ * true when it still parses, and the model then runs (a flipped weight value is a valid model). */
+static bool parse_flipped(const vg_wr *w, size_t at, int bit, float *y) {
+    uint8_t *c = malloc(w->n);
+    if (!c) return false;
+    memcpy(c, w->p, w->n);
+    c[at] ^= (uint8_t)(1u << bit);
+    uint32_t crc = vg_crc32(c, w->n - 4);
+    for (int b = 0; b < 4; b++) c[w->n - 4 + b] = (uint8_t)(crc >> (8 * b));
+    vg_model *x = NULL;
+    vg_err err;
+    bool ok = vg_model_parse(c, w->n, "flip.vge", &x, &err) == VG_OK;
+    if (ok) outputs(x, VG_PRECISION_FLOAT, y);
+    vg_model_free(x);
+    free(c);
+    return ok;
+}
+
 /* A two-sided geometric draw around the middle of 16 values: how k-means fills clusters
  * (most weights near zero), so the indices are worth entropy-coding. */
 static uint8_t skewed16(void) {
@@ -143,21 +161,7 @@ static void huffman_layers(void) {
          * a Huffman stream can turn one code into another of the same length: what this
          * checks is that nothing reads out of bounds or trips UB (make SAN=1) either way. */
         int parsed = 0;
-        vg_err err;
-        uint8_t *c = malloc(w.n);
-        for (size_t at = 16; c && at + 4 < w.n; at++) {
-            memcpy(c, w.p, w.n);
-            c[at] ^= (uint8_t)(1u << (at % 8));
-            uint32_t crc = vg_crc32(c, w.n - 4);
-            for (int b = 0; b < 4; b++) c[w.n - 4 + b] = (uint8_t)(crc >> (8 * b));
-            vg_model *x = NULL;
-            if (vg_model_parse(c, w.n, "flip.vge", &x, &err) == VG_OK) {
-                parsed++;
-                outputs(x, VG_PRECISION_FLOAT, y1);
-            }
-            vg_model_free(x);
-        }
-        free(c);
+        for (size_t at = 16; at + 4 < w.n; at++) parsed += parse_flipped(&w, at, (int)(at % 8), y1);
         CHECK(parsed > 0 && parsed < (int)w.n - 20, "%d of %zu flipped engines parsed", parsed, w.n);
     }
     vg_wr_free(&w);
@@ -213,22 +217,10 @@ void test_engine(void) {
         CHECK(refused == tries, "%d of %d truncated engines refused", refused, tries);
         int parsed = 0;
         for (int k = 0; k < 300; k++) {
-            uint8_t *c = malloc(w.n);
-            memcpy(c, w.p, w.n);
             /* structure (header, graph, the first segments) rather than weight values */
             size_t span = w.n - 20 < 1200 ? w.n - 20 : 1200;
             size_t at = 16 + ((size_t)k * 2654435761u) % span; /* outputs() reseeds the test RNG */
-            c[at] ^= (uint8_t)(1u << (k % 8));
-            uint32_t crc = vg_crc32(c, w.n - 4);
-            for (int b = 0; b < 4; b++) c[w.n - 4 + b] = (uint8_t)(crc >> (8 * b));
-            vg_model *x = NULL;
-            if (vg_model_parse(c, w.n, "flip.vge", &x, &err) == VG_OK) {
-                /* a flip in a weight value can be a valid model: it must then run */
-                parsed++;
-                outputs(x, VG_PRECISION_FLOAT, y1);
-            }
-            vg_model_free(x);
-            free(c);
+            parsed += parse_flipped(&w, at, k % 8, y1);
         }
         CHECK(parsed < 250, "only %d of 300 flipped engines refused", 300 - parsed);
     }
