@@ -2,7 +2,9 @@
 # recipe_search.sh — developer tool: trains a list of recipes on the fire/smoke data and records
 # validation metrics (what choices are made on) and test metrics (reported, never used to
 # choose). Usage: tools/recipe_search.sh OUTDIR NAME "train options" [NAME "options"]...
-# Appends one line per run to OUTDIR/results.tsv.
+# Appends one line per run to OUTDIR/results.tsv. SEEDS="1 2 3" runs every recipe once per
+# seed (NAME-sN): one run's val accuracy moves by 2-4 points with the seed alone on this data,
+# so compare recipes on the mean over seeds.
 set -u
 OUT=$1; shift
 D=${VIGIE_SHARED:-../shared}/data
@@ -12,7 +14,10 @@ mkdir -p "$OUT"
   --labels ${VIGIE_SHARED:-../shared}/models/imagenet_labels.txt -o "$OUT/backbone.vgm" >/dev/null
 [ -f "$OUT/results.tsv" ] || printf 'name\toptions\tminutes\tpeak_mb\tval_acc\tval_alarm_recall\tval_far\tval_auc\ttest_acc\ttest_alarm_recall\ttest_far\ttest_auc\ttest_recall_fire\ttest_recall_neutral\ttest_recall_smoke\n' >"$OUT/results.tsv"
 while [ $# -ge 2 ]; do
-  name=$1; opts=$2; shift 2
+  base=$1; base_opts=$2; shift 2
+  for seed in ${SEEDS:-1}; do
+  name=$base opts=$base_opts
+  if [ -n "${SEEDS:-}" ]; then name=$base-s$seed opts="$base_opts --seed $seed"; fi
   start=$(date +%s)
   # shellcheck disable=SC2086
   $V train --data $D/firesmoke-cctv --train-list $D/firesmoke-cctv/splits/train.txt \
@@ -29,4 +34,5 @@ print("\t".join("%.4f"%v for v in [j["accuracy"],a.get("recall",0),a.get("false_
 PY
 )
   printf '%s\t%s\t%.1f\t%s\t%s\t%s\n' "$name" "$opts" "$(echo "$mins/60" | bc -l)" "$peak" "$val" "$test" >>"$OUT/results.tsv"
+  done
 done
