@@ -30,6 +30,7 @@ static const cli_opt opts[] = {
     {"--threads", "N", "worker threads (default 2)"},
     {"--seed", "N", "seed of every random choice (default 1)"},
     {"--patience", "N", "early stopping after N epochs without improvement (default 6, 0 = off)"},
+    {"--keep", "WHICH", "best (the epoch of lowest validation loss, default) or last (the schedule's end; no early stop)"},
     {"--alarm-recall", "X", "target alarm recall for the threshold chosen on val (default 0.97)"},
     {"--balanced", NULL, "class-balanced sampling instead of class weights in the loss"},
     {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
@@ -201,6 +202,12 @@ int cmd_train(int argc, char **argv) {
     const char *mode = cli_get(&a, "--train");
     if (mode && !parse_mode(mode, &c)) {
         cli_error(a.cmd, "--train: expected head, last:N or all, got '%s'", mode);
+        return CLI_USAGE;
+    }
+    const char *keep = cli_get(&a, "--keep");
+    if (keep && strcmp(keep, "last") == 0) c.keep_last = true;
+    else if (keep && strcmp(keep, "best") != 0) {
+        cli_error(a.cmd, "--keep: expected best or last, got '%s'", keep);
         return CLI_USAGE;
     }
     const char *opt = cli_get(&a, "--optimizer");

@@ -52,6 +52,13 @@ first=$(sed -n 2p "$T/a.csv" | cut -d, -f2); last=$(sed -n 5p "$T/a.csv" | cut -
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' && ok || bad "training loss did not fall: $first -> $last"
 grep -q '^saved .*a.vgm: 3 classes, 18 training / 6 validation images' "$T/a.out" && ok || bad "summary: $(cat "$T/a.out")"
 
+# 1b. --keep last: the schedule's end is kept (every epoch "best"), and early stopping is off
+$VIGIE train "${common[@]}" --patience 1 --keep last --epochs 3 -o "$T/k.vgm" >"$T/k.out" 2>&1
+grep -q 'k.vgm: 3 classes, .* 3 epochs (best 3)' "$T/k.out" && [ "$(cut -d, -f11 "$T/k.csv" | tail -n +2 | sort -u)" = 1 ] \
+  && ok || bad "--keep last: $(cat "$T/k.out") $(cat "$T/k.csv")"
+$VIGIE train "${common[@]}" --keep newest -o "$T/k2.vgm" >"$T/k2.out" 2>&1
+[ $? = 2 ] && grep -q -- "--keep: expected best or last, got 'newest'" "$T/k2.out" && ok || bad "--keep newest: $(cat "$T/k2.out")"
+
 # 2. the model: info, eval (text + JSON), predict
 $VIGIE info "$T/a.vgm" >"$T/info" 2>&1 && grep -q 'classes     3: fire, neutral, smoke' "$T/info" && ok || bad "info: $(head -3 "$T/info")"
 $VIGIE eval "$T/a.vgm" --data "$T/data" --list "$T/val.txt" --plot "$T/e.png" >"$T/eval" 2>&1 && ok || bad "eval: $(cat "$T/eval")"

@@ -133,8 +133,8 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
            c->weight_decay, c->momentum, c->label_smoothing);
     sb_add(b, "warmup_epochs=%.9g\nfinal_lr_frac=%.9g\noptimizer=%d\n", c->warmup_epochs,
            c->final_lr_frac, c->optimizer);
-    sb_add(b, "balanced=%d\nclass_weights=%d\npatience=%d\naugment=%d\n", c->balanced,
-           c->class_weights, c->patience, c->augment);
+    sb_add(b, "balanced=%d\nclass_weights=%d\npatience=%d\naugment=%d\nkeep_last=%d\n", c->balanced,
+           c->class_weights, c->patience, c->augment, c->keep_last);
     sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
@@ -180,6 +180,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         else if (!strcmp(k, "class_weights")) d.class_weights = atoi(v) != 0;
         else if (!strcmp(k, "patience")) d.patience = atoi(v);
         else if (!strcmp(k, "augment")) d.augment = atoi(v) != 0;
+        else if (!strcmp(k, "keep_last")) d.keep_last = atoi(v) != 0;
         else if (!strcmp(k, "aug"))
             sscanf(v, "%f %f %f %f %f %f %f %f %f", &d.aug.scale_min, &d.aug.scale_max,
                    &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
@@ -639,12 +640,13 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
          "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g "
-         "zoom_out=%g/%g mixup=%g ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d seed=%llu",
+         "zoom_out=%g/%g mixup=%g ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d keep=%s seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
          c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
          c->aug.brightness, c->aug.zoom_prob, c->aug.zoom_min, c->mixup, c->ema, c->backbone_lr_mult,
-         c->pool == 1 ? "max" : c->pool == 2 ? "avg+max" : "avg", c->tta_flip, (unsigned long long)c->seed);
+         c->pool == 1 ? "max" : c->pool == 2 ? "avg+max" : "avg", c->tta_flip, c->keep_last ? "last" : "best",
+         (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
