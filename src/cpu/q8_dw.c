@@ -277,6 +277,9 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
     int C = d->ci;
     enum { CB = 64 };
     int32_t acc[CB];
+    /* a valid model's zero point is int8: then 16-bit products (twice the lanes per vector) */
+    const bool zp16 = q->in_zp >= -128 && q->in_zp <= 127;
+    const int16_t zp16v = (int16_t)(zp16 ? q->in_zp : 0);
     const int8_t *xn = x + (size_t)n * d->h * d->w * C;
     for (int oy = oy0; oy < oy1; oy++) {
         int ky0, ky1;
@@ -297,8 +300,12 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
                                 C +
                             c0;
                         const int8_t *wp = p->w + ((size_t)ky * d->kw + kx) * C + c0;
-                        for (int c = 0; c < nc; c++)
-                            acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
+                        if (zp16) /* |x - zp| <= 255, |w| <= 128: the product fits int16 */
+                            for (int c = 0; c < nc; c++)
+                                acc[c] += (int16_t)((int16_t)(xp[c] - zp16v) * wp[c]);
+                        else
+                            for (int c = 0; c < nc; c++)
+                                acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
                     }
                 if (p->rq.variant >= 0)
                     vg_q8_rq_run(&p->rq, acc, c0, nc, out + c0);
