@@ -122,6 +122,18 @@ static bool flags_ok(int enc, int flags) {
     return enc >= 0 && enc <= ENC_SHARED && !((unsigned)flags & ~allowed);
 }
 
+/* where a segment's payload bytes go (vigie info): the writer and the reader both count
+ * through this, so a loaded engine reports what its file holds */
+static void tally(vg_engine_sizes *sz, int enc, int flags, uint32_t node, size_t payload) {
+    int64_t b = (int64_t)payload;
+    if (enc == ENC_F32 && node == 0xffffffffu) sz->other += b; /* biases and the like */
+    else if (enc == ENC_F32) sz->f32 += b, sz->f32_layers++;
+    else if (enc == ENC_I8) sz->i8 += b, sz->i8_layers++;
+    else if (enc == ENC_CLUSTER || enc == ENC_SHARED) sz->cluster += b, sz->cluster_layers++;
+    if (flags & ENC_SPARSE) sz->sparse_layers++;
+    if (flags & ENC_HUFF) sz->huff_layers++;
+}
+
 typedef struct {
     int node;
     int64_t off, n;
@@ -171,7 +183,7 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
     vg_wr_f32s(w, L->centroids, (size_t)L->k);
     vg_wr_f32s(w, L->scale, (size_t)(t->n / L->row));
     idx_write(w, L->idx, t->n, L->k, huff, len);
-    sz->cluster += (int64_t)(w->n - start - SEG_HEADER), sz->cluster_layers++, sz->huff_layers += huff;
+    if (!w->oom) tally(sz, ENC_SHARED, huff ? ENC_HUFF : 0, (uint32_t)t->node, w->n - start - SEG_HEADER);
     return true;
 }
 
@@ -225,6 +237,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
     if (c_sraw < best) best = c_sraw, flags = ENC_SPARSE;
     if (c_cl < best) best = c_cl, enc = ENC_CLUSTER, flags = huff ? ENC_HUFF : 0;
     if (c_scl < best) best = c_scl, enc = ENC_CLUSTER, flags = ENC_SPARSE | (shuff ? ENC_HUFF : 0);
+    size_t start = w->n;
     vg_wr_u8(w, (uint8_t)enc);
     vg_wr_u8(w, (uint8_t)flags);
     vg_wr_u8(w, (uint8_t)((enc == ENC_CLUSTER ? k : 0) & 0xff));
@@ -243,23 +256,20 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
             if (x[i] != 0.0f) bm[i >> 3] |= (uint8_t)(1u << (i & 7));
         vg_wr_bytes(w, bm, bitmap);
         free(bm);
-        sz->sparse_layers++;
     }
     bool sp = flags & ENC_SPARSE;
     if (enc == ENC_CLUSTER) {
         for (int c = 0; c < k; c++) vg_wr_f32(w, cb[c]);
         if (sp) idx_write(w, sidx, nnz, k, shuff, slen);
         else idx_write(w, idx, n, k, huff, len);
-        sz->cluster += (int64_t)best, sz->cluster_layers++, sz->huff_layers += (flags & ENC_HUFF) != 0;
     } else if (enc == ENC_I8) {
         for (int64_t i = 0; i < n; i++)
             if (!sp || x[i] != 0.0f) vg_wr_u8(w, (uint8_t)t->w8[i]);
-        sz->i8 += (int64_t)best, sz->i8_layers++;
     } else {
         for (int64_t i = 0; i < n; i++)
             if (!sp || x[i] != 0.0f) vg_wr_f32(w, x[i]);
-        sz->f32 += (int64_t)best, sz->f32_layers++;
     }
+    if (!w->oom) tally(sz, enc, flags, (uint32_t)t->node, w->n - start - SEG_HEADER);
     free(idx), free(sidx);
 }
 
@@ -317,7 +327,7 @@ vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *
             vg_wr_u64(w, (uint64_t)at);
             vg_wr_u64(w, (uint64_t)(next - at));
             vg_wr_f32s(w, g->params + at, (size_t)(next - at));
-            sz->other += (next - at) * 4;
+            tally(sz, ENC_F32, 0, 0xffffffffu, (size_t)(next - at) * 4);
             segs++;
         }
         if (i == nt) break;
@@ -397,17 +407,6 @@ static vg_status wenc_dry_run(vg_rd r, const vg_model *m, uint64_t np, uint32_t 
         return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segments cover %llu of %llu parameters",
                           (unsigned long long)at, (unsigned long long)np);
     return VG_OK;
-}
-
-/* where a segment's bytes go, as the writer counts them (vigie info of a loaded engine) */
-static void tally(vg_engine_sizes *sz, int enc, int flags, uint32_t node, size_t payload) {
-    int64_t b = (int64_t)payload;
-    if (enc == ENC_F32 && node == 0xffffffffu) sz->other += b; /* biases and the like */
-    else if (enc == ENC_F32) sz->f32 += b, sz->f32_layers++;
-    else if (enc == ENC_I8) sz->i8 += b, sz->i8_layers++;
-    else if (enc == ENC_CLUSTER || enc == ENC_SHARED) sz->cluster += b, sz->cluster_layers++;
-    if (flags & ENC_SPARSE) sz->sparse_layers++;
-    if (flags & ENC_HUFF) sz->huff_layers++;
 }
 
 /* The WENC payload back into m->g.params. I8 segments need the int8 scales (QENG) first. */
