@@ -2,6 +2,7 @@
 #include "cli.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 static const cli_opt opts[] = {
     {"--labels", NULL, "list every class label (default: the first 10)"},
@@ -12,7 +13,8 @@ int cmd_info(int argc, char **argv) {
     cli_args a = {.cmd = "info",
                   .synopsis = "MODEL [--labels] [--json]",
                   .summary = "Shows a model's architecture (one line per layer), parameter count,\n"
-                             "file size, compute per image, input specification and labels.",
+                             "file size, compute per image, input specification, labels and\n"
+                             "metadata (training recipe, alarm threshold, validation figures).",
                   .opts = opts,
                   .n_opts = sizeof opts / sizeof opts[0],
                   .min_pos = 1,
@@ -41,7 +43,15 @@ int cmd_info(int argc, char **argv) {
                    in.max_distinct, in.sparsity);
         printf("\"source\":");
         cli_json_str(stdout, in.source ? in.source : "");
-        printf(",\"labels\":[");
+        printf(",\"meta\":{");
+        const char *mk, *mv;
+        for (int i = 0; vg_model_meta_at(m, i, &mk, &mv); i++) {
+            if (i) putchar(',');
+            cli_json_str(stdout, mk);
+            putchar(':');
+            cli_json_str(stdout, mv);
+        }
+        printf("},\"labels\":[");
         for (int i = 0; i < in.n_classes; i++) {
             if (i) putchar(',');
             cli_json_str(stdout, vg_model_label(m, i));
@@ -85,6 +95,9 @@ int cmd_info(int argc, char **argv) {
     for (int i = 0; i < show; i++) printf("%s %s", i ? "," : "", vg_model_label(m, i));
     if (show < in.n_classes) printf(", ... (%d more; --labels lists them)", in.n_classes - show);
     printf("\n");
+    const char *mk, *mv;
+    for (int i = 0; vg_model_meta_at(m, i, &mk, &mv); i++)
+        if (strcmp(mk, "source") != 0) printf("meta        %s = %s\n", mk, mv);
     free(layers);
     vg_model_free(m);
     return CLI_OK;

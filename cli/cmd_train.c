@@ -31,6 +31,7 @@ static const cli_opt opts[] = {
     {"--seed", "N", "seed of every random choice (default 1)"},
     {"--patience", "N", "early stopping after N epochs without improvement (default 6, 0 = off)"},
     {"--keep", "WHICH", "best (the epoch of lowest validation loss, default) or last (the schedule's end; no early stop)"},
+    {"--no-refit", NULL, "keep the selection run's model: no second run on train + val (see above)"},
     {"--alarm-recall", "X", "target alarm recall for the threshold chosen on val (default 0.97)"},
     {"--balanced", NULL, "class-balanced sampling instead of class weights in the loss"},
     {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
@@ -159,6 +160,11 @@ int cmd_train(int argc, char **argv) {
                       "--alarm-recall and stored in the model. Writes OUT.vgm, OUT.csv (metrics per\n"
                       "epoch), OUT.curves.png, OUT.confusion.png, OUT.roc.png. Ctrl-C saves OUT.ckpt;\n"
                       "--resume OUT.ckpt continues exactly where it stopped.\n"
+                      "Refit (default with validation images): that run only selects; its files get a\n"
+                      "'.select' infix (OUT.select.vgm ...). A second run then trains from the backbone\n"
+                      "again on train + val, with the same settings and schedule, stops at the epoch\n"
+                      "the selection found best and keeps the selection's alarm threshold: OUT.vgm,\n"
+                      "OUT.csv, OUT.curves.png. --no-refit keeps the selection's model as OUT.vgm.\n"
                       "Default recipe (README):\n"
                       "  vigie train --data ../shared/data/firesmoke-cctv \\\n"
                       "    --train-list ../shared/data/firesmoke-cctv/splits/train.txt \\\n"
@@ -221,6 +227,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-class-weights")) c.class_weights = false;
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
+    if (cli_flag(&a, "--no-refit")) c.refit = false;
     const char *pool = cli_get(&a, "--pool");
     if (pool) {
         if (!strcmp(pool, "avg")) c.pool = 0;
@@ -281,14 +288,26 @@ int cmd_train(int argc, char **argv) {
     }
     char t[32];
     fmt_time(res.seconds, t, sizeof t);
-    printf("saved %s: %d classes, %d training / %d validation images, %d epochs (best %d), %s, "
-           "peak RSS %.0f MB\n",
-           res.model, res.n_classes, res.n_train, res.n_val, res.epochs_run, res.best_epoch, t,
-           (double)res.peak_rss / 1048576.0);
+    if (res.refit && res.select_epochs_run > 0)
+        printf("selection run %s: %d training / %d validation images, %d epochs (best %d); "
+               "metrics %s, curves %s\n",
+               res.select_model, res.select_n_train, res.n_val, res.select_epochs_run,
+               res.best_epoch, res.select_csv, res.select_curves);
+    if (res.refit)
+        printf("saved %s: %d classes, refit on %d training + validation images for %d epochs, "
+               "%s, peak RSS %.0f MB\n",
+               res.model, res.n_classes, res.n_train, res.epochs_run, t,
+               (double)res.peak_rss / 1048576.0);
+    else
+        printf("saved %s: %d classes, %d training / %d validation images, %d epochs (best %d), %s, "
+               "peak RSS %.0f MB\n",
+               res.model, res.n_classes, res.n_train, res.n_val, res.epochs_run, res.best_epoch, t,
+               (double)res.peak_rss / 1048576.0);
     if (res.n_val > 0)
-        printf("validation: accuracy %.3f, alarm threshold %.3f -> alarm recall %.3f, false "
+        printf("validation%s: accuracy %.3f, alarm threshold %.3f -> alarm recall %.3f, false "
                "alarms %.3f, AUC %.3f\n",
-               res.val_acc, res.alarm_threshold, res.alarm_recall, res.false_alarm_rate, res.auc);
+               res.refit ? " (selection run, at its best epoch)" : "", res.val_acc,
+               res.alarm_threshold, res.alarm_recall, res.false_alarm_rate, res.auc);
     printf("metrics %s, plots %s %s %s\n", res.csv, res.curves, res.confusion, res.roc);
     return CLI_OK;
 }

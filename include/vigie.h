@@ -153,6 +153,11 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info);
  * model has none (e.g. an ImageNet backbone). */
 int vg_model_alarm(const vg_model *m, int *no_alarm, float *threshold);
 
+/* Free-form metadata entry i (0-based, in file order: where the weights came from, the
+ * training recipe, the validation figures...): sets *key and *value (owned by the model) and
+ * returns 1, or returns 0 when i is out of range. */
+int vg_model_meta_at(const vg_model *m, int i, const char **key, const char **value);
+
 /* Label of output i, or a generated "class_<i>" when the model has no labels. */
 const char *vg_model_label(const vg_model *m, int i);
 /* Replaces the labels with the lines of a text file (one per class, blank lines kept as

@@ -2,8 +2,9 @@
 # train_test.sh — end-to-end test of `vigie train` and `vigie eval` on a handful of shared
 # images (skipped without ../shared): a tiny model trains for a few steps and its loss falls;
 # the model, CSV and plots are written; eval (text and JSON) and predict work on it; a too
-# small --mem-budget is refused with a clear message; and a run interrupted mid-epoch then
-# resumed ends with exactly the same model file as an uninterrupted run.
+# small --mem-budget is refused with a clear message; a run interrupted mid-epoch then
+# resumed ends with exactly the same model file as an uninterrupted run; and the refit on
+# train + val after the selection run (the default) does too, interrupted in either run.
 set -u
 VIGIE=${VIGIE:-./build/vigie}
 SHARED=${VIGIE_SHARED:-../shared}
@@ -33,8 +34,9 @@ done
 $VIGIE import "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" -o "$T/bb.vgm" >/dev/null 2>&1 \
   && ok || bad "import backbone"
 
-common=(--data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --backbone "$T/bb.vgm"
-        --train last:2 --size 96 --batch 4 --epochs 4 --patience 0 --lr 0.003 --threads 2 --quiet)
+rcommon=(--data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --backbone "$T/bb.vgm"
+         --train last:2 --size 96 --batch 4 --epochs 4 --patience 0 --lr 0.003 --threads 2 --quiet)
+common=("${rcommon[@]}" --no-refit) # one run; the refit (the default) is tested in 1c
 
 # 1. train; loss falls; outputs exist
 $VIGIE train "${common[@]}" -o "$T/a.vgm" >"$T/a.out" 2>"$T/a.err"
@@ -58,6 +60,36 @@ grep -q 'k.vgm: 3 classes, .* 3 epochs (best 3)' "$T/k.out" && [ "$(cut -d, -f11
   && ok || bad "--keep last: $(cat "$T/k.out") $(cat "$T/k.csv")"
 $VIGIE train "${common[@]}" --keep newest -o "$T/k2.vgm" >"$T/k2.out" 2>&1
 [ $? = 2 ] && grep -q -- "--keep: expected best or last, got 'newest'" "$T/k2.out" && ok || bad "--keep newest: $(cat "$T/k2.out")"
+
+# 1c. the refit (default): a selection run on train (OUT.select.*), then train + val from the
+# backbone again for the selection's best epoch count, with its alarm threshold; interrupted in
+# either run and resumed, the same model byte for byte
+$VIGIE train "${rcommon[@]}" --epochs 3 -o "$T/r.vgm" >"$T/r.out" 2>&1
+rc=$?
+[ $rc = 0 ] && ok || { bad "refit exit $rc"; cat "$T/r.out"; }
+for f in r.vgm r.csv r.curves.png r.select.vgm r.select.csv r.select.curves.png r.select.confusion.png r.select.roc.png; do
+  [ -s "$T/$f" ] && ok || bad "refit: missing $f"
+done
+[ ! -e "$T/r.ckpt" ] && [ ! -e "$T/r.confusion.png" ] && ok || bad "refit: checkpoint or a validation plot of the refit left"
+best=$(grep -o 'epochs (best [0-9]*)' "$T/r.out" | grep -o '[0-9]*')
+grep -q "^selection run .*r.select.vgm: 18 training / 6 validation images, 3 epochs (best $best)" "$T/r.out" &&
+  grep -q "^saved .*r.vgm: 3 classes, refit on 24 training + validation images for $best epochs" "$T/r.out" &&
+  ok || bad "refit summary: $(cat "$T/r.out")"
+[ "$(wc -l <"$T/r.select.csv")" = 4 ] && [ "$(wc -l <"$T/r.csv")" = $((best + 1)) ] && ok || bad "refit csv rows"
+[ "$(cut -d, -f4 "$T/r.csv" | tail -n +2 | sort -u)" = nan ] && ok || bad "refit csv has validation figures: $(cat "$T/r.csv")"
+$VIGIE info "$T/r.vgm" --json >"$T/r.json" 2>&1; $VIGIE info "$T/r.select.vgm" --json >"$T/rs.json" 2>&1
+thr=$(grep -o '"alarm_threshold":"[0-9.]*"' "$T/r.json"); sthr=$(grep -o '"alarm_threshold":"[0-9.]*"' "$T/rs.json")
+[ -n "$thr" ] && [ "$thr" = "$sthr" ] && grep -q '"refit":"train + val (24 images), '"$best"' of the 3-epoch schedule' "$T/r.json" &&
+  grep -q '"selection_val_metrics":"n=6 accuracy=' "$T/r.json" && ok || bad "refit metadata: $(cat "$T/r.json" | head -c 900)"
+cmp -s "$T/r.vgm" "$T/r.select.vgm" && bad "refit model equals the selection's" || ok
+for n in 7 $((15 + 2)); do # 5 steps an epoch: step 7 is in the selection run, 17 in the refit
+  VIGIE_STOP_AFTER_STEPS=$n $VIGIE train "${rcommon[@]}" --epochs 3 -o "$T/r$n.vgm" >"$T/r$n.out" 2>&1
+  [ $? = 130 ] && [ -s "$T/r$n.ckpt" ] && [ ! -e "$T/r$n.vgm" ] && ok || bad "refit interrupt at $n: $(cat "$T/r$n.out")"
+  # the selection run's model exists exactly when the interrupt came in the refit
+  { [ $n = 7 ] && [ ! -e "$T/r$n.select.vgm" ]; } || { [ $n = 17 ] && [ -s "$T/r$n.select.vgm" ]; } && ok || bad "refit interrupt at $n: selection model"
+  $VIGIE train --resume "$T/r$n.ckpt" --quiet >"$T/r$n.out2" 2>&1 && ok || bad "refit resume at $n: $(cat "$T/r$n.out2")"
+  cmp -s "$T/r.vgm" "$T/r$n.vgm" && cmp -s "$T/r.select.vgm" "$T/r$n.select.vgm" && ok || bad "refit resumed at step $n: another model"
+done
 
 # 2. the model: info, eval (text + JSON), predict
 $VIGIE info "$T/a.vgm" >"$T/info" 2>&1 && grep -q 'classes     3: fire, neutral, smoke' "$T/info" && ok || bad "info: $(head -3 "$T/info")"

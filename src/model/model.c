@@ -165,6 +165,13 @@ vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_
     return VG_OK;
 }
 
+int vg_model_meta_at(const vg_model *m, int i, const char **key, const char **value) {
+    if (!m || i < 0 || i >= m->n_meta) return 0;
+    *key = m->meta[i].key;
+    *value = m->meta[i].value;
+    return 1;
+}
+
 const char *vg_model_get_meta(const vg_model *m, const char *key) {
     for (int i = 0; i < m->n_meta; i++)
         if (strcmp(m->meta[i].key, key) == 0) return m->meta[i].value;

@@ -601,6 +601,19 @@ vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const c
     return set_split(ds, tr, nt, va, nv, false, err);
 }
 
+vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err) {
+    if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_merge_val: no dataset");
+    int n_main_train = 0;
+    while (n_main_train < ds->n_train && ds->train[n_main_train] < ds->n_main) n_main_train++;
+    int n = n_main_train + ds->n_val;
+    int *m = malloc(((size_t)n + 1) * sizeof *m);
+    if (!m) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
+    memcpy(m, ds->train, (size_t)n_main_train * sizeof *m);
+    memcpy(m + n_main_train, ds->val, (size_t)ds->n_val * sizeof *m);
+    qsort(m, (size_t)n, sizeof *m, cmp_int);
+    return set_split(ds, m, n, NULL, 0, ds->split_made_up, err);
+}
+
 vg_status vg_dataset_split_stratified(vg_dataset *ds, float fraction, uint64_t seed, vg_err *err) {
     if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_split_stratified: no dataset");
     if (!(fraction >= 0.0f && fraction < 1.0f))

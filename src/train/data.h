@@ -87,6 +87,10 @@ vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx
 vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const char *val_list,
                                  vg_err *err);
 
+/* Moves every validation sample into train (train stays ascending, extra-train samples last)
+ * and leaves val empty: the refit after the settings were chosen on val. */
+vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err);
+
 /* Makes up a split of the main tree: in each class (files in name order) round(fraction * n)
  * samples, at least 1 when the class has 2 or more and fraction > 0, and never all of them,
  * go to val, picked with the RNG keyed by (seed, class name). fraction in [0, 1). Sets

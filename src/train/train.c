@@ -61,10 +61,17 @@ vg_train_cfg vg_train_cfg_default(void) {
     c.threads = 2;
     c.seed = 1;
     c.backbone_lr_mult = 1.0f;
+    c.refit = true;
+    c.fixed_threshold = -1.0f;
     return c;
 }
 
 /* ---- small helpers */
+
+/* epochs this run goes through: a refit stops early in its `epochs`-long schedule */
+static int run_epochs(const vg_train_cfg *c) {
+    return c->stop_epoch > 0 && c->stop_epoch < c->epochs ? c->stop_epoch : c->epochs;
+}
 
 static void say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const vg_train_hooks *h, const char *fmt, ...) {
@@ -143,6 +150,8 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
            c->backbone_lr_mult, c->pool);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
            c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
+    sb_add(b, "refit=%d\nphase=%d\nstop_epoch=%d\nfixed_threshold=%.9g\nselect_note=%s\n", c->refit,
+           c->phase, c->stop_epoch, c->fixed_threshold, c->select_note ? c->select_note : "");
 }
 
 /* Parses the text back; strings point into `text` (kept alive by the caller). */
@@ -194,7 +203,15 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
         else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
         else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
+        else if (!strcmp(k, "refit")) d.refit = atoi(v) != 0;
+        else if (!strcmp(k, "phase")) d.phase = atoi(v);
+        else if (!strcmp(k, "stop_epoch")) d.stop_epoch = atoi(v);
+        else if (!strcmp(k, "fixed_threshold")) d.fixed_threshold = strtof(v, NULL);
+        else if (!strcmp(k, "select_note")) d.select_note = sv;
     }
+    if (d.phase < 0 || d.phase > 2 || d.stop_epoch < 0 || d.stop_epoch > d.epochs)
+        return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: refit phase %d / stop epoch %d invalid",
+                          d.phase, d.stop_epoch);
     if (!d.data || !d.out || !d.backbone)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
     *c = d;
@@ -438,6 +455,7 @@ static vg_status setup_data(run *R, vg_err *err) {
                 100.0 * c->val_fraction);
     }
     for (int i = 0; st == VG_OK && i < c->n_extra; i++) st = vg_dataset_add_extra_train(R->ds, c->extra_train[i], err);
+    if (st == VG_OK && c->phase == 2) st = vg_dataset_merge_val(R->ds, err);
     if (st != VG_OK) return st;
     R->no_alarm = c->no_alarm ? vg_dataset_find_class(R->ds, c->no_alarm) : -1;
     if (R->no_alarm < 0 && c->no_alarm)
@@ -513,7 +531,7 @@ static void on_bad_image(void *ud, const char *path, const char *msg) {
 static void on_cache_progress(void *ud, int done, int total) {
     cache_progress_ud *u = ud;
     if (!u->R->hooks || !u->R->hooks->progress) return;
-    vg_train_progress p = {u->what, 0, u->R->cfg->epochs, done, total, 0, 0, 0, 0, 0};
+    vg_train_progress p = {u->what, 0, run_epochs(u->R->cfg), done, total, 0, 0, 0, 0, 0};
     u->R->hooks->progress(u->R->hooks->ud, &p);
 }
 
@@ -593,7 +611,9 @@ static vg_status write_curves(run *R, vg_err *err) {
     vg_curve c[4] = {{"train", 0, n, x, tl}, {"val", 0, n, x, vl}, {"train", 1, n, x, ta},
                      {"val", 1, n, x, va}};
     char title[256];
-    snprintf(title, sizeof title, "%s: training curves", strrchr(R->cfg->out, '/') ? strrchr(R->cfg->out, '/') + 1 : R->cfg->out);
+    const char *name = strrchr(R->res->model, '/') ? strrchr(R->res->model, '/') + 1 : R->res->model;
+    snprintf(title, sizeof title, "%.120s: training curves%s", name,
+             R->cfg->phase == 2 ? " (refit on train + val: no validation)" : "");
     vg_status st = vg_plot_curves(R->res->curves, title, c, R->ds->n_val ? 4 : 2, NULL, 0, err);
     free(v);
     return st;
@@ -624,7 +644,9 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     float thr = 0.5f;
     vg_metrics mt;
     memset(&mt, 0, sizeof mt);
-    if (nv > 0 && R->no_alarm >= 0)
+    if (c->phase == 2 && c->fixed_threshold >= 0)
+        thr = c->fixed_threshold; /* the selection run's: nothing left to choose it on */
+    else if (nv > 0 && R->no_alarm >= 0)
         thr = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall);
     if (nv > 0) {
         vg_status st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
@@ -653,10 +675,16 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
         meta(R, "alarm_recall_target", "%.4f", c->alarm_recall);
     }
     if (c->tta_flip) meta(R, "tta", "flip");
+    if (c->phase == 2) {
+        meta(R, "refit", "train + val (%d images), %d of the %d-epoch schedule; epochs and alarm "
+                         "threshold chosen on val by the selection run (the .select.vgm beside)",
+             vg_cache_good(R->tc), run_epochs(c), c->epochs);
+        if (c->select_note) meta(R, "selection_val_metrics", "%s", c->select_note);
+    }
     if (nv > 0)
         meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
              nv, mt.accuracy, mt.alarm_recall, mt.false_alarm_rate, mt.auc);
-    vg_status st = vg_model_save(R->m, c->out, err);
+    vg_status st = vg_model_save(R->m, res->model, err);
     if (st == VG_OK) st = write_csv(R, err);
     if (st == VG_OK) st = write_curves(R, err);
     if (st == VG_OK && nv > 0)
@@ -702,7 +730,7 @@ static void progress(run *R, const char *phase, int epoch, int step, int steps, 
     double el = vg_time_now() - t0;
     vg_train_progress p = {phase,
                            epoch + 1,
-                           R->cfg->epochs,
+                           run_epochs(R->cfg),
                            step,
                            steps,
                            R->st.run_seen ? R->st.run_loss / R->st.run_seen : 0,
@@ -806,7 +834,7 @@ static vg_status train_full(run *R, vg_err *err) {
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now(), sec_per_batch = 0;
     int imgs_run = 0;
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < c->epochs; epoch++) {
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < run_epochs(c); epoch++) {
         double t_ep = vg_time_now();
         int imgs_ep = 0;
         vg_loader_start(ld, epoch, R->st.batch);
@@ -881,7 +909,7 @@ static vg_status train_full(run *R, vg_err *err) {
             imgs_run += b.n;
             double el = vg_time_now() - t_run;
             sec_per_batch = el / ((double)imgs_run / c->batch);
-            double eta = sec_per_batch * (double)(total - R->st.step);
+            double eta = sec_per_batch * (double)((int64_t)run_epochs(c) * batches - R->st.step);
             progress(R, "training", epoch, b.index + 1, batches, lr, t_ep, imgs_ep, eta);
             if (stop_requested(R->hooks)) {
                 st = save_checkpoint(R, err);
@@ -1020,7 +1048,7 @@ static vg_status train_head(run *R, vg_err *err) {
     int batches = (tr.n + c->batch - 1) / c->batch;
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now();
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < c->epochs; epoch++) {
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < run_epochs(c); epoch++) {
         double t_ep = vg_time_now();
         vg_rng rng = vg_rng_make(c->seed, (uint64_t)epoch, 0x48454144u);
         for (int i = 0; i < tr.n; i++) order[i] = i;
@@ -1137,8 +1165,33 @@ static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
     return c->augment ? vg_augment_check(&c->aug, err) : VG_OK;
 }
 
-vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, vg_train_result *res,
-                       vg_err *err) {
+/* the files of a run: a selection run's get a ".select" infix; a refit names the selection's */
+static void set_names(const vg_train_cfg *c, vg_train_result *res) {
+    const char *inf = c->phase == 1 ? ".select" : "";
+    char suf[64];
+    if (c->phase == 1) sibling(c->out, ".select.vgm", res->model, sizeof res->model);
+    else snprintf(res->model, sizeof res->model, "%s", c->out);
+    snprintf(suf, sizeof suf, "%s.csv", inf);
+    sibling(c->out, suf, res->csv, sizeof res->csv);
+    snprintf(suf, sizeof suf, "%s.curves.png", inf);
+    sibling(c->out, suf, res->curves, sizeof res->curves);
+    /* a refit has no validation images: the confusion matrix and ROC are the selection's */
+    snprintf(suf, sizeof suf, "%s.confusion.png", c->phase ? ".select" : "");
+    sibling(c->out, suf, res->confusion, sizeof res->confusion);
+    snprintf(suf, sizeof suf, "%s.roc.png", c->phase ? ".select" : "");
+    sibling(c->out, suf, res->roc, sizeof res->roc);
+    res->refit = c->phase == 2;
+    if (c->phase == 2) {
+        sibling(c->out, ".select.vgm", res->select_model, sizeof res->select_model);
+        sibling(c->out, ".select.csv", res->select_csv, sizeof res->select_csv);
+        sibling(c->out, ".select.curves.png", res->select_curves, sizeof res->select_curves);
+    }
+}
+
+/* One run (a plain run, a selection run or a refit). After a finished selection run,
+ * *next (free() it) is the refit's configuration as checkpoint text. */
+static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks,
+                          vg_train_result *res, char **next, vg_err *err) {
     memset(res, 0, sizeof *res);
     double t0 = vg_time_now();
     vg_train_cfg cfg = *cfg_in;
@@ -1166,13 +1219,13 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     if (st == VG_OK) {
         sibling(cfg.out, ".ckpt", R.ckpt, sizeof R.ckpt);
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", R.ckpt);
-        snprintf(res->model, sizeof res->model, "%s", cfg.out);
-        sibling(cfg.out, ".csv", res->csv, sizeof res->csv);
-        sibling(cfg.out, ".curves.png", res->curves, sizeof res->curves);
-        sibling(cfg.out, ".confusion.png", res->confusion, sizeof res->confusion);
-        sibling(cfg.out, ".roc.png", res->roc, sizeof res->roc);
         st = setup_data(&R, err);
     }
+    if (st == VG_OK && cfg.phase == 1 && R.ds->n_val == 0) {
+        say(hooks, "note: no validation images, so nothing to choose the epoch count on: no refit");
+        cfg.phase = 0;
+    }
+    if (st == VG_OK) set_names(&cfg, res);
     if (st == VG_OK && resumed) {
         R.m = resumed;
         resumed = NULL;
@@ -1278,6 +1331,23 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     res->val_loss = R.st.best_val_loss;
     res->seconds = vg_time_now() - t0;
     res->peak_rss = vg_peak_rss_bytes();
+    if (st == VG_OK && !res->interrupted && cfg.phase == 1 && next) {
+        /* the refit: same settings, train + val, stops where validation was best */
+        vg_train_cfg r = cfg;
+        char note[256];
+        snprintf(note, sizeof note,
+                 "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f best_epoch=%d",
+                 res->n_val, res->val_acc, res->alarm_recall, res->false_alarm_rate, res->auc,
+                 R.st.best_epoch);
+        r.phase = 2;
+        r.stop_epoch = R.st.best_epoch > 0 ? R.st.best_epoch : cfg.epochs;
+        r.fixed_threshold = res->alarm_threshold;
+        r.select_note = note;
+        strbuf b = {0};
+        cfg_to_text(&r, &b);
+        if (!b.buf) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        *next = b.buf;
+    }
     vg_optim_free(&R.opt);
     vg_cache_free(R.tc);
     vg_cache_free(R.vc);
@@ -1288,4 +1358,41 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     free(R.best), free(R.class_w), free(R.ema), free(R.swap);
     free(cp.cfg_text), free(cp.optm), free(cp.best), free(cp.ema);
     return st;
+}
+
+vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, vg_train_result *res,
+                       vg_err *err) {
+    vg_train_cfg c = *cfg_in;
+    if (!c.resume) { /* a checkpoint knows its phase */
+        c.phase = c.refit && !c.init_model ? 1 : 0;
+        c.stop_epoch = 0, c.fixed_threshold = -1.0f, c.select_note = NULL;
+    }
+    char *next = NULL;
+    vg_status st = run_once(&c, hooks, res, &next, err);
+    if (st != VG_OK || !next) {
+        free(next);
+        return st;
+    }
+    vg_train_result sel = *res;
+    vg_train_cfg r = c; /* keeps the resources: memory budget, threads, cache folder */
+    r.resume = NULL;
+    st = cfg_from_text(next, &r, err);
+    if (st == VG_OK) {
+        say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
+                   "val for %d epochs of the same schedule, alarm threshold %.3f",
+            sel.best_epoch, sel.epochs_run, r.stop_epoch, (double)r.fixed_threshold);
+        st = run_once(&r, hooks, res, NULL, err);
+    }
+    free(next);
+    if (st != VG_OK) return st;
+    /* the validation figures are the selection run's: the refit has none of its own */
+    res->n_val = sel.n_val;
+    res->best_epoch = sel.best_epoch;
+    res->val_acc = sel.val_acc, res->val_loss = sel.val_loss;
+    res->alarm_recall = sel.alarm_recall, res->false_alarm_rate = sel.false_alarm_rate;
+    res->auc = sel.auc;
+    res->select_epochs_run = sel.epochs_run;
+    res->select_n_train = sel.n_train;
+    res->seconds += sel.seconds;
+    return VG_OK;
 }

@@ -53,6 +53,22 @@ typedef struct {
      * labels, which must be the dataset's classes) instead of backbone + new head. */
     const vg_model *init_model;
     bool keep_last; /* keep the last epoch's weights, not the best validation loss's */
+    /* Refit (on by default in `vigie train`): once this run has chosen the epoch count (the
+     * best validation loss; all epochs with keep_last) and the alarm threshold on the
+     * validation list, a second run starts from the backbone again, trains on train + val
+     * with the same schedule, stops after that many epochs and keeps the end, with the
+     * chosen threshold. The first run's files get a ".select" infix (OUT.select.vgm,
+     * OUT.select.csv, its plots); OUT.vgm is the refit. Skipped (with a note) when there are
+     * no validation images; not with init_model. */
+    bool refit;
+    /* Set by the refit itself and restored from checkpoints, not by callers: 0 a plain run,
+     * 1 the selection run, 2 the refit; stop_epoch > 0 ends the run after that many epochs
+     * of the `epochs`-long schedule; fixed_threshold and select_note (the selection run's
+     * validation metrics, for the model's metadata) are the selection's. */
+    int phase;
+    int stop_epoch;
+    float fixed_threshold;
+    const char *select_note;
     /* Knowledge distillation (vigie optimize): the loss targets become
      * distill x teacher's probabilities + (1 - distill) x the (smoothed) label, on the same
      * augmented images; the teacher (same input and classes, e.g. the unpruned float model)
@@ -102,6 +118,11 @@ typedef struct {
     int n_train, n_val, n_classes, chunk;
     double seconds, images_per_s;
     size_t peak_rss, cache_ram, cache_disk, buffers;
+    /* with a refit: the selection run (its validation figures are the ones above; n_train,
+     * epochs_run, model, csv and curves are the refit's) */
+    bool refit;
+    int select_epochs_run, select_n_train;
+    char select_model[1024], select_csv[1024], select_curves[1024];
 } vg_train_result;
 
 vg_status vg_train_run(const vg_train_cfg *cfg, const vg_train_hooks *hooks, vg_train_result *res,
