@@ -38,7 +38,7 @@ static const cli_opt opts[] = {
     {"--finetune-data", "DIR", "training images for fine-tuning after pruning / clustering"},
     {"--finetune-list", "FILE", "training split for fine-tuning (and default calibration)"},
     {"--finetune-extra", "DIR", "another folder-per-class tree for fine-tuning only (repeatable)"},
-    {"--finetune-val-list", "FILE", "its validation split: alarm threshold (default: 15% of the data)"},
+    {"--finetune-val-list", "FILE", "its validation split: alarm threshold (default: 15% of the data); for a model refit on train + val (vigie train's default), fine-tuning trains on it too and keeps the model's threshold"},
     {"--epochs", "N", "fine-tuning epochs per step (default 5)"},
     {"--lr", "X", "fine-tuning learning rate (default 0.0001)"},
     {"--ema", "DECAY", "fine-tuning keeps a moving average of the weights (default 0.99, 0 = off)"},
@@ -311,8 +311,10 @@ static void tr_progress(void *ud, const vg_train_progress *p) {
 static void tr_epoch(void *ud, const vg_epoch_stats *e) {
     tr_ui *t = ud;
     if (t->u->quiet) return;
-    fprintf(stderr, "  epoch %d  train loss %.4f acc %.3f  val acc %.3f  %.1fs\n", e->epoch, e->train_loss,
-            e->train_acc, e->val_acc, e->seconds);
+    char val[32] = "";
+    if (!isnan(e->val_acc)) snprintf(val, sizeof val, "  val acc %.3f", e->val_acc);
+    fprintf(stderr, "  epoch %d  train loss %.4f acc %.3f%s  %.1fs\n", e->epoch, e->train_loss,
+            e->train_acc, val, e->seconds);
 }
 
 typedef struct {
@@ -326,6 +328,10 @@ typedef struct {
     const vg_model *teacher; /* the float model, for distillation (or NULL) */
     float distill;
     float ema;
+    /* the model was refit on train + val (vigie train's default): fine-tuning does the same,
+     * with the model's alarm threshold (val cannot choose one any more) */
+    bool refit;
+    float threshold;
 } ft_cfg;
 
 /* fine-tunes *m in place (file OUT.<tag>.vgm written next to OUT, with its curves) */
@@ -355,6 +361,7 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     tc.post_step = post_step;
     tc.teacher = f->teacher;
     tc.distill = f->teacher ? f->distill : 0;
+    if (f->refit && f->val_list) tc.phase = 2, tc.fixed_threshold = f->threshold;
     const char *tta = vg_model_get_meta(*m, "tta_flip");
     tc.tta_flip = tta && strcmp(tta, "1") == 0;
     char path[1024];
@@ -512,8 +519,16 @@ int cmd_optimize(int argc, char **argv) {
     constraint cons;
     memset(&cons, 0, sizeof cons);
     vg_model *calm = NULL;
-    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0, (float)ema};
+    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0, (float)ema, false, 0.0f};
     ft.n_extra = cli_all(&a, "--finetune-extra", ft.extra, 16);
+    {
+        int na;
+        ft.refit = vg_model_get_meta(m, "refit") && vg_model_alarm(m, &na, &ft.threshold);
+        if (ft.refit && fdata && ft.val_list && (chan > 0 || sparsity > 0 || k > 0))
+            say(&u, "%s was refit on train + val: fine-tuning uses --finetune-list and "
+                    "--finetune-val-list together and keeps its alarm threshold %.3f",
+                a.pos[0], (double)ft.threshold);
+    }
     vg_model *teacher = NULL;
     if (fdata && distill > 0 && (chan > 0 || sparsity > 0 || k > 0)) {
         /* the model as given, before any change: what fine-tuning distils from */

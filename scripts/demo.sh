@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # demo.sh — the main job on the bundled defaults: import the ImageNet MobileNetV2 from
 # ../shared/models into out/backbone.vgm and classify the test images; then, when the fire /
-# smoke dataset is there, train the fire detector with the default recipe (about 5 minutes on
+# smoke dataset is there, train the fire detector with the default recipe (about 6 minutes on
 # a 2-core machine), evaluate it on the test split, quantize it to int8 and classify a frame.
 # DEMO=imagenet stops after the ImageNet part.
 set -euo pipefail

@@ -79,7 +79,7 @@ grep -q "^selection run .*r.select.vgm: 18 training / 6 validation images, 3 epo
 [ "$(cut -d, -f4 "$T/r.csv" | tail -n +2 | sort -u)" = nan ] && ok || bad "refit csv has validation figures: $(cat "$T/r.csv")"
 $VIGIE info "$T/r.vgm" --json >"$T/r.json" 2>&1; $VIGIE info "$T/r.select.vgm" --json >"$T/rs.json" 2>&1
 thr=$(grep -o '"alarm_threshold":"[0-9.]*"' "$T/r.json"); sthr=$(grep -o '"alarm_threshold":"[0-9.]*"' "$T/rs.json")
-[ -n "$thr" ] && [ "$thr" = "$sthr" ] && grep -q '"refit":"train + val (24 images), '"$best"' of the 3-epoch schedule' "$T/r.json" &&
+[ -n "$thr" ] && [ "$thr" = "$sthr" ] && grep -q '"refit":"trained on train + val (24 images), '"$best"' of the 3-epoch schedule' "$T/r.json" &&
   grep -q '"selection_val_metrics":"n=6 accuracy=' "$T/r.json" && ok || bad "refit metadata: $(cat "$T/r.json" | head -c 900)"
 cmp -s "$T/r.vgm" "$T/r.select.vgm" && bad "refit model equals the selection's" || ok
 for n in 7 $((15 + 2)); do # 5 steps an epoch: step 7 is in the selection run, 17 in the refit
@@ -154,6 +154,13 @@ $VIGIE optimize "$T/a.vgm" -o "$T/d0.vge" --prune-channels 0.5 --distill 0 "${op
   $VIGIE optimize "$T/a.vgm" -o "$T/d5.vge" --prune-channels 0.5 "${opt[@]}" >"$T/d5" 2>&1 && ok ||
   bad "optimize --distill: $(cat "$T/d0" "$T/d5")"
 cmp -s "$T/d0.vge" "$T/d5.vge" && bad "--distill 0.5 and 0 gave the same engine" || ok
+# a refit model (1c) is fine-tuned on train + val like it was trained, and keeps its threshold
+ropt=(); for o in "${opt[@]}"; do [ "$o" = --quiet ] || ropt+=("$o"); done
+$VIGIE optimize "$T/r.vgm" -o "$T/rp.vge" --prune-channels 0.5 "${ropt[@]}" >"$T/rp" 2>&1 && ok || bad "optimize a refit model: $(cat "$T/rp")"
+grep -q 'r.vgm was refit on train + val: fine-tuning uses --finetune-list and --finetune-val-list together and keeps its alarm threshold' "$T/rp" &&
+  grep -q 'data: 3 classes, 24 training images, 0 validation' "$T/rp" && ok || bad "refit fine-tuning data: $(cat "$T/rp")"
+$VIGIE info "$T/rp.vge" --json >"$T/rp.json" 2>&1
+[ "$(grep -o '"alarm_threshold":"[0-9.]*"' "$T/rp.json")" = "$thr" ] && ok || bad "refit fine-tuning threshold: $(cat "$T/rp.json" | head -c 600) vs $thr"
 $VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --prune 0.5 --distill 2 "${opt[@]}" >"$T/x" 2>&1; [ $? = 2 ] && ok || bad "--distill 2 accepted"
 $VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --clusters 1 >"$T/x" 2>&1; [ $? = 2 ] && ok || bad "--clusters 1 accepted"
 $VIGIE optimize "$T/a.vgm" -o "$T/x.vge" --int8 >"$T/x" 2>&1; [ $? = 2 ] && grep -q 'calibration images' "$T/x" && ok || bad "--int8 without data: $(cat "$T/x")"

@@ -4,7 +4,8 @@
 # choose). Usage: tools/recipe_search.sh OUTDIR NAME "train options" [NAME "options"]...
 # Appends one line per run to OUTDIR/results.tsv. SEEDS="1 2 3" runs every recipe once per
 # seed (NAME-sN): one run's val accuracy moves by 2-4 points with the seed alone on this data,
-# so compare recipes on the mean over seeds.
+# so compare recipes on the mean over seeds. Runs are --no-refit: a recipe is judged by its
+# selection run on val; the refit on train + val comes after the choice.
 set -u
 OUT=$1; shift
 D=${VIGIE_SHARED:-../shared}/data
@@ -22,7 +23,7 @@ while [ $# -ge 2 ]; do
   # shellcheck disable=SC2086
   $V train --data $D/firesmoke-cctv --train-list $D/firesmoke-cctv/splits/train.txt \
     --val-list $D/firesmoke-cctv/splits/val.txt --backbone "$OUT/backbone.vgm" \
-    -o "$OUT/$name.vgm" --quiet $opts >"$OUT/$name.log" 2>&1
+    -o "$OUT/$name.vgm" --quiet --no-refit $opts >"$OUT/$name.log" 2>&1
   mins=$(( ($(date +%s) - start) ))
   val=$(grep '^validation:' "$OUT/$name.log" | sed -E 's/.*accuracy ([0-9.]+).*alarm recall ([0-9.]+), false alarms ([0-9.]+), AUC ([0-9.]+).*/\1\t\2\t\3\t\4/')
   peak=$(grep -o 'peak RSS [0-9]* MB' "$OUT/$name.log" | grep -o '[0-9]*')

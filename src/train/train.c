@@ -676,8 +676,8 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     }
     if (c->tta_flip) meta(R, "tta", "flip");
     if (c->phase == 2) {
-        meta(R, "refit", "train + val (%d images), %d of the %d-epoch schedule; epochs and alarm "
-                         "threshold chosen on val by the selection run (the .select.vgm beside)",
+        meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
+                         "threshold kept from the run that chose it on val",
              vg_cache_good(R->tc), run_epochs(c), c->epochs);
         if (c->select_note) meta(R, "selection_val_metrics", "%s", c->select_note);
     }
@@ -1363,7 +1363,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
 vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, vg_train_result *res,
                        vg_err *err) {
     vg_train_cfg c = *cfg_in;
-    if (!c.resume) { /* a checkpoint knows its phase */
+    if (!c.resume && c.phase != 2) { /* a checkpoint knows its phase; a caller may ask for 2 */
         c.phase = c.refit && !c.init_model ? 1 : 0;
         c.stop_epoch = 0, c.fixed_threshold = -1.0f, c.select_note = NULL;
     }

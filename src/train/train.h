@@ -61,10 +61,12 @@ typedef struct {
      * OUT.select.csv, its plots); OUT.vgm is the refit. Skipped (with a note) when there are
      * no validation images; not with init_model. */
     bool refit;
-    /* Set by the refit itself and restored from checkpoints, not by callers: 0 a plain run,
-     * 1 the selection run, 2 the refit; stop_epoch > 0 ends the run after that many epochs
-     * of the `epochs`-long schedule; fixed_threshold and select_note (the selection run's
-     * validation metrics, for the model's metadata) are the selection's. */
+    /* Set by the refit itself and restored from checkpoints: 0 a plain run, 1 the selection
+     * run, 2 the refit; stop_epoch > 0 ends the run after that many epochs of the
+     * `epochs`-long schedule; fixed_threshold and select_note (the selection run's validation
+     * metrics, for the model's metadata) are the selection's. A caller may ask for phase 2
+     * itself (with fixed_threshold): train + val, that threshold, e.g. to fine-tune a model
+     * that was refit (vigie optimize). */
     int phase;
     int stop_epoch;
     float fixed_threshold;
