@@ -608,8 +608,8 @@ vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err) {
     int n = n_main_train + ds->n_val;
     int *m = malloc(((size_t)n + 1) * sizeof *m);
     if (!m) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
-    memcpy(m, ds->train, (size_t)n_main_train * sizeof *m);
-    memcpy(m + n_main_train, ds->val, (size_t)ds->n_val * sizeof *m);
+    if (n_main_train) memcpy(m, ds->train, (size_t)n_main_train * sizeof *m);
+    if (ds->n_val) memcpy(m + n_main_train, ds->val, (size_t)ds->n_val * sizeof *m);
     qsort(m, (size_t)n, sizeof *m, cmp_int);
     return set_split(ds, m, n, NULL, 0, ds->split_made_up, err);
 }
