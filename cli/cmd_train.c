@@ -308,6 +308,7 @@ int cmd_train(int argc, char **argv) {
                "alarms %.3f, AUC %.3f\n",
                res.refit ? " (selection run, at its best epoch)" : "", res.val_acc,
                res.alarm_threshold, res.alarm_recall, res.false_alarm_rate, res.auc);
-    printf("metrics %s, plots %s %s %s\n", res.csv, res.curves, res.confusion, res.roc);
+    if (res.n_val > 0) printf("metrics %s, plots %s %s %s\n", res.csv, res.curves, res.confusion, res.roc);
+    else printf("metrics %s, plot %s (no validation images: no confusion matrix or ROC)\n", res.csv, res.curves);
     return CLI_OK;
 }

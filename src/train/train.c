@@ -448,7 +448,7 @@ static vg_status setup_data(run *R, vg_err *err) {
         st = vg_dataset_split_lists(R->ds, c->train_list, c->val_list, err);
     } else {
         st = vg_dataset_split_stratified(R->ds, c->val_fraction, c->seed, err);
-        if (st == VG_OK)
+        if (st == VG_OK && c->phase != 2 && R->ds->n_val > 0) /* a refit merges it back: said once is enough */
             say(R->hooks, "warning: no --train-list/--val-list: made up a stratified %.0f%% "
                           "validation split; near-duplicate frames of one clip may land on both "
                           "sides and make validation look better than it is",
