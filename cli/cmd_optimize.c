@@ -525,8 +525,9 @@ int cmd_optimize(int argc, char **argv) {
         int na;
         ft.refit = vg_model_get_meta(m, "refit") && vg_model_alarm(m, &na, &ft.threshold);
         if (ft.refit && fdata && ft.val_list && (chan > 0 || sparsity > 0 || k > 0))
-            say(&u, "%s was refit on train + val: fine-tuning uses --finetune-list and "
-                    "--finetune-val-list together and keeps its alarm threshold %.3f",
+            say(&u,
+                "%s was refit on train + val: fine-tuning uses --finetune-list and "
+                "--finetune-val-list together and keeps its alarm threshold %.3f",
                 a.pos[0], (double)ft.threshold);
     }
     vg_model *teacher = NULL;

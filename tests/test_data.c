@@ -412,12 +412,14 @@ static void test_extra_and_weights(void) {
         memcpy(before, ds->train, sizeof(int) * (size_t)nb);
         memcpy(vb, ds->val, sizeof(int) * (size_t)nvb);
         s = vg_dataset_merge_val(ds, &err);
-        CHECK(s == VG_OK && ds->n_train == 14 && ds->n_val == 0, "merge: %d train, %d val", ds->n_train, ds->n_val);
+        CHECK(s == VG_OK && ds->n_train == 14 && ds->n_val == 0, "merge: %d train, %d val",
+              ds->n_train, ds->n_val);
         for (int i = 0; i < ds->n_train && i < 14; i++)
             CHECK(ds->train[i] == i, "merged train[%d] = %d", i, ds->train[i]);
         int seen = 0;
         for (int i = 0; i < nvb; i++)
-            for (int j = 0; j < ds->n_train; j++) seen += ds->train[j] == vb[i];
+            for (int j = 0; j < ds->n_train; j++)
+                seen += ds->train[j] == vb[i];
         CHECK(seen == nvb && nb + nvb == ds->n_train, "every val sample moved once");
         s = vg_dataset_merge_val(ds, &err); /* nothing left to merge */
         CHECK(s == VG_OK && ds->n_train == 14 && ds->n_val == 0, "second merge");

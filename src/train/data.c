@@ -604,7 +604,8 @@ vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const c
 vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err) {
     if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_merge_val: no dataset");
     int n_main_train = 0;
-    while (n_main_train < ds->n_train && ds->train[n_main_train] < ds->n_main) n_main_train++;
+    while (n_main_train < ds->n_train && ds->train[n_main_train] < ds->n_main)
+        n_main_train++;
     int n = n_main_train + ds->n_val;
     int *m = malloc(((size_t)n + 1) * sizeof *m);
     if (!m) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
