@@ -4,10 +4,12 @@
  * does (whole image resized, the model's normalisation, its TTA setting). */
 #include "cli.h"
 
+#include "model/model.h"
 #include "train/data.h"
 #include "train/metrics.h"
 #include "train/plot.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -29,7 +31,9 @@ int cmd_eval(int argc, char **argv) {
                              "recall and F1, the confusion matrix, the misclassified files, and the\n"
                              "alarm view (an image raises an alarm when p(fire) + p(smoke) reaches\n"
                              "the threshold chosen at training time): alarm recall, false-alarm\n"
-                             "rate, ROC curve and AUC.",
+                             "rate, ROC curve and AUC. Warns when --list is the list the model\n"
+                             "was trained on, or chose its epochs and threshold on (vigie train\n"
+                             "records both): figures on those are not held-out measures.",
                   .opts = opts,
                   .n_opts = sizeof opts / sizeof opts[0],
                   .min_pos = 1,
@@ -68,6 +72,18 @@ int cmd_eval(int argc, char **argv) {
         (list && vg_dataset_read_list(ds, list, &idx, &n, &err) != VG_OK)) {
         cli_error(a.cmd, "%s", err.msg);
         goto out;
+    }
+    if (list) { /* a list the model has learnt from, or that chose its settings, is no test */
+        char rp[PATH_MAX];
+        const char *tl = vg_model_get_meta(m, "train_list"), *vl = vg_model_get_meta(m, "val_list");
+        bool refit = vg_model_get_meta(m, "refit") != NULL;
+        if (realpath(list, rp) && tl && strcmp(rp, tl) == 0)
+            fprintf(stderr, "vigie eval: warning: %s trained on %s: these figures are not a held-out measure\n",
+                    a.pos[0], list);
+        else if (realpath(list, rp) && vl && strcmp(rp, vl) == 0)
+            fprintf(stderr, "vigie eval: warning: %s %s %s: these figures are not a held-out measure\n",
+                    a.pos[0], refit ? "was refit on train + val, trained on" : "chose its epochs and alarm threshold on",
+                    list);
     }
     if (!list) {
         n = ds->n_samples;

@@ -97,6 +97,16 @@ $VIGIE eval "$T/a.vgm" --data "$T/data" --list "$T/val.txt" --plot "$T/e.png" >"
 grep -q '^accuracy ' "$T/eval" && grep -q '^alarm (1 - p(neutral) >= ' "$T/eval" && [ -s "$T/e.png" ] && [ -s "$T/e.roc.png" ] && ok || bad "eval output"
 $VIGIE eval "$T/a.vgm" --data "$T/data" --list "$T/val.txt" --json >"$T/eval.json" 2>&1 && ok || bad "eval --json"
 grep -q '^{"model":.*"n":6,.*"accuracy":[0-9.]*,"classes":\["fire","neutral","smoke"\],"per_class":{"fire":{"precision".*"confusion":\[\[[0-9]*,[0-9]*,[0-9]*\],\[.*"alarm":{"no_alarm_class":"neutral","threshold":[0-9.]*,"recall":[0-9.]*,"false_alarm_rate":[0-9.]*.*"roc":\[{"fpr":0.000000,"tpr":0.000000' "$T/eval.json" && ok || bad "eval json: $(head -c 400 "$T/eval.json")"
+# eval says when a list is not held out for the model: trained on, or chose its settings
+grep -q "warning: .*a.vgm chose its epochs and alarm threshold on $T/val.txt" "$T/eval" && ok || bad "eval on val: no warning: $(cat "$T/eval")"
+$VIGIE eval "$T/r.vgm" --data "$T/data" --list "$T/val.txt" 2>&1 >/dev/null | grep -q "warning: .*r.vgm was refit on train + val, trained on $T/val.txt" && ok || bad "eval of a refit model on val: no warning"
+$VIGIE eval "$T/r.vgm" --data "$T/data" --list "$T/train.txt" 2>&1 >/dev/null | grep -q "warning: .*r.vgm trained on $T/train.txt" && ok || bad "eval on train: no warning"
+mkdir -p "$T/held"
+for c in fire smoke neutral; do
+  mkdir -p "$T/held/$c"
+  ls "$D/$c" | sed -n 9,10p | while read -r f; do ln -s "$D/$c/$f" "$T/held/$c/$f"; echo "$c/$f" >>"$T/held.txt"; done
+done
+$VIGIE eval "$T/r.vgm" --data "$T/held" --list "$T/held.txt" >"$T/held.out" 2>&1 && ! grep -q warning "$T/held.out" && ok || bad "eval on images the model never saw: $(cat "$T/held.out")"
 img=$(head -1 "$T/val.txt")
 $VIGIE predict "$T/a.vgm" "$T/data/$img" >"$T/pred" 2>&1 && [ "$(grep -c '^[a-z]*  [0-9.]*%$' "$T/pred")" = 3 ] && ok || bad "predict: $(cat "$T/pred")"
 

@@ -19,8 +19,10 @@
 #include "train/plot.h"
 #include "train/trainer.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -675,6 +677,10 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
         meta(R, "alarm_recall_target", "%.4f", c->alarm_recall);
     }
     if (c->tta_flip) meta(R, "tta", "flip");
+    /* where the lists are, so that `vigie eval` can tell a figure on them from a held-out one */
+    char rp[PATH_MAX];
+    if (c->train_list && realpath(c->train_list, rp)) meta(R, "train_list", "%s", rp);
+    if (c->val_list && realpath(c->val_list, rp)) meta(R, "val_list", "%s", rp);
     if (c->phase == 2) {
         meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
                          "threshold kept from the run that chose it on val",
