@@ -77,10 +77,11 @@ int cmd_eval(int argc, char **argv) {
         char rp[PATH_MAX];
         const char *tl = vg_model_get_meta(m, "train_list"), *vl = vg_model_get_meta(m, "val_list");
         bool refit = vg_model_get_meta(m, "refit") != NULL;
-        if (realpath(list, rp) && tl && strcmp(rp, tl) == 0)
+        bool known = realpath(list, rp) != NULL;
+        if (known && tl && strcmp(rp, tl) == 0)
             fprintf(stderr, "vigie eval: warning: %s trained on %s: these figures are not a held-out measure\n",
                     a.pos[0], list);
-        else if (realpath(list, rp) && vl && strcmp(rp, vl) == 0)
+        else if (known && vl && strcmp(rp, vl) == 0)
             fprintf(stderr, "vigie eval: warning: %s %s %s: these figures are not a held-out measure\n",
                     a.pos[0], refit ? "was refit on train + val, trained on" : "chose its epochs and alarm threshold on",
                     list);

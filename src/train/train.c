@@ -1171,26 +1171,29 @@ static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
     return c->augment ? vg_augment_check(&c->aug, err) : VG_OK;
 }
 
+/* OUT.vgm -> OUT + infix + ext */
+static void named(const char *out, const char *infix, const char *ext, char *buf, size_t size) {
+    char suf[64];
+    snprintf(suf, sizeof suf, "%s%s", infix, ext);
+    sibling(out, suf, buf, size);
+}
+
 /* the files of a run: a selection run's get a ".select" infix; a refit names the selection's */
 static void set_names(const vg_train_cfg *c, vg_train_result *res) {
     const char *inf = c->phase == 1 ? ".select" : "";
-    char suf[64];
-    if (c->phase == 1) sibling(c->out, ".select.vgm", res->model, sizeof res->model);
-    else snprintf(res->model, sizeof res->model, "%s", c->out);
-    snprintf(suf, sizeof suf, "%s.csv", inf);
-    sibling(c->out, suf, res->csv, sizeof res->csv);
-    snprintf(suf, sizeof suf, "%s.curves.png", inf);
-    sibling(c->out, suf, res->curves, sizeof res->curves);
     /* a refit has no validation images: the confusion matrix and ROC are the selection's */
-    snprintf(suf, sizeof suf, "%s.confusion.png", c->phase ? ".select" : "");
-    sibling(c->out, suf, res->confusion, sizeof res->confusion);
-    snprintf(suf, sizeof suf, "%s.roc.png", c->phase ? ".select" : "");
-    sibling(c->out, suf, res->roc, sizeof res->roc);
+    const char *val_inf = c->phase ? ".select" : "";
+    if (c->phase == 1) named(c->out, inf, ".vgm", res->model, sizeof res->model);
+    else snprintf(res->model, sizeof res->model, "%s", c->out);
+    named(c->out, inf, ".csv", res->csv, sizeof res->csv);
+    named(c->out, inf, ".curves.png", res->curves, sizeof res->curves);
+    named(c->out, val_inf, ".confusion.png", res->confusion, sizeof res->confusion);
+    named(c->out, val_inf, ".roc.png", res->roc, sizeof res->roc);
     res->refit = c->phase == 2;
     if (c->phase == 2) {
-        sibling(c->out, ".select.vgm", res->select_model, sizeof res->select_model);
-        sibling(c->out, ".select.csv", res->select_csv, sizeof res->select_csv);
-        sibling(c->out, ".select.curves.png", res->select_curves, sizeof res->select_curves);
+        named(c->out, ".select", ".vgm", res->select_model, sizeof res->select_model);
+        named(c->out, ".select", ".csv", res->select_csv, sizeof res->select_csv);
+        named(c->out, ".select", ".curves.png", res->select_curves, sizeof res->select_curves);
     }
 }
 
