@@ -20,7 +20,7 @@ OPT     ?= -O3 -g
 # FFmpeg (watch sources) and libmosquitto (watch MQTT) are plain -l flags like the rest: their
 # Debian headers are in the default (multiarch) include path, also for the aarch64 cross build
 LDLIBS  = -lcairo -ljpeg -lpng -lstb -lz -lavdevice -lavformat -lavcodec -lswscale -lavutil \
-          -lmosquitto -lm -pthread
+          -lmosquitto -lyaml -lm -pthread
 SANFL   =
 ifeq ($(SAN),1)
 OPT     = -O1 -g

@@ -2,6 +2,8 @@
  * arguments, "--" to end options, and a --help generated from the option table. */
 #include "cli.h"
 
+#include "train/data.h"
+
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -38,6 +40,7 @@ static int find_opt(const cli_args *a, const char *name, size_t len) {
 int cli_parse(cli_args *a, int argc, char **argv) {
     a->n_pos = 0;
     memset(a->n_val, 0, sizeof a->n_val);
+    int seq = 0;
     bool only_pos = false;
     for (int i = 1; i < argc; i++) {
         const char *s = argv[i];
@@ -75,6 +78,7 @@ int cli_parse(cli_args *a, int argc, char **argv) {
                 cli_error(a->cmd, "option %s given too many times", a->opts[k].name);
                 return CLI_USAGE;
             }
+            a->seq[k][a->n_val[k]] = seq++;
             a->val[k][a->n_val[k]++] = v ? v : "";
             continue;
         }
@@ -180,6 +184,52 @@ int cli_all(const cli_args *a, const char *name, const char **vals, int max) {
     int n = a->n_val[k] < max ? a->n_val[k] : max;
     for (int i = 0; i < n; i++) vals[i] = a->val[k][i];
     return n;
+}
+
+int cli_sources(const cli_args *a, const char *data_opt, const char *const list_opts[3],
+                const char *extra_opt, struct vg_source_spec *sp, int max) {
+    int kd = find_opt(a, data_opt, strlen(data_opt));
+    int n = kd >= 0 ? a->n_val[kd] : 0;
+    int ke = extra_opt ? find_opt(a, extra_opt, strlen(extra_opt)) : -1;
+    int ne = ke >= 0 ? a->n_val[ke] : 0;
+    if (n + ne > max) {
+        cli_error(a->cmd, "at most %d datasets (%s and %s)", max, data_opt,
+                  extra_opt ? extra_opt : "");
+        return -1;
+    }
+    for (int i = 0; i < n; i++) {
+        memset(&sp[i], 0, sizeof sp[i]);
+        sp[i].dir = a->val[kd][i];
+    }
+    static const char *const std_lists[3] = {"--train-list", "--val-list", "--test-list"};
+    const char *const *lists = list_opts ? list_opts : std_lists;
+    for (int l = 0; l < 3; l++) {
+        int k = lists[l] ? find_opt(a, lists[l], strlen(lists[l])) : -1;
+        for (int j = 0; k >= 0 && j < a->n_val[k]; j++) {
+            if (n == 0) {
+                cli_error(a->cmd, "%s needs a %s to belong to", lists[l], data_opt);
+                return -1;
+            }
+            int owner = 0; /* the last --data before it; the first when none is */
+            for (int i = 0; i < n; i++)
+                if (a->seq[kd][i] < a->seq[k][j]) owner = i;
+            const char **slot = l == 0   ? &sp[owner].train_list
+                                : l == 1 ? &sp[owner].val_list
+                                         : &sp[owner].test_list;
+            if (*slot) {
+                cli_error(a->cmd, "two %s for %s %s (a list belongs to the %s before it)", lists[l],
+                          data_opt, sp[owner].dir, data_opt);
+                return -1;
+            }
+            *slot = a->val[k][j];
+        }
+    }
+    for (int i = 0; i < ne; i++) {
+        memset(&sp[n + i], 0, sizeof sp[n + i]);
+        sp[n + i].dir = a->val[ke][i];
+        sp[n + i].extra = true;
+    }
+    return n + ne;
 }
 
 bool cli_precision(const cli_args *a, int *out) {

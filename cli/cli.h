@@ -31,6 +31,7 @@ typedef struct {
     int min_pos, max_pos; /* positional argument counts */
     /* results */
     const char *val[CLI_MAX_OPTS][CLI_MAX_REPEAT];
+    int seq[CLI_MAX_OPTS][CLI_MAX_REPEAT]; /* position of each value among all options given */
     int n_val[CLI_MAX_OPTS];
     const char *pos[CLI_MAX_POS];
     int n_pos;
@@ -54,6 +55,16 @@ bool cli_double(const cli_args *a, const char *name, double def, double lo, doub
 bool cli_size(const cli_args *a, const char *name, size_t def, size_t *out);
 /* All values of a repeatable option; returns the count. */
 int cli_all(const cli_args *a, const char *name, const char **vals, int max);
+
+/* The datasets of a command: every `data_opt` (--data DIR, repeatable) in order, with the
+ * list options that follow it (list_opts: the names of its train, val and test list options,
+ * NULL where the command has none; NULL for --train-list, --val-list, --test-list; given
+ * before any --data they belong to the first), then every `extra_opt` DIR as a training-only
+ * source (extra_opt may be NULL). Returns the count (0: no --data), or -1 after printing an
+ * error. The vg_source_spec strings point into argv. */
+struct vg_source_spec;
+int cli_sources(const cli_args *a, const char *data_opt, const char *const list_opts[3],
+                const char *extra_opt, struct vg_source_spec *specs, int max);
 
 /* --precision auto|float|int8 -> vg_precision (false after printing an error) */
 bool cli_precision(const cli_args *a, int *out);

@@ -338,10 +338,15 @@ typedef struct {
 static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, constraint *c,
                      const char *out, const char *tag) {
     vg_train_cfg tc = vg_train_cfg_default();
-    tc.data = f->data;
-    tc.train_list = f->list;
-    tc.val_list = f->val_list; /* never the report's list: that one may be the test split */
-    for (int i = 0; i < f->n_extra; i++) tc.extra_train[tc.n_extra++] = f->extra[i];
+    tc.data[0].dir = f->data;
+    tc.data[0].train_list = f->list;
+    tc.data[0].val_list = f->val_list; /* never the report's list: that one may be the test split */
+    tc.n_data = 1;
+    tc.default_lists = false; /* the lists given, as before detection datasets */
+    for (int i = 0; i < f->n_extra && tc.n_data < VG_TRAIN_MAX_DATA; i++) {
+        tc.data[tc.n_data].dir = f->extra[i];
+        tc.data[tc.n_data++].extra = true;
+    }
     tc.init_model = *m;
     tc.mode = VG_TRAIN_ALL;
     tc.epochs = f->epochs;

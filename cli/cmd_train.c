@@ -12,10 +12,21 @@
 #include <unistd.h>
 
 static const cli_opt opts[] = {
-    {"--data", "DIR", "training images, one folder per class (fire/ smoke/ neutral/ ...)"},
-    {"--train-list", "FILE", "training split: one class/file per line"},
-    {"--val-list", "FILE", "validation split (threshold and early stopping are chosen on it)"},
-    {"--extra-train", "DIR", "another folder-per-class tree added to training only (repeatable)"},
+    {"--data", "DIR",
+     "a dataset (repeatable): a folder per class (fire/ smoke/ neutral/ ...), or a "
+     "YOLO / Roboflow export (DIR/data.yaml, or the .yaml): classes from its boxes"},
+    {"--train-list", "FILE",
+     "training split of the --data before it (class/file lines; default "
+     "DIR/splits/train.txt, else every image not in val or test)"},
+    {"--val-list", "FILE",
+     "validation split of the --data before it (default DIR/splits/val.txt): "
+     "threshold and early stopping are chosen on the union of every val split"},
+    {"--test-list", "FILE",
+     "test split of the --data before it (default DIR/splits/test.txt): "
+     "kept out of training"},
+    {"--extra-train", "DIR",
+     "another dataset added to training only (repeatable): every image of a "
+     "tree, the train split of an export"},
     {"--backbone", "MODEL", "pretrained model (.vgm or .tflite) whose features are fine-tuned"},
     {"-o", "OUT.vgm", "the trained model; OUT.csv, OUT.*.png and OUT.ckpt go next to it"},
     {"--train", "WHAT", "head | last:N (last N blocks + head) | all (default all)"},
@@ -26,19 +37,24 @@ static const cli_opt opts[] = {
     {"--weight-decay", "X", "decoupled weight decay for adamw, L2 for sgd (default 0.05)"},
     {"--label-smoothing", "X", "target smoothing (default 0.1)"},
     {"--size", "PX", "input size in pixels (default: the backbone's, 224)"},
-    {"--mem-budget", "SIZE", "process memory limit, e.g. 1G, 512M (default 1G): chunk and caches adapt"},
+    {"--mem-budget", "SIZE",
+     "process memory limit, e.g. 1G, 512M (default 1G): chunk and caches adapt"},
     {"--threads", "N", "worker threads (default 2)"},
     {"--seed", "N", "seed of every random choice (default 1)"},
     {"--patience", "N", "early stopping after N epochs without improvement (default 6, 0 = off)"},
-    {"--keep", "WHICH", "best (the epoch of lowest validation loss, default) or last (the schedule's end; no early stop)"},
-    {"--no-refit", NULL, "keep the selection run's model: no second run on train + val (see above)"},
+    {"--keep", "WHICH",
+     "best (the epoch of lowest validation loss, default) or last (the schedule's end; no early "
+     "stop)"},
+    {"--no-refit", NULL,
+     "keep the selection run's model: no second run on train + val (see above)"},
     {"--alarm-recall", "X", "target alarm recall for the threshold chosen on val (default 0.97)"},
     {"--balanced", NULL, "class-balanced sampling instead of class weights in the loss"},
     {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
     {"--no-augment", NULL, "no random crops, flips or colour jitter"},
     {"--tta-flip", NULL, "the model averages each image with its mirror at inference"},
     {"--crop-scale", "MIN", "random crops keep at least this share of the image (default 0.35)"},
-    {"--zoom-out", "P", "with probability P, shrink the image into a random part of the input (default 0 = off)"},
+    {"--zoom-out", "P",
+     "with probability P, shrink the image into a random part of the input (default 0 = off)"},
     {"--zoom-min", "S", "zoom-out keeps at least this share of the input's sides (default 0.5)"},
     {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
     {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0.99, 0 = off)"},
@@ -178,10 +194,8 @@ int cmd_train(int argc, char **argv) {
     if (rc >= 0) return rc;
     vg_train_cfg c = vg_train_cfg_default();
     c.resume = cli_get(&a, "--resume");
-    c.data = cli_get(&a, "--data");
-    c.train_list = cli_get(&a, "--train-list");
-    c.val_list = cli_get(&a, "--val-list");
-    c.n_extra = cli_all(&a, "--extra-train", c.extra_train, VG_TRAIN_MAX_EXTRA);
+    c.n_data = cli_sources(&a, "--data", NULL, "--extra-train", c.data, VG_TRAIN_MAX_DATA);
+    if (c.n_data < 0) return CLI_USAGE;
     c.backbone = cli_get(&a, "--backbone");
     c.out = cli_get(&a, "-o");
     c.cache_dir = cli_get(&a, "--cache-dir");
@@ -253,12 +267,12 @@ int cmd_train(int argc, char **argv) {
     c.aug.scale_min = (float)crop;
     c.aug.zoom_prob = (float)zp, c.aug.zoom_min = (float)zm;
     c.aug.brightness = c.aug.contrast = c.aug.saturation = (float)jit;
-    if (!c.resume && (!c.data || !c.backbone || !c.out)) {
+    if (!c.resume && (c.n_data == 0 || !c.backbone || !c.out)) {
         cli_error(a.cmd, "needs --data DIR, --backbone MODEL and -o OUT.vgm (or --resume CKPT); "
                          "see vigie train --help");
         return CLI_USAGE;
     }
-    if (c.resume && (c.data || c.backbone || c.out || mode || opt))
+    if (c.resume && (c.n_data || c.backbone || c.out || mode || opt))
         fprintf(stderr, "vigie train: note: with --resume the run's settings come from the "
                         "checkpoint; other options except --threads, --mem-budget and --cache-dir "
                         "are ignored\n");

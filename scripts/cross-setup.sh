@@ -25,6 +25,7 @@ PKGS=(
   libswscale-dev:arm64      # -lswscale
   libavutil-dev:arm64       # -lavutil
   libmosquitto-dev:arm64    # -lmosquitto
+  libyaml-dev:arm64         # -lyaml
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

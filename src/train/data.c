@@ -6,6 +6,7 @@
  * same folder gives the same sample indices on every machine; the split, the cache key and
  * the augmentation keys all rest on that. Not here: decoding (cache.c), augmentation. */
 #include "train/data.h"
+#include "train/data_int.h"
 
 #include "core/rng.h"
 
@@ -24,12 +25,7 @@
 
 /* ---- small helpers --------------------------------------------------------------------------- */
 
-typedef struct {
-    char **v;
-    int n, cap;
-} strvec;
-
-static void strvec_free(strvec *s) {
+void vg_strvec_free(strvec *s) {
     for (int i = 0; i < s->n; i++)
         free(s->v[i]);
     free(s->v);
@@ -37,7 +33,7 @@ static void strvec_free(strvec *s) {
 }
 
 /* Appends a copy of `str` (its first `len` bytes). */
-static bool strvec_push(strvec *s, const char *str, size_t len) {
+bool vg_strvec_push(strvec *s, const char *str, size_t len) {
     if (s->n == s->cap) {
         if (s->cap >= DATA_MAX_SAMPLES) return false;
         int cap = s->cap ? s->cap * 2 : 16;
@@ -57,13 +53,13 @@ static bool strvec_push(strvec *s, const char *str, size_t len) {
 static int cmp_str(const void *a, const void *b) {
     return strcmp(*(char *const *)a, *(char *const *)b);
 }
-static int cmp_int(const void *a, const void *b) {
+int vg_cmp_int(const void *a, const void *b) {
     int x = *(const int *)a, y = *(const int *)b;
     return (x > y) - (x < y);
 }
 
 /* "a/b" into a new string, or NULL */
-static char *path_join(const char *a, const char *b) {
+char *vg_path_join(const char *a, const char *b) {
     size_t na = strlen(a), nb = strlen(b);
     char *p = malloc(na + nb + 2);
     if (!p) return NULL;
@@ -86,7 +82,7 @@ static const char *const other_image_exts[] = {"webp", "gif",  "tif", "tiff", "h
                                                "heif", "avif", "jxl", "jp2",  NULL};
 
 /* ", "-joined class names into buf, shortened with "..." when they do not fit */
-static void class_names(char *const *names, int n, char *buf, size_t size) {
+void vg_class_names(char *const *names, int n, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = 0;
     for (int i = 0; i < n; i++) {
@@ -101,24 +97,13 @@ static void class_names(char *const *names, int n, char *buf, size_t size) {
 
 /* ---- scanning a folder-per-class tree ------------------------------------------------------ */
 
-typedef struct {
-    char *name;   /* class folder name */
-    strvec files; /* image file names, sorted */
-} scan_dir;
-
-typedef struct {
-    scan_dir *dirs; /* sorted by name */
-    int n_dirs;
-    strvec ignored; /* full paths of subfolders without images */
-} scan_tree;
-
-static void scan_tree_free(scan_tree *t) {
+void vg_scan_tree_free(scan_tree *t) {
     for (int i = 0; i < t->n_dirs; i++) {
         free(t->dirs[i].name);
-        strvec_free(&t->dirs[i].files);
+        vg_strvec_free(&t->dirs[i].files);
     }
     free(t->dirs);
-    strvec_free(&t->ignored);
+    vg_strvec_free(&t->ignored);
     memset(t, 0, sizeof *t);
 }
 
@@ -137,14 +122,14 @@ static vg_status list_dir(const char *path, strvec *names, vg_err *err) {
             break;
         }
         if (e->d_name[0] == '.') continue;
-        if (!strvec_push(names, e->d_name, strlen(e->d_name))) {
+        if (!vg_strvec_push(names, e->d_name, strlen(e->d_name))) {
             s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory listing the folder", path);
             break;
         }
     }
     closedir(d);
     if (s != VG_OK) {
-        strvec_free(names);
+        vg_strvec_free(names);
         return s;
     }
     if (names->n > 1) qsort(names->v, (size_t)names->n, sizeof *names->v, cmp_str);
@@ -160,7 +145,7 @@ static vg_status scan_class_dir(const char *path, strvec *files, bool *is_class,
     int n_other = 0, n_unsupported = 0;
     const char *unsupported = NULL;
     for (int i = 0; i < names.n && s == VG_OK; i++) {
-        char *full = path_join(path, names.v[i]);
+        char *full = vg_path_join(path, names.v[i]);
         if (!full) {
             s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", path);
             break;
@@ -168,7 +153,7 @@ static vg_status scan_class_dir(const char *path, strvec *files, bool *is_class,
         struct stat st;
         /* stat follows links: a link to an image is an image; a dangling link is nothing */
         if (stat(full, &st) == 0 && S_ISREG(st.st_mode) && has_ext(names.v[i], image_exts)) {
-            if (!strvec_push(files, names.v[i], strlen(names.v[i])))
+            if (!vg_strvec_push(files, names.v[i], strlen(names.v[i])))
                 s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory (or over %d images)", path,
                                DATA_MAX_SAMPLES);
         } else if (has_ext(names.v[i], other_image_exts)) {
@@ -190,24 +175,24 @@ static vg_status scan_class_dir(const char *path, strvec *files, bool *is_class,
                            VG_DATA_EXTENSIONS);
     }
     *is_class = files->n > 0;
-    strvec_free(&names);
+    vg_strvec_free(&names);
     return s;
 }
 
-static vg_status scan_tree_read(const char *root, scan_tree *t, vg_err *err) {
+vg_status vg_scan_tree_read(const char *root, scan_tree *t, vg_err *err) {
     memset(t, 0, sizeof *t);
     strvec names = {0};
     vg_status s = list_dir(root, &names, err);
     if (s != VG_OK) return s;
     t->dirs = calloc((size_t)(names.n ? names.n : 1), sizeof *t->dirs);
     if (!t->dirs) {
-        strvec_free(&names);
+        vg_strvec_free(&names);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
     }
     int root_images = 0;
     long total = 0;
     for (int i = 0; i < names.n && s == VG_OK; i++) {
-        char *full = path_join(root, names.v[i]);
+        char *full = vg_path_join(root, names.v[i]);
         if (!full) {
             s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
             break;
@@ -223,8 +208,8 @@ static vg_status scan_tree_read(const char *root, scan_tree *t, vg_err *err) {
                 t->n_dirs++;
                 total += d->files.n;
             } else {
-                strvec_free(&d->files);
-                if (s == VG_OK && !strvec_push(&t->ignored, full, strlen(full)))
+                vg_strvec_free(&d->files);
+                if (s == VG_OK && !vg_strvec_push(&t->ignored, full, strlen(full)))
                     s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
             }
         } else if (has_ext(names.v[i], image_exts)) {
@@ -246,8 +231,8 @@ static vg_status scan_tree_read(const char *root, scan_tree *t, vg_err *err) {
     if (s == VG_OK && total > DATA_MAX_SAMPLES)
         s = vg_err_set(err, VG_ERR_UNSUPPORTED, "%s: %ld images (at most %d)", root, total,
                        DATA_MAX_SAMPLES);
-    strvec_free(&names); /* free(NULL) for the moved names */
-    if (s != VG_OK) scan_tree_free(t);
+    vg_strvec_free(&names); /* free(NULL) for the moved names */
+    if (s != VG_OK) vg_scan_tree_free(t);
     return s;
 }
 
@@ -266,8 +251,42 @@ void vg_dataset_free(vg_dataset *ds) {
     free(ds->ignored);
     free(ds->train);
     free(ds->val);
+    free(ds->test);
+    for (int i = 0; i < ds->n_sources; i++) {
+        free(ds->sources[i].root);
+        free(ds->sources[i].name);
+        for (int k = 0; k < 3; k++)
+            free(ds->sources[i].from[k]);
+        free(ds->sources[i].skipped_example);
+    }
+    free(ds->sources);
+    free(ds->boxes);
+    free(ds->box_rank);
     free(ds->root);
     free(ds);
+}
+
+int vg_dataset_add_source(vg_dataset *ds, const char *root, bool detection, bool extra) {
+    vg_source *v = realloc(ds->sources, (size_t)(ds->n_sources + 1) * sizeof *v);
+    if (!v) return -1;
+    ds->sources = v;
+    vg_source *src = &v[ds->n_sources];
+    memset(src, 0, sizeof *src);
+    const char *base = strrchr(root, '/');
+    base = base && base[1] ? base + 1 : root;
+    src->root = malloc(strlen(root) + 1);
+    src->name = malloc(strlen(base) + 1);
+    if (!src->root || !src->name) {
+        free(src->root);
+        free(src->name);
+        return -1;
+    }
+    strcpy(src->root, root);
+    strcpy(src->name, base);
+    src->detection = detection;
+    src->extra = extra;
+    src->first = ds->n_samples;
+    return ds->n_sources++;
 }
 
 int vg_dataset_find_class(const vg_dataset *ds, const char *name) {
@@ -285,8 +304,8 @@ int vg_dataset_find_class(const vg_dataset *ds, const char *name) {
 }
 
 /* Appends the samples of tree t (root `root`) with labels map[dir] to ds->samples. */
-static vg_status append_samples(vg_dataset *ds, const char *root, const scan_tree *t,
-                                const int *map, bool extra, vg_err *err) {
+vg_status vg_append_samples(vg_dataset *ds, const char *root, const scan_tree *t, const int *map,
+                            bool extra, vg_err *err) {
     long add = 0;
     for (int i = 0; i < t->n_dirs; i++)
         add += t->dirs[i].files.n;
@@ -311,17 +330,20 @@ static vg_status append_samples(vg_dataset *ds, const char *root, const scan_tre
             p[rl + 1 + cl] = '/';
             memcpy(p + rl + cl + 2, f, fl + 1);
             vg_sample *s = &ds->samples[ds->n_samples++];
+            memset(s, 0, sizeof *s);
             s->path = p;
             s->name = p + rl + 1;
             s->label = map[i];
             s->extra = extra;
+            s->source = ds->n_sources - 1;
+            s->split = VG_SPLIT_TRAIN;
         }
     }
     return VG_OK;
 }
 
 /* root without trailing slashes ("/" stays "/") */
-static char *clean_root(const char *root) {
+char *vg_clean_root(const char *root) {
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/')
         n--;
@@ -338,12 +360,12 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
     *out = NULL;
     if (!root_arg || !root_arg[0]) return vg_err_set(err, VG_ERR_ARG, "dataset: no folder given");
     vg_dataset *ds = calloc(1, sizeof *ds);
-    if (!ds || !(ds->root = clean_root(root_arg))) {
+    if (!ds || !(ds->root = vg_clean_root(root_arg))) {
         free(ds);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root_arg);
     }
     scan_tree t;
-    vg_status s = scan_tree_read(ds->root, &t, err);
+    vg_status s = vg_scan_tree_read(ds->root, &t, err);
     if (s != VG_OK) {
         vg_dataset_free(ds);
         return s;
@@ -357,9 +379,13 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
         t.dirs[i].name = NULL;
         ds->n_classes++;
     }
-    if (s == VG_OK) s = append_samples(ds, ds->root, &t, map, false, err);
+    ds->no_alarm = -1;
+    if (s == VG_OK && vg_dataset_add_source(ds, ds->root, false, false) < 0)
+        s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
+    if (s == VG_OK) s = vg_append_samples(ds, ds->root, &t, map, false, err);
     if (s == VG_OK) {
         ds->n_main = ds->n_samples;
+        ds->sources[0].count = ds->n_samples;
         ds->ignored = t.ignored.v; /* moved */
         ds->n_ignored = t.ignored.n;
         memset(&t.ignored, 0, sizeof t.ignored);
@@ -370,7 +396,7 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
         if (s == VG_OK) ds->n_train = ds->n_main;
     }
     free(map);
-    scan_tree_free(&t);
+    vg_scan_tree_free(&t);
     if (s != VG_OK) {
         vg_dataset_free(ds);
         return s;
@@ -379,9 +405,11 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
     return VG_OK;
 }
 
-/* First main sample of class c and their count (main samples are sorted by class). */
-static void class_range(const vg_dataset *ds, int c, int *first, int *count) {
-    int lo = 0, hi = ds->n_main;
+/* First sample of class c in source src and their count (a tree's samples are sorted by
+ * class). */
+static void class_range(const vg_dataset *ds, int src, int c, int *first, int *count) {
+    const int end = ds->sources[src].first + ds->sources[src].count;
+    int lo = ds->sources[src].first, hi = end;
     while (lo < hi) { /* first sample with label >= c */
         int mid = lo + (hi - lo) / 2;
         if (ds->samples[mid].label < c)
@@ -390,7 +418,7 @@ static void class_range(const vg_dataset *ds, int c, int *first, int *count) {
             hi = mid;
     }
     int f = lo;
-    hi = ds->n_main;
+    hi = end;
     while (lo < hi) { /* first sample with label > c */
         int mid = lo + (hi - lo) / 2;
         if (ds->samples[mid].label <= c)
@@ -402,10 +430,10 @@ static void class_range(const vg_dataset *ds, int c, int *first, int *count) {
     *count = lo - f;
 }
 
-/* Main sample of class c whose file name is `file`, or -1. */
-static int find_sample(const vg_dataset *ds, int c, const char *file) {
+/* Sample of class c in source src whose file name is `file`, or -1. */
+static int find_sample(const vg_dataset *ds, int src, int c, const char *file) {
     int first, count;
-    class_range(ds, c, &first, &count);
+    class_range(ds, src, c, &first, &count);
     size_t skip = strlen(ds->classes[c]) + 1;
     int lo = first, hi = first + count;
     while (lo < hi) {
@@ -446,16 +474,24 @@ static void problem_add(list_problems *p, const char *fmt, ...) {
 
 vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx_out, int *n_out,
                                vg_err *err) {
+    return vg_dataset_read_list_in(ds, 0, list, idx_out, n_out, err);
+}
+
+vg_status vg_dataset_read_list_in(const vg_dataset *ds, int src, const char *list, int **idx_out,
+                                  int *n_out, vg_err *err) {
     *idx_out = NULL;
     *n_out = 0;
+    if (src < 0 || src >= ds->n_sources || ds->sources[src].detection)
+        return vg_err_set(err, VG_ERR_ARG, "%s: split lists are for folder-per-class trees", list);
+    const vg_source *so = &ds->sources[src];
     uint8_t *data;
     size_t size;
     vg_status s = vg_file_read(list, DATA_MAX_LIST_BYTES, &data, &size, err);
     if (s != VG_OK) return s;
     /* lines are cut in place, so the buffer needs a terminating NUL */
     char *text = realloc(data, size + 1);
-    int *first_line = calloc((size_t)ds->n_main + 1, sizeof *first_line);
-    int *idx = malloc(((size_t)ds->n_main + 1) * sizeof *idx);
+    int *first_line = calloc((size_t)ds->n_samples + 1, sizeof *first_line);
+    int *idx = malloc(((size_t)so->count + 1) * sizeof *idx);
     if (!text || !first_line || !idx) {
         free(text ? text : (char *)data);
         free(first_line);
@@ -498,10 +534,10 @@ vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx
             problem_add(&pr, "%s:%d: %s: unknown class '%.*s'", base, line_no, e, (int)(slash - e),
                         e);
         } else {
-            int k = find_sample(ds, c, slash + 1);
+            int k = find_sample(ds, src, c, slash + 1);
             if (k < 0) {
                 /* tell "not there" from "there but not an image we scanned" */
-                char *full = path_join(ds->root, e);
+                char *full = vg_path_join(so->root, e);
                 struct stat st;
                 bool exists = full && stat(full, &st) == 0;
                 free(full);
@@ -523,7 +559,7 @@ vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx
     free(first_line);
     if (pr.count > 0) {
         char names[192] = "";
-        if (pr.unknown_class) class_names(ds->classes, ds->n_classes, names, sizeof names);
+        if (pr.unknown_class) vg_class_names(ds->classes, ds->n_classes, names, sizeof names);
         char more[32] = "";
         if (pr.count > DATA_LIST_SHOWN)
             snprintf(more, sizeof more, "; %d problems in all", pr.count);
@@ -537,33 +573,46 @@ vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx
         return vg_err_set(err, VG_ERR_FORMAT, "%s: the list names no image", list);
     }
     /* dataset order, so the same set of images gives the same cache whatever the list order */
-    qsort(idx, (size_t)n, sizeof *idx, cmp_int);
+    qsort(idx, (size_t)n, sizeof *idx, vg_cmp_int);
     *idx_out = idx;
     *n_out = n;
     return VG_OK;
 }
 
-/* Installs a split: train = main_train + every extra sample; takes ownership of both arrays
- * (also on failure). */
-static vg_status set_split(vg_dataset *ds, int *main_train, int n_main_train, int *val, int n_val,
-                           bool made_up, vg_err *err) {
-    int n_extra = ds->n_samples - ds->n_main;
-    int *train = realloc(main_train, ((size_t)n_main_train + (size_t)n_extra + 1) * sizeof *train);
-    if (!train) {
-        free(main_train);
-        free(val);
+vg_status vg_dataset_collect_splits(vg_dataset *ds, vg_err *err) {
+    int n[3] = {0, 0, 0};
+    for (int i = 0; i < ds->n_samples; i++)
+        if (ds->samples[i].split >= 0) n[ds->samples[i].split]++;
+    int *v[3];
+    for (int k = 0; k < 3; k++)
+        v[k] = malloc(((size_t)n[k] + 1) * sizeof(int));
+    if (!v[0] || !v[1] || !v[2]) {
+        for (int k = 0; k < 3; k++)
+            free(v[k]);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
     }
-    for (int i = 0; i < n_extra; i++)
-        train[n_main_train + i] = ds->n_main + i;
-    free(ds->train);
-    free(ds->val);
-    ds->train = train;
-    ds->n_train = n_main_train + n_extra;
-    ds->val = val;
-    ds->n_val = n_val;
-    ds->split_made_up = made_up;
+    memset(n, 0, sizeof n);
+    for (int i = 0; i < ds->n_samples; i++) {
+        int k = ds->samples[i].split;
+        if (k >= 0) v[k][n[k]++] = i;
+    }
+    free(ds->train), free(ds->val), free(ds->test);
+    ds->train = v[0], ds->n_train = n[0];
+    ds->val = v[1], ds->n_val = n[1];
+    ds->test = v[2], ds->n_test = n[2];
+    for (int s = 0; s < ds->n_sources; s++) {
+        vg_source *so = &ds->sources[s];
+        memset(so->n_split, 0, sizeof so->n_split);
+        for (int i = so->first; i < so->first + so->count; i++)
+            if (ds->samples[i].split >= 0) so->n_split[ds->samples[i].split]++;
+    }
     return VG_OK;
+}
+
+/* The first source's samples: those in idx[0..n) get split k (the others keep theirs). */
+static void mark(vg_dataset *ds, const int *idx, int n, int k) {
+    for (int i = 0; i < n; i++)
+        ds->samples[idx[i]].split = k;
 }
 
 vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const char *val_list,
@@ -593,47 +642,37 @@ vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const c
                            train_list, val_list,
                            shared > 1 ? " (and other images: the lists must not overlap)" : "");
     }
-    if (s != VG_OK) {
-        free(tr);
-        free(va);
-        return s;
+    if (s == VG_OK) {
+        for (int i = 0; i < ds->n_main; i++)
+            ds->samples[i].split = VG_SPLIT_NONE;
+        mark(ds, tr, nt, VG_SPLIT_TRAIN);
+        mark(ds, va, nv, VG_SPLIT_VAL);
+        ds->split_made_up = ds->sources[0].made_up = false;
+        s = vg_dataset_collect_splits(ds, err);
     }
-    return set_split(ds, tr, nt, va, nv, false, err);
+    free(tr);
+    free(va);
+    return s;
 }
 
 vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err) {
     if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_merge_val: no dataset");
-    int n_main_train = 0;
-    while (n_main_train < ds->n_train && ds->train[n_main_train] < ds->n_main)
-        n_main_train++;
-    int n = n_main_train + ds->n_val;
-    int *m = malloc(((size_t)n + 1) * sizeof *m);
-    if (!m) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
-    if (n_main_train) memcpy(m, ds->train, (size_t)n_main_train * sizeof *m);
-    if (ds->n_val) memcpy(m + n_main_train, ds->val, (size_t)ds->n_val * sizeof *m);
-    qsort(m, (size_t)n, sizeof *m, cmp_int);
-    return set_split(ds, m, n, NULL, 0, ds->split_made_up, err);
+    for (int i = 0; i < ds->n_val; i++)
+        ds->samples[ds->val[i]].split = VG_SPLIT_TRAIN;
+    return vg_dataset_collect_splits(ds, err);
 }
 
-vg_status vg_dataset_split_stratified(vg_dataset *ds, float fraction, uint64_t seed, vg_err *err) {
-    if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_split_stratified: no dataset");
+vg_status vg_stratify_source(vg_dataset *ds, int src, float fraction, uint64_t seed, vg_err *err) {
     if (!(fraction >= 0.0f && fraction < 1.0f))
         return vg_err_set(err, VG_ERR_ARG, "validation fraction %g is not in [0, 1)",
                           (double)fraction);
-    size_t m = (size_t)ds->n_main + 1;
-    int *tr = malloc(m * sizeof *tr), *va = malloc(m * sizeof *va),
-        *pick = malloc(m * sizeof *pick);
-    uint8_t *is_val = calloc(m, 1);
-    if (!tr || !va || !pick || !is_val) {
-        free(tr);
-        free(va);
-        free(pick);
-        free(is_val);
-        return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
-    }
+    int *pick = malloc(((size_t)ds->sources[src].count + 1) * sizeof *pick);
+    if (!pick) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
     for (int c = 0; c < ds->n_classes; c++) {
-        int first, count;
-        class_range(ds, c, &first, &count);
+        int first, n_cls, count = 0;
+        class_range(ds, src, c, &first, &n_cls);
+        for (int i = first; i < first + n_cls; i++) /* a test image stays a test image */
+            if (ds->samples[i].split == VG_SPLIT_TRAIN) pick[count++] = i;
         int k = (int)floor((double)fraction * count + 0.5);
         if (fraction > 0 && count >= 2 && k < 1) k = 1;
         if (k > count - 1) k = count - 1;
@@ -642,26 +681,29 @@ vg_status vg_dataset_split_stratified(vg_dataset *ds, float fraction, uint64_t s
          * unchanged; a partial Fisher-Yates over the class's samples in name order */
         const char *name = ds->classes[c];
         vg_rng r = vg_rng_make(seed, DATA_SPLIT_TAG, vg_hash64(name, strlen(name), 0));
-        for (int i = 0; i < count; i++)
-            pick[i] = first + i;
         for (int i = 0; i < k; i++) {
             int j = i + (int)vg_rng_below(&r, (uint32_t)(count - i));
             int t = pick[i];
             pick[i] = pick[j];
             pick[j] = t;
-            is_val[pick[i]] = 1;
+            ds->samples[pick[i]].split = VG_SPLIT_VAL;
         }
     }
-    int nt = 0, nv = 0;
-    for (int i = 0; i < ds->n_main; i++) {
-        if (is_val[i])
-            va[nv++] = i;
-        else
-            tr[nt++] = i;
-    }
     free(pick);
-    free(is_val);
-    return set_split(ds, tr, nt, va, nv, true, err);
+    ds->sources[src].made_up = true;
+    ds->split_made_up = true;
+    return VG_OK;
+}
+
+vg_status vg_dataset_split_stratified(vg_dataset *ds, float fraction, uint64_t seed, vg_err *err) {
+    if (!ds) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_split_stratified: no dataset");
+    if (!(fraction >= 0.0f && fraction < 1.0f))
+        return vg_err_set(err, VG_ERR_ARG, "validation fraction %g is not in [0, 1)",
+                          (double)fraction);
+    for (int i = 0; i < ds->n_main; i++)
+        ds->samples[i].split = VG_SPLIT_TRAIN;
+    vg_status s = vg_stratify_source(ds, 0, fraction, seed, err);
+    return s == VG_OK ? vg_dataset_collect_splits(ds, err) : s;
 }
 
 bool vg_dataset_split_made_up(const vg_dataset *ds) {
@@ -671,10 +713,10 @@ bool vg_dataset_split_made_up(const vg_dataset *ds) {
 vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *err) {
     if (!ds || !dir || !dir[0])
         return vg_err_set(err, VG_ERR_ARG, "extra training data: no folder given");
-    char *root = clean_root(dir);
+    char *root = vg_clean_root(dir);
     if (!root) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", dir);
     scan_tree t;
-    vg_status s = scan_tree_read(root, &t, err);
+    vg_status s = vg_scan_tree_read(root, &t, err);
     if (s != VG_OK) {
         free(root);
         return s;
@@ -685,7 +727,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         map[i] = vg_dataset_find_class(ds, t.dirs[i].name);
         if (map[i] < 0) {
             char names[256];
-            class_names(ds->classes, ds->n_classes, names, sizeof names);
+            vg_class_names(ds->classes, ds->n_classes, names, sizeof names);
             const char *hint = NULL; /* "Fire" for "fire": names are case-sensitive */
             for (int c = 0; c < ds->n_classes && !hint; c++)
                 if (strcasecmp(ds->classes[c], t.dirs[i].name) == 0) hint = ds->classes[c];
@@ -710,15 +752,25 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         else
             ds->train = train;
     }
-    if (s == VG_OK) s = append_samples(ds, root, &t, map, true, err);
+    int src = -1;
+    if (s == VG_OK && (src = vg_dataset_add_source(ds, root, false, true)) < 0)
+        s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
+    if (s == VG_OK) s = vg_append_samples(ds, root, &t, map, true, err);
     if (s == VG_OK) {
         for (int i = n_before; i < ds->n_samples; i++)
             ds->train[ds->n_train++] = i;
+        ds->sources[src].count = ds->n_samples - n_before;
+        ds->sources[src].n_split[VG_SPLIT_TRAIN] = ds->sources[src].count;
     } else {
         /* undo a partial append */
         for (int i = n_before; i < ds->n_samples; i++)
             free(ds->samples[i].path);
         ds->n_samples = n_before;
+        if (src >= 0) {
+            ds->n_sources--;
+            free(ds->sources[src].root);
+            free(ds->sources[src].name);
+        }
     }
     for (int i = 0; s == VG_OK && i < t.ignored.n; i++) {
         char **v = realloc(ds->ignored, (size_t)(ds->n_ignored + 1) * sizeof *v);
@@ -728,7 +780,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         t.ignored.v[i] = NULL;
     }
     free(map);
-    scan_tree_free(&t);
+    vg_scan_tree_free(&t);
     free(root);
     return s;
 }

@@ -38,26 +38,74 @@
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
+/* A box of a detection dataset: corners as fractions 0..1 of the image's width and height
+ * (x0 <= x1, y0 <= y1), and its class (an index into vg_dataset.classes once in a dataset; the
+ * data.yaml's class id in vg_yolo_parse_labels). */
+typedef struct {
+    float x0, y0, x1, y1;
+    int cls;
+} vg_box;
+
+typedef enum {
+    VG_SPLIT_NONE = -1,
+    VG_SPLIT_TRAIN = 0,
+    VG_SPLIT_VAL = 1,
+    VG_SPLIT_TEST = 2
+} vg_split;
+
 typedef struct {
     char *path; /* full path, e.g. "data/fire/a.jpg" (owned) */
-    char *name; /* "class/file" relative to its tree, as in split lists (points into path) */
+    char *name; /* relative to its source's folder: "class/file" for a folder-per-class tree,
+                   as in split lists; "train/images/a.jpg" for a detection export (points
+                   into path) */
     int label;  /* index into vg_dataset.classes */
     bool extra; /* from an extra-train tree: training only */
+    int source; /* index into vg_dataset.sources */
+    int split;  /* vg_split the sample is in (vg_dataset_open; the lists otherwise) */
+    int box0, n_boxes; /* its boxes: vg_dataset.boxes[box0 .. box0 + n_boxes) */
+    bool boxed;        /* from a detection source: the label comes from the boxes, and a crop
+                          takes the class of the boxes it keeps */
 } vg_sample;
+
+/* Where the samples came from: one per folder given. */
+typedef struct {
+    char *root;       /* the folder (or data.yaml) as given, without trailing '/' */
+    char *name;       /* a short name for reports: the folder's last component */
+    bool detection;   /* a YOLO / Roboflow export: classes from boxes */
+    bool extra;       /* training only */
+    int first, count; /* samples [first, first + count) */
+    int n_split[3];   /* images in its train / val / test splits */
+    char *from[3];    /* the list file or folder each split came from, or NULL */
+    bool made_up;     /* its train / val split was made up (vg_dataset_split_stratified) */
+    /* detection sources: images whose label file is missing or empty (background images, of
+     * the no-alarm class), and files skipped (image formats the decoders do not read) */
+    int no_label_file, empty_labels, skipped;
+    char *skipped_example;
+} vg_source;
 
 /* Read-only for callers; build with the functions below, release with vg_dataset_free. */
 typedef struct {
-    char *root; /* the scanned folder, without trailing '/' */
+    char *root; /* the first source's folder, without trailing '/' */
     int n_classes;
-    char **classes; /* sorted (byte order) folder names */
+    char **classes; /* sorted (byte order) class names: folder names, detection classes and the
+                       no-alarm class */
     int n_samples;
-    vg_sample *samples;  /* the main tree sorted by (class, file name), then extra trees */
-    int n_main;          /* samples [0, n_main) come from the main tree */
+    vg_sample *samples;  /* source by source; a folder tree's sorted by (class, file name), a
+                            detection export's by name */
+    int n_main;          /* samples [0, n_main) come from the first source */
     int *train, n_train; /* indices into samples, ascending */
     int *val, n_val;
-    bool split_made_up; /* the split came from vg_dataset_split_stratified */
+    int *test, n_test;  /* vg_dataset_open: the sources' test splits */
+    bool split_made_up; /* a split came from vg_dataset_split_stratified */
     char **ignored;     /* subfolders holding files but no image (e.g. "DIR/splits") */
     int n_ignored;
+    vg_source *sources;
+    int n_sources;
+    vg_box *boxes; /* every box of every sample, class indices into `classes` */
+    int n_boxes;
+    int no_alarm;  /* the class of background images and box-free crops, or -1 */
+    int *box_rank; /* per class: its precedence when boxes of several classes are in view (0
+                      first: "fire" before "smoke"); INT_MAX for classes no box has */
 } vg_dataset;
 
 /* Image files are *.jpg, *.jpeg, *.png, *.bmp, any letter case; names starting with '.' are
@@ -104,6 +152,112 @@ bool vg_dataset_split_made_up(const vg_dataset *ds);
  * unknown one is an error naming it and the known classes, and nothing is added. May be
  * called before or after the split, and more than once. */
 vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *err);
+
+/* ---- several sources: folder-per-class trees and detection exports -------------------------- */
+
+typedef struct vg_source_spec {
+    const char *dir; /* a folder-per-class tree, or a YOLO / Roboflow export (a folder with a
+                        data.yaml, or the .yaml file itself) */
+    /* folder trees: split lists ("class/file" lines); NULL: DIR/splits/train.txt, val.txt,
+     * test.txt where they exist (vg_dataset_opts.default_lists). Detection exports take their
+     * splits from data.yaml and refuse lists. */
+    const char *train_list, *val_list, *test_list;
+    bool extra;      /* training only: every image of a tree, the train split of an export */
+    bool lists_only; /* a tree: only the lists given, never DIR/splits/ (e.g. `vigie eval
+                        --list`, whose list may be the one a default names) */
+} vg_source_spec;
+
+typedef struct {
+    const char *no_alarm; /* the class of images without boxes and of box-free crops; added to
+                             the classes when a detection source is given (default "neutral") */
+    bool default_lists;   /* use DIR/splits/{train,val,test}.txt when no list is given */
+    float val_fraction;   /* a tree without train and val lists: made-up split of this share */
+    uint64_t seed;        /* of the made-up split */
+} vg_dataset_opts;
+
+/* no_alarm "neutral", default lists on, val_fraction 0.15, seed 1 */
+vg_dataset_opts vg_dataset_opts_default(void);
+
+/* Opens one dataset from n sources. Classes are matched by name across sources (the union,
+ * sorted; a detection source adds its data.yaml names and the no-alarm class). A detection
+ * image's class comes from its boxes: the class of highest precedence among them (the order
+ * in which the data.yaml names them, first source first: fire before smoke), the no-alarm
+ * class when it has none. Splits per source:
+ *   tree:   train = its train list, else every image not in its val or test list; val = its
+ *           val list; with neither train nor val list, a made-up stratified split (see
+ *           vg_dataset_split_stratified; the source's made_up is set); test = its test list.
+ *   export: data.yaml's train, val and test entries.
+ *   extra:  every image of a tree, the train split of an export, to train only.
+ * An image in two splits of one source is an error naming it. A label file that cannot be
+ * parsed is an error naming the file and line. train / val / test get the union, ascending. */
+vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opts *o,
+                          vg_dataset **out, vg_err *err);
+
+/* Index of the source whose folder is `dir` (as given, trailing '/' ignored), or -1. */
+int vg_dataset_find_source(const vg_dataset *ds, const char *dir);
+
+/* Content hash of a set of samples: their names (relative to their source) and sources'
+ * names, in order. Same images, same hash, on any machine and path: how a model records
+ * which images it was trained on without recording where they were. */
+uint64_t vg_dataset_hash(const vg_dataset *ds, const int *idx, int n);
+
+/* Describes samples idx[0..n) by content, source by source: "name:count:hash" entries
+ * (vg_dataset_hash of that source's samples among them, 16 hex digits) joined by "; ", in
+ * source order, sources without a sample left out. Truncated to `size`. */
+void vg_dataset_describe(const vg_dataset *ds, const int *idx, int n, char *buf, size_t size);
+
+/* The label a crop of sample s gets when it shows the region x0,y0..x1,y1 (fractions of the
+ * image, see vg_box_keep): the highest-precedence class among the boxes it keeps, the
+ * no-alarm class when it keeps none; *ambiguous when a box is only partly in view (neither
+ * kept nor cut away). Samples that are not `boxed` keep their label. */
+int vg_dataset_crop_label(const vg_dataset *ds, int s, float x0, float y0, float x1, float y1,
+                          bool *ambiguous);
+
+/* Whether a crop x0,y0..x1,y1 (fractions of the image) keeps box b: 1 when it shows at least
+ * VG_BOX_KEEP of the box, or the box fills at least VG_BOX_KEEP of it (a crop inside a large
+ * plume is smoke); 0 when the box is cut away (both shares at most VG_BOX_GONE); -1 in
+ * between: part of the flame is in view, too little to call it fire and too much to call the
+ * crop neutral. */
+#define VG_BOX_KEEP 0.5
+#define VG_BOX_GONE 0.1
+int vg_box_keep(const vg_box *b, float x0, float y0, float x1, float y1);
+
+/* ---- detection exports (YOLO / Roboflow layout; yolo.c) ---------------------------------- */
+
+#define VG_YOLO_SPLITS 3 /* train, val, test */
+
+typedef struct {
+    char *yaml; /* the data.yaml */
+    char *root; /* the folder its paths are relative to */
+    int n_names;
+    char **names; /* class names by id */
+    int n_entries[VG_YOLO_SPLITS];
+    char **entries[VG_YOLO_SPLITS]; /* per split: folders of images, .txt lists, images */
+} vg_yolo_spec;
+
+/* true when `path` is a .yaml / .yml file or a folder holding data.yaml */
+bool vg_yolo_is_export(const char *path);
+/* Reads data.yaml (`path` is the file or its folder). Errors name file:line:column and the
+ * key: no names, nc disagreeing with names, a split folder or list that does not exist. */
+vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err);
+void vg_yolo_spec_free(vg_yolo_spec *s);
+/* The images of split k (0 train, 1 val, 2 test): full paths, sorted, each once (free each
+ * and the array). *skipped counts files of image formats that are not read (.webp ...), one
+ * of them in *skipped_example (may be NULL; free it). */
+vg_status vg_yolo_split_images(const vg_yolo_spec *s, int split, char ***paths, int *n,
+                               int *skipped, char **skipped_example, vg_err *err);
+/* The label file of an image: the last "/images/" of its path becomes "/labels/", the
+ * extension ".txt" (next to the image when there is no images folder). malloc'ed, or NULL. */
+char *vg_yolo_label_path(const char *image);
+/* Parses a label file's text: one box per line, "class cx cy w h" or a polygon "class x1 y1
+ * x2 y2 x3 y3 ..." (its bounding box); blank lines are skipped. Errors name `name`:line.
+ * Boxes are clipped to the image (a little over its edge is exporters' rounding; more is an
+ * error). *boxes (free it) may be NULL when there is none. */
+vg_status vg_yolo_parse_labels(const char *text, size_t size, const char *name, int n_names,
+                               vg_box **boxes, int *n_boxes, vg_err *err);
+/* vg_yolo_label_path + read + parse; a missing label file is no box (*has_file false). */
+vg_status vg_yolo_read_labels(const char *image, int n_names, vg_box **boxes, int *n_boxes,
+                              bool *has_file, vg_err *err);
 
 /* counts[c] = samples of class c among samples idx[0..n). counts has n_classes entries. */
 void vg_dataset_count(const vg_dataset *ds, const int *idx, int n, int *counts);

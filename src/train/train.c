@@ -37,6 +37,7 @@ vg_train_cfg vg_train_cfg_default(void) {
     vg_train_cfg c;
     memset(&c, 0, sizeof c);
     c.val_fraction = 0.15f;
+    c.default_lists = true;
     /* The default recipe, chosen on the val list (README, tools/recipe_search.sh): the whole
      * backbone fine-tuned at a low rate, validated and kept as a weight moving average. */
     c.mode = VG_TRAIN_ALL;
@@ -129,10 +130,14 @@ static void sb_add(strbuf *b, const char *fmt, ...) {
 }
 
 static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
-    sb_add(b, "data=%s\n", c->data ? c->data : "");
-    sb_add(b, "train_list=%s\n", c->train_list ? c->train_list : "");
-    sb_add(b, "val_list=%s\n", c->val_list ? c->val_list : "");
-    for (int i = 0; i < c->n_extra; i++) sb_add(b, "extra_train=%s\n", c->extra_train[i]);
+    /* one line per source: folder, lists and role, tab-separated (paths hold no tab here:
+     * vg_train_run refuses them) */
+    for (int i = 0; i < c->n_data; i++) {
+        const vg_source_spec *d = &c->data[i];
+        sb_add(b, "source=%s\t%s\t%s\t%s\t%d\n", d->dir, d->train_list ? d->train_list : "",
+               d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
+    }
+    sb_add(b, "default_lists=%d\n", c->default_lists);
     sb_add(b, "val_fraction=%.9g\n", c->val_fraction);
     sb_add(b, "backbone=%s\n", c->backbone ? c->backbone : "");
     sb_add(b, "out=%s\n", c->out ? c->out : "");
@@ -161,6 +166,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
     vg_train_cfg d = vg_train_cfg_default();
     d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
     d.resume = c->resume;
+    d.default_lists = false; /* checkpoints from before default lists have no such line */
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         char *eq = strchr(line, '=');
         if (!eq) continue;
@@ -168,10 +174,34 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         const char *k = line;
         char *v = eq + 1;
         const char *sv = *v ? v : NULL;
-        if (!strcmp(k, "data")) d.data = sv;
-        else if (!strcmp(k, "train_list")) d.train_list = sv;
-        else if (!strcmp(k, "val_list")) d.val_list = sv;
-        else if (!strcmp(k, "extra_train") && d.n_extra < VG_TRAIN_MAX_EXTRA) d.extra_train[d.n_extra++] = v;
+        /* older checkpoints: data=, train_list=, val_list=, extra_train= */
+        if (!strcmp(k, "data") && sv && d.n_data < VG_TRAIN_MAX_DATA) {
+            memset(&d.data[d.n_data], 0, sizeof d.data[0]);
+            d.data[d.n_data++].dir = sv;
+        } else if (!strcmp(k, "train_list") && d.n_data > 0)
+            d.data[0].train_list = sv;
+        else if (!strcmp(k, "val_list") && d.n_data > 0)
+            d.data[0].val_list = sv;
+        else if (!strcmp(k, "extra_train") && d.n_data < VG_TRAIN_MAX_DATA) {
+            memset(&d.data[d.n_data], 0, sizeof d.data[0]);
+            d.data[d.n_data].dir = v;
+            d.data[d.n_data++].extra = true;
+        } else if (!strcmp(k, "source") && d.n_data < VG_TRAIN_MAX_DATA) {
+            char *f[5] = {v, NULL, NULL, NULL, NULL};
+            for (int j = 1; j < 5 && f[j - 1]; j++) {
+                char *tab = strchr(f[j - 1], '\t');
+                if (tab) *tab = 0, f[j] = tab + 1;
+            }
+            if (!f[4]) return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: bad source line");
+            vg_source_spec *sp = &d.data[d.n_data++];
+            memset(sp, 0, sizeof *sp);
+            sp->dir = f[0];
+            sp->train_list = *f[1] ? f[1] : NULL;
+            sp->val_list = *f[2] ? f[2] : NULL;
+            sp->test_list = *f[3] ? f[3] : NULL;
+            sp->extra = atoi(f[4]) != 0;
+        } else if (!strcmp(k, "default_lists"))
+            d.default_lists = atoi(v) != 0;
         else if (!strcmp(k, "val_fraction")) d.val_fraction = strtof(v, NULL);
         else if (!strcmp(k, "backbone")) d.backbone = sv;
         else if (!strcmp(k, "out")) d.out = sv;
@@ -214,7 +244,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
     if (d.phase < 0 || d.phase > 2 || d.stop_epoch < 0 || d.stop_epoch > d.epochs)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: refit phase %d / stop epoch %d invalid",
                           d.phase, d.stop_epoch);
-    if (!d.data || !d.out || !d.backbone)
+    if (d.n_data == 0 || !d.out || !d.backbone)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
     *c = d;
     return VG_OK;
@@ -250,6 +280,8 @@ typedef struct {
     int no_alarm;         /* class index, or -1 */
     int size, chunk, first_trainable, fc_node, logits;
     char ckpt[1024];
+    char train_set[2048], val_set[2048]; /* vg_dataset_describe of the training and
+                                                validation images (before a refit) */
 } run;
 
 static void wr_f64(vg_wr *w, double v) {
@@ -440,42 +472,85 @@ static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *
 
 /* ---- the run */
 
+/* "fire 253/38 neutral 118/20 ..." (training / validation images per class) into line */
+static void class_counts_line(const vg_dataset *ds, const int *tr, int ntr, const int *va, int nva,
+                              char *line, size_t size, int k) {
+    int tc[VG_MAX_CLASSES] = {0}, vcn[VG_MAX_CLASSES] = {0};
+    for (int i = 0; i < ntr; i++)
+        tc[ds->samples[tr[i]].label]++;
+    for (int i = 0; i < nva; i++)
+        vcn[ds->samples[va[i]].label]++;
+    for (int i = 0; i < ds->n_classes && k > 0 && (size_t)k < size; i++)
+        k += snprintf(line + k, size - (size_t)k, " %s %d/%d", ds->classes[i], tc[i], vcn[i]);
+}
+
 static vg_status setup_data(run *R, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
-    vg_status st = vg_dataset_scan(c->data, &R->ds, err);
+    vg_dataset_opts o = vg_dataset_opts_default();
+    o.no_alarm = c->no_alarm ? c->no_alarm : "neutral";
+    o.default_lists = c->default_lists;
+    o.val_fraction = c->val_fraction;
+    o.seed = c->seed;
+    vg_status st = vg_dataset_open(c->data, c->n_data, &o, &R->ds, err);
     if (st != VG_OK) return st;
-    if (c->train_list || c->val_list) {
-        if (!c->train_list)
-            return vg_err_set(err, VG_ERR_ARG, "--val-list needs --train-list as well");
-        st = vg_dataset_split_lists(R->ds, c->train_list, c->val_list, err);
-    } else {
-        st = vg_dataset_split_stratified(R->ds, c->val_fraction, c->seed, err);
-        if (st == VG_OK && c->phase != 2 && R->ds->n_val > 0) /* a refit merges it back: said once is enough */
-            say(R->hooks, "warning: no --train-list/--val-list: made up a stratified %.0f%% "
-                          "validation split; near-duplicate frames of one clip may land on both "
-                          "sides and make validation look better than it is",
-                100.0 * c->val_fraction);
+    vg_dataset *ds = R->ds;
+    for (int s = 0; s < ds->n_sources; s++) {
+        const vg_source *so = &ds->sources[s];
+        if (so->made_up && c->phase != 2 && so->n_split[VG_SPLIT_VAL] > 0)
+            say(R->hooks,
+                "warning: %s: no train or val list: made up a stratified %.0f%% "
+                "validation split; near-duplicate frames of one clip may land on both "
+                "sides and make validation look better than it is",
+                so->root, 100.0 * c->val_fraction);
+        if (so->skipped)
+            say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)", so->root,
+                so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS, so->skipped_example);
     }
-    for (int i = 0; st == VG_OK && i < c->n_extra; i++) st = vg_dataset_add_extra_train(R->ds, c->extra_train[i], err);
-    if (st == VG_OK && c->phase == 2) st = vg_dataset_merge_val(R->ds, err);
+    /* what each source brings (before a refit merges val into train) */
+    char line[1024];
+    for (int s = 0; s < ds->n_sources && ds->n_sources > 1; s++) {
+        const vg_source *so = &ds->sources[s];
+        int *tr = malloc(sizeof(int) * ((size_t)so->count + 1)),
+            *va = malloc(sizeof(int) * ((size_t)so->count + 1));
+        if (!tr || !va) {
+            free(tr), free(va);
+            return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        }
+        int nt = 0, nv = 0;
+        for (int i = so->first; i < so->first + so->count; i++) {
+            if (ds->samples[i].split == VG_SPLIT_TRAIN)
+                tr[nt++] = i;
+            else if (ds->samples[i].split == VG_SPLIT_VAL)
+                va[nv++] = i;
+        }
+        int k = snprintf(line, sizeof line, "  %s%s: %d training, %d validation:", so->name,
+                         so->detection ? " (boxes)"
+                         : so->extra   ? " (training only)"
+                                       : "",
+                         nt, nv);
+        class_counts_line(ds, tr, nt, va, nv, line, sizeof line, k);
+        say(R->hooks, "%s", line);
+        if (so->detection && so->no_label_file + so->empty_labels > 0)
+            say(R->hooks,
+                "  %s: %d images without boxes (%d without a label file, %d with an "
+                "empty one): class %s",
+                so->name, so->no_label_file + so->empty_labels, so->no_label_file, so->empty_labels,
+                ds->classes[ds->no_alarm]);
+        free(tr), free(va);
+    }
+    /* the train and val images as the selection saw them (a refit trains on both) */
+    vg_dataset_describe(ds, ds->train, ds->n_train, R->train_set, sizeof R->train_set);
+    vg_dataset_describe(ds, ds->val, ds->n_val, R->val_set, sizeof R->val_set);
+    if (c->phase == 2) st = vg_dataset_merge_val(ds, err);
     if (st != VG_OK) return st;
-    R->no_alarm = c->no_alarm ? vg_dataset_find_class(R->ds, c->no_alarm) : -1;
+    R->no_alarm = c->no_alarm ? vg_dataset_find_class(ds, c->no_alarm) : -1;
     if (R->no_alarm < 0 && c->no_alarm)
         say(R->hooks, "note: no class named '%s': alarm metrics are off", c->no_alarm);
-    int *tc = calloc((size_t)R->ds->n_classes, sizeof(int)), *vcn = calloc((size_t)R->ds->n_classes, sizeof(int));
-    if (!tc || !vcn) {
-        free(tc), free(vcn);
-        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    }
-    vg_dataset_count(R->ds, R->ds->train, R->ds->n_train, tc);
-    vg_dataset_count(R->ds, R->ds->val, R->ds->n_val, vcn);
-    char line[1024];
-    int k = snprintf(line, sizeof line, "data: %d classes, %d training images, %d validation:",
-                     R->ds->n_classes, R->ds->n_train, R->ds->n_val);
-    for (int i = 0; i < R->ds->n_classes && k > 0 && (size_t)k < sizeof line; i++)
-        k += snprintf(line + k, sizeof line - (size_t)k, " %s %d/%d", R->ds->classes[i], tc[i], vcn[i]);
+    int k = snprintf(line, sizeof line,
+                     "data: %d classes, %d training images, %d validation:", ds->n_classes,
+                     ds->n_train, ds->n_val);
+    class_counts_line(ds, ds->train, ds->n_train, ds->val, ds->n_val, line, sizeof line, k);
     say(R->hooks, "%s", line);
-    free(tc), free(vcn);
     return VG_OK;
 }
 
@@ -677,10 +752,10 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
         meta(R, "alarm_recall_target", "%.4f", c->alarm_recall);
     }
     if (c->tta_flip) meta(R, "tta", "flip");
-    /* where the lists are, so that `vigie eval` can tell a figure on them from a held-out one */
-    char rp[PATH_MAX];
-    if (c->train_list && realpath(c->train_list, rp)) meta(R, "train_list", "%s", rp);
-    if (c->val_list && realpath(c->val_list, rp)) meta(R, "val_list", "%s", rp);
+    /* which images it learnt from and was chosen on, by content (no path of this machine),
+     * so that `vigie eval` can tell a figure on them from a held-out one */
+    meta(R, "train_set", "%s", R->train_set);
+    if (R->val_set[0]) meta(R, "val_set", "%s", R->val_set);
     if (c->phase == 2) {
         meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
                          "threshold kept from the run that chose it on val",
@@ -1144,7 +1219,19 @@ out:
 /* ---- the run */
 
 static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
-    if (!c->data) return vg_err_set(err, VG_ERR_ARG, "no --data folder");
+    if (c->n_data < 1 || c->n_data > VG_TRAIN_MAX_DATA)
+        return vg_err_set(err, VG_ERR_ARG, "no --data folder (or over %d)", VG_TRAIN_MAX_DATA);
+    int main_sources = 0;
+    for (int i = 0; i < c->n_data; i++) {
+        const vg_source_spec *d = &c->data[i];
+        const char *p[4] = {d->dir, d->train_list, d->val_list, d->test_list};
+        for (int j = 0; j < 4; j++)
+            if (p[j] && (strchr(p[j], '\t') || strchr(p[j], '\n')))
+                return vg_err_set(err, VG_ERR_ARG, "%s: a path with a tab or line break", p[j]);
+        main_sources += !d->extra;
+    }
+    if (main_sources == 0)
+        return vg_err_set(err, VG_ERR_ARG, "only training-only (--extra-train) data: give --data");
     if (!c->backbone && !c->init_model) return vg_err_set(err, VG_ERR_ARG, "no --backbone model");
     if (!c->out) return vg_err_set(err, VG_ERR_ARG, "no output model (-o)");
     /* find out now, not after an hour of training, that the results cannot be written */

@@ -10,16 +10,15 @@
 
 typedef enum { VG_TRAIN_HEAD = 0, VG_TRAIN_LAST = 1, VG_TRAIN_ALL = 2 } vg_train_mode;
 
-#define VG_TRAIN_MAX_EXTRA 16
+#define VG_TRAIN_MAX_DATA 16
 
 typedef struct {
-    /* data */
-    const char *data;       /* folder-per-class root */
-    const char *train_list; /* split lists (NULL: stratified split of `data`) */
-    const char *val_list;
-    const char *extra_train[VG_TRAIN_MAX_EXTRA];
-    int n_extra;
-    float val_fraction; /* for the made-up split */
+    /* data: folder-per-class trees and detection exports, each with its own splits, and
+     * training-only sources (.extra); see vg_dataset_open */
+    vg_source_spec data[VG_TRAIN_MAX_DATA];
+    int n_data;
+    bool default_lists; /* a tree's splits/{train,val,test}.txt when no list is given */
+    float val_fraction; /* for a made-up split */
     /* model */
     const char *backbone; /* .vgm or .tflite */
     const char *out;      /* OUT.vgm; OUT.csv, OUT.curves.png ... next to it */
