@@ -70,6 +70,7 @@ const char *vg_test_tmpdir(void);
     X(golden_train)                                                                              \
     X(train)                                                                                     \
     X(data)                                                                                      \
+    X(sources)                                                                                   \
     X(metrics)                                                                                   \
     X(quant)                                                                                     \
     X(prune)                                                                                     \
@@ -79,7 +80,9 @@ const char *vg_test_tmpdir(void);
     X(engine)                                                                                    \
     X(corrupt)                                                                                   \
     X(plot)                                                                                      \
-    X(watch)
+    X(watch)                                                                                     \
+    X(watch_levels)                                                                              \
+    X(tiles)
 
 /* weak, so that a test file being written does not break the build of the others */
 #define VG_TEST_DECLARE(name) void test_##name(void) __attribute__((weak));
