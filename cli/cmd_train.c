@@ -56,6 +56,15 @@ static const cli_opt opts[] = {
     {"--zoom-out", "P",
      "with probability P, shrink the image into a random part of the input (default 0 = off)"},
     {"--zoom-min", "S", "zoom-out keeps at least this share of the input's sides (default 0.5)"},
+    {"--box-zoom", "P",
+     "images with boxes: with probability P a crop zoomed in on one box, so small "
+     "and distant fire is seen large (default 0 = off)"},
+    {"--box-zoom-range", "MIN,MAX",
+     "the box's side as a share of the zoomed crop's (default 0.2,0.7)"},
+    {"--neg-crops", "P",
+     "images with boxes: with probability P a crop away from every box, as a "
+     "no-alarm example of the same scene (default 0 = off)"},
+    {"--neg-margin", "M", "negative crops stay M x the box's size away from it (default 0.25)"},
     {"--mixup", "ALPHA", "mixup of image pairs with Beta(ALPHA, ALPHA) weights (default 0 = off)"},
     {"--ema", "DECAY", "validate and keep a moving average of the weights (default 0.99, 0 = off)"},
     {"--backbone-lr-mult", "X", "learning-rate factor for the pretrained layers (default 1)"},
@@ -252,10 +261,13 @@ int cmd_train(int argc, char **argv) {
             return CLI_USAGE;
         }
     }
-    double crop, jit, mix, ema, blr, zp, zm;
+    double crop, jit, mix, ema, blr, zp, zm, bz, nc, nm;
     if (!cli_double(&a, "--crop-scale", c.aug.scale_min, 0.05, 1, &crop) ||
         !cli_double(&a, "--zoom-out", c.aug.zoom_prob, 0, 1, &zp) ||
         !cli_double(&a, "--zoom-min", c.aug.zoom_min, 0.1, 1, &zm) ||
+        !cli_double(&a, "--box-zoom", c.aug.box_zoom, 0, 1, &bz) ||
+        !cli_double(&a, "--neg-crops", c.aug.neg_crop, 0, 1, &nc) ||
+        !cli_double(&a, "--neg-margin", c.aug.neg_margin, 0, 10, &nm) ||
         !cli_double(&a, "--jitter", c.aug.brightness, 0, 1, &jit) ||
         !cli_double(&a, "--mixup", c.mixup, 0, 10, &mix) ||
         !cli_double(&a, "--ema", c.ema, 0, 0.99999, &ema) ||
@@ -266,6 +278,22 @@ int cmd_train(int argc, char **argv) {
     c.ema = (float)ema;
     c.aug.scale_min = (float)crop;
     c.aug.zoom_prob = (float)zp, c.aug.zoom_min = (float)zm;
+    c.aug.box_zoom = (float)bz, c.aug.neg_crop = (float)nc, c.aug.neg_margin = (float)nm;
+    if (bz + nc > 1) {
+        cli_error(a.cmd, "--box-zoom %g and --neg-crops %g add up to over 1", bz, nc);
+        return CLI_USAGE;
+    }
+    const char *bzr = cli_get(&a, "--box-zoom-range");
+    if (bzr) {
+        float lo = 0, hi = 0;
+        char tail = 0;
+        if (sscanf(bzr, "%f,%f%c", &lo, &hi, &tail) != 2 || !(lo > 0 && lo <= hi && hi <= 1)) {
+            cli_error(a.cmd,
+                      "--box-zoom-range: expected MIN,MAX with 0 < MIN <= MAX <= 1, got '%s'", bzr);
+            return CLI_USAGE;
+        }
+        c.aug.box_zoom_min = lo, c.aug.box_zoom_max = hi;
+    }
     c.aug.brightness = c.aug.contrast = c.aug.saturation = (float)jit;
     if (!c.resume && (c.n_data == 0 || !c.backbone || !c.out)) {
         cli_error(a.cmd, "needs --data DIR, --backbone MODEL and -o OUT.vgm (or --resume CKPT); "

@@ -366,10 +366,133 @@ static void test_crop_label(void) {
     vg_dataset_free(ds);
 }
 
+/* negative crops keep the margin from every box; zoom-in crops frame their box */
+static void test_box_crops(void) {
+    vg_augment a = vg_augment_default();
+    a.neg_margin = 0.25f;
+    const vg_box boxes[2] = {{0.1f, 0.1f, 0.3f, 0.2f, 0}, {0.6f, 0.5f, 0.7f, 0.9f, 1}};
+    vg_rng r = vg_rng_make(7, 1, 2);
+    int found = 0, bad = 0;
+    for (int i = 0; i < 2000; i++) {
+        vg_augment_params p;
+        vg_augment_draw(NULL, 200, 100, 0, 0, 0, &p);
+        if (!vg_augment_negative_crop(&a, 200, 100, boxes, 2, &r, &p)) continue;
+        found++;
+        double x0 = p.x / 200.0, x1 = (p.x + p.w) / 200.0, y0 = p.y / 100.0,
+               y1 = (p.y + p.h) / 100.0;
+        for (int b = 0; b < 2; b++) { /* the grown box, computed here on its own */
+            const vg_box *q = &boxes[b];
+            double m = 0.25 * fmax(q->x1 - q->x0, q->y1 - q->y0);
+            bool overlap = x0 < q->x1 + m && x1 > q->x0 - m && y0 < q->y1 + m && y1 > q->y0 - m;
+            bad += overlap;
+        }
+        bad +=
+            !(p.w >= 1 && p.h >= 1 && p.x >= 0 && p.y >= 0 && p.x + p.w <= 200 && p.y + p.h <= 100);
+    }
+    CHECK(found > 1000 && bad == 0, "negative crops: %d found, %d within the margin", found, bad);
+    /* nowhere to go: an image covered by a box */
+    const vg_box all = {0.05f, 0.05f, 0.95f, 0.95f, 0};
+    vg_augment_params p, before;
+    vg_augment_draw(NULL, 64, 64, 0, 0, 0, &p);
+    before = p;
+    bool got = vg_augment_negative_crop(&a, 64, 64, &all, 1, &r, &p);
+    CHECK(!got && memcmp(&p, &before, sizeof p) == 0, "covered image: no negative crop");
+    /* zoom-in: the box inside the crop, its longer side a share within range where the image
+     * leaves room */
+    int outside = 0, off_range = 0;
+    for (int i = 0; i < 2000; i++) {
+        vg_augment_draw(NULL, 400, 300, 0, 0, 0, &p);
+        vg_augment_zoom_crop(&a, 400, 300, &boxes[i & 1], &r, &p);
+        const vg_box *q = &boxes[i & 1];
+        double bx0 = q->x0 * 400, bx1 = q->x1 * 400, by0 = q->y0 * 300, by1 = q->y1 * 300;
+        outside += p.x > bx0 + 1 || p.x + p.w < bx1 - 1 || p.y > by0 + 1 || p.y + p.h < by1 - 1;
+        double side = fmax(bx1 - bx0, by1 - by0), share = side / sqrt((double)p.w * p.h);
+        /* the crop's geometric side, within the aspect range's spread and rounding */
+        if (p.w < 400 && p.h < 300 &&
+            (share < a.box_zoom_min * 0.8 || share > a.box_zoom_max * 1.6))
+            off_range++;
+    }
+    CHECK(outside == 0 && off_range == 0, "zoom-in crops: %d miss their box, %d off range", outside,
+          off_range);
+}
+
+/* the loader labels boxed draws by the boxes their crops keep */
+static void test_loader_labels(void) {
+    vg_err err;
+    vg_dataset *ds = NULL;
+    if (open1(tp("det"), &ds, &err) != VG_OK) {
+        CHECK(0, "open: %s", err.msg);
+        return;
+    }
+    vg_cache_opts co = vg_cache_opts_default();
+    co.size = 64;
+    vg_cache *c = NULL;
+    vg_status s = vg_cache_build(&c, ds, ds->train, ds->n_train, &co, &err);
+    CHECK(s == VG_OK, "cache: %s", s == VG_OK ? "" : err.msg);
+    if (s != VG_OK) {
+        vg_dataset_free(ds);
+        return;
+    }
+    vg_augment a = vg_augment_default();
+    vg_loader_opts lo = vg_loader_opts_default();
+    lo.spec = (vg_input_spec){16, 16, 3, {0, 0, 0}, {1, 1, 1}};
+    lo.batch = 5;
+    lo.seed = 3;
+    lo.ds = ds;
+    int counts[3], want[3] = {0, 0, 0};
+    for (int i = 0; i < ds->n_train; i++)
+        want[ds->samples[ds->train[i]].label]++;
+    /* no augmentation: the images' own labels (a, e fire; b smoke; c, d neutral) */
+    vg_loader *l = NULL;
+    s = vg_loader_new(&l, c, NULL, 0, &lo, &err);
+    CHECK(s == VG_OK, "loader: %s", s == VG_OK ? "" : err.msg);
+    if (l) vg_loader_label_counts(l, 0, counts);
+    CHECK(l && counts[0] == want[0] && counts[1] == want[1] && counts[2] == want[2] && want[0] == 2,
+          "plain: %d %d %d", counts[0], counts[1], counts[2]);
+    vg_loader_free(l);
+    /* zoom-in on every boxed draw: a box is always kept, so a, b, e never come out neutral */
+    a.box_zoom = 1;
+    lo.aug = &a;
+    for (int ep = 0; ep < 5; ep++) {
+        l = NULL;
+        if (vg_loader_new(&l, c, NULL, 0, &lo, &err) != VG_OK) break;
+        vg_loader_label_counts(l, ep, counts);
+        CHECK(counts[1] == 2 && counts[0] + counts[2] == 3, "zoom-in, epoch %d: %d %d %d", ep,
+              counts[0], counts[1], counts[2]);
+        vg_loader_free(l);
+    }
+    /* negative crops on every draw: the scenes of a, b and e have room, so every draw is neutral */
+    a.box_zoom = 0;
+    a.neg_crop = 1;
+    l = NULL;
+    if (vg_loader_new(&l, c, NULL, 0, &lo, &err) == VG_OK) {
+        int neutral = 0;
+        for (int ep = 0; ep < 10; ep++) {
+            vg_loader_label_counts(l, ep, counts);
+            neutral += counts[1];
+        }
+        CHECK(neutral >= 45, "negative crops: %d of 50 draws neutral", neutral);
+        /* and the rendered batch carries the same labels as the counts */
+        vg_loader_start(l, 0, 0);
+        vg_batch b;
+        int n1 = 0;
+        while (vg_loader_next(l, &b))
+            for (int i = 0; i < b.n; i++)
+                n1 += b.labels[i] == 1;
+        vg_loader_label_counts(l, 0, counts);
+        CHECK(n1 == counts[1], "batch labels %d vs counted %d", n1, counts[1]);
+    }
+    vg_loader_free(l);
+    vg_cache_free(c);
+    vg_dataset_free(ds);
+}
+
 void test_sources(void) {
     snprintf(root, sizeof root, "%s", vg_test_tmpdir());
     test_export();
     test_errors();
     test_mixed();
     test_crop_label();
+    test_box_crops();
+    test_loader_labels();
 }

@@ -34,6 +34,13 @@ vg_augment vg_augment_default(void) {
     a.hue = 0.02f;
     a.zoom_prob = 0.0f;
     a.zoom_min = 0.5f;
+    a.box_zoom = 0.0f;
+    a.box_zoom_min = 0.2f;
+    a.box_zoom_max = 0.7f;
+    a.neg_crop = 0.0f;
+    /* a quarter of the box's size around it: loose smoke boxes and glow spill past the box */
+    a.neg_margin = 0.25f;
+    a.neg_scale_min = 0.08f;
     return a;
 }
 
@@ -64,6 +71,23 @@ vg_status vg_augment_check(const vg_augment *a, vg_err *err) {
                           "augmentation: zoom-out probability %g / smallest share %g not in "
                           "[0, 1] / (0, 1]",
                           (double)a->zoom_prob, (double)a->zoom_min);
+    if (!(a->box_zoom >= 0 && a->neg_crop >= 0 && a->box_zoom + a->neg_crop <= 1))
+        return vg_err_set(
+            err, VG_ERR_ARG,
+            "augmentation: zoom-in %g and negative crop %g probabilities must be >= 0 "
+            "and add up to at most 1",
+            (double)a->box_zoom, (double)a->neg_crop);
+    if (a->box_zoom > 0 &&
+        !(a->box_zoom_min > 0 && a->box_zoom_min <= a->box_zoom_max && a->box_zoom_max <= 1))
+        return vg_err_set(err, VG_ERR_ARG,
+                          "augmentation: zoom-in box share %g..%g not within (0, 1]",
+                          (double)a->box_zoom_min, (double)a->box_zoom_max);
+    if (a->neg_crop > 0 && !(a->neg_margin >= 0 && a->neg_margin <= 10 && a->neg_scale_min > 0 &&
+                             a->neg_scale_min <= 0.5f))
+        return vg_err_set(err, VG_ERR_ARG,
+                          "augmentation: negative-crop margin %g (0..10) or smallest area %g "
+                          "(0..0.5] out of range",
+                          (double)a->neg_margin, (double)a->neg_scale_min);
     return VG_OK;
 }
 
@@ -91,7 +115,7 @@ static double uniform(vg_rng *r, double lo, double hi) {
 
 /* torchvision.transforms.RandomResizedCrop.get_params: 10 tries at a random area and
  * log-uniform aspect ratio, then the largest centred crop within the ratio range. */
-static void draw_crop(const vg_augment *a, int W, int H, vg_rng *r, vg_augment_params *p) {
+void vg_augment_random_crop(const vg_augment *a, int W, int H, vg_rng *r, vg_augment_params *p) {
     const double area = (double)W * (double)H;
     const double lr0 = log((double)a->ratio_min), lr1 = log((double)a->ratio_max);
     for (int attempt = 0; attempt < 10; attempt++) {
@@ -137,7 +161,7 @@ void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, u
         p->order[i] = (uint8_t)i;
     if (!a) return;
     vg_rng r = vg_rng_make(seed, epoch, key);
-    draw_crop(a, src_w, src_h, &r, p);
+    vg_augment_random_crop(a, src_w, src_h, &r, p);
     p->flip = vg_rng_uniform(&r) < a->flip_prob;
     /* ColorJitter.get_params: a random order of the four, then each factor. All are drawn even
      * when disabled, so the stream (and later draws) do not depend on which are enabled. */
@@ -158,6 +182,95 @@ void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, u
     double zu = uniform(&r, 0, 1), z = uniform(&r, a->zoom_min, 1);
     double zx = uniform(&r, 0, 1), zy = uniform(&r, 0, 1);
     if (zu < a->zoom_prob) p->zoom = (float)z, p->zoom_x = (float)zx, p->zoom_y = (float)zy;
+}
+
+/* ---- crops around and away from boxes */
+
+/* a crop of w x h pixels at x, y, kept inside the image */
+static void set_crop(int W, int H, double x, double y, double w, double h, vg_augment_params *p) {
+    long iw = lround(w), ih = lround(h);
+    if (iw < 1) iw = 1;
+    if (ih < 1) ih = 1;
+    if (iw > W) iw = W;
+    if (ih > H) ih = H;
+    long ix = lround(x), iy = lround(y);
+    if (ix < 0) ix = 0;
+    if (iy < 0) iy = 0;
+    if (ix > W - iw) ix = W - iw;
+    if (iy > H - ih) iy = H - ih;
+    p->x = (int)ix, p->y = (int)iy, p->w = (int)iw, p->h = (int)ih;
+}
+
+void vg_augment_zoom_crop(const vg_augment *a, int W, int H, const vg_box *b, vg_rng *r,
+                          vg_augment_params *p) {
+    double bw = ((double)b->x1 - b->x0) * W, bh = ((double)b->y1 - b->y0) * H;
+    double side = bw > bh ? bw : bh;
+    if (side < 1) side = 1;
+    /* the box's longer side is a share f of the crop's side, log-uniform: as many small as
+     * large views */
+    double f = exp(uniform(r, log((double)a->box_zoom_min), log((double)a->box_zoom_max)));
+    double ar = exp(uniform(r, log((double)a->ratio_min), log((double)a->ratio_max)));
+    double area = (side / f) * (side / f);
+    double w = sqrt(area * ar), h = sqrt(area / ar);
+    if (w < bw) w = bw;
+    if (h < bh) h = bh;
+    /* anywhere that keeps the box inside the crop */
+    double x = b->x0 * (double)W - uniform(r, 0, w - bw),
+           y = b->y0 * (double)H - uniform(r, 0, h - bh);
+    set_crop(W, H, x, y, w, h, p);
+}
+
+bool vg_box_near(const vg_box *b, float margin, float x0, float y0, float x1, float y1) {
+    double bw = (double)b->x1 - b->x0, bh = (double)b->y1 - b->y0;
+    double m = margin * (bw > bh ? bw : bh);
+    return x0 < b->x1 + m && x1 > b->x0 - m && y0 < b->y1 + m && y1 > b->y0 - m;
+}
+
+bool vg_augment_negative_crop(const vg_augment *a, int W, int H, const vg_box *boxes, int n,
+                              vg_rng *r, vg_augment_params *p) {
+    enum {
+        GRID = 17
+    }; /* positions tried per crop size: a place between boxes is found when
+          there is one, not only when a random throw lands in it */
+    const double lr0 = log((double)a->ratio_min), lr1 = log((double)a->ratio_max);
+    for (int attempt = 0; attempt < 8; attempt++) {
+        /* small crops fit between boxes more often: log-uniform area, and smaller each try */
+        double hi = log(0.5) - attempt * 0.25, lo = log((double)a->neg_scale_min);
+        double frac = exp(uniform(r, lo, hi > lo ? hi : lo));
+        double ar = exp(uniform(r, lr0, lr1));
+        double w = sqrt(frac * W * H * ar), h = sqrt(frac * W * H / ar);
+        if (w > W) w = W;
+        if (h > H) h = H;
+        if (w < 1 || h < 1) continue;
+        int ok[GRID * GRID], k = 0;
+        for (int gy = 0; gy < GRID; gy++)
+            for (int gx = 0; gx < GRID; gx++) {
+                vg_augment_params q = *p;
+                set_crop(W, H, (W - w) * gx / (GRID - 1), (H - h) * gy / (GRID - 1), w, h, &q);
+                float x0 = (float)q.x / W, y0 = (float)q.y / H;
+                float x1 = (float)(q.x + q.w) / W, y1 = (float)(q.y + q.h) / H;
+                bool clear = true;
+                for (int i = 0; i < n && clear; i++)
+                    clear = !vg_box_near(&boxes[i], a->neg_margin, x0, y0, x1, y1);
+                if (clear) ok[k++] = gy * GRID + gx;
+            }
+        if (k == 0) continue;
+        /* one of the free grid places, moved at random within its grid cell while it stays free */
+        int g = ok[vg_rng_below(r, (uint32_t)k)], gx = g % GRID, gy = g / GRID;
+        double cx = (W - w) / (GRID - 1), cy = (H - h) / (GRID - 1);
+        vg_augment_params q = *p;
+        set_crop(W, H, (W - w) * gx / (GRID - 1), (H - h) * gy / (GRID - 1), w, h, &q);
+        vg_augment_params j = *p;
+        set_crop(W, H, q.x + uniform(r, -cx / 2, cx / 2), q.y + uniform(r, -cy / 2, cy / 2), w, h,
+                 &j);
+        bool clear = true;
+        for (int i = 0; i < n && clear; i++)
+            clear = !vg_box_near(&boxes[i], a->neg_margin, (float)j.x / W, (float)j.y / H,
+                                 (float)(j.x + j.w) / W, (float)(j.y + j.h) / H);
+        *p = clear ? j : q;
+        return true;
+    }
+    return false;
 }
 
 /* ---- rendering --------------------------------------------------------------------------------
@@ -279,9 +392,15 @@ void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augmen
         rw = (int)lround((double)ow * p->zoom), rh = (int)lround((double)oh * p->zoom);
         rw = rw < 1 ? 1 : rw > ow ? ow : rw, rh = rh < 1 ? 1 : rh > oh ? oh : rh;
         ox = (int)((double)p->zoom_x * (ow - rw)), oy = (int)((double)p->zoom_y * (oh - rh));
-        ox = ox < 0 ? 0 : ox > ow - rw ? ow - rw : ox, oy = oy < 0 ? 0 : oy > oh - rh ? oh - rh : oy;
+        ox = ox < 0         ? 0
+             : ox > ow - rw ? ow - rw
+                            : ox,
+        oy = oy < 0         ? 0
+             : oy > oh - rh ? oh - rh
+                            : oy;
         for (size_t i = 0; i < (size_t)ow * (size_t)oh; i++)
-            for (int k = 0; k < 3; k++) out[i * 3 + k] = spec->mean[k];
+            for (int k = 0; k < 3; k++)
+                out[i * 3 + k] = spec->mean[k];
     }
     /* column taps are computed once per block of columns, not once per pixel; a fixed block
      * keeps them on the stack (small: pool threads may have small stacks) */

@@ -35,6 +35,7 @@
 #define VG_DATA_H
 
 #include "core/core.h"
+#include "core/rng.h"
 
 /* ---- datasets ------------------------------------------------------------------------------ */
 
@@ -337,10 +338,23 @@ typedef struct {
     float brightness, contrast, saturation; /* factor uniform in [max(0, 1-x), 1+x], x >= 0 */
     float hue; /* shift uniform in [-hue, hue] of a full turn, in [0, 0.5] */
     float zoom_prob, zoom_min; /* zoom-out: probability in [0, 1], smallest side share (0, 1] */
+    /* Images with boxes (detection sources; the loader needs the dataset, see vg_loader_opts).
+     * A crop always takes the class of the boxes it keeps (vg_dataset_crop_label; a crop that
+     * cuts a box only partly is drawn again). Besides the random crop above:
+     * box_zoom: probability of a zoom-in crop around one of the image's boxes, picked at
+     *   random, the box's longer side box_zoom_min..box_zoom_max of the crop's (log-uniform):
+     *   small, distant fire and smoke seen at a size the network can see;
+     * neg_crop: probability of a negative crop, placed where it overlaps no box grown by
+     *   neg_margin of the box's longer side on every side, of neg_scale_min..1 of the
+     *   image's area at most 0.5: a no-alarm example from the same scene (when no such place
+     *   is found in 20 tries, the random crop is used). */
+    float box_zoom, box_zoom_min, box_zoom_max;
+    float neg_crop, neg_margin, neg_scale_min;
 } vg_augment;
 
 /* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02,
- * no zoom-out (zoom_min 0.5 when enabled) */
+ * no zoom-out (zoom_min 0.5 when enabled), no zoom-in or negative crops (when enabled: the
+ * box's side 0.2..0.7 of the crop's, margin 0.25, negative crops of 0.08 of the area or more) */
 vg_augment vg_augment_default(void);
 vg_status vg_augment_check(const vg_augment *a, vg_err *err);
 /* Checks a spec for augment/loader use: 3 channels, 1..4096 pixels a side, finite mean,
@@ -369,6 +383,20 @@ void vg_augment_draw(const vg_augment *a, int src_w, int src_h, uint64_t seed, u
  * The spec must pass vg_input_spec_check. Uses no heap memory. */
 void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,
                        const vg_input_spec *spec, float *out);
+/* The random resized crop of vg_augment_draw alone (torchvision's RandomResizedCrop), into
+ * p's crop box. */
+void vg_augment_random_crop(const vg_augment *a, int W, int H, vg_rng *r, vg_augment_params *p);
+/* Crops around boxes (a->box_zoom) and away from them (a->neg_crop): each replaces the crop
+ * box of p (pixels of a W x H image; boxes are fractions of it), drawing from r. The zoom-in
+ * crop frames box b; the negative crop returns false, p untouched, when no place is found. */
+void vg_augment_zoom_crop(const vg_augment *a, int W, int H, const vg_box *b, vg_rng *r,
+                          vg_augment_params *p);
+bool vg_augment_negative_crop(const vg_augment *a, int W, int H, const vg_box *boxes, int n,
+                              vg_rng *r, vg_augment_params *p);
+/* Whether the crop x0,y0..x1,y1 (fractions) overlaps box b grown by `margin` of its longer
+ * side on every side. */
+bool vg_box_near(const vg_box *b, float margin, float x0, float y0, float x1, float y1);
+
 /* vg_augment_draw + vg_augment_render. */
 void vg_augment_image(const uint8_t *rgb, int src_w, int src_h, const vg_augment *a,
                       const vg_input_spec *spec, uint64_t seed, uint64_t epoch, uint64_t key,
@@ -384,6 +412,10 @@ typedef struct {
     vg_input_spec spec;    /* output size (w x h) and normalisation */
     uint64_t seed;
     int threads; /* threads of the background worker, >= 1 */
+    /* the cache's dataset, for the boxes of detection samples: their crops take the class
+     * of the boxes they keep, and zoom-in / negative crops (vg_augment) need them. NULL: every
+     * draw keeps its image's label */
+    const vg_dataset *ds;
 } vg_loader_opts;
 
 /* batch 32, shuffle, keep the last batch, no augmentation, spec zeroed (set it), seed 0,
@@ -419,6 +451,11 @@ int vg_loader_epoch_size(const vg_loader *l); /* draws per epoch (before drop_la
 void vg_loader_start(vg_loader *l, int epoch, int first_batch);
 /* The next batch of the epoch (waits for the worker), or false at the end of the epoch. */
 bool vg_loader_next(vg_loader *l, vg_batch *b);
+
+/* counts[c] = draws of class c in epoch `epoch` (the crops' labels, which boxes and negative
+ * crops make differ from the images'), without rendering: what class weights should follow.
+ * counts has the dataset's n_classes entries (with opts.ds), else max label + 1. */
+void vg_loader_label_counts(const vg_loader *l, int epoch, int *counts);
 
 /* The draw order of an epoch, as vg_loader_start computes it: order[d] is the cache entry of
  * draw d, for d < vg_loader_epoch_size (exposed for tests and for logging). */

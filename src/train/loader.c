@@ -23,6 +23,9 @@
 #include <string.h>
 
 #define LOADER_ORDER_TAG 0xFFFFFFFFFFFFFFFEull /* RNG key `b` of the epoch order */
+/* xored into a draw's key for the choices that only boxed samples make (crop kind, zoom-in,
+ * negative crop, redraws of crops that cut a box): the other draws stay what they were */
+#define LOADER_BOX_TAG 0xB0C5B0C5B0C5B0C5ull
 
 typedef enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD } slot_state;
 
@@ -110,19 +113,68 @@ typedef struct {
     int epoch;
 } fill_ctx;
 
+/* Draw d of an epoch (cache entry e): its augmentation parameters and its label. A boxed
+ * sample's crop takes the class of the boxes it keeps; a crop that cuts a box only partly is
+ * drawn again (10 tries, then the whole image, which keeps every box). */
+static int draw(const vg_loader *l, int d, int e, int epoch, vg_augment_params *p) {
+    const int S = vg_cache_size(l->cache);
+    const vg_augment *a = l->has_aug ? &l->aug : NULL;
+    uint64_t key = (uint64_t)vg_cache_sample(l->cache, e);
+    if (l->o.balanced) key += (uint64_t)(d + 1) << 32;
+    vg_augment_draw(a, S, S, l->o.seed, (uint64_t)epoch, key, p);
+    const int label = vg_cache_label(l->cache, e);
+    const vg_dataset *ds = l->o.ds;
+    if (!a || !ds) return label;
+    const int si = vg_cache_sample(l->cache, e);
+    const vg_sample *s = &ds->samples[si];
+    if (!s->boxed) return label;
+    vg_rng r = vg_rng_make(l->o.seed, (uint64_t)epoch, key ^ LOADER_BOX_TAG);
+    const float u = vg_rng_uniform(&r);
+    const vg_box *bx = ds->boxes + s->box0;
+    if (s->n_boxes > 0 && u < a->neg_crop && ds->no_alarm >= 0 &&
+        vg_augment_negative_crop(a, S, S, bx, s->n_boxes, &r, p))
+        return ds->no_alarm;
+    if (s->n_boxes > 0 && u >= a->neg_crop && u < a->neg_crop + a->box_zoom)
+        vg_augment_zoom_crop(a, S, S, &bx[vg_rng_below(&r, (uint32_t)s->n_boxes)], &r, p);
+    for (int t = 0; t < 10; t++) {
+        bool ambiguous;
+        int c =
+            vg_dataset_crop_label(ds, si, (float)p->x / S, (float)p->y / S,
+                                  (float)(p->x + p->w) / S, (float)(p->y + p->h) / S, &ambiguous);
+        if (!ambiguous) return c;
+        vg_augment_random_crop(a, S, S, &r, p);
+    }
+    p->x = p->y = 0, p->w = p->h = S;
+    return label;
+}
+
 static void fill_task(void *ctx, int t, int thread) {
     const fill_ctx *f = ctx;
     vg_loader *l = f->l;
     if (atomic_load_explicit(&l->cancel, memory_order_relaxed)) return;
     const int d = f->first_draw + t, e = l->order[d];
     const int S = vg_cache_size(l->cache);
-    uint64_t key = (uint64_t)vg_cache_sample(l->cache, e);
-    if (l->o.balanced) key += (uint64_t)(d + 1) << 32;
-    vg_augment_image(vg_cache_pixels(l->cache, e), S, S, l->has_aug ? &l->aug : NULL, &l->o.spec,
-                     l->o.seed, (uint64_t)f->epoch, key, f->s->x + (size_t)t * l->img_floats);
+    vg_augment_params p;
+    f->s->labels[t] = draw(l, d, e, f->epoch, &p);
+    vg_augment_render(vg_cache_pixels(l->cache, e), S, S, &p, &l->o.spec,
+                      f->s->x + (size_t)t * l->img_floats);
     vg_cache_release(l->cache, e);
-    f->s->labels[t] = vg_cache_label(l->cache, e);
     f->s->entries[t] = e;
+}
+
+void vg_loader_label_counts(const vg_loader *l, int epoch, int *counts) {
+    const int nc = l->o.ds ? l->o.ds->n_classes : l->n_classes;
+    for (int c = 0; c < nc; c++)
+        counts[c] = 0;
+    int *order = malloc(sizeof(int) * ((size_t)l->n + 1));
+    if (!order) return;
+    vg_loader_order(l, epoch, order);
+    for (int d = 0; d < l->n; d++) {
+        vg_augment_params p;
+        int c = draw(l, d, order[d], epoch, &p);
+        if (c >= 0 && c < nc) counts[c]++;
+    }
+    free(order);
 }
 
 static void *worker_main(void *arg) {

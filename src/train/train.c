@@ -153,6 +153,8 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
            c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
            c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
     sb_add(b, "aug_zoom=%.9g %.9g\n", c->aug.zoom_prob, c->aug.zoom_min);
+    sb_add(b, "aug_boxes=%.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.box_zoom, c->aug.box_zoom_min,
+           c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->aug.neg_scale_min);
     sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
            c->backbone_lr_mult, c->pool);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
@@ -227,6 +229,9 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
                    &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
                    &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
         else if (!strcmp(k, "aug_zoom")) sscanf(v, "%f %f", &d.aug.zoom_prob, &d.aug.zoom_min);
+        else if (!strcmp(k, "aug_boxes"))
+            sscanf(v, "%f %f %f %f %f %f", &d.aug.box_zoom, &d.aug.box_zoom_min,
+                   &d.aug.box_zoom_max, &d.aug.neg_crop, &d.aug.neg_margin, &d.aug.neg_scale_min);
         else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
         else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
         else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
@@ -739,13 +744,18 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
          "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g "
-         "zoom_out=%g/%g mixup=%g ema=%g backbone_lr_mult=%g pool=%s tta_flip=%d keep=%s seed=%llu",
+         "zoom_out=%g/%g box_zoom=%g/%g-%g neg_crops=%g/%g mixup=%g ema=%g backbone_lr_mult=%g "
+         "pool=%s tta_flip=%d keep=%s seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
-         c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay,
-         c->label_smoothing, c->class_weights, c->balanced, c->augment, c->aug.scale_min,
-         c->aug.brightness, c->aug.zoom_prob, c->aug.zoom_min, c->mixup, c->ema, c->backbone_lr_mult,
-         c->pool == 1 ? "max" : c->pool == 2 ? "avg+max" : "avg", c->tta_flip, c->keep_last ? "last" : "best",
-         (unsigned long long)c->seed);
+         c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay, c->label_smoothing,
+         c->class_weights, c->balanced, c->augment, c->aug.scale_min, c->aug.brightness,
+         c->aug.zoom_prob, c->aug.zoom_min, c->aug.box_zoom, c->aug.box_zoom_min,
+         c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->mixup, c->ema,
+         c->backbone_lr_mult,
+         c->pool == 1   ? "max"
+         : c->pool == 2 ? "avg+max"
+                        : "avg",
+         c->tta_flip, c->keep_last ? "last" : "best", (unsigned long long)c->seed);
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
@@ -883,7 +893,24 @@ static vg_status train_full(run *R, vg_err *err) {
     lo.spec = m->input;
     lo.seed = c->seed;
     lo.threads = 1;
+    lo.ds = R->ds;
     if (st == VG_OK) st = vg_loader_new(&ld, R->tc, NULL, 0, &lo, err);
+    bool boxed = false;
+    for (int i = 0; i < R->ds->n_train && !boxed; i++)
+        boxed = R->ds->samples[R->ds->train[i]].boxed;
+    if (st == VG_OK && boxed && c->augment && R->class_w) {
+        /* crops of boxed images take the class of what they keep, and negative crops are
+         * neutral: weigh the classes as the draws have them, not as the images do */
+        int counts[VG_MAX_CLASSES];
+        vg_loader_label_counts(ld, 0, counts);
+        st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
+        char line[512];
+        int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
+        for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
+            k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i],
+                          counts[i], (double)R->class_w[i]);
+        if (st == VG_OK && R->st.step == 0) say(R->hooks, "%s", line);
+    }
     int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
     probs = malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
     labels = malloc(sizeof(int) * (size_t)(nv_max + 1));
