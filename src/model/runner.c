@@ -27,7 +27,7 @@ struct vg_runner {
     float *arena;
     size_t arena_floats;
     float *input; /* preprocessing buffer for vg_runner_classify (batch 1) */
-    float *output;
+    float *output; /* (batch, n_out): the mirror images' outputs (tta_flip) */
     int n_out;
     bool ends_in_softmax;
     bool tta_flip; /* the model asks for its mirror image to be averaged in (meta tta=flip) */
@@ -340,13 +340,13 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
     const char *tta = vg_model_get_meta(m, "tta");
     r->tta_flip = tta && strcmp(tta, "flip") == 0;
-    r->flipped = r->tta_flip ? malloc(in_floats * sizeof(float)) : NULL;
+    r->flipped = r->tta_flip ? malloc((size_t)o.batch * in_floats * sizeof(float)) : NULL;
     if (r->tta_flip && !r->flipped) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     r->input = malloc(in_floats * sizeof(float));
-    r->output = malloc((size_t)r->n_out * sizeof(float));
+    r->output = malloc((size_t)o.batch * (size_t)r->n_out * sizeof(float));
     r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
     /* the weights of every GEMM-shaped layer are packed once; a failed packing only costs
      * speed (the layer then packs at each call) */
@@ -530,28 +530,43 @@ void vg_runner_forward(vg_runner *r, const float *input, float *output) {
     r->t[0] = NULL;
 }
 
+void vg_runner_probs(vg_runner *r, const float *input, float *probs) {
+    const int b = r->batch, n = r->n_out;
+    vg_runner_forward(r, input, probs);
+    if (!r->ends_in_softmax) vg_softmax_ref(b, n, probs, probs);
+    if (r->tta_flip) { /* average with the mirror images, as the model was validated */
+        const vg_input_spec *in = &r->m->input;
+        const size_t img = (size_t)in->h * in->w * in->c;
+        for (int k = 0; k < b; k++) {
+            const float *src = input + (size_t)k * img;
+            float *fx = r->flipped + (size_t)k * img;
+            for (int y = 0; y < in->h; y++)
+                for (int x = 0; x < in->w; x++)
+                    memcpy(fx + ((size_t)y * in->w + x) * in->c,
+                           src + ((size_t)y * in->w + (in->w - 1 - x)) * in->c,
+                           sizeof(float) * (size_t)in->c);
+        }
+        vg_runner_forward(r, r->flipped, r->output);
+        if (!r->ends_in_softmax) vg_softmax_ref(b, n, r->output, r->output);
+        for (size_t i = 0; i < (size_t)b * n; i++)
+            probs[i] = 0.5f * (probs[i] + r->output[i]);
+    }
+}
+
 vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg_err *err) {
     if (r->batch != 1) return vg_err_set(err, VG_ERR_ARG, "classify needs a batch-1 runner");
     vg_status st = vg_image_to_input(img, &r->m->input, r->input, err);
     if (st != VG_OK) return st;
-    vg_runner_forward(r, r->input, r->output);
-    if (r->ends_in_softmax)
-        memcpy(probs, r->output, (size_t)r->n_out * sizeof(float));
-    else
-        vg_softmax_ref(1, r->n_out, r->output, probs);
-    if (r->tta_flip) { /* average with the mirror image, as the model was validated */
-        const vg_input_spec *in = &r->m->input;
-        float *fx = r->flipped;
-        for (int y = 0; y < in->h; y++)
-            for (int x = 0; x < in->w; x++)
-                memcpy(fx + ((size_t)y * in->w + x) * in->c,
-                       r->input + ((size_t)y * in->w + (in->w - 1 - x)) * in->c,
-                       sizeof(float) * (size_t)in->c);
-        vg_runner_forward(r, fx, r->output);
-        if (!r->ends_in_softmax) vg_softmax_ref(1, r->n_out, r->output, r->output);
-        for (int i = 0; i < r->n_out; i++) probs[i] = 0.5f * (probs[i] + r->output[i]);
-    }
+    vg_runner_probs(r, r->input, probs);
     return VG_OK;
+}
+
+const vg_model *vg_runner_model(const vg_runner *r) {
+    return r->m;
+}
+
+int vg_runner_batch(const vg_runner *r) {
+    return r->batch;
 }
 
 void vg_runner_profile(vg_runner *r, int on) {

@@ -16,4 +16,13 @@ vg_status vg_runner_init_portable(vg_runner **out, const vg_model *m, const vg_r
  * otherwise only for the output. */
 const float *vg_runner_tensor(const vg_runner *r, int t);
 
+/* Probabilities of a batch of prepared inputs: input (batch, h, w, c) as for
+ * vg_runner_forward, probs (batch, n_classes); the softmax applied when the graph does not end
+ * in one, and each image averaged with its mirror when the model asks for it (meta tta=flip),
+ * exactly as vg_runner_classify does for one image (which calls it). */
+void vg_runner_probs(vg_runner *r, const float *input, float *probs);
+/* The model the runner was planned for, and its batch size. */
+const vg_model *vg_runner_model(const vg_runner *r);
+int vg_runner_batch(const vg_runner *r);
+
 #endif
