@@ -245,6 +245,68 @@ size_t vg_runner_activation_bytes(const vg_runner *r);
 vg_status vg_image_to_input(const vg_image *img, const vg_input_spec *spec, float *out,
                             vg_err *err);
 
+/* ---- tiles: small fire in big frames ------------------------------------------------------ */
+/* A 1920x1080 frame resized as a whole to 224x224 shrinks ~8x: a flame of 30 pixels becomes
+ * 3 or 4. A rows x cols layout classifies the frame through several views at once: view 0 is
+ * the whole frame (as vg_runner_classify sees it), views 1 .. rows*cols are overlapping tiles,
+ * row by row, each resized to the model's input like the whole frame (the same resampler as
+ * vg_image_to_input, no crop, no aspect ratio kept) and all of them run as one batch.
+ *
+ * Geometry (frame W x H, layout rows R x cols C, overlap o = VG_TILES_OVERLAP = 1/4):
+ *     tile width  tw = ceil(W / (1 + (C - 1)(1 - o))) = ceil(4W / (3C + 1)), W when C = 1
+ *     tile left   x_j = round(j (W - tw) / (C - 1)), j = 0 .. C-1 (x_0 = 0, the last ends at W)
+ * and the same for heights and rows. Neighbours share o of a tile's side (tw/4; rounding moves
+ * it by -1 .. +3 pixels), tiles never leave the frame and together cover every pixel. For
+ * 1920x1080 in 2x2: tiles of 1098x618 at x 0 / 822, y 0 / 462. The 1x1 layout has one view,
+ * the whole frame: exactly vg_runner_classify.
+ *
+ * Combination (the max rule): the alarm score of a view is the sum of its probabilities over
+ * the alarm classes (is_alarm[c] != 0, e.g. p(fire) + p(smoke)); the frame's best view is the
+ * first view with the highest alarm score (the whole frame wins ties; a NaN score never wins),
+ * the frame's alarm score is that maximum and its probability vector is the best view's whole
+ * vector (it sums to 1, and its top-1 label is the label of the view that raised the score). */
+
+#define VG_TILES_MAX 8        /* rows and columns of a layout: 1..8 */
+#define VG_TILES_OVERLAP 0.25 /* share of a tile's side that neighbours have in common */
+#define VG_TILES_MIN_SIDE 16  /* smallest tile side (frame pixels) of an accepted layout */
+
+typedef struct {
+    int x, y, w, h; /* frame pixels: columns x .. x+w-1, rows y .. y+h-1 */
+} vg_rect;
+
+/* Views of a rows x cols layout: 1 for 1x1, else 1 + rows * cols; 0 when rows or cols is not
+ * in 1..VG_TILES_MAX. Plan the runner of vg_runner_classify_tiles with this batch. */
+int vg_tiles_count(int rows, int cols);
+
+/* Parses a layout "RxC" (e.g. "2x2", "1x3"; rows first): VG_ERR_ARG with a message for
+ * anything else, or rows / cols outside 1..VG_TILES_MAX. */
+vg_status vg_tiles_parse(const char *s, int *rows, int *cols, vg_err *err);
+
+/* The views of a w x h frame (view 0 the whole frame, then the tiles row by row) into
+ * views[max_views]; *n_views gets their count. VG_ERR_ARG with a message for a bad layout
+ * (rows or cols outside 1..8), a frame whose tiles would be under VG_TILES_MIN_SIDE pixels, an
+ * invalid frame size or too small an array. */
+vg_status vg_tiles_layout(int w, int h, int rows, int cols, vg_rect *views, int max_views,
+                          int *n_views, vg_err *err);
+
+/* The max rule above over per_view (n_views x n_classes): copies the best view's
+ * probabilities into probs[n_classes], its alarm score into *score (nullable) and returns
+ * the best view's index. */
+int vg_tiles_combine(const float *per_view, int n_views, int n_classes, const uint8_t *is_alarm,
+                     float *probs, float *score);
+
+/* Classifies `img` through the views of a rows x cols layout in one forward pass of `r`, which
+ * must have been planned with batch == vg_tiles_count(rows, cols), and combines them with the
+ * max rule. is_alarm[n_classes] marks the alarm classes (at least one). probs gets the
+ * frame's probabilities (n_probs >= n_classes floats); per_view (nullable, n_per_view >=
+ * n_views * n_classes floats) every view's, in view order; best_view (nullable) the view they
+ * came from. The model's mirror averaging (tta) applies to each view as in
+ * vg_runner_classify. Allocates the views' inputs for the call (n_views x the model's input).
+ * Errors: VG_ERR_ARG for a bad layout or frame, a runner of another batch, short outputs. */
+vg_status vg_runner_classify_tiles(vg_runner *r, const vg_image *img, int rows, int cols,
+                                   const uint8_t *is_alarm, float *probs, size_t n_probs,
+                                   float *per_view, size_t n_per_view, int *best_view, vg_err *err);
+
 /* ---- misc --------------------------------------------------------------------------------- */
 
 /* Peak resident set size of this process so far, in bytes (0 if unknown). */

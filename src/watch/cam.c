@@ -4,11 +4,14 @@
  * readable), made per call: an alarm start is rare, and a resident second runner would double
  * the packed weights and the activations of the watch loop for the whole run. The feature map
  * covers the whole frame (the model's input is the frame resized without cropping), so cell
- * (x, y) of the map is the same fraction of the frame's width and height. */
+ * (x, y) of the map is the same fraction of the frame's width and height. With tiles, each
+ * view's map covers its own rectangle of the frame, and the frame's map is put together from
+ * them on a finer grid (vg_watch_cam_map_tiles). */
 #include "watch/cam.h"
 
 #include "model/runner.h"
 #include "model/surgery.h"
+#include "model/tiles.h"
 
 #include <math.h>
 #include <setjmp.h>
@@ -73,44 +76,139 @@ vg_status vg_watch_cam_init(vg_watch_cam *c, const vg_model *m, vg_err *err) {
     return VG_OK;
 }
 
-vg_status vg_watch_cam_map(const vg_watch_cam *c, const vg_image *frame, const bool *classes,
-                           float *map, vg_err *err) {
-    const vg_model *m = c->m;
-    const vg_node *cn = &m->g.nodes[c->cls_node];
-    int nc = cn->co, C = c->fc;
-    /* class weights summed over the set: the map is linear in them */
+/* sum over the class set of the classifier's weights (the map is linear in them); NULL when
+ * out of memory */
+static double *class_weights(const vg_watch_cam *c, const bool *classes) {
+    const vg_node *cn = &c->m->g.nodes[c->cls_node];
+    int C = c->fc;
     double *wsum = calloc((size_t)C, sizeof(double));
+    if (!wsum) return NULL;
+    const float *w = c->m->g.params + cn->w;
+    for (int cls = 0; cls < cn->co; cls++)
+        if (classes[cls])
+            for (int k = 0; k < C; k++)
+                wsum[k] += w[(size_t)cls * C + k];
+    return wsum;
+}
+
+/* one forward pass of a keep_all runner on a prepared input, then the map into map[fh * fw] */
+static void map_of_input(const vg_watch_cam *c, vg_runner *r, const double *wsum, const float *in,
+                         float *out, float *map) {
+    vg_runner_forward(r, in, out);
+    const float *f = vg_runner_tensor(r, c->feat);
+    for (int p = 0; p < c->fh * c->fw; p++) {
+        double s = 0;
+        for (int k = 0; k < c->fc; k++)
+            s += wsum[k] * f[(size_t)p * c->fc + k];
+        map[p] = (float)s;
+    }
+}
+
+/* the buffers and the keep_all float runner of a map computation */
+typedef struct {
+    double *wsum;
+    float *in, *out;
+    vg_runner *r;
+} cam_work;
+
+static void cam_work_free(cam_work *w) {
+    vg_runner_free(w->r);
+    free(w->wsum);
+    free(w->in);
+    free(w->out);
+}
+
+static vg_status cam_work_init(cam_work *w, const vg_watch_cam *c, const bool *classes,
+                               vg_err *err) {
+    memset(w, 0, sizeof *w);
+    const vg_model *m = c->m;
     size_t in_n = (size_t)m->input.h * m->input.w * m->input.c;
-    float *in = malloc(in_n * sizeof(float));
-    float *out = malloc((size_t)nc * sizeof(float));
-    if (!wsum || !in || !out) {
-        free(wsum);
-        free(in);
-        free(out);
+    w->wsum = class_weights(c, classes);
+    w->in = malloc(in_n * sizeof(float));
+    w->out = malloc((size_t)m->g.nodes[c->cls_node].co * sizeof(float));
+    if (!w->wsum || !w->in || !w->out) {
+        cam_work_free(w);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
-    const float *w = m->g.params + cn->w;
-    for (int cls = 0; cls < nc; cls++)
-        if (classes[cls])
-            for (int k = 0; k < C; k++) wsum[k] += w[(size_t)cls * C + k];
-    vg_runner *r = NULL;
     vg_runner_opts ro = vg_runner_opts_default();
     ro.precision = VG_PRECISION_FLOAT; /* the float tensors are the readable ones */
-    vg_status st = vg_image_to_input(frame, &m->input, in, err);
-    if (st == VG_OK) st = vg_runner_init_ex(&r, m, &ro, true, err);
-    if (st == VG_OK) {
-        vg_runner_forward(r, in, out);
-        const float *f = vg_runner_tensor(r, c->feat);
-        for (int p = 0; p < c->fh * c->fw; p++) {
-            double s = 0;
-            for (int k = 0; k < C; k++) s += wsum[k] * f[(size_t)p * C + k];
-            map[p] = (float)s;
+    vg_status st = vg_runner_init_ex(&w->r, m, &ro, true, err);
+    if (st != VG_OK) cam_work_free(w);
+    return st;
+}
+
+vg_status vg_watch_cam_map(const vg_watch_cam *c, const vg_image *frame, const bool *classes,
+                           float *map, vg_err *err) {
+    cam_work w;
+    vg_status st = cam_work_init(&w, c, classes, err);
+    if (st != VG_OK) return st;
+    st = vg_image_to_input(frame, &c->m->input, w.in, err);
+    if (st == VG_OK) map_of_input(c, w.r, w.wsum, w.in, w.out, map);
+    cam_work_free(&w);
+    return st;
+}
+
+void vg_watch_cam_size(const vg_watch_cam *c, int rows, int cols, int *mh, int *mw) {
+    bool tiled = vg_tiles_count(rows, cols) > 1;
+    *mh = tiled ? 2 * rows * c->fh : c->fh;
+    *mw = tiled ? 2 * cols * c->fw : c->fw;
+}
+
+/* bilinear sample of a fh x fw map at map coordinates (sy, sx), half-pixel centres, clamped */
+static float sample(const float *map, int fh, int fw, float sy, float sx) {
+    sy = sy < 0 ? 0 : sy > (float)(fh - 1) ? (float)(fh - 1) : sy;
+    sx = sx < 0 ? 0 : sx > (float)(fw - 1) ? (float)(fw - 1) : sx;
+    int y0 = (int)sy, x0 = (int)sx;
+    int y1 = y0 + 1 < fh ? y0 + 1 : y0, x1 = x0 + 1 < fw ? x0 + 1 : x0;
+    float wy = sy - (float)y0, wx = sx - (float)x0;
+    return (1 - wy) * ((1 - wx) * map[y0 * fw + x0] + wx * map[y0 * fw + x1]) +
+           wy * ((1 - wx) * map[y1 * fw + x0] + wx * map[y1 * fw + x1]);
+}
+
+vg_status vg_watch_cam_map_tiles(const vg_watch_cam *c, const vg_image *frame, int rows, int cols,
+                                 const bool *classes, float *map, vg_err *err) {
+    if (vg_tiles_count(rows, cols) == 1) return vg_watch_cam_map(c, frame, classes, map, err);
+    if (!frame || !frame->rgb) return vg_err_set(err, VG_ERR_ARG, "heat map: no frame");
+    vg_rect views[1 + VG_TILES_MAX * VG_TILES_MAX];
+    int n = 0;
+    vg_status st = vg_tiles_layout(frame->w, frame->h, rows, cols, views,
+                                   (int)(sizeof views / sizeof views[0]), &n, err);
+    if (st != VG_OK) return st;
+    int mh, mw;
+    vg_watch_cam_size(c, rows, cols, &mh, &mw);
+    float *vmap = malloc(sizeof(float) * (size_t)c->fh * (size_t)c->fw);
+    if (!vmap) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    cam_work w;
+    if ((st = cam_work_init(&w, c, classes, err)) != VG_OK) {
+        free(vmap);
+        return st;
+    }
+    for (int i = 0; i < mh * mw; i++)
+        map[i] = -INFINITY;
+    /* one view at a time through the batch-1 runner: the keep-everything activations of a
+     * whole batch would multiply the memory of an alarm start by the number of views */
+    for (int v = 0; v < n && st == VG_OK; v++) {
+        const vg_rect *r = &views[v];
+        st = vg_tiles_inputs(frame, r, 1, &c->m->input, w.in, err);
+        if (st != VG_OK) break;
+        map_of_input(c, w.r, w.wsum, w.in, w.out, vmap);
+        /* every cell whose centre lies in the view takes the view's map there, the max of the
+         * views that see it (view 0, the whole frame, sees them all) */
+        for (int i = 0; i < mh; i++) {
+            float cy = ((float)i + 0.5f) * (float)frame->h / (float)mh;
+            if (cy < (float)r->y || cy >= (float)(r->y + r->h)) continue;
+            float sy = (cy - (float)r->y) * (float)c->fh / (float)r->h - 0.5f;
+            for (int j = 0; j < mw; j++) {
+                float cx = ((float)j + 0.5f) * (float)frame->w / (float)mw;
+                if (cx < (float)r->x || cx >= (float)(r->x + r->w)) continue;
+                float sx = (cx - (float)r->x) * (float)c->fw / (float)r->w - 0.5f;
+                float val = sample(vmap, c->fh, c->fw, sy, sx);
+                if (val > map[i * mw + j]) map[i * mw + j] = val;
+            }
         }
     }
-    vg_runner_free(r);
-    free(wsum);
-    free(in);
-    free(out);
+    cam_work_free(&w);
+    free(vmap);
     return st;
 }
 

@@ -26,6 +26,19 @@ vg_status vg_watch_cam_init(vg_watch_cam *c, const vg_model *m, vg_err *err);
 vg_status vg_watch_cam_map(const vg_watch_cam *c, const vg_image *frame, const bool *classes,
                            float *map, vg_err *err);
 
+/* Size of the heat map of a rows x cols layout (vigie.h, "tiles"): the feature map's (fh x fw)
+ * for 1x1, else 2 rows fh x 2 cols fw cells, about twice as fine as one tile's own map. */
+void vg_watch_cam_size(const vg_watch_cam *c, int rows, int cols, int *mh, int *mw);
+
+/* The map of the whole frame seen through a rows x cols layout, into map[mh * mw]
+ * (vg_watch_cam_size): each view's own map (as vg_watch_cam_map computes it for that part of
+ * the frame) is sampled bilinearly at the cells whose centre lies inside the view, and a cell
+ * takes the largest value of the views that see it (the whole frame sees every cell), the
+ * same max rule as the views' scores. 1x1 is vg_watch_cam_map. The views run one at a time on
+ * one batch-1 runner made for the call: the memory of vg_watch_cam_map, n_views its time. */
+vg_status vg_watch_cam_map_tiles(const vg_watch_cam *c, const vg_image *frame, int rows, int cols,
+                                 const bool *classes, float *map, vg_err *err);
+
 /* `frame` with the map, min-max normalised, upsampled bilinearly (half-pixel centres) to the
  * frame, colour-mapped (black-red-yellow) and alpha-blended (opacity grows with the
  * heat, so cold areas stay untouched). `out` is allocated here. */
