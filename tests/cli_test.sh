@@ -166,5 +166,46 @@ damage() { # file kind flips_must_fail
 damage "$T/bb.vgm" vgm yes
 damage "$TFL" tflite no   # no checksum in TFLite: a flipped weight is a valid model
 
+# ---- predict --tiles RxC: the whole image and RxC overlapping tiles in one batch. The views
+# are ranked by the alarm score, every class but the no-alarm one: the ImageNet model with
+# "background" renamed "neutral" has one (score = 1 - p(background)), enough for the mechanics.
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/parrot.jpg" --tiles 0x2; expect_rc 2 "--tiles 0x2"
+grep -q '^vigie predict: .*1\.\.8' "$T/err" && ok || bad "--tiles 0x2 message: $(cat "$T/err")"
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/parrot.jpg" --tiles abc; expect_rc 2 "--tiles abc"
+grep -q "^vigie predict: .*ROWSxCOLS.*'abc'" "$T/err" && ok || bad "--tiles abc message: $(cat "$T/err")"
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/parrot.jpg" --tiles 9x1; expect_rc 2 "--tiles 9x1"
+run $VIGIE predict "$T/bb.vgm" "$M/testimages/parrot.jpg" --tiles 2x2
+expect_clean_error "--tiles on a model without a no-alarm class"
+sed '1s/.*/neutral/' "$M/imagenet_labels.txt" >"$T/nlabels.txt"
+run $VIGIE import "$TFL" --labels "$T/nlabels.txt" -o "$T/nb.vgm"; expect_rc 0 "import with a neutral class"
+run $VIGIE predict "$T/nb.vgm" "$M/testimages/parrot.jpg" --top 1 --tiles 2x2
+expect_rc 0 "predict --tiles 2x2"
+head -1 "$T/out" | grep -Eq '^view [0-4] of 5 \((whole image|tile), [0-9]+x[0-9]+ at [0-9]+,[0-9]+\)$' &&
+  sed -n 2p "$T/out" | grep -q '^macaw  [0-9.]*%$' && ok || bad "predict --tiles 2x2: $(cat "$T/out")"
+run $VIGIE predict "$T/nb.vgm" "$M/testimages/parrot.jpg" "$M/testimages/cat.bmp" --top 1 --tiles 2x2 --json
+expect_rc 0 "predict --tiles 2x2 --json"
+# every line: the combined top-1, the layout, the best view, five views with their rectangles,
+# alarm scores and 1001 probabilities; the best view's alarm score is the highest
+[ "$(grep -c '^{"image":.*,"top":\[{"label":"[^"]*","p":[0-9.]*}\],"tiles":"2x2","best_view":[0-4],"views":\[{"x":0,"y":0,"w":[0-9]*,"h":[0-9]*,"alarm":[0-9.]*,"p":{"neutral":[0-9.]*,' "$T/out")" = 2 ] &&
+  awk '{ n = gsub(/"alarm":/, "&"); if (n != 5) exit 1 }' "$T/out" && ok || bad "predict --tiles --json: $(head -c 600 "$T/out")"
+if ! command -v python3 >/dev/null; then echo "SKIP cli: no python3 (--tiles JSON contents)"; skip=$((skip + 1))
+else python3 - "$T/out" <<'PY' && ok || bad "predict --tiles --json contents"
+import json, sys
+for line in open(sys.argv[1]):
+    d = json.loads(line, object_pairs_hook=lambda kv: dict(kv, _n=len(kv)))  # labels repeat
+    v, b = d["views"], d["best_view"]
+    assert len(v) == 5 and all(x["p"]["_n"] == 1001 for x in v)
+    # the best view has the highest alarm score (to the 6 printed decimals)
+    assert all(v[b]["alarm"] >= x["alarm"] - 2e-6 for x in v), (b, [x["alarm"] for x in v])
+    top = max((kv for kv in v[b]["p"].items() if kv[0] != "_n"), key=lambda kv: kv[1])
+    assert abs(top[1] - d["top"][0]["p"]) < 1e-6
+    assert abs(v[b]["alarm"] - (1 - v[b]["p"]["neutral"])) < 1e-4
+PY
+fi
+# 1x1 is the plain classification
+run $VIGIE predict "$T/nb.vgm" "$M/testimages/cat.bmp" --top 3 --tiles 1x1; cp "$T/out" "$T/t11"
+run $VIGIE predict "$T/nb.vgm" "$M/testimages/cat.bmp" --top 3
+cmp -s "$T/out" "$T/t11" && ok || bad "--tiles 1x1 differs from no tiles"
+
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
