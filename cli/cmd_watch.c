@@ -36,8 +36,13 @@ static const cli_opt opts[] = {
     {"--per-class", NULL, "one alarm per class (default: one alarm on the summed probability "
                           "of the alarm classes, the model's own rule)"},
     {"--window", "N", "frames in the sliding mean of each class probability (default 10)"},
-    {"--on", "P", "alarm when the smoothed score reaches P (default 0.8)"},
-    {"--off", "P", "alarm over when it falls below P (default 0.5; hysteresis)"},
+    {"--on", "P", "alarm when the smoothed score reaches P (default: 4x the odds of the "
+                  "model's alarm threshold, 0.8 for a threshold of 0.5; 0.8 without one)"},
+    {"--off", "P", "alarm over when it falls below P (default: the model's alarm threshold; "
+                   "0.5 without one; hysteresis)"},
+    {"--tiles", "RxC", "classify each frame as a whole and as RxC overlapping tiles, in one "
+                       "batch; the alarm score is the max over the views (default 1x1: the "
+                       "whole frame only)"},
     {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 2)"},
     {"--cooldown", "S", "seconds after an alarm ends before another may start (default 10)"},
     {"--update", "S", "seconds between alarm_update events (default 10; 0: none)"},
@@ -157,15 +162,15 @@ int cmd_watch(int argc, char **argv) {
         return CLI_USAGE;
     }
     long threads, retries, window;
-    double on, off, mqtt_wait;
+    double on = -1, off = -1, mqtt_wait; /* -1: from the model (vg_watch_levels) */
     if (!cli_double(&a, "--fps", 0, 0, 1000, &o.fps) ||
         !cli_double(&a, "--reconnect", 1, 0.01, 3600, &o.src.reconnect_min) ||
         !cli_double(&a, "--reconnect-max", 30, 0.01, 86400, &o.src.reconnect_max) ||
         !cli_int(&a, "--retries", 0, 0, INT_MAX, &retries) ||
         !cli_double(&a, "--timeout", 10, 0.1, 3600, &o.src.timeout) ||
         !cli_int(&a, "--window", o.alarm.window, 1, 1000, &window) ||
-        !cli_double(&a, "--on", o.alarm.on, 0.001, 1, &on) ||
-        !cli_double(&a, "--off", o.alarm.off, 0, 1, &off) ||
+        (cli_get(&a, "--on") && !cli_double(&a, "--on", 0.8, 0.001, 1, &on)) ||
+        (cli_get(&a, "--off") && !cli_double(&a, "--off", 0.5, 0, 1, &off)) ||
         !cli_double(&a, "--min-duration", o.alarm.min_duration, 0, 86400, &o.alarm.min_duration) ||
         !cli_double(&a, "--cooldown", o.alarm.cooldown, 0, 864000, &o.alarm.cooldown) ||
         !cli_double(&a, "--update", o.alarm.update_every, 0, 86400, &o.alarm.update_every) ||
@@ -173,8 +178,14 @@ int cmd_watch(int argc, char **argv) {
         !cli_int(&a, "--threads", 1, 1, 256, &threads) || !cli_precision(&a, &o.precision))
         return CLI_USAGE;
     if (o.src.reconnect_max < o.src.reconnect_min) o.src.reconnect_max = o.src.reconnect_min;
-    if (off > on) {
+    if (on >= 0 && off > on) {
         cli_error(a.cmd, "--off %g is above --on %g: the alarm would never end", off, on);
+        return CLI_USAGE;
+    }
+    vg_err err;
+    const char *tiles = cli_get(&a, "--tiles");
+    if (tiles && vg_tiles_parse(tiles, &o.tile_rows, &o.tile_cols, &err) != VG_OK) {
+        cli_error(a.cmd, "--%s", err.msg);
         return CLI_USAGE;
     }
     o.alarm.window = (int)window;
@@ -245,6 +256,13 @@ int cmd_watch(int argc, char **argv) {
 
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
     if (!m) return CLI_FAIL;
+    char levels[512];
+    if (vg_watch_levels(m, &o, levels, sizeof levels, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        vg_model_free(m);
+        return CLI_FAIL;
+    }
+    cli_error(a.cmd, "%s", levels); /* stderr: which levels, and where they came from */
     if (events) {
         sk.fd = open(events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (sk.fd < 0) {
@@ -265,7 +283,6 @@ int cmd_watch(int argc, char **argv) {
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN); /* a closed stdout or broker socket is an error, not a death */
 
-    vg_err err;
     vg_watch_mqtt *q = NULL;
     if (mq) {
         const char *pw = cli_get(&a, "--mqtt-password");

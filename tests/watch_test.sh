@@ -3,6 +3,8 @@
 # fire model trained here, a video built with Debian's ffmpeg (neutral, fire, neutral) watched
 # with a real mosquitto broker on 127.0.0.1 (exactly one alarm_start in the fire segment, its
 # alarm_end after it, a heat-map snapshot, events / retained state / discovery over MQTT), the
+# alarm levels said at the start and following the model's threshold, the same video through
+# 2x2 tiles (the alarm on during the fire, a snapshot), the
 # Last Will after kill -9, a clean SIGTERM shutdown (offline state published by vigie itself,
 # statistics), a folder source with an unreadable image, frames dropped rather than queued
 # when the classifier is slower than a live source, MQTT over TLS with a password, an
@@ -60,6 +62,8 @@ usage "bad --fps" m.vgm --source x --fps fast
 usage "bad MQTT port" m.vgm --source x --mqtt localhost:99999
 usage "MQTT option without --mqtt" m.vgm --source x --mqtt-user u
 usage "contradictory snapshot options" m.vgm --source x --snapshots . --no-snapshots
+usage "--tiles 0x2" m.vgm --source x --tiles 0x2
+usage "--tiles abc" m.vgm --source x --tiles abc
 $VIGIE watch "$T/missing.vgm" --source x --no-snapshots >"$T/out" 2>"$T/err"; rc=$?
 sane $rc "$T/err" "missing model" && [ $rc = 1 ] && [ "$(wc -l <"$T/err")" = 1 ] && grep -q '^vigie watch: ' "$T/err" && ok || bad "missing model: status $rc: $(cat "$T/err")"
 
@@ -179,6 +183,40 @@ retained e2e/cam/state | grep -q '^{"status":"offline",.*"alarm":"OFF"' && ok ||
 [ "$(retained e2e/cam/status)" = offline ] && ok || bad "retained status after exit: $(retained e2e/cam/status)"
 retained homeassistant/binary_sensor/vigie_e2ecam/alarm/config | grep -q '"device_class":"smoke"' && ok || bad "discovery not retained"
 
+# ---- 1b. the alarm levels follow the model's threshold (vigie train stores it): off = the
+# threshold, on = 4x its odds, said on stderr at the start
+thr=$($VIGIE info "$M" | sed -n 's/^meta *alarm_threshold = //p')
+lv=$(grep -m1 '^vigie watch: alarm on' "$T/w.err")
+read -r lon loff < <(echo "$lv" | sed -n 's/^vigie watch: alarm on \([0-9.]*\), off \([0-9.]*\) (from the model.s alarm threshold.*/\1 \2/p')
+[ -n "$thr" ] && awk -v t="$thr" -v on="${lon:-9}" -v off="${loff:-9}" \
+  'BEGIN { exit !(off - t < 0.0006 && t - off < 0.0006 && on - 4*t/(1+3*t) < 0.0006 && 4*t/(1+3*t) - on < 0.0006) }' && ok ||
+  bad "levels from the model's threshold ${thr:-none}: '$lv'"
+echo "  levels: threshold ${thr:-?} -> ${lv#vigie watch: }"
+$VIGIE watch "$M" --source "$T/v.mp4" --no-snapshots --on 0.9 --off 0.4 >/dev/null 2>"$T/lv.err"
+grep -q '^vigie watch: alarm on 0.900, off 0.400 (both given)' "$T/lv.err" && ok || bad "given levels: $(head -2 "$T/lv.err")"
+$VIGIE watch "$M" --source "$T/v.mp4" --no-snapshots --on 0.95 >/dev/null 2>"$T/lv.err"
+grep -q "^vigie watch: alarm on 0.950, off $(printf %.3f "${thr:-0}") (on given, off from the model's alarm threshold" "$T/lv.err" && ok ||
+  bad "--on alone: $(head -2 "$T/lv.err")"
+
+# ---- 1c. tiles: each frame as a whole and as 2x2 overlapping tiles, one batch. A frame's
+# tiled score is at least its whole-frame score (the max of the views includes the whole
+# frame), so with no cool-down the alarm must be on by the end of the fire segment (every fire
+# frame >= 0.9 as a whole: armed once the 10-frame window holds fire only, by 8 s, started 2 s
+# later); a snapshot whose heat map comes from the five views. Not asserted: quiet neutral
+# segments (the tiny model never saw parts of images and may take a neutral tile for smoke).
+mkdir -p "$T/tsnaps"
+$VIGIE watch "$M" --source "$T/v.mp4" --tiles 2x2 --cooldown 0 --events "$T/tev.jsonl" --snapshots "$T/tsnaps" >/dev/null 2>"$T/tw.err"
+rc=$?
+sane $rc "$T/tw.err" "watch --tiles 2x2" && [ $rc = 0 ] && ok || bad "watch --tiles 2x2: status $rc: $(tail -3 "$T/tw.err")"
+# the state at 11.5 s: the last start / end event before it
+awk -F'"pts":' '{ split($2, a, ","); if (a[1] + 0 <= 11.5) { if ($0 ~ /alarm_start/) on = 1; if ($0 ~ /alarm_end/) on = 0 } }
+  END { exit !on }' "$T/tev.jsonl" && ok || bad "--tiles 2x2: no alarm on at 11.5 s: $(cat "$T/tev.jsonl")"
+snap=$(sed -n 's/.*"snapshot":"\([^"]*\)".*/\1/p' "$T/tev.jsonl" | head -1)
+[ -n "$snap" ] && [ -s "$snap" ] && head -c 3 "$snap" | od -An -tx1 | grep -q 'ff d8 ff' && ! grep -q 'heat map' "$T/tw.err" && ok ||
+  bad "--tiles snapshot '$snap': $(cat "$T/tw.err")"
+grep -q 'frames read 90, classified 90, dropped 0' "$T/tw.err" && ok || bad "--tiles statistics: $(cat "$T/tw.err")"
+echo "  tiles 2x2: $(grep -c alarm_start "$T/tev.jsonl") alarm(s) at pts $(sed -n 's/.*"pts":\([0-9.]*\),.*"event":"alarm_start".*/\1/p' "$T/tev.jsonl" | tr '\n' ' ')(fire 6-12 s)"
+
 # ---- 2. and 3. killed with SIGKILL (the broker's Last Will) / stopped with SIGTERM (clean)
 # the video looped in real time keeps vigie running until the signal
 run_bg() { # run_bg TOPIC -> $WPID, output in $T/TOPIC.err
@@ -246,6 +284,8 @@ t1=$(date +%s.%N)
 sane $rc "$T/d.err" "fast source" && [ $rc = 0 ] && ok || bad "fast source: status $rc: $(cat "$T/d.err")"
 read -r rd cl dr < <(sed -n 's/.*frames read \([0-9]*\), classified \([0-9]*\), dropped \([0-9]*\).*/\1 \2 \3/p' "$T/d.err")
 [ "${rd:-0}" = 500 ] && [ "${dr:-0}" -gt 0 ] && [ $((cl + dr)) = "$rd" ] && ok || bad "drops: read ${rd:-?} classified ${cl:-?} dropped ${dr:-?}"
+grep -q '^vigie watch: alarm on 0.800, off 0.500 (fixed defaults 0.8 / 0.5: the model stores no alarm threshold)' "$T/d.err" && ok ||
+  bad "levels of a model without a threshold: $(head -1 "$T/d.err")"
 # no backlog: the run lasts about the video's 2 s, not (frames x inference time)
 awk -v a="$t0" -v b="$t1" 'BEGIN { exit !(b - a < 6) }' && ok || bad "fast source took $(awk -v a="$t0" -v b="$t1" 'BEGIN{print b-a}') s"
 
@@ -330,7 +370,8 @@ n=$(sed -n 's/.*frames read \([0-9]*\),.*/\1/p' "$T/h.err")
 [ "${n:-0}" -gt 15 ] && ok || bad "http camera: ${n:-no} frames read, more than one 15-frame clip wanted: $(cat "$T/h.err")"
 # a missing video file is an error at once, not a reconnect loop
 $VIGIE watch "$M" --source "$T/nothing.mp4" --no-snapshots >"$T/x.out" 2>"$T/x.err"; rc=$?
-sane $rc "$T/x.err" "missing video" && [ $rc = 1 ] && [ "$(wc -l <"$T/x.err")" = 1 ] && grep -q 'nothing.mp4: No such file' "$T/x.err" && ok ||
+# (one line besides the alarm levels said at the start)
+sane $rc "$T/x.err" "missing video" && [ $rc = 1 ] && [ "$(grep -vc '^vigie watch: alarm on' "$T/x.err")" = 1 ] && grep -q 'nothing.mp4: No such file' "$T/x.err" && ok ||
   bad "missing video: status $rc: $(cat "$T/x.err")"
 
 finish

@@ -7,7 +7,14 @@
  * by the full window from the first frame on, so a bright first frame counts as 1/window. */
 #include "watch/alarm.h"
 
+#include <math.h>
 #include <string.h>
+
+void vg_watch_alarm_levels(float thr, float *on, float *off) {
+    double t = isnan(thr) ? 0.5 : thr < 0.001f ? 0.001 : thr > 0.999f ? 0.999 : (double)thr;
+    *off = (float)t;
+    *on = (float)(4.0 * t / (1.0 + 3.0 * t)); /* odds x 4: t/(1-t) * 4 = on/(1-on) */
+}
 
 vg_status vg_watch_alarm_opts_check(const vg_watch_alarm_opts *o, vg_err *err) {
     if (o->window < 1 || o->window > VG_WATCH_MAX_WINDOW)

@@ -21,6 +21,16 @@ typedef struct {
     double update_every; /* seconds between alarm_update events of an active alarm; 0: none */
 } vg_watch_alarm_opts;
 
+/* The arm / clear levels that follow a model's operating point: for a model whose alarm
+ * threshold (vg_model_alarm, chosen at training for its target recall) is thr,
+ *     off = thr,   on = sigmoid(logit(thr) + log 4) = 4 thr / (1 + 3 thr),
+ * i.e. clear where the model's own decision flips and arm at 4 times its odds. Threshold 0.5
+ * gives 0.8 / 0.5, the levels the README's table chose for such a model; 0.2 gives 0.5 / 0.2.
+ * In log-odds the margin is the same for every threshold, and both levels stay inside (0, 1)
+ * (a fixed margin or ratio in probability would leave it above a threshold of 0.6 or so).
+ * thr is clamped to [0.001, 0.999] first (a NaN counts as 0.5). */
+void vg_watch_alarm_levels(float thr, float *on, float *off);
+
 /* Checks ranges; the message names the offending setting. */
 vg_status vg_watch_alarm_opts_check(const vg_watch_alarm_opts *o, vg_err *err);
 

@@ -3,11 +3,14 @@
  *
  * Memory is fixed after the first frame: three frame buffers (reader, mailbox, loop) reused
  * for every frame of the same size, a latency histogram instead of a list of samples, and the
- * heat-map runner only for the duration of an alarm start. */
+ * heat-map runner only for the duration of an alarm start. (With tiles, the views' inputs are
+ * allocated and freed by each frame's classification: the same sizes every frame.) */
 #define _POSIX_C_SOURCE 200809L
 #include "watch/watch.h"
 
 #include "watch/cam.h"
+
+#include "model/tiles.h"
 
 #include <math.h>
 #include <pthread.h>
@@ -20,9 +23,11 @@ vg_watch_opts vg_watch_opts_default(void) {
     memset(&o, 0, sizeof o);
     o.src = vg_watch_source_opts_default();
     /* chosen with bench/watch_tradeoff.sh on look-alike scenes (README, "Watching cameras"):
-     * 2 s of frames at 5 fps, arm at 0.8, clear below 0.5, hold 2 s, 10 s cool-down. A longer
-     * cool-down hid real fires behind an earlier false alarm; none spammed. */
-    o.alarm = (vg_watch_alarm_opts){10, 0.8f, 0.5f, 2.0, 10.0, 10.0};
+     * 2 s of frames at 5 fps, arm at 0.8, clear below 0.5 (for a model whose threshold is 0.5;
+     * the levels follow the model's threshold, vg_watch_levels), hold 2 s, 10 s cool-down. A
+     * longer cool-down hid real fires behind an earlier false alarm; none spammed. */
+    o.alarm = (vg_watch_alarm_opts){10, -1.0f, -1.0f, 2.0, 10.0, 10.0};
+    o.tile_rows = o.tile_cols = 1;
     o.jpeg_quality = 85;
     o.threads = 1;
     return o;
@@ -105,6 +110,67 @@ vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_a
                           "the model has no no-alarm class (none recorded by vigie train, no "
                           "'neutral' label): name the alarm classes with --classes");
     for (int c = 0; c < n; c++) is_alarm[c] = c != no_alarm;
+    return VG_OK;
+}
+
+/* the levels of the README's table, for a model without a threshold of its own */
+#define FIXED_ON  0.8f
+#define FIXED_OFF 0.5f
+
+vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_t n, vg_err *err) {
+    bool on_given = o->alarm.on >= 0, off_given = o->alarm.off >= 0;
+    float thr = 0;
+    int no_alarm = -1;
+    const char *why = NULL; /* why not the model's threshold */
+    if (!vg_model_alarm(m, &no_alarm, &thr)) {
+        why = "the model stores no alarm threshold";
+    } else if (o->classes) {
+        /* the threshold was chosen for the model's own rule (every class but the no-alarm
+         * one, summed): it says nothing about another set of classes */
+        vg_model_info info;
+        vg_model_get_info(m, &info);
+        bool *is = calloc((size_t)info.n_classes, sizeof(bool));
+        if (!is) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        vg_status st = vg_watch_alarm_classes(m, o->classes, is, err);
+        bool same = true;
+        for (int c = 0; c < info.n_classes; c++)
+            same &= is[c] == (c != no_alarm);
+        free(is);
+        if (st != VG_OK) return st;
+        if (!same) why = "--classes differs from the model's alarm classes";
+    }
+    float d_on = FIXED_ON, d_off = FIXED_OFF;
+    if (!why) vg_watch_alarm_levels(thr, &d_on, &d_off);
+    const char *note = "";
+    if (!on_given) o->alarm.on = d_on;
+    if (!off_given) o->alarm.off = d_off;
+    if (on_given && !off_given && o->alarm.off > o->alarm.on) {
+        o->alarm.off = o->alarm.on;
+        note = ", off lowered to on";
+    } else if (off_given && !on_given && o->alarm.on < o->alarm.off) {
+        o->alarm.on = o->alarm.off;
+        note = ", on raised to off";
+    }
+    if (desc && n) {
+        char src[200];
+        if (on_given && off_given)
+            snprintf(src, sizeof src, "both given");
+        else if (why)
+            snprintf(src, sizeof src, "%sfixed defaults 0.8 / 0.5: %s",
+                     on_given    ? "on given, off from the "
+                     : off_given ? "off given, on from the "
+                                 : "",
+                     why);
+        else
+            snprintf(src, sizeof src,
+                     "%sthe model's alarm threshold %.3f (off = threshold, on = 4x its odds)",
+                     on_given    ? "on given, off from "
+                     : off_given ? "off given, on from "
+                                 : "from ",
+                     (double)thr);
+        snprintf(desc, n, "alarm on %.3f, off %.3f (%s%s)", (double)o->alarm.on,
+                 (double)o->alarm.off, src, note);
+    }
     return VG_OK;
 }
 
@@ -248,7 +314,8 @@ typedef struct {
     int n_classes;
     vg_watch_cam cam;
     bool have_cam;
-    float *map;
+    float *map; /* map_h x map_w: the heat map of the whole frame, all views together */
+    int map_h, map_w;
     vg_watch_stats *st;
     int64_t frame;
     double pts;
@@ -323,8 +390,10 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
         if (sel) {
             for (int i = 0; i < c->n_classes; i++)
                 sel[i] = o->per_class ? i == ev->cls : c->is_alarm[i];
-            st = vg_watch_cam_map(&c->cam, frame, sel, c->map, &e);
-            if (st == VG_OK) st = vg_watch_cam_overlay(frame, c->map, c->cam.fh, c->cam.fw, &over, &e);
+            st =
+                vg_watch_cam_map_tiles(&c->cam, frame, o->tile_rows, o->tile_cols, sel, c->map, &e);
+            if (st == VG_OK)
+                st = vg_watch_cam_overlay(frame, c->map, c->map_h, c->map_w, &over, &e);
             free(sel);
         } else {
             vg_err_set(&e, st, "out of memory");
@@ -375,6 +444,13 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     vg_model_get_info(m, &info);
     if (o->fps < 0 || o->fps > 1000)
         return vg_err_set(err, VG_ERR_ARG, "fps must be 0..1000, not %g", o->fps);
+    const int n_views = vg_tiles_count(o->tile_rows, o->tile_cols);
+    if (!n_views)
+        return vg_err_set(err, VG_ERR_ARG, "tiles %dx%d: rows and columns must be 1..%d",
+                          o->tile_rows, o->tile_cols, VG_TILES_MAX);
+    vg_watch_opts oo = *o; /* with the alarm levels resolved */
+    vg_status st = vg_watch_levels(m, &oo, NULL, 0, err);
+    if (st != VG_OK) return st;
     loop_ctx c;
     memset(&c, 0, sizeof c);
     c.m = m;
@@ -383,6 +459,9 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     c.n_classes = info.n_classes;
     c.is_alarm = calloc((size_t)info.n_classes, sizeof(bool));
     float *probs = malloc(sizeof(float) * (size_t)info.n_classes);
+    /* tiles: every view's probabilities and the alarm classes as the library takes them */
+    float *per_view = malloc(sizeof(float) * (size_t)info.n_classes * (size_t)n_views);
+    uint8_t *alarm_mask = calloc((size_t)info.n_classes, 1);
     lat_hist *lat = calloc(1, sizeof *lat);
     mailbox *mb = calloc(1, sizeof *mb);
     if (mb) {
@@ -394,24 +473,27 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     vg_image work = {0, 0, NULL};
     bool thread = false;
     pthread_t th;
-    vg_status st = VG_OK;
-    if (!c.is_alarm || !probs || !lat || !mb) {
+    if (!c.is_alarm || !probs || !per_view || !alarm_mask || !lat || !mb) {
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         goto done;
     }
     st = vg_watch_alarm_classes(m, o->classes, c.is_alarm, err);
     if (st == VG_OK)
-        st = vg_watch_alarm_init(&c.alarm, &o->alarm, info.n_classes, c.is_alarm, o->per_class,
-                                 err);
+        st =
+            vg_watch_alarm_init(&c.alarm, &oo.alarm, info.n_classes, c.is_alarm, o->per_class, err);
     if (st != VG_OK) goto done;
+    for (int i = 0; i < info.n_classes; i++)
+        alarm_mask[i] = c.is_alarm[i];
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = o->threads;
     ro.precision = o->precision;
+    ro.batch = n_views; /* all the views of a frame in one forward pass */
     if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) goto done;
     if (o->snapshots) {
         vg_err e;
         if (vg_watch_cam_init(&c.cam, m, &e) == VG_OK) {
-            c.map = malloc(sizeof(float) * (size_t)c.cam.fh * (size_t)c.cam.fw);
+            vg_watch_cam_size(&c.cam, o->tile_rows, o->tile_cols, &c.map_h, &c.map_w);
+            c.map = malloc(sizeof(float) * (size_t)c.map_h * (size_t)c.map_w);
             c.have_cam = c.map != NULL;
         } else {
             wlog(&c, "snapshots without heat map: %s", e.msg);
@@ -472,11 +554,24 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         pthread_cond_broadcast(&mb->cv);
         pthread_mutex_unlock(&mb->mu);
         vg_err e;
-        if (vg_runner_classify(r, &work, probs, &e) != VG_OK) {
+        vg_status cs =
+            n_views == 1
+                ? vg_runner_classify(r, &work, probs, &e)
+                : vg_runner_classify_tiles(r, &work, o->tile_rows, o->tile_cols, alarm_mask, probs,
+                                           (size_t)info.n_classes, per_view,
+                                           (size_t)info.n_classes * n_views, NULL, &e);
+        if (cs != VG_OK) {
             stats->bad++;
             wlog(&c, "frame %lld: %s", (long long)c.frame, e.msg);
             continue;
         }
+        if (n_views > 1 && o->per_class) /* each class channel: its own max over the views */
+            for (int k = 0; k < info.n_classes; k++) {
+                probs[k] = per_view[k];
+                for (int v = 1; v < n_views; v++)
+                    if (per_view[(size_t)v * info.n_classes + k] > probs[k])
+                        probs[k] = per_view[(size_t)v * info.n_classes + k];
+            }
         stats->classified++;
         c.pts = t;
         int n = vg_watch_alarm_step(&c.alarm, probs, t, ev);
@@ -527,6 +622,8 @@ done:
     free(c.map);
     free(c.is_alarm);
     free(probs);
+    free(per_view);
+    free(alarm_mask);
     free(lat);
     free(mb);
     return st;

@@ -5,7 +5,9 @@
  * Two threads: a reader pulls frames from the source into a one-frame mailbox; the loop takes
  * the newest frame, classifies it and runs the alarm logic. A live source overwrites a frame
  * the loop has not taken yet (a dropped frame: no backlog, bounded memory); a file or folder
- * waits for the loop instead, so every sampled frame is classified. */
+ * waits for the loop instead, so every sampled frame is classified. With tiles, each frame is
+ * classified through the whole view and overlapping tiles in one batch (vigie.h, "tiles"); the
+ * alarm levels follow the model's own threshold unless given (vg_watch_levels). */
 #ifndef VG_WATCH_H
 #define VG_WATCH_H
 
@@ -17,7 +19,9 @@ typedef struct {
     const char *source;
     vg_watch_source_opts src;
     double fps;                /* classify at most this many frames per second; 0: all */
-    vg_watch_alarm_opts alarm;
+    vg_watch_alarm_opts alarm; /* alarm.on / alarm.off < 0: from the model (vg_watch_levels) */
+    int tile_rows, tile_cols;  /* every frame through these views (vigie.h, "tiles"); 1x1: the
+                                  whole frame only */
     bool per_class;            /* one alarm per class instead of one for all alarm classes */
     const char *classes;       /* comma-separated alarm classes; NULL: every class but the
                                   model's no-alarm class (or the one labelled "neutral") */
@@ -54,6 +58,14 @@ typedef struct {
  * no-alarm class of vg_model_alarm(), else every class but one labelled "neutral". */
 vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_alarm,
                                  vg_err *err);
+
+/* Resolves the alarm levels of `o` that are not given (alarm.on / alarm.off < 0): from the
+ * model's alarm threshold by vg_watch_alarm_levels (off = threshold, on = 4x its odds) when the
+ * model stores one and the alarm classes are the model's own (every class but its no-alarm
+ * class), else the fixed 0.8 / 0.5. A given level stays; the derived other one is moved to it
+ * if it would cross it (off never above on). `desc` (size n, nullable) gets one line saying
+ * which levels and where they came from. vg_watch_run calls it on its copy of the options. */
+vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_t n, vg_err *err);
 
 /* Runs until the source ends, a stop is requested or a fatal error; alarms still active then
  * end with reason "stopped". `stats` is filled in every case (also on error). With MQTT, the
