@@ -199,13 +199,11 @@ int cmd_eval(int argc, char **argv) {
     for (int s = 0; s < ds->n_sources; s++) {
         const vg_source *so = &ds->sources[s];
         int k = specs[s].test_list ? VG_SPLIT_TEST : want, n0 = n;
-        bool all = k == VG_SPLIT_NONE ||
-                   (k == VG_SPLIT_TEST && so->n_split[VG_SPLIT_TEST] == 0 && !split_opt);
-        if (all && k != VG_SPLIT_NONE && !json)
+        bool all = false;
+        n += vg_dataset_pick(ds, s, k, k == VG_SPLIT_TEST && !split_opt, idx + n, &all);
+        if (all && !json)
             fprintf(stderr, "vigie eval: %s has no test split: evaluating all its %d images\n",
                     so->root, so->count);
-        for (int i = so->first; i < so->first + so->count; i++)
-            if (all || ds->samples[i].split == k) idx[n++] = i;
         if (n == n0) {
             cli_error(a.cmd, "%s has no %s split (see --split)", so->root, split_name(k));
             goto out;

@@ -23,8 +23,12 @@
 static const cli_opt opts[] = {
     {"-o", "OUT.vge", "the engine file to write"},
     {"--int8", NULL, "quantize to int8 (per-channel weights, calibrated activations)"},
-    {"--calib-data", "DIR", "calibration images, one folder per class (default: --finetune-data)"},
-    {"--calib-list", "FILE", "calibration split (default: --finetune-list)"},
+    {"--calib-data", "DIR",
+     "calibration images (repeatable): a folder per class or a YOLO / Roboflow export (its train "
+     "split) (default: --finetune-data)"},
+    {"--calib-list", "FILE",
+     "calibration images of the --calib-data before it (default: its train split, else every "
+     "image)"},
     {"--calib-images", "N", "images taken evenly from the calibration list (default 200)"},
     {"--calibrator", "NAME", "minmax, percentile or entropy (default percentile)"},
     {"--percentile", "P", "for the percentile calibrator (default 99.99)"},
@@ -34,18 +38,29 @@ static const cli_opt opts[] = {
     {"--prune-channels", "FRACTION", "remove this share of each expansion layer's channels"},
     {"--clusters", "K", "k-means weight sharing, K values per layer (2..256)"},
     {"--cluster-init", "NAME", "linear, kmeans++ or density (default kmeans++)"},
-    {"--cluster-min", "N", "cluster only layers of at least N weights (default 8192; smaller ones stay int8 / float)"},
-    {"--finetune-data", "DIR", "training images for fine-tuning after pruning / clustering"},
-    {"--finetune-list", "FILE", "training split for fine-tuning (and default calibration)"},
-    {"--finetune-extra", "DIR", "another folder-per-class tree for fine-tuning only (repeatable)"},
-    {"--finetune-val-list", "FILE", "its validation split: alarm threshold (default: 15% of the data); for a model refit on train + val (vigie train's default), fine-tuning trains on it too and keeps the model's threshold"},
+    {"--cluster-min", "N",
+     "cluster only layers of at least N weights (default 8192; smaller ones stay int8 / float)"},
+    {"--finetune-data", "DIR",
+     "training images for fine-tuning after pruning / clustering (repeatable, as vigie train "
+     "--data)"},
+    {"--finetune-list", "FILE",
+     "training split of the --finetune-data before it (default DIR/splits/train.txt; also the "
+     "default calibration)"},
+    {"--finetune-extra", "DIR", "another dataset for fine-tuning only (repeatable)"},
+    {"--finetune-val-list", "FILE",
+     "its validation split: alarm threshold (default: 15% of the data); for a model refit on train "
+     "+ val (vigie train's default), fine-tuning trains on it too and keeps the model's threshold"},
     {"--epochs", "N", "fine-tuning epochs per step (default 5)"},
     {"--lr", "X", "fine-tuning learning rate (default 0.0001)"},
     {"--ema", "DECAY", "fine-tuning keeps a moving average of the weights (default 0.99, 0 = off)"},
-    {"--distill", "X", "fine-tune towards X x the float model's probabilities + (1 - X) x the label (default 0.5; 0 = labels only)"},
+    {"--distill", "X",
+     "fine-tune towards X x the float model's probabilities + (1 - X) x the label (default 0.5; 0 "
+     "= labels only)"},
     {"--batch", "N", "fine-tuning batch (default 32)"},
-    {"--val-data", "DIR", "validation images: report table, fine-tuning validation"},
-    {"--val-list", "FILE", "validation split"},
+    {"--val-data", "DIR",
+     "images of the report table (repeatable): a dataset's test split (DIR/splits/test.txt, an "
+     "export's test images), else all of it"},
+    {"--val-list", "FILE", "the report's images of the --val-data before it"},
     {"--threads", "N", "worker threads (default 2)"},
     {"--mem-budget", "SIZE", "memory limit for fine-tuning (default 1G)"},
     {"--seed", "N", "seed of every random choice (default 1)"},
@@ -94,19 +109,25 @@ typedef struct {
     int *idx, n;
 } split;
 
-static bool load_split(const char *cmd, const char *dir, const char *list, split *s) {
+#define OPT_MAX_DATA 16
+
+/* The images of one or more datasets: per dataset its list, else its split `want` (a plain
+ * folder: all of it), as `vigie eval` picks them. */
+static bool load_split(const char *cmd, vg_source_spec *sp, int n, int want, split *s) {
     vg_err err;
     memset(s, 0, sizeof *s);
-    if (vg_dataset_scan(dir, &s->ds, &err) != VG_OK ||
-        (list && vg_dataset_read_list(s->ds, list, &s->idx, &s->n, &err) != VG_OK)) {
+    for (int i = 0; i < n; i++)
+        sp[i].lists_only = sp[i].test_list != NULL;
+    vg_dataset_opts o = vg_dataset_opts_default();
+    o.val_fraction = 0;
+    if (vg_dataset_open(sp, n, &o, &s->ds, &err) != VG_OK) {
         cli_error(cmd, "%s", err.msg);
         return false;
     }
-    if (!list) {
-        s->n = s->ds->n_samples;
-        s->idx = malloc(sizeof(int) * (size_t)(s->n ? s->n : 1));
-        for (int i = 0; s->idx && i < s->n; i++) s->idx[i] = i;
-    }
+    s->idx = malloc(sizeof(int) * ((size_t)s->ds->n_samples + 1));
+    for (int i = 0; s->idx && i < s->ds->n_sources; i++)
+        s->n += vg_dataset_pick(s->ds, i, sp[i].test_list ? VG_SPLIT_TEST : want, true,
+                                s->idx + s->n, NULL);
     return s->idx != NULL;
 }
 
@@ -318,9 +339,8 @@ static void tr_epoch(void *ud, const vg_epoch_stats *e) {
 }
 
 typedef struct {
-    const char *data, *list, *val_list;
-    const char *extra[16];
-    int n_extra;
+    vg_source_spec data[VG_TRAIN_MAX_DATA]; /* fine-tuning data, extra sources included */
+    int n_data;
     int epochs, batch, threads;
     float lr;
     size_t mem;
@@ -338,15 +358,9 @@ typedef struct {
 static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, constraint *c,
                      const char *out, const char *tag) {
     vg_train_cfg tc = vg_train_cfg_default();
-    tc.data[0].dir = f->data;
-    tc.data[0].train_list = f->list;
-    tc.data[0].val_list = f->val_list; /* never the report's list: that one may be the test split */
-    tc.n_data = 1;
-    tc.default_lists = false; /* the lists given, as before detection datasets */
-    for (int i = 0; i < f->n_extra && tc.n_data < VG_TRAIN_MAX_DATA; i++) {
-        tc.data[tc.n_data].dir = f->extra[i];
-        tc.data[tc.n_data++].extra = true;
-    }
+    /* never the report's data: that one may be the test split */
+    memcpy(tc.data, f->data, sizeof tc.data);
+    tc.n_data = f->n_data;
     tc.init_model = *m;
     tc.mode = VG_TRAIN_ALL;
     tc.epochs = f->epochs;
@@ -366,7 +380,7 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     tc.post_step = post_step;
     tc.teacher = f->teacher;
     tc.distill = f->teacher ? f->distill : 0;
-    if (f->refit && f->val_list) tc.phase = 2, tc.fixed_threshold = f->threshold;
+    if (f->refit) tc.phase = 2, tc.fixed_threshold = f->threshold;
     const char *tta = vg_model_get_meta(*m, "tta_flip");
     tc.tta_flip = tta && strcmp(tta, "1") == 0;
     char path[1024];
@@ -467,9 +481,19 @@ int cmd_optimize(int argc, char **argv) {
     if (rc >= 0) return rc;
     ui u = {cli_flag(&a, "--quiet"), isatty(2) != 0, 0, 0};
     const char *out = cli_get(&a, "-o");
-    const char *cdata = cli_get(&a, "--calib-data"), *clist = cli_get(&a, "--calib-list");
-    const char *fdata = cli_get(&a, "--finetune-data"), *flist = cli_get(&a, "--finetune-list");
-    const char *vdata = cli_get(&a, "--val-data"), *vlist = cli_get(&a, "--val-list");
+    vg_source_spec csp[OPT_MAX_DATA], vsp[OPT_MAX_DATA];
+    static const char *const clists[3] = {NULL, NULL, "--calib-list"}, *const vlists[3] = {
+                                                                           NULL, NULL,
+                                                                           "--val-list"};
+    static const char *const flists[3] = {"--finetune-list", "--finetune-val-list", NULL};
+    int nc_src = cli_sources(&a, "--calib-data", clists, NULL, csp, OPT_MAX_DATA);
+    int nv_src = cli_sources(&a, "--val-data", vlists, NULL, vsp, OPT_MAX_DATA);
+    ft_cfg ft;
+    memset(&ft, 0, sizeof ft);
+    ft.n_data =
+        cli_sources(&a, "--finetune-data", flists, "--finetune-extra", ft.data, VG_TRAIN_MAX_DATA);
+    if (nc_src < 0 || nv_src < 0 || ft.n_data < 0) return CLI_USAGE;
+    bool cdata = nc_src > 0, vdata = nv_src > 0, fdata = ft.n_data > 0;
     const char *ctable = cli_get(&a, "--calib-table");
     bool int8 = cli_flag(&a, "--int8"), bias_corr = !cli_flag(&a, "--no-bias-correction");
     long cimages, k, epochs, batch, threads, seed, cmin;
@@ -502,15 +526,20 @@ int cmd_optimize(int argc, char **argv) {
         cli_error(a.cmd, "needs -o OUT.vge (see vigie optimize --help)");
         return CLI_USAGE;
     }
-    if (!cdata) cdata = fdata, clist = clist ? clist : flist;
+    if (!cdata && fdata) { /* calibrate on the fine-tuning data's training images */
+        for (int i = 0; i < ft.n_data && nc_src < OPT_MAX_DATA; i++) {
+            if (ft.data[i].extra) continue;
+            memset(&csp[nc_src], 0, sizeof csp[0]);
+            csp[nc_src].dir = ft.data[i].dir;
+            csp[nc_src++].test_list = ft.data[i].train_list;
+        }
+        cdata = nc_src > 0;
+    }
     if (int8 && !cdata && !(ctable && access(ctable, R_OK) == 0)) {
         cli_error(a.cmd, "--int8 needs calibration images: --calib-data DIR [--calib-list FILE] (or --finetune-data)");
         return CLI_USAGE;
     }
-    if ((flist && !fdata) || (vlist && !vdata) || (clist && !cdata)) {
-        cli_error(a.cmd, "a --*-list needs its --*-data folder");
-        return CLI_USAGE;
-    }
+
     double t_start = vg_time_now();
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
     if (!m) return CLI_FAIL;
@@ -524,12 +553,12 @@ int cmd_optimize(int argc, char **argv) {
     constraint cons;
     memset(&cons, 0, sizeof cons);
     vg_model *calm = NULL;
-    ft_cfg ft = {fdata, flist, cli_get(&a, "--finetune-val-list"), {0}, 0, (int)epochs, (int)batch, (int)threads, (float)lr, mem, (uint64_t)seed, NULL, 0, (float)ema, false, 0.0f};
-    ft.n_extra = cli_all(&a, "--finetune-extra", ft.extra, 16);
+    ft.epochs = (int)epochs, ft.batch = (int)batch, ft.threads = (int)threads, ft.lr = (float)lr;
+    ft.mem = mem, ft.seed = (uint64_t)seed, ft.ema = (float)ema;
     {
         int na;
         ft.refit = vg_model_get_meta(m, "refit") && vg_model_alarm(m, &na, &ft.threshold);
-        if (ft.refit && fdata && ft.val_list && (chan > 0 || sparsity > 0 || k > 0))
+        if (ft.refit && fdata && (chan > 0 || sparsity > 0 || k > 0))
             say(&u,
                 "%s was refit on train + val: fine-tuning uses --finetune-list and "
                 "--finetune-val-list together and keeps its alarm threshold %.3f",
@@ -547,7 +576,7 @@ int cmd_optimize(int argc, char **argv) {
         ft.teacher = teacher, ft.distill = (float)distill;
     }
     if (vdata) {
-        if (!load_split(a.cmd, vdata, vlist, &val)) goto out;
+        if (!load_split(a.cmd, vsp, nv_src, VG_SPLIT_TEST, &val)) goto out;
         pred_float = malloc(sizeof(int) * (size_t)(val.n + 1));
         pred = malloc(sizeof(int) * (size_t)(val.n + 1));
         if (!pred_float || !pred) goto out;
@@ -596,12 +625,12 @@ int cmd_optimize(int argc, char **argv) {
         const double **means = NULL, **msqs = NULL;
         if (cdata) {
             split cs;
-            if (!load_split(a.cmd, cdata, clist, &cs)) goto out;
+            if (!load_split(a.cmd, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
             int nc = cs.n < 64 ? cs.n : 64;
             calib_src src = {m, cs.ds, cs.idx, cs.n, nc};
-            vg_status st = nc > 0 ? vg_calibrate(m, nc, calib_fetch, &src, VG_CALIB_MINMAX, 0, (int)threads,
-                                                 calib_progress, &u, &mt, &err)
-                                  : vg_err_set(&err, VG_ERR_ARG, "no image in %s", cdata);
+            vg_status st = nc > 0 ? vg_calibrate(m, nc, calib_fetch, &src, VG_CALIB_MINMAX, 0,
+                                                 (int)threads, calib_progress, &u, &mt, &err)
+                                  : vg_err_set(&err, VG_ERR_ARG, "no image in %s", csp[0].dir);
             free_split(&cs);
             if (st != VG_OK) {
                 cli_error(a.cmd, "channel means: %s", err.msg);
@@ -749,13 +778,14 @@ int cmd_optimize(int argc, char **argv) {
         }
         if (!have) {
             split cs;
-            if (!load_split(a.cmd, cdata, clist, &cs)) goto out;
+            if (!load_split(a.cmd, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
             int nc = cs.n < cimages ? cs.n : (int)cimages;
             calib_src src = {m, cs.ds, cs.idx, cs.n, nc};
             double t0 = vg_time_now();
-            vg_status st = nc > 0 ? vg_calibrate(m, nc, calib_fetch, &src, cal, (float)pct, (int)threads,
-                                                 calib_progress, &u, &t, &err)
-                                  : vg_err_set(&err, VG_ERR_ARG, "no calibration image in %s", cdata);
+            vg_status st =
+                nc > 0 ? vg_calibrate(m, nc, calib_fetch, &src, cal, (float)pct, (int)threads,
+                                      calib_progress, &u, &t, &err)
+                       : vg_err_set(&err, VG_ERR_ARG, "no calibration image in %s", csp[0].dir);
             free_split(&cs);
             if (st != VG_OK) {
                 cli_error(a.cmd, "calibration: %s", err.msg);

@@ -194,6 +194,13 @@ vg_dataset_opts vg_dataset_opts_default(void);
 vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opts *o,
                           vg_dataset **out, vg_err *err);
 
+/* Writes to idx (room for the source's count) the samples of source s in split k
+ * (VG_SPLIT_NONE: every one) and returns how many. When the source has none in split k and
+ * fallback_all is set, every sample of the source instead, and *all_taken (may be NULL) is
+ * set: a plain folder evaluated or calibrated on as a whole. */
+int vg_dataset_pick(const vg_dataset *ds, int s, int k, bool fallback_all, int *idx,
+                    bool *all_taken);
+
 /* Index of the source whose folder is `dir` (as given, trailing '/' ignored), or -1. */
 int vg_dataset_find_source(const vg_dataset *ds, const char *dir);
 

@@ -365,6 +365,17 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
     return VG_OK;
 }
 
+int vg_dataset_pick(const vg_dataset *ds, int s, int k, bool fallback_all, int *idx,
+                    bool *all_taken) {
+    const vg_source *so = &ds->sources[s];
+    bool all = k == VG_SPLIT_NONE || (fallback_all && so->n_split[k] == 0);
+    int n = 0;
+    for (int i = so->first; i < so->first + so->count; i++)
+        if (all || ds->samples[i].split == k) idx[n++] = i;
+    if (all_taken) *all_taken = all && k != VG_SPLIT_NONE;
+    return n;
+}
+
 int vg_dataset_find_source(const vg_dataset *ds, const char *dir) {
     size_t n = strlen(dir);
     while (n > 1 && dir[n - 1] == '/')

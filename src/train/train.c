@@ -718,6 +718,48 @@ static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
     return buf;
 }
 
+/* The validation figures of each source at threshold thr (rows: the good entries of the
+ * validation cache, in order), said and written to *note ("name: n= acc= ...; ..."). */
+static void per_source_val(run *R, const float *probs, const int *labels, int nv, float thr,
+                           char *note, size_t size) {
+    note[0] = 0;
+    const vg_dataset *ds = R->ds;
+    int C = ds->n_classes, *src = malloc(sizeof(int) * ((size_t)nv + 1));
+    float *p = malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
+    int *l = malloc(sizeof(int) * ((size_t)nv + 1));
+    if (!src || !p || !l || !R->vc || ds->n_sources < 2) {
+        free(src), free(p), free(l);
+        return;
+    }
+    int r = 0;
+    for (int i = 0; i < vg_cache_count(R->vc) && r < nv; i++)
+        if (vg_cache_ok(R->vc, i)) src[r++] = ds->samples[vg_cache_sample(R->vc, i)].source;
+    size_t used = 0;
+    for (int s = 0; s < ds->n_sources && r == nv; s++) {
+        int k = 0;
+        for (int i = 0; i < nv; i++)
+            if (src[i] == s) {
+                memcpy(p + (size_t)k * C, probs + (size_t)i * C, sizeof(float) * (size_t)C);
+                l[k++] = labels[i];
+            }
+        vg_metrics mt;
+        vg_err e;
+        if (k == 0 || vg_metrics_compute(k, C, p, l, R->no_alarm, thr, &mt, &e) != VG_OK) continue;
+        char ar[32] = "-", fa[32] = "-";
+        if (mt.alarm_pos) snprintf(ar, sizeof ar, "%.3f", mt.alarm_recall);
+        if (mt.alarm_neg) snprintf(fa, sizeof fa, "%.3f", mt.false_alarm_rate);
+        say(R->hooks,
+            "  val %-18s %4d images: accuracy %.3f, alarm recall %s (%d), false alarms %s (%d)",
+            ds->sources[s].name, k, mt.accuracy, ar, mt.alarm_pos, fa, mt.alarm_neg);
+        int w = snprintf(note + used, size - used,
+                         "%s%s: n=%d accuracy=%.4f alarm_recall=%s false_alarm_rate=%s",
+                         used ? "; " : "", ds->sources[s].name, k, mt.accuracy, ar, fa);
+        if (w > 0 && (size_t)w < size - used) used += (size_t)w;
+        vg_metrics_free(&mt);
+    }
+    free(src), free(p), free(l);
+}
+
 /* val probabilities with the final weights -> threshold, metrics, model, plots */
 static vg_status finish(run *R, const float *probs, const int *labels, int nv, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
@@ -772,9 +814,13 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
              vg_cache_good(R->tc), run_epochs(c), c->epochs);
         if (c->select_note) meta(R, "selection_val_metrics", "%s", c->select_note);
     }
-    if (nv > 0)
+    if (nv > 0) {
         meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
              nv, mt.accuracy, mt.alarm_recall, mt.false_alarm_rate, mt.auc);
+        char note[1024];
+        per_source_val(R, probs, labels, nv, thr, note, sizeof note);
+        if (note[0]) meta(R, "val_metrics_by_source", "%s", note);
+    }
     vg_status st = vg_model_save(R->m, res->model, err);
     if (st == VG_OK) st = write_csv(R, err);
     if (st == VG_OK) st = write_curves(R, err);
