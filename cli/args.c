@@ -38,6 +38,11 @@ static int find_opt(const cli_args *a, const char *name, size_t len) {
 }
 
 int cli_parse(cli_args *a, int argc, char **argv) {
+    if (a->n_opts < 0 || a->n_opts > CLI_MAX_OPTS) { /* a programming error, never input */
+        fprintf(stderr, "vigie %s: internal error: %d options, at most %d\n", a->cmd, a->n_opts,
+                CLI_MAX_OPTS);
+        abort();
+    }
     a->n_pos = 0;
     memset(a->n_val, 0, sizeof a->n_val);
     int seq = 0;

@@ -18,7 +18,7 @@ typedef struct {
     const char *help;
 } cli_opt;
 
-#define CLI_MAX_OPTS 40
+#define CLI_MAX_OPTS 64 /* options of one command (cli_parse refuses a longer table) */
 #define CLI_MAX_POS 4096
 #define CLI_MAX_REPEAT 16
 
