@@ -9,6 +9,7 @@
 #include "train/data.h"
 #include "train/metrics.h"
 #include "train/plot.h"
+#include "core/rng.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -30,6 +31,13 @@ static const cli_opt opts[] = {
     {"--plot", "FILE.png", "confusion matrix PNG to FILE.png, ROC to FILE.roc.png"},
     {"--threshold", "X", "alarm threshold instead of the model's"},
     {"--no-alarm", "CLASS", "the class that raises no alarm (default: the model's, or neutral)"},
+    {"--box-free-crops", "N",
+     "also classify N crops per image with boxes, placed away from every "
+     "box (as vigie train --neg-crops makes them): their false-alarm "
+     "rate, reported apart (default 0)"},
+    {"--tiles", "RxC",
+     "classify each image through the whole view and RxC overlapping tiles in one "
+     "batch, the highest alarm score wins (as predict and watch --tiles)"},
     {"--threads", "N", "worker threads (default 2)"},
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
@@ -135,12 +143,20 @@ int cmd_eval(int argc, char **argv) {
     bool json = cli_flag(&a, "--json");
     int prec;
     if (!cli_precision(&a, &prec)) return CLI_USAGE;
-    long threads;
+    long threads, n_crops;
     double thr_opt;
     if (!cli_int(&a, "--threads", 2, 1, 256, &threads) ||
+        !cli_int(&a, "--box-free-crops", 0, 0, 100, &n_crops) ||
         !cli_double(&a, "--threshold", -1, 0, 1, &thr_opt))
         return CLI_USAGE;
     if (!cli_get(&a, "--threshold")) thr_opt = -1;
+    int t_rows = 1, t_cols = 1;
+    vg_err perr;
+    if (cli_get(&a, "--tiles") &&
+        vg_tiles_parse(cli_get(&a, "--tiles"), &t_rows, &t_cols, &perr) != VG_OK) {
+        cli_error(a.cmd, "--tiles: %s", perr.msg);
+        return CLI_USAGE;
+    }
     const char *split_opt = cli_get(&a, "--split");
     int want = VG_SPLIT_TEST; /* VG_SPLIT_NONE: all */
     if (split_opt) {
@@ -242,6 +258,14 @@ int cmd_eval(int argc, char **argv) {
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = (int)threads;
     ro.precision = prec;
+    ro.batch = vg_tiles_count(t_rows, t_cols);
+    uint8_t is_alarm[VG_MAX_CLASSES];
+    for (int c = 0; c < C; c++)
+        is_alarm[c] = c != no_alarm;
+    if (ro.batch > 1 && no_alarm < 0) {
+        cli_error(a.cmd, "--tiles needs a no-alarm class (the model has none; see --no-alarm)");
+        goto out;
+    }
     probs = malloc(sizeof(float) * (size_t)(n ? n : 1) * C);
     labels = malloc(sizeof(int) * (size_t)(n ? n : 1));
     which = malloc(sizeof(int) * (size_t)(n ? n : 1));
@@ -251,16 +275,45 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     int k = 0;
+    int crops[EVAL_MAX_DATA] = {0}, crop_alarms[EVAL_MAX_DATA] = {0};
+    vg_augment neg = vg_augment_default(); /* the negative crops of training, same margin */
     double t0 = vg_time_now();
     for (int i = 0; i < n; i++) {
         const vg_sample *s = &ds->samples[idx[i]];
         vg_image img = {0, 0, NULL};
         if (vg_image_load(s->path, &img, &err) != VG_OK ||
-            vg_runner_classify(r, &img, probs + (size_t)k * C, &err) != VG_OK) {
+            (ro.batch > 1
+                 ? vg_runner_classify_tiles(r, &img, t_rows, t_cols, is_alarm,
+                                            probs + (size_t)k * C, (size_t)C, NULL, 0, NULL, &err)
+                 : vg_runner_classify(r, &img, probs + (size_t)k * C, &err)) != VG_OK) {
             cli_error(a.cmd, "skipping %s", err.msg);
             vg_image_free(&img);
             fails++;
             continue;
+        }
+        for (int c = 0; c < n_crops && s->boxed && s->n_boxes > 0 && no_alarm >= 0; c++) {
+            vg_rng rg =
+                vg_rng_make(1, (uint64_t)idx[i], (uint64_t)c); /* the same crops every run */
+            vg_augment_params p;
+            vg_augment_draw(NULL, img.w, img.h, 0, 0, 0, &p);
+            if (!vg_augment_negative_crop(&neg, img.w, img.h, ds->boxes + s->box0, s->n_boxes, &rg,
+                                          &p))
+                break;
+            vg_image sub = {p.w, p.h, malloc((size_t)p.w * p.h * 3)};
+            float pc[VG_MAX_CLASSES];
+            for (int y = 0; sub.rgb && y < p.h; y++)
+                memcpy(sub.rgb + (size_t)y * p.w * 3,
+                       img.rgb + ((size_t)(p.y + y) * img.w + p.x) * 3, (size_t)p.w * 3);
+            vg_status cs = VG_ERR_NOMEM;
+            if (sub.rgb)
+                cs = ro.batch > 1 ? vg_runner_classify_tiles(r, &sub, t_rows, t_cols, is_alarm, pc,
+                                                             (size_t)C, NULL, 0, NULL, &err)
+                                  : vg_runner_classify(r, &sub, pc, &err);
+            if (cs == VG_OK) {
+                crops[s->source]++;
+                crop_alarms[s->source] += 1.0f - pc[no_alarm] >= thr;
+            }
+            free(sub.rgb);
         }
         vg_image_free(&img);
         labels[k] = map[s->label];
@@ -341,7 +394,15 @@ int cmd_eval(int argc, char **argv) {
                    p->n, p->accuracy, p->alarm_pos, p->alarm_recall, p->alarm_neg,
                    p->false_alarm_rate);
         }
-        printf("],\"misclassified\":[");
+        printf("]");
+        if (n_crops > 0) {
+            int nc = 0, na_ = 0;
+            for (int s = 0; s < ds->n_sources; s++)
+                nc += crops[s], na_ += crop_alarms[s];
+            printf(",\"box_free_crops\":{\"n\":%d,\"false_alarms\":%d,\"false_alarm_rate\":%.6f}",
+                   nc, na_, nc ? (double)na_ / nc : 0.0);
+        }
+        printf(",\"misclassified\":[");
         int first = 1;
         for (int i = 0; i < k; i++) {
             const float *p = probs + (size_t)i * C;
@@ -416,6 +477,12 @@ int cmd_eval(int argc, char **argv) {
                        fa);
             }
         }
+        for (int s = 0; s < ds->n_sources && n_crops > 0; s++)
+            if (crops[s])
+                printf("\nbox-free crops of %s (%ld per image with boxes, %g of a box's size away "
+                       "from every box): %d, false alarms %.4f (%d)\n",
+                       ds->sources[s].name, n_crops, (double)neg.neg_margin, crops[s],
+                       (double)crop_alarms[s] / crops[s], crop_alarms[s]);
         printf("\nmisclassified:\n");
         int shown = 0;
         for (int i = 0; i < k; i++) {

@@ -47,7 +47,12 @@ static const cli_opt opts[] = {
      "stop)"},
     {"--no-refit", NULL,
      "keep the selection run's model: no second run on train + val (see above)"},
-    {"--alarm-recall", "X", "target alarm recall for the threshold chosen on val (default 0.97)"},
+    {"--alarm-recall", "X",
+     "target alarm recall for the threshold chosen on val, reached on every "
+     "dataset's validation images (default 0.97)"},
+    {"--threshold-on", "WHICH",
+     "each (default: the target on every dataset's val images) or union "
+     "(on all val images together)"},
     {"--balanced", NULL, "class-balanced sampling instead of class weights in the loss"},
     {"--no-class-weights", NULL, "plain loss (no inverse-frequency class weights)"},
     {"--no-augment", NULL, "no random crops, flips or colour jitter"},
@@ -231,6 +236,13 @@ int cmd_train(int argc, char **argv) {
     const char *mode = cli_get(&a, "--train");
     if (mode && !parse_mode(mode, &c)) {
         cli_error(a.cmd, "--train: expected head, last:N or all, got '%s'", mode);
+        return CLI_USAGE;
+    }
+    const char *ton = cli_get(&a, "--threshold-on");
+    if (ton && strcmp(ton, "union") == 0)
+        c.threshold_union = true;
+    else if (ton && strcmp(ton, "each") != 0) {
+        cli_error(a.cmd, "--threshold-on: expected each or union, got '%s'", ton);
         return CLI_USAGE;
     }
     const char *keep = cli_get(&a, "--keep");

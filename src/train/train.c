@@ -157,6 +157,7 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
            c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->aug.neg_scale_min);
     sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
            c->backbone_lr_mult, c->pool);
+    sb_add(b, "threshold_union=%d\n", c->threshold_union);
     sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
            c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
     sb_add(b, "refit=%d\nphase=%d\nstop_epoch=%d\nfixed_threshold=%.9g\nselect_note=%s\n", c->refit,
@@ -238,6 +239,8 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         else if (!strcmp(k, "backbone_lr_mult")) d.backbone_lr_mult = strtof(v, NULL);
         else if (!strcmp(k, "pool")) d.pool = atoi(v);
         else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
+        else if (!strcmp(k, "threshold_union"))
+            d.threshold_union = atoi(v) != 0;
         else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
         else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
         else if (!strcmp(k, "refit")) d.refit = atoi(v) != 0;
@@ -718,6 +721,43 @@ static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
     return buf;
 }
 
+/* The source of each validation row (the good entries of the validation cache, in order);
+ * false when the rows do not map (no cache, a count mismatch). */
+static bool val_sources(const run *R, int nv, int *src) {
+    int r = 0;
+    for (int i = 0; R->vc && i < vg_cache_count(R->vc) && r < nv; i++)
+        if (vg_cache_ok(R->vc, i)) src[r++] = R->ds->samples[vg_cache_sample(R->vc, i)].source;
+    return R->vc && r == nv;
+}
+
+/* The alarm threshold: the target recall on the validation images of every source that has
+ * alarm images (the lowest of their thresholds), so that no camera type is left below it;
+ * on their union with cfg->threshold_union or a single source. */
+static float choose_threshold(const run *R, const float *probs, const int *labels, int nv) {
+    const vg_train_cfg *c = R->cfg;
+    int C = R->ds->n_classes;
+    float thr = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall);
+    if (c->threshold_union || R->ds->n_sources < 2) return thr;
+    int *src = malloc(sizeof(int) * ((size_t)nv + 1)), *l = malloc(sizeof(int) * ((size_t)nv + 1));
+    float *p = malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
+    if (src && l && p && val_sources(R, nv, src)) {
+        for (int s = 0; s < R->ds->n_sources; s++) {
+            int k = 0, pos = 0;
+            for (int i = 0; i < nv; i++)
+                if (src[i] == s) {
+                    memcpy(p + (size_t)k * C, probs + (size_t)i * C, sizeof(float) * (size_t)C);
+                    pos += labels[i] != R->no_alarm;
+                    l[k++] = labels[i];
+                }
+            if (pos == 0) continue;
+            float t = vg_alarm_threshold_for_recall(k, C, p, l, R->no_alarm, c->alarm_recall);
+            if (t < thr) thr = t;
+        }
+    }
+    free(src), free(l), free(p);
+    return thr;
+}
+
 /* The validation figures of each source at threshold thr (rows: the good entries of the
  * validation cache, in order), said and written to *note ("name: n= acc= ...; ..."). */
 static void per_source_val(run *R, const float *probs, const int *labels, int nv, float thr,
@@ -731,11 +771,9 @@ static void per_source_val(run *R, const float *probs, const int *labels, int nv
         free(src), free(p), free(l);
         return;
     }
-    int r = 0;
-    for (int i = 0; i < vg_cache_count(R->vc) && r < nv; i++)
-        if (vg_cache_ok(R->vc, i)) src[r++] = ds->samples[vg_cache_sample(R->vc, i)].source;
+    bool mapped = val_sources(R, nv, src);
     size_t used = 0;
-    for (int s = 0; s < ds->n_sources && r == nv; s++) {
+    for (int s = 0; s < ds->n_sources && mapped; s++) {
         int k = 0;
         for (int i = 0; i < nv; i++)
             if (src[i] == s) {
@@ -771,7 +809,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     if (c->phase == 2 && c->fixed_threshold >= 0)
         thr = c->fixed_threshold; /* the selection run's: nothing left to choose it on */
     else if (nv > 0 && R->no_alarm >= 0)
-        thr = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall);
+        thr = choose_threshold(R, probs, labels, nv);
     if (nv > 0) {
         vg_status st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
         if (st != VG_OK) return st;
@@ -801,7 +839,10 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     if (R->no_alarm >= 0) {
         meta(R, "no_alarm_class", "%s", R->ds->classes[R->no_alarm]);
         meta(R, "alarm_threshold", "%.6f", thr);
-        meta(R, "alarm_recall_target", "%.4f", c->alarm_recall);
+        meta(R, "alarm_recall_target", "%.4f%s", c->alarm_recall,
+             c->threshold_union || R->ds->n_sources < 2
+                 ? ""
+                 : " on the validation images of every dataset");
     }
     if (c->tta_flip) meta(R, "tta", "flip");
     /* which images it learnt from and was chosen on, by content (no path of this machine),
@@ -1090,7 +1131,7 @@ static vg_status train_full(run *R, vg_err *err) {
                 break;
             }
             vg_metrics mt;
-            float thr = R->no_alarm >= 0 ? vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall) : 0.5f;
+            float thr = R->no_alarm >= 0 ? choose_threshold(R, probs, labels, nv) : 0.5f;
             if (vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err) == VG_OK) {
                 e.val_loss = vl, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
                 e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
@@ -1254,7 +1295,7 @@ static vg_status train_head(run *R, vg_err *err) {
             double vl = 0;
             for (int i = 0; i < va.n; i++) vl -= log(fmax(probs[(size_t)i * C + va.y[i]], 1e-12));
             vg_metrics mt;
-            float thr = R->no_alarm >= 0 ? vg_alarm_threshold_for_recall(va.n, C, probs, va.y, R->no_alarm, c->alarm_recall) : 0.5f;
+            float thr = R->no_alarm >= 0 ? choose_threshold(R, probs, va.y, va.n) : 0.5f;
             if (vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err) == VG_OK) {
                 e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
                 e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
@@ -1421,7 +1462,14 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
             st = vg_model_new_classifier_pool(bb, R.ds->n_classes,
                                               (const char *const *)R.ds->classes, cfg.seed,
                                               (vg_pool_mode)cfg.pool, &R.m, err);
-        if (st == VG_OK) vg_model_set_meta(R.m, "backbone", cfg.backbone, NULL);
+        if (st == VG_OK) { /* by name and content: no path of this machine in the model */
+            const char *base = strrchr(cfg.backbone, '/');
+            char v[512];
+            snprintf(v, sizeof v, "%s (weights hash %016llx)", base ? base + 1 : cfg.backbone,
+                     (unsigned long long)vg_hash64(bb->g.params,
+                                                   sizeof(float) * (size_t)bb->g.n_params, 0));
+            vg_model_set_meta(R.m, "backbone_file", v, NULL);
+        }
     }
     if (st == VG_OK) {
         R.size = R.m->input.w;

@@ -40,7 +40,10 @@ typedef struct {
     float ema;            /* exponential moving average of the weights (e.g. 0.99); 0 = off */
     float backbone_lr_mult; /* learning-rate factor of the pretrained layers (the head: 1) */
     int pool;               /* vg_pool_mode of the new head: 0 avg, 1 max, 2 avg + max */
-    double alarm_recall;  /* target alarm recall for the threshold chosen on val */
+    double alarm_recall;    /* target alarm recall for the threshold chosen on val: on the val
+                               images of every dataset (each gets at least this recall; the
+                               lowest of their thresholds), or on their union */
+    bool threshold_union;
     const char *no_alarm; /* the class that raises no alarm ("neutral") */
     /* resources */
     size_t mem_budget; /* bytes for the whole process (0 = no limit) */
