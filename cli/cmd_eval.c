@@ -30,6 +30,10 @@ static const cli_opt opts[] = {
     {"--json", NULL, "print one JSON object instead of text"},
     {"--plot", "FILE.png", "confusion matrix PNG to FILE.png, ROC to FILE.roc.png"},
     {"--threshold", "X", "alarm threshold instead of the model's"},
+    {"--recall-target", "R",
+     "also report the threshold at which every dataset reaches alarm recall "
+     "R on these images, and the figures there (an operating point; on "
+     "held-out images only a diagnosis)"},
     {"--no-alarm", "CLASS", "the class that raises no alarm (default: the model's, or neutral)"},
     {"--box-free-crops", "N",
      "also classify N crops per image with boxes, placed away from every "
@@ -144,9 +148,10 @@ int cmd_eval(int argc, char **argv) {
     int prec;
     if (!cli_precision(&a, &prec)) return CLI_USAGE;
     long threads, n_crops;
-    double thr_opt;
+    double thr_opt, target;
     if (!cli_int(&a, "--threads", 2, 1, 256, &threads) ||
         !cli_int(&a, "--box-free-crops", 0, 0, 100, &n_crops) ||
+        !cli_double(&a, "--recall-target", 0, 0.01, 1, &target) ||
         !cli_double(&a, "--threshold", -1, 0, 1, &thr_opt))
         return CLI_USAGE;
     if (!cli_get(&a, "--threshold")) thr_opt = -1;
@@ -337,6 +342,34 @@ int cmd_eval(int argc, char **argv) {
             if (ds->samples[which[i]].source == s) rows[nr++] = i;
         parts[s] = part_of(probs, labels, rows, nr, C, no_alarm, thr);
     }
+    /* the operating point: the lowest of the thresholds that give each dataset the recall */
+    float thr_at = 1;
+    part at[EVAL_MAX_DATA], at_all;
+    if (target > 0 && no_alarm >= 0) {
+        float *pp = malloc(sizeof(float) * (size_t)k * C);
+        int *ll = malloc(sizeof(int) * (size_t)k);
+        for (int s = 0; pp && ll && s < ds->n_sources; s++) {
+            int nr = 0, pos = 0;
+            for (int i = 0; i < k; i++)
+                if (ds->samples[which[i]].source == s) {
+                    memcpy(pp + (size_t)nr * C, probs + (size_t)i * C, sizeof(float) * (size_t)C);
+                    pos += labels[i] != no_alarm;
+                    ll[nr++] = labels[i];
+                }
+            float t = pos ? vg_alarm_threshold_for_recall(nr, C, pp, ll, no_alarm, target) : 1;
+            if (t < thr_at) thr_at = t;
+        }
+        free(pp), free(ll);
+        for (int s = 0; s < ds->n_sources; s++) {
+            int nr = 0;
+            for (int i = 0; i < k; i++)
+                if (ds->samples[which[i]].source == s) rows[nr++] = i;
+            at[s] = part_of(probs, labels, rows, nr, C, no_alarm, thr_at);
+        }
+        for (int i = 0; i < k; i++)
+            rows[i] = i;
+        at_all = part_of(probs, labels, rows, k, C, no_alarm, thr_at);
+    }
     float *fpr = NULL, *tpr = NULL, *th = NULL;
     int np = 0;
     double auc = 0;
@@ -483,6 +516,23 @@ int cmd_eval(int argc, char **argv) {
                        "from every box): %d, false alarms %.4f (%d)\n",
                        ds->sources[s].name, n_crops, (double)neg.neg_margin, crops[s],
                        (double)crop_alarms[s] / crops[s], crop_alarms[s]);
+        if (target > 0 && no_alarm >= 0) {
+            printf(
+                "\noperating point for alarm recall %.3f on every dataset: threshold %.4f, recall "
+                "%.4f (%d/%d), false alarms %.4f (%d/%d)\n",
+                target, thr_at, at_all.alarm_recall, at_all.alarm_hit, at_all.alarm_pos,
+                at_all.false_alarm_rate, at_all.alarm_false, at_all.alarm_neg);
+            for (int s = 0; s < ds->n_sources && several; s++) {
+                char ar[32] = "-", fa[32] = "-";
+                if (at[s].alarm_pos)
+                    snprintf(ar, sizeof ar, "%.4f (%d/%d)", at[s].alarm_recall, at[s].alarm_hit,
+                             at[s].alarm_pos);
+                if (at[s].alarm_neg)
+                    snprintf(fa, sizeof fa, "%.4f (%d/%d)", at[s].false_alarm_rate,
+                             at[s].alarm_false, at[s].alarm_neg);
+                printf("  %-22.22s recall %19s, false alarms %19s\n", ds->sources[s].name, ar, fa);
+            }
+        }
         printf("\nmisclassified:\n");
         int shown = 0;
         for (int i = 0; i < k; i++) {
