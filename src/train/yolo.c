@@ -545,6 +545,10 @@ static bool number(const char *tok, double *v) {
     return end != tok && !*end && errno != ERANGE && isfinite(*v);
 }
 
+static float clip01(double v) {
+    return (float)fmin(1, fmax(0, v));
+}
+
 vg_status vg_yolo_parse_labels(const char *text, size_t size, const char *name, int n_names,
                                vg_box **boxes, int *n_boxes, vg_err *err) {
     *boxes = NULL, *n_boxes = 0;
@@ -638,9 +642,10 @@ vg_status vg_yolo_parse_labels(const char *text, size_t size, const char *name, 
             }
             *boxes = b, cap = nc;
         }
+        /* both ends clipped to 0..1: a box wholly within the slack past an edge becomes an
+         * empty box on that edge, not one with x0 > x1 */
         vg_box *b = &(*boxes)[(*n_boxes)++];
-        b->x0 = (float)fmax(0, x0), b->y0 = (float)fmax(0, y0);
-        b->x1 = (float)fmin(1, x1), b->y1 = (float)fmin(1, y1);
+        b->x0 = clip01(x0), b->y0 = clip01(y0), b->x1 = clip01(x1), b->y1 = clip01(y1);
         b->cls = (int)v[0];
     }
     if (st != VG_OK) {

@@ -6,7 +6,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-20}
 SHARED=${VIGIE_SHARED:-../shared}
 C=build-fuzz/corpus
-mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" build-fuzz/crashes
+mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" build-fuzz/crashes
 cp tests/fixtures/*.tflite "$C/tflite/" 2>/dev/null || true
 [ -d "$SHARED/models/testimages" ] && cp "$SHARED"/models/testimages/*.jpg "$C/image/" 2>/dev/null || true
 for f in tests/fixtures/*.tflite; do
@@ -20,7 +20,17 @@ done
 rm -f "$C/tmp.vgm" "$C/tmp.vge"
 # huff: k-1, 16 code lengths (as k-means fills clusters), n = 40, the 40 indices' stream
 printf '\x0f\x00\x06\x06\x05\x00\x03\x05\x04\x01\x04\x03\x00\x05\x00\x00\x00\x28\x00\xbb\x0a\xb9\x86\xa4\x0f\x6c\xf2\x39\x63\xfc\x55\x00' >"$C/huff/seed16"
-for t in image tflite vgm huff; do
+# yolo: first byte even = a label file with byte/2 classes (\x04: 2), odd = a data.yaml
+# (\x01; \x03: the folder is given). Labels: boxes, polygons, a blank line, CRLF, no last \n
+printf '\x04 \t\n0 0.5 0.5 0.25 0.4\n1 0.1 0.2 0.3 0.2 0.25 0.6 0.05 0.5\n\n1 0.995 0.5 0.02 0.1\r\n' >"$C/yolo/labels"
+printf '\x10%s\n%s' '3 0.5 0.5 1 1' '7 0.2 0.3 0.01 0.02 0.7 0.1 0.9 0.3 0.4 0.5' >"$C/yolo/labels-8"
+# a Roboflow export's data.yaml (its ../train/images fallback), and names as a map (Ultralytics)
+{ printf '\x01'; printf '%s\n' 'train: ../train/images' 'val: ../valid/images' \
+  'test: ../test/images' '' 'nc: 2' "names: ['fire', 'smoke']" '' 'roboflow:' '  workspace: w' \
+  '  version: 1' '  url: https://universe.roboflow.com/w/p/dataset/1'; } >"$C/yolo/roboflow.yaml"
+{ printf '\x03'; printf '%s\n' 'path: .' 'train: [., data.yaml]' 'val: data.yaml' 'test:' \
+  'names:' '  0: fire' '  1: smoke' "  2: 'neutral scene'"; } >"$C/yolo/names-map.yaml"
+for t in image tflite vgm huff yolo; do
   [ -x build-fuzz/fuzz_$t ] || continue
   echo "fuzz: $t for ${SECONDS_EACH}s"
   build-fuzz/fuzz_$t "$C/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
