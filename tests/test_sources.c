@@ -254,6 +254,13 @@ static void test_errors(void) {
     CHECK(s == VG_OK && nb == 1 && b && b[0].x1 == 1.0f && b[0].cls == 1, "rounding: %s",
           s == VG_OK ? "" : err.msg);
     free(b);
+    /* a box wholly past the edge (within the slack) leaves nothing in the picture: no box */
+    b = NULL;
+    s = vg_yolo_parse_labels("0 1.005 0.5 0.001 0.1\n1 0.5 0.5 0.2 0.2\n", 40, "e.txt", 2, &b, &nb,
+                             &err);
+    CHECK(s == VG_OK && nb == 1 && b && b[0].cls == 1, "box off the edge: %d boxes: %s", nb,
+          s == VG_OK ? "" : err.msg);
+    free(b);
     /* label paths: the last images/ folder becomes labels/ */
     char *lp = vg_yolo_label_path("/d/images/train/images/x.y.jpg");
     CHECK(lp && !strcmp(lp, "/d/images/train/labels/x.y.txt"), "label path %s", lp ? lp : "(null)");

@@ -642,11 +642,11 @@ vg_status vg_yolo_parse_labels(const char *text, size_t size, const char *name, 
             }
             *boxes = b, cap = nc;
         }
-        /* both ends clipped to 0..1: a box wholly within the slack past an edge becomes an
-         * empty box on that edge, not one with x0 > x1 */
-        vg_box *b = &(*boxes)[(*n_boxes)++];
-        b->x0 = clip01(x0), b->y0 = clip01(y0), b->x1 = clip01(x1), b->y1 = clip01(y1);
-        b->cls = (int)v[0];
+        /* both ends clipped to 0..1; a box wholly within the slack past an edge has nothing
+         * left in the picture: it is no box (it must not make a frame "fire") */
+        vg_box c = {clip01(x0), clip01(y0), clip01(x1), clip01(y1), (int)v[0]};
+        if (!(c.x1 > c.x0 && c.y1 > c.y0)) continue;
+        (*boxes)[(*n_boxes)++] = c;
     }
     if (st != VG_OK) {
         free(*boxes);
