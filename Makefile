@@ -4,6 +4,8 @@
 #   make SAN=1 ...  the same with ASan+UBSan, in build-san/
 #   make fuzz       libFuzzer targets (clang), in build-fuzz/
 #   make bench      build/vigie and run the benchmark scripts
+#   make demo       the README's first command: the shipped detector on test images and a clip
+#   make model      models/fire.vge again from ../shared (the default recipe, ~20 minutes)
 #   make format     clang-format every C file
 #   make cross-test aarch64 build (Debian's cross gcc) in build-aarch64/, unit tests under
 #                   qemu-user; scripts/cross-setup.sh installs what it needs. make cross: build only
@@ -38,7 +40,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit cli-test fuzz bench format clean demo cross cross-test
+.PHONY: all test unit cli-test fuzz bench format clean demo model cross cross-test
 all: $(BUILD)/vigie
 
 $(BUILD)/%.o: %.c
@@ -86,6 +88,10 @@ build-fuzz/fuzz_yolo: tests/fuzz/fuzz_yolo.c $(YOLO_SRC)
 
 demo: $(BUILD)/vigie
 	bash scripts/demo.sh
+
+# the shipped detector models/fire.vge, from the shared data (scripts/model.sh, ~20 min)
+model: $(BUILD)/vigie
+	bash scripts/model.sh
 
 bench: $(BUILD)/vigie
 	bash bench/run.sh

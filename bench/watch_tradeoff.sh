@@ -14,7 +14,13 @@ trap 'rm -rf "$W"' EXIT
 bash "$(dirname "$0")/watch_video.sh" "$W/v.mp4" "$EVENTS" >/dev/null
 # settings: name, then vigie watch options (events are 50 s apart, false alarms can come
 # just before one: the cool-down then delays the real alarm, which is part of the trade-off)
+# the model's own alarm threshold (vigie train stores it), for the per-frame rule
+THR=$("$VIGIE" info "$MODEL" --json | grep -o '"alarm_threshold":"[0-9.]*"' | grep -o '[0-9][0-9.]*' || echo 0.5)
 SETTINGS=(
+  "window 10, the model's levels (default), min 2 s, cool-down 10|--window 10 --min-duration 2 --cooldown 10"
+  "window 5, the model's levels, min 2 s, cool-down 10|--window 5 --min-duration 2 --cooldown 10"
+  "window 10, the model's levels, min 1 s, cool-down 10|--window 10 --min-duration 1 --cooldown 10"
+  "per frame, the model's threshold, cool-down 10|--window 1 --on $THR --off $THR --min-duration 0 --cooldown 10"
   "per frame (model rule, p>=0.5), cool-down 30|--window 1 --on 0.5 --off 0.5 --min-duration 0 --cooldown 30"
   "per frame, 0.7/0.4, cool-down 30|--window 1 --on 0.7 --off 0.4 --min-duration 0 --cooldown 30"
   "window 5, 0.7/0.4, min 0, cool-down 30|--window 5 --on 0.7 --off 0.4 --min-duration 0 --cooldown 30"

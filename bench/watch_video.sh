@@ -6,6 +6,7 @@
 # patrolling camera, and the short distractions smoothing must ride out); an event shows 3
 # fire or smoke images of ~3.3 s each. 5 fps, 320x320, with temporal noise so that no two
 # frames are identical. Writes OUT.truth: one "start end class" line per event (seconds).
+# ALL=1: neutral scenes and fires from the test splits of every shared dataset (see below).
 # HARD=1: every other neutral cut is one of ../shared/data/hard-negatives (sunsets, fog, red
 # flowers, warm lamps: look-alikes a fire detector falsely alarms on), for models that were
 # not trained on them.
@@ -18,6 +19,22 @@ D=$(cd "$SHARED/data/firesmoke-cctv" && pwd)
 mapfile -t NEU < <(grep '^neutral/' "$D/splits/test.txt")
 mapfile -t FIR < <(grep '^fire/' "$D/splits/test.txt")
 mapfile -t SMO < <(grep '^smoke/' "$D/splits/test.txt")
+if [ "${ALL:-0}" = 1 ]; then
+  # ALL=1: the test splits of every shared dataset, shuffled together: neutral-scenes' traffic
+  # and CCTV scenes with firesmoke-cctv's neutrals, fire-footage's news and aerial fires
+  # (class from their boxes: any fire box -> fire, else smoke) with firesmoke-cctv's
+  NS=$(cd "$SHARED/data/neutral-scenes" && pwd)
+  FF=$(cd "$SHARED/data/fire-footage" && pwd)
+  mapfile -t -O "${#NEU[@]}" NEU < <(sed "s|^|$NS/|" "$NS/splits/test.txt")
+  for img in "$FF"/test/images/*; do
+    lab=$FF/test/labels/$(basename "${img%.*}").txt
+    if grep -q '^0 ' "$lab" 2>/dev/null; then FIR+=("$img"); else SMO+=("$img"); fi
+  done
+  shuf_seeded() { awk -v s="$RANDOM" 'BEGIN { srand(s) } { print rand() "\t" $0 }' | sort -k1,1 | cut -f2-; }
+  mapfile -t NEU < <(printf '%s\n' "${NEU[@]}" | shuf_seeded)
+  mapfile -t FIR < <(printf '%s\n' "${FIR[@]}" | shuf_seeded)
+  mapfile -t SMO < <(printf '%s\n' "${SMO[@]}" | shuf_seeded)
+fi
 HN=$(cd "$SHARED/data/hard-negatives" && pwd)
 mapfile -t HARDS < <(cd "$HN" && ls neutral/*)
 list=$OUT.list

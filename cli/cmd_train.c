@@ -29,8 +29,8 @@ static const cli_opt opts[] = {
      "tree, the train split of an export"},
     {"--backbone", "MODEL", "pretrained model (.vgm or .tflite) whose features are fine-tuned"},
     {"-o", "OUT.vgm", "the trained model; OUT.csv, OUT.*.png and OUT.ckpt go next to it"},
-    {"--train", "WHAT", "head | last:N (last N blocks + head) | all (default all)"},
-    {"--epochs", "N", "passes over the training images (default 15; early stop on val loss)"},
+    {"--train", "WHAT", "head | last:N (last N blocks + head) | all (default last:4)"},
+    {"--epochs", "N", "passes over the training images (default 10; early stop on val loss)"},
     {"--batch", "N", "images per optimizer step (default 32)"},
     {"--lr", "X", "peak learning rate after warm-up (default 0.0003; cosine decay)"},
     {"--optimizer", "NAME", "adamw (default) or sgd (momentum 0.9)"},
@@ -179,31 +179,37 @@ static bool parse_mode(const char *s, vg_train_cfg *c) {
 }
 
 int cmd_train(int argc, char **argv) {
-    cli_args a = {.cmd = "train",
-                  .synopsis = "--data DIR --backbone MODEL -o OUT.vgm [options]",
-                  .summary =
-                      "Fine-tunes a pretrained backbone (e.g. the ImageNet MobileNetV2 imported with\n"
-                      "`vigie import`) on a folder of images, one sub-folder per class. A new head is\n"
-                      "trained for the folder's classes; with --train last:N the last N inverted\n"
-                      "residual blocks learn too. Validation after every epoch; the best epoch is kept;\n"
-                      "the alarm threshold (p(fire) + p(smoke)) is chosen on the validation list for\n"
-                      "--alarm-recall and stored in the model. Writes OUT.vgm, OUT.csv (metrics per\n"
-                      "epoch), OUT.curves.png, OUT.confusion.png, OUT.roc.png. Ctrl-C saves OUT.ckpt;\n"
-                      "--resume OUT.ckpt continues exactly where it stopped.\n"
-                      "Refit (default with validation images): that run only selects; its files get a\n"
-                      "'.select' infix (OUT.select.vgm ...). A second run then trains from the backbone\n"
-                      "again on train + val, with the same settings and schedule, stops at the epoch\n"
-                      "the selection found best and keeps the selection's alarm threshold: OUT.vgm,\n"
-                      "OUT.csv, OUT.curves.png. --no-refit keeps the selection's model as OUT.vgm.\n"
-                      "Default recipe (README):\n"
-                      "  vigie train --data ../shared/data/firesmoke-cctv \\\n"
-                      "    --train-list ../shared/data/firesmoke-cctv/splits/train.txt \\\n"
-                      "    --val-list ../shared/data/firesmoke-cctv/splits/val.txt \\\n"
-                      "    --extra-train ../shared/data/hard-negatives --backbone backbone.vgm -o fire.vgm",
-                  .opts = opts,
-                  .n_opts = sizeof opts / sizeof opts[0],
-                  .min_pos = 0,
-                  .max_pos = 0};
+    cli_args a = {
+        .cmd = "train",
+        .synopsis = "--data DIR --backbone MODEL -o OUT.vgm [options]",
+        .summary =
+            "Fine-tunes a pretrained backbone (e.g. the ImageNet MobileNetV2 imported with\n"
+            "`vigie import`) on labelled images: folders with one sub-folder per class, and\n"
+            "detection datasets in the YOLO / Roboflow layout (a folder with data.yaml; an\n"
+            "image's class comes from its boxes: fire, else smoke, else neutral). --data is\n"
+            "repeatable; each dataset keeps its own splits (DIR/splits/*.txt, data.yaml). A new\n"
+            "head is trained for the classes; with --train last:N the last N inverted\n"
+            "residual blocks learn too. Validation after every epoch on every dataset's val\n"
+            "split; the best epoch is kept; the alarm threshold (p(fire) + p(smoke)) is\n"
+            "chosen so that every dataset's val images reach --alarm-recall, and stored in\n"
+            "the model. Writes OUT.vgm, OUT.csv (metrics per epoch), OUT.curves.png,\n"
+            "OUT.confusion.png, OUT.roc.png. Ctrl-C saves OUT.ckpt; --resume OUT.ckpt\n"
+            "continues exactly where it stopped.\n"
+            "Refit (default with validation images): that run only selects; its files get a\n"
+            "'.select' infix (OUT.select.vgm ...). A second run then trains from the backbone\n"
+            "again on train + val, with the same settings and schedule, stops at the epoch\n"
+            "the selection found best and keeps the selection's alarm threshold: OUT.vgm,\n"
+            "OUT.csv, OUT.curves.png. --no-refit keeps the selection's model as OUT.vgm.\n"
+            "Default recipe on the shared data (README; `make model`, ~15 minutes):\n"
+            "  vigie train --data ../shared/data/firesmoke-cctv --data ../shared/data/fire-footage "
+            "\\\n"
+            "    --data ../shared/data/neutral-scenes --extra-train ../shared/data/hard-negatives "
+            "\\\n"
+            "    --backbone backbone.vgm -o fire.vgm",
+        .opts = opts,
+        .n_opts = sizeof opts / sizeof opts[0],
+        .min_pos = 0,
+        .max_pos = 0};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
     vg_train_cfg c = vg_train_cfg_default();
