@@ -76,6 +76,18 @@ static void test_pool(void) {
 }
 
 void test_core(void) {
+    /* paths: "a/b", trailing slashes not doubled, an absolute or a lone b kept as it is */
+    static const char *const pj[][3] = {{"a", "b", "a/b"},
+                                        {"a//", "b/c", "a/b/c"},
+                                        {"a", "/abs/x", "/abs/x"},
+                                        {"", "b", "b"},
+                                        {"/", "x", "/x"}};
+    for (int i = 0; i < 5; i++) {
+        char *p = vg_path_join(pj[i][0], pj[i][1]);
+        CHECK(p && strcmp(p, pj[i][2]) == 0, "join %s + %s = %s", pj[i][0], pj[i][1],
+              p ? p : "(null)");
+        free(p);
+    }
     /* reader: reads past the end fail, set bad, return zeros, and never move */
     uint8_t buf[6] = {1, 0, 0, 0, 0xff, 0x7f};
     vg_rd r = vg_rd_make(buf, sizeof buf);

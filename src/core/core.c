@@ -322,3 +322,16 @@ double vg_time_now(void) {
     clock_gettime(CLOCK_MONOTONIC, &ts);
     return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
 }
+
+char *vg_path_join(const char *a, const char *b) {
+    size_t na = strlen(a), nb = strlen(b);
+    if (b[0] == '/' || na == 0) na = 0;
+    while (na > 1 && a[na - 1] == '/')
+        na--;
+    char *p = malloc(na + nb + 2);
+    if (!p) return NULL;
+    memcpy(p, a, na);
+    if (na && a[na - 1] != '/') p[na++] = '/'; /* the root "/" is its own separator */
+    memcpy(p + na, b, nb + 1);
+    return p;
+}

@@ -100,6 +100,10 @@ vg_status vg_file_read(const char *path, size_t max_bytes, uint8_t **data, size_
  * fsync of the directory. On any failure the temp file is removed and `path` is untouched. */
 vg_status vg_file_write_atomic(const char *path, const void *data, size_t n, vg_err *err);
 
+/* "a/b" in a new string (free it), or NULL: b alone when it is absolute or a is empty; a's
+ * trailing slashes are not doubled. */
+char *vg_path_join(const char *a, const char *b);
+
 uint32_t vg_crc32(const void *data, size_t n);
 
 /* 64-bit FNV-1a, for content hashes (not security). */

@@ -58,17 +58,6 @@ int vg_cmp_int(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-/* "a/b" into a new string, or NULL */
-char *vg_path_join(const char *a, const char *b) {
-    size_t na = strlen(a), nb = strlen(b);
-    char *p = malloc(na + nb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, na);
-    p[na] = '/';
-    memcpy(p + na + 1, b, nb + 1);
-    return p;
-}
-
 static bool has_ext(const char *name, const char *const *exts) {
     const char *dot = strrchr(name, '.');
     if (!dot || dot == name) return false;

@@ -15,8 +15,6 @@ void vg_strvec_free(strvec *s);
 /* Appends a copy of `str` (its first `len` bytes). */
 bool vg_strvec_push(strvec *s, const char *str, size_t len);
 int vg_cmp_int(const void *a, const void *b);
-/* "a/b" into a new string, or NULL */
-char *vg_path_join(const char *a, const char *b);
 /* root without trailing slashes ("/" stays "/") */
 char *vg_clean_root(const char *root);
 /* ", "-joined class names into buf, shortened with "..." when they do not fit */

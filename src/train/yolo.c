@@ -50,20 +50,6 @@ static char *dup_s(const char *s) {
     return dup_n(s, strlen(s));
 }
 
-/* "a/b" (or b alone when absolute or a is empty) in a new string */
-static char *join(const char *a, const char *b) {
-    if (b[0] == '/' || !a[0]) return dup_s(b);
-    size_t na = strlen(a), nb = strlen(b);
-    while (na > 1 && a[na - 1] == '/')
-        na--;
-    char *p = malloc(na + nb + 2);
-    if (!p) return NULL;
-    memcpy(p, a, na);
-    p[na] = '/';
-    memcpy(p + na + 1, b, nb + 1);
-    return p;
-}
-
 /* folder part of a path ("." when none) */
 static char *dir_of(const char *path) {
     const char *sl = strrchr(path, '/');
@@ -93,7 +79,7 @@ static bool ends_with_ci(const char *s, const char *suffix) {
 bool vg_yolo_is_export(const char *path) {
     if (!path || !path[0]) return false;
     if (ends_with_ci(path, ".yaml") || ends_with_ci(path, ".yml")) return true;
-    char *y = join(path, "data.yaml");
+    char *y = vg_path_join(path, "data.yaml");
     bool yes = y && is_file(y);
     free(y);
     return yes;
@@ -151,11 +137,11 @@ static vg_status add_entry(vg_yolo_spec *s, int k, const char *root, const char 
                            const yctx *y, const yaml_node_t *n) {
     if (s->n_entries[k] >= YOLO_MAX_ENTRIES)
         return yerr(y, n, split_key[k], "more than %d entries", YOLO_MAX_ENTRIES);
-    char *p = join(root, value);
+    char *p = vg_path_join(root, value);
     if (!p) return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
     if (!exists(p) && strncmp(value, "../", 3) == 0) {
         /* Roboflow writes `../train/images` for a data.yaml one level below the splits */
-        char *q = join(root, value + 3);
+        char *q = vg_path_join(root, value + 3);
         if (q && exists(q)) {
             free(p);
             p = q;
@@ -225,7 +211,7 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
     memset(s, 0, sizeof *s);
     if (!path || !path[0]) return vg_err_set(err, VG_ERR_ARG, "detection dataset: no path given");
     bool yaml_given = ends_with_ci(path, ".yaml") || ends_with_ci(path, ".yml");
-    s->yaml = yaml_given ? dup_s(path) : join(path, "data.yaml");
+    s->yaml = yaml_given ? dup_s(path) : vg_path_join(path, "data.yaml");
     if (!s->yaml) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     uint8_t *data = NULL;
     size_t size = 0;
@@ -278,7 +264,7 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
         if (root && !plain_null(root) && !rv)
             st = yerr(&y, root, "path", "expected a folder name");
         else
-            s->root = ydir ? (rv ? join(ydir, rv) : dup_s(ydir)) : NULL;
+            s->root = ydir ? (rv ? vg_path_join(ydir, rv) : dup_s(ydir)) : NULL;
         free(ydir);
         if (st == VG_OK && !s->root) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         if (st == VG_OK && !is_dir(s->root))
@@ -384,7 +370,7 @@ static vg_status walk(const char *dir, int depth, pathvec *out, vg_err *err) {
     struct dirent *e;
     while (st == VG_OK && (e = readdir(d)) != NULL) {
         if (e->d_name[0] == '.') continue;
-        char *full = join(dir, e->d_name);
+        char *full = vg_path_join(dir, e->d_name);
         if (!full) {
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             break;
@@ -436,9 +422,9 @@ static vg_status read_path_list(const char *list, const char *root, pathvec *out
             b--;
         if (a == b || *a == '#') continue;
         char *rel = dup_n(a, (size_t)(b - a));
-        char *full = rel ? join(ldir, strncmp(rel, "./", 2) == 0 ? rel + 2 : rel) : NULL;
+        char *full = rel ? vg_path_join(ldir, strncmp(rel, "./", 2) == 0 ? rel + 2 : rel) : NULL;
         if (full && !is_file(full) && rel[0] != '/') {
-            char *alt = join(root, strncmp(rel, "./", 2) == 0 ? rel + 2 : rel);
+            char *alt = vg_path_join(root, strncmp(rel, "./", 2) == 0 ? rel + 2 : rel);
             if (alt && is_file(alt)) {
                 free(full);
                 full = alt;
