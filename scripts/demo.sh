@@ -3,7 +3,7 @@
 # smoke detector (models/fire.vge, int8) classifies test images of the shared datasets (images
 # it never trained on), then watches a short surveillance-like clip made from such images and
 # raises its alarms; last, the engine on the ImageNet MobileNetV2 it was trained from.
-# Training the detector again is one command: `make model` (about 20 minutes).
+# Training the detector again is one command: `make model` (about 12 minutes).
 #   DEMO=imagenet   only the ImageNet part
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -24,14 +24,15 @@ if [ "${DEMO:-full}" != imagenet ] && [ -d "$D/fire-footage" ] && [ -d "$D/neutr
   # test images (never trained on): two fires and a smoke plume from news / aerial footage, a
   # CCTV fire, two ordinary camera scenes
   FF=$D/fire-footage/test
-  fire=$(grep -l '^0 ' "$FF"/labels/*.txt | head -2)
-  smoke=$(grep -L '^0 ' "$FF"/labels/*.txt | head -1)
+  fire=$(grep -l '^0 ' "$FF"/labels/*.txt | head -2 || true) # (head closes the pipe early)
+  smoke=$(grep -L '^0 ' "$FF"/labels/*.txt | head -1 || true)
   imgs=()
   for l in $fire $smoke; do imgs+=("$FF/images/$(basename "${l%.txt}").jpg"); done
-  imgs+=("$D/firesmoke-cctv/$(grep '^fire/' "$D/firesmoke-cctv/splits/test.txt" | head -1)")
+  imgs+=("$D/firesmoke-cctv/$(grep -m1 '^fire/' "$D/firesmoke-cctv/splits/test.txt")")
   for n in $(head -2 "$D/neutral-scenes/splits/test.txt"); do imgs+=("$D/neutral-scenes/$n"); done
   for i in "${imgs[@]}"; do
-    printf '%s\n' "$(basename "$(dirname "$(dirname "$i")")")/$(basename "$i" | cut -c1-40):"
+    n=${i#"$D"/}
+    printf '%s:\n' "${n:0:72}"
     $VIGIE predict "$MODEL" "$i" --top 3 | sed 's/^/    /'
   done
   echo
@@ -47,5 +48,5 @@ $VIGIE import "$M/mobilenet_v2_1.0_224_quant.tflite" --labels "$M/imagenet_label
 $VIGIE predict out/backbone.vgm "$M"/testimages/*.bmp "$M"/testimages/*.jpg --top 1
 $VIGIE bench out/backbone.vgm --runs 20 | tail -3
 echo
-echo "demo: done. Train the detector yourself with 'make model' (about 20 minutes), or on your"
+echo "demo: done. Train the detector yourself with 'make model' (about 12 minutes), or on your"
 echo "own labelled images: vigie train --data YOUR_DATA --data ... (README: Training)."

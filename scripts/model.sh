@@ -4,7 +4,7 @@
 # shared training set (firesmoke-cctv, fire-footage, neutral-scenes, hard-negatives; selected
 # on the union of their validation lists, then refit on train + val), int8 with `vigie
 # optimize` (calibrated on their training images), and the figures of models/README.md on
-# every test list, float and int8. About 20 minutes on a 2-core machine.
+# every test list, float and int8. About 12 minutes on a 2-core machine.
 #   SEED=N     another seed (default 1, the shipped model's)
 #   OUT=DIR    where the float model and the logs go (default out/model)
 #   ENGINE=F   the engine file to write (default models/fire.vge)
