@@ -134,6 +134,53 @@ $VIGIE train --resume "$T/d.ckpt" --quiet >/dev/null 2>&1 && ok || bad "mixup + 
 cmp -s "$T/c.vgm" "$T/d.vgm" && ok || bad "mixup + ema: resumed model differs"
 cmp -s "$T/a.vgm" "$T/c.vgm" && bad "mixup + ema changed nothing" || ok
 
+# 5b. a detection export (YOLO / Roboflow layout, linked from fire-footage) next to the tree:
+# several --data, classes from boxes, per-dataset figures, eval per dataset, optimize on both
+FF=$SHARED/data/fire-footage
+if [ -d "$FF" ]; then
+  FF=$(cd "$FF" && pwd)
+  Y=$T/yolo
+  for sp in train valid test; do
+    mkdir -p "$Y/$sp/images" "$Y/$sp/labels"
+    ls "$FF/$sp/images" | head -4 | while read -r f; do
+      ln -s "$FF/$sp/images/$f" "$Y/$sp/images/$f"
+      ln -s "$FF/$sp/labels/${f%.*}.txt" "$Y/$sp/labels/${f%.*}.txt"
+    done
+  done
+  printf 'train: ../train/images
+val: ../valid/images
+test: ../test/images
+nc: 2
+names: [fire, smoke]
+' >"$Y/data.yaml"
+  $VIGIE train --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" --data "$Y" \
+    --backbone "$T/bb.vgm" --train last:2 --size 96 --batch 4 --epochs 2 --no-refit --threads 2 \
+    -o "$T/y.vgm" >"$T/y.out" 2>&1 && ok || bad "train with an export: $(cat "$T/y.out")"
+  grep -q '^  yolo (boxes): 4 training, 4 validation:' "$T/y.out" &&
+    grep -q '^data: 3 classes, 22 training images, 10 validation' "$T/y.out" &&
+    grep -q '^  val yolo  *4 images: accuracy' "$T/y.out" && ok || bad "export data lines: $(cat "$T/y.out")"
+  $VIGIE info "$T/y.vgm" --json >"$T/y.json" 2>&1
+  grep -q '"train_set":"data:18:[0-9a-f]*; yolo:4:[0-9a-f]*"' "$T/y.json" && ! sed 's/.*"meta"://' "$T/y.json" | grep -q "$T" &&
+    ok || bad "the model names its images by content, not path: $(head -c 900 "$T/y.json")"
+  $VIGIE eval "$T/y.vgm" --data "$T/data" --list "$T/val.txt" --data "$Y" >"$T/ye" 2>&1 &&
+    grep -q '^per dataset' "$T/ye" && grep -q '^  yolo  *test  *4 ' "$T/ye" && grep -q '^  data  *list  *6 ' "$T/ye" &&
+    ok || bad "eval per dataset: $(cat "$T/ye")"
+  grep -q "warning: .*y.vgm chose its epochs and alarm threshold on $T/val.txt" "$T/ye" && ok || bad "eval: no warning for the val list"
+  $VIGIE eval "$T/y.vgm" --data "$Y" --split val 2>&1 >/dev/null | grep -q "warning: .*chose its epochs and alarm threshold on the val images of $Y" &&
+    ok || bad "eval of the export's val split: no warning"
+  $VIGIE eval "$T/y.vgm" --data "$Y" --box-free-crops 2 --recall-target 0.9 --json >"$T/yj" 2>&1 &&
+    grep -q '"box_free_crops":{"n":[1-9]' "$T/yj" && ok || bad "box-free crops: $(head -c 600 "$T/yj")"
+  $VIGIE optimize "$T/y.vgm" -o "$T/y.vge" --int8 --calib-data "$Y" --calib-data "$T/data" --calib-images 6 \
+    --val-data "$Y" --quiet >"$T/yo" 2>&1 && grep -q '^int8 ' "$T/yo" && ok || bad "optimize with an export: $(cat "$T/yo")"
+  # a malformed label file: a clear error naming the file and line
+  rm "$Y/train/labels/$(ls "$Y/train/labels" | head -1)"
+  printf '0 0.5 0.5 0.2\n' >"$Y/train/labels/$(ls "$Y/train/images" | head -1 | sed 's/\.[^.]*$//').txt"
+  $VIGIE train --data "$Y" --backbone "$T/bb.vgm" -o "$T/y2.vgm" >"$T/y2" 2>&1
+  [ $? = 1 ] && grep -q 'labels/.*\.txt:1: 4 numbers' "$T/y2" && ok || bad "malformed label: $(cat "$T/y2")"
+  $VIGIE train --data "$Y" --val-list "$T/val.txt" --backbone "$T/bb.vgm" -o "$T/y3.vgm" >"$T/y3" 2>&1
+  [ $? = 1 ] && grep -q 'takes its splits from its data.yaml' "$T/y3" && ok || bad "lists on an export: $(cat "$T/y3")"
+fi
+
 # 6. vigie optimize: channel + weight pruning, clustering, fine-tuning, int8, engine file
 opt=(--finetune-data "$T/data" --finetune-list "$T/train.txt" --finetune-val-list "$T/val.txt"
      --epochs 1 --batch 4 --calib-images 6 --threads 2 --quiet)
