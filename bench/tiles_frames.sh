@@ -8,15 +8,19 @@
 # frames without and with --tiles 2x2, at the model's threshold: alarm recall on the pasted
 # fires, false alarms on the plain frames, images/s. Not a test: it prints the figures for the
 # README. Builds the frames once into OUT (default out/tiles-frames, ~700 images).
+# SPLIT=val builds the same from the validation images (fire-footage valid/, neutral-scenes
+# splits/val.txt; default out/tiles-frames-val): small fire as a validation criterion, for
+# choosing a recipe without looking at test images. EVAL=0 only builds.
 set -euo pipefail
 MODEL=$1
-OUT=${2:-out/tiles-frames}
+SPLIT=${SPLIT:-test}
+OUT=${2:-out/tiles-frames$([ "$SPLIT" = test ] || echo "-$SPLIT")}
 SIDE=${SIDE:-240}
 VIGIE=${VIGIE:-$(dirname "$0")/../build/vigie}
 SHARED=${VIGIE_SHARED:-$(dirname "$0")/../../shared}
-FF=$(cd "$SHARED/data/fire-footage/test" && pwd)
+FF=$(cd "$SHARED/data/fire-footage/$([ "$SPLIT" = val ] && echo valid || echo test)" && pwd)
 NS=$(cd "$SHARED/data/neutral-scenes" && pwd)
-mapfile -t NEU < <(sed "s|^|$NS/|" "$NS/splits/test.txt")
+mapfile -t NEU < <(sed "s|^|$NS/|" "$NS/splits/$SPLIT.txt")
 if [ ! -f "$OUT/.done" ]; then
   rm -rf "$OUT"
   mkdir -p "$OUT/fire" "$OUT/smoke" "$OUT/neutral"
@@ -38,6 +42,7 @@ if [ ! -f "$OUT/.done" ]; then
   done
   touch "$OUT/.done"
 fi
+[ "${EVAL:-1}" = 1 ] || exit 0
 for t in 1x1 2x2; do
   echo "== --tiles $t"
   "$VIGIE" eval "$MODEL" --data "$OUT" --tiles $t --threads 1 | sed -n '1p;/^alarm/p;/^accuracy/p'

@@ -61,6 +61,9 @@ static const cli_opt opts[] = {
     {"--zoom-out", "P",
      "with probability P, shrink the image into a random part of the input (default 0 = off)"},
     {"--zoom-min", "S", "zoom-out keeps at least this share of the input's sides (default 0.5)"},
+    {"--zoom-scene", NULL,
+     "zoom-out draws the shrunk image into a no-alarm training image (a real "
+     "scene) instead of a grey canvas: small, distant fire"},
     {"--box-zoom", "P",
      "images with boxes: with probability P a crop zoomed in on one box, so small "
      "and distant fire is seen large (default 0 = off)"},
@@ -269,6 +272,7 @@ int cmd_train(int argc, char **argv) {
     if (cli_flag(&a, "--no-augment")) c.augment = false;
     if (cli_flag(&a, "--tta-flip")) c.tta_flip = true;
     if (cli_flag(&a, "--no-refit")) c.refit = false;
+    if (cli_flag(&a, "--zoom-scene")) c.aug.zoom_scene = true;
     const char *pool = cli_get(&a, "--pool");
     if (pool) {
         if (!strcmp(pool, "avg")) c.pool = 0;

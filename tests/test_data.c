@@ -687,7 +687,7 @@ static void test_augment(void) {
     }
 
     /* forced flip without crop or jitter mirrors the plain render */
-    vg_augment flip = {1, 1, 1, 1, 1.0f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    vg_augment flip = {1, 1, 1, 1, 1.0f, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, false};
     CHECK(vg_augment_check(&flip, &err) == VG_OK, "flip config: %s", err.msg);
     vg_augment_params p;
     vg_augment_draw(&flip, S, S, 1, 2, 3, &p);
@@ -723,7 +723,7 @@ static void test_augment(void) {
     CHECK(out_of_range == 0, "%d crops out of range", out_of_range);
     CHECK(flips > 900 && flips < 1100, "%d flips in 2000", flips);
     /* no crop fits: torchvision's fallback, the largest centred crop within the ratio range */
-    vg_augment wide = {1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0};
+    vg_augment wide = {1, 1, 2, 3, 0, 0, 0, 0, 0, 0, 1, 0, 0, 0, 0, 0, 0, false};
     vg_augment_draw(&wide, 64, 64, 1, 1, 1, &p);
     CHECK(p.w == 64 && p.h == 32 && p.x == 0 && p.y == 16, "fallback %d,%d %dx%d", p.x, p.y, p.w,
           p.h);
@@ -760,7 +760,7 @@ static void test_augment(void) {
     }
 
     /* strong jitter stays within the normalised [0, 255] range */
-    vg_augment strong = {0.1f, 1, 0.5f, 2, 0.5f, 2, 2, 2, 0.5f, 0, 1, 0, 0, 0, 0, 0, 0};
+    vg_augment strong = {0.1f, 1, 0.5f, 2, 0.5f, 2, 2, 2, 0.5f, 0, 1, 0, 0, 0, 0, 0, 0, false};
     CHECK(vg_augment_check(&strong, &err) == VG_OK, "strong config: %s", err.msg);
     int outside = 0;
     for (int k = 0; k < 50; k++) {

@@ -494,6 +494,43 @@ static void test_loader_labels(void) {
     vg_dataset_free(ds);
 }
 
+/* a zoom-out drawn into a scene: the crop in its rectangle, the scene everywhere else */
+static void test_zoom_scene(void) {
+    enum { S = 40, O = 20 };
+    static uint8_t img[S * S * 3], bg[S * S * 3];
+    for (int i = 0; i < S * S * 3; i++)
+        img[i] = (uint8_t)(50 + i % 7), bg[i] = (uint8_t)(200 - i % 5);
+    vg_input_spec spec = {O, O, 3, {10, 20, 30}, {2, 2, 2}};
+    vg_augment_params p;
+    vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
+    static float a[O * O * 3], b[O * O * 3], c[O * O * 3];
+    /* no zoom: the scene changes nothing */
+    vg_augment_render(img, S, S, &p, &spec, a);
+    vg_augment_render_scene(img, S, S, &p, bg, S, S, &spec, b);
+    CHECK(memcmp(a, b, sizeof a) == 0, "zoom 1 with a scene = the plain render");
+    /* zoom 0.5 at the top left: the quadrant is the crop (the plain render at that size), the
+     * rest the scene (the scene's own render) */
+    p.zoom = 0.5f, p.zoom_x = 0, p.zoom_y = 0;
+    vg_augment_render_scene(img, S, S, &p, bg, S, S, &spec, b);
+    vg_augment_render_scene(img, S, S, &p, NULL, 0, 0, &spec, a);
+    vg_augment_params whole;
+    vg_augment_draw(NULL, S, S, 0, 0, 0, &whole);
+    vg_augment_render(bg, S, S, &whole, &spec, c);
+    int in_bad = 0, out_bad = 0, grey = 0;
+    for (int y = 0; y < O; y++)
+        for (int x = 0; x < O; x++)
+            for (int k = 0; k < 3; k++) {
+                size_t i = ((size_t)y * O + x) * 3 + k;
+                if (x < O / 2 && y < O / 2)
+                    in_bad += b[i] != a[i];
+                else
+                    out_bad += b[i] != c[i], grey += a[i] != 0.0f; /* mean -> 0 */
+            }
+    CHECK(in_bad == 0 && out_bad == 0 && grey == 0,
+          "scene: %d crop values and %d scene values differ; %d not the mean without a scene",
+          in_bad, out_bad, grey);
+}
+
 void test_sources(void) {
     snprintf(root, sizeof root, "%s", vg_test_tmpdir());
     test_export();
@@ -502,4 +539,5 @@ void test_sources(void) {
     test_crop_label();
     test_box_crops();
     test_loader_labels();
+    test_zoom_scene();
 }

@@ -380,28 +380,11 @@ static void jitter(float *x, size_t n, const vg_augment_params *p) {
     }
 }
 
-void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,
-                       const vg_input_spec *spec, float *out) {
-    VG_ASSERT(p->x >= 0 && p->y >= 0 && p->w >= 1 && p->h >= 1 && p->x + p->w <= src_w &&
-              p->y + p->h <= src_h);
-    const int ow = spec->w, oh = spec->h;
+/* Resamples the crop box (x, y, w, h) of `rgb` (src_w x src_h), mirrored if flip, into the
+ * rw x rh rectangle at ox, oy of an ow-wide output, as floats in [0, 255]. */
+static void resample(const uint8_t *rgb, int src_w, int x, int y, int w, int h, bool flip, int ow,
+                     int ox, int oy, int rw, int rh, float *out) {
     const size_t stride = (size_t)src_w * 3;
-    /* the rectangle the crop fills: all of the output, or its zoom-out share */
-    int rw = ow, rh = oh, ox = 0, oy = 0;
-    if (p->zoom < 1.0f) {
-        rw = (int)lround((double)ow * p->zoom), rh = (int)lround((double)oh * p->zoom);
-        rw = rw < 1 ? 1 : rw > ow ? ow : rw, rh = rh < 1 ? 1 : rh > oh ? oh : rh;
-        ox = (int)((double)p->zoom_x * (ow - rw)), oy = (int)((double)p->zoom_y * (oh - rh));
-        ox = ox < 0         ? 0
-             : ox > ow - rw ? ow - rw
-                            : ox,
-        oy = oy < 0         ? 0
-             : oy > oh - rh ? oh - rh
-                            : oy;
-        for (size_t i = 0; i < (size_t)ow * (size_t)oh; i++)
-            for (int k = 0; k < 3; k++)
-                out[i * 3 + k] = spec->mean[k];
-    }
     /* column taps are computed once per block of columns, not once per pixel; a fixed block
      * keeps them on the stack (small: pool threads may have small stacks) */
     enum { BLOCK = 256 };
@@ -410,18 +393,18 @@ void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augmen
     for (int xb = 0; xb < rw; xb += BLOCK) {
         const int nb = rw - xb < BLOCK ? rw - xb : BLOCK;
         for (int j = 0; j < nb; j++) {
-            const int x = xb + j;
+            const int xx = xb + j;
             /* a mirrored output column samples the crop from its right edge */
-            tap(p->flip ? rw - 1 - x : x, rw, p->x, p->w, &cx0[j], &cx1[j], &cw0[j], &cw1[j]);
+            tap(flip ? rw - 1 - xx : xx, rw, x, w, &cx0[j], &cx1[j], &cw0[j], &cw1[j]);
             cx0[j] *= 3;
             cx1[j] *= 3;
         }
-        for (int y = 0; y < rh; y++) {
+        for (int yy = 0; yy < rh; yy++) {
             int y0, y1;
             float wy0, wy1;
-            tap(y, rh, p->y, p->h, &y0, &y1, &wy0, &wy1);
+            tap(yy, rh, y, h, &y0, &y1, &wy0, &wy1);
             const uint8_t *r0 = rgb + (size_t)y0 * stride, *r1 = rgb + (size_t)y1 * stride;
-            float *o = out + ((size_t)(y + oy) * (size_t)ow + (size_t)(xb + ox)) * 3;
+            float *o = out + ((size_t)(yy + oy) * (size_t)ow + (size_t)(xb + ox)) * 3;
             for (int j = 0; j < nb; j++) {
                 const uint8_t *a0 = r0 + cx0[j], *a1 = r0 + cx1[j];
                 const uint8_t *b0 = r1 + cx0[j], *b1 = r1 + cx1[j];
@@ -434,11 +417,44 @@ void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augmen
             }
         }
     }
+}
+
+void vg_augment_render_scene(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,
+                             const uint8_t *bg, int bg_w, int bg_h, const vg_input_spec *spec,
+                             float *out) {
+    VG_ASSERT(p->x >= 0 && p->y >= 0 && p->w >= 1 && p->h >= 1 && p->x + p->w <= src_w &&
+              p->y + p->h <= src_h);
+    const int ow = spec->w, oh = spec->h;
+    /* the rectangle the crop fills: all of the output, or its zoom-out share */
+    int rw = ow, rh = oh, ox = 0, oy = 0;
+    if (p->zoom < 1.0f) {
+        rw = (int)lround((double)ow * p->zoom), rh = (int)lround((double)oh * p->zoom);
+        rw = rw < 1 ? 1 : rw > ow ? ow : rw, rh = rh < 1 ? 1 : rh > oh ? oh : rh;
+        ox = (int)((double)p->zoom_x * (ow - rw)), oy = (int)((double)p->zoom_y * (oh - rh));
+        ox = ox < 0         ? 0
+             : ox > ow - rw ? ow - rw
+                            : ox,
+        oy = oy < 0         ? 0
+             : oy > oh - rh ? oh - rh
+                            : oy;
+        if (bg) /* the scene around: a whole image, resampled as inference would */
+            resample(bg, bg_w, 0, 0, bg_w, bg_h, false, ow, 0, 0, ow, oh, out);
+        else
+            for (size_t i = 0; i < (size_t)ow * (size_t)oh; i++)
+                for (int k = 0; k < 3; k++)
+                    out[i * 3 + k] = spec->mean[k];
+    }
+    resample(rgb, src_w, p->x, p->y, p->w, p->h, p->flip, ow, ox, oy, rw, rh, out);
     const size_t n = (size_t)ow * (size_t)oh;
     jitter(out, n, p);
     for (size_t i = 0; i < n; i++)
         for (int k = 0; k < 3; k++)
             out[i * 3 + k] = (out[i * 3 + k] - spec->mean[k]) / spec->std[k];
+}
+
+void vg_augment_render(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,
+                       const vg_input_spec *spec, float *out) {
+    vg_augment_render_scene(rgb, src_w, src_h, p, NULL, 0, 0, spec, out);
 }
 
 void vg_augment_image(const uint8_t *rgb, int src_w, int src_h, const vg_augment *a,

@@ -357,6 +357,10 @@ typedef struct {
      *   is found in 20 tries, the random crop is used). */
     float box_zoom, box_zoom_min, box_zoom_max;
     float neg_crop, neg_margin, neg_scale_min;
+    /* zoom-out draws (zoom_prob) put the shrunk crop into a no-alarm training image (picked at
+     * random, the loader needs the dataset) instead of the mean: small, distant fire in a
+     * real scene rather than on a grey canvas */
+    bool zoom_scene;
 } vg_augment;
 
 /* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02,
@@ -403,6 +407,13 @@ bool vg_augment_negative_crop(const vg_augment *a, int W, int H, const vg_box *b
 /* Whether the crop x0,y0..x1,y1 (fractions) overlaps box b grown by `margin` of its longer
  * side on every side. */
 bool vg_box_near(const vg_box *b, float margin, float x0, float y0, float x1, float y1);
+
+/* vg_augment_render, with the zoom-out's surroundings taken from a scene instead of the mean:
+ * bg (bg_w x bg_h RGB) resampled whole to the output, the crop drawn over it (a small fire in
+ * a camera's view). bg NULL, or p->zoom 1: exactly vg_augment_render. */
+void vg_augment_render_scene(const uint8_t *rgb, int src_w, int src_h, const vg_augment_params *p,
+                             const uint8_t *bg, int bg_w, int bg_h, const vg_input_spec *spec,
+                             float *out);
 
 /* vg_augment_draw + vg_augment_render. */
 void vg_augment_image(const uint8_t *rgb, int src_w, int src_h, const vg_augment *a,

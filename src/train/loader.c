@@ -26,6 +26,8 @@
 /* xored into a draw's key for the choices that only boxed samples make (crop kind, zoom-in,
  * negative crop, redraws of crops that cut a box): the other draws stay what they were */
 #define LOADER_BOX_TAG 0xB0C5B0C5B0C5B0C5ull
+/* xored into a draw's key for the scene a zoom-out is pasted into */
+#define LOADER_SCENE_TAG 0x5CE9E5CE9E5CE9E5ull
 
 typedef enum { SLOT_FREE, SLOT_FILLING, SLOT_READY, SLOT_HELD } slot_state;
 
@@ -156,9 +158,20 @@ static void fill_task(void *ctx, int t, int thread) {
     const int S = vg_cache_size(l->cache);
     vg_augment_params p;
     f->s->labels[t] = draw(l, d, e, f->epoch, &p);
-    vg_augment_render(vg_cache_pixels(l->cache, e), S, S, &p, &l->o.spec,
-                      f->s->x + (size_t)t * l->img_floats);
+    /* a zoom-out into a scene: one of the no-alarm images, keyed like the draw */
+    int bg = -1, na = l->o.ds ? l->o.ds->no_alarm : -1;
+    if (l->has_aug && l->aug.zoom_scene && p.zoom < 1.0f && na >= 0 && na < l->n_classes &&
+        l->class_n[na] > 0) {
+        uint64_t key = (uint64_t)vg_cache_sample(l->cache, e);
+        if (l->o.balanced) key += (uint64_t)(d + 1) << 32;
+        vg_rng r = vg_rng_make(l->o.seed, (uint64_t)f->epoch, key ^ LOADER_SCENE_TAG);
+        bg = l->by_class[l->class_first[na] + (int)vg_rng_below(&r, (uint32_t)l->class_n[na])];
+    }
+    vg_augment_render_scene(vg_cache_pixels(l->cache, e), S, S, &p,
+                            bg >= 0 ? vg_cache_pixels(l->cache, bg) : NULL, S, S, &l->o.spec,
+                            f->s->x + (size_t)t * l->img_floats);
     vg_cache_release(l->cache, e);
+    if (bg >= 0) vg_cache_release(l->cache, bg);
     f->s->entries[t] = e;
 }
 

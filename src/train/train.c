@@ -159,6 +159,7 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
     sb_add(b, "aug_zoom=%.9g %.9g\n", c->aug.zoom_prob, c->aug.zoom_min);
     sb_add(b, "aug_boxes=%.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.box_zoom, c->aug.box_zoom_min,
            c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->aug.neg_scale_min);
+    sb_add(b, "aug_zoom_scene=%d\n", c->aug.zoom_scene);
     sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
            c->backbone_lr_mult, c->pool);
     sb_add(b, "threshold_union=%d\n", c->threshold_union);
@@ -234,6 +235,8 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
                    &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
                    &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
         else if (!strcmp(k, "aug_zoom")) sscanf(v, "%f %f", &d.aug.zoom_prob, &d.aug.zoom_min);
+        else if (!strcmp(k, "aug_zoom_scene"))
+            d.aug.zoom_scene = atoi(v) != 0;
         else if (!strcmp(k, "aug_boxes"))
             sscanf(v, "%f %f %f %f %f %f", &d.aug.box_zoom, &d.aug.box_zoom_min,
                    &d.aug.box_zoom_max, &d.aug.neg_crop, &d.aug.neg_margin, &d.aug.neg_scale_min);
@@ -828,14 +831,14 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     meta(R, "train_recipe",
          "epochs=%d (ran %d, best %d) batch=%d size=%d optimizer=%s lr=%g weight_decay=%g "
          "label_smoothing=%g class_weights=%d balanced=%d augment=%d crop=%g jitter=%g "
-         "zoom_out=%g/%g box_zoom=%g/%g-%g neg_crops=%g/%g mixup=%g ema=%g backbone_lr_mult=%g "
+         "zoom_out=%g/%g%s box_zoom=%g/%g-%g neg_crops=%g/%g mixup=%g ema=%g backbone_lr_mult=%g "
          "pool=%s tta_flip=%d keep=%s seed=%llu",
          c->epochs, R->st.n_hist, R->st.best_epoch, c->batch, R->size,
          c->optimizer == VG_OPT_ADAMW ? "adamw" : "sgd", c->lr, c->weight_decay, c->label_smoothing,
          c->class_weights, c->balanced, c->augment, c->aug.scale_min, c->aug.brightness,
-         c->aug.zoom_prob, c->aug.zoom_min, c->aug.box_zoom, c->aug.box_zoom_min,
-         c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->mixup, c->ema,
-         c->backbone_lr_mult,
+         c->aug.zoom_prob, c->aug.zoom_min, c->aug.zoom_scene ? "/scene" : "", c->aug.box_zoom,
+         c->aug.box_zoom_min, c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->mixup,
+         c->ema, c->backbone_lr_mult,
          c->pool == 1   ? "max"
          : c->pool == 2 ? "avg+max"
                         : "avg",
