@@ -198,7 +198,7 @@ int cli_sources(const cli_args *a, const char *data_opt, const char *const list_
     int ke = extra_opt ? find_opt(a, extra_opt, strlen(extra_opt)) : -1;
     int ne = ke >= 0 ? a->n_val[ke] : 0;
     if (n + ne > max) {
-        cli_error(a->cmd, "at most %d datasets (%s and %s)", max, data_opt,
+        cli_error(a->cmd, "at most %d datasets (%s%s%s)", max, data_opt, extra_opt ? " and " : "",
                   extra_opt ? extra_opt : "");
         return -1;
     }

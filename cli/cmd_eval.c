@@ -97,9 +97,22 @@ static bool set_has(const char *set, const char *entry) {
     return false;
 }
 
-/* warns when images of a source are ones the model learnt from or chose its settings on */
+/* the image count of the "; "-joined entry of `set` for dataset `name`, or -1 */
+static int set_count(const char *set, const char *name) {
+    size_t n = strlen(name);
+    for (const char *p = set; p && *p;) {
+        const char *e = strstr(p, "; ");
+        if (strncmp(p, name, n) == 0 && p[n] == ':') return atoi(p + n + 1);
+        p = e ? e + 2 : NULL;
+    }
+    return -1;
+}
+
+/* warns when images of a source are ones the model learnt from or chose its settings on:
+ * the same images (by content), or, when they are not the same but the model learnt from
+ * that dataset, all of its images or its train / val split (which may have been made up) */
 static void warn_not_held_out(const char *model_path, const vg_model *m, const vg_dataset *ds,
-                              int s, const int *idx, int n, const char *list) {
+                              int s, const int *idx, int n, const char *list, bool all) {
     const char *ts = vg_model_get_meta(m, "train_set"), *vs = vg_model_get_meta(m, "val_set");
     bool refit = vg_model_get_meta(m, "refit") != NULL;
     char entry[512];
@@ -121,6 +134,13 @@ static void warn_not_held_out(const char *model_path, const vg_model *m, const v
                 refit ? "was refit on train + val, trained on"
                       : "chose its epochs and alarm threshold on",
                 list ? list : what);
+    else if (ts && set_count(ts, ds->sources[s].name) > 0 &&
+             (all || ds->samples[idx[0]].split != VG_SPLIT_TEST))
+        fprintf(stderr,
+                "vigie eval: warning: %s was trained on %d images of a dataset named %s; %s "
+                "may include them: these figures may not be a held-out measure\n",
+                model_path, set_count(ts, ds->sources[s].name), ds->sources[s].name,
+                all ? "all of its images evaluated here" : "the split evaluated here");
 }
 
 int cmd_eval(int argc, char **argv) {
@@ -222,14 +242,24 @@ int cmd_eval(int argc, char **argv) {
         int k = specs[s].test_list ? VG_SPLIT_TEST : want, n0 = n;
         bool all = false;
         n += vg_dataset_pick(ds, s, k, k == VG_SPLIT_TEST && !split_opt, idx + n, &all);
+        if (so->count == 0) {
+            cli_error(a.cmd, "%s holds no image (%d skipped: %s)", so->root, so->skipped,
+                      VG_DATA_EXTENSIONS);
+            goto out;
+        }
         if (all && !json)
             fprintf(stderr, "vigie eval: %s has no test split: evaluating all its %d images\n",
                     so->root, so->count);
+        if (so->detection && so->no_label_file + so->empty_labels > 0 && !json)
+            fprintf(stderr,
+                    "vigie eval: %s: %d images without boxes (no or empty label file): %s\n",
+                    so->root, so->no_label_file + so->empty_labels, dopt.no_alarm);
         if (n == n0) {
             cli_error(a.cmd, "%s has no %s split (see --split)", so->root, split_name(k));
             goto out;
         }
-        warn_not_held_out(a.pos[0], m, ds, s, idx + n0, n - n0, specs[s].test_list);
+        warn_not_held_out(a.pos[0], m, ds, s, idx + n0, n - n0, specs[s].test_list,
+                          all || k == VG_SPLIT_NONE);
     }
     /* dataset class -> model output, by name */
     map = malloc(sizeof(int) * (size_t)ds->n_classes);
@@ -238,8 +268,14 @@ int cmd_eval(int argc, char **argv) {
         for (int k = 0; k < C; k++)
             if (strcmp(ds->classes[c], vg_model_label(m, k)) == 0) map[c] = k;
         if (map[c] < 0) {
+            const char *from = ds->root; /* the dataset the class comes from */
+            for (int i = 0; i < ds->n_samples; i++)
+                if (ds->samples[i].label == c) {
+                    from = ds->sources[ds->samples[i].source].root;
+                    break;
+                }
             cli_error(a.cmd, "class '%s' of %s is not a class of the model (%s%s%s%s...)",
-                      ds->classes[c], ds->root, vg_model_label(m, 0), C > 1 ? ", " : "",
+                      ds->classes[c], from, vg_model_label(m, 0), C > 1 ? ", " : "",
                       C > 1 ? vg_model_label(m, 1) : "", C > 2 ? ", " : "");
             goto out;
         }
@@ -298,7 +334,8 @@ int cmd_eval(int argc, char **argv) {
         }
         for (int c = 0; c < n_crops && s->boxed && s->n_boxes > 0 && no_alarm >= 0; c++) {
             vg_rng rg =
-                vg_rng_make(1, (uint64_t)idx[i], (uint64_t)c); /* the same crops every run */
+                /* keyed by the image's name: the same crops whatever else is evaluated */
+                vg_rng_make(1, vg_hash64(s->name, strlen(s->name), 0), (uint64_t)c);
             vg_augment_params p;
             vg_augment_draw(NULL, img.w, img.h, 0, 0, 0, &p);
             if (!vg_augment_negative_crop(&neg, img.w, img.h, ds->boxes + s->box0, s->n_boxes, &rg,

@@ -113,13 +113,17 @@ typedef struct {
 
 /* The images of one or more datasets: per dataset its list, else its split `want` (a plain
  * folder: all of it), as `vigie eval` picks them. */
-static bool load_split(const char *cmd, vg_source_spec *sp, int n, int want, split *s) {
+static bool load_split(const char *cmd, const vg_model *m, vg_source_spec *sp, int n, int want,
+                       split *s) {
     vg_err err;
     memset(s, 0, sizeof *s);
     for (int i = 0; i < n; i++)
         sp[i].lists_only = sp[i].test_list != NULL;
     vg_dataset_opts o = vg_dataset_opts_default();
     o.val_fraction = 0;
+    int na;
+    float thr;
+    if (vg_model_alarm(m, &na, &thr)) o.no_alarm = vg_model_label(m, na); /* not always "neutral" */
     if (vg_dataset_open(sp, n, &o, &s->ds, &err) != VG_OK) {
         cli_error(cmd, "%s", err.msg);
         return false;
@@ -362,6 +366,9 @@ static bool finetune(const char *cmd, ui *u, vg_model **m, const ft_cfg *f, cons
     memcpy(tc.data, f->data, sizeof tc.data);
     tc.n_data = f->n_data;
     tc.init_model = *m;
+    int na;
+    float thr;
+    if (vg_model_alarm(*m, &na, &thr)) tc.no_alarm = vg_model_label(*m, na);
     tc.mode = VG_TRAIN_ALL;
     tc.epochs = f->epochs;
     tc.batch = f->batch;
@@ -576,7 +583,7 @@ int cmd_optimize(int argc, char **argv) {
         ft.teacher = teacher, ft.distill = (float)distill;
     }
     if (vdata) {
-        if (!load_split(a.cmd, vsp, nv_src, VG_SPLIT_TEST, &val)) goto out;
+        if (!load_split(a.cmd, m, vsp, nv_src, VG_SPLIT_TEST, &val)) goto out;
         pred_float = malloc(sizeof(int) * (size_t)(val.n + 1));
         pred = malloc(sizeof(int) * (size_t)(val.n + 1));
         if (!pred_float || !pred) goto out;
@@ -625,7 +632,7 @@ int cmd_optimize(int argc, char **argv) {
         const double **means = NULL, **msqs = NULL;
         if (cdata) {
             split cs;
-            if (!load_split(a.cmd, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
+            if (!load_split(a.cmd, m, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
             int nc = cs.n < 64 ? cs.n : 64;
             calib_src src = {m, cs.ds, cs.idx, cs.n, nc};
             vg_status st = nc > 0 ? vg_calibrate(m, nc, calib_fetch, &src, VG_CALIB_MINMAX, 0,
@@ -778,7 +785,7 @@ int cmd_optimize(int argc, char **argv) {
         }
         if (!have) {
             split cs;
-            if (!load_split(a.cmd, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
+            if (!load_split(a.cmd, m, csp, nc_src, VG_SPLIT_TRAIN, &cs)) goto out;
             int nc = cs.n < cimages ? cs.n : (int)cimages;
             calib_src src = {m, cs.ds, cs.idx, cs.n, nc};
             double t0 = vg_time_now();

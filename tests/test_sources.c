@@ -172,6 +172,46 @@ static void test_export(void) {
     s = open1(tp("det2/data.yaml"), &ds, &err);
     CHECK(s == VG_OK && ds->n_train == 5 && ds->n_val == 2 && ds->n_test == 0, "map names: %s",
           s == VG_OK ? "" : err.msg);
+    /* named by its folder, not "data.yaml" (names key the content hash) */
+    CHECK(s == VG_OK && strcmp(ds->sources[0].name, "det2") == 0, "name %s",
+          s == VG_OK ? ds->sources[0].name : "");
+    vg_dataset_free(ds);
+    ds = NULL;
+    /* the same export as its folder and its yaml: refused, not counted twice */
+    vg_source_spec two[2];
+    memset(two, 0, sizeof two);
+    two[0].dir = tp("det2");
+    two[1].dir = tp("det2/data.yaml");
+    s = vg_dataset_open(two, 2, NULL, &ds, &err);
+    CHECK(s == VG_ERR_ARG && strstr(err.msg, "given twice"), "twice: %s",
+          s == VG_OK ? "accepted" : err.msg);
+    vg_dataset_free(ds);
+    ds = NULL;
+    /* a null item in a split list names nothing */
+    make_export("det4", "names: [fire, smoke]\ntrain: [train/images, ~]\nval: valid/images\n");
+    s = open1(tp("det4"), &ds, &err);
+    CHECK(s == VG_OK && ds->n_train == 5, "null list item: %s", s == VG_OK ? "" : err.msg);
+    vg_dataset_free(ds);
+    ds = NULL;
+    /* an entry naming a folder without images, and images none of which has a label file */
+    make_export("det5", "names: [fire, smoke]\ntrain: train/images\nval: valid/labels\n");
+    s = open1(tp("det5"), &ds, &err);
+    CHECK(s == VG_ERR_FORMAT && strstr(err.msg, "its val split") &&
+              strstr(err.msg, "holds no image"),
+          "empty split: %s", s == VG_OK ? "accepted" : err.msg);
+    vg_dataset_free(ds);
+    ds = NULL;
+    make_export("det6", "names: [fire, smoke]\ntrain: train/images\n");
+    static const char *const labs[] = {"a", "b", "c", "e"};
+    for (int i = 0; i < 4; i++) {
+        char lp[64];
+        snprintf(lp, sizeof lp, "det6/train/labels/%s.txt", labs[i]);
+        remove(tp(lp));
+    }
+    s = open1(tp("det6"), &ds, &err);
+    CHECK(s == VG_ERR_FORMAT && strstr(err.msg, "none of its 5 images has a label file") &&
+              strstr(err.msg, "labels/"),
+          "no label file: %s", s == VG_OK ? "accepted" : err.msg);
     vg_dataset_free(ds);
     ds = NULL;
 

@@ -261,17 +261,27 @@ int vg_dataset_add_source(vg_dataset *ds, const char *root, bool detection, bool
     ds->sources = v;
     vg_source *src = &v[ds->n_sources];
     memset(src, 0, sizeof *src);
-    const char *base = strrchr(root, '/');
-    base = base && base[1] ? base + 1 : root;
+    /* the folder's last component; for an export given as its .yaml, the yaml's folder's */
+    size_t end = strlen(root);
+    const char *dot = strrchr(root, '.'), *sl = strrchr(root, '/');
+    if (dot && (!sl || dot > sl) && (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml")))
+        end = sl ? (size_t)(sl - root) : 0;
+    size_t b = end;
+    while (b > 0 && root[b - 1] != '/')
+        b--;
+    const char *base = root + b;
+    size_t base_len = end - b;
+    if (base_len == 0) base = root, base_len = strlen(root);
     src->root = malloc(strlen(root) + 1);
-    src->name = malloc(strlen(base) + 1);
+    src->name = malloc(base_len + 1);
     if (!src->root || !src->name) {
         free(src->root);
         free(src->name);
         return -1;
     }
     strcpy(src->root, root);
-    strcpy(src->name, base);
+    memcpy(src->name, base, base_len);
+    src->name[base_len] = 0;
     src->detection = detection;
     src->extra = extra;
     src->first = ds->n_samples;

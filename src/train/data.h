@@ -136,7 +136,7 @@ vg_status vg_dataset_read_list(const vg_dataset *ds, const char *list, int **idx
 vg_status vg_dataset_split_lists(vg_dataset *ds, const char *train_list, const char *val_list,
                                  vg_err *err);
 
-/* Moves every validation sample into train (train stays ascending, extra-train samples last)
+/* Moves every validation sample into train (train stays ascending)
  * and leaves val empty: the refit after the settings were chosen on val. */
 vg_status vg_dataset_merge_val(vg_dataset *ds, vg_err *err);
 
@@ -353,8 +353,9 @@ typedef struct {
      *   small, distant fire and smoke seen at a size the network can see;
      * neg_crop: probability of a negative crop, placed where it overlaps no box grown by
      *   neg_margin of the box's longer side on every side, of neg_scale_min..1 of the
-     *   image's area at most 0.5: a no-alarm example from the same scene (when no such place
-     *   is found in 20 tries, the random crop is used). */
+     *   image's area at most 0.5: a no-alarm example from the same scene (crop sizes drawn
+     *   smaller and smaller, 8 tries, each searching a 17 x 17 grid of places; when none is
+     *   free, the random crop is used). */
     float box_zoom, box_zoom_min, box_zoom_max;
     float neg_crop, neg_margin, neg_scale_min;
     /* zoom-out draws (zoom_prob) put the shrunk crop into a no-alarm training image (picked at

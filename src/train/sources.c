@@ -12,6 +12,7 @@
 
 #include <limits.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 
 vg_dataset_opts vg_dataset_opts_default(void) {
@@ -27,6 +28,7 @@ vg_dataset_opts vg_dataset_opts_default(void) {
 /* what was read of one source before the dataset is assembled */
 typedef struct {
     char *root;
+    char *real; /* the real path of its folder (an export's: its yaml's), or NULL */
     bool detection;
     scan_tree tree; /* folder trees */
     vg_yolo_spec y; /* detection exports */
@@ -40,6 +42,7 @@ typedef struct {
 
 static void pending_free(pending *p) {
     free(p->root);
+    free(p->real);
     vg_scan_tree_free(&p->tree);
     vg_yolo_spec_free(&p->y);
     for (int k = 0; k < 3; k++) {
@@ -52,6 +55,18 @@ static void pending_free(pending *p) {
         free(p->n_boxes[k]);
     }
     free(p->skipped_example);
+}
+
+/* the real path of a dataset's folder: for an export given as its .yaml, the yaml's folder */
+static char *realpath_of(const char *root, bool detection) {
+    char *dir = NULL;
+    const char *dot = strrchr(root, '.'), *sl = strrchr(root, '/');
+    if (detection && dot && (!sl || dot > sl) &&
+        (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml")))
+        dir = sl ? strndup(root, (size_t)(sl - root)) : strdup(".");
+    char *r = realpath(dir ? dir : root, NULL);
+    free(dir);
+    return r;
 }
 
 static bool is_file(const char *p) {
@@ -87,6 +102,23 @@ static vg_status read_detection(pending *p, bool extra, vg_err *err) {
             }
         }
     }
+    /* a data.yaml entry that names no image, or images none of which has a label file: the
+     * layout is not what was meant (labels elsewhere), and every image would become neutral */
+    static const char *const names[3] = {"train", "val", "test"};
+    for (int k = 0; k < 3 && st == VG_OK; k++)
+        if (p->y.n_entries[k] > 0 && p->n_img[k] == 0 && !(extra && k != VG_SPLIT_TRAIN))
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: its %s split (%s) holds no image (%s)",
+                            p->y.yaml, names[k], p->y.entries[k][0], VG_DATA_EXTENSIONS);
+    int n_all = p->n_img[0] + p->n_img[1] + p->n_img[2];
+    if (st == VG_OK && n_all > 0 && p->no_label_file == n_all) {
+        const char *first = p->n_img[0] ? p->img[0][0] : p->n_img[1] ? p->img[1][0] : p->img[2][0];
+        char *lp = vg_yolo_label_path(first);
+        st = vg_err_set(err, VG_ERR_FORMAT,
+                        "%s: none of its %d images has a label file (for %s: %s); labels go in a "
+                        "labels/ folder beside images/, one .txt per image",
+                        p->y.yaml, n_all, first, lp ? lp : "?");
+        free(lp);
+    }
     /* an image in two splits (two entries of data.yaml naming it) would leak */
     static const char *const split_name[3] = {"train", "val", "test"};
     for (int a = 0; a < 3 && st == VG_OK; a++)
@@ -106,6 +138,10 @@ static vg_status read_detection(pending *p, bool extra, vg_err *err) {
             }
         }
     return st;
+}
+
+static int cmp_name(const void *a, const void *b) {
+    return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
 /* the union of every source's class names (and the no-alarm class), sorted */
@@ -131,12 +167,7 @@ static vg_status class_union(pending *p, int n, const char *no_alarm, strvec *ou
         if (!vg_strvec_push(out, no_alarm, strlen(no_alarm)))
             return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
-    for (int i = 1; i < out->n; i++) /* insertion sort: a handful of names */
-        for (int j = i; j > 0 && strcmp(out->v[j - 1], out->v[j]) > 0; j--) {
-            char *t = out->v[j];
-            out->v[j] = out->v[j - 1];
-            out->v[j - 1] = t;
-        }
+    if (out->n > 1) qsort(out->v, (size_t)out->n, sizeof *out->v, cmp_name);
     int k = 0;
     for (int i = 0; i < out->n; i++) {
         if (k > 0 && strcmp(out->v[k - 1], out->v[i]) == 0)
@@ -284,10 +315,14 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             break;
         }
-        for (int q = 0; q < s; q++)
-            if (strcmp(p[q].root, p[s].root) == 0)
-                st = vg_err_set(err, VG_ERR_ARG, "%s: given twice", p[s].root);
         p[s].detection = vg_yolo_is_export(p[s].root);
+        /* the same data twice (./X and X, X and X/data.yaml) would count every image twice */
+        p[s].real = realpath_of(p[s].root, p[s].detection);
+        for (int q = 0; q < s && st == VG_OK; q++)
+            if (strcmp(p[q].root, p[s].root) == 0 ||
+                (p[q].real && p[s].real && strcmp(p[q].real, p[s].real) == 0))
+                st = vg_err_set(err, VG_ERR_ARG, "%s: given twice (as %s too)", p[s].root,
+                                p[q].root);
         if (st == VG_OK && p[s].detection &&
             (src[s].train_list || src[s].val_list || src[s].test_list))
             st = vg_err_set(err, VG_ERR_ARG,
@@ -408,7 +443,10 @@ void vg_dataset_describe(const vg_dataset *ds, const int *idx, int n, char *buf,
         if (k == 0) continue;
         int w = snprintf(buf + used, size - used, "%s%s:%d:%016llx", used ? "; " : "",
                          ds->sources[s].name, k, (unsigned long long)vg_dataset_hash(ds, sub, k));
-        if (w < 0 || (size_t)w >= size - used) break;
+        if (w < 0 || (size_t)w >= size - used) {
+            buf[used] = 0; /* no half entry */
+            break;
+        }
         used += (size_t)w;
     }
     free(sub);

@@ -519,7 +519,14 @@ static vg_status setup_data(run *R, vg_err *err) {
                 so->root, 100.0 * c->val_fraction);
         if (so->skipped)
             say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)", so->root,
-                so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS, so->skipped_example);
+                so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS,
+                so->skipped_example ? so->skipped_example : "?");
+        if (so->detection && so->no_label_file + so->empty_labels > 0 && ds->no_alarm >= 0)
+            say(R->hooks,
+                "%s: %d images without boxes (%d without a label file, %d with an "
+                "empty one): class %s",
+                so->root, so->no_label_file + so->empty_labels, so->no_label_file, so->empty_labels,
+                ds->classes[ds->no_alarm]);
     }
     /* what each source brings (before a refit merges val into train) */
     char line[1024];
@@ -545,12 +552,6 @@ static vg_status setup_data(run *R, vg_err *err) {
                          nt, nv);
         class_counts_line(ds, tr, nt, va, nv, line, sizeof line, k);
         say(R->hooks, "%s", line);
-        if (so->detection && so->no_label_file + so->empty_labels > 0)
-            say(R->hooks,
-                "  %s: %d images without boxes (%d without a label file, %d with an "
-                "empty one): class %s",
-                so->name, so->no_label_file + so->empty_labels, so->no_label_file, so->empty_labels,
-                ds->classes[ds->no_alarm]);
         free(tr), free(va);
     }
     /* the train and val images as the selection saw them (a refit trains on both) */
@@ -997,13 +998,19 @@ static vg_status train_full(run *R, vg_err *err) {
          * neutral: weigh the classes as the draws have them, not as the images do */
         int counts[VG_MAX_CLASSES];
         vg_loader_label_counts(ld, 0, counts);
-        st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
+        bool every = true; /* a class whose few boxed images all lost their boxes in epoch 1 */
+        for (int i = 0; i < C; i++)
+            every = every && counts[i] > 0;
+        if (every)
+            st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
+        else
+            say(R->hooks, "note: a class has no draw in epoch 1: class weights from the images");
         char line[512];
         int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
         for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
             k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i],
                           counts[i], (double)R->class_w[i]);
-        if (st == VG_OK && R->st.step == 0) say(R->hooks, "%s", line);
+        if (st == VG_OK && every && R->st.step == 0) say(R->hooks, "%s", line);
     }
     int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
     probs = malloc(sizeof(float) * (size_t)(nv_max + 1) * C);

@@ -267,6 +267,10 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
             s->root = ydir ? (rv ? vg_path_join(ydir, rv) : dup_s(ydir)) : NULL;
         free(ydir);
         if (st == VG_OK && !s->root) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        /* "path: data/" -> "data": sample names relative to it stay relative (and their
+         * content hash machine-independent) */
+        for (size_t n = s->root ? strlen(s->root) : 0; n > 1 && s->root[n - 1] == '/'; n--)
+            s->root[n - 1] = 0;
         if (st == VG_OK && !is_dir(s->root))
             st = yerr(&y, root, "path", "%s: no such folder", s->root);
     }
@@ -290,6 +294,7 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
             for (yaml_node_item_t *it = v->data.sequence.items.start;
                  it < v->data.sequence.items.top && st == VG_OK; it++) {
                 yaml_node_t *e = yaml_document_get_node(&doc, *it);
+                if (plain_null(e)) continue; /* `~` or an empty item names nothing */
                 if (!scalar(e))
                     st = yerr(&y, e, split_key[k], "expected a folder or list file");
                 else
@@ -379,6 +384,11 @@ static vg_status walk(const char *dir, int depth, pathvec *out, vg_err *err) {
         if (stat(full, &sb) != 0) {
             free(full);
             continue; /* a dangling link is nothing */
+        }
+        struct stat lb;
+        if (S_ISDIR(sb.st_mode) && lstat(full, &lb) == 0 && S_ISLNK(lb.st_mode)) {
+            free(full); /* a linked folder may lead back up: not followed */
+            continue;
         }
         if (S_ISDIR(sb.st_mode)) {
             if (depth < YOLO_MAX_DEPTH) st = walk(full, depth + 1, out, err);
