@@ -8,6 +8,8 @@
 #   SEED=N     another seed (default 1, the shipped model's)
 #   OUT=DIR    where the float model and the logs go (default out/model)
 #   ENGINE=F   the engine file to write (default models/fire.vge)
+#   RECIPE="..."  extra `vigie train` options, e.g. "--zoom-out 0.5 --zoom-min 0.15 --zoom-scene"
+#              for cameras that look far (README: small fire); the shipped model uses none
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SHARED=${VIGIE_SHARED:-../shared}
@@ -28,7 +30,8 @@ $VIGIE import "$SHARED/models/mobilenet_v2_1.0_224_quant.tflite" -o "$OUT/backbo
 # data.yaml); the hard negatives train only
 DATA=(--data "$D/firesmoke-cctv" --data "$D/fire-footage" --data "$D/neutral-scenes"
       --extra-train "$D/hard-negatives")
-$VIGIE train "${DATA[@]}" --backbone "$OUT/backbone.vgm" -o "$OUT/fire.vgm" --seed "${SEED:-1}"
+# shellcheck disable=SC2086
+$VIGIE train "${DATA[@]}" --backbone "$OUT/backbone.vgm" -o "$OUT/fire.vgm" --seed "${SEED:-1}" ${RECIPE:-}
 t1=$(date +%s)
 # int8, calibrated on the training images; the report on every test list
 TESTS=(--val-data "$D/firesmoke-cctv" --val-data "$D/fire-footage" --val-data "$D/neutral-scenes")
