@@ -53,31 +53,36 @@ printf 'not a model at all' >"$T/junk.vgm"
 run $VIGIE info "$T/junk.vgm"; expect_clean_error "junk model"
 run $VIGIE --version; expect_rc 0 "--version"
 
+# the shipped detector (models/fire.vge): it loads, is an int8 engine with the three classes and
+# a stored threshold, records no path (the repository's own file: no ../shared needed), and,
+# with the shared test images, finds fire in a test frame it never trained on and none in a
+# neutral test scene
+shipped_model_test() {
+  local FIRE FF f n
+  FIRE=$(dirname "$0")/../models/fire.vge
+  run $VIGIE info "$FIRE" --json
+  grep -q '"int8":true' "$T/out" && grep -q '"labels":\["fire","neutral","smoke"\]' "$T/out" &&
+    grep -q '"alarm_threshold":"0\.[0-9]*"' "$T/out" && ! grep -q '"meta":{.*/\(home\|tmp\|work\|root\)/' "$T/out" &&
+    ok || bad "models/fire.vge: $(head -c 600 "$T/out")"
+  FF=$SHARED/data/fire-footage/test
+  if [ -d "$FF" ] && [ -d "$SHARED/data/neutral-scenes" ]; then
+    f=$(grep -l '^0 ' "$FF"/labels/*.txt | head -1 || true)
+    run $VIGIE predict "$FIRE" "$FF/images/$(basename "${f%.txt}").jpg" --top 1
+    expect_rc 0 "predict with models/fire.vge"
+    grep -q '^fire ' "$T/out" && ok || bad "models/fire.vge on a fire test frame: $(cat "$T/out")"
+    n=$(head -1 "$SHARED/data/neutral-scenes/splits/test.txt")
+    run $VIGIE predict "$FIRE" "$SHARED/data/neutral-scenes/$n" --top 1
+    grep -q '^neutral ' "$T/out" && ok || bad "models/fire.vge on a neutral test scene: $(cat "$T/out")"
+  else
+    echo "SKIP cli: fire-footage / neutral-scenes not found"; skip=$((skip + 1))
+  fi
+}
+
 if [ ! -d "$SHARED/models" ]; then
   echo "SKIP cli: $SHARED/models not found (ImageNet and damaged-file tests)"
   skip=$((skip + 1))
-  # the shipped detector (models/fire.vge): it loads, is an int8 engine with the three classes and
-# a stored threshold, records no path, and finds fire in a test frame it never trained on and
-# none in a neutral test scene (the repository's own file: no ../shared needed to load it)
-FIRE=$(dirname "$0")/../models/fire.vge
-run $VIGIE info "$FIRE" --json
-grep -q '"int8":true' "$T/out" && grep -q '"labels":\["fire","neutral","smoke"\]' "$T/out" &&
-  grep -q '"alarm_threshold":"0\.[0-9]*"' "$T/out" && ! grep -q '"meta":{.*/\(home\|tmp\|work\|root\)/' "$T/out" &&
-  ok || bad "models/fire.vge: $(head -c 600 "$T/out")"
-FF=$SHARED/data/fire-footage/test
-if [ -d "$FF" ] && [ -d "$SHARED/data/neutral-scenes" ]; then
-  f=$(grep -l '^0 ' "$FF"/labels/*.txt | head -1 || true)
-  run $VIGIE predict "$FIRE" "$FF/images/$(basename "${f%.txt}").jpg" --top 1
-  expect_rc 0 "predict with models/fire.vge"
-  grep -q '^fire ' "$T/out" && ok || bad "models/fire.vge on a fire test frame: $(cat "$T/out")"
-  n=$(head -1 "$SHARED/data/neutral-scenes/splits/test.txt")
-  run $VIGIE predict "$FIRE" "$SHARED/data/neutral-scenes/$n" --top 1
-  grep -q '^neutral ' "$T/out" && ok || bad "models/fire.vge on a neutral test scene: $(cat "$T/out")"
-else
-  echo "SKIP cli: fire-footage / neutral-scenes not found"; skip=$((skip + 1))
-fi
-
-echo "cli: $pass passed, $fail failed, $skip skipped"
+  shipped_model_test
+  echo "cli: $pass passed, $fail failed, $skip skipped"
   [ $fail = 0 ]; exit
 fi
 M=$SHARED/models
@@ -228,26 +233,7 @@ run $VIGIE predict "$T/nb.vgm" "$M/testimages/cat.bmp" --top 3 --tiles 1x1; cp "
 run $VIGIE predict "$T/nb.vgm" "$M/testimages/cat.bmp" --top 3
 cmp -s "$T/out" "$T/t11" && ok || bad "--tiles 1x1 differs from no tiles"
 
-# the shipped detector (models/fire.vge): it loads, is an int8 engine with the three classes and
-# a stored threshold, records no path, and finds fire in a test frame it never trained on and
-# none in a neutral test scene (the repository's own file: no ../shared needed to load it)
-FIRE=$(dirname "$0")/../models/fire.vge
-run $VIGIE info "$FIRE" --json
-grep -q '"int8":true' "$T/out" && grep -q '"labels":\["fire","neutral","smoke"\]' "$T/out" &&
-  grep -q '"alarm_threshold":"0\.[0-9]*"' "$T/out" && ! grep -q '"meta":{.*/\(home\|tmp\|work\|root\)/' "$T/out" &&
-  ok || bad "models/fire.vge: $(head -c 600 "$T/out")"
-FF=$SHARED/data/fire-footage/test
-if [ -d "$FF" ] && [ -d "$SHARED/data/neutral-scenes" ]; then
-  f=$(grep -l '^0 ' "$FF"/labels/*.txt | head -1 || true)
-  run $VIGIE predict "$FIRE" "$FF/images/$(basename "${f%.txt}").jpg" --top 1
-  expect_rc 0 "predict with models/fire.vge"
-  grep -q '^fire ' "$T/out" && ok || bad "models/fire.vge on a fire test frame: $(cat "$T/out")"
-  n=$(head -1 "$SHARED/data/neutral-scenes/splits/test.txt")
-  run $VIGIE predict "$FIRE" "$SHARED/data/neutral-scenes/$n" --top 1
-  grep -q '^neutral ' "$T/out" && ok || bad "models/fire.vge on a neutral test scene: $(cat "$T/out")"
-else
-  echo "SKIP cli: fire-footage / neutral-scenes not found"; skip=$((skip + 1))
-fi
+shipped_model_test
 
 echo "cli: $pass passed, $fail failed, $skip skipped"
 [ $fail = 0 ]
