@@ -1,7 +1,7 @@
 # vigie — plain Makefile.
-#   make            build/vigie (and build/libvigie.a)
+#   make            build/vigie (and build/libvigie.a, libvigie_train.a, libvigie_watch.a)
 #   make test       unit tests + CLI end-to-end tests
-#   make SAN=1 ...  the same with ASan+UBSan, in build-san/
+#   make SAN=1 ...  the same with ASan+UBSan, in build-san/ (SAN=thread: TSan, build-tsan/)
 #   make fuzz       libFuzzer targets (clang), in build-fuzz/
 #   make bench      build/vigie and run the benchmark scripts
 #   make demo       the README's first command: the shipped detector on test images and a clip
@@ -19,19 +19,35 @@ BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 WARN    = -Wall -Wextra -Wpedantic -Wshadow -Wstrict-prototypes -Wmissing-prototypes \
           -Wno-unused-parameter -Wvla
 OPT     ?= -O3 -g
-# FFmpeg (watch sources) and libmosquitto (watch MQTT) are plain -l flags like the rest: their
-# Debian headers are in the default (multiarch) include path, also for the aarch64 cross build
-LDLIBS  = -lcairo -ljpeg -lpng -lstb -lz -lavdevice -lavformat -lavcodec -lswscale -lavutil \
-          -lmosquitto -lyaml -lm -pthread
+# Three archives, one per group of layers (docs/ARCHITECTURE.md), each with its own libraries:
+#   libvigie.a        inference: core ops cpu model io        libjpeg libpng zlib libm pthread
+#   libvigie_train.a  compress train (optimize, train, eval)  + cairo (plots) libyaml (exports)
+#   libvigie_watch.a  watch                                   + FFmpeg libmosquitto
+# FFmpeg and libmosquitto are plain -l flags like the rest: their Debian headers are in the
+# default (multiarch) include path, also for the aarch64 cross build
+INF_LIBS   = -ljpeg -lpng -lz -lm -pthread
+TRAIN_LIBS = -lcairo -lyaml
+WATCH_LIBS = -lavdevice -lavformat -lavcodec -lswscale -lavutil -lmosquitto
+LDLIBS  = $(WATCH_LIBS) $(TRAIN_LIBS) $(INF_LIBS)
 SANFL   =
 ifeq ($(SAN),1)
 OPT     = -O1 -g
 SANFL   = -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined
 endif
+# make SAN=thread: ThreadSanitizer, in build-tsan/ (scripts/test.sh runs the threads test there)
+ifeq ($(SAN),thread)
+BUILD   = build-tsan
+OPT     = -O1 -g
+SANFL   = -fsanitize=thread
+endif
 ALL_CFLAGS  = -std=c11 $(WARN) $(OPT) $(SANFL) -D_DEFAULT_SOURCE -Iinclude -Isrc -pthread \
               -MMD -MP $(CFLAGS)
 ALL_LDFLAGS = $(SANFL) $(LDFLAGS)
 
+INF_DIRS   = core ops cpu model io
+TRAIN_DIRS = compress train
+WATCH_DIRS = watch
+dir_obj  = $(patsubst %.c,$(BUILD)/%.o,$(sort $(foreach d,$(1),$(wildcard src/$(d)/*.c))))
 LIB_SRC  = $(sort $(wildcard src/*/*.c))
 CLI_SRC  = $(sort $(wildcard cli/*.c))
 TEST_SRC = $(sort $(wildcard tests/test_*.c)) tests/fixture.c tests/golden_net.c
@@ -47,19 +63,34 @@ $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
 
-$(BUILD)/libvigie.a: $(LIB_OBJ)
+# an archive is rebuilt whole (rm first): a source moved to another layer leaves no stale member
+$(BUILD)/libvigie.a: $(call dir_obj,$(INF_DIRS))
+	@rm -f $@
 	$(AR) rcs $@ $^
+$(BUILD)/libvigie_train.a: $(call dir_obj,$(TRAIN_DIRS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+$(BUILD)/libvigie_watch.a: $(call dir_obj,$(WATCH_DIRS))
+	@rm -f $@
+	$(AR) rcs $@ $^
+LIBS_A = $(BUILD)/libvigie_watch.a $(BUILD)/libvigie_train.a $(BUILD)/libvigie.a
 
-$(BUILD)/vigie: $(CLI_OBJ) $(BUILD)/libvigie.a
+$(BUILD)/vigie: $(CLI_OBJ) $(LIBS_A)
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
 
-$(BUILD)/test_vigie: $(TEST_OBJ) $(BUILD)/libvigie.a
+$(BUILD)/test_vigie: $(TEST_OBJ) $(LIBS_A)
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+
+# examples/classify.c: vigie.h and libvigie.a with the inference libraries alone (if it needed
+# anything from the other layers, this link would fail)
+$(BUILD)/classify: examples/classify.c $(BUILD)/libvigie.a
+	$(CC) -std=c11 $(WARN) $(OPT) $(SANFL) -Iinclude $(CFLAGS) $(ALL_LDFLAGS) $^ $(INF_LIBS) -o $@
 
 unit: $(BUILD)/test_vigie
 	./$(BUILD)/test_vigie
 
-cli-test: $(BUILD)/vigie
+cli-test: $(BUILD)/vigie $(BUILD)/classify
+	BUILD=$(BUILD) bash tests/layers_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/cli_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/train_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/watch_test.sh
@@ -76,7 +107,7 @@ build-fuzz/%: tests/fuzz/%.c $(LIB_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $< $(LIB_SRC) $(LDLIBS) -o $@
 # the Huffman decoder needs only itself (a whole-library build takes a minute on 2 cores)
-HUFF_SRC = src/compress/huff.c src/core/core.c
+HUFF_SRC = src/core/huff.c src/core/core.c
 build-fuzz/fuzz_huff: tests/fuzz/fuzz_huff.c $(HUFF_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $< $(HUFF_SRC) -lz -lm -o $@
@@ -110,6 +141,6 @@ format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] tests/fuzz/*.c
 
 clean:
-	rm -rf build build-san build-fuzz build-aarch64
+	rm -rf build build-san build-tsan build-fuzz build-aarch64
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)

@@ -75,6 +75,11 @@ void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(prin
 /* Writes s as a JSON string literal (with quotes). */
 void cli_json_str(FILE *f, const char *s);
 
+/* The environment's switches for A/B comparisons, read once by main (the library reads no
+ * environment variable): VIGIE_KERNELS=ref|scalar|avx2|avx512|neon (vg_set_kernels) and
+ * VIGIE_FUSE=0 (cli_unfused: set in the runner options of the commands that build runners). */
+extern int cli_unfused;
+
 int cmd_import(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);

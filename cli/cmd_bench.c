@@ -209,7 +209,8 @@ int cmd_bench(int argc, char **argv) {
     vg_model_get_info(m, &info);
     vg_err err;
     vg_runner *r = NULL;
-    vg_runner_opts ro = {(int)threads, (int)batch, prec};
+    vg_runner_opts ro = {(int)threads, (int)batch, prec, 0};
+    ro.unfused = cli_unfused;
     if (vg_runner_init(&r, m, &ro, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
         vg_model_free(m);

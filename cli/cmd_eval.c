@@ -297,6 +297,7 @@ int cmd_eval(int argc, char **argv) {
     }
     if (thr_opt >= 0) thr = (float)thr_opt;
     vg_runner_opts ro = vg_runner_opts_default();
+    ro.unfused = cli_unfused;
     ro.threads = (int)threads;
     ro.precision = prec;
     ro.batch = vg_tiles_count(t_rows, t_cols);

@@ -163,6 +163,7 @@ static bool evaluate(const char *cmd, ui *u, const vg_model *m, int prec, int th
     int C = vg_model_n_outputs(m);
     vg_runner *rn = NULL;
     vg_runner_opts ro = vg_runner_opts_default();
+    ro.unfused = cli_unfused;
     ro.threads = threads, ro.precision = prec;
     float *probs = malloc(sizeof(float) * (size_t)(s->n + 1) * C);
     int *labels = malloc(sizeof(int) * (size_t)(s->n + 1));

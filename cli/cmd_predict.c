@@ -79,6 +79,7 @@ int cmd_predict(int argc, char **argv) {
     }
     vg_runner *r = NULL;
     vg_runner_opts ro = vg_runner_opts_default();
+    ro.unfused = cli_unfused;
     ro.threads = (int)threads;
     ro.precision = prec;
     ro.batch = n_views; /* all the views of an image in one forward pass */

@@ -1,6 +1,7 @@
 /* main.c — `vigie <command>`: dispatch to the subcommands. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 
 typedef struct {
@@ -30,6 +31,8 @@ static void usage(FILE *f) {
                "version.\n");
 }
 
+int cli_unfused;
+
 int main(int argc, char **argv) {
     if (argc < 2) {
         usage(stderr);
@@ -44,6 +47,14 @@ int main(int argc, char **argv) {
         printf("vigie %s\n", VG_VERSION_STRING);
         return CLI_OK;
     }
+    const char *kernels = getenv("VIGIE_KERNELS");
+    vg_err err;
+    if (kernels && vg_set_kernels(kernels, &err) != VG_OK) {
+        fprintf(stderr, "vigie: VIGIE_KERNELS: %s\n", err.msg);
+        return CLI_FAIL;
+    }
+    const char *fuse = getenv("VIGIE_FUSE");
+    cli_unfused = fuse && strcmp(fuse, "0") == 0;
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
     fprintf(stderr, "vigie: unknown command '%s' (see vigie --help)\n", cmd);

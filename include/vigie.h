@@ -194,9 +194,21 @@ typedef struct {
     int threads;  /* worker threads, >= 1 (default 1) */
     int batch;    /* images per forward pass, >= 1 (default 1) */
     int precision; /* vg_precision */
+    int unfused;  /* 1: run every layer on its own (no conv + add / conv + depthwise fusion), for
+                   * A/B comparisons; results are the same within float rounding. Default 0. */
 } vg_runner_opts;
 
 vg_runner_opts vg_runner_opts_default(void);
+
+/* The kernel set of the whole process, for A/B comparisons: NULL or "" = the fastest this CPU
+ * has (the default), "ref" (the scalar reference kernels, the specification), "scalar",
+ * "avx2" (also the AVX2 int8 kernels on an AVX-512 machine), "avx512", "neon". VG_ERR_ARG,
+ * naming the sets this CPU has, for any other name. Process-wide because the int8 kernel
+ * family is: call it before creating runners or training (plans made earlier keep their
+ * kernels). Thread-safe; the CPU itself is probed once per process. */
+vg_status vg_set_kernels(const char *name, vg_err *err);
+/* The name of the float kernel set runners use now ("avx512", "neon", ...). */
+const char *vg_kernels_name(void);
 
 /* Plans the forward pass of `m` at its input size: shapes, activation buffers (reused by
  * liveness), workspace. */

@@ -17,7 +17,7 @@ PKGS=(
   libcairo2-dev:arm64       # -lcairo
   libjpeg62-turbo-dev:arm64 # -ljpeg
   libpng-dev:arm64          # -lpng
-  libstb-dev:arm64          # -lstb
+  libstb-dev:arm64          # stb_image.h (its BMP decoder is compiled in src/io/stb_bmp.c)
   zlib1g-dev:arm64          # -lz
   libavdevice-dev:arm64     # -lavdevice
   libavformat-dev:arm64     # -lavformat

@@ -6,7 +6,7 @@ PKGS=(
   build-essential       # gcc, make; libasan/libubsan for make SAN=1
   libjpeg-dev           # JPEG decoding (libjpeg-turbo)
   libpng-dev            # PNG decoding
-  libstb-dev            # BMP decoding (stb_image)
+  libstb-dev            # BMP decoding (stb_image.h, compiled in src/io/stb_bmp.c)
   zlib1g-dev            # CRC-32 of model files
   libcairo2-dev         # PNG figures of vigie train / eval (training curves, confusion, ROC)
   libavformat-dev       # vigie watch: demuxing video files and RTSP / HTTP / MJPEG streams

@@ -64,6 +64,23 @@ shipped_model_test() {
   grep -q '"int8":true' "$T/out" && grep -q '"labels":\["fire","neutral","smoke"\]' "$T/out" &&
     grep -q '"alarm_threshold":"0\.[0-9]*"' "$T/out" && ! grep -q '"meta":{.*/\(home\|tmp\|work\|root\)/' "$T/out" &&
     ok || bad "models/fire.vge: $(head -c 600 "$T/out")"
+  # examples/classify (vigie.h and libvigie.a alone) says what vigie predict says, on a 2x2 BMP
+  # made here (orange, red, grey, white pixels) and with the alarm line of the model's rule
+  local EX=${CLASSIFY:-$(dirname "$VIGIE")/classify}
+  if [ -x "$EX" ]; then
+    printf 'BMF\0\0\0\0\0\0\0\66\0\0\0\50\0\0\0\2\0\0\0\2\0\0\0\1\0\30\0\0\0\0\0\20\0\0\0\23\13\0\0\23\13\0\0\0\0\0\0\0\0\0\0' >"$T/px.bmp"
+    printf '\0\200\377\0\0\377\0\0\200\200\200\377\377\377\0\0' >>"$T/px.bmp"
+    run "$EX" "$FIRE" "$T/px.bmp"; expect_rc 0 "examples/classify"; cp "$T/out" "$T/ex.out"
+    run $VIGIE predict "$FIRE" "$T/px.bmp" --top 3
+    grep -v '^alarm: ' "$T/ex.out" | cmp -s - "$T/out" && grep -q '^alarm: \(yes\|no\) (0\.[0-9]*, threshold 0\.514)$' "$T/ex.out" &&
+      ok || bad "examples/classify differs from vigie predict: $(cat "$T/ex.out") / $(cat "$T/out")"
+    run "$EX" "$FIRE"; expect_rc 2 "examples/classify without an image"
+    run "$EX" "$FIRE" "$T/nothing.png"
+    [ "$rc" = 1 ] && grep -q '^classify: .*nothing.png' "$T/err" && ok ||
+      bad "examples/classify on a missing image: status $rc, $(head -c 300 "$T/err")"
+  else
+    bad "examples/classify not built ($EX): make $(dirname "$VIGIE")/classify"
+  fi
   FF=$SHARED/data/fire-footage/test
   if [ -d "$FF" ] && [ -d "$SHARED/data/neutral-scenes" ]; then
     f=$(grep -l '^0 ' "$FF"/labels/*.txt | head -1 || true)

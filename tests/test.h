@@ -82,7 +82,8 @@ const char *vg_test_tmpdir(void);
     X(plot)                                                                                      \
     X(watch)                                                                                     \
     X(watch_levels)                                                                              \
-    X(tiles)
+    X(tiles)                                                                                     \
+    X(threads)
 
 /* weak, so that a test file being written does not break the build of the others */
 #define VG_TEST_DECLARE(name) void test_##name(void) __attribute__((weak));

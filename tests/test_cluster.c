@@ -8,7 +8,7 @@
 #include "test.h"
 
 #include "compress/cluster.h"
-#include "compress/huff.h"
+#include "core/huff.h"
 
 #include <stdint.h>
 #include <stdlib.h>

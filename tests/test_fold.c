@@ -50,11 +50,13 @@ static void randomize_bns(vg_graph *g, const vg_shape *sh) {
 
 /* Forward of m on x (batch images); out gets batch * n_out floats. keep_all = unfused. Returns
  * the number of fused ADDs the runner reports (from its layer statistics), or -1 on error. */
+static int run_unfused; /* vg_runner_opts.unfused of the runners run() makes */
+
 static int run(const vg_model *m, int batch, int threads, bool keep_all, const float *x,
                float *out) {
     vg_runner *r = NULL;
     vg_err err;
-    vg_runner_opts ro = {threads, batch, VG_PRECISION_FLOAT};
+    vg_runner_opts ro = {threads, batch, VG_PRECISION_FLOAT, run_unfused};
     if (vg_runner_init_ex(&r, m, &ro, keep_all, &err) != VG_OK) {
         CHECK(false, "runner: %s", err.msg);
         return -1;
@@ -154,7 +156,7 @@ static void test_fold_golden(void) {
     /* logits: the softmax input */
     {
         vg_runner *r0 = NULL, *r1 = NULL;
-        vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT};
+        vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT, 0};
         if (vg_runner_init_ex(&r0, m, &ro, true, &err) == VG_OK &&
             vg_runner_init_ex(&r1, f, &ro, true, &err) == VG_OK) {
             vg_runner_forward(r0, x, p0);
@@ -364,13 +366,13 @@ static void test_fold_fused_runner(void) {
           ok ? err.msg : "build failed");
     if (ok) check_fused_vs_unfused("residual net", m, expect);
     /* the switch for A/B runs */
-    setenv("VIGIE_FUSE", "0", 1);
+    run_unfused = 1;
     size_t in1 = (size_t)9 * 8 * 3, no = n_out(m);
     float *x = malloc(sizeof(float) * in1), *y = malloc(sizeof(float) * no);
     vg_test_fill(x, in1, -1, 1);
     int f = run(m, 1, 1, false, x, y);
-    CHECK(f == 0, "VIGIE_FUSE=0: %d adds fused", f);
-    unsetenv("VIGIE_FUSE");
+    CHECK(f == 0, "vg_runner_opts.unfused: %d adds fused", f);
+    run_unfused = 0;
     free(x), free(y);
     vg_model_free(m);
 }

@@ -442,20 +442,6 @@ static vg_qparam act_qparam(float lo, float hi) {
     return (vg_qparam){scale, (int32_t)zp};
 }
 
-/* output channel of weight element i */
-static int weight_channel(const vg_node *nd, int64_t i, int64_t n, int co) {
-    if (nd->op == VG_OP_DWCONV) return (int)(i % co);
-    return (int)(i / (n / co));
-}
-
-void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, const float *scale,
-                         int8_t *q) {
-    for (int64_t i = 0; i < n; i++) {
-        float v = w[i] / scale[weight_channel(nd, i, n, co)];
-        long r = lrintf(v);
-        q[i] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
-    }
-}
 
 vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_correct, vg_err *err) {
     const vg_graph *g = &m->g;
@@ -515,7 +501,7 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
         float *sc = q->ws + ns;
         for (int c = 0; c < co; c++) sc[c] = 0;
         for (int64_t i = 0; i < n; i++) {
-            int c = weight_channel(nd, i, n, co);
+            int c = vg_weight_channel(nd, i, n, co);
             float a = fabsf(w[i]);
             if (a > sc[c]) sc[c] = a;
         }
@@ -537,7 +523,7 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
             const double *mu = t->mean + t->mean_off[tin];
             int ci = gm->in.c;
             for (int64_t i = 0; i < n; i++) {
-                int c = weight_channel(nd, i, n, co);
+                int c = vg_weight_channel(nd, i, n, co);
                 int ch = nd->op == VG_OP_DWCONV ? c : (int)((i % (n / co)) % ci);
                 double dq = (double)w8[i] * sc[c] - (double)w[i];
                 b[c] -= mu[ch] * dq;

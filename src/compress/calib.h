@@ -68,9 +68,4 @@ float vg_calib_entropy_threshold(const double *hist, int bins, float amax, int l
  * ADD, GAP and a final SOFTMAX (fold batch-norm first). */
 vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_correct, vg_err *err);
 
-/* The int8 weights of node j from float weights and per-channel scales: q = round(w / s),
- * clamped to [-127, 127]. The same function rebuilds them when an engine file is loaded. */
-void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, const float *scale,
-                         int8_t *q);
-
 #endif

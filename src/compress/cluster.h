@@ -18,6 +18,7 @@
 #ifndef VG_CLUSTER_H
 #define VG_CLUSTER_H
 
+#include "core/bitpack.h"
 #include "vigie.h"
 
 #include <stdbool.h>
@@ -25,7 +26,7 @@
 #include <stdint.h>
 
 #define VG_CLUSTER_K_MIN     2
-#define VG_CLUSTER_K_MAX     256  /* indices are uint8_t */
+#define VG_CLUSTER_K_MAX     VG_CODEBOOK_MAX /* indices are uint8_t */
 #define VG_CLUSTER_MAX_ITERS 1000 /* Lloyd cap of vg_cluster_fit; an iteration is O(k log n) */
 
 /* How the centroids are initialised before Lloyd's iterations. */
@@ -99,18 +100,6 @@ int vg_cluster_distinct(const float *w, int64_t n);
 /* Mean over i of (w[i] - centroids[idx[i]])^2, in double; 0 for n == 0. */
 double vg_cluster_mse(const float *w, int64_t n, const float *centroids, const uint8_t *idx);
 
-/* ---- bit packing of the indices for storage.
- * Index i occupies bits [i*bits, (i+1)*bits) of the stream, least significant bit first; bit b
- * of the stream is bit (b % 8) of byte b / 8 (little-endian bit order). The last byte's unused
- * high bits are 0. E.g. bits 3, indices {1, 2, 3} -> bytes {0xD1, 0x00}. */
-int vg_cluster_bits(int k);                  /* ceil(log2 k), at least 1 */
-size_t vg_bitpack_size(int64_t n, int bits); /* ceil(n * bits / 8) bytes */
-/* bits in 1..8, every idx[i] < 2^bits; out has vg_bitpack_size(n, bits) bytes. */
-void vg_bitpack(const uint8_t *idx, int64_t n, int bits, uint8_t *out);
-/* The inverse, for untrusted input: VG_ERR_FORMAT unless in_size is exactly
- * vg_bitpack_size(n, bits), the padding bits are 0 and every index is < k; VG_ERR_ARG for bits
- * outside 1..8, k outside 1..256 or n < 0. idx is unspecified on error. */
-vg_status vg_bitunpack(const uint8_t *in, size_t in_size, int64_t n, int bits, int k, uint8_t *idx,
-                       vg_err *err);
+/* bit packing of the indices for storage: core/bitpack.h */
 
 #endif

@@ -3,6 +3,10 @@
  * per thread", so results do not depend on the thread count. */
 #include "cpu/backend.h"
 
+#include "core/core.h"
+
+#include <pthread.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,9 +34,11 @@ static bool has(const char *feature) {
 
 static const vg_kernels *all_tables[6];
 
-static void init_tables(void) {
-    static bool done;
-    if (done) return;
+/* Filled once per process, whichever thread comes first (two cameras may create their
+ * runners at the same time): pthread_once, not a flag. */
+static pthread_once_t tables_once = PTHREAD_ONCE_INIT;
+
+static void fill_tables(void) {
     scalar_table.uk = vg_ukernel_scalar();
     scalar_table.dwconv = vg_dwconv_scalar();
     int n = 0;
@@ -54,7 +60,42 @@ static void init_tables(void) {
         all_tables[n++] = &neon_table;
     }
     all_tables[n] = NULL;
-    done = true;
+}
+
+static void init_tables(void) { pthread_once(&tables_once, fill_tables); }
+
+/* The process-wide choice (vg_kernels_select): 0 = the fastest, else 1 + index in
+ * choice_names. Atomic: read by every plan, set by the application before its first runner. */
+static const char *const choice_names[VG_KERNELS_CHOICES - 1] = {"ref", "scalar", "avx2",
+                                                                 "avx512", "neon"};
+static _Atomic int choice;
+
+int vg_kernels_choice(void) { return choice; }
+
+const char *vg_kernels_choice_name(int c) {
+    return c > 0 && c < VG_KERNELS_CHOICES ? choice_names[c - 1] : NULL;
+}
+
+vg_status vg_kernels_select(const char *name, vg_err *err) {
+    if (!name || !*name) {
+        choice = 0;
+        return VG_OK;
+    }
+    init_tables();
+    for (int i = 0; all_tables[i]; i++)
+        if (strcmp(all_tables[i]->name, name) == 0)
+            for (int c = 1; c < VG_KERNELS_CHOICES; c++)
+                if (strcmp(choice_names[c - 1], name) == 0) {
+                    choice = c;
+                    return VG_OK;
+                }
+    char have[64] = "";
+    for (int i = 0; all_tables[i]; i++) {
+        size_t l = strlen(have);
+        snprintf(have + l, sizeof have - l, "%s%s", i ? ", " : "", all_tables[i]->name);
+    }
+    return vg_err_set(err, VG_ERR_ARG, "kernels '%s': not a kernel set of this CPU (it has %s)",
+                      name, have);
 }
 
 const vg_kernels *vg_kernels_ref(void) { return &ref_table; }
@@ -68,7 +109,7 @@ const vg_kernels *vg_kernels_best(void) {
     init_tables();
     const vg_kernels *best = &scalar_table;
     for (int i = 0; all_tables[i]; i++) best = all_tables[i]; /* listed slowest first */
-    const char *force = getenv("VIGIE_KERNELS");
+    const char *force = vg_kernels_choice_name(choice);
     if (force)
         for (int i = 0; all_tables[i]; i++)
             if (strcmp(all_tables[i]->name, force) == 0) return all_tables[i];
@@ -330,7 +371,8 @@ void vg_cpu_dwconv(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
 #define DWB_ROWS 4
 #define DWB_MAX_TAPS 64
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_ADDRESS__) && \
+    !defined(__SANITIZE_THREAD__) /* TSan cannot run an ifunc resolver before it starts */
 #define DWB_CLONES __attribute__((target_clones("avx512f", "avx2", "default")))
 #else
 #define DWB_CLONES

@@ -22,9 +22,17 @@ typedef struct {
 } vg_kernels;
 
 const vg_kernels *vg_kernels_ref(void);
-/* The fastest table this CPU supports; VIGIE_KERNELS=ref|scalar|avx2|avx512|neon in the
- * environment forces one (falling back to the best when unsupported). */
+/* The fastest table this CPU supports, or the one vg_kernels_select chose. */
 const vg_kernels *vg_kernels_best(void);
+/* The process-wide kernel choice behind vg_set_kernels (vigie.h): NULL or "" = the fastest,
+ * else a table name of vg_kernels_all(); VG_ERR_ARG for another name. It steers the float
+ * tables and the int8 families (cpu/q8.h): "ref" and "scalar" the portable int8 code, "avx2"
+ * the AVX2 int8 kernels as on a CPU without AVX-512. vg_kernels_choice() is 0 for the fastest,
+ * else c with vg_kernels_choice_name(c) the chosen name (1 .. VG_KERNELS_CHOICES - 1). */
+#define VG_KERNELS_CHOICES 6
+vg_status vg_kernels_select(const char *name, vg_err *err);
+int vg_kernels_choice(void);
+const char *vg_kernels_choice_name(int c);
 /* Every table usable on this CPU (for tests), NULL-terminated. */
 const vg_kernels *const *vg_kernels_all(void);
 

@@ -9,8 +9,8 @@
  * NEON: SDOT (signed x signed, 4-byte dot products) where the CPU has the dot-product
  * extension, widening multiplies with pairwise accumulation (ARMv8.0: Cortex-A53/A57/A72, the
  * Jetson Nano and Raspberry Pi 3/4) elsewhere, over the same packed weights; x86 CPUs without
- * VNNI use AVX2 (bytes widened to int16, vpmaddwd). Elsewhere (or with VIGIE_KERNELS=ref or
- * scalar) portable code runs the same integer arithmetic.
+ * VNNI use AVX2 (bytes widened to int16, vpmaddwd). Elsewhere (or with the kernel choice "ref"
+ * or "scalar", vg_set_kernels) portable code runs the same integer arithmetic.
  *
  * Layers are prepared once ("plans": packed weights, corrected biases, the requantization
  * constants per channel) and then run on any number of images. The work of a layer is split
@@ -23,9 +23,10 @@
 
 /* Whether the fast kernels run on this CPU (else the portable code does). */
 bool vg_q8_fast_available(void);
-/* The matrix-multiply kernel families. Plans take the best one this CPU has; VIGIE_KERNELS=ref
- * or scalar in the environment forces the portable code, VIGIE_KERNELS=avx2 the AVX2 kernels
- * on an AVX-512 machine (what a CPU without AVX-512 runs). */
+/* The matrix-multiply kernel families. Plans take the best one this CPU has; the kernel choice
+ * (cpu/backend.h: vg_kernels_select) "ref" or "scalar" forces the portable code, "avx2" the
+ * AVX2 kernels on an AVX-512 machine (what a CPU without AVX-512 runs). The CPU is probed once
+ * per process, thread-safely. */
 enum { VG_Q8_PORTABLE, VG_Q8_AVX2, VG_Q8_VNNI, VG_Q8_NEON, VG_Q8_NEON_DOT, VG_Q8_ISA_COUNT_ };
 int vg_q8_gemm_isa(void);
 const char *vg_q8_isa_name(int isa); /* "portable", "AVX2", "AVX-512 VNNI", "NEON", "NEON dotprod" */

@@ -266,7 +266,7 @@ static inline void tap_range(int o, int s, int pad, int in, int k, int *k0, int 
 
 /* portable: output rows [oy0, oy1) of image n, the reference's sums over the taps inside the
  * image, in channel loops that compilers vectorise */
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 /* the channel loops in AVX2 where the CPU has it (a CPU without VNNI comes here) */
 __attribute__((target_clones("avx2", "default")))
 #endif

@@ -97,7 +97,7 @@ static void add_tables_init(const vg_add_q8 *p, add_tables *t) {
     t->mo = p->mo, t->add = k.add, t->adj = k.adj, t->sh = k.sh;
 }
 
-#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__)
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && !defined(__SANITIZE_THREAD__)
 __attribute__((target_clones("avx2", "default")))
 #endif
 static void add_portable(size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,

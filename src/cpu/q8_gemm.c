@@ -2,8 +2,10 @@
  * constants (q8_rq.h), the AVX-512 VNNI micro-kernels (8, 4 or 1 rows x 32 columns), AVX2
  * ones (2 x 16), the AArch64 NEON ones (SDOT: 4 rows x 16 columns; ARMv8.0: 2 x 16), a portable fallback over the same packed layout, the int8 im2col convolution, and threading
  * over fixed tiles (results independent of the thread count). */
+#include "cpu/backend.h"
 #include "cpu/q8_rq.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #if defined(__aarch64__)
@@ -63,29 +65,20 @@ void vg_q8_rq_free(vg_q8_rq *r) {
 
 /* ---- plans */
 
-bool vg_q8_fast_available(void) {
-    static int cached = -1;
-    if (cached < 0) {
-        bool ok = false;
-#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
-        __builtin_cpu_init();
-        ok = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
-             __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
-#endif
-        const char *force = getenv("VIGIE_KERNELS");
-        /* avx2: behave as a CPU without AVX-512 (the int8 kernels as the float ones) */
-        cached = ok && !(force && (!strcmp(force, "ref") || !strcmp(force, "scalar") ||
-                                   !strcmp(force, "avx2")));
-    }
-    return cached == 1;
-}
+/* What this CPU has, detected once per process (pthread_once: runners may be created by
+ * several threads at once), and from it, for each kernel choice of backend.c, whether the
+ * AVX-512 VNNI fast paths run and which GEMM family plans take. */
+static pthread_once_t caps_once = PTHREAD_ONCE_INIT;
+static bool hw_vnni;
+static bool fast_for[VG_KERNELS_CHOICES];
+static int isa_for[VG_KERNELS_CHOICES];
 
-bool vg_q8_isa_supported(int isa) {
+static bool hw_supports(int isa) {
     switch (isa) {
     case VG_Q8_PORTABLE: return true;
 #if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
     case VG_Q8_AVX2: __builtin_cpu_init(); return __builtin_cpu_supports("avx2");
-    case VG_Q8_VNNI: return vg_q8_fast_available();
+    case VG_Q8_VNNI: return hw_vnni;
 #endif
 #if defined(__aarch64__)
     case VG_Q8_NEON: return true; /* Advanced SIMD is mandatory in AArch64 */
@@ -95,25 +88,46 @@ bool vg_q8_isa_supported(int isa) {
     }
 }
 
-static int forced_isa = -1;
+static void detect_caps(void) {
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+    __builtin_cpu_init();
+    hw_vnni = __builtin_cpu_supports("avx512vnni") && __builtin_cpu_supports("avx512bw") &&
+              __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vl");
+#endif
+    for (int c = 0; c < VG_KERNELS_CHOICES; c++) {
+        const char *k = vg_kernels_choice_name(c);
+        bool portable = k && (!strcmp(k, "ref") || !strcmp(k, "scalar"));
+        /* avx2: behave as a CPU without AVX-512 (the int8 kernels as the float ones) */
+        fast_for[c] = hw_vnni && !portable && !(k && !strcmp(k, "avx2"));
+        int best = VG_Q8_PORTABLE;
+        static const int order[] = {VG_Q8_NEON_DOT, VG_Q8_NEON, VG_Q8_VNNI, VG_Q8_AVX2};
+        for (size_t i = 0; !portable && i < sizeof order / sizeof order[0]; i++)
+            if (hw_supports(order[i]) && (order[i] != VG_Q8_VNNI || fast_for[c])) {
+                best = order[i];
+                break;
+            }
+        isa_for[c] = best;
+    }
+}
+
+bool vg_q8_fast_available(void) {
+    pthread_once(&caps_once, detect_caps);
+    return fast_for[vg_kernels_choice()];
+}
+
+bool vg_q8_isa_supported(int isa) {
+    pthread_once(&caps_once, detect_caps);
+    if (isa == VG_Q8_VNNI) return vg_q8_fast_available();
+    return hw_supports(isa);
+}
+
+static _Atomic int forced_isa = -1; /* vg_q8_gemm_force: tests */
 
 int vg_q8_gemm_isa(void) {
-    if (forced_isa >= 0) return forced_isa;
-    static int cached = -1;
-    if (cached < 0) {
-        const char *force = getenv("VIGIE_KERNELS");
-        int best = VG_Q8_PORTABLE;
-        if (!(force && (!strcmp(force, "ref") || !strcmp(force, "scalar")))) {
-            static const int order[] = {VG_Q8_NEON_DOT, VG_Q8_NEON, VG_Q8_VNNI, VG_Q8_AVX2};
-            for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-                if (vg_q8_isa_supported(order[i])) {
-                    best = order[i];
-                    break;
-                }
-        }
-        cached = best;
-    }
-    return cached;
+    int f = forced_isa;
+    if (f >= 0) return f;
+    pthread_once(&caps_once, detect_caps);
+    return isa_for[vg_kernels_choice()];
 }
 
 bool vg_q8_gemm_force(int isa) {

@@ -833,3 +833,19 @@ vg_status vg_import_tflite(const char *path, vg_model **out, vg_err *err) {
     free(data);
     return st;
 }
+
+/* Any model file: a TFLite flatbuffer (its identifier at byte 4) is imported, anything else is
+ * read as vigie's own .vgm / .vge. Here rather than in model/: the model layer knows only its
+ * own formats, the importers sit above it. */
+vg_status vg_model_open(const char *path, vg_model **out, vg_err *err) {
+    *out = NULL;
+    unsigned char head[8] = {0};
+    FILE *f = fopen(path, "rb");
+    if (f) {
+        size_t got = fread(head, 1, sizeof head, f);
+        (void)got;
+        fclose(f);
+    }
+    if (memcmp(head + 4, "TFL3", 4) == 0) return vg_import_tflite(path, out, err);
+    return vg_model_load(path, out, err);
+}

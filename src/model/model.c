@@ -2,8 +2,6 @@
  * `vigie info`. */
 #include "model/model.h"
 
-#include "compress/cluster.h"
-
 #include <math.h>
 #include <string.h>
 
@@ -321,19 +319,6 @@ size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
     return used;
 }
 
-vg_status vg_model_open(const char *path, vg_model **out, vg_err *err) {
-    *out = NULL;
-    unsigned char head[8] = {0};
-    FILE *f = fopen(path, "rb");
-    if (f) {
-        size_t got = fread(head, 1, sizeof head, f);
-        (void)got;
-        fclose(f);
-    }
-    if (memcmp(head + 4, "TFL3", 4) == 0) return vg_import_tflite(path, out, err);
-    return vg_model_load(path, out, err);
-}
-
 int vg_model_alarm(const vg_model *m, int *no_alarm, float *threshold) {
     const char *cls = vg_model_get_meta(m, "no_alarm_class");
     const char *thr = vg_model_get_meta(m, "alarm_threshold");
@@ -348,4 +333,13 @@ int vg_model_alarm(const vg_model *m, int *no_alarm, float *threshold) {
             return 1;
         }
     return 0;
+}
+
+void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, const float *scale,
+                         int8_t *q) {
+    for (int64_t i = 0; i < n; i++) {
+        float v = w[i] / scale[vg_weight_channel(nd, i, n, co)];
+        long r = lrintf(v);
+        q[i] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
+    }
 }

@@ -6,7 +6,7 @@
 
 #include "model/graph.h"
 
-#include "compress/quant.h"
+#include "ops/quant.h"
 
 #define VG_MAX_LABEL_LEN 256
 
@@ -119,5 +119,17 @@ vg_status vg_engine_save(const vg_model *m, const char *path, vg_engine_sizes *s
 vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err);
 vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err);
 vg_status vg_engine_rebuild_w8(vg_model *m, vg_err *err);
+
+/* Output channel of element i of a weight tensor of n values and co output channels (depthwise
+ * weights are (kh, kw, c), the others (co, ...)). */
+static inline int vg_weight_channel(const vg_node *nd, int64_t i, int64_t n, int co) {
+    if (nd->op == VG_OP_DWCONV) return (int)(i % co);
+    return (int)(i / (n / co));
+}
+/* The int8 weights of a node from float weights and per-channel scales: q = round(w / s),
+ * clamped to [-127, 127]. The quantizer (compress/calib.c) and the engine loader (vge.c, which
+ * rebuilds them from stored scales) share it, so a loaded engine has the saved integers. */
+void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, const float *scale,
+                         int8_t *q);
 
 #endif

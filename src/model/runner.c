@@ -8,7 +8,7 @@
  * (fast kernels): a 1x1 convolution whose sole reader is the depthwise right after it (the
  * expansion of an inverted residual block) runs with it (vg_q8_pwdw_run), writing the
  * depthwise's output; the expanded tensor is never stored. Not done with keep_all (every
- * tensor must stay readable) or when VIGIE_FUSE=0 is set (A/B comparisons). */
+ * tensor must stay readable) or with vg_runner_opts.unfused (A/B comparisons). */
 #include "model/runner.h"
 
 #include "cpu/backend.h"
@@ -44,6 +44,7 @@ struct vg_runner {
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
+    bool unfused;  /* vg_runner_opts.unfused */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
     double *prof_s; /* per node: accumulated seconds */
@@ -54,9 +55,13 @@ struct vg_runner {
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
-    vg_runner_opts o = {1, 1, VG_PRECISION_AUTO};
+    vg_runner_opts o = {1, 1, VG_PRECISION_AUTO, 0};
     return o;
 }
+
+vg_status vg_set_kernels(const char *name, vg_err *err) { return vg_kernels_select(name, err); }
+
+const char *vg_kernels_name(void) { return vg_kernels_best()->name; }
 
 int vg_runner_is_int8(const vg_runner *r) { return r->q8; }
 
@@ -170,8 +175,7 @@ static void plan_fusion(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nn = g->n_nodes;
     for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->pwdw[i] = false, r->fused[i] = false;
-    const char *env = getenv("VIGIE_FUSE");
-    if (r->keep_all || (env && strcmp(env, "0") == 0)) return;
+    if (r->keep_all || r->unfused) return;
     if (r->q8 && !(r->q8_fast && vg_q8_fast_available())) return;
     int *readers = calloc((size_t)g->n_tensors, sizeof(int));
     if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
@@ -310,6 +314,7 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     r->m = m;
     r->keep_all = keep_all;
     r->q8_fast = q8_fast;
+    r->unfused = o.unfused != 0;
     r->batch = o.batch;
     r->threads = o.threads;
     const vg_graph *g = &m->g;

@@ -24,9 +24,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "compress/calib.h"
-#include "compress/cluster.h"
-#include "compress/huff.h"
+#include "core/bitpack.h"
+#include "core/huff.h"
 
 enum { ENC_F32 = 0, ENC_I8 = 1, ENC_CLUSTER = 2, ENC_BIAS_Q = 3, ENC_SHARED = 4 };
 #define ENC_SPARSE 1u

@@ -1,13 +1,13 @@
 /* ops_q8.h — the scalar reference int8 kernels (the specification of the integer path), with
  * TFLite's integer semantics: activations int8 with a per-tensor zero point, weights int8
  * symmetric per output channel, int32 accumulation and bias, requantization by fixed-point
- * multipliers (compress/quant.h), clamping to the fused activation's range. Layouts as the
+ * multipliers (ops/quant.h), clamping to the fused activation's range. Layouts as the
  * float kernels (ops.h). Out-of-image taps contribute nothing, i.e. padding holds the input's
  * zero point. */
 #ifndef VG_OPS_Q8_H
 #define VG_OPS_Q8_H
 
-#include "compress/quant.h"
+#include "ops/quant.h"
 #include "ops/ops.h"
 
 /* how accumulators become int8 outputs, per output channel */

@@ -1199,7 +1199,7 @@ static vg_status compute_features(run *R, const vg_model *fm, const vg_cache *c,
     out->n = rows;
     out->d = d;
     vg_runner *r = NULL;
-    vg_runner_opts ro = {R->cfg->threads, 1, VG_PRECISION_FLOAT};
+    vg_runner_opts ro = {R->cfg->threads, 1, VG_PRECISION_FLOAT, 0};
     float *x = malloc(sizeof(float) * (size_t)R->size * R->size * 3), *o = malloc(sizeof(float) * (size_t)d);
     vg_status st = (!out->f || !out->y || !x || !o) ? vg_err_set(err, VG_ERR_NOMEM, "out of memory")
                                                     : vg_runner_init(&r, fm, &ro, err);

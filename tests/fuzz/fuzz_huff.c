@@ -2,7 +2,7 @@
  * engine file's weights that is a bit-level parser. Input: u8 k-1, k code-length bytes,
  * u16 n, then the stream. Property checked beyond "no crash, no UB": a stream the decoder
  * accepts is canonical, i.e. encoding the decoded indices gives back exactly its bytes. */
-#include "compress/huff.h"
+#include "core/huff.h"
 
 #include <stdlib.h>
 #include <string.h>

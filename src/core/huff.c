@@ -4,7 +4,7 @@
  * lightest live nodes in a plain scan (O(k^2), microseconds), and the decoder is a 256-entry
  * table on the next 8 stream bits (every code of a 16-value layer fits) with the canonical
  * bit-by-bit walk for longer codes and for the stream's last bits. */
-#include "compress/huff.h"
+#include "core/huff.h"
 
 #include "core/core.h"
 

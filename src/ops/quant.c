@@ -1,7 +1,7 @@
 /* quant.c — fixed-point helpers (see quant.h). The rounding rules are TFLite's (gemmlowp):
  * round half away from zero in the doubling high multiply, round half up (towards +inf for
  * positive halves, away for negative) in the power-of-two division. */
-#include "compress/quant.h"
+#include "ops/quant.h"
 
 #include "ops/ops.h"
 
