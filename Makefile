@@ -56,7 +56,7 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit cli-test fuzz bench format clean demo model cross cross-test
+.PHONY: all test unit cli-test alloc-test fuzz bench format clean demo model cross cross-test
 all: $(BUILD)/vigie
 
 $(BUILD)/%.o: %.c
@@ -96,6 +96,10 @@ cli-test: $(BUILD)/vigie $(BUILD)/classify
 	VIGIE=./$(BUILD)/vigie bash tests/watch_test.sh
 
 test: unit cli-test
+
+# allocation failure (tests/alloc_test.sh): meaningful in the ASan build, make SAN=1 alloc-test
+alloc-test: $(BUILD)/vigie
+	VIGIE=./$(BUILD)/vigie bash tests/alloc_test.sh
 
 # libFuzzer targets: build-fuzz/fuzz_<name>, run e.g. build-fuzz/fuzz_tflite -max_total_time=60
 FUZZ_SRC = $(sort $(wildcard tests/fuzz/fuzz_*.c))

@@ -328,8 +328,12 @@ int cmd_eval(int argc, char **argv) {
                  ? vg_runner_classify_tiles(r, &img, t_rows, t_cols, is_alarm,
                                             probs + (size_t)k * C, (size_t)C, NULL, 0, NULL, &err)
                  : vg_runner_classify(r, &img, probs + (size_t)k * C, &err)) != VG_OK) {
-            cli_error(a.cmd, "skipping %s", err.msg);
             vg_image_free(&img);
+            if (err.status == VG_ERR_NOMEM) { /* not a bad image: the figures would be wrong */
+                cli_error(a.cmd, "%s", err.msg);
+                goto out;
+            }
+            cli_error(a.cmd, "skipping %s", err.msg);
             fails++;
             continue;
         }
@@ -394,8 +398,19 @@ int cmd_eval(int argc, char **argv) {
                     pos += labels[i] != no_alarm;
                     ll[nr++] = labels[i];
                 }
-            float t = pos ? vg_alarm_threshold_for_recall(nr, C, pp, ll, no_alarm, target) : 1;
+            float t = 1;
+            if (pos &&
+                vg_alarm_threshold_for_recall(nr, C, pp, ll, no_alarm, target, &t, &err) != VG_OK) {
+                cli_error(a.cmd, "%s", err.msg);
+                free(pp), free(ll);
+                goto out;
+            }
             if (t < thr_at) thr_at = t;
+        }
+        if (!pp || !ll) {
+            cli_error(a.cmd, "out of memory");
+            free(pp), free(ll);
+            goto out;
         }
         free(pp), free(ll);
         for (int s = 0; s < ds->n_sources; s++) {
@@ -411,8 +426,11 @@ int cmd_eval(int argc, char **argv) {
     float *fpr = NULL, *tpr = NULL, *th = NULL;
     int np = 0;
     double auc = 0;
-    if (no_alarm >= 0)
-        vg_alarm_roc(k, C, probs, labels, no_alarm, &fpr, &tpr, &th, &np, &auc, NULL);
+    if (no_alarm >= 0 &&
+        vg_alarm_roc(k, C, probs, labels, no_alarm, &fpr, &tpr, &th, &np, &auc, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        goto out;
+    }
     int *count = calloc((size_t)C, sizeof(int));
     for (int i = 0; count && i < k; i++)
         count[labels[i]]++;

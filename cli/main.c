@@ -55,8 +55,18 @@ int main(int argc, char **argv) {
     }
     const char *fuse = getenv("VIGIE_FUSE");
     cli_unfused = fuse && strcmp(fuse, "0") == 0;
+    /* allocation-failure tests (tests/alloc_test.sh): VIGIE_ALLOC_FAIL=N fails the library's
+     * N-th allocation; VIGIE_ALLOC_COUNT=1 says on stderr how many it made */
+    const char *fail_at = getenv("VIGIE_ALLOC_FAIL");
+    if (fail_at) vg_fail_alloc(strtol(fail_at, NULL, 10));
+    const char *count = getenv("VIGIE_ALLOC_COUNT");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (strcmp(cmd, commands[i].name) == 0) return commands[i].fn(argc - 1, argv + 1);
+        if (strcmp(cmd, commands[i].name) == 0) {
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            if (count && strcmp(count, "1") == 0)
+                fprintf(stderr, "vigie: %ld library allocations\n", vg_alloc_count());
+            return rc;
+        }
     fprintf(stderr, "vigie: unknown command '%s' (see vigie --help)\n", cmd);
     return CLI_USAGE;
 }

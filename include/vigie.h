@@ -75,6 +75,15 @@ typedef struct {
 /* Short name of a status ("format error", ...). Never NULL. */
 const char *vg_status_name(vg_status s);
 
+/* Fault injection, for tests (as SQLite's): after vg_fail_alloc(n), the n-th allocation the
+ * library makes from then on fails as if memory had run out (once; the others succeed);
+ * vg_fail_alloc(0) turns it off. vg_alloc_count() is the number of allocations since the last
+ * vg_fail_alloc call. Every path out of a failed allocation must end in VG_ERR_NOMEM (or a
+ * status it causes) with everything released: tests/alloc_test.sh checks it for every n.
+ * Allocations inside other libraries (libjpeg, FFmpeg...) are not counted. */
+void vg_fail_alloc(long n);
+long vg_alloc_count(void);
+
 /* ---- images ------------------------------------------------------------------------------- */
 
 /* An 8-bit RGB image, rows top to bottom, pixels interleaved R,G,B, no padding. */

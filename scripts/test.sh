@@ -12,6 +12,9 @@ JOBS=${JOBS:-2}
 make -j"$JOBS" CFLAGS=-Werror
 make -j"$JOBS" CFLAGS=-Werror test
 make -j"$JOBS" SAN=1 CFLAGS=-Werror test
+# allocation failure under ASan: each command with its N-th allocation failing (a sample of N,
+# tests/alloc_test.sh; ALLOC_FULL=1 for every N), about 3 minutes
+make -j"$JOBS" SAN=1 CFLAGS=-Werror alloc-test
 # the unit tests under ThreadSanitizer (thread pool, loader, watch reader, runners created by
 # several threads at once: tests/test_threads.c); about 2 minutes
 make -j"$JOBS" SAN=thread CFLAGS=-Werror build-tsan/test_vigie

@@ -75,7 +75,28 @@ static void test_pool(void) {
     CHECK(atomic_load(&runs[0]) == 1 && atomic_load(&runs[2]) == 1, "NULL pool runs inline");
 }
 
+/* vg_fail_alloc: exactly the n-th allocation fails, through every allocation function, and
+ * the count restarts at each call */
+static void test_fail_alloc(void) {
+    for (int n = 1; n <= 6; n++) {
+        vg_fail_alloc(n);
+        void *p[6] = {vg_malloc(8), vg_calloc(2, 4), vg_realloc(NULL, 8), vg_aligned_alloc(64, 64),
+                      vg_strdup("x"), vg_strndup("xyz", 2)};
+        for (int i = 0; i < 6; i++) {
+            CHECK((p[i] == NULL) == (i + 1 == n), "fail at %d: allocation %d %s", n, i + 1,
+                  p[i] ? "succeeded" : "failed");
+            free(p[i]);
+        }
+        CHECK(vg_alloc_count() == 6, "fail at %d: %ld allocations counted", n, vg_alloc_count());
+    }
+    vg_fail_alloc(0);
+    void *q = vg_malloc(1);
+    CHECK(q != NULL && vg_alloc_count() == 1, "after vg_fail_alloc(0)");
+    free(q);
+}
+
 void test_core(void) {
+    test_fail_alloc();
     /* paths: "a/b", trailing slashes not doubled, an absolute or a lone b kept as it is */
     static const char *const pj[][3] = {{"a", "b", "a/b"},
                                         {"a//", "b/c", "a/b/c"},

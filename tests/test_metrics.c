@@ -40,11 +40,21 @@ static void test_alarm_metrics(void) {
     /* threshold for recall: the k-th positive score, moved halfway to the next lower score of
      * any image. 3 of 4 positives: 0.7, next lower 0.55 (a negative) -> 0.625; 4 of 4: 0.5,
      * next 0.2 -> 0.35; 1 of 4: 0.9, next 0.8 -> 0.85 */
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75), 0.625, 1e-6, "thr 0.75");
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.97), 0.35, 1e-6, "thr 0.97");
-    CHECK_NEAR(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.2), 0.85, 1e-6, "thr 0.2");
+    static const double targets[3] = {0.75, 0.97, 0.2}, want[3] = {0.625, 0.35, 0.85};
+    float thr[3] = {-1, -1, -1};
+    for (int i = 0; i < 3; i++) {
+        CHECK(vg_alarm_threshold_for_recall(6, 3, p, y, 1, targets[i], &thr[i], &err) == VG_OK,
+              "thr %g: %s", targets[i], err.msg);
+        CHECK_NEAR(thr[i], want[i], 1e-6, "thr %g", targets[i]);
+    }
+    /* no memory: an error, not a made-up threshold */
+    vg_fail_alloc(1);
+    float t0 = -1;
+    CHECK(vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75, &t0, &err) == VG_ERR_NOMEM && t0 == -1,
+          "threshold without memory: %s", err.msg);
+    vg_fail_alloc(0);
     /* and the recall / false alarms on the samples are those at the k-th positive score */
-    vg_metrics_compute(6, 3, p, y, 1, vg_alarm_threshold_for_recall(6, 3, p, y, 1, 0.75), &m, &err);
+    vg_metrics_compute(6, 3, p, y, 1, thr[0], &m, &err);
     CHECK_NEAR(m.alarm_recall, 0.75, 1e-9, "recall at the chosen threshold");
     CHECK_NEAR(m.false_alarm_rate, 0.0, 1e-9, "false alarms at the chosen threshold");
     vg_metrics_free(&m);

@@ -49,12 +49,12 @@ uint64_t vg_model_hash(const vg_model *m) {
 static bool alloc_table(vg_calib_table *t, int nt) {
     memset(t, 0, sizeof *t);
     t->n_tensors = nt;
-    t->lo = calloc((size_t)nt, sizeof(float));
-    t->hi = calloc((size_t)nt, sizeof(float));
-    t->min = calloc((size_t)nt, sizeof(float));
-    t->max = calloc((size_t)nt, sizeof(float));
-    t->mean_off = malloc(sizeof(int64_t) * (size_t)nt);
-    t->mean_c = calloc((size_t)nt, sizeof(int));
+    t->lo = vg_calloc((size_t)nt, sizeof(float));
+    t->hi = vg_calloc((size_t)nt, sizeof(float));
+    t->min = vg_calloc((size_t)nt, sizeof(float));
+    t->max = vg_calloc((size_t)nt, sizeof(float));
+    t->mean_off = vg_malloc(sizeof(int64_t) * (size_t)nt);
+    t->mean_c = vg_calloc((size_t)nt, sizeof(int));
     return t->lo && t->hi && t->min && t->max && t->mean_off && t->mean_c;
 }
 
@@ -77,7 +77,7 @@ static double kl_div(const double *p, const double *q, int n) {
 
 float vg_calib_entropy_threshold(const double *hist, int bins, float amax, int levels) {
     if (bins <= levels || !(amax > 0)) return amax;
-    double *p = malloc(sizeof(double) * (size_t)bins), *q = malloc(sizeof(double) * (size_t)bins);
+    double *p = vg_malloc(sizeof(double) * (size_t)bins), *q = vg_malloc(sizeof(double) * (size_t)bins);
     if (!p || !q) {
         free(p), free(q);
         return amax;
@@ -153,7 +153,7 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
         return vg_err_set(err, VG_ERR_ARG, "percentile %g out of range (50, 100]", percentile);
     const vg_graph *g = &m->g;
     int nt = g->n_tensors;
-    vg_shape *shapes = malloc(sizeof(vg_shape) * (size_t)nt);
+    vg_shape *shapes = vg_malloc(sizeof(vg_shape) * (size_t)nt);
     if (!shapes) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, NULL, shapes, err);
     if (st != VG_OK) {
@@ -182,12 +182,12 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
         }
     }
     out->n_mean = nm;
-    out->mean = calloc((size_t)(nm ? nm : 1), sizeof(double));
-    out->msq = calloc((size_t)(nm ? nm : 1), sizeof(double));
+    out->mean = vg_calloc((size_t)(nm ? nm : 1), sizeof(double));
+    out->msq = vg_calloc((size_t)(nm ? nm : 1), sizeof(double));
     size_t n_in = (size_t)m->input.h * m->input.w * m->input.c;
-    float *input = malloc(sizeof(float) * n_in);
-    float *probs = malloc(sizeof(float) * ((size_t)shapes[g->output].h * shapes[g->output].w * shapes[g->output].c + 1));
-    tensor_hist *th = calloc((size_t)nt, sizeof(tensor_hist));
+    float *input = vg_malloc(sizeof(float) * n_in);
+    float *probs = vg_malloc(sizeof(float) * ((size_t)shapes[g->output].h * shapes[g->output].w * shapes[g->output].c + 1));
+    tensor_hist *th = vg_calloc((size_t)nt, sizeof(tensor_hist));
     vg_runner *r = NULL;
     vg_runner_opts ro = vg_runner_opts_default();
     ro.threads = threads > 0 ? threads : 1;
@@ -200,8 +200,8 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
     for (int pass = 0; st == VG_OK && pass < passes; pass++) {
         if (pass == 1) {
             for (int t = 0; t < nt && st == VG_OK; t++) {
-                th[t].vh = calloc(VG_CALIB_BINS, sizeof(double));
-                th[t].ah = calloc(VG_CALIB_BINS, sizeof(double));
+                th[t].vh = vg_calloc(VG_CALIB_BINS, sizeof(double));
+                th[t].ah = vg_calloc(VG_CALIB_BINS, sizeof(double));
                 if (!th[t].vh || !th[t].ah) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             }
         }
@@ -278,7 +278,7 @@ vg_status vg_calibrate(const vg_model *m, int n, vg_calib_fetch fetch, void *ud,
 
 vg_status vg_calib_table_save(const vg_calib_table *t, const char *path, vg_err *err) {
     size_t cap = 4096 + (size_t)t->n_tensors * 128 + (size_t)t->n_mean * 52;
-    char *buf = malloc(cap);
+    char *buf = vg_malloc(cap);
     if (!buf) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     size_t n = 0;
 #define OUT(...) n += (size_t)snprintf(buf + n, n < cap ? cap - n : 0, __VA_ARGS__)
@@ -313,7 +313,7 @@ vg_status vg_calib_table_load(const char *path, uint64_t expect_hash, vg_calib_t
     size_t size;
     vg_status st = vg_file_read(path, (size_t)64 << 20, &data, &size, err);
     if (st != VG_OK) return st;
-    char *s = malloc(size + 1);
+    char *s = vg_malloc(size + 1);
     if (!s) {
         free(data);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -384,9 +384,9 @@ vg_status vg_calib_table_load(const char *path, uint64_t expect_hash, vg_calib_t
             p = end;
             if ((size_t)(t->n_mean + c) > mean_cap) {
                 size_t nc = (mean_cap + (size_t)c) * 2;
-                double *nm = realloc(t->mean, sizeof(double) * nc);
+                double *nm = vg_realloc(t->mean, sizeof(double) * nc);
                 if (nm) t->mean = nm;
-                double *nq = nm ? realloc(t->msq, sizeof(double) * nc) : NULL;
+                double *nq = nm ? vg_realloc(t->msq, sizeof(double) * nc) : NULL;
                 if (nq) t->msq = nq;
                 if (!nm || !nq) {
                     st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -449,7 +449,7 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
         return vg_err_set(err, VG_ERR_ARG, "calibration table has %d tensors, the model %d",
                           t->n_tensors, g->n_tensors);
     int nn = g->n_nodes;
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)nn);
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)nn);
     if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
     int64_t nw = 0, nb = 0, ns = 0;
@@ -470,15 +470,15 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
     }
     vg_qgraph *q = NULL;
     if (st == VG_OK) {
-        q = calloc(1, sizeof *q);
+        q = vg_calloc(1, sizeof *q);
         if (q) {
-            q->t = malloc(sizeof(vg_qparam) * (size_t)g->n_tensors);
-            q->w_off = malloc(sizeof(int64_t) * (size_t)nn);
-            q->b_off = malloc(sizeof(int64_t) * (size_t)nn);
-            q->s_off = malloc(sizeof(int64_t) * (size_t)nn);
-            q->w8 = malloc((size_t)(nw ? nw : 1));
-            q->b32 = malloc(sizeof(int32_t) * (size_t)(nb ? nb : 1));
-            q->ws = malloc(sizeof(float) * (size_t)(ns ? ns : 1));
+            q->t = vg_malloc(sizeof(vg_qparam) * (size_t)g->n_tensors);
+            q->w_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
+            q->b_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
+            q->s_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
+            q->w8 = vg_malloc((size_t)(nw ? nw : 1));
+            q->b32 = vg_malloc(sizeof(int32_t) * (size_t)(nb ? nb : 1));
+            q->ws = vg_malloc(sizeof(float) * (size_t)(ns ? ns : 1));
         }
         if (!q || !q->t || !q->w_off || !q->b_off || !q->s_off || !q->w8 || !q->b32 || !q->ws)
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -509,7 +509,7 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
         int8_t *w8 = q->w8 + nw;
         vg_quantize_weights(nd, w, n, co, sc, w8);
         /* bias: float bias (+ correction), in units of input scale x weight scale */
-        double *b = calloc((size_t)co, sizeof(double));
+        double *b = vg_calloc((size_t)co, sizeof(double));
         if (!b) {
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             break;

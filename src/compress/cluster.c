@@ -319,8 +319,8 @@ vg_status vg_cluster_fit_iters(const float *w, int64_t n, int k, vg_cluster_init
     size_t bytes;
     if (!vg_mul_size((size_t)m + 1, sizeof(double), &bytes))
         return vg_err_set(err, VG_ERR_NOMEM, "cluster: %lld weights is too many", (long long)m);
-    uint32_t *ka = malloc((size_t)m * sizeof *ka), *kb = malloc((size_t)m * sizeof *kb);
-    float *xs = malloc((size_t)m * sizeof *xs);
+    uint32_t *ka = vg_malloc((size_t)m * sizeof *ka), *kb = vg_malloc((size_t)m * sizeof *kb);
+    float *xs = vg_malloc((size_t)m * sizeof *xs);
     if (!ka || !kb || !xs) {
         free(ka);
         free(kb);
@@ -337,7 +337,7 @@ vg_status vg_cluster_fit_iters(const float *w, int64_t n, int k, vg_cluster_init
         xs[i] = key_float(sorted[i]);
     free(ka);
     free(kb);
-    double *s1 = malloc((size_t)(m + 1) * sizeof *s1), *s2 = malloc((size_t)(m + 1) * sizeof *s2);
+    double *s1 = vg_malloc((size_t)(m + 1) * sizeof *s1), *s2 = vg_malloc((size_t)(m + 1) * sizeof *s2);
     if (!s1 || !s2) {
         free(s1);
         free(s2);
@@ -450,7 +450,7 @@ vg_status vg_cluster_fit_scaled(const float *w, int64_t n, int64_t row, int k, v
                                 uint8_t *idx, vg_err *err) {
     if (row < 1 || n % row) return vg_err_set(err, VG_ERR_ARG, "%lld weights are not rows of %lld", (long long)n, (long long)row);
     vg_cluster_row_scales(w, n, row, scale);
-    float *u = malloc(sizeof(float) * (size_t)(n ? n : 1));
+    float *u = vg_malloc(sizeof(float) * (size_t)(n ? n : 1));
     if (!u) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     for (int64_t i = 0; i < n; i++) u[i] = w[i] / scale[i / row];
     vg_status st = vg_cluster_fit(u, n, k, init, seed, keep_zero, centroids, idx, err);
@@ -481,7 +481,7 @@ void vg_cluster_snap_scaled(float *w, int64_t n, int64_t row, const float *scale
 int vg_cluster_distinct(const float *w, int64_t n) {
     VG_ASSERT(n >= 0 && n < INT32_MAX);
     if (n == 0) return 0;
-    uint32_t *a = malloc((size_t)n * sizeof *a), *b = malloc((size_t)n * sizeof *b);
+    uint32_t *a = vg_malloc((size_t)n * sizeof *a), *b = vg_malloc((size_t)n * sizeof *b);
     if (!a || !b) {
         free(a);
         free(b);

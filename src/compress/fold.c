@@ -37,11 +37,11 @@ vg_status vg_graph_fold_bn(const vg_graph *g, int h, int w, int c, vg_graph *out
     int nn = g->n_nodes, nt = g->n_tensors;
     if (nn < 1 || nn > VG_MAX_NODES || nt != nn + 1) /* vg_graph_infer words the error */
         return vg_graph_infer(g, h, w, c, NULL, NULL, err);
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)nn);
-    int *readers = calloc((size_t)nt, sizeof(int));
-    int *bn_of = malloc(sizeof(int) * (size_t)nn); /* per node: the BN folded into it, or -1 */
-    int *map = malloc(sizeof(int) * (size_t)nt);   /* old tensor -> new tensor */
-    bool *drop = calloc((size_t)nn, sizeof(bool));
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)nn);
+    int *readers = vg_calloc((size_t)nt, sizeof(int));
+    int *bn_of = vg_malloc(sizeof(int) * (size_t)nn); /* per node: the BN folded into it, or -1 */
+    int *map = vg_malloc(sizeof(int) * (size_t)nt);   /* old tensor -> new tensor */
+    bool *drop = vg_calloc((size_t)nn, sizeof(bool));
     vg_status st = VG_OK;
     if (!geom || !readers || !bn_of || !map || !drop) {
         st = vg_err_set(err, VG_ERR_NOMEM, "fold: out of memory");
@@ -82,8 +82,8 @@ vg_status vg_graph_fold_bn(const vg_graph *g, int h, int w, int c, vg_graph *out
         if (n->w >= 0) total += vg_node_weight_count(n, in.c, in.h, in.w);
         if (n->b >= 0 || bn_of[i] >= 0) total += vg_node_bias_count(n, in.c);
     }
-    out->nodes = malloc(sizeof(vg_node) * (size_t)kept);
-    out->params = malloc(sizeof(float) * (size_t)(total ? total : 1));
+    out->nodes = vg_malloc(sizeof(vg_node) * (size_t)kept);
+    out->params = vg_malloc(sizeof(float) * (size_t)(total ? total : 1));
     if (!out->nodes || !out->params) {
         st = vg_err_set(err, VG_ERR_NOMEM, "fold: out of memory");
         goto done;

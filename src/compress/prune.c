@@ -12,7 +12,7 @@ vg_status vg_prune_targets(const vg_graph *g, int h, int w, int c, vg_prune_laye
     *n = 0;
     if (g->n_tensors < 1)
         return vg_err_set(err, VG_ERR_FORMAT, "prune: empty graph");
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
+    vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
     if (!sh) return vg_err_set(err, VG_ERR_NOMEM, "prune: out of memory");
     vg_status st = vg_graph_infer(g, h, w, c, NULL, sh, err);
     if (st != VG_OK) {
@@ -80,7 +80,7 @@ vg_status vg_prune_mask(const vg_graph *g, const vg_prune_layer *layers, int n_l
     /* Key = bits of |w| (for non-negative floats the IEEE bit pattern orders like the value,
      * and NaN sorts above +inf) above the position: a total order with no equal keys, so the
      * first z keys after sorting are exactly the z weights to prune. */
-    uint64_t *key = malloc(sizeof(uint64_t) * (size_t)most);
+    uint64_t *key = vg_malloc(sizeof(uint64_t) * (size_t)most);
     if (!key) return vg_err_set(err, VG_ERR_NOMEM, "prune: out of memory");
     for (int l = 0; l < n_layers; l++) {
         const vg_prune_layer *L = &layers[l];
@@ -232,8 +232,8 @@ static vg_status plan_block(const vg_graph *g, const vg_shape *sh, block_plan *p
     int C = p->b.channels_before;
     int keep = keep_override >= 0 ? keep_override : vg_prune_channels_keep(C, fraction);
     p->b.channels_after = keep;
-    p->kept = malloc(sizeof(int) * (size_t)C);
-    chan_score *s = malloc(sizeof(chan_score) * (size_t)C);
+    p->kept = vg_malloc(sizeof(int) * (size_t)C);
+    chan_score *s = vg_malloc(sizeof(chan_score) * (size_t)C);
     if (!p->kept || !s) {
         free(s);
         return vg_err_set(err, VG_ERR_NOMEM, "channel pruning: out of memory");
@@ -303,9 +303,9 @@ static vg_status build_graph(const vg_graph *g, const vg_shape *sh, const int *r
                              vg_err *err) {
     vg_graph_init(ng);
     int nn = g->n_nodes;
-    int *chan = malloc(sizeof(int) * (size_t)g->n_tensors); /* channels in the new graph */
-    int64_t *nw = malloc(sizeof(int64_t) * (size_t)nn), *nb = malloc(sizeof(int64_t) * (size_t)nn);
-    ng->nodes = malloc(sizeof(vg_node) * (size_t)nn);
+    int *chan = vg_malloc(sizeof(int) * (size_t)g->n_tensors); /* channels in the new graph */
+    int64_t *nw = vg_malloc(sizeof(int64_t) * (size_t)nn), *nb = vg_malloc(sizeof(int64_t) * (size_t)nn);
+    ng->nodes = vg_malloc(sizeof(vg_node) * (size_t)nn);
     if (!chan || !nw || !nb || !ng->nodes) goto nomem;
     ng->cap_nodes = nn;
     for (int t = 0; t < g->n_tensors; t++) chan[t] = sh[t].c;
@@ -328,7 +328,7 @@ static vg_status build_graph(const vg_graph *g, const vg_shape *sh, const int *r
         }
         ng->nodes[i] = nd;
     }
-    ng->params = malloc(sizeof(float) * (size_t)(total ? total : 1));
+    ng->params = vg_malloc(sizeof(float) * (size_t)(total ? total : 1));
     if (!ng->params) goto nomem;
     ng->cap_params = ng->n_params = total;
     ng->n_nodes = nn;
@@ -384,10 +384,10 @@ vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const doubl
     if (st != VG_OK) return st;
     const vg_graph *g = &m->g;
     int nn = g->n_nodes, nt = g->n_tensors;
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)nt);
-    int *uses = calloc((size_t)nt, sizeof(int)), *consumer = malloc(sizeof(int) * (size_t)nt);
-    int *role = calloc((size_t)nn, sizeof(int)), *blk = malloc(sizeof(int) * (size_t)nn);
-    block_plan *plans = calloc((size_t)nn / 3 + 1, sizeof(block_plan));
+    vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)nt);
+    int *uses = vg_calloc((size_t)nt, sizeof(int)), *consumer = vg_malloc(sizeof(int) * (size_t)nt);
+    int *role = vg_calloc((size_t)nn, sizeof(int)), *blk = vg_malloc(sizeof(int) * (size_t)nn);
+    block_plan *plans = vg_calloc((size_t)nn / 3 + 1, sizeof(block_plan));
     vg_model *res = NULL;
     int nb = 0;
     if (!sh || !uses || !consumer || !role || !blk || !plans) {
@@ -412,7 +412,7 @@ vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const doubl
         plans[b].msq = msqs ? msqs[g->nodes[plans[b].b.dw].out] : NULL;
         stats = stats && plans[b].mean && plans[b].msq;
     }
-    int *keeps = malloc(sizeof(int) * (size_t)(nb + 1));
+    int *keeps = vg_malloc(sizeof(int) * (size_t)(nb + 1));
     if (!keeps) {
         st = vg_err_set(err, VG_ERR_NOMEM, "channel pruning: out of memory");
         goto done;
@@ -424,7 +424,7 @@ vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const doubl
     if (stats && nb > 0 && fraction > 0) {
         int64_t total = 0;
         for (int b = 0; b < nb; b++) total += plans[b].b.channels_before;
-        double *all = malloc(sizeof(double) * (size_t)total);
+        double *all = vg_malloc(sizeof(double) * (size_t)total);
         if (!all) {
             free(keeps);
             st = vg_err_set(err, VG_ERR_NOMEM, "channel pruning: out of memory");
@@ -433,7 +433,7 @@ vg_status vg_prune_channels_stats(const vg_model *m, float fraction, const doubl
         int64_t k = 0;
         for (int b = 0; b < nb; b++)
             for (int c = 0; c < plans[b].b.channels_before; c++) all[k++] = channel_importance(g, sh, &plans[b], c);
-        double *sorted = malloc(sizeof(double) * (size_t)total);
+        double *sorted = vg_malloc(sizeof(double) * (size_t)total);
         if (sorted) {
             memcpy(sorted, all, sizeof(double) * (size_t)total);
             qsort(sorted, (size_t)total, sizeof(double), cmp_double);

@@ -116,7 +116,7 @@ static bool wr_reserve(vg_wr *w, size_t extra) {
         }
         cap *= 2;
     }
-    uint8_t *p = realloc(w->p, cap);
+    uint8_t *p = vg_realloc(w->p, cap);
     if (!p) {
         w->oom = true;
         return false;
@@ -189,7 +189,7 @@ vg_status vg_file_read(const char *path, size_t max_bytes, uint8_t **data, size_
                           path, (long long)st.st_size, max_bytes);
     }
     size_t n = (size_t)st.st_size;
-    uint8_t *buf = malloc(n ? n : 1);
+    uint8_t *buf = vg_malloc(n ? n : 1);
     if (!buf) {
         close(fd);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: cannot allocate %zu bytes", path, n);
@@ -231,7 +231,7 @@ vg_status vg_file_write_atomic(const char *path, const void *data, size_t n, vg_
         return vg_err_set(err, VG_ERR_IO, "%s: exists and is not a regular file; not replacing it",
                           path);
     size_t plen = strlen(path);
-    char *tmp = malloc(plen + 16);
+    char *tmp = vg_malloc(plen + 16);
     if (!tmp) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", path);
     snprintf(tmp, plen + 16, "%s.tmp.XXXXXX", path);
     int fd = mkstemp(tmp);
@@ -328,10 +328,36 @@ char *vg_path_join(const char *a, const char *b) {
     if (b[0] == '/' || na == 0) na = 0;
     while (na > 1 && a[na - 1] == '/')
         na--;
-    char *p = malloc(na + nb + 2);
+    char *p = vg_malloc(na + nb + 2);
     if (!p) return NULL;
     memcpy(p, a, na);
     if (na && a[na - 1] != '/') p[na++] = '/'; /* the root "/" is its own separator */
     memcpy(p + na, b, nb + 1);
     return p;
 }
+
+/* ---- allocation with fault injection. One counter for the whole process (atomic: worker
+ * threads allocate too); fail_at 0 = never. */
+
+static _Atomic long alloc_count, alloc_fail_at;
+
+void vg_fail_alloc(long n) {
+    alloc_count = 0;
+    alloc_fail_at = n > 0 ? n : 0;
+}
+
+long vg_alloc_count(void) { return alloc_count; }
+
+static bool alloc_fails(void) {
+    long k = ++alloc_count, f = alloc_fail_at;
+    return f > 0 && k == f;
+}
+
+void *vg_malloc(size_t n) { return alloc_fails() ? NULL : malloc(n); }
+void *vg_calloc(size_t count, size_t size) { return alloc_fails() ? NULL : calloc(count, size); }
+void *vg_realloc(void *p, size_t n) { return alloc_fails() ? NULL : realloc(p, n); }
+void *vg_aligned_alloc(size_t align, size_t n) {
+    return alloc_fails() ? NULL : aligned_alloc(align, n);
+}
+char *vg_strdup(const char *s) { return alloc_fails() ? NULL : strdup(s); }
+char *vg_strndup(const char *s, size_t n) { return alloc_fails() ? NULL : strndup(s, n); }

@@ -25,6 +25,16 @@
     } while (0)
 _Noreturn void vg_assert_fail(const char *expr, const char *file, int line);
 
+/* ---- allocation: every allocation of the library goes through these (not free: what they
+ * return is released with free()), so that tests can make the n-th one fail (vg_fail_alloc in
+ * vigie.h) and check that every path out of an allocation failure is a clean error. */
+void *vg_malloc(size_t n);
+void *vg_calloc(size_t count, size_t size);
+void *vg_realloc(void *p, size_t n);
+void *vg_aligned_alloc(size_t align, size_t n);
+char *vg_strdup(const char *s);
+char *vg_strndup(const char *s, size_t n);
+
 /* Fills `err` (may be NULL) and returns `s`, so that `return vg_err_set(...)` reads well. */
 vg_status vg_err_set(vg_err *err, vg_status s, const char *fmt, ...) VG_PRINTF(3, 4);
 /* Prefixes an existing message with "prefix: ". */

@@ -151,7 +151,7 @@ static void *worker(void *arg) {
 
 vg_pool *vg_pool_new(int threads) {
     if (threads < 1) threads = 1;
-    vg_pool *p = aligned_alloc(LINE, (sizeof *p + LINE - 1) / LINE * LINE);
+    vg_pool *p = vg_aligned_alloc(LINE, (sizeof *p + LINE - 1) / LINE * LINE);
     if (!p) return NULL;
     memset(p, 0, sizeof *p);
     p->threads = 1;
@@ -161,15 +161,15 @@ vg_pool *vg_pool_new(int threads) {
     atomic_init(&p->done, 0);
     atomic_init(&p->sleepers, 0);
     atomic_init(&p->quit, false);
-    p->ranges = aligned_alloc(LINE, sizeof(range_slot) * (size_t)threads);
+    p->ranges = vg_aligned_alloc(LINE, sizeof(range_slot) * (size_t)threads);
     if (!p->ranges) {
         vg_pool_free(p);
         return NULL;
     }
     for (int t = 0; t < threads; t++) atomic_init(&p->ranges[t].range, 0);
     if (threads > 1) {
-        p->tid = calloc((size_t)threads - 1, sizeof(pthread_t));
-        p->workers = aligned_alloc(LINE, sizeof(worker_slot) * (size_t)(threads - 1));
+        p->tid = vg_calloc((size_t)threads - 1, sizeof(pthread_t));
+        p->workers = vg_aligned_alloc(LINE, sizeof(worker_slot) * (size_t)(threads - 1));
         if (!p->tid || !p->workers) {
             vg_pool_free(p);
             return NULL;

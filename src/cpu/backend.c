@@ -129,7 +129,7 @@ struct vg_cpu {
 };
 
 vg_cpu *vg_cpu_new(const vg_kernels *k, int threads) {
-    vg_cpu *c = calloc(1, sizeof *c);
+    vg_cpu *c = vg_calloc(1, sizeof *c);
     if (!c) return NULL;
     c->k = k;
     c->pool = vg_pool_new(threads);
@@ -156,7 +156,7 @@ vg_pool *vg_cpu_pool(vg_cpu *c) { return c->pool; }
 
 bool vg_cpu_reserve(vg_cpu *c, size_t floats) {
     if (floats <= c->scratch_floats) return true;
-    float *s = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    float *s = vg_aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     if (!s) return false;
     free(c->scratch);
     c->scratch = s;
@@ -167,7 +167,7 @@ bool vg_cpu_reserve(vg_cpu *c, size_t floats) {
 /* grows the auxiliary scratch; false (and unchanged) when memory is short */
 static bool vg_cpu_reserve_aux(vg_cpu *c, size_t floats) {
     if (floats <= c->aux_floats) return true;
-    float *s = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    float *s = vg_aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     if (!s) return false;
     free(c->aux);
     c->aux = s;
@@ -217,7 +217,7 @@ void vg_cpu_gemm(vg_cpu *c, bool ta, bool tb, int m, int n, int k, const float *
 float *vg_cpu_pack_weights(const vg_cpu *c, int n, int k, const float *w) {
     if (!c->k->uk) return NULL;
     size_t floats = vg_gemm_packed_floats(c->k->uk, n, k);
-    float *p = aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
+    float *p = vg_aligned_alloc(64, ((floats * sizeof(float) + 63) / 64) * 64);
     if (p) vg_gemm_pack_b(c->k->uk, n, k, w, p);
     return p;
 }

@@ -27,14 +27,14 @@ struct vg_gemm_ws {
 
 vg_gemm_ws *vg_gemm_ws_new(int threads) {
     if (threads < 1 || threads > MAX_THREADS) return NULL;
-    vg_gemm_ws *ws = calloc(1, sizeof *ws);
+    vg_gemm_ws *ws = vg_calloc(1, sizeof *ws);
     if (!ws) return NULL;
     ws->threads = threads;
-    ws->bpack = aligned_alloc(64, sizeof(float) * KC * (NC + MAX_NR));
+    ws->bpack = vg_aligned_alloc(64, sizeof(float) * KC * (NC + MAX_NR));
     bool ok = ws->bpack != NULL;
     for (int t = 0; ok && t < threads; t++) {
-        ws->apack[t] = aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
-        ws->arows[t] = aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
+        ws->apack[t] = vg_aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
+        ws->arows[t] = vg_aligned_alloc(64, sizeof(float) * KC * (MC_TARGET + MAX_MR));
         ok = ws->apack[t] && ws->arows[t];
     }
     if (!ok) {

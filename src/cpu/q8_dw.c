@@ -45,7 +45,7 @@ bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w
     p->groups = (d->kw + 3) / 4;
     p->wx = d->sw * (d->wo - 1) + 4 * p->groups;
     size_t nwp = (size_t)d->kh * p->groups * blocks * 64;
-    p->wp = aligned_alloc(64, nwp);
+    p->wp = vg_aligned_alloc(64, nwp);
     if (!p->wp) {
         vg_q8_dw_plan_free(p);
         return false;
@@ -396,7 +396,7 @@ bool vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const i
     vg_q8_dw_plan p;
     if (!vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast)) return false;
     size_t bytes = vg_q8_dw_scratch(&p) * (size_t)vg_pool_threads(pool);
-    void *scratch = bytes ? aligned_alloc(64, bytes) : NULL;
+    void *scratch = bytes ? vg_aligned_alloc(64, bytes) : NULL;
     if (bytes && !scratch) {
         vg_q8_dw_plan_free(&p);
         return false;

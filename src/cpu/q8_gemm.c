@@ -25,15 +25,15 @@ bool vg_q8_rq_init(vg_q8_rq *r, int n, const vg_q8_out *q) {
     memset(r, 0, sizeof *r);
     int n16 = (n + 15) / 16 * 16;
     r->n16 = n16;
-    r->bias = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
-    r->mult = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
-    r->lsh = aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
-    r->add = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    r->adj = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    r->sh = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    r->add_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    r->adj_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
-    r->nsh_n = aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->bias = vg_aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->mult = vg_aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->lsh = vg_aligned_alloc(64, sizeof(int32_t) * (size_t)n16);
+    r->add = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->adj = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->sh = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->add_n = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->adj_n = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
+    r->nsh_n = vg_aligned_alloc(64, sizeof(int64_t) * (size_t)n16);
     if (!r->bias || !r->mult || !r->lsh || !r->add || !r->adj || !r->sh || !r->add_n ||
         !r->adj_n || !r->nsh_n) {
         vg_q8_rq_free(r);
@@ -152,7 +152,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
     p->w_rows = w, p->bias = bias, p->q = *q;
     /* sum (x - zp) w = sum x w - zp sum w: the zero point goes into the bias (the fast path
      * also folds the 128 of its unsigned activations) */
-    p->bias_zp = malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
+    p->bias_zp = vg_malloc(sizeof(int32_t) * (size_t)(n ? n : 1));
     if (!p->bias_zp) return false;
     for (int j = 0; j < n; j++) {
         int32_t s = 0;
@@ -170,7 +170,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
     p->fast = p->isa == VG_Q8_VNNI;
     if (p->isa == VG_Q8_PORTABLE) return true;
     size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
-    p->w = aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
+    p->w = vg_aligned_alloc(64, (bytes + 63) / 64 * 64 + 64);
     if (!p->w) {
         vg_q8_gemm_plan_free(p);
         return false;
@@ -182,7 +182,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
             panel[((size_t)(kk / 4) * NR + j % NR) * 4 + kk % 4] = w[(size_t)j * k + kk];
     }
     if (p->isa == VG_Q8_AVX2) {
-        p->w16 = aligned_alloc(64, (bytes * 2 + 63) / 64 * 64 + 64);
+        p->w16 = vg_aligned_alloc(64, (bytes * 2 + 63) / 64 * 64 + 64);
         if (!p->w16) {
             vg_q8_gemm_plan_free(p);
             return false;

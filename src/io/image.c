@@ -41,7 +41,7 @@ static uint8_t *image_alloc(int w, int h, size_t *bytes) {
     size_t n;
     if (!vg_mul_size((size_t)w, (size_t)h, &n) || !vg_mul_size(n, 3, &n)) return NULL;
     *bytes = n;
-    return malloc(n);
+    return vg_malloc(n);
 }
 
 /* ---- JPEG (libjpeg-turbo) ---------------------------------------------------------------- */

@@ -141,8 +141,8 @@ static vg_status read_tensors(importer *im, fb_tab sg) {
     fb_vec tv = fb_vector(c, sg, F_SG_TENSORS, 4);
     if (c->bad || tv.len == 0 || tv.len > TFL_MAX_TENSORS) return corrupt(im, "tensor list");
     im->n_tensors = tv.len;
-    im->t = calloc(tv.len, sizeof(tfl_tensor));
-    im->tmap = malloc(sizeof(int) * tv.len);
+    im->t = vg_calloc(tv.len, sizeof(tfl_tensor));
+    im->tmap = vg_malloc(sizeof(int) * tv.len);
     if (!im->t || !im->tmap) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < tv.len; i++) {
         im->tmap[i] = -1;
@@ -365,7 +365,7 @@ static vg_status import_conv(importer *im, bool depthwise, fb_tab opts, const in
     if (need > g->cap_params) {
         int64_t cap = g->cap_params ? g->cap_params : 1 << 16;
         while (cap < need) cap *= 2;
-        float *p = realloc(g->params, sizeof(float) * (size_t)cap);
+        float *p = vg_realloc(g->params, sizeof(float) * (size_t)cap);
         if (!p) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
         g->params = p;
         g->cap_params = cap;
@@ -542,7 +542,7 @@ static vg_status import_op(importer *im, uint32_t k, fb_tab op) {
 /* Compares every shape vigie infers with what the file declares. */
 static vg_status check_shapes(importer *im) {
     vg_graph *g = &im->m->g;
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
+    vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
     if (!sh) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, im->m->input.h, im->m->input.w, 3, NULL, sh, im->err);
     if (st != VG_OK) {
@@ -624,13 +624,13 @@ static vg_status build_qgraph(importer *im) {
         int ti = t < im->cap_nodes + 1 ? im->tq[t] : -1;
         if (ti < 0 || im->t[ti].type != TT_INT8 || im->t[ti].scale.len != 1) return VG_OK;
     }
-    vg_qgraph *q = calloc(1, sizeof *q);
+    vg_qgraph *q = vg_calloc(1, sizeof *q);
     if (!q) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     int nn = g->n_nodes;
-    q->t = malloc(sizeof(vg_qparam) * (size_t)g->n_tensors);
-    q->w_off = malloc(sizeof(int64_t) * (size_t)nn);
-    q->b_off = malloc(sizeof(int64_t) * (size_t)nn);
-    q->s_off = malloc(sizeof(int64_t) * (size_t)nn);
+    q->t = vg_malloc(sizeof(vg_qparam) * (size_t)g->n_tensors);
+    q->w_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
+    q->b_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
+    q->s_off = vg_malloc(sizeof(int64_t) * (size_t)nn);
     int64_t nw = 0, nb = 0, ns = 0;
     bool ok = q->t && q->w_off && q->b_off && q->s_off;
     for (int j = 0; ok && j < nn; j++) {
@@ -642,9 +642,9 @@ static vg_status build_qgraph(importer *im) {
         ns += nd->op == VG_OP_DWCONV ? im->t[wt].dims[3] : im->t[wt].dims[0];
     }
     if (ok) {
-        q->w8 = malloc((size_t)(nw ? nw : 1));
-        q->b32 = malloc(sizeof(int32_t) * (size_t)(nb ? nb : 1));
-        q->ws = malloc(sizeof(float) * (size_t)(ns ? ns : 1));
+        q->w8 = vg_malloc((size_t)(nw ? nw : 1));
+        q->b32 = vg_malloc(sizeof(int32_t) * (size_t)(nb ? nb : 1));
+        q->ws = vg_malloc(sizeof(float) * (size_t)(ns ? ns : 1));
         ok = q->w8 && q->b32 && q->ws;
     }
     if (!ok) {
@@ -719,7 +719,7 @@ static vg_status import(importer *im) {
     }
     if (c->bad) return corrupt(im, "buffer table");
     im->n_opcodes = ocv.len;
-    im->opcodes = malloc(sizeof(int32_t) * ocv.len);
+    im->opcodes = vg_malloc(sizeof(int32_t) * ocv.len);
     if (!im->opcodes) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     for (uint32_t i = 0; i < ocv.len; i++) {
         fb_tab oc = fb_vec_table(c, ocv, i);
@@ -770,9 +770,9 @@ static vg_status import(importer *im) {
     fb_vec opv = fb_vector(c, sg, F_SG_OPERATORS, 4);
     if (c->bad || opv.len == 0 || opv.len > TFL_MAX_OPS) return corrupt(im, "operator list");
     im->cap_nodes = (int)opv.len + 1;
-    im->node_wt = malloc(sizeof(int) * (size_t)im->cap_nodes);
-    im->node_bt = malloc(sizeof(int) * (size_t)im->cap_nodes);
-    im->tq = malloc(sizeof(int) * (size_t)(im->cap_nodes + 1));
+    im->node_wt = vg_malloc(sizeof(int) * (size_t)im->cap_nodes);
+    im->node_bt = vg_malloc(sizeof(int) * (size_t)im->cap_nodes);
+    im->tq = vg_malloc(sizeof(int) * (size_t)(im->cap_nodes + 1));
     if (!im->node_wt || !im->node_bt || !im->tq) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     for (int i = 0; i < im->cap_nodes; i++) im->node_wt[i] = im->node_bt[i] = -1;
     for (int i = 0; i <= im->cap_nodes; i++) im->tq[i] = -1;

@@ -27,12 +27,12 @@ bool vg_graph_copy(vg_graph *dst, const vg_graph *src) {
     dst->cap_nodes = src->n_nodes;
     dst->cap_params = src->n_params;
     if (src->n_nodes) {
-        dst->nodes = malloc(sizeof(vg_node) * (size_t)src->n_nodes);
+        dst->nodes = vg_malloc(sizeof(vg_node) * (size_t)src->n_nodes);
         if (!dst->nodes) goto fail;
         memcpy(dst->nodes, src->nodes, sizeof(vg_node) * (size_t)src->n_nodes);
     }
     if (src->n_params) {
-        dst->params = malloc(sizeof(float) * (size_t)src->n_params);
+        dst->params = vg_malloc(sizeof(float) * (size_t)src->n_params);
         if (!dst->params) goto fail;
         memcpy(dst->params, src->params, sizeof(float) * (size_t)src->n_params);
     }
@@ -65,7 +65,7 @@ static int64_t alloc_params(vg_graph *g, int64_t n) {
     if (g->n_params + n > g->cap_params) {
         int64_t cap = g->cap_params ? g->cap_params : 1024;
         while (cap < g->n_params + n) cap *= 2;
-        float *p = realloc(g->params, sizeof(float) * (size_t)cap);
+        float *p = vg_realloc(g->params, sizeof(float) * (size_t)cap);
         if (!p) return -1;
         g->params = p;
         g->cap_params = cap;
@@ -80,13 +80,13 @@ int vg_graph_push(vg_graph *g, const vg_node *n) {
     if (g->n_nodes >= VG_MAX_NODES) return -1;
     if (g->n_nodes == g->cap_nodes) {
         int cap = g->cap_nodes ? g->cap_nodes * 2 : 64;
-        vg_node *p = realloc(g->nodes, sizeof(vg_node) * (size_t)cap);
+        vg_node *p = vg_realloc(g->nodes, sizeof(vg_node) * (size_t)cap);
         if (!p) return -1;
         g->nodes = p;
         g->cap_nodes = cap;
     }
     vg_node *dst = &g->nodes[g->n_nodes++];
-    *dst = *n;
+    memcpy(dst, n, sizeof *dst); /* padding too: nodes compare byte for byte (tests) */
     dst->out = g->n_tensors++;
     g->output = dst->out;
     return dst->out;
@@ -225,7 +225,12 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
                           g->n_nodes);
     if (g->output < 1 || g->output >= g->n_tensors)
         return vg_err_set(err, VG_ERR_FORMAT, "graph: output tensor %d out of range", g->output);
-    vg_shape *sh = shapes ? shapes : malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
+    /* shapes the caller does not want: on the stack for ordinary graphs (no allocation that
+     * could fail: vg_model_get_info and friends answer without a status) */
+    vg_shape stack[512];
+    vg_shape *sh = shapes                   ? shapes
+                   : g->n_tensors <= 512 ? stack
+                                         : vg_malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
     if (!sh) return vg_err_set(err, VG_ERR_NOMEM, "graph: out of memory");
     vg_status st = VG_OK;
     sh[0] = (vg_shape){h, w, c};
@@ -355,6 +360,6 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
         sh[n->out] = out;
         if (geom) geom[i] = gm;
     }
-    if (!shapes) free(sh);
+    if (sh != shapes && sh != stack) free(sh);
     return st;
 }

@@ -6,7 +6,7 @@
 #include <string.h>
 
 vg_model *vg_model_new(void) {
-    vg_model *m = calloc(1, sizeof *m);
+    vg_model *m = vg_calloc(1, sizeof *m);
     if (!m) return NULL;
     vg_graph_init(&m->g);
     m->input = (vg_input_spec){224, 224, 3, {127.5f, 127.5f, 127.5f}, {127.5f, 127.5f, 127.5f}};
@@ -42,29 +42,43 @@ void vg_model_free(vg_model *m) {
     free(m);
 }
 
+/* The functions below answer without a status (counts, info, a description), so that an
+ * allocation failure cannot turn their answer into a wrong one for ordinary models: their
+ * shape-inference buffers are on the stack up to INFER_STACK nodes or tensors (MobileNetV2:
+ * 65 and 66), on the heap beyond. */
+#define INFER_STACK 256
+
 int vg_model_n_outputs(const vg_model *m) {
     if (m->g.n_nodes < 1) return 0;
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);
+    vg_shape stack[INFER_STACK];
+    vg_shape *sh = m->g.n_tensors <= INFER_STACK
+                       ? stack
+                       : vg_malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);
     if (!sh) return 0;
     int n = 0;
     if (vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, NULL, sh, NULL) == VG_OK) {
         vg_shape o = sh[m->g.output];
         n = o.h * o.w * o.c;
     }
-    free(sh);
+    if (sh != stack) free(sh);
     return n;
+}
+
+static vg_node_geom *geom_buf(const vg_model *m, vg_node_geom *stack) {
+    int n = m->g.n_nodes;
+    return n <= INFER_STACK ? stack : vg_malloc(sizeof(vg_node_geom) * (size_t)n);
 }
 
 static char *dup_str(const char *s) {
     size_t n = strlen(s);
-    char *d = malloc(n + 1);
+    char *d = vg_malloc(n + 1);
     if (d) memcpy(d, s, n + 1);
     return d;
 }
 
 vg_status vg_model_set_labels(vg_model *m, const char *const *labels, int n, vg_err *err) {
     if (n < 0 || n > VG_MAX_CLASSES) return vg_err_set(err, VG_ERR_ARG, "too many labels (%d)", n);
-    char **l = calloc((size_t)(n ? n : 1), sizeof *l);
+    char **l = vg_calloc((size_t)(n ? n : 1), sizeof *l);
     if (!l) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     for (int i = 0; i < n; i++) {
         if (strlen(labels[i]) >= VG_MAX_LABEL_LEN || !(l[i] = dup_str(labels[i]))) {
@@ -90,7 +104,7 @@ vg_status vg_model_set_labels_text(vg_model *m, const uint8_t *data, size_t size
     if (n != n_out)
         return vg_err_set(err, VG_ERR_ARG, "%s: %d labels, but the model has %d outputs", name, n,
                           n_out);
-    char **l = calloc((size_t)(n ? n : 1), sizeof *l);
+    char **l = vg_calloc((size_t)(n ? n : 1), sizeof *l);
     if (!l) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     size_t pos = 0;
     vg_status st = VG_OK;
@@ -102,7 +116,7 @@ vg_status vg_model_set_labels_text(vg_model *m, const uint8_t *data, size_t size
         if (len == 0 || len >= VG_MAX_LABEL_LEN || memchr(data + pos, 0, len)) {
             st = vg_err_set(err, VG_ERR_FORMAT, "%s: line %d: label empty, too long or binary",
                             name, i + 1);
-        } else if ((l[i] = malloc(len + 1)) == NULL) {
+        } else if ((l[i] = vg_malloc(len + 1)) == NULL) {
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         } else {
             memcpy(l[i], data + pos, len);
@@ -150,7 +164,7 @@ vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_
         }
     }
     if (m->n_meta >= VG_MAX_META) return vg_err_set(err, VG_ERR_ARG, "too many metadata entries");
-    vg_meta *nm = realloc(m->meta, sizeof(vg_meta) * (size_t)(m->n_meta + 1));
+    vg_meta *nm = vg_realloc(m->meta, sizeof(vg_meta) * (size_t)(m->n_meta + 1));
     if (!nm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     m->meta = nm;
     char *k = dup_str(key), *v = dup_str(value);
@@ -190,7 +204,7 @@ static vg_status vg_qgraph_validate(const vg_model *m, vg_err *err) {
     for (int64_t i = 0; i < q->n_ws; i++)
         if (!(q->ws[i] > 0) || !isfinite(q->ws[i]))
             return vg_err_set(err, VG_ERR_FORMAT, "int8 form: weight scale %lld invalid", (long long)i);
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)g->n_nodes);
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)g->n_nodes);
     if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
     for (int j = 0; st == VG_OK && j < g->n_nodes; j++) {
@@ -247,7 +261,7 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info) {
     info->has_labels = m->n_labels > 0;
     info->has_int8 = m->q != NULL;
     if (m->q) info->int8_weight_bytes = m->q->n_w8 + 4 * m->q->n_b32 + 4 * m->q->n_ws;
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(m->g.n_nodes ? m->g.n_nodes : 1));
+    vg_node_geom stack[INFER_STACK], *geom = geom_buf(m, stack);
     bool ok = geom && vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) == VG_OK;
     for (int i = 0; ok && i < m->g.n_nodes; i++) info->flops += geom[i].flops;
     if (m->engine) {
@@ -279,16 +293,17 @@ void vg_model_get_info(const vg_model *m, vg_model_info *info) {
             if (d > info->max_distinct) info->max_distinct = d;
         }
     }
-    free(geom);
+    if (geom != stack) free(geom);
 }
 
 size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
     size_t used = 0;
     int n = m->g.n_nodes;
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(n ? n : 1));
-    if (!geom || vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) !=
-                     VG_OK) {
-        free(geom);
+    vg_node_geom stack[INFER_STACK], *geom = geom_buf(m, stack);
+    if (!geom)
+        return (size_t)snprintf(buf, size, "(out of memory for the layers of %d nodes)\n", n);
+    if (vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, geom, NULL, NULL) != VG_OK) {
+        if (geom != stack) free(geom);
         return (size_t)snprintf(buf, size, "(invalid graph)\n");
     }
     static const char *acts[] = {"", " relu", " relu6"};
@@ -315,7 +330,7 @@ size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
             used += (size_t)k;
         }
     }
-    free(geom);
+    if (geom != stack) free(geom);
     return used;
 }
 

@@ -77,13 +77,13 @@ static bool plan_q8(vg_runner *r) {
     const vg_qgraph *q = r->m->q;
     int nt = g->n_tensors, nn = g->n_nodes;
     size_t in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
-    r->t8 = calloc((size_t)nt, sizeof(int8_t *));
-    r->arena8 = malloc(r->arena_floats + in + 64);
-    r->mult = malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
-    r->shift = malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
-    r->lo = malloc(sizeof(int32_t) * (size_t)nn);
-    r->hi = malloc(sizeof(int32_t) * (size_t)nn);
-    r->addp = calloc((size_t)nn, sizeof(vg_add_q8));
+    r->t8 = vg_calloc((size_t)nt, sizeof(int8_t *));
+    r->arena8 = vg_malloc(r->arena_floats + in + 64);
+    r->mult = vg_malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
+    r->shift = vg_malloc(sizeof(int32_t) * (size_t)(q->n_ws + 1));
+    r->lo = vg_malloc(sizeof(int32_t) * (size_t)nn);
+    r->hi = vg_malloc(sizeof(int32_t) * (size_t)nn);
+    r->addp = vg_calloc((size_t)nn, sizeof(vg_add_q8));
     if (!r->t8 || !r->arena8 || !r->mult || !r->shift || !r->lo || !r->hi || !r->addp) return false;
     r->t8[0] = r->arena8 + r->arena_floats;
     for (int t = 1; t < nt; t++) r->t8[t] = r->arena8 + (r->t[t] - r->arena);
@@ -103,8 +103,8 @@ static bool plan_q8(vg_runner *r) {
     /* every conv-like layer is prepared once: packed weights, corrected biases, per-channel
      * requantization constants (cpu/q8.h); general convs go through an int8 im2col; one
      * scratch area per thread serves them all */
-    r->qg = calloc((size_t)nn, sizeof(vg_q8_gemm_plan));
-    r->qd = calloc((size_t)nn, sizeof(vg_q8_dw_plan));
+    r->qg = vg_calloc((size_t)nn, sizeof(vg_q8_gemm_plan));
+    r->qd = vg_calloc((size_t)nn, sizeof(vg_q8_dw_plan));
     if (!r->qg || !r->qd) return false;
     size_t ws = 0;
     for (int j = 0; j < nn; j++) {
@@ -132,7 +132,7 @@ static bool plan_q8(vg_runner *r) {
     }
     for (int j = 0; j + 1 < nn; j++) /* plan_fusion chose these with the same conditions */
         VG_ASSERT(!r->pwdw[j] || vg_q8_pwdw_fusable(&r->qg[j], &r->qd[j + 1]));
-    r->ws8 = ws ? aligned_alloc(64, ws * (size_t)r->threads) : NULL;
+    r->ws8 = ws ? vg_aligned_alloc(64, ws * (size_t)r->threads) : NULL;
     return !ws || r->ws8;
 }
 
@@ -177,7 +177,7 @@ static void plan_fusion(vg_runner *r) {
     for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->pwdw[i] = false, r->fused[i] = false;
     if (r->keep_all || r->unfused) return;
     if (r->q8 && !(r->q8_fast && vg_q8_fast_available())) return;
-    int *readers = calloc((size_t)g->n_tensors, sizeof(int));
+    int *readers = vg_calloc((size_t)g->n_tensors, sizeof(int));
     if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
     for (int i = 0; i < nn; i++)
         for (int j = 0; j < 2; j++)
@@ -217,10 +217,10 @@ static void plan_fusion(vg_runner *r) {
 static bool plan_buffers(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nt = g->n_tensors;
-    int *last = malloc(sizeof(int) * (size_t)nt);
-    int *slot_of = malloc(sizeof(int) * (size_t)nt);
-    size_t *slot_size = calloc((size_t)nt, sizeof(size_t));
-    bool *slot_busy = calloc((size_t)nt, sizeof(bool));
+    int *last = vg_malloc(sizeof(int) * (size_t)nt);
+    int *slot_of = vg_malloc(sizeof(int) * (size_t)nt);
+    size_t *slot_size = vg_calloc((size_t)nt, sizeof(size_t));
+    bool *slot_busy = vg_calloc((size_t)nt, sizeof(bool));
     bool ok = last && slot_of && slot_size && slot_busy;
     int n_slots = 0;
     if (ok) {
@@ -257,7 +257,7 @@ static bool plan_buffers(vg_runner *r) {
             }
         }
         size_t total = 0;
-        size_t *slot_off = calloc((size_t)(n_slots ? n_slots : 1), sizeof(size_t));
+        size_t *slot_off = vg_calloc((size_t)(n_slots ? n_slots : 1), sizeof(size_t));
         ok = slot_off != NULL;
         for (int s = 0; ok && s < n_slots; s++) {
             slot_off[s] = total;
@@ -265,7 +265,7 @@ static bool plan_buffers(vg_runner *r) {
         }
         if (ok) {
             r->arena_floats = total;
-            r->arena = aligned_alloc(64, (total ? total : 16) * sizeof(float));
+            r->arena = vg_aligned_alloc(64, (total ? total : 16) * sizeof(float));
             ok = r->arena != NULL;
         }
         for (int t = 1; ok && t < nt; t++) r->t[t] = r->arena + slot_off[slot_of[t]];
@@ -309,7 +309,7 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
         return vg_err_set(err, VG_ERR_ARG, "threads must be 1..256, not %d", o.threads);
     if (o.batch < 1 || o.batch > 4096)
         return vg_err_set(err, VG_ERR_ARG, "batch must be 1..4096, not %d", o.batch);
-    vg_runner *r = calloc(1, sizeof *r);
+    vg_runner *r = vg_calloc(1, sizeof *r);
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
@@ -318,15 +318,15 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     r->batch = o.batch;
     r->threads = o.threads;
     const vg_graph *g = &m->g;
-    r->geom = calloc((size_t)g->n_nodes, sizeof(vg_node_geom));
-    r->shapes = calloc((size_t)g->n_tensors, sizeof(vg_shape));
-    r->t = calloc((size_t)g->n_tensors, sizeof(float *));
-    r->prof_s = calloc((size_t)g->n_nodes, sizeof(double));
-    r->prof_calls = calloc((size_t)g->n_nodes, sizeof(int));
-    r->packed = calloc((size_t)g->n_nodes, sizeof(float *));
-    r->res_of = malloc(sizeof(int) * (size_t)g->n_nodes);
-    r->pwdw = calloc((size_t)g->n_nodes, sizeof(bool));
-    r->fused = calloc((size_t)g->n_nodes, sizeof(bool));
+    r->geom = vg_calloc((size_t)g->n_nodes, sizeof(vg_node_geom));
+    r->shapes = vg_calloc((size_t)g->n_tensors, sizeof(vg_shape));
+    r->t = vg_calloc((size_t)g->n_tensors, sizeof(float *));
+    r->prof_s = vg_calloc((size_t)g->n_nodes, sizeof(double));
+    r->prof_calls = vg_calloc((size_t)g->n_nodes, sizeof(int));
+    r->packed = vg_calloc((size_t)g->n_nodes, sizeof(float *));
+    r->res_of = vg_malloc(sizeof(int) * (size_t)g->n_nodes);
+    r->pwdw = vg_calloc((size_t)g->n_nodes, sizeof(bool));
+    r->fused = vg_calloc((size_t)g->n_nodes, sizeof(bool));
     if (!r->geom || !r->shapes || !r->t || !r->prof_s || !r->prof_calls || !r->packed ||
         !r->res_of || !r->pwdw || !r->fused) {
         vg_runner_free(r);
@@ -345,13 +345,13 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     size_t in_floats = (size_t)m->input.h * m->input.w * m->input.c;
     const char *tta = vg_model_get_meta(m, "tta");
     r->tta_flip = tta && strcmp(tta, "flip") == 0;
-    r->flipped = r->tta_flip ? malloc((size_t)o.batch * in_floats * sizeof(float)) : NULL;
+    r->flipped = r->tta_flip ? vg_malloc((size_t)o.batch * in_floats * sizeof(float)) : NULL;
     if (r->tta_flip && !r->flipped) {
         vg_runner_free(r);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
-    r->input = malloc(in_floats * sizeof(float));
-    r->output = malloc((size_t)o.batch * (size_t)r->n_out * sizeof(float));
+    r->input = vg_malloc(in_floats * sizeof(float));
+    r->output = vg_malloc((size_t)o.batch * (size_t)r->n_out * sizeof(float));
     r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
     /* the weights of every GEMM-shaped layer are packed once; a failed packing only costs
      * speed (the layer then packs at each call) */

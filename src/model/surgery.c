@@ -42,7 +42,7 @@ vg_status vg_graph_slice(const vg_graph *g, int n_nodes, vg_graph *out, vg_err *
     vg_status st = VG_OK;
     /* a parameter run's length would need shapes (an input size) to compute; the arena layout
      * gives it directly: a run ends where the next run (by offset) starts */
-    int64_t *offs = malloc(sizeof(int64_t) * (size_t)(2 * g->n_nodes + 1));
+    int64_t *offs = vg_malloc(sizeof(int64_t) * (size_t)(2 * g->n_nodes + 1));
     if (!offs) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     int no = 0;
     for (int i = 0; i < g->n_nodes; i++) {
@@ -77,8 +77,8 @@ vg_status vg_graph_slice(const vg_graph *g, int n_nodes, vg_graph *out, vg_err *
             need += len;
         }
     }
-    out->nodes = malloc(sizeof(vg_node) * (size_t)n_nodes);
-    out->params = malloc(sizeof(float) * (size_t)(need ? need : 1));
+    out->nodes = vg_malloc(sizeof(vg_node) * (size_t)n_nodes);
+    out->params = vg_malloc(sizeof(float) * (size_t)(need ? need : 1));
     if (!out->nodes || !out->params) {
         free(offs);
         vg_graph_free(out);
@@ -155,7 +155,7 @@ vg_status vg_model_new_classifier_pool(const vg_model *backbone, int n_classes,
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     m->input = backbone->input;
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);
+    vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)m->g.n_tensors);
     if (!sh || vg_graph_infer(&m->g, m->input.h, m->input.w, m->input.c, NULL, sh, err) != VG_OK) {
         free(sh);
         vg_model_free(m);

@@ -123,7 +123,7 @@ vg_status vg_tiles_inputs(const vg_image *img, const vg_rect *views, int n,
         size_t k = (size_t)r->w * (size_t)r->h * 3;
         if (!(r->w == img->w && r->h == img->h) && k > crop_max) crop_max = k;
     }
-    vg_image crop = {0, 0, crop_max ? malloc(crop_max) : NULL};
+    vg_image crop = {0, 0, crop_max ? vg_malloc(crop_max) : NULL};
     if (crop_max && !crop.rgb) return vg_err_set(err, VG_ERR_NOMEM, "tiles: out of memory");
     const size_t in_n = (size_t)spec->h * spec->w * spec->c;
     vg_status st = VG_OK;
@@ -175,8 +175,8 @@ vg_status vg_runner_classify_tiles(vg_runner *r, const vg_image *img, int rows, 
     vg_status st = vg_tiles_layout(img->w, img->h, rows, cols, views, n, &nv, err);
     if (st != VG_OK) return st;
     const size_t in_n = (size_t)spec->h * spec->w * spec->c;
-    float *in = malloc(sizeof(float) * in_n * (size_t)n);
-    float *pv = per_view ? per_view : malloc(sizeof(float) * (size_t)n * (size_t)nc);
+    float *in = vg_malloc(sizeof(float) * in_n * (size_t)n);
+    float *pv = per_view ? per_view : vg_malloc(sizeof(float) * (size_t)n * (size_t)nc);
     if (!in || !pv) {
         free(in);
         if (pv != per_view) free(pv);

@@ -81,7 +81,7 @@ static size_t idx_plan(const uint8_t *idx, int64_t n, int k, bool *huff, uint8_t
 
 static void idx_write(vg_wr *w, const uint8_t *idx, int64_t n, int k, bool huff, const uint8_t *len) {
     size_t size = huff ? vg_huff_size(idx, n, len) : vg_bitpack_size(n, vg_cluster_bits(k));
-    uint8_t *buf = malloc(size + 1);
+    uint8_t *buf = vg_malloc(size + 1);
     if (!buf) {
         w->oom = true;
         return;
@@ -149,8 +149,11 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
     for (int i = 0; i < m->n_shared; i++)
         if (m->shared[i].node == t->node) L = &m->shared[i];
     if (!L || L->n != t->n || L->row < 1 || L->n % L->row || L->k < 2 || L->k > 256) return false;
-    float *x = malloc(sizeof(float) * (size_t)(t->n ? t->n : 1));
-    if (!x) return false;
+    float *x = vg_malloc(sizeof(float) * (size_t)(t->n ? t->n : 1));
+    if (!x) { /* the writer fails (w->oom) rather than pick another encoding */
+        w->oom = true;
+        return true;
+    }
     for (int64_t i = 0; i < t->n; i++)
         if (L->idx[i] >= L->k) {
             free(x);
@@ -159,9 +162,13 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
     for (int64_t i = 0; i < t->n; i++) x[i] = L->centroids[L->idx[i]] * L->scale[i / L->row];
     bool same = memcmp(x, t->w, sizeof(float) * (size_t)t->n) == 0;
     if (same && t->w8) {
-        int8_t *q = malloc((size_t)t->n);
-        same = q != NULL;
-        if (q) {
+        int8_t *q = vg_malloc((size_t)t->n);
+        if (!q) {
+            free(x);
+            w->oom = true;
+            return true;
+        }
+        {
             vg_quantize_weights(&m->g.nodes[t->node], x, t->n, t->co, m->q->ws + m->q->s_off[t->node], q);
             same = memcmp(q, t->w8, (size_t)t->n) == 0;
             free(q);
@@ -198,10 +205,12 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
      * form's own */
     if (k >= 1 && t->w8) {
         const vg_node *nd = &m->g.nodes[t->node];
-        int8_t *q = malloc((size_t)n);
+        int8_t *q = vg_malloc((size_t)n);
         const float *s = m->q->ws + m->q->s_off[t->node];
-        if (!q) k = -1;
-        else {
+        if (!q) { /* an error, not a silently larger file */
+            w->oom = true;
+            return;
+        } else {
             vg_quantize_weights(nd, x, n, t->co, s, q);
             if (memcmp(q, t->w8, (size_t)n) != 0) k = -1;
             free(q);
@@ -217,7 +226,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
     size_t c_raw = (size_t)n * elem, c_sraw = bitmap + (size_t)nnz * elem;
     size_t c_cl = SIZE_MAX, c_scl = SIZE_MAX;
     if (k > 0) {
-        idx = malloc((size_t)(n ? n : 1)), sidx = malloc((size_t)(nnz ? nnz : 1));
+        idx = vg_malloc((size_t)(n ? n : 1)), sidx = vg_malloc((size_t)(nnz ? nnz : 1));
         if (!idx || !sidx) {
             free(idx), free(sidx);
             w->oom = true;
@@ -245,7 +254,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
     vg_wr_u64(w, (uint64_t)t->off);
     vg_wr_u64(w, (uint64_t)n);
     if (flags & ENC_SPARSE) {
-        uint8_t *bm = calloc(bitmap ? bitmap : 1, 1);
+        uint8_t *bm = vg_calloc(bitmap ? bitmap : 1, 1);
         if (!bm) {
             free(idx), free(sidx);
             w->oom = true;
@@ -274,7 +283,7 @@ static void write_segment(vg_wr *w, const vg_model *m, const wtensor *t, vg_engi
 
 vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err) {
     const vg_graph *g = &m->g;
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(g->n_nodes + 1));
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)(g->n_nodes + 1));
     if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
     if (st != VG_OK) {
@@ -283,7 +292,7 @@ vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *
     }
     /* weight tensors by arena offset; everything between them is written raw */
     int nn = g->n_nodes, nt = 0;
-    wtensor *ts = calloc(2 * (size_t)nn + 1, sizeof(wtensor));
+    wtensor *ts = vg_calloc(2 * (size_t)nn + 1, sizeof(wtensor));
     if (!ts) {
         free(geom);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -416,7 +425,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
         return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: bad counts");
     vg_status dry = wenc_dry_run(*r, m, np, segs, err);
     if (dry != VG_OK) return dry;
-    m->g.params = calloc(np ? np : 1, sizeof(float));
+    m->g.params = vg_calloc(np ? np : 1, sizeof(float));
     if (!m->g.params) return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate %llu parameters", (unsigned long long)np);
     m->g.n_params = m->g.cap_params = (int64_t)np;
     uint64_t at = 0;
@@ -451,7 +460,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             if (r->bad || rows * 4 > vg_rd_left(r))
                 return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: shared segment %u truncated", s);
             const uint8_t *sc = vg_rd_span(r, (size_t)rows * 4);
-            uint8_t *idx = malloc(n ? n : 1);
+            uint8_t *idx = vg_malloc(n ? n : 1);
             if (!idx) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             if (!sc || idx_read(r, (int64_t)n, k, flags & ENC_HUFF, idx, err) != VG_OK) {
                 free(idx);
@@ -463,8 +472,8 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
                 x[i] = cb[idx[i]] * sv;
             }
             /* kept, so that the model saves again as it came (and `info` can tell) */
-            vg_shared_layer *ns = m->n_shared < VG_MAX_NODES ? realloc(m->shared, sizeof *ns * (size_t)(m->n_shared + 1)) : NULL;
-            float *scale = malloc(sizeof(float) * (size_t)rows);
+            vg_shared_layer *ns = m->n_shared < VG_MAX_NODES ? vg_realloc(m->shared, sizeof *ns * (size_t)(m->n_shared + 1)) : NULL;
+            float *scale = vg_malloc(sizeof(float) * (size_t)rows);
             if (!ns || !scale || node >= (uint32_t)m->g.n_nodes) {
                 if (ns) m->shared = ns;
                 free(idx), free(scale);
@@ -539,7 +548,7 @@ vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err) {
             if (k < 2 || k > 256) return vg_err_set(err, VG_ERR_FORMAT, "weights chunk: segment %u has %d centroids", s, k);
             float cb[256];
             for (int c = 0; c < k; c++) cb[c] = vg_rd_f32(r);
-            uint8_t *idx = malloc(nnz ? nnz : 1);
+            uint8_t *idx = vg_malloc(nnz ? nnz : 1);
             if (!idx) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             if (idx_read(r, (int64_t)nnz, k, flags & ENC_HUFF, idx, err) != VG_OK) {
                 free(idx);
@@ -564,7 +573,7 @@ vg_status vg_engine_rebuild_w8(vg_model *m, vg_err *err) {
     vg_qgraph *q = m->q;
     if (!q) return VG_OK;
     const vg_graph *g = &m->g;
-    vg_node_geom *geom = malloc(sizeof(vg_node_geom) * (size_t)(g->n_nodes + 1));
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)(g->n_nodes + 1));
     if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
     for (int j = 0; st == VG_OK && j < g->n_nodes; j++) {

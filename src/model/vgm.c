@@ -207,7 +207,7 @@ static char *rd_str(vg_rd *r, size_t max) {
         r->bad = true;
         return NULL;
     }
-    char *d = malloc((size_t)n + 1);
+    char *d = vg_malloc((size_t)n + 1);
     if (!d) {
         r->bad = true;
         return NULL;
@@ -233,7 +233,7 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         if (r->bad || nn < 1 || nn > VG_MAX_NODES || (size_t)nn * VGM_NODE_BYTES != vg_rd_left(r))
             return vg_err_set(err, VG_ERR_FORMAT, "graph chunk: %u nodes do not fit its %zu bytes",
                               nn, vg_rd_left(r));
-        m->g.nodes = calloc(nn, sizeof(vg_node));
+        m->g.nodes = vg_calloc(nn, sizeof(vg_node));
         if (!m->g.nodes) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         m->g.cap_nodes = (int)nn;
         m->g.n_nodes = (int)nn;
@@ -265,7 +265,7 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
             return vg_err_set(err, VG_ERR_FORMAT,
                               "parameter chunk: %llu floats do not fit its %zu bytes",
                               (unsigned long long)np, vg_rd_left(r));
-        m->g.params = malloc(np ? np * 4 : 4);
+        m->g.params = vg_malloc(np ? np * 4 : 4);
         if (!m->g.params)
             return vg_err_set(err, VG_ERR_NOMEM, "cannot allocate %llu parameters",
                               (unsigned long long)np);
@@ -286,13 +286,13 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         if (r->bad || nt < 2 || nt > VG_MAX_NODES + 1 || nn != nt - 1 ||
             (size_t)nt * 8 + (size_t)nn * 24 > vg_rd_left(r))
             return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: bad counts");
-        vg_qgraph *q = calloc(1, sizeof *q);
+        vg_qgraph *q = vg_calloc(1, sizeof *q);
         if (!q) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         m->q = q; /* freed with the model on any error below */
-        q->t = malloc(sizeof(vg_qparam) * nt);
-        q->w_off = malloc(sizeof(int64_t) * nn);
-        q->b_off = malloc(sizeof(int64_t) * nn);
-        q->s_off = malloc(sizeof(int64_t) * nn);
+        q->t = vg_malloc(sizeof(vg_qparam) * nt);
+        q->w_off = vg_malloc(sizeof(int64_t) * nn);
+        q->b_off = vg_malloc(sizeof(int64_t) * nn);
+        q->s_off = vg_malloc(sizeof(int64_t) * nn);
         if (!q->t || !q->w_off || !q->b_off || !q->s_off)
             return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         for (uint32_t t = 0; t < nt; t++) {
@@ -308,13 +308,13 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         if (r->bad || n8 > (eng ? (uint64_t)VG_MAX_PARAMS : vg_rd_left(r)))
             return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: weights");
         q->n_w8 = (int64_t)n8;
-        q->w8 = calloc(n8 ? n8 : 1, 1);
+        q->w8 = vg_calloc(n8 ? n8 : 1, 1);
         if (!q->w8) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         if (!eng) vg_rd_bytes(r, q->w8, n8);
         uint64_t nb = vg_rd_u64(r);
         if (r->bad || nb > vg_rd_left(r) / 4) return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: biases");
         q->n_b32 = (int64_t)nb;
-        q->b32 = malloc(sizeof(int32_t) * (nb ? nb : 1));
+        q->b32 = vg_malloc(sizeof(int32_t) * (nb ? nb : 1));
         if (!q->b32) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         for (uint64_t i = 0; i < nb; i++) q->b32[i] = vg_rd_i32(r);
         uint64_t ns = vg_rd_u64(r);
@@ -322,7 +322,7 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         if (r->bad || ns > left / 4 || (left - ns * 4 != 0 && left - ns * 4 != 4))
             return vg_err_set(err, VG_ERR_FORMAT, "int8 chunk: scales");
         q->n_ws = (int64_t)ns;
-        q->ws = malloc(sizeof(float) * (ns ? ns : 1));
+        q->ws = vg_malloc(sizeof(float) * (ns ? ns : 1));
         if (!q->ws) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         vg_rd_bytes(r, q->ws, ns * 4);
         if (vg_rd_left(r) == 4) {
@@ -336,7 +336,7 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         uint32_t n = vg_rd_u32(r);
         if (r->bad || n > VG_MAX_CLASSES || (size_t)n * 4 > vg_rd_left(r))
             return vg_err_set(err, VG_ERR_FORMAT, "label chunk: bad count %u", n);
-        m->labels = calloc(n ? n : 1, sizeof(char *));
+        m->labels = vg_calloc(n ? n : 1, sizeof(char *));
         if (!m->labels) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         m->n_labels = (int)n;
         for (uint32_t i = 0; i < n && !r->bad; i++) m->labels[i] = rd_str(r, VG_MAX_LABEL_LEN - 1);

@@ -32,6 +32,7 @@ static void resize_axis_free(resize_axis *a) {
     free(a->first);
     free(a->count);
     free(a->w);
+    a->first = a->count = NULL, a->w = NULL; /* freed again by the caller when init fails */
 }
 
 /* Builds the taps for resampling `src` samples to `dst` samples. */
@@ -42,9 +43,9 @@ static bool resize_axis_init(resize_axis *a, int src, int dst) {
     a->max_taps = area ? (int)((src + dst - 1) / dst) + 1 : 2;
     size_t nw;
     if (!vg_mul_size((size_t)dst, (size_t)a->max_taps, &nw)) return false;
-    a->first = malloc((size_t)dst * sizeof *a->first);
-    a->count = malloc((size_t)dst * sizeof *a->count);
-    a->w = malloc(nw * sizeof *a->w);
+    a->first = vg_malloc((size_t)dst * sizeof *a->first);
+    a->count = vg_malloc((size_t)dst * sizeof *a->count);
+    a->w = vg_malloc(nw * sizeof *a->w);
     if (!a->first || !a->count || !a->w) {
         resize_axis_free(a);
         return false;
@@ -119,8 +120,8 @@ static bool resize_f32(const vg_image *src, int dw, int dh, resize_emit_fn emit,
     bool ok_x = resize_axis_init(&ax, src->w, dw), ok_y = resize_axis_init(&ay, src->h, dh);
     size_t nring = 0;
     bool ok = ok_x && ok_y && vg_mul_size((size_t)ay.max_taps, orow, &nring);
-    float *ring = ok ? malloc(nring * sizeof *ring) : NULL;
-    float *row = ok ? malloc(orow * sizeof *row) : NULL;
+    float *ring = ok ? vg_malloc(nring * sizeof *ring) : NULL;
+    float *row = ok ? vg_malloc(orow * sizeof *row) : NULL;
     ok = ok && ring && row;
     const int nr = ay.max_taps;
     int done = 0; /* source rows [0, done) have been resampled horizontally */
@@ -179,7 +180,7 @@ vg_status vg_image_resize(const vg_image *src, int w, int h, vg_image *dst, vg_e
         (uint64_t)w * (uint64_t)h > VG_IMAGE_MAX_PIXELS)
         return vg_err_set(err, VG_ERR_ARG, "vg_image_resize: invalid target size %dx%d", w, h);
     size_t n = (size_t)w * (size_t)h * 3; /* at most 3e8 after the checks above */
-    vg_image out = {w, h, malloc(n)};
+    vg_image out = {w, h, vg_malloc(n)};
     if (!out.rgb)
         return vg_err_set(err, VG_ERR_NOMEM, "vg_image_resize: cannot allocate %dx%d image", w, h);
     if (w == src->w && h == src->h) {

@@ -26,6 +26,7 @@
 #include "core/pool.h"
 
 #include <errno.h>
+#include <stdatomic.h>
 #include <fcntl.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -143,6 +144,7 @@ typedef struct {
     uint8_t *dst; /* task t writes dst + t * entry */
     uint8_t *ok;  /* ok[t] */
     char *msgs;   /* task t's error at msgs + t * VG_ERR_MSG_SIZE */
+    atomic_int *nomem; /* set when a task ran out of memory: an error, not a bad image */
 } decode_ctx;
 
 static void decode_task(void *ctx, int t, int thread) {
@@ -164,6 +166,7 @@ static void decode_task(void *ctx, int t, int thread) {
     }
     vg_image_free(&img);
     d->ok[t] = s == VG_OK;
+    if (s == VG_ERR_NOMEM) atomic_store(d->nomem, 1);
     if (s != VG_OK) {
         memset(out, 0, d->entry); /* keeps the file's holes and RAM deterministic */
         snprintf(d->msgs + (size_t)t * VG_ERR_MSG_SIZE, VG_ERR_MSG_SIZE, "%s", e.msg);
@@ -197,10 +200,11 @@ static vg_status decode_all(vg_cache *c, const vg_dataset *ds, const int *idx,
     int chunk = threads * 4 < 16 ? 16 : threads * 4;
     if (chunk > c->n) chunk = c->n;
     uint8_t *buf = NULL;
-    char *msgs = malloc((size_t)chunk * VG_ERR_MSG_SIZE);
-    if (fd >= 0) buf = malloc((size_t)chunk * c->entry);
+    char *msgs = vg_malloc((size_t)chunk * VG_ERR_MSG_SIZE);
+    if (fd >= 0) buf = vg_malloc((size_t)chunk * c->entry);
     vg_pool *pool = threads > 1 ? vg_pool_new(threads) : NULL; /* NULL runs inline */
     vg_status s = VG_OK;
+    atomic_int nomem = 0;
     if (!msgs || (fd >= 0 && !buf))
         s = vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory for %d images at %dx%d",
                        chunk, c->size, c->size);
@@ -212,8 +216,13 @@ static vg_status decode_all(vg_cache *c, const vg_dataset *ds, const int *idx,
                         c->entry,
                         fd >= 0 ? buf : c->pixels + (size_t)first * c->entry,
                         c->ok + first,
-                        msgs};
+                        msgs,
+                        &nomem};
         vg_pool_run(pool, k, decode_task, &d);
+        if (atomic_load(&nomem)) {
+            s = vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory decoding images");
+            break;
+        }
         for (int t = 0; t < k; t++) {
             if (c->ok[first + t])
                 c->n_good++;
@@ -298,7 +307,7 @@ static vg_status cache_write(vg_cache *c, const vg_dataset *ds, const int *idx,
                              const vg_cache_opts *o, uint64_t path_key, uint64_t stat_key,
                              vg_err *err) {
     size_t fl = strlen(c->file);
-    char *tmp = malloc(fl + 32);
+    char *tmp = vg_malloc(fl + 32);
     if (!tmp) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", c->file);
     snprintf(tmp, fl + 32, "%s.tmp.%ld", c->file, (long)getpid());
     int fd = open(tmp, O_RDWR | O_CREAT | O_TRUNC, 0644);
@@ -311,7 +320,7 @@ static vg_status cache_write(vg_cache *c, const vg_dataset *ds, const int *idx,
     c->n_good = 0;
     vg_status s = decode_all(c, ds, idx, o, fd, off, err);
     uint8_t *head = NULL;
-    if (s == VG_OK && !(head = calloc(1, (size_t)off)))
+    if (s == VG_OK && !(head = vg_calloc(1, (size_t)off)))
         s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", c->file);
     if (s == VG_OK) {
         memcpy(head, CACHE_MAGIC, 8);
@@ -402,7 +411,7 @@ static vg_status cache_on_disk(vg_cache *c, const vg_dataset *ds, const int *idx
     uint64_t pkey = path_key_of(ds, idx, c->n, c->size);
     uint64_t skey = stat_key_of(ds, idx, c->n);
     size_t dl = strlen(o->dir);
-    c->file = malloc(dl + 40);
+    c->file = vg_malloc(dl + 40);
     if (!c->file) return vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory");
     snprintf(c->file, dl + 40, "%s/vigie-cache-%016llx.bin", o->dir, (unsigned long long)pkey);
     if (cache_try_map(c, c->file, pkey, skey)) {
@@ -438,15 +447,15 @@ vg_status vg_cache_build(vg_cache **out, const vg_dataset *ds, const int *idx, i
     if (!vg_mul_size(entry, (size_t)n, &total) || total > (size_t)INT64_MAX)
         return vg_err_set(err, VG_ERR_NOMEM, "image cache: %d images at %dx%d overflow", n, o->size,
                           o->size);
-    vg_cache *c = calloc(1, sizeof *c);
+    vg_cache *c = vg_calloc(1, sizeof *c);
     if (!c) return vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory");
     c->n = n;
     c->size = o->size;
     c->entry = entry;
     c->n_classes = ds->n_classes;
-    c->sample = malloc((size_t)n * sizeof *c->sample);
-    c->label = malloc((size_t)n * sizeof *c->label);
-    c->ok = calloc((size_t)n, 1);
+    c->sample = vg_malloc((size_t)n * sizeof *c->sample);
+    c->label = vg_malloc((size_t)n * sizeof *c->label);
+    c->ok = vg_calloc((size_t)n, 1);
     if (!c->sample || !c->label || !c->ok) {
         vg_cache_free(c);
         return vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory");
@@ -457,7 +466,7 @@ vg_status vg_cache_build(vg_cache **out, const vg_dataset *ds, const int *idx, i
     }
     vg_status s;
     if (total <= o->ram_budget) {
-        c->slab = malloc(total);
+        c->slab = vg_malloc(total);
         c->pixels = c->slab;
         s = c->slab ? decode_all(c, ds, idx, o, -1, 0, err)
                     : vg_err_set(err, VG_ERR_NOMEM,
@@ -468,8 +477,8 @@ vg_status vg_cache_build(vg_cache **out, const vg_dataset *ds, const int *idx, i
         s = cache_on_disk(c, ds, idx, o, total, err);
     }
     if (s == VG_OK && o->require_every_class) {
-        int *counts = calloc((size_t)ds->n_classes, sizeof *counts);
-        int *listed = calloc((size_t)ds->n_classes, sizeof *listed);
+        int *counts = vg_calloc((size_t)ds->n_classes, sizeof *counts);
+        int *listed = vg_calloc((size_t)ds->n_classes, sizeof *listed);
         if (!counts || !listed) s = vg_err_set(err, VG_ERR_NOMEM, "image cache: out of memory");
         for (int i = 0; s == VG_OK && i < n; i++)
             listed[c->label[i]]++;

@@ -37,12 +37,12 @@ bool vg_strvec_push(strvec *s, const char *str, size_t len) {
     if (s->n == s->cap) {
         if (s->cap >= DATA_MAX_SAMPLES) return false;
         int cap = s->cap ? s->cap * 2 : 16;
-        char **v = realloc(s->v, (size_t)cap * sizeof *v);
+        char **v = vg_realloc(s->v, (size_t)cap * sizeof *v);
         if (!v) return false;
         s->v = v;
         s->cap = cap;
     }
-    char *p = malloc(len + 1);
+    char *p = vg_malloc(len + 1);
     if (!p) return false;
     memcpy(p, str, len);
     p[len] = 0;
@@ -173,7 +173,7 @@ vg_status vg_scan_tree_read(const char *root, scan_tree *t, vg_err *err) {
     strvec names = {0};
     vg_status s = list_dir(root, &names, err);
     if (s != VG_OK) return s;
-    t->dirs = calloc((size_t)(names.n ? names.n : 1), sizeof *t->dirs);
+    t->dirs = vg_calloc((size_t)(names.n ? names.n : 1), sizeof *t->dirs);
     if (!t->dirs) {
         vg_strvec_free(&names);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
@@ -256,7 +256,7 @@ void vg_dataset_free(vg_dataset *ds) {
 }
 
 int vg_dataset_add_source(vg_dataset *ds, const char *root, bool detection, bool extra) {
-    vg_source *v = realloc(ds->sources, (size_t)(ds->n_sources + 1) * sizeof *v);
+    vg_source *v = vg_realloc(ds->sources, (size_t)(ds->n_sources + 1) * sizeof *v);
     if (!v) return -1;
     ds->sources = v;
     vg_source *src = &v[ds->n_sources];
@@ -272,8 +272,8 @@ int vg_dataset_add_source(vg_dataset *ds, const char *root, bool detection, bool
     const char *base = root + b;
     size_t base_len = end - b;
     if (base_len == 0) base = root, base_len = strlen(root);
-    src->root = malloc(strlen(root) + 1);
-    src->name = malloc(base_len + 1);
+    src->root = vg_malloc(strlen(root) + 1);
+    src->name = vg_malloc(base_len + 1);
     if (!src->root || !src->name) {
         free(src->root);
         free(src->name);
@@ -311,7 +311,7 @@ vg_status vg_append_samples(vg_dataset *ds, const char *root, const scan_tree *t
     if (ds->n_samples + add > DATA_MAX_SAMPLES)
         return vg_err_set(err, VG_ERR_UNSUPPORTED, "%s: over %d images in all", root,
                           DATA_MAX_SAMPLES);
-    vg_sample *v = realloc(ds->samples, (size_t)(ds->n_samples + add + 1) * sizeof *v);
+    vg_sample *v = vg_realloc(ds->samples, (size_t)(ds->n_samples + add + 1) * sizeof *v);
     if (!v) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
     ds->samples = v;
     size_t rl = strlen(root);
@@ -321,7 +321,7 @@ vg_status vg_append_samples(vg_dataset *ds, const char *root, const scan_tree *t
         for (int j = 0; j < t->dirs[i].files.n; j++) {
             const char *f = t->dirs[i].files.v[j];
             size_t fl = strlen(f);
-            char *p = malloc(rl + cl + fl + 3);
+            char *p = vg_malloc(rl + cl + fl + 3);
             if (!p) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
             memcpy(p, root, rl);
             p[rl] = '/';
@@ -346,7 +346,7 @@ char *vg_clean_root(const char *root) {
     size_t n = strlen(root);
     while (n > 1 && root[n - 1] == '/')
         n--;
-    char *p = malloc(n + 1);
+    char *p = vg_malloc(n + 1);
     if (p) {
         memcpy(p, root, n);
         p[n] = 0;
@@ -358,7 +358,7 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
     if (!out) return vg_err_set(err, VG_ERR_ARG, "vg_dataset_scan: no output given");
     *out = NULL;
     if (!root_arg || !root_arg[0]) return vg_err_set(err, VG_ERR_ARG, "dataset: no folder given");
-    vg_dataset *ds = calloc(1, sizeof *ds);
+    vg_dataset *ds = vg_calloc(1, sizeof *ds);
     if (!ds || !(ds->root = vg_clean_root(root_arg))) {
         free(ds);
         return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root_arg);
@@ -369,8 +369,8 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
         vg_dataset_free(ds);
         return s;
     }
-    int *map = malloc((size_t)t.n_dirs * sizeof *map);
-    ds->classes = calloc((size_t)t.n_dirs, sizeof *ds->classes);
+    int *map = vg_malloc((size_t)t.n_dirs * sizeof *map);
+    ds->classes = vg_calloc((size_t)t.n_dirs, sizeof *ds->classes);
     if (!map || !ds->classes) s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
     for (int i = 0; s == VG_OK && i < t.n_dirs; i++) {
         map[i] = i;
@@ -388,7 +388,7 @@ vg_status vg_dataset_scan(const char *root_arg, vg_dataset **out, vg_err *err) {
         ds->ignored = t.ignored.v; /* moved */
         ds->n_ignored = t.ignored.n;
         memset(&t.ignored, 0, sizeof t.ignored);
-        ds->train = malloc((size_t)ds->n_main * sizeof *ds->train);
+        ds->train = vg_malloc((size_t)ds->n_main * sizeof *ds->train);
         if (!ds->train) s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
         for (int i = 0; s == VG_OK && i < ds->n_main; i++)
             ds->train[i] = i;
@@ -488,9 +488,9 @@ vg_status vg_dataset_read_list_in(const vg_dataset *ds, int src, const char *lis
     vg_status s = vg_file_read(list, DATA_MAX_LIST_BYTES, &data, &size, err);
     if (s != VG_OK) return s;
     /* lines are cut in place, so the buffer needs a terminating NUL */
-    char *text = realloc(data, size + 1);
-    int *first_line = calloc((size_t)ds->n_samples + 1, sizeof *first_line);
-    int *idx = malloc(((size_t)so->count + 1) * sizeof *idx);
+    char *text = vg_realloc(data, size + 1);
+    int *first_line = vg_calloc((size_t)ds->n_samples + 1, sizeof *first_line);
+    int *idx = vg_malloc(((size_t)so->count + 1) * sizeof *idx);
     if (!text || !first_line || !idx) {
         free(text ? text : (char *)data);
         free(first_line);
@@ -584,7 +584,7 @@ vg_status vg_dataset_collect_splits(vg_dataset *ds, vg_err *err) {
         if (ds->samples[i].split >= 0) n[ds->samples[i].split]++;
     int *v[3];
     for (int k = 0; k < 3; k++)
-        v[k] = malloc(((size_t)n[k] + 1) * sizeof(int));
+        v[k] = vg_malloc(((size_t)n[k] + 1) * sizeof(int));
     if (!v[0] || !v[1] || !v[2]) {
         for (int k = 0; k < 3; k++)
             free(v[k]);
@@ -665,7 +665,7 @@ vg_status vg_stratify_source(vg_dataset *ds, int src, float fraction, uint64_t s
     if (!(fraction >= 0.0f && fraction < 1.0f))
         return vg_err_set(err, VG_ERR_ARG, "validation fraction %g is not in [0, 1)",
                           (double)fraction);
-    int *pick = malloc(((size_t)ds->sources[src].count + 1) * sizeof *pick);
+    int *pick = vg_malloc(((size_t)ds->sources[src].count + 1) * sizeof *pick);
     if (!pick) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", ds->root);
     for (int c = 0; c < ds->n_classes; c++) {
         int first, n_cls, count = 0;
@@ -720,7 +720,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         free(root);
         return s;
     }
-    int *map = malloc((size_t)t.n_dirs * sizeof *map);
+    int *map = vg_malloc((size_t)t.n_dirs * sizeof *map);
     if (!map) s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
     for (int i = 0; s == VG_OK && i < t.n_dirs; i++) {
         map[i] = vg_dataset_find_class(ds, t.dirs[i].name);
@@ -746,7 +746,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         if (ds->n_train + add > DATA_MAX_SAMPLES)
             s = vg_err_set(err, VG_ERR_UNSUPPORTED, "%s: over %d images in all", root,
                            DATA_MAX_SAMPLES);
-        else if (!(train = realloc(ds->train, ((size_t)(ds->n_train + add) + 1) * sizeof *train)))
+        else if (!(train = vg_realloc(ds->train, ((size_t)(ds->n_train + add) + 1) * sizeof *train)))
             s = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", root);
         else
             ds->train = train;
@@ -772,7 +772,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
         }
     }
     for (int i = 0; s == VG_OK && i < t.ignored.n; i++) {
-        char **v = realloc(ds->ignored, (size_t)(ds->n_ignored + 1) * sizeof *v);
+        char **v = vg_realloc(ds->ignored, (size_t)(ds->n_ignored + 1) * sizeof *v);
         if (!v) break; /* the list of ignored folders is informative only */
         ds->ignored = v;
         ds->ignored[ds->n_ignored++] = t.ignored.v[i];

@@ -179,7 +179,7 @@ void vg_loader_label_counts(const vg_loader *l, int epoch, int *counts) {
     const int nc = l->o.ds ? l->o.ds->n_classes : l->n_classes;
     for (int c = 0; c < nc; c++)
         counts[c] = 0;
-    int *order = malloc(sizeof(int) * ((size_t)l->n + 1));
+    int *order = vg_malloc(sizeof(int) * ((size_t)l->n + 1));
     if (!order) return;
     vg_loader_order(l, epoch, order);
     for (int d = 0; d < l->n; d++) {
@@ -319,7 +319,7 @@ vg_status vg_loader_new(vg_loader **out, const vg_cache *c, const int *entries, 
     const int total = entries ? n : vg_cache_count(c);
     if (total < 0) return vg_err_set(err, VG_ERR_ARG, "loader: %d entries", n);
 
-    vg_loader *l = calloc(1, sizeof *l);
+    vg_loader *l = vg_calloc(1, sizeof *l);
     if (!l) return vg_err_set(err, VG_ERR_NOMEM, "loader: out of memory");
     l->cache = c;
     l->o = *o;
@@ -328,7 +328,7 @@ vg_status vg_loader_new(vg_loader **out, const vg_cache *c, const int *entries, 
         l->aug = *o->aug;
         l->has_aug = true;
     }
-    l->entries = malloc(((size_t)total + 1) * sizeof *l->entries);
+    l->entries = vg_malloc(((size_t)total + 1) * sizeof *l->entries);
     if (!l->entries) goto nomem;
     for (int i = 0; i < total; i++) {
         int e = entries ? entries[i] : i;
@@ -357,11 +357,11 @@ vg_status vg_loader_new(vg_loader **out, const vg_cache *c, const int *entries, 
         if (lab + 1 > n_classes) n_classes = lab + 1;
     }
     l->n_classes = n_classes;
-    l->by_class = malloc((size_t)l->n * sizeof *l->by_class);
-    l->class_first = calloc((size_t)n_classes, sizeof *l->class_first);
-    l->class_n = calloc((size_t)n_classes, sizeof *l->class_n);
-    l->present = malloc((size_t)n_classes * sizeof *l->present);
-    l->order = malloc((size_t)l->n * sizeof *l->order);
+    l->by_class = vg_malloc((size_t)l->n * sizeof *l->by_class);
+    l->class_first = vg_calloc((size_t)n_classes, sizeof *l->class_first);
+    l->class_n = vg_calloc((size_t)n_classes, sizeof *l->class_n);
+    l->present = vg_malloc((size_t)n_classes * sizeof *l->present);
+    l->order = vg_malloc((size_t)l->n * sizeof *l->order);
     if (!l->by_class || !l->class_first || !l->class_n || !l->present || !l->order) goto nomem;
     for (int i = 0; i < l->n; i++)
         l->class_n[vg_cache_label(c, l->entries[i])]++;
@@ -371,7 +371,7 @@ vg_status vg_loader_new(vg_loader **out, const vg_cache *c, const int *entries, 
         if (l->class_n[k] > 0) l->present[l->n_present++] = k;
     }
     {
-        int *fill = calloc((size_t)n_classes, sizeof *fill);
+        int *fill = vg_calloc((size_t)n_classes, sizeof *fill);
         if (!fill) goto nomem;
         for (int i = 0; i < l->n; i++) {
             int lab = vg_cache_label(c, l->entries[i]);
@@ -388,9 +388,9 @@ vg_status vg_loader_new(vg_loader **out, const vg_cache *c, const int *entries, 
                           o->spec.w, o->spec.h);
     }
     for (int i = 0; i < 2; i++) {
-        l->slot[i].x = malloc(xf * sizeof(float));
-        l->slot[i].labels = malloc((size_t)o->batch * sizeof(int));
-        l->slot[i].entries = malloc((size_t)o->batch * sizeof(int));
+        l->slot[i].x = vg_malloc(xf * sizeof(float));
+        l->slot[i].labels = vg_malloc((size_t)o->batch * sizeof(int));
+        l->slot[i].entries = vg_malloc((size_t)o->batch * sizeof(int));
         if (!l->slot[i].x || !l->slot[i].labels || !l->slot[i].entries) goto nomem;
     }
     if (o->threads > 1) l->pool = vg_pool_new(o->threads); /* NULL: the worker works alone */

@@ -27,10 +27,10 @@ vg_status vg_metrics_compute(int n, int n_classes, const float *probs, const int
     m->n_classes = n_classes;
     m->no_alarm = no_alarm;
     m->threshold = threshold;
-    m->confusion = calloc((size_t)n_classes * n_classes, sizeof(int));
-    m->precision = calloc((size_t)n_classes, sizeof(double));
-    m->recall = calloc((size_t)n_classes, sizeof(double));
-    m->f1 = calloc((size_t)n_classes, sizeof(double));
+    m->confusion = vg_calloc((size_t)n_classes * n_classes, sizeof(int));
+    m->precision = vg_calloc((size_t)n_classes, sizeof(double));
+    m->recall = vg_calloc((size_t)n_classes, sizeof(double));
+    m->f1 = vg_calloc((size_t)n_classes, sizeof(double));
     if (!m->confusion || !m->precision || !m->recall || !m->f1) {
         vg_metrics_free(m);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -97,9 +97,9 @@ vg_status vg_alarm_roc(int n, int n_classes, const float *probs, const int *labe
     *fpr = *tpr = *thr = NULL;
     *n_points = 0;
     *auc = 0;
-    scored *s = malloc(sizeof(scored) * (size_t)(n ? n : 1));
-    float *f = malloc(sizeof(float) * (size_t)(n + 2)), *t = malloc(sizeof(float) * (size_t)(n + 2));
-    float *h = malloc(sizeof(float) * (size_t)(n + 2));
+    scored *s = vg_malloc(sizeof(scored) * (size_t)(n ? n : 1));
+    float *f = vg_malloc(sizeof(float) * (size_t)(n + 2)), *t = vg_malloc(sizeof(float) * (size_t)(n + 2));
+    float *h = vg_malloc(sizeof(float) * (size_t)(n + 2));
     if (!s || !f || !t || !h) {
         free(s), free(f), free(t), free(h);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -141,13 +141,14 @@ static int by_float_desc(const void *a, const void *b) {
     return (x < y) - (x > y);
 }
 
-float vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs, const int *labels,
-                                    int no_alarm, double target) {
-    float *pos = malloc(sizeof(float) * (size_t)(n ? n : 1));
-    float *all = malloc(sizeof(float) * (size_t)(n ? n : 1));
+vg_status vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs,
+                                        const int *labels, int no_alarm, double target,
+                                        float *out, vg_err *err) {
+    float *pos = vg_malloc(sizeof(float) * (size_t)(n ? n : 1));
+    float *all = vg_malloc(sizeof(float) * (size_t)(n ? n : 1));
     if (!pos || !all) {
         free(pos), free(all);
-        return 0.5f;
+        return vg_err_set(err, VG_ERR_NOMEM, "alarm threshold of %d images: out of memory", n);
     }
     int P = 0;
     for (int i = 0; i < n; i++) {
@@ -168,5 +169,6 @@ float vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs, co
         thr = below >= 0 ? 0.5f * (sk + below) : sk;
     }
     free(pos), free(all);
-    return thr;
+    *out = thr;
+    return VG_OK;
 }

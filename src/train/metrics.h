@@ -39,8 +39,9 @@ vg_status vg_alarm_roc(int n, int n_classes, const float *probs, const int *labe
 /* A threshold whose alarm recall on these samples is >= target: with s_k the alarm score of
  * the positive at rank k = ceil(target * positives), halfway between s_k and the next lower
  * score of any sample (so recall and false alarms on these samples are those at s_k, with the
- * widest margin for unseen images). 0.5 when there is no positive. */
-float vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs, const int *labels,
-                                    int no_alarm, double target);
+ * widest margin for unseen images) into *thr. 0.5 when there is no positive. VG_ERR_NOMEM. */
+vg_status vg_alarm_threshold_for_recall(int n, int n_classes, const float *probs,
+                                        const int *labels, int no_alarm, double target,
+                                        float *thr, vg_err *err);
 
 #endif

@@ -9,9 +9,9 @@ vg_status vg_optim_init(vg_optim *o, const vg_optim_cfg *cfg, int64_t n_params,
     memset(o, 0, sizeof *o);
     o->cfg = *cfg;
     o->n_params = n_params;
-    o->ranges = malloc(sizeof(vg_param_range) * (size_t)(n_ranges ? n_ranges : 1));
-    o->m = calloc((size_t)n_params + 1, sizeof(float));
-    if (cfg->kind == VG_OPT_ADAMW) o->v = calloc((size_t)n_params + 1, sizeof(float));
+    o->ranges = vg_malloc(sizeof(vg_param_range) * (size_t)(n_ranges ? n_ranges : 1));
+    o->m = vg_calloc((size_t)n_params + 1, sizeof(float));
+    if (cfg->kind == VG_OPT_ADAMW) o->v = vg_calloc((size_t)n_params + 1, sizeof(float));
     if (!o->ranges || !o->m || (cfg->kind == VG_OPT_ADAMW && !o->v)) {
         vg_optim_free(o);
         return vg_err_set(err, VG_ERR_NOMEM, "optimizer: cannot allocate state for %lld parameters",

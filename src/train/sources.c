@@ -63,7 +63,7 @@ static char *realpath_of(const char *root, bool detection) {
     const char *dot = strrchr(root, '.'), *sl = strrchr(root, '/');
     if (detection && dot && (!sl || dot > sl) &&
         (!strcasecmp(dot, ".yaml") || !strcasecmp(dot, ".yml")))
-        dir = sl ? strndup(root, (size_t)(sl - root)) : strdup(".");
+        dir = sl ? vg_strndup(root, (size_t)(sl - root)) : vg_strdup(".");
     char *r = realpath(dir ? dir : root, NULL);
     free(dir);
     return r;
@@ -87,8 +87,8 @@ static vg_status read_detection(pending *p, bool extra, vg_err *err) {
         else
             free(example);
         if (st != VG_OK) break;
-        p->boxes[k] = calloc((size_t)p->n_img[k] + 1, sizeof *p->boxes[k]);
-        p->n_boxes[k] = calloc((size_t)p->n_img[k] + 1, sizeof *p->n_boxes[k]);
+        p->boxes[k] = vg_calloc((size_t)p->n_img[k] + 1, sizeof *p->boxes[k]);
+        p->n_boxes[k] = vg_calloc((size_t)p->n_img[k] + 1, sizeof *p->n_boxes[k]);
         if (!p->boxes[k] || !p->n_boxes[k]) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         for (int i = 0; i < p->n_img[k] && st == VG_OK; i++) {
             bool has_file;
@@ -191,10 +191,10 @@ static vg_status add_detection(vg_dataset *ds, pending *p, int src, bool extra, 
     for (int k = 0; k < 3; k++)
         for (int i = 0; i < p->n_img[k]; i++)
             nb += p->n_boxes[k][i];
-    vg_sample *v = realloc(ds->samples, (size_t)(ds->n_samples + total + 1) * sizeof *v);
+    vg_sample *v = vg_realloc(ds->samples, (size_t)(ds->n_samples + total + 1) * sizeof *v);
     if (!v) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     ds->samples = v;
-    vg_box *bv = realloc(ds->boxes, (size_t)(ds->n_boxes + nb + 1) * sizeof *bv);
+    vg_box *bv = vg_realloc(ds->boxes, (size_t)(ds->n_boxes + nb + 1) * sizeof *bv);
     if (!bv) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     ds->boxes = bv;
     /* samples in name order across splits, as the cache and list order want one order */
@@ -238,7 +238,7 @@ static vg_status add_detection(vg_dataset *ds, pending *p, int src, bool extra, 
     for (int k = 0; k < 3; k++)
         if (p->y.n_entries[k] > 0 && p->n_img[k] > 0) {
             const char *e = p->y.entries[k][0];
-            so->from[k] = malloc(strlen(e) + 1);
+            so->from[k] = vg_malloc(strlen(e) + 1);
             if (so->from[k]) strcpy(so->from[k], e);
         }
     return VG_OK;
@@ -255,7 +255,7 @@ static vg_status split_tree(vg_dataset *ds, int src, const vg_source_spec *sp,
     vg_status st = VG_OK;
     for (int k = 0; k < 3 && st == VG_OK; k++) {
         if (given[k])
-            path[k] = strdup(given[k]);
+            path[k] = vg_strdup(given[k]);
         else if (o->default_lists && !sp->lists_only) {
             char *d = vg_path_join(so->root, def[k]);
             if (d && is_file(d))
@@ -270,7 +270,7 @@ static vg_status split_tree(vg_dataset *ds, int src, const vg_source_spec *sp,
         if (path[k]) st = vg_dataset_read_list_in(ds, src, path[k], &idx[k], &n[k], err);
     static const char *const split_name[3] = {"train", "val", "test"};
     if (st == VG_OK) {
-        int *first = calloc((size_t)so->count + 1, sizeof *first); /* 1 + split, 0: none */
+        int *first = vg_calloc((size_t)so->count + 1, sizeof *first); /* 1 + split, 0: none */
         if (!first) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         for (int k = 0; k < 3 && st == VG_OK; k++)
             for (int i = 0; i < n[k] && st == VG_OK; i++) {
@@ -303,7 +303,7 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
     *out = NULL;
     if (!src || n < 1) return vg_err_set(err, VG_ERR_ARG, "dataset: no folder given");
     vg_dataset_opts o = o_in ? *o_in : vg_dataset_opts_default();
-    pending *p = calloc((size_t)n, sizeof *p);
+    pending *p = vg_calloc((size_t)n, sizeof *p);
     if (!p) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = VG_OK;
     for (int s = 0; s < n && st == VG_OK; s++) {
@@ -335,7 +335,7 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
     }
     strvec names = {0};
     if (st == VG_OK) st = class_union(p, n, o.no_alarm, &names, err);
-    vg_dataset *ds = st == VG_OK ? calloc(1, sizeof *ds) : NULL;
+    vg_dataset *ds = st == VG_OK ? vg_calloc(1, sizeof *ds) : NULL;
     if (st == VG_OK && !ds) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st == VG_OK) {
         ds->no_alarm = -1;
@@ -343,7 +343,7 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
         ds->n_classes = names.n;
         memset(&names, 0, sizeof names);
         ds->root = vg_clean_root(p[0].root);
-        ds->box_rank = malloc(sizeof(int) * (size_t)ds->n_classes);
+        ds->box_rank = vg_malloc(sizeof(int) * (size_t)ds->n_classes);
         if (!ds->root || !ds->box_rank) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     if (st == VG_OK) {
@@ -376,7 +376,7 @@ vg_status vg_dataset_open(const vg_source_spec *src, int n, const vg_dataset_opt
         if (st != VG_OK) break;
         ds->sources[si].count = ds->n_samples - ds->sources[si].first;
         for (int i = 0; i < p[s].tree.ignored.n; i++) {
-            char **v = realloc(ds->ignored, (size_t)(ds->n_ignored + 1) * sizeof *v);
+            char **v = vg_realloc(ds->ignored, (size_t)(ds->n_ignored + 1) * sizeof *v);
             if (!v) break; /* informative only */
             ds->ignored = v;
             ds->ignored[ds->n_ignored++] = p[s].tree.ignored.v[i];
@@ -434,7 +434,7 @@ uint64_t vg_dataset_hash(const vg_dataset *ds, const int *idx, int n) {
 void vg_dataset_describe(const vg_dataset *ds, const int *idx, int n, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = 0;
-    int *sub = malloc(sizeof(int) * ((size_t)n + 1));
+    int *sub = vg_malloc(sizeof(int) * ((size_t)n + 1));
     if (!sub) return;
     for (int s = 0; s < ds->n_sources; s++) {
         int k = 0;

@@ -124,7 +124,7 @@ static void sb_add(strbuf *b, const char *fmt, ...) {
     if (b->n + (size_t)k + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *p = realloc(b->buf, cap);
+        char *p = vg_realloc(b->buf, cap);
         if (!p) return;
         b->buf = p;
         b->cap = cap;
@@ -297,6 +297,7 @@ typedef struct {
     char ckpt[1024];
     char train_set[2048], val_set[2048]; /* vg_dataset_describe of the training and
                                                 validation images (before a refit) */
+    bool meta_failed;     /* a meta() entry could not be stored: the model is not saved */
 } run;
 
 static void wr_f64(vg_wr *w, double v) {
@@ -405,7 +406,7 @@ static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, si
     ckpt_parts *p = ud;
     if (!memcmp(tag, "TCFG", 4)) {
         free(p->cfg_text);
-        p->cfg_text = malloc(size + 1);
+        p->cfg_text = vg_malloc(size + 1);
         if (!p->cfg_text) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         memcpy(p->cfg_text, data, size);
         p->cfg_text[size] = 0;
@@ -415,19 +416,19 @@ static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, si
         p->have_state = true;
     } else if (!memcmp(tag, "OPTM", 4)) {
         free(p->optm);
-        p->optm = malloc(size ? size : 1);
+        p->optm = vg_malloc(size ? size : 1);
         if (!p->optm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         memcpy(p->optm, data, size);
         p->optm_n = size;
     } else if (!memcmp(tag, "EMA ", 4)) {
         free(p->ema);
-        p->ema = malloc(size ? size : 1);
+        p->ema = vg_malloc(size ? size : 1);
         if (!p->ema) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         memcpy(p->ema, data, size);
         p->ema_n = size;
     } else if (!memcmp(tag, "BEST", 4)) {
         free(p->best);
-        p->best = malloc(size ? size : 1);
+        p->best = vg_malloc(size ? size : 1);
         if (!p->best) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         memcpy(p->best, data, size);
         p->best_n = size;
@@ -443,8 +444,8 @@ static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *
     int C = R->ds->n_classes, S = vg_cache_size(c), n = 0;
     vg_input_spec spec = R->m->input;
     size_t img = (size_t)spec.w * spec.h * 3;
-    float *x = malloc(sizeof(float) * img * (size_t)R->chunk);
-    int *ent = malloc(sizeof(int) * (size_t)R->chunk);
+    float *x = vg_malloc(sizeof(float) * img * (size_t)R->chunk);
+    int *ent = vg_malloc(sizeof(int) * (size_t)R->chunk);
     if (!x || !ent) {
         free(x), free(ent);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -532,8 +533,8 @@ static vg_status setup_data(run *R, vg_err *err) {
     char line[1024];
     for (int s = 0; s < ds->n_sources && ds->n_sources > 1; s++) {
         const vg_source *so = &ds->sources[s];
-        int *tr = malloc(sizeof(int) * ((size_t)so->count + 1)),
-            *va = malloc(sizeof(int) * ((size_t)so->count + 1));
+        int *tr = vg_malloc(sizeof(int) * ((size_t)so->count + 1)),
+            *va = vg_malloc(sizeof(int) * ((size_t)so->count + 1));
         if (!tr || !va) {
             free(tr), free(va);
             return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -692,7 +693,7 @@ static vg_status write_csv(run *R, vg_err *err) {
 static vg_status write_curves(run *R, vg_err *err) {
     int n = R->st.n_hist;
     if (n == 0) return VG_OK;
-    float *v = malloc(sizeof(float) * (size_t)n * 5);
+    float *v = vg_malloc(sizeof(float) * (size_t)n * 5);
     if (!v) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     float *x = v, *tl = v + n, *vl = v + 2 * n, *ta = v + 3 * n, *va = v + 4 * n;
     for (int i = 0; i < n; i++) {
@@ -719,7 +720,7 @@ static void meta(run *R, const char *k, const char *fmt, ...) {
     va_start(ap, fmt);
     vsnprintf(v, sizeof v, fmt, ap);
     va_end(ap);
-    vg_model_set_meta(R->m, k, v, NULL);
+    if (vg_model_set_meta(R->m, k, v, NULL) != VG_OK) R->meta_failed = true;
 }
 
 static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
@@ -741,15 +742,22 @@ static bool val_sources(const run *R, int nv, int *src) {
 /* The alarm threshold: the target recall on the validation images of every source that has
  * alarm images (the lowest of their thresholds), so that no camera type is left below it;
  * on their union with cfg->threshold_union or a single source. */
-static float choose_threshold(const run *R, const float *probs, const int *labels, int nv) {
+static vg_status choose_threshold(const run *R, const float *probs, const int *labels, int nv,
+                                  float *out, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     int C = R->ds->n_classes;
-    float thr = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall);
-    if (c->threshold_union || R->ds->n_sources < 2) return thr;
-    int *src = malloc(sizeof(int) * ((size_t)nv + 1)), *l = malloc(sizeof(int) * ((size_t)nv + 1));
-    float *p = malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
-    if (src && l && p && val_sources(R, nv, src)) {
-        for (int s = 0; s < R->ds->n_sources; s++) {
+    float thr;
+    vg_status st =
+        vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall, &thr, err);
+    if (st != VG_OK || c->threshold_union || R->ds->n_sources < 2) {
+        *out = thr;
+        return st;
+    }
+    int *src = vg_malloc(sizeof(int) * ((size_t)nv + 1)), *l = vg_malloc(sizeof(int) * ((size_t)nv + 1));
+    float *p = vg_malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
+    if (!src || !l || !p) st = vg_err_set(err, VG_ERR_NOMEM, "alarm threshold: out of memory");
+    if (st == VG_OK && val_sources(R, nv, src)) {
+        for (int s = 0; st == VG_OK && s < R->ds->n_sources; s++) {
             int k = 0, pos = 0;
             for (int i = 0; i < nv; i++)
                 if (src[i] == s) {
@@ -758,27 +766,31 @@ static float choose_threshold(const run *R, const float *probs, const int *label
                     l[k++] = labels[i];
                 }
             if (pos == 0) continue;
-            float t = vg_alarm_threshold_for_recall(k, C, p, l, R->no_alarm, c->alarm_recall);
-            if (t < thr) thr = t;
+            float t;
+            st = vg_alarm_threshold_for_recall(k, C, p, l, R->no_alarm, c->alarm_recall, &t, err);
+            if (st == VG_OK && t < thr) thr = t;
         }
     }
     free(src), free(l), free(p);
-    return thr;
+    *out = thr;
+    return st;
 }
 
 /* The validation figures of each source at threshold thr (rows: the good entries of the
  * validation cache, in order), said and written to *note ("name: n= acc= ...; ..."). */
-static void per_source_val(run *R, const float *probs, const int *labels, int nv, float thr,
-                           char *note, size_t size) {
+static vg_status per_source_val(run *R, const float *probs, const int *labels, int nv, float thr,
+                                char *note, size_t size, vg_err *err) {
     note[0] = 0;
     const vg_dataset *ds = R->ds;
-    int C = ds->n_classes, *src = malloc(sizeof(int) * ((size_t)nv + 1));
-    float *p = malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
-    int *l = malloc(sizeof(int) * ((size_t)nv + 1));
-    if (!src || !p || !l || !R->vc || ds->n_sources < 2) {
+    if (!R->vc || ds->n_sources < 2) return VG_OK;
+    int C = ds->n_classes, *src = vg_malloc(sizeof(int) * ((size_t)nv + 1));
+    float *p = vg_malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
+    int *l = vg_malloc(sizeof(int) * ((size_t)nv + 1));
+    if (!src || !p || !l) {
         free(src), free(p), free(l);
-        return;
+        return vg_err_set(err, VG_ERR_NOMEM, "validation figures per dataset: out of memory");
     }
+    vg_status st = VG_OK;
     bool mapped = val_sources(R, nv, src);
     size_t used = 0;
     for (int s = 0; s < ds->n_sources && mapped; s++) {
@@ -789,8 +801,9 @@ static void per_source_val(run *R, const float *probs, const int *labels, int nv
                 l[k++] = labels[i];
             }
         vg_metrics mt;
-        vg_err e;
-        if (k == 0 || vg_metrics_compute(k, C, p, l, R->no_alarm, thr, &mt, &e) != VG_OK) continue;
+        if (k == 0) continue;
+        st = vg_metrics_compute(k, C, p, l, R->no_alarm, thr, &mt, err);
+        if (st != VG_OK) break;
         char ar[32] = "-", fa[32] = "-";
         if (mt.alarm_pos) snprintf(ar, sizeof ar, "%.3f", mt.alarm_recall);
         if (mt.alarm_neg) snprintf(fa, sizeof fa, "%.3f", mt.false_alarm_rate);
@@ -804,6 +817,7 @@ static void per_source_val(run *R, const float *probs, const int *labels, int nv
         vg_metrics_free(&mt);
     }
     free(src), free(p), free(l);
+    return st;
 }
 
 /* val probabilities with the final weights -> threshold, metrics, model, plots */
@@ -816,8 +830,10 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     memset(&mt, 0, sizeof mt);
     if (c->phase == 2 && c->fixed_threshold >= 0)
         thr = c->fixed_threshold; /* the selection run's: nothing left to choose it on */
-    else if (nv > 0 && R->no_alarm >= 0)
-        thr = choose_threshold(R, probs, labels, nv);
+    else if (nv > 0 && R->no_alarm >= 0) {
+        vg_status st = choose_threshold(R, probs, labels, nv, &thr, err);
+        if (st != VG_OK) return st;
+    }
     if (nv > 0) {
         vg_status st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
         if (st != VG_OK) return st;
@@ -867,8 +883,16 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
         meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
              nv, mt.accuracy, mt.alarm_recall, mt.false_alarm_rate, mt.auc);
         char note[1024];
-        per_source_val(R, probs, labels, nv, thr, note, sizeof note);
+        vg_status ps = per_source_val(R, probs, labels, nv, thr, note, sizeof note, err);
+        if (ps != VG_OK) {
+            vg_metrics_free(&mt);
+            return ps;
+        }
         if (note[0]) meta(R, "val_metrics_by_source", "%s", note);
+    }
+    if (R->meta_failed) {
+        vg_metrics_free(&mt);
+        return vg_err_set(err, VG_ERR_NOMEM, "model metadata: out of memory");
     }
     vg_status st = vg_model_save(R->m, res->model, err);
     if (st == VG_OK) st = write_csv(R, err);
@@ -1013,13 +1037,13 @@ static vg_status train_full(run *R, vg_err *err) {
         if (st == VG_OK && every && R->st.step == 0) say(R->hooks, "%s", line);
     }
     int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
-    probs = malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
-    labels = malloc(sizeof(int) * (size_t)(nv_max + 1));
+    probs = vg_malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
+    labels = vg_malloc(sizeof(int) * (size_t)(nv_max + 1));
     size_t img_floats = (size_t)R->size * R->size * 3;
-    float *xmix = c->mixup > 0 ? malloc(sizeof(float) * img_floats * (size_t)c->batch) : NULL;
-    float *targets = malloc(sizeof(float) * (size_t)c->batch * C);
-    float *sw = malloc(sizeof(float) * (size_t)c->batch);
-    int *perm = malloc(sizeof(int) * (size_t)c->batch);
+    float *xmix = c->mixup > 0 ? vg_malloc(sizeof(float) * img_floats * (size_t)c->batch) : NULL;
+    float *targets = vg_malloc(sizeof(float) * (size_t)c->batch * C);
+    float *sw = vg_malloc(sizeof(float) * (size_t)c->batch);
+    int *perm = vg_malloc(sizeof(int) * (size_t)c->batch);
     for (int i = 0; perm && i < c->batch; i++) perm[i] = i;
     if (st == VG_OK && (!probs || !labels || !targets || !sw || !perm || (c->mixup > 0 && !xmix)))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -1145,12 +1169,16 @@ static vg_status train_full(run *R, vg_err *err) {
                 break;
             }
             vg_metrics mt;
-            float thr = R->no_alarm >= 0 ? choose_threshold(R, probs, labels, nv) : 0.5f;
-            if (vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err) == VG_OK) {
-                e.val_loss = vl, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
-                e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
-                vg_metrics_free(&mt);
+            float thr = 0.5f;
+            if (R->no_alarm >= 0) st = choose_threshold(R, probs, labels, nv, &thr, err);
+            if (st == VG_OK) st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
+            if (st != VG_OK) {
+                ema_swap(R, false);
+                break;
             }
+            e.val_loss = vl, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
+            e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
+            vg_metrics_free(&mt);
         }
         e.seconds = vg_time_now() - t_ep;
         R->st.epoch = epoch + 1;
@@ -1194,13 +1222,13 @@ static vg_status compute_features(run *R, const vg_model *fm, const vg_cache *c,
                                   bool average_flip, feats *out, const char *what, vg_err *err) {
     int d = vg_model_n_outputs(fm), S = vg_cache_size(c), good = vg_cache_good(c);
     int views = flip_views ? 2 : 1, rows = average_flip ? good : good * views;
-    out->f = calloc((size_t)rows * d + 1, sizeof(float));
-    out->y = malloc(sizeof(int) * (size_t)(rows + 1));
+    out->f = vg_calloc((size_t)rows * d + 1, sizeof(float));
+    out->y = vg_malloc(sizeof(int) * (size_t)(rows + 1));
     out->n = rows;
     out->d = d;
     vg_runner *r = NULL;
     vg_runner_opts ro = {R->cfg->threads, 1, VG_PRECISION_FLOAT, 0};
-    float *x = malloc(sizeof(float) * (size_t)R->size * R->size * 3), *o = malloc(sizeof(float) * (size_t)d);
+    float *x = vg_malloc(sizeof(float) * (size_t)R->size * R->size * 3), *o = vg_malloc(sizeof(float) * (size_t)d);
     vg_status st = (!out->f || !out->y || !x || !o) ? vg_err_set(err, VG_ERR_NOMEM, "out of memory")
                                                     : vg_runner_init(&r, fm, &ro, err);
     int k = 0;
@@ -1246,12 +1274,12 @@ static vg_status train_head(run *R, vg_err *err) {
     vg_model_free(fm);
     int D = tr.d;
     float *W = m->g.params + fc->w, *bias = m->g.params + fc->b;
-    float *lg = malloc(sizeof(float) * (size_t)(tr.n > va.n ? tr.n : va.n + 1) * C + 4);
-    float *dl = malloc(sizeof(float) * (size_t)c->batch * C + 4);
-    float *xb = malloc(sizeof(float) * (size_t)c->batch * D + 4);
-    float *probs = malloc(sizeof(float) * (size_t)(va.n + 1) * C);
-    int *order = malloc(sizeof(int) * (size_t)(tr.n + 1)), *yb = malloc(sizeof(int) * (size_t)c->batch);
-    float *grads = calloc((size_t)m->g.n_params, sizeof(float));
+    float *lg = vg_malloc(sizeof(float) * (size_t)(tr.n > va.n ? tr.n : va.n + 1) * C + 4);
+    float *dl = vg_malloc(sizeof(float) * (size_t)c->batch * C + 4);
+    float *xb = vg_malloc(sizeof(float) * (size_t)c->batch * D + 4);
+    float *probs = vg_malloc(sizeof(float) * (size_t)(va.n + 1) * C);
+    int *order = vg_malloc(sizeof(int) * (size_t)(tr.n + 1)), *yb = vg_malloc(sizeof(int) * (size_t)c->batch);
+    float *grads = vg_calloc((size_t)m->g.n_params, sizeof(float));
     if (st == VG_OK && (!lg || !dl || !xb || !probs || !order || !yb || !grads))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     int batches = (tr.n + c->batch - 1) / c->batch;
@@ -1309,12 +1337,16 @@ static vg_status train_head(run *R, vg_err *err) {
             double vl = 0;
             for (int i = 0; i < va.n; i++) vl -= log(fmax(probs[(size_t)i * C + va.y[i]], 1e-12));
             vg_metrics mt;
-            float thr = R->no_alarm >= 0 ? choose_threshold(R, probs, va.y, va.n) : 0.5f;
-            if (vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err) == VG_OK) {
-                e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
-                e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
-                vg_metrics_free(&mt);
+            float thr = 0.5f;
+            if (R->no_alarm >= 0) st = choose_threshold(R, probs, va.y, va.n, &thr, err);
+            if (st == VG_OK) st = vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err);
+            if (st != VG_OK) {
+                ema_swap(R, false);
+                goto out;
             }
+            e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
+            e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
+            vg_metrics_free(&mt);
         }
         e.seconds = vg_time_now() - t_ep;
         R->st.epoch = epoch + 1;
@@ -1505,7 +1537,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     if (st == VG_OK) st = build_caches(&R, cache_ram, err);
     if (st == VG_OK && cfg.class_weights) {
         int counts[VG_MAX_CLASSES];
-        R.class_w = malloc(sizeof(float) * (size_t)R.ds->n_classes);
+        R.class_w = vg_malloc(sizeof(float) * (size_t)R.ds->n_classes);
         vg_cache_class_counts(R.tc, counts);
         st = R.class_w ? vg_class_weights(counts, R.ds->n_classes, R.ds->classes, R.class_w, err)
                        : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -1520,8 +1552,8 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         vg_optim_cfg oc = {cfg.optimizer, cfg.momentum, 0.9f, 0.999f, 1e-8f, cfg.weight_decay};
         st = vg_optim_init(&R.opt, &oc, R.m->g.n_params, R.ranges, R.n_ranges, err);
         size_t pb = sizeof(float) * (size_t)R.m->g.n_params;
-        R.best = malloc(pb);
-        if (cfg.ema > 0) R.ema = malloc(pb), R.swap = malloc(pb);
+        R.best = vg_malloc(pb);
+        if (cfg.ema > 0) R.ema = vg_malloc(pb), R.swap = vg_malloc(pb);
         if (st == VG_OK && (!R.best || (cfg.ema > 0 && (!R.ema || !R.swap))))
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         if (st == VG_OK && R.ema) memcpy(R.ema, R.m->g.params, pb);

@@ -32,10 +32,10 @@ struct vg_trainer {
  * SIZE_MAX on allocation failure. Greedy best fit over slots, as in the inference runner. */
 static size_t place(int n, const int *birth, const int *death, const size_t *size,
                     const bool *dedicated, size_t *offset) {
-    int *slot_of = malloc(sizeof(int) * (size_t)n);
-    size_t *slot_size = calloc((size_t)n + 1, sizeof(size_t));
-    int *slot_free_at = calloc((size_t)n + 1, sizeof(int));
-    int *order = malloc(sizeof(int) * (size_t)n);
+    int *slot_of = vg_malloc(sizeof(int) * (size_t)n);
+    size_t *slot_size = vg_calloc((size_t)n + 1, sizeof(size_t));
+    int *slot_free_at = vg_calloc((size_t)n + 1, sizeof(int));
+    int *order = vg_malloc(sizeof(int) * (size_t)n);
     if (!slot_of || !slot_size || !slot_free_at || !order) {
         free(slot_of), free(slot_size), free(slot_free_at), free(order);
         return SIZE_MAX;
@@ -67,7 +67,7 @@ static size_t place(int n, const int *birth, const int *death, const size_t *siz
         slot_of[i] = best;
     }
     size_t total = 0;
-    size_t *slot_off = calloc((size_t)n_slots + 1, sizeof(size_t));
+    size_t *slot_off = vg_calloc((size_t)n_slots + 1, sizeof(size_t));
     if (!slot_off) total = SIZE_MAX;
     for (int s = 0; slot_off && s < n_slots; s++) {
         slot_off[s] = total;
@@ -87,9 +87,9 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
                       const vg_trainer_opts *o, int n_run, size_t *act_off, size_t *grad_off,
                       bool *need_grad, plan_sizes *ps) {
     int nt = g->n_tensors, chunk = o->chunk;
-    int *birth = malloc(sizeof(int) * (size_t)nt), *death = malloc(sizeof(int) * (size_t)nt);
-    size_t *size = calloc((size_t)nt, sizeof(size_t)), *off = calloc((size_t)nt, sizeof(size_t));
-    bool *keep = calloc((size_t)nt, sizeof(bool)), *ng = calloc((size_t)nt, sizeof(bool));
+    int *birth = vg_malloc(sizeof(int) * (size_t)nt), *death = vg_malloc(sizeof(int) * (size_t)nt);
+    size_t *size = vg_calloc((size_t)nt, sizeof(size_t)), *off = vg_calloc((size_t)nt, sizeof(size_t));
+    bool *keep = vg_calloc((size_t)nt, sizeof(bool)), *ng = vg_calloc((size_t)nt, sizeof(bool));
     if (!birth || !death || !size || !off || !keep || !ng) {
         free(birth), free(death), free(size), free(off), free(keep), free(ng);
         return VG_ERR_NOMEM;
@@ -132,7 +132,7 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
             if (in >= 0 && ng[in] && birth[in] < 0) birth[in] = r;
         }
     }
-    bool *no = calloc((size_t)nt, sizeof(bool));
+    bool *no = vg_calloc((size_t)nt, sizeof(bool));
     ps->grad = no ? place(nt, birth, death, size, no, off) : SIZE_MAX;
     free(no);
     if (grad_off) memcpy(grad_off, off, sizeof(size_t) * (size_t)nt);
@@ -163,8 +163,8 @@ static int find_n_run(const vg_graph *g, int logits) {
 }
 
 size_t vg_trainer_estimate_bytes(const vg_graph *g, int h, int w, const vg_trainer_opts *o) {
-    vg_node_geom *geom = calloc((size_t)g->n_nodes, sizeof *geom);
-    vg_shape *shapes = calloc((size_t)g->n_tensors, sizeof *shapes);
+    vg_node_geom *geom = vg_calloc((size_t)g->n_nodes, sizeof *geom);
+    vg_shape *shapes = vg_calloc((size_t)g->n_tensors, sizeof *shapes);
     size_t bytes = SIZE_MAX;
     int n_run = find_n_run(g, o->logits);
     plan_sizes ps;
@@ -196,21 +196,21 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
     if (o->chunk < 1 || o->chunk > 4096 || o->threads < 1 || o->first_trainable < 0)
         return vg_err_set(err, VG_ERR_ARG, "trainer: bad options (chunk %d, threads %d)",
                           o->chunk, o->threads);
-    vg_trainer *t = calloc(1, sizeof *t);
+    vg_trainer *t = vg_calloc(1, sizeof *t);
     if (!t) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     t->g = g;
     t->o = *o;
     int nt = g->n_tensors;
-    t->geom = calloc((size_t)g->n_nodes, sizeof *t->geom);
-    t->shapes = calloc((size_t)nt, sizeof *t->shapes);
-    t->t = calloc((size_t)nt, sizeof(float *));
-    t->dt = calloc((size_t)nt, sizeof(float *));
-    t->dt_init = calloc((size_t)nt, sizeof(bool));
-    t->bn_off = malloc(sizeof(int64_t) * (size_t)g->n_nodes);
-    t->fwd_s = calloc((size_t)g->n_nodes, sizeof(double));
-    t->bwd_s = calloc((size_t)g->n_nodes, sizeof(double));
-    size_t *act_off = calloc((size_t)nt, sizeof(size_t)), *grad_off = calloc((size_t)nt, sizeof(size_t));
-    bool *need_grad = calloc((size_t)nt, sizeof(bool));
+    t->geom = vg_calloc((size_t)g->n_nodes, sizeof *t->geom);
+    t->shapes = vg_calloc((size_t)nt, sizeof *t->shapes);
+    t->t = vg_calloc((size_t)nt, sizeof(float *));
+    t->dt = vg_calloc((size_t)nt, sizeof(float *));
+    t->dt_init = vg_calloc((size_t)nt, sizeof(bool));
+    t->bn_off = vg_malloc(sizeof(int64_t) * (size_t)g->n_nodes);
+    t->fwd_s = vg_calloc((size_t)g->n_nodes, sizeof(double));
+    t->bwd_s = vg_calloc((size_t)g->n_nodes, sizeof(double));
+    size_t *act_off = vg_calloc((size_t)nt, sizeof(size_t)), *grad_off = vg_calloc((size_t)nt, sizeof(size_t));
+    bool *need_grad = vg_calloc((size_t)nt, sizeof(bool));
     vg_status st = VG_OK;
     if (!t->geom || !t->shapes || !t->t || !t->dt || !t->dt_init || !t->bn_off || !t->fwd_s ||
         !t->bwd_s || !act_off ||
@@ -238,11 +238,11 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
             t->bn_off[j] = g->nodes[j].op == VG_OP_BN ? bn : -1;
             if (g->nodes[j].op == VG_OP_BN) bn += 2 * t->geom[j].in.c;
         }
-        t->act_arena = aligned_alloc(64, (ps.act + 16) * sizeof(float));
-        t->grad_arena = aligned_alloc(64, (ps.grad + 16) * sizeof(float));
-        t->scratch = aligned_alloc(64, (ps.scratch + 16) * sizeof(float));
-        t->dparams = calloc((size_t)g->n_params + 1, sizeof(float));
-        t->bn_saved = calloc((size_t)bn + 1, sizeof(float));
+        t->act_arena = vg_aligned_alloc(64, (ps.act + 16) * sizeof(float));
+        t->grad_arena = vg_aligned_alloc(64, (ps.grad + 16) * sizeof(float));
+        t->scratch = vg_aligned_alloc(64, (ps.scratch + 16) * sizeof(float));
+        t->dparams = vg_calloc((size_t)g->n_params + 1, sizeof(float));
+        t->bn_saved = vg_calloc((size_t)bn + 1, sizeof(float));
         t->cpu = vg_cpu_new(vg_kernels_best(), o->threads);
         size_t im2col = 0;
         for (int j = 0; j < t->n_run; j++)
@@ -563,7 +563,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
 
 int vg_trainer_param_ranges(const vg_graph *g, int h, int w, int first_trainable, bool decay_all,
                             vg_param_range *out) {
-    vg_node_geom *geom = calloc((size_t)g->n_nodes, sizeof *geom);
+    vg_node_geom *geom = vg_calloc((size_t)g->n_nodes, sizeof *geom);
     if (!geom || vg_graph_infer(g, h, w, 3, geom, NULL, NULL) != VG_OK) {
         free(geom);
         return 0;

@@ -39,7 +39,7 @@ static const char *const split_key[VG_YOLO_SPLITS] = {"train", "val", "test"};
 /* ---- small helpers */
 
 static char *dup_n(const char *s, size_t n) {
-    char *p = malloc(n + 1);
+    char *p = vg_malloc(n + 1);
     if (p) {
         memcpy(p, s, n);
         p[n] = 0;
@@ -154,7 +154,7 @@ static vg_status add_entry(vg_yolo_spec *s, int k, const char *root, const char 
         free(p);
         return st;
     }
-    char **v = realloc(s->entries[k], (size_t)(s->n_entries[k] + 1) * sizeof *v);
+    char **v = vg_realloc(s->entries[k], (size_t)(s->n_entries[k] + 1) * sizeof *v);
     if (!v) {
         free(p);
         return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
@@ -174,7 +174,7 @@ static vg_status read_names(vg_yolo_spec *s, const yctx *y, yaml_node_t *n) {
         return yerr(y, n, "names", "expected a list of class names or a map id: name");
     if (count < 1 || count > VG_MAX_CLASSES)
         return yerr(y, n, "names", "%d classes (1 to %d)", count, VG_MAX_CLASSES);
-    s->names = calloc((size_t)count, sizeof *s->names);
+    s->names = vg_calloc((size_t)count, sizeof *s->names);
     if (!s->names) return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
     s->n_names = count;
     for (int i = 0; i < count; i++) {
@@ -338,7 +338,7 @@ static bool pathvec_push(pathvec *p, char *s) { /* takes s */
             return false;
         }
         int cap = p->cap ? p->cap * 2 : 64;
-        char **v = realloc(p->v, (size_t)cap * sizeof *v);
+        char **v = vg_realloc(p->v, (size_t)cap * sizeof *v);
         if (!v) {
             free(s);
             return false;
@@ -518,7 +518,7 @@ char *vg_yolo_label_path(const char *image) {
     const char *dot = strrchr(image, '.');
     const char *slash = strrchr(image, '/');
     size_t stem = dot && (!slash || dot > slash) ? (size_t)(dot - image) : n;
-    char *p = malloc(stem + 16);
+    char *p = vg_malloc(stem + 16);
     if (!p) return NULL;
     if (cut && (size_t)(cut - image) < stem) {
         size_t a = (size_t)(cut - image);
@@ -631,7 +631,7 @@ vg_status vg_yolo_parse_labels(const char *text, size_t size, const char *name, 
         }
         if (*n_boxes == cap) {
             int nc = cap ? cap * 2 : 8;
-            vg_box *b = nc <= 1000000 ? realloc(*boxes, (size_t)nc * sizeof *b) : NULL;
+            vg_box *b = nc <= 1000000 ? vg_realloc(*boxes, (size_t)nc * sizeof *b) : NULL;
             if (!b) {
                 st = vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory (or over 1M boxes)", name);
                 break;

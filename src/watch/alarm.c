@@ -39,7 +39,7 @@ vg_status vg_watch_alarm_init(vg_watch_alarm *a, const vg_watch_alarm_opts *o, i
         return vg_err_set(err, VG_ERR_ARG, "alarm: %d classes", n_classes);
     a->o = *o;
     a->n_classes = n_classes;
-    a->alarm_cls = malloc(sizeof(int) * (size_t)n_classes);
+    a->alarm_cls = vg_malloc(sizeof(int) * (size_t)n_classes);
     if (!a->alarm_cls) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     for (int c = 0; c < n_classes; c++)
         if (is_alarm[c]) a->alarm_cls[a->n_alarm++] = c;
@@ -48,9 +48,9 @@ vg_status vg_watch_alarm_init(vg_watch_alarm *a, const vg_watch_alarm_opts *o, i
         return vg_err_set(err, VG_ERR_ARG, "no alarm class");
     }
     a->n_channels = per_class ? a->n_alarm : 1;
-    a->ch = calloc((size_t)a->n_channels, sizeof *a->ch);
-    a->ring = calloc((size_t)o->window * (size_t)a->n_alarm, sizeof(float));
-    a->mean = calloc((size_t)a->n_alarm, sizeof(float));
+    a->ch = vg_calloc((size_t)a->n_channels, sizeof *a->ch);
+    a->ring = vg_calloc((size_t)o->window * (size_t)a->n_alarm, sizeof(float));
+    a->mean = vg_calloc((size_t)a->n_alarm, sizeof(float));
     if (!a->ch || !a->ring || !a->mean) {
         vg_watch_alarm_free(a);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");

@@ -31,7 +31,7 @@ static bool is_pool(const vg_node *n) { return n->op == VG_OP_GAP || n->op == VG
 vg_status vg_watch_cam_init(vg_watch_cam *c, const vg_model *m, vg_err *err) {
     memset(c, 0, sizeof *c);
     const vg_graph *g = &m->g;
-    vg_shape *sh = malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
+    vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
     if (!sh) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, NULL, sh, err);
     if (st != VG_OK) {
@@ -81,7 +81,7 @@ vg_status vg_watch_cam_init(vg_watch_cam *c, const vg_model *m, vg_err *err) {
 static double *class_weights(const vg_watch_cam *c, const bool *classes) {
     const vg_node *cn = &c->m->g.nodes[c->cls_node];
     int C = c->fc;
-    double *wsum = calloc((size_t)C, sizeof(double));
+    double *wsum = vg_calloc((size_t)C, sizeof(double));
     if (!wsum) return NULL;
     const float *w = c->m->g.params + cn->w;
     for (int cls = 0; cls < cn->co; cls++)
@@ -124,8 +124,8 @@ static vg_status cam_work_init(cam_work *w, const vg_watch_cam *c, const bool *c
     const vg_model *m = c->m;
     size_t in_n = (size_t)m->input.h * m->input.w * m->input.c;
     w->wsum = class_weights(c, classes);
-    w->in = malloc(in_n * sizeof(float));
-    w->out = malloc((size_t)m->g.nodes[c->cls_node].co * sizeof(float));
+    w->in = vg_malloc(in_n * sizeof(float));
+    w->out = vg_malloc((size_t)m->g.nodes[c->cls_node].co * sizeof(float));
     if (!w->wsum || !w->in || !w->out) {
         cam_work_free(w);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -176,7 +176,7 @@ vg_status vg_watch_cam_map_tiles(const vg_watch_cam *c, const vg_image *frame, i
     if (st != VG_OK) return st;
     int mh, mw;
     vg_watch_cam_size(c, rows, cols, &mh, &mw);
-    float *vmap = malloc(sizeof(float) * (size_t)c->fh * (size_t)c->fw);
+    float *vmap = vg_malloc(sizeof(float) * (size_t)c->fh * (size_t)c->fw);
     if (!vmap) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     cam_work w;
     if ((st = cam_work_init(&w, c, classes, err)) != VG_OK) {
@@ -235,8 +235,8 @@ vg_status vg_watch_cam_overlay(const vg_image *frame, const float *map, int fh, 
     /* a flat map carries no location: leave the frame as it is */
     float scale = hi - lo > 1e-12f * (fabsf(hi) + fabsf(lo) + 1e-30f) ? 1.0f / (hi - lo) : 0.0f;
     size_t n = (size_t)frame->w * frame->h * 3;
-    out->rgb = malloc(n);
-    float *rowmap = malloc(sizeof(float) * (size_t)frame->w);
+    out->rgb = vg_malloc(n);
+    float *rowmap = vg_malloc(sizeof(float) * (size_t)frame->w);
     if (!out->rgb || !rowmap) {
         free(out->rgb);
         free(rowmap);
@@ -329,7 +329,7 @@ vg_status vg_watch_jpeg_save(const vg_image *img, int quality, const char *path,
         return vg_err_set(err, VG_ERR_ARG, "%s: no image to write", path);
     if (quality < 1 || quality > 100)
         return vg_err_set(err, VG_ERR_ARG, "%s: JPEG quality %d is not in 1..100", path, quality);
-    jpeg_wr_ctx *x = calloc(1, sizeof *x);
+    jpeg_wr_ctx *x = vg_calloc(1, sizeof *x);
     if (!x) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory", path);
     x->ci.err = jpeg_std_error(&x->jerr.pub);
     x->jerr.pub.error_exit = jpeg_wr_on_error;

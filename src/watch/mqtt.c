@@ -55,7 +55,7 @@ static void mlog(vg_watch_mqtt *q, bool once, const char *fmt, ...) {
 
 static char *cat3(const char *a, const char *b, const char *c) {
     size_t n = strlen(a) + strlen(b) + strlen(c) + 1;
-    char *s = malloc(n);
+    char *s = vg_malloc(n);
     if (s) snprintf(s, n, "%s%s%s", a, b, c);
     return s;
 }
@@ -175,7 +175,7 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
     if (!o->certfile != !o->keyfile)
         return vg_err_set(err, VG_ERR_ARG, "mqtt: a client certificate needs its key, and back");
     pthread_once(&lib_once, lib_init);
-    vg_watch_mqtt *q = calloc(1, sizeof *q);
+    vg_watch_mqtt *q = vg_calloc(1, sizeof *q);
     if (!q) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     q->o = *o;
     pthread_mutex_init(&q->mu, NULL);
@@ -272,8 +272,8 @@ static bool add_discovery(vg_watch_mqtt *q, const char *obj, const char *name,
              "\"sw_version\":\"%s\"}}",
              name, q->o.node, obj, q->o.node, obj, q->t_state, template_, dclass, q->t_status,
              q->t_state, q->o.node, q->o.node, VG_VERSION_STRING);
-    q->disc_topic[q->n_disc] = strdup(topic);
-    q->disc_payload[q->n_disc] = strdup(payload);
+    q->disc_topic[q->n_disc] = vg_strdup(topic);
+    q->disc_payload[q->n_disc] = vg_strdup(payload);
     if (!q->disc_topic[q->n_disc] || !q->disc_payload[q->n_disc]) return false;
     q->n_disc++;
     return true;
@@ -318,7 +318,7 @@ void vg_watch_mqtt_event(vg_watch_mqtt *q, const char *json) {
         publish(q, q->t_event, json, false, NULL);
         q->st.events_sent++;
     } else {
-        char *copy = strdup(json);
+        char *copy = vg_strdup(json);
         if (copy) {
             if (q->q_len == QUEUE_MAX) { /* full: the oldest goes */
                 free(q->queue[q->q_head]);
@@ -338,7 +338,7 @@ void vg_watch_mqtt_event(vg_watch_mqtt *q, const char *json) {
 
 static void set_state(vg_watch_mqtt *q, const char *json, bool now) {
     if (!q) return;
-    char *copy = strdup(json);
+    char *copy = vg_strdup(json);
     pthread_mutex_lock(&q->mu);
     if (copy) {
         free(q->state);

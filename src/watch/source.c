@@ -147,12 +147,12 @@ vg_status vg_watch_folder_list(const char *dir, char ***names, int *n, vg_err *e
         if (cnt == cap) {
             if (cap >= (1 << 24)) break; /* 16 M names: enough for any camera folder */
             int nc = cap ? cap * 2 : 64;
-            char **nv = realloc(v, sizeof(char *) * (size_t)nc);
+            char **nv = vg_realloc(v, sizeof(char *) * (size_t)nc);
             if (!nv) goto oom;
             v = nv;
             cap = nc;
         }
-        if (!(v[cnt] = strdup(e->d_name))) goto oom;
+        if (!(v[cnt] = vg_strdup(e->d_name))) goto oom;
         cnt++;
     }
     closedir(d);
@@ -263,7 +263,7 @@ static vg_status av_convert(vg_watch_source *s, vg_image *img, vg_err *err) {
         (uint64_t)w * (uint64_t)h > VG_IMAGE_MAX_PIXELS || f->format < 0)
         return vg_err_set(err, VG_ERR_FORMAT, "%s: decoder gave a %dx%d frame", s->uri, w, h);
     if (img->w != w || img->h != h || !img->rgb) {
-        uint8_t *p = realloc(img->rgb, (size_t)w * (size_t)h * 3);
+        uint8_t *p = vg_realloc(img->rgb, (size_t)w * (size_t)h * 3);
         if (!p) return vg_err_set(err, VG_ERR_NOMEM, "%s: out of memory for a %dx%d frame",
                                   s->uri, w, h);
         img->rgb = p;
@@ -337,8 +337,8 @@ vg_status vg_watch_source_open(vg_watch_source **out, const char *uri,
         !(o->timeout > 0) || o->max_retries < 0)
         return vg_err_set(err, VG_ERR_ARG, "source: invalid timing options");
     pthread_once(&av_once, av_global_init);
-    vg_watch_source *s = calloc(1, sizeof *s);
-    if (!s || !(s->uri = strdup(uri))) {
+    vg_watch_source *s = vg_calloc(1, sizeof *s);
+    if (!s || !(s->uri = vg_strdup(uri))) {
         free(s);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
@@ -413,7 +413,7 @@ static vg_status read_folder(vg_watch_source *s, vg_image *img, double *t, bool 
         }
         const char *name = s->names[s->next++];
         size_t n = strlen(s->uri) + strlen(name) + 2;
-        char *path = malloc(n);
+        char *path = vg_malloc(n);
         if (!path) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         snprintf(path, n, "%s/%s", s->uri, name);
         vg_image im = {0, 0, NULL};

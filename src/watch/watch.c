@@ -129,7 +129,7 @@ vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_
          * one, summed): it says nothing about another set of classes */
         vg_model_info info;
         vg_model_get_info(m, &info);
-        bool *is = calloc((size_t)info.n_classes, sizeof(bool));
+        bool *is = vg_calloc((size_t)info.n_classes, sizeof(bool));
         if (!is) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         vg_status st = vg_watch_alarm_classes(m, o->classes, is, err);
         bool same = true;
@@ -385,7 +385,7 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
     const vg_image *img = frame;
     if (c->have_cam) {
         /* the classes behind this alarm: the channel's own, or all alarm classes together */
-        bool *sel = calloc((size_t)c->n_classes, sizeof(bool));
+        bool *sel = vg_calloc((size_t)c->n_classes, sizeof(bool));
         vg_status st = sel ? VG_OK : VG_ERR_NOMEM;
         if (sel) {
             for (int i = 0; i < c->n_classes; i++)
@@ -457,13 +457,13 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     c.o = o;
     c.st = stats;
     c.n_classes = info.n_classes;
-    c.is_alarm = calloc((size_t)info.n_classes, sizeof(bool));
-    float *probs = malloc(sizeof(float) * (size_t)info.n_classes);
+    c.is_alarm = vg_calloc((size_t)info.n_classes, sizeof(bool));
+    float *probs = vg_malloc(sizeof(float) * (size_t)info.n_classes);
     /* tiles: every view's probabilities and the alarm classes as the library takes them */
-    float *per_view = malloc(sizeof(float) * (size_t)info.n_classes * (size_t)n_views);
-    uint8_t *alarm_mask = calloc((size_t)info.n_classes, 1);
-    lat_hist *lat = calloc(1, sizeof *lat);
-    mailbox *mb = calloc(1, sizeof *mb);
+    float *per_view = vg_malloc(sizeof(float) * (size_t)info.n_classes * (size_t)n_views);
+    uint8_t *alarm_mask = vg_calloc((size_t)info.n_classes, 1);
+    lat_hist *lat = vg_calloc(1, sizeof *lat);
+    mailbox *mb = vg_calloc(1, sizeof *mb);
     if (mb) {
         pthread_mutex_init(&mb->mu, NULL);
         pthread_cond_init(&mb->cv, NULL);
@@ -493,7 +493,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         vg_err e;
         if (vg_watch_cam_init(&c.cam, m, &e) == VG_OK) {
             vg_watch_cam_size(&c.cam, o->tile_rows, o->tile_cols, &c.map_h, &c.map_w);
-            c.map = malloc(sizeof(float) * (size_t)c.map_h * (size_t)c.map_w);
+            c.map = vg_malloc(sizeof(float) * (size_t)c.map_h * (size_t)c.map_w);
             c.have_cam = c.map != NULL;
         } else {
             wlog(&c, "snapshots without heat map: %s", e.msg);
@@ -524,7 +524,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         goto done;
     }
     thread = true;
-    vg_watch_alarm_event *ev = calloc((size_t)c.alarm.n_channels, sizeof *ev);
+    vg_watch_alarm_event *ev = vg_calloc((size_t)c.alarm.n_channels, sizeof *ev);
     if (!ev) {
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         goto done;
