@@ -7,9 +7,9 @@
 
 #include "model/model.h"
 #include "train/data.h"
+#include "train/eval.h"
 #include "train/metrics.h"
 #include "train/plot.h"
-#include "core/rng.h"
 
 #include <limits.h>
 #include <stdlib.h>
@@ -76,6 +76,11 @@ static part part_of(const float *probs, const int *labels, const int *rows, int 
     p.alarm_recall = p.alarm_pos ? (double)p.alarm_hit / p.alarm_pos : 0;
     p.false_alarm_rate = p.alarm_neg ? (double)p.alarm_false / p.alarm_neg : 0;
     return p;
+}
+
+static void on_bad(void *ud, const char *path, const char *msg) {
+    (void)path; /* msg names the file */
+    cli_error((const char *)ud, "skipping %s", msg);
 }
 
 static const char *split_name(int k) {
@@ -213,9 +218,9 @@ int cmd_eval(int argc, char **argv) {
     if (!m) return CLI_FAIL;
     vg_dataset *ds = NULL;
     int *idx = NULL, n = 0, fails = 0;
-    vg_runner *r = NULL;
-    float *probs = NULL;
-    int *labels = NULL, *which = NULL, *map = NULL, *rows = NULL;
+    vg_eval_result er;
+    memset(&er, 0, sizeof er);
+    int *which = NULL, *rows = NULL;
     vg_model_info info;
     vg_model_get_info(m, &info);
     int C = info.n_classes, status = CLI_FAIL;
@@ -261,25 +266,6 @@ int cmd_eval(int argc, char **argv) {
         warn_not_held_out(a.pos[0], m, ds, s, idx + n0, n - n0, specs[s].test_list,
                           all || k == VG_SPLIT_NONE);
     }
-    /* dataset class -> model output, by name */
-    map = malloc(sizeof(int) * (size_t)ds->n_classes);
-    for (int c = 0; map && c < ds->n_classes; c++) {
-        map[c] = -1;
-        for (int k = 0; k < C; k++)
-            if (strcmp(ds->classes[c], vg_model_label(m, k)) == 0) map[c] = k;
-        if (map[c] < 0) {
-            const char *from = ds->root; /* the dataset the class comes from */
-            for (int i = 0; i < ds->n_samples; i++)
-                if (ds->samples[i].label == c) {
-                    from = ds->sources[ds->samples[i].source].root;
-                    break;
-                }
-            cli_error(a.cmd, "class '%s' of %s is not a class of the model (%s%s%s%s...)",
-                      ds->classes[c], from, vg_model_label(m, 0), C > 1 ? ", " : "",
-                      C > 1 ? vg_model_label(m, 1) : "", C > 2 ? ", " : "");
-            goto out;
-        }
-    }
     int no_alarm = -1;
     float thr = 0.5f;
     if (!vg_model_alarm(m, &no_alarm, &thr)) {
@@ -296,78 +282,39 @@ int cmd_eval(int argc, char **argv) {
         goto out;
     }
     if (thr_opt >= 0) thr = (float)thr_opt;
-    vg_runner_opts ro = vg_runner_opts_default();
-    ro.unfused = cli_unfused;
-    ro.threads = (int)threads;
-    ro.precision = prec;
-    ro.batch = vg_tiles_count(t_rows, t_cols);
     uint8_t is_alarm[VG_MAX_CLASSES];
     for (int c = 0; c < C; c++)
         is_alarm[c] = c != no_alarm;
-    if (ro.batch > 1 && no_alarm < 0) {
+    vg_eval_opts eo = vg_eval_opts_default();
+    eo.runner.unfused = cli_unfused;
+    eo.runner.threads = (int)threads;
+    eo.runner.precision = prec;
+    eo.tile_rows = t_rows, eo.tile_cols = t_cols;
+    eo.is_alarm = is_alarm;
+    eo.neg_crops = (int)n_crops, eo.no_alarm = no_alarm, eo.threshold = thr;
+    eo.on_bad = on_bad, eo.ud = (void *)a.cmd;
+    if (vg_tiles_count(t_rows, t_cols) > 1 && no_alarm < 0) {
         cli_error(a.cmd, "--tiles needs a no-alarm class (the model has none; see --no-alarm)");
         goto out;
     }
-    probs = malloc(sizeof(float) * (size_t)(n ? n : 1) * C);
-    labels = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    which = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    rows = malloc(sizeof(int) * (size_t)(n ? n : 1));
-    if (!map || !probs || !labels || !which || !rows || vg_runner_init(&r, m, &ro, &err) != VG_OK) {
-        cli_error(a.cmd, "%s", map && probs && labels && which && rows ? err.msg : "out of memory");
+    if (vg_eval_classify(m, ds, idx, n, &eo, &er, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
         goto out;
     }
-    int k = 0;
-    int crops[EVAL_MAX_DATA] = {0}, crop_alarms[EVAL_MAX_DATA] = {0};
-    vg_augment neg = vg_augment_default(); /* the negative crops of training, same margin */
-    double t0 = vg_time_now();
-    for (int i = 0; i < n; i++) {
-        const vg_sample *s = &ds->samples[idx[i]];
-        vg_image img = {0, 0, NULL};
-        if (vg_image_load(s->path, &img, &err) != VG_OK ||
-            (ro.batch > 1
-                 ? vg_runner_classify_tiles(r, &img, t_rows, t_cols, is_alarm,
-                                            probs + (size_t)k * C, (size_t)C, NULL, 0, NULL, &err)
-                 : vg_runner_classify(r, &img, probs + (size_t)k * C, &err)) != VG_OK) {
-            vg_image_free(&img);
-            if (err.status == VG_ERR_NOMEM) { /* not a bad image: the figures would be wrong */
-                cli_error(a.cmd, "%s", err.msg);
-                goto out;
-            }
-            cli_error(a.cmd, "skipping %s", err.msg);
-            fails++;
-            continue;
-        }
-        for (int c = 0; c < n_crops && s->boxed && s->n_boxes > 0 && no_alarm >= 0; c++) {
-            vg_rng rg =
-                /* keyed by the image's name: the same crops whatever else is evaluated */
-                vg_rng_make(1, vg_hash64(s->name, strlen(s->name), 0), (uint64_t)c);
-            vg_augment_params p;
-            vg_augment_draw(NULL, img.w, img.h, 0, 0, 0, &p);
-            if (!vg_augment_negative_crop(&neg, img.w, img.h, ds->boxes + s->box0, s->n_boxes, &rg,
-                                          &p))
-                break;
-            vg_image sub = {p.w, p.h, malloc((size_t)p.w * p.h * 3)};
-            float pc[VG_MAX_CLASSES];
-            for (int y = 0; sub.rgb && y < p.h; y++)
-                memcpy(sub.rgb + (size_t)y * p.w * 3,
-                       img.rgb + ((size_t)(p.y + y) * img.w + p.x) * 3, (size_t)p.w * 3);
-            vg_status cs = VG_ERR_NOMEM;
-            if (sub.rgb)
-                cs = ro.batch > 1 ? vg_runner_classify_tiles(r, &sub, t_rows, t_cols, is_alarm, pc,
-                                                             (size_t)C, NULL, 0, NULL, &err)
-                                  : vg_runner_classify(r, &sub, pc, &err);
-            if (cs == VG_OK) {
-                crops[s->source]++;
-                crop_alarms[s->source] += 1.0f - pc[no_alarm] >= thr;
-            }
-            free(sub.rgb);
-        }
-        vg_image_free(&img);
-        labels[k] = map[s->label];
-        which[k] = idx[i];
-        k++;
+    const float *probs = er.probs;
+    const int *labels = er.labels;
+    const int *crops = er.crops, *crop_alarms = er.crop_alarms;
+    int k = er.n;
+    fails = er.skipped;
+    double el = er.seconds;
+    which = malloc(sizeof(int) * (size_t)(k ? k : 1));
+    rows = malloc(sizeof(int) * (size_t)(k ? k : 1));
+    if (!which || !rows) {
+        cli_error(a.cmd, "out of memory");
+        goto out;
     }
-    double el = vg_time_now() - t0;
+    for (int i = 0; i < k; i++)
+        which[i] = idx[er.pos[i]];
     if (k == 0) {
         cli_error(a.cmd, "no image could be evaluated");
         goto out;
@@ -570,7 +517,7 @@ int cmd_eval(int argc, char **argv) {
             if (crops[s])
                 printf("\nbox-free crops of %s (%ld per image with boxes, %g of a box's size away "
                        "from every box): %d, false alarms %.4f (%d)\n",
-                       ds->sources[s].name, n_crops, (double)neg.neg_margin, crops[s],
+                       ds->sources[s].name, n_crops, (double)vg_augment_default().neg_margin, crops[s],
                        (double)crop_alarms[s] / crops[s], crop_alarms[s]);
         if (target > 0 && no_alarm >= 0) {
             printf(
@@ -629,9 +576,9 @@ int cmd_eval(int argc, char **argv) {
     free(fpr), free(tpr), free(th), free(count);
 out:
     vg_metrics_free(&mt);
-    vg_runner_free(r);
+    vg_eval_result_free(&er);
     vg_dataset_free(ds);
     vg_model_free(m);
-    free(idx), free(probs), free(labels), free(which), free(map), free(rows);
+    free(idx), free(which), free(rows);
     return status == CLI_OK && fails ? CLI_OK : status;
 }

@@ -11,6 +11,7 @@
 #include "compress/prune.h"
 #include "model/model.h"
 #include "train/data.h"
+#include "train/eval.h"
 #include "train/metrics.h"
 #include "train/train.h"
 
@@ -156,68 +157,63 @@ static int argmax(const float *p, int n) {
     return b;
 }
 
-/* classifies the split (as `vigie eval` does); pred[] gets top-1 */
+typedef struct {
+    ui *u;
+    const char *name;
+} eval_ui;
+
+static void eval_progress(void *ud, int done, int total) {
+    eval_ui *e = ud;
+    bar(e->u, e->name, done, total);
+}
+
+/* classifies the split (vg_eval_classify, as `vigie eval` does); pred[] gets top-1 (-1 for an
+ * unreadable image) */
 static bool evaluate(const char *cmd, ui *u, const vg_model *m, int prec, int threads,
                      const split *s, int *pred, row *r) {
     vg_err err;
     int C = vg_model_n_outputs(m);
-    vg_runner *rn = NULL;
-    vg_runner_opts ro = vg_runner_opts_default();
-    ro.unfused = cli_unfused;
-    ro.threads = threads, ro.precision = prec;
-    float *probs = malloc(sizeof(float) * (size_t)(s->n + 1) * C);
-    int *labels = malloc(sizeof(int) * (size_t)(s->n + 1));
-    int *map = malloc(sizeof(int) * (size_t)s->ds->n_classes);
-    if (!probs || !labels || !map || vg_runner_init(&rn, m, &ro, &err) != VG_OK) {
-        cli_error(cmd, "%s", probs && labels && map ? err.msg : "out of memory");
-        free(probs), free(labels), free(map);
+    vg_eval_opts eo = vg_eval_opts_default();
+    eo.runner.unfused = cli_unfused;
+    eo.runner.threads = threads, eo.runner.precision = prec;
+    eval_ui eu = {u, r->name};
+    eo.on_progress = eval_progress, eo.ud = &eu;
+    bar(u, r->name, 0, s->n);
+    vg_eval_result er;
+    if (vg_eval_classify(m, s->ds, s->idx, s->n, &eo, &er, &err) != VG_OK) {
+        bar(u, r->name, s->n, s->n);
+        cli_error(cmd, "%s", err.msg);
         return false;
     }
-    bool ok = true;
-    for (int c = 0; c < s->ds->n_classes; c++) {
-        map[c] = -1;
-        for (int k = 0; k < C; k++)
-            if (strcmp(s->ds->classes[c], vg_model_label(m, k)) == 0) map[c] = k;
-        if (map[c] < 0) {
-            cli_error(cmd, "class '%s' of the validation data is not a class of the model", s->ds->classes[c]);
-            ok = false;
-        }
-    }
-    int k = 0;
-    for (int i = 0; ok && i < s->n; i++) {
-        const vg_sample *sm = &s->ds->samples[s->idx[i]];
-        vg_image img = {0, 0, NULL};
-        bar(u, r->name, i, s->n);
-        if (vg_image_load(sm->path, &img, &err) != VG_OK ||
-            vg_runner_classify(rn, &img, probs + (size_t)k * C, &err) != VG_OK) {
-            vg_image_free(&img);
-            pred[i] = -1;
-            continue;
-        }
-        vg_image_free(&img);
-        pred[i] = argmax(probs + (size_t)k * C, C);
-        labels[k++] = map[sm->label];
-    }
-    bar(u, r->name, s->n, s->n);
-    if (ok && k > 0) {
+    for (int i = 0; i < s->n; i++)
+        pred[i] = -1;
+    for (int j = 0; j < er.n; j++)
+        pred[er.pos[j]] = argmax(er.probs + (size_t)j * C, C);
+    if (er.n > 0) {
         int no_alarm = -1;
         float thr = 0.5f;
         if (!vg_model_alarm(m, &no_alarm, &thr)) no_alarm = -1;
         vg_metrics mt;
-        if (vg_metrics_compute(k, C, probs, labels, no_alarm, thr, &mt, &err) == VG_OK) {
-            r->acc = mt.accuracy;
-            for (int c = 0; c < C && c < VG_MAX_CLASSES; c++) r->recall[c] = mt.recall[c];
-            r->alarm_recall = no_alarm >= 0 ? mt.alarm_recall : NAN;
-            r->far = no_alarm >= 0 ? mt.false_alarm_rate : NAN;
-            r->evaluated = true;
-            vg_metrics_free(&mt);
+        if (vg_metrics_compute(er.n, C, er.probs, er.labels, no_alarm, thr, &mt, &err) != VG_OK) {
+            cli_error(cmd, "%s", err.msg);
+            vg_eval_result_free(&er);
+            return false;
         }
+        r->acc = mt.accuracy;
+        for (int c = 0; c < C && c < VG_MAX_CLASSES; c++) r->recall[c] = mt.recall[c];
+        r->alarm_recall = no_alarm >= 0 ? mt.alarm_recall : NAN;
+        r->far = no_alarm >= 0 ? mt.false_alarm_rate : NAN;
+        r->evaluated = true;
+        vg_metrics_free(&mt);
     }
+    vg_eval_result_free(&er);
     /* latency: one image, one thread */
-    vg_runner_free(rn);
-    rn = NULL;
+    vg_runner *rn = NULL;
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.unfused = cli_unfused;
+    ro.precision = prec;
     ro.threads = 1;
-    if (ok && vg_runner_init(&rn, m, &ro, &err) == VG_OK) {
+    if (vg_runner_init(&rn, m, &ro, &err) == VG_OK) {
         size_t ni = (size_t)m->input.h * m->input.w * m->input.c;
         float *x = malloc(sizeof(float) * ni), *y = malloc(sizeof(float) * (size_t)(C + 1));
         uint32_t sd = 12345; /* the input `vigie bench` uses */
@@ -241,8 +237,7 @@ static bool evaluate(const char *cmd, ui *u, const vg_model *m, int prec, int th
         free(x), free(y);
     }
     vg_runner_free(rn);
-    free(probs), free(labels), free(map);
-    return ok;
+    return true;
 }
 
 /* size and shape facts of a model state */

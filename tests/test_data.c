@@ -11,7 +11,9 @@
 #include "test.h"
 
 #include "core/core.h"
+#include "model/model.h"
 #include "train/data.h"
+#include "train/eval.h"
 #include "vigie.h"
 
 #include <fcntl.h>
@@ -1081,6 +1083,86 @@ static void test_shared(void) {
     vg_dataset_free(ds);
 }
 
+vg_model *vg_test_small_model(void); /* test_vgm.c: labels fire, smoke, neutral */
+
+static void eval_on_bad(void *ud, const char *path, const char *msg) {
+    (void)msg;
+    CHECK(strstr(path, "zbad.png") != NULL, "unreadable image reported: %s", path);
+    ++*(int *)ud;
+}
+
+/* vg_eval_classify over the tree: every readable image one row, its probabilities those of a
+ * lone vg_runner_classify, its label the model's class of the same name, the unreadable one
+ * skipped and reported; a class the model lacks is refused by name; and a failed allocation
+ * anywhere is an error with nothing returned (ASan: nothing leaked), never a skip */
+static void test_eval(void) {
+    vg_err err;
+    vg_dataset *ds = NULL;
+    vg_model *m = vg_test_small_model();
+    CHECK(vg_dataset_scan(tpath("data/"), &ds, &err) == VG_OK, "scan: %s", err.msg);
+    if (!ds || !m) {
+        vg_dataset_free(ds), vg_model_free(m);
+        return;
+    }
+    int n = ds->n_samples, *idx = malloc(sizeof(int) * (size_t)n), bad = 0;
+    for (int i = 0; i < n; i++) idx[n - 1 - i] = i; /* reversed: rows keep the list's order */
+    vg_eval_opts o = vg_eval_opts_default();
+    o.on_bad = eval_on_bad, o.ud = &bad;
+    vg_eval_result r;
+    CHECK(vg_eval_classify(m, ds, idx, n, &o, &r, &err) == VG_OK, "eval: %s", err.msg);
+    CHECK(r.n == n - 1 && r.skipped == 1 && bad == 1 && r.n_classes == 3,
+          "%d rows, %d skipped, %d reported of %d images", r.n, r.skipped, bad, n);
+    vg_runner *rn = NULL;
+    CHECK(vg_runner_init(&rn, m, NULL, &err) == VG_OK, "runner: %s", err.msg);
+    for (int j = 0; rn && j < r.n; j++) {
+        const vg_sample *sm = &ds->samples[idx[r.pos[j]]];
+        CHECK(j == 0 || r.pos[j] > r.pos[j - 1], "row %d out of the list's order", j);
+        CHECK(strcmp(vg_model_label(m, r.labels[j]), ds->classes[sm->label]) == 0,
+              "row %d: label %s for a %s image", j, vg_model_label(m, r.labels[j]),
+              ds->classes[sm->label]);
+        vg_image img = {0, 0, NULL};
+        float p[3] = {0};
+        CHECK(vg_image_load(sm->path, &img, &err) == VG_OK &&
+                  vg_runner_classify(rn, &img, p, &err) == VG_OK,
+              "%s: %s", sm->name, err.msg);
+        CHECK(memcmp(p, r.probs + (size_t)j * 3, sizeof p) == 0, "row %d (%s): probabilities differ",
+              j, sm->name);
+        vg_image_free(&img);
+    }
+    vg_runner_free(rn);
+    vg_eval_result_free(&r);
+    /* allocation failure, at every allocation of the call */
+    vg_fail_alloc(0);
+    CHECK(vg_eval_classify(m, ds, idx, n, &o, &r, &err) == VG_OK, "eval: %s", err.msg);
+    long total = vg_alloc_count();
+    vg_eval_result_free(&r);
+    int clean = 0;
+    for (long k = 1; k <= total; k++) {
+        vg_fail_alloc(k);
+        bad = 0;
+        vg_status st = vg_eval_classify(m, ds, idx, n, &o, &r, &err);
+        if (st == VG_OK) {
+            clean += r.n == n - 1 && bad == 1; /* a failure the library works around */
+            CHECK(r.n == n - 1 && bad == 1, "allocation %ld failed: %d rows, %d reported", k, r.n, bad);
+            vg_eval_result_free(&r);
+        } else {
+            clean += st == VG_ERR_NOMEM && r.probs == NULL && r.n == 0;
+            CHECK(st == VG_ERR_NOMEM && r.probs == NULL, "allocation %ld failed: %s (%s)", k,
+                  vg_status_name(st), err.msg);
+        }
+    }
+    vg_fail_alloc(0);
+    CHECK(total > 10 && clean == total, "%d of %ld allocation failures clean", clean, total);
+    /* a dataset class the model lacks */
+    const char *other[] = {"fire", "smoke", "dog"};
+    vg_model_set_labels(m, other, 3, NULL);
+    CHECK(vg_eval_classify(m, ds, idx, n, &o, &r, &err) == VG_ERR_ARG && strstr(err.msg, "'neutral'"),
+          "a class the model lacks: %s", err.msg);
+    free(idx);
+    vg_dataset_free(ds);
+    vg_model_free(m);
+}
+
 void test_data(void) {
     snprintf(root_dir, sizeof root_dir, "%s", vg_test_tmpdir());
     make_tree();
@@ -1092,4 +1174,5 @@ void test_data(void) {
     test_augment();
     test_loader();
     test_shared();
+    test_eval();
 }
