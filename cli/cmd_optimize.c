@@ -812,7 +812,10 @@ int cmd_optimize(int argc, char **argv) {
         }
         ROW(bias_corr ? "int8" : "int8 (no bias correction)", m, VG_PRECISION_INT8);
     }
-    vg_model_set_meta(m, "optimized", rows[nr - 1].name, NULL);
+    if (vg_model_set_meta(m, "optimized", rows[nr - 1].name, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        goto out;
+    }
     vg_engine_sizes sz;
     if (vg_engine_save(m, out, &sz, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);

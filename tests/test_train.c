@@ -6,6 +6,7 @@
 #include "test.h"
 
 #include "model/model.h"
+#include "train/train.h"
 #include "train/trainer.h"
 
 #include <stdlib.h>
@@ -60,7 +61,54 @@ static float *grads(vg_model *m, int logits, int chunk, int threads, int first, 
     return g;
 }
 
+/* The training configuration as text: every field set away from its default comes back
+ * (text -> parse -> text is the same text, and spot values are the ones set), a checkpoint of
+ * the older grouped format ("aug=...") is still read, and an incomplete text is refused. */
+static void test_cfg_text(void) {
+    vg_train_cfg c = vg_train_cfg_default(), d;
+    vg_err err;
+    c.n_data = 2;
+    c.data[0] = (vg_source_spec){.dir = "a", .train_list = "t.txt", .val_list = "v.txt"};
+    c.data[1] = (vg_source_spec){.dir = "b", .test_list = "x.txt", .extra = true};
+    c.default_lists = false, c.val_fraction = 0.125f, c.backbone = "bb.vgm", c.out = "o.vgm";
+    c.mode = VG_TRAIN_ALL, c.last_n = 7, c.size = 160, c.epochs = 13, c.batch = 24;
+    c.lr = 0.0123f, c.weight_decay = 3e-5f, c.momentum = 0.85f, c.label_smoothing = 0.07f;
+    c.warmup_epochs = 1.5f, c.final_lr_frac = 0.02f, c.optimizer = VG_OPT_SGD;
+    c.balanced = true, c.class_weights = false, c.patience = 4, c.augment = false;
+    c.keep_last = true, c.aug.scale_min = 0.4f, c.aug.hue = 0.03f, c.aug.zoom_prob = 0.3f;
+    c.aug.box_zoom = 0.25f, c.aug.neg_margin = 0.123f, c.aug.neg_scale_min = 0.06f;
+    c.aug.zoom_scene = true, c.tta_flip = true, c.mixup = 0.2f, c.ema = 0.995f;
+    c.backbone_lr_mult = 0.3f, c.pool = 2, c.alarm_recall = 0.9731, c.threshold_union = true;
+    c.no_alarm = "calm", c.seed = 18446744073709551557ull, c.refit = false, c.phase = 2;
+    c.stop_epoch = 9, c.fixed_threshold = 0.4321f, c.select_note = "n=5 accuracy=0.8";
+    char *t1 = NULL, *t2 = NULL;
+    CHECK(vg_train_cfg_text(&c, &t1, &err) == VG_OK, "text: %s", err.msg);
+    char *copy = t1 ? strdup(t1) : NULL;
+    d = vg_train_cfg_default();
+    CHECK(copy && vg_train_cfg_parse(copy, &d, &err) == VG_OK, "parse: %s", err.msg);
+    CHECK(vg_train_cfg_text(&d, &t2, &err) == VG_OK && t1 && t2 && strcmp(t1, t2) == 0,
+          "text -> parse -> text differs:\n%s\n---\n%s", t1 ? t1 : "", t2 ? t2 : "");
+    CHECK(d.n_data == 2 && d.data[1].extra && !strcmp(d.data[1].test_list, "x.txt") &&
+              !d.default_lists && d.mode == VG_TRAIN_ALL && d.optimizer == VG_OPT_SGD && d.aug.neg_margin == 0.123f &&
+              d.aug.zoom_scene && d.alarm_recall == 0.9731 && d.seed == 18446744073709551557ull &&
+              !strcmp(d.no_alarm, "calm") && d.fixed_threshold == 0.4321f && !d.refit &&
+              !strcmp(d.select_note, "n=5 accuracy=0.8"),
+          "values after the round trip");
+    free(t1), free(t2), free(copy);
+    /* older checkpoints: data= and grouped aug lines */
+    char old[] = "data=dir\ntrain_list=tr.txt\nbackbone=b\nout=o\nepochs=3\n"
+                 "aug=0.5 1 0.75 1.33 0.5 0.1 0.2 0.3 0.04\naug_boxes=0.1 0.2 0.3 0.4 0.5 0.6\n";
+    d = vg_train_cfg_default();
+    CHECK(vg_train_cfg_parse(old, &d, &err) == VG_OK && d.n_data == 1 && !strcmp(d.data[0].dir, "dir") &&
+              !strcmp(d.data[0].train_list, "tr.txt") && d.aug.hue == 0.04f &&
+              d.aug.neg_scale_min == 0.6f && d.epochs == 3,
+          "older checkpoint: %s", err.msg);
+    char incomplete[] = "epochs=3\n";
+    CHECK(vg_train_cfg_parse(incomplete, &d, &err) == VG_ERR_FORMAT, "incomplete text accepted");
+}
+
 void test_train(void) {
+    test_cfg_text();
     int logits, first_block;
     vg_model *m = net(&logits, &first_block);
     enum { N = 4 };

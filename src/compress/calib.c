@@ -55,7 +55,9 @@ static bool alloc_table(vg_calib_table *t, int nt) {
     t->max = vg_calloc((size_t)nt, sizeof(float));
     t->mean_off = vg_malloc(sizeof(int64_t) * (size_t)nt);
     t->mean_c = vg_calloc((size_t)nt, sizeof(int));
-    return t->lo && t->hi && t->min && t->max && t->mean_off && t->mean_c;
+    if (t->lo && t->hi && t->min && t->max && t->mean_off && t->mean_c) return true;
+    vg_calib_table_free(t); /* the arrays that were allocated; t is empty again */
+    return false;
 }
 
 /* ---- range choice */

@@ -73,10 +73,13 @@ vg_status vg_metrics_compute(int n, int n_classes, const float *probs, const int
         m->alarm_precision = tp_alarm + fp_alarm ? (double)tp_alarm / (tp_alarm + fp_alarm) : 0;
         float *fpr, *tpr, *thr;
         int np;
-        if (vg_alarm_roc(n, n_classes, probs, labels, no_alarm, &fpr, &tpr, &thr, &np, &m->auc,
-                         NULL) == VG_OK) {
-            free(fpr), free(tpr), free(thr);
+        vg_status st =
+            vg_alarm_roc(n, n_classes, probs, labels, no_alarm, &fpr, &tpr, &thr, &np, &m->auc, err);
+        if (st != VG_OK) { /* no AUC of 0 made up */
+            vg_metrics_free(m);
+            return st;
         }
+        free(fpr), free(tpr), free(thr);
     }
     return VG_OK;
 }

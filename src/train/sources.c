@@ -431,25 +431,37 @@ uint64_t vg_dataset_hash(const vg_dataset *ds, const int *idx, int n) {
     return h;
 }
 
+/* the hash of vg_dataset_hash over the samples of idx that come from source s, in order */
+static uint64_t source_hash(const vg_dataset *ds, const int *idx, int n, int s, int *count) {
+    uint64_t h = vg_hash64("vigie-samples", 13, 0);
+    int k = 0;
+    for (int i = 0; i < n; i++) {
+        const vg_sample *sm = &ds->samples[idx[i]];
+        if (sm->source != s) continue;
+        const char *src = ds->sources[s].name;
+        h = vg_hash64(src, strlen(src) + 1, h);
+        h = vg_hash64(sm->name, strlen(sm->name) + 1, h);
+        k++;
+    }
+    *count = k;
+    return h;
+}
+
 void vg_dataset_describe(const vg_dataset *ds, const int *idx, int n, char *buf, size_t size) {
     size_t used = 0;
     buf[0] = 0;
-    int *sub = vg_malloc(sizeof(int) * ((size_t)n + 1));
-    if (!sub) return;
-    for (int s = 0; s < ds->n_sources; s++) {
-        int k = 0;
-        for (int i = 0; i < n; i++)
-            if (ds->samples[idx[i]].source == s) sub[k++] = idx[i];
+    for (int s = 0; s < ds->n_sources; s++) { /* no allocation: it cannot fail */
+        int k;
+        uint64_t h = source_hash(ds, idx, n, s, &k);
         if (k == 0) continue;
         int w = snprintf(buf + used, size - used, "%s%s:%d:%016llx", used ? "; " : "",
-                         ds->sources[s].name, k, (unsigned long long)vg_dataset_hash(ds, sub, k));
+                         ds->sources[s].name, k, (unsigned long long)h);
         if (w < 0 || (size_t)w >= size - used) {
             buf[used] = 0; /* no half entry */
             break;
         }
         used += (size_t)w;
     }
-    free(sub);
 }
 
 /* ---- the class of a crop */

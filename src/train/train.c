@@ -22,6 +22,7 @@
 #include <limits.h>
 #include <math.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -111,6 +112,7 @@ static void dir_of(const char *path, char *buf, size_t size) {
 typedef struct {
     char *buf;
     size_t n, cap;
+    bool oom; /* an addition was lost: the text is incomplete */
 } strbuf;
 
 static void sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -120,17 +122,132 @@ static void sb_add(strbuf *b, const char *fmt, ...) {
     va_start(ap, fmt);
     int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
     va_end(ap);
-    if (k < 0) return;
+    if (k < 0 || (size_t)k >= sizeof tmp) {
+        b->oom = true; /* cannot happen with the lines written here; never truncate silently */
+        return;
+    }
     if (b->n + (size_t)k + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
         while (cap < b->n + (size_t)k + 1) cap *= 2;
         char *p = vg_realloc(b->buf, cap);
-        if (!p) return;
+        if (!p) {
+            b->oom = true;
+            return;
+        }
         b->buf = p;
         b->cap = cap;
     }
     memcpy(b->buf + b->n, tmp, (size_t)k + 1);
     b->n += (size_t)k;
+}
+
+/* One table drives both writing and parsing the configuration: a field added to vg_train_cfg
+ * that a checkpoint or the refit must carry is one line here. Not in it: the data sources
+ * (their own "source=" lines), what the caller gives again on resume (memory budget, threads,
+ * cache folder) and the pointers set by callers (init_model, teacher, hooks). */
+typedef enum { F_BOOL, F_INT, F_ENUM, F_FLOAT, F_DOUBLE, F_U64, F_STR } field_type;
+typedef struct {
+    const char *key;
+    field_type type;
+    size_t off;
+} cfg_field;
+_Static_assert(sizeof(vg_train_mode) == sizeof(int) && sizeof(vg_opt_kind) == sizeof(int),
+               "F_ENUM fields are read and written as int");
+
+#define FIELD(key, type, member) {key, type, offsetof(vg_train_cfg, member)}
+static const cfg_field cfg_fields[] = {
+    FIELD("default_lists", F_BOOL, default_lists),
+    FIELD("val_fraction", F_FLOAT, val_fraction),
+    FIELD("backbone", F_STR, backbone),
+    FIELD("out", F_STR, out),
+    FIELD("mode", F_ENUM, mode),
+    FIELD("last_n", F_INT, last_n),
+    FIELD("size", F_INT, size),
+    FIELD("epochs", F_INT, epochs),
+    FIELD("batch", F_INT, batch),
+    FIELD("lr", F_FLOAT, lr),
+    FIELD("weight_decay", F_FLOAT, weight_decay),
+    FIELD("momentum", F_FLOAT, momentum),
+    FIELD("label_smoothing", F_FLOAT, label_smoothing),
+    FIELD("warmup_epochs", F_FLOAT, warmup_epochs),
+    FIELD("final_lr_frac", F_FLOAT, final_lr_frac),
+    FIELD("optimizer", F_ENUM, optimizer),
+    FIELD("balanced", F_BOOL, balanced),
+    FIELD("class_weights", F_BOOL, class_weights),
+    FIELD("patience", F_INT, patience),
+    FIELD("augment", F_BOOL, augment),
+    FIELD("keep_last", F_BOOL, keep_last),
+    FIELD("aug.scale_min", F_FLOAT, aug.scale_min),
+    FIELD("aug.scale_max", F_FLOAT, aug.scale_max),
+    FIELD("aug.ratio_min", F_FLOAT, aug.ratio_min),
+    FIELD("aug.ratio_max", F_FLOAT, aug.ratio_max),
+    FIELD("aug.flip_prob", F_FLOAT, aug.flip_prob),
+    FIELD("aug.brightness", F_FLOAT, aug.brightness),
+    FIELD("aug.contrast", F_FLOAT, aug.contrast),
+    FIELD("aug.saturation", F_FLOAT, aug.saturation),
+    FIELD("aug.hue", F_FLOAT, aug.hue),
+    FIELD("aug.zoom_prob", F_FLOAT, aug.zoom_prob),
+    FIELD("aug.zoom_min", F_FLOAT, aug.zoom_min),
+    FIELD("aug.box_zoom", F_FLOAT, aug.box_zoom),
+    FIELD("aug.box_zoom_min", F_FLOAT, aug.box_zoom_min),
+    FIELD("aug.box_zoom_max", F_FLOAT, aug.box_zoom_max),
+    FIELD("aug.neg_crop", F_FLOAT, aug.neg_crop),
+    FIELD("aug.neg_margin", F_FLOAT, aug.neg_margin),
+    FIELD("aug.neg_scale_min", F_FLOAT, aug.neg_scale_min),
+    FIELD("aug.zoom_scene", F_BOOL, aug.zoom_scene),
+    FIELD("tta_flip", F_BOOL, tta_flip),
+    FIELD("mixup", F_FLOAT, mixup),
+    FIELD("ema", F_FLOAT, ema),
+    FIELD("backbone_lr_mult", F_FLOAT, backbone_lr_mult),
+    FIELD("pool", F_INT, pool),
+    FIELD("alarm_recall", F_DOUBLE, alarm_recall),
+    FIELD("threshold_union", F_BOOL, threshold_union),
+    FIELD("no_alarm", F_STR, no_alarm),
+    FIELD("seed", F_U64, seed),
+    FIELD("refit", F_BOOL, refit),
+    FIELD("phase", F_INT, phase),
+    FIELD("stop_epoch", F_INT, stop_epoch),
+    FIELD("fixed_threshold", F_FLOAT, fixed_threshold),
+    FIELD("select_note", F_STR, select_note),
+};
+#undef FIELD
+#define N_CFG_FIELDS (sizeof cfg_fields / sizeof cfg_fields[0])
+
+static void field_write(strbuf *b, const vg_train_cfg *c, const cfg_field *f) {
+    const char *p = (const char *)c + f->off;
+    switch (f->type) {
+    case F_BOOL: sb_add(b, "%s=%d\n", f->key, *(const bool *)p); break;
+    case F_INT:
+    case F_ENUM: sb_add(b, "%s=%d\n", f->key, *(const int *)p); break;
+    case F_FLOAT: sb_add(b, "%s=%.9g\n", f->key, (double)*(const float *)p); break; /* exact */
+    case F_DOUBLE: sb_add(b, "%s=%.17g\n", f->key, *(const double *)p); break;  /* exact */
+    case F_U64: sb_add(b, "%s=%llu\n", f->key, (unsigned long long)*(const uint64_t *)p); break;
+    case F_STR: {
+        const char *v = *(const char *const *)p;
+        sb_add(b, "%s=%s\n", f->key, v ? v : "");
+        break;
+    }
+    }
+}
+
+/* Sets the field named k from v (strings point into v); false when no field has that name. */
+static bool field_read(vg_train_cfg *c, const char *k, char *v) {
+    for (size_t i = 0; i < N_CFG_FIELDS; i++) {
+        const cfg_field *f = &cfg_fields[i];
+        if (strcmp(f->key, k) != 0) continue;
+        char *p = (char *)c + f->off;
+        switch (f->type) {
+        case F_BOOL: *(bool *)p = atoi(v) != 0; break;
+        case F_INT:
+        case F_ENUM: *(int *)p = atoi(v); break;
+        case F_FLOAT: *(float *)p = strtof(v, NULL); break;
+        case F_DOUBLE: *(double *)p = strtod(v, NULL); break;
+        case F_U64: *(uint64_t *)p = strtoull(v, NULL, 10); break;
+        case F_STR: *(const char **)p = *v ? v : NULL; break;
+        }
+        return true;
+    }
+    return false;
 }
 
 static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
@@ -141,35 +258,41 @@ static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
         sb_add(b, "source=%s\t%s\t%s\t%s\t%d\n", d->dir, d->train_list ? d->train_list : "",
                d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
     }
-    sb_add(b, "default_lists=%d\n", c->default_lists);
-    sb_add(b, "val_fraction=%.9g\n", c->val_fraction);
-    sb_add(b, "backbone=%s\n", c->backbone ? c->backbone : "");
-    sb_add(b, "out=%s\n", c->out ? c->out : "");
-    sb_add(b, "mode=%d\nlast_n=%d\nsize=%d\nepochs=%d\nbatch=%d\n", c->mode, c->last_n, c->size,
-           c->epochs, c->batch);
-    sb_add(b, "lr=%.9g\nweight_decay=%.9g\nmomentum=%.9g\nlabel_smoothing=%.9g\n", c->lr,
-           c->weight_decay, c->momentum, c->label_smoothing);
-    sb_add(b, "warmup_epochs=%.9g\nfinal_lr_frac=%.9g\noptimizer=%d\n", c->warmup_epochs,
-           c->final_lr_frac, c->optimizer);
-    sb_add(b, "balanced=%d\nclass_weights=%d\npatience=%d\naugment=%d\nkeep_last=%d\n", c->balanced,
-           c->class_weights, c->patience, c->augment, c->keep_last);
-    sb_add(b, "aug=%.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.scale_min,
-           c->aug.scale_max, c->aug.ratio_min, c->aug.ratio_max, c->aug.flip_prob,
-           c->aug.brightness, c->aug.contrast, c->aug.saturation, c->aug.hue);
-    sb_add(b, "aug_zoom=%.9g %.9g\n", c->aug.zoom_prob, c->aug.zoom_min);
-    sb_add(b, "aug_boxes=%.9g %.9g %.9g %.9g %.9g %.9g\n", c->aug.box_zoom, c->aug.box_zoom_min,
-           c->aug.box_zoom_max, c->aug.neg_crop, c->aug.neg_margin, c->aug.neg_scale_min);
-    sb_add(b, "aug_zoom_scene=%d\n", c->aug.zoom_scene);
-    sb_add(b, "mixup=%.9g\nema=%.9g\nbackbone_lr_mult=%.9g\npool=%d\n", c->mixup, c->ema,
-           c->backbone_lr_mult, c->pool);
-    sb_add(b, "threshold_union=%d\n", c->threshold_union);
-    sb_add(b, "tta_flip=%d\nalarm_recall=%.9g\nno_alarm=%s\nseed=%llu\n", c->tta_flip,
-           c->alarm_recall, c->no_alarm ? c->no_alarm : "", (unsigned long long)c->seed);
-    sb_add(b, "refit=%d\nphase=%d\nstop_epoch=%d\nfixed_threshold=%.9g\nselect_note=%s\n", c->refit,
-           c->phase, c->stop_epoch, c->fixed_threshold, c->select_note ? c->select_note : "");
+    for (size_t i = 0; i < N_CFG_FIELDS; i++) field_write(b, c, &cfg_fields[i]);
 }
 
-/* Parses the text back; strings point into `text` (kept alive by the caller). */
+/* The lines of checkpoints written before the field table (read, never written). */
+static bool legacy_read(vg_train_cfg *d, const char *k, char *v) {
+    const char *sv = *v ? v : NULL;
+    if (!strcmp(k, "data") && sv && d->n_data < VG_TRAIN_MAX_DATA) {
+        memset(&d->data[d->n_data], 0, sizeof d->data[0]);
+        d->data[d->n_data++].dir = sv;
+    } else if (!strcmp(k, "train_list") && d->n_data > 0)
+        d->data[0].train_list = sv;
+    else if (!strcmp(k, "val_list") && d->n_data > 0)
+        d->data[0].val_list = sv;
+    else if (!strcmp(k, "extra_train") && d->n_data < VG_TRAIN_MAX_DATA) {
+        memset(&d->data[d->n_data], 0, sizeof d->data[0]);
+        d->data[d->n_data].dir = v;
+        d->data[d->n_data++].extra = true;
+    } else if (!strcmp(k, "aug"))
+        sscanf(v, "%f %f %f %f %f %f %f %f %f", &d->aug.scale_min, &d->aug.scale_max,
+               &d->aug.ratio_min, &d->aug.ratio_max, &d->aug.flip_prob, &d->aug.brightness,
+               &d->aug.contrast, &d->aug.saturation, &d->aug.hue);
+    else if (!strcmp(k, "aug_zoom"))
+        sscanf(v, "%f %f", &d->aug.zoom_prob, &d->aug.zoom_min);
+    else if (!strcmp(k, "aug_zoom_scene"))
+        d->aug.zoom_scene = atoi(v) != 0;
+    else if (!strcmp(k, "aug_boxes"))
+        sscanf(v, "%f %f %f %f %f %f", &d->aug.box_zoom, &d->aug.box_zoom_min,
+               &d->aug.box_zoom_max, &d->aug.neg_crop, &d->aug.neg_margin, &d->aug.neg_scale_min);
+    else
+        return false;
+    return true;
+}
+
+/* Parses the text back; strings point into `text` (kept alive by the caller). Unknown lines
+ * are ignored (a newer writer's fields keep their defaults). */
 static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
     vg_train_cfg d = vg_train_cfg_default();
     d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
@@ -181,20 +304,7 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         *eq = 0;
         const char *k = line;
         char *v = eq + 1;
-        const char *sv = *v ? v : NULL;
-        /* older checkpoints: data=, train_list=, val_list=, extra_train= */
-        if (!strcmp(k, "data") && sv && d.n_data < VG_TRAIN_MAX_DATA) {
-            memset(&d.data[d.n_data], 0, sizeof d.data[0]);
-            d.data[d.n_data++].dir = sv;
-        } else if (!strcmp(k, "train_list") && d.n_data > 0)
-            d.data[0].train_list = sv;
-        else if (!strcmp(k, "val_list") && d.n_data > 0)
-            d.data[0].val_list = sv;
-        else if (!strcmp(k, "extra_train") && d.n_data < VG_TRAIN_MAX_DATA) {
-            memset(&d.data[d.n_data], 0, sizeof d.data[0]);
-            d.data[d.n_data].dir = v;
-            d.data[d.n_data++].extra = true;
-        } else if (!strcmp(k, "source") && d.n_data < VG_TRAIN_MAX_DATA) {
+        if (!strcmp(k, "source") && d.n_data < VG_TRAIN_MAX_DATA) {
             char *f[5] = {v, NULL, NULL, NULL, NULL};
             for (int j = 1; j < 5 && f[j - 1]; j++) {
                 char *tab = strchr(f[j - 1], '\t');
@@ -208,53 +318,9 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
             sp->val_list = *f[2] ? f[2] : NULL;
             sp->test_list = *f[3] ? f[3] : NULL;
             sp->extra = atoi(f[4]) != 0;
-        } else if (!strcmp(k, "default_lists"))
-            d.default_lists = atoi(v) != 0;
-        else if (!strcmp(k, "val_fraction")) d.val_fraction = strtof(v, NULL);
-        else if (!strcmp(k, "backbone")) d.backbone = sv;
-        else if (!strcmp(k, "out")) d.out = sv;
-        else if (!strcmp(k, "mode")) d.mode = (vg_train_mode)atoi(v);
-        else if (!strcmp(k, "last_n")) d.last_n = atoi(v);
-        else if (!strcmp(k, "size")) d.size = atoi(v);
-        else if (!strcmp(k, "epochs")) d.epochs = atoi(v);
-        else if (!strcmp(k, "batch")) d.batch = atoi(v);
-        else if (!strcmp(k, "lr")) d.lr = strtof(v, NULL);
-        else if (!strcmp(k, "weight_decay")) d.weight_decay = strtof(v, NULL);
-        else if (!strcmp(k, "momentum")) d.momentum = strtof(v, NULL);
-        else if (!strcmp(k, "label_smoothing")) d.label_smoothing = strtof(v, NULL);
-        else if (!strcmp(k, "warmup_epochs")) d.warmup_epochs = strtof(v, NULL);
-        else if (!strcmp(k, "final_lr_frac")) d.final_lr_frac = strtof(v, NULL);
-        else if (!strcmp(k, "optimizer")) d.optimizer = (vg_opt_kind)atoi(v);
-        else if (!strcmp(k, "balanced")) d.balanced = atoi(v) != 0;
-        else if (!strcmp(k, "class_weights")) d.class_weights = atoi(v) != 0;
-        else if (!strcmp(k, "patience")) d.patience = atoi(v);
-        else if (!strcmp(k, "augment")) d.augment = atoi(v) != 0;
-        else if (!strcmp(k, "keep_last")) d.keep_last = atoi(v) != 0;
-        else if (!strcmp(k, "aug"))
-            sscanf(v, "%f %f %f %f %f %f %f %f %f", &d.aug.scale_min, &d.aug.scale_max,
-                   &d.aug.ratio_min, &d.aug.ratio_max, &d.aug.flip_prob, &d.aug.brightness,
-                   &d.aug.contrast, &d.aug.saturation, &d.aug.hue);
-        else if (!strcmp(k, "aug_zoom")) sscanf(v, "%f %f", &d.aug.zoom_prob, &d.aug.zoom_min);
-        else if (!strcmp(k, "aug_zoom_scene"))
-            d.aug.zoom_scene = atoi(v) != 0;
-        else if (!strcmp(k, "aug_boxes"))
-            sscanf(v, "%f %f %f %f %f %f", &d.aug.box_zoom, &d.aug.box_zoom_min,
-                   &d.aug.box_zoom_max, &d.aug.neg_crop, &d.aug.neg_margin, &d.aug.neg_scale_min);
-        else if (!strcmp(k, "tta_flip")) d.tta_flip = atoi(v) != 0;
-        else if (!strcmp(k, "mixup")) d.mixup = strtof(v, NULL);
-        else if (!strcmp(k, "ema")) d.ema = strtof(v, NULL);
-        else if (!strcmp(k, "backbone_lr_mult")) d.backbone_lr_mult = strtof(v, NULL);
-        else if (!strcmp(k, "pool")) d.pool = atoi(v);
-        else if (!strcmp(k, "alarm_recall")) d.alarm_recall = strtod(v, NULL);
-        else if (!strcmp(k, "threshold_union"))
-            d.threshold_union = atoi(v) != 0;
-        else if (!strcmp(k, "no_alarm")) d.no_alarm = sv;
-        else if (!strcmp(k, "seed")) d.seed = strtoull(v, NULL, 10);
-        else if (!strcmp(k, "refit")) d.refit = atoi(v) != 0;
-        else if (!strcmp(k, "phase")) d.phase = atoi(v);
-        else if (!strcmp(k, "stop_epoch")) d.stop_epoch = atoi(v);
-        else if (!strcmp(k, "fixed_threshold")) d.fixed_threshold = strtof(v, NULL);
-        else if (!strcmp(k, "select_note")) d.select_note = sv;
+        } else if (!field_read(&d, k, v)) {
+            legacy_read(&d, k, v);
+        }
     }
     if (d.phase < 0 || d.phase > 2 || d.stop_epoch < 0 || d.stop_epoch > d.epochs)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: refit phase %d / stop epoch %d invalid",
@@ -263,6 +329,22 @@ static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
     *c = d;
     return VG_OK;
+}
+
+vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err) {
+    strbuf b = {0};
+    cfg_to_text(c, &b);
+    if (!b.buf || b.oom) {
+        free(b.buf);
+        *out = NULL;
+        return vg_err_set(err, VG_ERR_NOMEM, "training configuration: out of memory");
+    }
+    *out = b.buf;
+    return VG_OK;
+}
+
+vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
+    return cfg_from_text(text, c, err);
 }
 
 /* ---- the run's state (what a checkpoint holds besides the model) */
@@ -363,6 +445,10 @@ static bool state_read(train_state *s, const uint8_t *p, size_t n) {
 static vg_status save_checkpoint(run *R, vg_err *err) {
     strbuf cfgt = {0};
     cfg_to_text(R->cfg, &cfgt);
+    if (cfgt.oom || !cfgt.buf) {
+        free(cfgt.buf);
+        return vg_err_set(err, VG_ERR_NOMEM, "checkpoint: out of memory");
+    }
     vg_wr sw = {0};
     state_write(&R->st, &sw);
     vg_wr ow = {0};
@@ -684,8 +770,8 @@ static vg_status write_csv(run *R, vg_err *err) {
                e->train_acc, e->val_loss, e->val_acc, e->alarm_recall, e->false_alarm_rate, e->auc,
                e->lr, e->seconds, e->best);
     }
-    vg_status st = b.buf ? vg_file_write_atomic(R->res->csv, b.buf, b.n, err)
-                         : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_status st = b.buf && !b.oom ? vg_file_write_atomic(R->res->csv, b.buf, b.n, err)
+                                   : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     free(b.buf);
     return st;
 }
@@ -1514,7 +1600,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
             snprintf(v, sizeof v, "%s (weights hash %016llx)", base ? base + 1 : cfg.backbone,
                      (unsigned long long)vg_hash64(bb->g.params,
                                                    sizeof(float) * (size_t)bb->g.n_params, 0));
-            vg_model_set_meta(R.m, "backbone_file", v, NULL);
+            st = vg_model_set_meta(R.m, "backbone_file", v, err);
         }
     }
     if (st == VG_OK) {
@@ -1608,7 +1694,11 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         r.select_note = note;
         strbuf b = {0};
         cfg_to_text(&r, &b);
-        if (!b.buf) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        if (!b.buf || b.oom) {
+            free(b.buf);
+            b.buf = NULL;
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        }
         *next = b.buf;
     }
     vg_optim_free(&R.opt);

@@ -89,6 +89,13 @@ typedef struct {
 /* The defaults of `vigie train` (the recipe documented in the README). */
 vg_train_cfg vg_train_cfg_default(void);
 
+/* The configuration as the text checkpoints store and the refit passes on ("key=value" lines,
+ * one table of fields drives both; *out is malloc'd), and back: strings point into `text`,
+ * which must outlive c; mem_budget, threads, cache_dir and resume are kept from *c. Lines of
+ * older checkpoints are read too. VG_ERR_FORMAT for an incomplete or inconsistent text. */
+vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err);
+vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err);
+
 typedef struct {
     const char *phase; /* "caching", "features", "training", "validating" */
     int epoch, epochs; /* 1-based epoch */
