@@ -202,7 +202,7 @@ typedef enum {
 typedef struct {
     int threads;  /* worker threads, >= 1 (default 1) */
     int batch;    /* images per forward pass, >= 1 (default 1) */
-    int precision; /* vg_precision */
+    vg_precision precision;
     int unfused;  /* 1: run every layer on its own (no conv + add / conv + depthwise fusion), for
                    * A/B comparisons; results are the same within float rounding. Default 0. */
 } vg_runner_opts;
