@@ -10,7 +10,7 @@
  * the same results for any thread count, and a checkpoint holds the parameters, the optimizer
  * state, the best weights so far, the position (epoch, batch) and the running sums of the
  * epoch in progress. Nothing time-dependent goes into the model file. */
-#include "train/train.h"
+#include "train/train_int.h"
 
 #include "core/rng.h"
 #include "cpu/backend.h"
@@ -28,51 +28,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define MAX_EPOCHS 1000
-#define STATE_VERSION 1u
 /* code, libraries, stacks, allocator slack: 48 MiB left a 288 px run with its images cached on
  * disk (the whole budget planned) 5 MiB over a 1 GiB budget */
 #define PROCESS_OVERHEAD (64u << 20)
-
-vg_train_cfg vg_train_cfg_default(void) {
-    vg_train_cfg c;
-    memset(&c, 0, sizeof c);
-    c.val_fraction = 0.15f;
-    c.default_lists = true;
-    /* The default recipe, chosen on the union of the shared datasets' validation lists
-     * (README): the last 4 inverted-residual blocks and the head fine-tuned (a light fine-tune
-     * generalised better to other cameras than the whole backbone, and on 4,000 images it is
-     * the one that fits the 20-minute budget), 10 epochs, validated and kept as a weight
-     * moving average; boxed images' crops labelled by the boxes they keep, no zoom-in or
-     * negative crops (validation did not support them). */
-    c.mode = VG_TRAIN_LAST;
-    c.last_n = 4;
-    c.epochs = 10;
-    c.batch = 32;
-    c.lr = 3e-4f;
-    c.weight_decay = 0.05f;
-    c.momentum = 0.9f;
-    c.label_smoothing = 0.1f;
-    c.warmup_epochs = 1.0f;
-    c.final_lr_frac = 0.01f;
-    c.optimizer = VG_OPT_ADAMW;
-    c.balanced = false;
-    c.class_weights = true;
-    c.patience = 6;
-    c.ema = 0.99f;
-    c.augment = true;
-    c.aug = vg_augment_default();
-    c.tta_flip = false;
-    c.alarm_recall = 0.97;
-    c.no_alarm = "neutral";
-    c.mem_budget = (size_t)1 << 30;
-    c.threads = 2;
-    c.seed = 1;
-    c.backbone_lr_mult = 1.0f;
-    c.refit = true;
-    c.fixed_threshold = -1.0f;
-    return c;
-}
 
 /* ---- small helpers */
 
@@ -107,258 +65,6 @@ static void dir_of(const char *path, char *buf, size_t size) {
     else snprintf(buf, size, "%.*s", (int)(s - path) ? (int)(s - path) : 1, path);
 }
 
-/* ---- the configuration as text (checkpoints store it; resume restores it) */
-
-typedef struct {
-    char *buf;
-    size_t n, cap;
-    bool oom; /* an addition was lost: the text is incomplete */
-} strbuf;
-
-static void sb_add(strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void sb_add(strbuf *b, const char *fmt, ...) {
-    char tmp[2048];
-    va_list ap;
-    va_start(ap, fmt);
-    int k = vsnprintf(tmp, sizeof tmp, fmt, ap);
-    va_end(ap);
-    if (k < 0 || (size_t)k >= sizeof tmp) {
-        b->oom = true; /* cannot happen with the lines written here; never truncate silently */
-        return;
-    }
-    if (b->n + (size_t)k + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
-        char *p = vg_realloc(b->buf, cap);
-        if (!p) {
-            b->oom = true;
-            return;
-        }
-        b->buf = p;
-        b->cap = cap;
-    }
-    memcpy(b->buf + b->n, tmp, (size_t)k + 1);
-    b->n += (size_t)k;
-}
-
-/* One table drives both writing and parsing the configuration: a field added to vg_train_cfg
- * that a checkpoint or the refit must carry is one line here. Not in it: the data sources
- * (their own "source=" lines), what the caller gives again on resume (memory budget, threads,
- * cache folder) and the pointers set by callers (init_model, teacher, hooks). */
-typedef enum { F_BOOL, F_INT, F_ENUM, F_FLOAT, F_DOUBLE, F_U64, F_STR } field_type;
-typedef struct {
-    const char *key;
-    field_type type;
-    size_t off;
-} cfg_field;
-_Static_assert(sizeof(vg_train_mode) == sizeof(int) && sizeof(vg_opt_kind) == sizeof(int),
-               "F_ENUM fields are read and written as int");
-
-#define FIELD(key, type, member) {key, type, offsetof(vg_train_cfg, member)}
-static const cfg_field cfg_fields[] = {
-    FIELD("default_lists", F_BOOL, default_lists),
-    FIELD("val_fraction", F_FLOAT, val_fraction),
-    FIELD("backbone", F_STR, backbone),
-    FIELD("out", F_STR, out),
-    FIELD("mode", F_ENUM, mode),
-    FIELD("last_n", F_INT, last_n),
-    FIELD("size", F_INT, size),
-    FIELD("epochs", F_INT, epochs),
-    FIELD("batch", F_INT, batch),
-    FIELD("lr", F_FLOAT, lr),
-    FIELD("weight_decay", F_FLOAT, weight_decay),
-    FIELD("momentum", F_FLOAT, momentum),
-    FIELD("label_smoothing", F_FLOAT, label_smoothing),
-    FIELD("warmup_epochs", F_FLOAT, warmup_epochs),
-    FIELD("final_lr_frac", F_FLOAT, final_lr_frac),
-    FIELD("optimizer", F_ENUM, optimizer),
-    FIELD("balanced", F_BOOL, balanced),
-    FIELD("class_weights", F_BOOL, class_weights),
-    FIELD("patience", F_INT, patience),
-    FIELD("augment", F_BOOL, augment),
-    FIELD("keep_last", F_BOOL, keep_last),
-    FIELD("aug.scale_min", F_FLOAT, aug.scale_min),
-    FIELD("aug.scale_max", F_FLOAT, aug.scale_max),
-    FIELD("aug.ratio_min", F_FLOAT, aug.ratio_min),
-    FIELD("aug.ratio_max", F_FLOAT, aug.ratio_max),
-    FIELD("aug.flip_prob", F_FLOAT, aug.flip_prob),
-    FIELD("aug.brightness", F_FLOAT, aug.brightness),
-    FIELD("aug.contrast", F_FLOAT, aug.contrast),
-    FIELD("aug.saturation", F_FLOAT, aug.saturation),
-    FIELD("aug.hue", F_FLOAT, aug.hue),
-    FIELD("aug.zoom_prob", F_FLOAT, aug.zoom_prob),
-    FIELD("aug.zoom_min", F_FLOAT, aug.zoom_min),
-    FIELD("aug.box_zoom", F_FLOAT, aug.box_zoom),
-    FIELD("aug.box_zoom_min", F_FLOAT, aug.box_zoom_min),
-    FIELD("aug.box_zoom_max", F_FLOAT, aug.box_zoom_max),
-    FIELD("aug.neg_crop", F_FLOAT, aug.neg_crop),
-    FIELD("aug.neg_margin", F_FLOAT, aug.neg_margin),
-    FIELD("aug.neg_scale_min", F_FLOAT, aug.neg_scale_min),
-    FIELD("aug.zoom_scene", F_BOOL, aug.zoom_scene),
-    FIELD("tta_flip", F_BOOL, tta_flip),
-    FIELD("mixup", F_FLOAT, mixup),
-    FIELD("ema", F_FLOAT, ema),
-    FIELD("backbone_lr_mult", F_FLOAT, backbone_lr_mult),
-    FIELD("pool", F_INT, pool),
-    FIELD("alarm_recall", F_DOUBLE, alarm_recall),
-    FIELD("threshold_union", F_BOOL, threshold_union),
-    FIELD("no_alarm", F_STR, no_alarm),
-    FIELD("seed", F_U64, seed),
-    FIELD("refit", F_BOOL, refit),
-    FIELD("phase", F_INT, phase),
-    FIELD("stop_epoch", F_INT, stop_epoch),
-    FIELD("fixed_threshold", F_FLOAT, fixed_threshold),
-    FIELD("select_note", F_STR, select_note),
-};
-#undef FIELD
-#define N_CFG_FIELDS (sizeof cfg_fields / sizeof cfg_fields[0])
-
-static void field_write(strbuf *b, const vg_train_cfg *c, const cfg_field *f) {
-    const char *p = (const char *)c + f->off;
-    switch (f->type) {
-    case F_BOOL: sb_add(b, "%s=%d\n", f->key, *(const bool *)p); break;
-    case F_INT:
-    case F_ENUM: sb_add(b, "%s=%d\n", f->key, *(const int *)p); break;
-    case F_FLOAT: sb_add(b, "%s=%.9g\n", f->key, (double)*(const float *)p); break; /* exact */
-    case F_DOUBLE: sb_add(b, "%s=%.17g\n", f->key, *(const double *)p); break;  /* exact */
-    case F_U64: sb_add(b, "%s=%llu\n", f->key, (unsigned long long)*(const uint64_t *)p); break;
-    case F_STR: {
-        const char *v = *(const char *const *)p;
-        sb_add(b, "%s=%s\n", f->key, v ? v : "");
-        break;
-    }
-    }
-}
-
-/* Sets the field named k from v (strings point into v); false when no field has that name. */
-static bool field_read(vg_train_cfg *c, const char *k, char *v) {
-    for (size_t i = 0; i < N_CFG_FIELDS; i++) {
-        const cfg_field *f = &cfg_fields[i];
-        if (strcmp(f->key, k) != 0) continue;
-        char *p = (char *)c + f->off;
-        switch (f->type) {
-        case F_BOOL: *(bool *)p = atoi(v) != 0; break;
-        case F_INT:
-        case F_ENUM: *(int *)p = atoi(v); break;
-        case F_FLOAT: *(float *)p = strtof(v, NULL); break;
-        case F_DOUBLE: *(double *)p = strtod(v, NULL); break;
-        case F_U64: *(uint64_t *)p = strtoull(v, NULL, 10); break;
-        case F_STR: *(const char **)p = *v ? v : NULL; break;
-        }
-        return true;
-    }
-    return false;
-}
-
-static void cfg_to_text(const vg_train_cfg *c, strbuf *b) {
-    /* one line per source: folder, lists and role, tab-separated (paths hold no tab here:
-     * vg_train_run refuses them) */
-    for (int i = 0; i < c->n_data; i++) {
-        const vg_source_spec *d = &c->data[i];
-        sb_add(b, "source=%s\t%s\t%s\t%s\t%d\n", d->dir, d->train_list ? d->train_list : "",
-               d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
-    }
-    for (size_t i = 0; i < N_CFG_FIELDS; i++) field_write(b, c, &cfg_fields[i]);
-}
-
-/* The lines of checkpoints written before the field table (read, never written). */
-static bool legacy_read(vg_train_cfg *d, const char *k, char *v) {
-    const char *sv = *v ? v : NULL;
-    if (!strcmp(k, "data") && sv && d->n_data < VG_TRAIN_MAX_DATA) {
-        memset(&d->data[d->n_data], 0, sizeof d->data[0]);
-        d->data[d->n_data++].dir = sv;
-    } else if (!strcmp(k, "train_list") && d->n_data > 0)
-        d->data[0].train_list = sv;
-    else if (!strcmp(k, "val_list") && d->n_data > 0)
-        d->data[0].val_list = sv;
-    else if (!strcmp(k, "extra_train") && d->n_data < VG_TRAIN_MAX_DATA) {
-        memset(&d->data[d->n_data], 0, sizeof d->data[0]);
-        d->data[d->n_data].dir = v;
-        d->data[d->n_data++].extra = true;
-    } else if (!strcmp(k, "aug"))
-        sscanf(v, "%f %f %f %f %f %f %f %f %f", &d->aug.scale_min, &d->aug.scale_max,
-               &d->aug.ratio_min, &d->aug.ratio_max, &d->aug.flip_prob, &d->aug.brightness,
-               &d->aug.contrast, &d->aug.saturation, &d->aug.hue);
-    else if (!strcmp(k, "aug_zoom"))
-        sscanf(v, "%f %f", &d->aug.zoom_prob, &d->aug.zoom_min);
-    else if (!strcmp(k, "aug_zoom_scene"))
-        d->aug.zoom_scene = atoi(v) != 0;
-    else if (!strcmp(k, "aug_boxes"))
-        sscanf(v, "%f %f %f %f %f %f", &d->aug.box_zoom, &d->aug.box_zoom_min,
-               &d->aug.box_zoom_max, &d->aug.neg_crop, &d->aug.neg_margin, &d->aug.neg_scale_min);
-    else
-        return false;
-    return true;
-}
-
-/* Parses the text back; strings point into `text` (kept alive by the caller). Unknown lines
- * are ignored (a newer writer's fields keep their defaults). */
-static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
-    vg_train_cfg d = vg_train_cfg_default();
-    d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
-    d.resume = c->resume;
-    d.default_lists = false; /* checkpoints from before default lists have no such line */
-    for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
-        char *eq = strchr(line, '=');
-        if (!eq) continue;
-        *eq = 0;
-        const char *k = line;
-        char *v = eq + 1;
-        if (!strcmp(k, "source") && d.n_data < VG_TRAIN_MAX_DATA) {
-            char *f[5] = {v, NULL, NULL, NULL, NULL};
-            for (int j = 1; j < 5 && f[j - 1]; j++) {
-                char *tab = strchr(f[j - 1], '\t');
-                if (tab) *tab = 0, f[j] = tab + 1;
-            }
-            if (!f[4]) return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: bad source line");
-            vg_source_spec *sp = &d.data[d.n_data++];
-            memset(sp, 0, sizeof *sp);
-            sp->dir = f[0];
-            sp->train_list = *f[1] ? f[1] : NULL;
-            sp->val_list = *f[2] ? f[2] : NULL;
-            sp->test_list = *f[3] ? f[3] : NULL;
-            sp->extra = atoi(f[4]) != 0;
-        } else if (!field_read(&d, k, v)) {
-            legacy_read(&d, k, v);
-        }
-    }
-    if (d.phase < 0 || d.phase > 2 || d.stop_epoch < 0 || d.stop_epoch > d.epochs)
-        return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: refit phase %d / stop epoch %d invalid",
-                          d.phase, d.stop_epoch);
-    if (d.n_data == 0 || !d.out || !d.backbone)
-        return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
-    *c = d;
-    return VG_OK;
-}
-
-vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err) {
-    strbuf b = {0};
-    cfg_to_text(c, &b);
-    if (!b.buf || b.oom) {
-        free(b.buf);
-        *out = NULL;
-        return vg_err_set(err, VG_ERR_NOMEM, "training configuration: out of memory");
-    }
-    *out = b.buf;
-    return VG_OK;
-}
-
-vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
-    return cfg_from_text(text, c, err);
-}
-
-/* ---- the run's state (what a checkpoint holds besides the model) */
-
-typedef struct {
-    int epoch, batch;      /* next to run */
-    int64_t step;          /* optimizer steps done */
-    double best_val_loss;
-    int best_epoch, bad_epochs;
-    double run_loss, run_correct, run_seen; /* sums of the epoch in progress */
-    int n_hist;
-    vg_epoch_stats hist[MAX_EPOCHS];
-} train_state;
-
 typedef struct {
     const vg_train_cfg *cfg;
     const vg_train_hooks *hooks;
@@ -366,7 +72,7 @@ typedef struct {
     vg_dataset *ds;
     vg_model *m;
     vg_cache *tc, *vc;
-    train_state st;
+    vg_train_state st;
     vg_optim opt;
     float *best;          /* best parameters (whole arena) */
     float *ema;           /* moving average of the parameters, or NULL */
@@ -382,144 +88,8 @@ typedef struct {
     bool meta_failed;     /* a meta() entry could not be stored: the model is not saved */
 } run;
 
-static void wr_f64(vg_wr *w, double v) {
-    uint64_t u;
-    memcpy(&u, &v, 8);
-    vg_wr_u64(w, u);
-}
-static double rd_f64(vg_rd *r) {
-    uint64_t u = vg_rd_u64(r);
-    double v;
-    memcpy(&v, &u, 8);
-    return v;
-}
-
-static void state_write(const train_state *s, vg_wr *w) {
-    vg_wr_u32(w, STATE_VERSION);
-    vg_wr_i32(w, s->epoch);
-    vg_wr_i32(w, s->batch);
-    vg_wr_u64(w, (uint64_t)s->step);
-    wr_f64(w, s->best_val_loss);
-    vg_wr_i32(w, s->best_epoch);
-    vg_wr_i32(w, s->bad_epochs);
-    wr_f64(w, s->run_loss);
-    wr_f64(w, s->run_correct);
-    wr_f64(w, s->run_seen);
-    vg_wr_i32(w, s->n_hist);
-    for (int i = 0; i < s->n_hist; i++) {
-        const vg_epoch_stats *e = &s->hist[i];
-        vg_wr_i32(w, e->epoch);
-        double v[] = {e->train_loss, e->train_acc,        e->val_loss, e->val_acc,  e->alarm_recall,
-                      e->false_alarm_rate, e->auc, e->lr, e->seconds};
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) wr_f64(w, v[k]);
-        vg_wr_u8(w, e->best);
-    }
-}
-
-static bool state_read(train_state *s, const uint8_t *p, size_t n) {
-    vg_rd r = vg_rd_make(p, n);
-    if (vg_rd_u32(&r) != STATE_VERSION) return false;
-    s->epoch = vg_rd_i32(&r);
-    s->batch = vg_rd_i32(&r);
-    s->step = (int64_t)vg_rd_u64(&r);
-    s->best_val_loss = rd_f64(&r);
-    s->best_epoch = vg_rd_i32(&r);
-    s->bad_epochs = vg_rd_i32(&r);
-    s->run_loss = rd_f64(&r);
-    s->run_correct = rd_f64(&r);
-    s->run_seen = rd_f64(&r);
-    s->n_hist = vg_rd_i32(&r);
-    if (r.bad || s->n_hist < 0 || s->n_hist > MAX_EPOCHS || s->epoch < 0 || s->batch < 0)
-        return false;
-    for (int i = 0; i < s->n_hist; i++) {
-        vg_epoch_stats *e = &s->hist[i];
-        e->epoch = vg_rd_i32(&r);
-        e->train_loss = rd_f64(&r), e->train_acc = rd_f64(&r), e->val_loss = rd_f64(&r);
-        e->val_acc = rd_f64(&r), e->alarm_recall = rd_f64(&r), e->false_alarm_rate = rd_f64(&r);
-        e->auc = rd_f64(&r), e->lr = rd_f64(&r), e->seconds = rd_f64(&r);
-        e->best = vg_rd_u8(&r) != 0;
-    }
-    return !r.bad && vg_rd_left(&r) == 0;
-}
-
 static vg_status save_checkpoint(run *R, vg_err *err) {
-    strbuf cfgt = {0};
-    cfg_to_text(R->cfg, &cfgt);
-    if (cfgt.oom || !cfgt.buf) {
-        free(cfgt.buf);
-        return vg_err_set(err, VG_ERR_NOMEM, "checkpoint: out of memory");
-    }
-    vg_wr sw = {0};
-    state_write(&R->st, &sw);
-    vg_wr ow = {0};
-    vg_wr_u32(&ow, (uint32_t)R->opt.cfg.kind);
-    vg_wr_u64(&ow, (uint64_t)R->opt.step);
-    vg_wr_u64(&ow, (uint64_t)R->m->g.n_params);
-    vg_wr_f32s(&ow, R->opt.m, (size_t)R->m->g.n_params);
-    if (R->opt.v) vg_wr_f32s(&ow, R->opt.v, (size_t)R->m->g.n_params);
-    vg_chunk ch[5];
-    int nc = 0;
-    ch[nc++] = (vg_chunk){{'T', 'C', 'F', 'G'}, cfgt.buf ? cfgt.buf : "", cfgt.n};
-    ch[nc++] = (vg_chunk){{'T', 'S', 'T', 'A'}, sw.p, sw.n};
-    ch[nc++] = (vg_chunk){{'O', 'P', 'T', 'M'}, ow.p, ow.n};
-    if (R->best) ch[nc++] = (vg_chunk){{'B', 'E', 'S', 'T'}, R->best, sizeof(float) * (size_t)R->m->g.n_params};
-    if (R->ema) ch[nc++] = (vg_chunk){{'E', 'M', 'A', ' '}, R->ema, sizeof(float) * (size_t)R->m->g.n_params};
-    vg_status st = (sw.oom || ow.oom || !cfgt.buf)
-                       ? vg_err_set(err, VG_ERR_NOMEM, "out of memory writing the checkpoint")
-                       : vg_model_save_ex(R->m, ch, nc, R->ckpt, err);
-    free(cfgt.buf);
-    vg_wr_free(&sw);
-    vg_wr_free(&ow);
-    return st;
-}
-
-/* ---- resume: the chunks of a checkpoint */
-
-typedef struct {
-    char *cfg_text;
-    train_state *st;
-    bool have_state;
-    uint8_t *optm;
-    size_t optm_n;
-    float *best;
-    size_t best_n;
-    float *ema;
-    size_t ema_n;
-} ckpt_parts;
-
-static vg_status ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size,
-                            vg_err *err) {
-    ckpt_parts *p = ud;
-    if (!memcmp(tag, "TCFG", 4)) {
-        free(p->cfg_text);
-        p->cfg_text = vg_malloc(size + 1);
-        if (!p->cfg_text) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        memcpy(p->cfg_text, data, size);
-        p->cfg_text[size] = 0;
-    } else if (!memcmp(tag, "TSTA", 4)) {
-        if (!state_read(p->st, data, size))
-            return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: training state unreadable");
-        p->have_state = true;
-    } else if (!memcmp(tag, "OPTM", 4)) {
-        free(p->optm);
-        p->optm = vg_malloc(size ? size : 1);
-        if (!p->optm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        memcpy(p->optm, data, size);
-        p->optm_n = size;
-    } else if (!memcmp(tag, "EMA ", 4)) {
-        free(p->ema);
-        p->ema = vg_malloc(size ? size : 1);
-        if (!p->ema) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        memcpy(p->ema, data, size);
-        p->ema_n = size;
-    } else if (!memcmp(tag, "BEST", 4)) {
-        free(p->best);
-        p->best = vg_malloc(size ? size : 1);
-        if (!p->best) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        memcpy(p->best, data, size);
-        p->best_n = size;
-    }
-    return VG_OK;
+    return vg_checkpoint_save(R->ckpt, R->cfg, &R->st, &R->opt, R->m, R->best, R->ema, err);
 }
 
 /* ---- validation */
@@ -761,12 +331,12 @@ static vg_status build_caches(run *R, size_t ram, vg_err *err) {
 /* ---- outputs: CSV, plots, final model */
 
 static vg_status write_csv(run *R, vg_err *err) {
-    strbuf b = {0};
-    sb_add(&b, "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
+    vg_strbuf b = {0};
+    vg_sb_add(&b, "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
                "seconds,best\n");
     for (int i = 0; i < R->st.n_hist; i++) {
         const vg_epoch_stats *e = &R->st.hist[i];
-        sb_add(&b, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,%d\n", e->epoch, e->train_loss,
+        vg_sb_add(&b, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,%d\n", e->epoch, e->train_loss,
                e->train_acc, e->val_loss, e->val_acc, e->alarm_recall, e->false_alarm_rate, e->auc,
                e->lr, e->seconds, e->best);
     }
@@ -1003,7 +573,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
 }
 
 static void epoch_done(run *R, vg_epoch_stats *e) {
-    train_state *s = &R->st;
+    vg_train_state *s = &R->st;
     bool improved = !isnan(e->val_loss) ? e->val_loss < s->best_val_loss : true;
     if (R->cfg->keep_last) improved = true;
     if (improved) {
@@ -1542,17 +1112,17 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     R.cfg = &cfg;
     R.hooks = hooks;
     R.res = res;
-    ckpt_parts cp;
+    vg_ckpt_parts cp;
     memset(&cp, 0, sizeof cp);
     cp.st = &R.st;
     vg_model *resumed = NULL, *bb = NULL;
     vg_status st = VG_OK;
     if (cfg.resume) {
-        st = vg_model_load_ex(cfg.resume, ckpt_chunk, &cp, &resumed, err);
+        st = vg_model_load_ex(cfg.resume, vg_ckpt_chunk, &cp, &resumed, err);
         if (st == VG_OK && (!cp.cfg_text || !cp.have_state || !cp.optm))
             st = vg_err_set(err, VG_ERR_FORMAT, "%s: a model, not a training checkpoint", cfg.resume);
         /* the configuration comes from the checkpoint (its strings point into cp.cfg_text) */
-        if (st == VG_OK) st = cfg_from_text(cp.cfg_text, &cfg, err);
+        if (st == VG_OK) st = vg_train_cfg_parse(cp.cfg_text, &cfg, err);
         if (st == VG_OK)
             say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
                 R.st.epoch + 1, R.st.batch, (long long)R.st.step);
@@ -1692,8 +1262,8 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         r.stop_epoch = R.st.best_epoch > 0 ? R.st.best_epoch : cfg.epochs;
         r.fixed_threshold = res->alarm_threshold;
         r.select_note = note;
-        strbuf b = {0};
-        cfg_to_text(&r, &b);
+        vg_strbuf b = {0};
+        vg_train_cfg_to_text(&r, &b);
         if (!b.buf || b.oom) {
             free(b.buf);
             b.buf = NULL;
@@ -1729,7 +1299,7 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     vg_train_result sel = *res;
     vg_train_cfg r = c; /* keeps the resources: memory budget, threads, cache folder */
     r.resume = NULL;
-    st = cfg_from_text(next, &r, err);
+    st = vg_train_cfg_parse(next, &r, err);
     if (st == VG_OK) {
         say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
                    "val for %d epochs of the same schedule, alarm threshold %.3f",
