@@ -36,9 +36,10 @@ static void state_write(const vg_train_state *s, vg_wr *w) {
     for (int i = 0; i < s->n_hist; i++) {
         const vg_epoch_stats *e = &s->hist[i];
         vg_wr_i32(w, e->epoch);
-        double v[] = {e->train_loss, e->train_acc,        e->val_loss, e->val_acc,  e->alarm_recall,
-                      e->false_alarm_rate, e->auc, e->lr, e->seconds};
-        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++) wr_f64(w, v[k]);
+        double v[] = {e->train_loss,       e->train_acc, e->val_loss, e->val_acc, e->alarm_recall,
+                      e->false_alarm_rate, e->auc,       e->lr,       e->seconds};
+        for (size_t k = 0; k < sizeof v / sizeof v[0]; k++)
+            wr_f64(w, v[k]);
         vg_wr_u8(w, e->best);
     }
 }
@@ -91,11 +92,13 @@ vg_status vg_checkpoint_save(const char *path, const vg_train_cfg *cfg, const vg
     ch[nc++] = (vg_chunk){{'T', 'C', 'F', 'G'}, cfgt.buf ? cfgt.buf : "", cfgt.n};
     ch[nc++] = (vg_chunk){{'T', 'S', 'T', 'A'}, sw.p, sw.n};
     ch[nc++] = (vg_chunk){{'O', 'P', 'T', 'M'}, ow.p, ow.n};
-    if (best) ch[nc++] = (vg_chunk){{'B', 'E', 'S', 'T'}, best, sizeof(float) * (size_t)m->g.n_params};
-    if (ema) ch[nc++] = (vg_chunk){{'E', 'M', 'A', ' '}, ema, sizeof(float) * (size_t)m->g.n_params};
+    if (best)
+        ch[nc++] = (vg_chunk){{'B', 'E', 'S', 'T'}, best, sizeof(float) * (size_t)m->g.n_params};
+    if (ema)
+        ch[nc++] = (vg_chunk){{'E', 'M', 'A', ' '}, ema, sizeof(float) * (size_t)m->g.n_params};
     vg_status s = (sw.oom || ow.oom || !cfgt.buf)
-                       ? vg_err_set(err, VG_ERR_NOMEM, "out of memory writing the checkpoint")
-                       : vg_model_save_ex(m, ch, nc, path, err);
+                      ? vg_err_set(err, VG_ERR_NOMEM, "out of memory writing the checkpoint")
+                      : vg_model_save_ex(m, ch, nc, path, err);
     free(cfgt.buf);
     vg_wr_free(&sw);
     vg_wr_free(&ow);
@@ -139,4 +142,3 @@ vg_status vg_ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t
     }
     return VG_OK;
 }
-

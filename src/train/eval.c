@@ -30,7 +30,8 @@ vg_status vg_eval_class_map(const vg_model *m, const vg_dataset *ds, int *map, v
                 from = ds->sources[ds->samples[i].source].root;
                 break;
             }
-        return vg_err_set(err, VG_ERR_ARG, "class '%s' of %s is not a class of the model (%s%s%s%s...)",
+        return vg_err_set(err, VG_ERR_ARG,
+                          "class '%s' of %s is not a class of the model (%s%s%s%s...)",
                           ds->classes[c], from, vg_model_label(m, 0), C > 1 ? ", " : "",
                           C > 1 ? vg_model_label(m, 1) : "", C > 2 ? ", " : "");
     }
@@ -38,8 +39,8 @@ vg_status vg_eval_class_map(const vg_model *m, const vg_dataset *ds, int *map, v
 }
 
 /* the image through the runner: whole, or its tiles with the max rule */
-static vg_status classify(vg_runner *r, const vg_image *img, const vg_eval_opts *o, float *p,
-                          int C, vg_err *err) {
+static vg_status classify(vg_runner *r, const vg_image *img, const vg_eval_opts *o, float *p, int C,
+                          vg_err *err) {
     if (o->tile_rows * o->tile_cols > 1)
         return vg_runner_classify_tiles(r, img, o->tile_rows, o->tile_cols, o->is_alarm, p,
                                         (size_t)C, NULL, 0, NULL, err);
@@ -48,8 +49,8 @@ static vg_status classify(vg_runner *r, const vg_image *img, const vg_eval_opts 
 
 /* the box-free crops of one boxed image, scored; VG_OK also when fewer fit */
 static vg_status score_crops(vg_runner *r, const vg_dataset *ds, const vg_sample *s,
-                             const vg_image *img, const vg_eval_opts *o, int C,
-                             vg_eval_result *res, vg_err *err) {
+                             const vg_image *img, const vg_eval_opts *o, int C, vg_eval_result *res,
+                             vg_err *err) {
     vg_augment neg = vg_augment_default(); /* the negative crops of training, same margin */
     float pc[VG_MAX_CLASSES];
     for (int c = 0; c < o->neg_crops; c++) {
@@ -82,7 +83,8 @@ vg_status vg_eval_classify(const vg_model *m, const vg_dataset *ds, const int *i
     bool crops = o->neg_crops > 0 && o->no_alarm >= 0;
     if (C < 1 || C > VG_MAX_CLASSES)
         return vg_err_set(err, VG_ERR_ARG, "eval: the model has %d outputs", C);
-    if (views < 1) return vg_err_set(err, VG_ERR_ARG, "eval: tiles %dx%d", o->tile_rows, o->tile_cols);
+    if (views < 1)
+        return vg_err_set(err, VG_ERR_ARG, "eval: tiles %dx%d", o->tile_rows, o->tile_cols);
     if (views > 1 && !o->is_alarm)
         return vg_err_set(err, VG_ERR_ARG, "eval: tiles need the alarm classes (max rule)");
     if (crops && ds->n_sources > VG_EVAL_MAX_SOURCES)

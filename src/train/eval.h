@@ -30,12 +30,12 @@ typedef struct {
 vg_eval_opts vg_eval_opts_default(void);
 
 typedef struct {
-    int n;          /* rows: images classified */
-    int skipped;    /* unreadable images */
-    int n_classes;  /* model outputs */
-    float *probs;   /* n x n_classes */
-    int *labels;    /* per row: the model class of the image's label */
-    int *pos;       /* per row: its position in the idx list given */
+    int n;         /* rows: images classified */
+    int skipped;   /* unreadable images */
+    int n_classes; /* model outputs */
+    float *probs;  /* n x n_classes */
+    int *labels;   /* per row: the model class of the image's label */
+    int *pos;      /* per row: its position in the idx list given */
     int crops[VG_EVAL_MAX_SOURCES], crop_alarms[VG_EVAL_MAX_SOURCES]; /* per source */
     double seconds; /* wall time of the classification */
 } vg_eval_result;

@@ -61,7 +61,8 @@ void vg_sb_add(vg_strbuf *b, const char *fmt, ...) {
     }
     if (b->n + (size_t)k + 1 > b->cap) {
         size_t cap = b->cap ? b->cap * 2 : 4096;
-        while (cap < b->n + (size_t)k + 1) cap *= 2;
+        while (cap < b->n + (size_t)k + 1)
+            cap *= 2;
         char *p = vg_realloc(b->buf, cap);
         if (!p) {
             b->oom = true;
@@ -89,7 +90,8 @@ typedef struct {
 _Static_assert(sizeof(vg_train_mode) == sizeof(int) && sizeof(vg_opt_kind) == sizeof(int),
                "F_ENUM fields are read and written as int");
 
-#define FIELD(key, type, member) {key, type, offsetof(vg_train_cfg, member)}
+#define FIELD(key, type, member)                                                                   \
+    { key, type, offsetof(vg_train_cfg, member) }
 static const cfg_field cfg_fields[] = {
     FIELD("default_lists", F_BOOL, default_lists),
     FIELD("val_fraction", F_FLOAT, val_fraction),
@@ -155,7 +157,7 @@ static void field_write(vg_strbuf *b, const vg_train_cfg *c, const cfg_field *f)
     case F_INT:
     case F_ENUM: vg_sb_add(b, "%s=%d\n", f->key, *(const int *)p); break;
     case F_FLOAT: vg_sb_add(b, "%s=%.9g\n", f->key, (double)*(const float *)p); break; /* exact */
-    case F_DOUBLE: vg_sb_add(b, "%s=%.17g\n", f->key, *(const double *)p); break;  /* exact */
+    case F_DOUBLE: vg_sb_add(b, "%s=%.17g\n", f->key, *(const double *)p); break;      /* exact */
     case F_U64: vg_sb_add(b, "%s=%llu\n", f->key, (unsigned long long)*(const uint64_t *)p); break;
     case F_STR: {
         const char *v = *(const char *const *)p;
@@ -191,9 +193,10 @@ void vg_train_cfg_to_text(const vg_train_cfg *c, vg_strbuf *b) {
     for (int i = 0; i < c->n_data; i++) {
         const vg_source_spec *d = &c->data[i];
         vg_sb_add(b, "source=%s\t%s\t%s\t%s\t%d\n", d->dir, d->train_list ? d->train_list : "",
-               d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
+                  d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
     }
-    for (size_t i = 0; i < N_CFG_FIELDS; i++) field_write(b, c, &cfg_fields[i]);
+    for (size_t i = 0; i < N_CFG_FIELDS; i++)
+        field_write(b, c, &cfg_fields[i]);
 }
 
 /* The lines of checkpoints written before the field table (read, never written). */
@@ -219,8 +222,8 @@ static bool legacy_read(vg_train_cfg *d, const char *k, char *v) {
     else if (!strcmp(k, "aug_zoom_scene"))
         d->aug.zoom_scene = atoi(v) != 0;
     else if (!strcmp(k, "aug_boxes"))
-        sscanf(v, "%f %f %f %f %f %f", &d->aug.box_zoom, &d->aug.box_zoom_min,
-               &d->aug.box_zoom_max, &d->aug.neg_crop, &d->aug.neg_margin, &d->aug.neg_scale_min);
+        sscanf(v, "%f %f %f %f %f %f", &d->aug.box_zoom, &d->aug.box_zoom_min, &d->aug.box_zoom_max,
+               &d->aug.neg_crop, &d->aug.neg_margin, &d->aug.neg_scale_min);
     else
         return false;
     return true;
@@ -281,4 +284,3 @@ vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err) {
 vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
     return cfg_from_text(text, c, err);
 }
-

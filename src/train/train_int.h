@@ -23,15 +23,14 @@ void vg_train_cfg_to_text(const vg_train_cfg *c, vg_strbuf *b);
 /* The run's state: what a checkpoint holds besides the model, the configuration and the
  * optimizer. */
 typedef struct {
-    int epoch, batch;      /* next to run */
-    int64_t step;          /* optimizer steps done */
+    int epoch, batch; /* next to run */
+    int64_t step;     /* optimizer steps done */
     double best_val_loss;
     int best_epoch, bad_epochs;
     double run_loss, run_correct, run_seen; /* sums of the epoch in progress */
     int n_hist;
     vg_epoch_stats hist[MAX_EPOCHS];
 } vg_train_state;
-
 
 /* checkpoint.c: a checkpoint is the model file (atomic write) with chunks TCFG (configuration
  * text), TSTA (state), OPTM (optimizer moments), BEST and EMA (parameter arenas, optional). */
@@ -52,7 +51,6 @@ typedef struct {
     float *ema;
     size_t ema_n;
 } vg_ckpt_parts;
-vg_status vg_ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size,
-                        vg_err *err);
+vg_status vg_ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size, vg_err *err);
 
 #endif
