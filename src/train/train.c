@@ -35,12 +35,12 @@
 /* ---- small helpers */
 
 /* epochs this run goes through: a refit stops early in its `epochs`-long schedule */
-static int run_epochs(const vg_train_cfg *c) {
+int vg_run_run_epochs(const vg_train_cfg *c) {
     return c->stop_epoch > 0 && c->stop_epoch < c->epochs ? c->stop_epoch : c->epochs;
 }
 
-static void say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void say(const vg_train_hooks *h, const char *fmt, ...) {
+void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) {
     if (!h || !h->log) return;
     char line[1024];
     va_list ap;
@@ -50,7 +50,7 @@ static void say(const vg_train_hooks *h, const char *fmt, ...) {
     h->log(h->ud, line);
 }
 
-static bool stop_requested(const vg_train_hooks *h) { return h && h->should_stop && h->should_stop(h->ud); }
+bool vg_run_stop_requested(const vg_train_hooks *h) { return h && h->should_stop && h->should_stop(h->ud); }
 
 /* OUT.vgm -> OUT + suffix */
 static void sibling(const char *out, const char *suffix, char *buf, size_t size) {
@@ -65,37 +65,15 @@ static void dir_of(const char *path, char *buf, size_t size) {
     else snprintf(buf, size, "%.*s", (int)(s - path) ? (int)(s - path) : 1, path);
 }
 
-typedef struct {
-    const vg_train_cfg *cfg;
-    const vg_train_hooks *hooks;
-    vg_train_result *res;
-    vg_dataset *ds;
-    vg_model *m;
-    vg_cache *tc, *vc;
-    vg_train_state st;
-    vg_optim opt;
-    float *best;          /* best parameters (whole arena) */
-    float *ema;           /* moving average of the parameters, or NULL */
-    float *swap;          /* the live parameters while the averaged ones are evaluated */
-    vg_param_range ranges[512];
-    int n_ranges;
-    float *class_w;       /* n_classes, or NULL */
-    int no_alarm;         /* class index, or -1 */
-    int size, chunk, first_trainable, fc_node, logits;
-    char ckpt[1024];
-    char train_set[2048], val_set[2048]; /* vg_dataset_describe of the training and
-                                                validation images (before a refit) */
-    bool meta_failed;     /* a meta() entry could not be stored: the model is not saved */
-} run;
 
-static vg_status save_checkpoint(run *R, vg_err *err) {
+vg_status vg_run_save_checkpoint(vg_run *R, vg_err *err) {
     return vg_checkpoint_save(R->ckpt, R->cfg, &R->st, &R->opt, R->m, R->best, R->ema, err);
 }
 
 /* ---- validation */
 
 /* Probabilities of every validation entry (no augmentation; mirrored average with TTA). */
-static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *probs, int *labels,
+vg_status vg_run_predict_cache(vg_run *R, vg_trainer *t, const vg_cache *c, float *probs, int *labels,
                                int *n_out, double *loss, vg_err *err) {
     int C = R->ds->n_classes, S = vg_cache_size(c), n = 0;
     vg_input_spec spec = R->m->input;
@@ -142,7 +120,7 @@ static vg_status predict_cache(run *R, vg_trainer *t, const vg_cache *c, float *
     return VG_OK;
 }
 
-/* ---- the run */
+/* ---- the vg_run */
 
 /* "fire 253/38 neutral 118/20 ..." (training / validation images per class) into line */
 static void class_counts_line(const vg_dataset *ds, const int *tr, int ntr, const int *va, int nva,
@@ -156,7 +134,7 @@ static void class_counts_line(const vg_dataset *ds, const int *tr, int ntr, cons
         k += snprintf(line + k, size - (size_t)k, " %s %d/%d", ds->classes[i], tc[i], vcn[i]);
 }
 
-static vg_status setup_data(run *R, vg_err *err) {
+static vg_status setup_data(vg_run *R, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     vg_dataset_opts o = vg_dataset_opts_default();
     o.no_alarm = c->no_alarm ? c->no_alarm : "neutral";
@@ -169,17 +147,17 @@ static vg_status setup_data(run *R, vg_err *err) {
     for (int s = 0; s < ds->n_sources; s++) {
         const vg_source *so = &ds->sources[s];
         if (so->made_up && c->phase != 2 && so->n_split[VG_SPLIT_VAL] > 0)
-            say(R->hooks,
+            vg_run_say(R->hooks,
                 "warning: %s: no train or val list: made up a stratified %.0f%% "
                 "validation split; near-duplicate frames of one clip may land on both "
                 "sides and make validation look better than it is",
                 so->root, 100.0 * c->val_fraction);
         if (so->skipped)
-            say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)", so->root,
+            vg_run_say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)", so->root,
                 so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS,
                 so->skipped_example ? so->skipped_example : "?");
         if (so->detection && so->no_label_file + so->empty_labels > 0 && ds->no_alarm >= 0)
-            say(R->hooks,
+            vg_run_say(R->hooks,
                 "%s: %d images without boxes (%d without a label file, %d with an "
                 "empty one): class %s",
                 so->root, so->no_label_file + so->empty_labels, so->no_label_file, so->empty_labels,
@@ -208,7 +186,7 @@ static vg_status setup_data(run *R, vg_err *err) {
                                        : "",
                          nt, nv);
         class_counts_line(ds, tr, nt, va, nv, line, sizeof line, k);
-        say(R->hooks, "%s", line);
+        vg_run_say(R->hooks, "%s", line);
         free(tr), free(va);
     }
     /* the train and val images as the selection saw them (a refit trains on both) */
@@ -218,17 +196,17 @@ static vg_status setup_data(run *R, vg_err *err) {
     if (st != VG_OK) return st;
     R->no_alarm = c->no_alarm ? vg_dataset_find_class(ds, c->no_alarm) : -1;
     if (R->no_alarm < 0 && c->no_alarm)
-        say(R->hooks, "note: no class named '%s': alarm metrics are off", c->no_alarm);
+        vg_run_say(R->hooks, "note: no class named '%s': alarm metrics are off", c->no_alarm);
     int k = snprintf(line, sizeof line,
                      "data: %d classes, %d training images, %d validation:", ds->n_classes,
                      ds->n_train, ds->n_val);
     class_counts_line(ds, ds->train, ds->n_train, ds->val, ds->n_val, line, sizeof line, k);
-    say(R->hooks, "%s", line);
+    vg_run_say(R->hooks, "%s", line);
     return VG_OK;
 }
 
 /* memory plan: the largest chunk (<= batch, <= 16) that fits with everything else */
-static vg_status plan_memory(run *R, size_t *cache_ram, vg_err *err) {
+static vg_status plan_memory(vg_run *R, size_t *cache_ram, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     size_t np = (size_t)R->m->g.n_params;
     size_t state = np * sizeof(float) * (3 + (c->optimizer == VG_OPT_ADAMW ? 2 : 1)); /* params, grads, best, moments */
@@ -260,7 +238,7 @@ static vg_status plan_memory(run *R, size_t *cache_ram, vg_err *err) {
                           (double)loader / 1e6, (double)(need1 - fixed) / 1e6,
                           (double)PROCESS_OVERHEAD / 1e6);
     if (c->mode == VG_TRAIN_HEAD) R->chunk = max_chunk;
-    say(R->hooks, "memory plan: chunk %d; parameters + optimizer %.0f MB, training buffers %.0f MB, "
+    vg_run_say(R->hooks, "memory plan: chunk %d; parameters + optimizer %.0f MB, training buffers %.0f MB, "
                   "loader %.0f MB, process %.0f MB; image cache up to %.0f MB in RAM%s",
         R->chunk, (double)state / 1e6, (double)R->res->buffers / 1e6, (double)loader / 1e6,
         (double)PROCESS_OVERHEAD / 1e6, (double)*cache_ram / 1e6,
@@ -269,23 +247,23 @@ static vg_status plan_memory(run *R, size_t *cache_ram, vg_err *err) {
 }
 
 typedef struct {
-    run *R;
+    vg_run *R;
     const char *what;
 } cache_progress_ud;
 
 static void on_bad_image(void *ud, const char *path, const char *msg) {
     cache_progress_ud *u = ud;
-    say(u->R->hooks, "skipping unreadable image %s: %s", path, msg);
+    vg_run_say(u->R->hooks, "skipping unreadable image %s: %s", path, msg);
 }
 
 static void on_cache_progress(void *ud, int done, int total) {
     cache_progress_ud *u = ud;
     if (!u->R->hooks || !u->R->hooks->progress) return;
-    vg_train_progress p = {u->what, 0, run_epochs(u->R->cfg), done, total, 0, 0, 0, 0, 0};
+    vg_train_progress p = {u->what, 0, vg_run_run_epochs(u->R->cfg), done, total, 0, 0, 0, 0, 0};
     u->R->hooks->progress(u->R->hooks->ud, &p);
 }
 
-static vg_status build_caches(run *R, size_t ram, vg_err *err) {
+static vg_status build_caches(vg_run *R, size_t ram, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     char dir[1024];
     if (c->cache_dir) snprintf(dir, sizeof dir, "%s", c->cache_dir);
@@ -306,12 +284,12 @@ static vg_status build_caches(run *R, size_t ram, vg_err *err) {
     vg_status st = vg_cache_build(&R->tc, R->ds, R->ds->train, R->ds->n_train, &co, err);
     if (st != VG_OK) return st;
     if (vg_cache_good(R->tc) < vg_cache_count(R->tc))
-        say(R->hooks, "%d of %d training images could not be read and are skipped",
+        vg_run_say(R->hooks, "%d of %d training images could not be read and are skipped",
             vg_cache_count(R->tc) - vg_cache_good(R->tc), vg_cache_count(R->tc));
     R->res->cache_ram = vg_cache_ram_bytes(R->tc);
     R->res->cache_disk = vg_cache_disk_bytes(R->tc);
     if (vg_cache_file(R->tc))
-        say(R->hooks, "training images cached on disk (%s, %.0f MB): the memory budget leaves "
+        vg_run_say(R->hooks, "training images cached on disk (%s, %.0f MB): the memory budget leaves "
                       "too little RAM for them",
             vg_cache_file(R->tc), (double)vg_cache_disk_bytes(R->tc) / 1e6);
     if (R->ds->n_val > 0) {
@@ -330,7 +308,7 @@ static vg_status build_caches(run *R, size_t ram, vg_err *err) {
 
 /* ---- outputs: CSV, plots, final model */
 
-static vg_status write_csv(run *R, vg_err *err) {
+vg_status vg_run_write_csv(vg_run *R, vg_err *err) {
     vg_strbuf b = {0};
     vg_sb_add(&b, "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
                "seconds,best\n");
@@ -346,7 +324,7 @@ static vg_status write_csv(run *R, vg_err *err) {
     return st;
 }
 
-static vg_status write_curves(run *R, vg_err *err) {
+static vg_status write_curves(vg_run *R, vg_err *err) {
     int n = R->st.n_hist;
     if (n == 0) return VG_OK;
     float *v = vg_malloc(sizeof(float) * (size_t)n * 5);
@@ -369,8 +347,8 @@ static vg_status write_curves(run *R, vg_err *err) {
     return st;
 }
 
-static void meta(run *R, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
-static void meta(run *R, const char *k, const char *fmt, ...) {
+static void meta(vg_run *R, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta(vg_run *R, const char *k, const char *fmt, ...) {
     char v[1024];
     va_list ap;
     va_start(ap, fmt);
@@ -388,7 +366,7 @@ static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
 
 /* The source of each validation row (the good entries of the validation cache, in order);
  * false when the rows do not map (no cache, a count mismatch). */
-static bool val_sources(const run *R, int nv, int *src) {
+static bool val_sources(const vg_run *R, int nv, int *src) {
     int r = 0;
     for (int i = 0; R->vc && i < vg_cache_count(R->vc) && r < nv; i++)
         if (vg_cache_ok(R->vc, i)) src[r++] = R->ds->samples[vg_cache_sample(R->vc, i)].source;
@@ -398,7 +376,7 @@ static bool val_sources(const run *R, int nv, int *src) {
 /* The alarm threshold: the target recall on the validation images of every source that has
  * alarm images (the lowest of their thresholds), so that no camera type is left below it;
  * on their union with cfg->threshold_union or a single source. */
-static vg_status choose_threshold(const run *R, const float *probs, const int *labels, int nv,
+vg_status vg_run_choose_threshold(const vg_run *R, const float *probs, const int *labels, int nv,
                                   float *out, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     int C = R->ds->n_classes;
@@ -434,7 +412,7 @@ static vg_status choose_threshold(const run *R, const float *probs, const int *l
 
 /* The validation figures of each source at threshold thr (rows: the good entries of the
  * validation cache, in order), said and written to *note ("name: n= acc= ...; ..."). */
-static vg_status per_source_val(run *R, const float *probs, const int *labels, int nv, float thr,
+static vg_status per_source_val(vg_run *R, const float *probs, const int *labels, int nv, float thr,
                                 char *note, size_t size, vg_err *err) {
     note[0] = 0;
     const vg_dataset *ds = R->ds;
@@ -463,7 +441,7 @@ static vg_status per_source_val(run *R, const float *probs, const int *labels, i
         char ar[32] = "-", fa[32] = "-";
         if (mt.alarm_pos) snprintf(ar, sizeof ar, "%.3f", mt.alarm_recall);
         if (mt.alarm_neg) snprintf(fa, sizeof fa, "%.3f", mt.false_alarm_rate);
-        say(R->hooks,
+        vg_run_say(R->hooks,
             "  val %-18s %4d images: accuracy %.3f, alarm recall %s (%d), false alarms %s (%d)",
             ds->sources[s].name, k, mt.accuracy, ar, mt.alarm_pos, fa, mt.alarm_neg);
         int w = snprintf(note + used, size - used,
@@ -477,7 +455,7 @@ static vg_status per_source_val(run *R, const float *probs, const int *labels, i
 }
 
 /* val probabilities with the final weights -> threshold, metrics, model, plots */
-static vg_status finish(run *R, const float *probs, const int *labels, int nv, vg_err *err) {
+vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     int C = R->ds->n_classes;
     vg_train_result *res = R->res;
@@ -487,7 +465,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     if (c->phase == 2 && c->fixed_threshold >= 0)
         thr = c->fixed_threshold; /* the selection run's: nothing left to choose it on */
     else if (nv > 0 && R->no_alarm >= 0) {
-        vg_status st = choose_threshold(R, probs, labels, nv, &thr, err);
+        vg_status st = vg_run_choose_threshold(R, probs, labels, nv, &thr, err);
         if (st != VG_OK) return st;
     }
     if (nv > 0) {
@@ -532,7 +510,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     if (c->phase == 2) {
         meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
                          "threshold kept from the run that chose it on val",
-             vg_cache_good(R->tc), run_epochs(c), c->epochs);
+             vg_cache_good(R->tc), vg_run_run_epochs(c), c->epochs);
         if (c->select_note) meta(R, "selection_val_metrics", "%s", c->select_note);
     }
     if (nv > 0) {
@@ -551,7 +529,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
         return vg_err_set(err, VG_ERR_NOMEM, "model metadata: out of memory");
     }
     vg_status st = vg_model_save(R->m, res->model, err);
-    if (st == VG_OK) st = write_csv(R, err);
+    if (st == VG_OK) st = vg_run_write_csv(R, err);
     if (st == VG_OK) st = write_curves(R, err);
     if (st == VG_OK && nv > 0)
         st = vg_plot_confusion(res->confusion, "validation: confusion matrix",
@@ -572,7 +550,7 @@ static vg_status finish(run *R, const float *probs, const int *labels, int nv, v
     return st;
 }
 
-static void epoch_done(run *R, vg_epoch_stats *e) {
+void vg_run_epoch_done(vg_run *R, vg_epoch_stats *e) {
     vg_train_state *s = &R->st;
     bool improved = !isnan(e->val_loss) ? e->val_loss < s->best_val_loss : true;
     if (R->cfg->keep_last) improved = true;
@@ -590,13 +568,13 @@ static void epoch_done(run *R, vg_epoch_stats *e) {
     if (R->hooks && R->hooks->epoch_end) R->hooks->epoch_end(R->hooks->ud, e);
 }
 
-static void progress(run *R, const char *phase, int epoch, int step, int steps, double lr,
+void vg_run_progress(vg_run *R, const char *phase, int epoch, int step, int steps, double lr,
                      double t0, int done_imgs, double eta) {
     if (!R->hooks || !R->hooks->progress) return;
     double el = vg_time_now() - t0;
     vg_train_progress p = {phase,
                            epoch + 1,
-                           run_epochs(R->cfg),
+                           vg_run_run_epochs(R->cfg),
                            step,
                            steps,
                            R->st.run_seen ? R->st.run_loss / R->st.run_seen : 0,
@@ -607,7 +585,7 @@ static void progress(run *R, const char *phase, int epoch, int step, int steps, 
     R->hooks->progress(R->hooks->ud, &p);
 }
 
-static int argmax(const float *p, int n) {
+int vg_run_argmax(const float *p, int n) {
     int b = 0;
     for (int i = 1; i < n; i++)
         if (p[i] > p[b]) b = i;
@@ -616,423 +594,8 @@ static int argmax(const float *p, int n) {
 
 /* ---- weight averaging and mixup */
 
-static void ema_update(run *R) {
-    if (!R->ema) return;
-    /* warm-up: early on the average follows the weights closely (TensorFlow's correction) */
-    double d = R->cfg->ema, s = (double)R->st.step;
-    if ((1 + s) / (10 + s) < d) d = (1 + s) / (10 + s);
-    const float *p = R->m->g.params;
-    for (int r = 0; r < R->n_ranges; r++)
-        for (int64_t i = R->ranges[r].off; i < R->ranges[r].off + R->ranges[r].len; i++)
-            R->ema[i] = (float)(d * R->ema[i] + (1 - d) * p[i]);
-}
 
-/* evaluate with the averaged weights: swap them in (and back out afterwards) */
-static void ema_swap(run *R, bool in) {
-    if (!R->ema) return;
-    size_t bytes = sizeof(float) * (size_t)R->m->g.n_params;
-    if (in) {
-        memcpy(R->swap, R->m->g.params, bytes);
-        memcpy(R->m->g.params, R->ema, bytes);
-    } else {
-        memcpy(R->m->g.params, R->swap, bytes);
-    }
-}
-
-/* Beta(a, a) by Johnk's method (fine for the small a mixup uses) */
-static float beta_sample(vg_rng *r, float a) {
-    for (int tries = 0; tries < 1000; tries++) {
-        double u = vg_rng_uniform(r), v = vg_rng_uniform(r);
-        double x = pow(u, 1.0 / a), y = pow(v, 1.0 / a);
-        if (x + y <= 1.0 && x + y > 0) return (float)(x / (x + y));
-    }
-    return 0.5f;
-}
-
-/* ---- full / last-N training */
-
-static vg_status train_full(run *R, vg_err *err) {
-    const vg_train_cfg *c = R->cfg;
-    vg_model *m = R->m;
-    int C = R->ds->n_classes;
-    vg_trainer *t = NULL;
-    vg_loader *ld = NULL;
-    float *probs = NULL;
-    int *labels = NULL;
-    vg_trainer_opts o = {R->chunk, c->threads, R->first_trainable, R->logits, false, 0.1f};
-    vg_status st = vg_trainer_init(&t, &m->g, R->size, R->size, &o, err);
-    vg_loader_opts lo = vg_loader_opts_default();
-    lo.batch = c->batch;
-    lo.balanced = c->balanced;
-    lo.aug = c->augment ? &c->aug : NULL;
-    lo.spec = m->input;
-    lo.seed = c->seed;
-    lo.threads = 1;
-    lo.ds = R->ds;
-    if (st == VG_OK) st = vg_loader_new(&ld, R->tc, NULL, 0, &lo, err);
-    bool boxed = false;
-    for (int i = 0; i < R->ds->n_train && !boxed; i++)
-        boxed = R->ds->samples[R->ds->train[i]].boxed;
-    if (st == VG_OK && boxed && c->augment && R->class_w) {
-        /* crops of boxed images take the class of what they keep, and negative crops are
-         * neutral: weigh the classes as the draws have them, not as the images do */
-        int counts[VG_MAX_CLASSES];
-        vg_loader_label_counts(ld, 0, counts);
-        bool every = true; /* a class whose few boxed images all lost their boxes in epoch 1 */
-        for (int i = 0; i < C; i++)
-            every = every && counts[i] > 0;
-        if (every)
-            st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
-        else
-            say(R->hooks, "note: a class has no draw in epoch 1: class weights from the images");
-        char line[512];
-        int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
-        for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
-            k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i],
-                          counts[i], (double)R->class_w[i]);
-        if (st == VG_OK && every && R->st.step == 0) say(R->hooks, "%s", line);
-    }
-    int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
-    probs = vg_malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
-    labels = vg_malloc(sizeof(int) * (size_t)(nv_max + 1));
-    size_t img_floats = (size_t)R->size * R->size * 3;
-    float *xmix = c->mixup > 0 ? vg_malloc(sizeof(float) * img_floats * (size_t)c->batch) : NULL;
-    float *targets = vg_malloc(sizeof(float) * (size_t)c->batch * C);
-    float *sw = vg_malloc(sizeof(float) * (size_t)c->batch);
-    int *perm = vg_malloc(sizeof(int) * (size_t)c->batch);
-    for (int i = 0; perm && i < c->batch; i++) perm[i] = i;
-    if (st == VG_OK && (!probs || !labels || !targets || !sw || !perm || (c->mixup > 0 && !xmix)))
-        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    /* the teacher of distillation: one image at a time (its cost is small beside a training
-     * step, and batch 1 needs no padding for the last, shorter chunk) */
-    vg_runner *teach = NULL;
-    bool distill = c->teacher && c->distill > 0;
-    if (st == VG_OK && distill) {
-        vg_runner_opts to = vg_runner_opts_default();
-        to.threads = c->threads, to.precision = VG_PRECISION_FLOAT;
-        if (c->mixup > 0)
-            st = vg_err_set(err, VG_ERR_ARG, "distillation and mixup do not combine");
-        else if (c->teacher->input.w != R->size || c->teacher->input.h != R->size ||
-            vg_model_n_outputs(c->teacher) != C)
-            st = vg_err_set(err, VG_ERR_ARG, "the distillation teacher needs input %dx%d and %d classes",
-                            R->size, R->size, C);
-        else
-            st = vg_runner_init(&teach, c->teacher, &to, err);
-    }
-    int batches = st == VG_OK ? vg_loader_batches(ld) : 0;
-    int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
-    double t_run = vg_time_now(), sec_per_batch = 0;
-    int imgs_run = 0;
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < run_epochs(c); epoch++) {
-        double t_ep = vg_time_now();
-        int imgs_ep = 0;
-        vg_loader_start(ld, epoch, R->st.batch);
-        vg_batch b;
-        float lr = c->lr;
-        while (vg_loader_next(ld, &b)) {
-            lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
-            double bw = 0;
-            for (int i = 0; i < b.n; i++) bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
-            vg_trainer_zero_grad(t);
-            double loss = 0;
-            int correct = 0;
-            size_t img = (size_t)R->size * R->size * 3;
-            const float *xs = b.x;
-            float lam = 1.0f;
-            if (c->mixup > 0) {
-                /* mixup: blend every image with a partner of the same batch, one lambda per
-                 * batch; targets and class weights blend alike (all keyed: resume-exact) */
-                vg_rng mr = vg_rng_make(c->seed, (uint64_t)epoch, 0x4D495850000000ull + (uint64_t)b.index);
-                lam = beta_sample(&mr, c->mixup);
-                for (int i = 0; i < b.n; i++) perm[i] = i;
-                for (int i = b.n - 1; i > 0; i--) {
-                    int j = (int)vg_rng_below(&mr, (uint32_t)i + 1), tmp = perm[i];
-                    perm[i] = perm[j], perm[j] = tmp;
-                }
-                for (int i = 0; i < b.n; i++) {
-                    const float *p = b.x + i * img, *q = b.x + (size_t)perm[i] * img;
-                    float *om = xmix + i * img;
-                    for (size_t k = 0; k < img; k++) om[k] = lam * p[k] + (1 - lam) * q[k];
-                    float *tg = targets + (size_t)i * C;
-                    for (int cc = 0; cc < C; cc++) tg[cc] = c->label_smoothing / C;
-                    tg[b.labels[i]] += lam * (1 - c->label_smoothing);
-                    tg[b.labels[perm[i]]] += (1 - lam) * (1 - c->label_smoothing);
-                    sw[i] = R->class_w ? lam * R->class_w[b.labels[i]] + (1 - lam) * R->class_w[b.labels[perm[i]]] : 1.0f;
-                }
-                xs = xmix;
-            }
-            if (distill) {
-                /* soft targets: the teacher's probabilities blended with the smoothed label */
-                for (int i = 0; i < b.n; i++) {
-                    float *tg = targets + (size_t)i * C;
-                    vg_runner_forward(teach, xs + i * img, tg);
-                    for (int cc = 0; cc < C; cc++)
-                        tg[cc] = c->distill * tg[cc] + (1 - c->distill) * c->label_smoothing / C;
-                    tg[b.labels[i]] += (1 - c->distill) * (1 - c->label_smoothing);
-                    sw[i] = R->class_w ? R->class_w[b.labels[i]] : 1.0f;
-                }
-            }
-            for (int i = 0; i < b.n; i += R->chunk) {
-                int k = b.n - i < R->chunk ? b.n - i : R->chunk;
-                const float *lg = vg_trainer_forward(t, xs + i * img, k);
-                for (int j = 0; j < k; j++) {
-                    int want = lam >= 0.5f ? b.labels[i + j] : b.labels[perm[i + j]];
-                    correct += argmax(lg + (size_t)j * C, C) == want;
-                }
-                if (c->mixup > 0 || distill)
-                    loss += vg_trainer_loss_soft(t, targets + (size_t)i * C, sw + i, k, bw);
-                else
-                    loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
-                vg_trainer_backward(t, k);
-            }
-            if (c->pre_step) c->pre_step(c->step_ud, m->g.params, vg_trainer_grads(t), R->st.step, total);
-            vg_optim_step(&R->opt, m->g.params, vg_trainer_grads(t), lr);
-            if (c->post_step) c->post_step(c->step_ud, m->g.params, R->st.step, total);
-            R->st.step++;
-            ema_update(R);
-            R->st.run_loss += loss * b.n;
-            R->st.run_correct += correct;
-            R->st.run_seen += b.n;
-            R->st.batch = b.index + 1;
-            imgs_ep += b.n;
-            imgs_run += b.n;
-            double el = vg_time_now() - t_run;
-            sec_per_batch = el / ((double)imgs_run / c->batch);
-            double eta = sec_per_batch * (double)((int64_t)run_epochs(c) * batches - R->st.step);
-            progress(R, "training", epoch, b.index + 1, batches, lr, t_ep, imgs_ep, eta);
-            if (stop_requested(R->hooks)) {
-                st = save_checkpoint(R, err);
-                R->res->interrupted = st == VG_OK;
-                goto out;
-            }
-        }
-        /* validation */
-        vg_epoch_stats e;
-        memset(&e, 0, sizeof e);
-        e.epoch = epoch + 1;
-        e.train_loss = R->st.run_seen ? R->st.run_loss / R->st.run_seen : NAN;
-        e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
-        e.lr = lr;
-        e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
-        ema_swap(R, true); /* validation, and the best-weights copy, use the averaged weights */
-        if (R->vc) {
-            progress(R, "validating", epoch, 0, 1, lr, t_ep, imgs_ep, 0);
-            int nv;
-            double vl;
-            st = predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
-            if (st != VG_OK) {
-                ema_swap(R, false);
-                break;
-            }
-            vg_metrics mt;
-            float thr = 0.5f;
-            if (R->no_alarm >= 0) st = choose_threshold(R, probs, labels, nv, &thr, err);
-            if (st == VG_OK) st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
-            if (st != VG_OK) {
-                ema_swap(R, false);
-                break;
-            }
-            e.val_loss = vl, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
-            e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
-            vg_metrics_free(&mt);
-        }
-        e.seconds = vg_time_now() - t_ep;
-        R->st.epoch = epoch + 1;
-        R->st.batch = 0;
-        epoch_done(R, &e);
-        ema_swap(R, false);
-        st = write_csv(R, err);
-        if (st == VG_OK) st = save_checkpoint(R, err);
-        if (st == VG_OK && c->patience > 0 && R->vc && R->st.bad_epochs >= c->patience) {
-            say(R->hooks, "early stop: validation loss has not improved for %d epochs (best: epoch %d)",
-                c->patience, R->st.best_epoch);
-            break;
-        }
-    }
-    if (st == VG_OK) {
-        /* the best weights, then the final validation and outputs */
-        memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
-        int nv = 0;
-        double vl;
-        if (R->vc) st = predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
-        if (st == VG_OK) st = finish(R, probs, labels, nv, err);
-    }
-out:
-    vg_runner_free(teach);
-    R->res->images_per_s = imgs_run / (vg_time_now() - t_run + 1e-9);
-    vg_loader_free(ld);
-    vg_trainer_free(t);
-    free(probs), free(labels), free(xmix), free(targets), free(sw), free(perm);
-    return st;
-}
-
-/* ---- head-only training on features computed once */
-
-typedef struct {
-    float *f; /* (n, d) */
-    int *y;
-    int n, d;
-} feats;
-
-static vg_status compute_features(run *R, const vg_model *fm, const vg_cache *c, bool flip_views,
-                                  bool average_flip, feats *out, const char *what, vg_err *err) {
-    int d = vg_model_n_outputs(fm), S = vg_cache_size(c), good = vg_cache_good(c);
-    int views = flip_views ? 2 : 1, rows = average_flip ? good : good * views;
-    out->f = vg_calloc((size_t)rows * d + 1, sizeof(float));
-    out->y = vg_malloc(sizeof(int) * (size_t)(rows + 1));
-    out->n = rows;
-    out->d = d;
-    vg_runner *r = NULL;
-    vg_runner_opts ro = {R->cfg->threads, 1, VG_PRECISION_FLOAT, 0};
-    float *x = vg_malloc(sizeof(float) * (size_t)R->size * R->size * 3), *o = vg_malloc(sizeof(float) * (size_t)d);
-    vg_status st = (!out->f || !out->y || !x || !o) ? vg_err_set(err, VG_ERR_NOMEM, "out of memory")
-                                                    : vg_runner_init(&r, fm, &ro, err);
-    int k = 0;
-    double t0 = vg_time_now();
-    for (int i = 0; st == VG_OK && i < vg_cache_count(c); i++) {
-        if (!vg_cache_ok(c, i)) continue;
-        for (int v = 0; v < views; v++) {
-            vg_augment_params p;
-            vg_augment_draw(NULL, S, S, 0, 0, 0, &p);
-            p.flip = v == 1;
-            vg_augment_render(vg_cache_pixels(c, i), S, S, &p, &fm->input, x);
-            vg_cache_release(c, i);
-            vg_runner_forward(r, x, o);
-            int row = average_flip ? k : k * views + v;
-            for (int j = 0; j < d; j++) out->f[(size_t)row * d + j] += average_flip ? o[j] / views : o[j];
-            out->y[row] = vg_cache_label(c, i);
-        }
-        k++;
-        progress(R, what, 0, k, good, 0, t0, k * views, (good - k) * (vg_time_now() - t0) / k);
-        if (stop_requested(R->hooks)) {
-            st = vg_err_set(err, VG_ERR_ARG, "interrupted while computing features");
-            break;
-        }
-    }
-    vg_runner_free(r);
-    free(x), free(o);
-    return st;
-}
-
-static vg_status train_head(run *R, vg_err *err) {
-    const vg_train_cfg *c = R->cfg;
-    vg_model *m = R->m;
-    int C = R->ds->n_classes;
-    const vg_node *fc = &m->g.nodes[R->fc_node];
-    vg_model *fm = vg_model_new();
-    if (!fm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    vg_graph_free(&fm->g);
-    vg_status st = vg_graph_slice(&m->g, R->fc_node, &fm->g, err);
-    fm->input = m->input;
-    feats tr = {0}, va = {0};
-    if (st == VG_OK) st = compute_features(R, fm, R->tc, c->augment, false, &tr, "features (training)", err);
-    if (st == VG_OK && R->vc) st = compute_features(R, fm, R->vc, c->tta_flip, true, &va, "features (validation)", err);
-    vg_model_free(fm);
-    int D = tr.d;
-    float *W = m->g.params + fc->w, *bias = m->g.params + fc->b;
-    float *lg = vg_malloc(sizeof(float) * (size_t)(tr.n > va.n ? tr.n : va.n + 1) * C + 4);
-    float *dl = vg_malloc(sizeof(float) * (size_t)c->batch * C + 4);
-    float *xb = vg_malloc(sizeof(float) * (size_t)c->batch * D + 4);
-    float *probs = vg_malloc(sizeof(float) * (size_t)(va.n + 1) * C);
-    int *order = vg_malloc(sizeof(int) * (size_t)(tr.n + 1)), *yb = vg_malloc(sizeof(int) * (size_t)c->batch);
-    float *grads = vg_calloc((size_t)m->g.n_params, sizeof(float));
-    if (st == VG_OK && (!lg || !dl || !xb || !probs || !order || !yb || !grads))
-        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    int batches = (tr.n + c->batch - 1) / c->batch;
-    int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
-    double t_run = vg_time_now();
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < run_epochs(c); epoch++) {
-        double t_ep = vg_time_now();
-        vg_rng rng = vg_rng_make(c->seed, (uint64_t)epoch, 0x48454144u);
-        for (int i = 0; i < tr.n; i++) order[i] = i;
-        for (int i = tr.n - 1; i > 0; i--) {
-            int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), tmp = order[i];
-            order[i] = order[j], order[j] = tmp;
-        }
-        float lr = c->lr;
-        for (int bi = R->st.batch; bi < batches; bi++) {
-            lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
-            int n = tr.n - bi * c->batch < c->batch ? tr.n - bi * c->batch : c->batch;
-            for (int i = 0; i < n; i++) {
-                int s = order[bi * c->batch + i];
-                memcpy(xb + (size_t)i * D, tr.f + (size_t)s * D, sizeof(float) * (size_t)D);
-                yb[i] = tr.y[s];
-            }
-            vg_matmul_ref(n, C, D, xb, W, bias, VG_ACT_NONE, lg);
-            float loss = vg_softmax_xent_ref(n, C, lg, yb, R->class_w, c->label_smoothing, dl);
-            int correct = 0;
-            for (int i = 0; i < n; i++) correct += argmax(lg + (size_t)i * C, C) == yb[i];
-            memset(grads + fc->w, 0, sizeof(float) * (size_t)C * D);
-            memset(grads + fc->b, 0, sizeof(float) * (size_t)C);
-            vg_matmul_bwd_ref(n, C, D, xb, W, dl, NULL, grads + fc->w, grads + fc->b);
-            vg_optim_step(&R->opt, m->g.params, grads, lr);
-            R->st.step++;
-            ema_update(R);
-            R->st.run_loss += (double)loss * n;
-            R->st.run_correct += correct;
-            R->st.run_seen += n;
-            R->st.batch = bi + 1;
-            progress(R, "training", epoch, bi + 1, batches, lr, t_ep, (bi + 1) * c->batch, 0);
-            if (stop_requested(R->hooks)) {
-                st = save_checkpoint(R, err);
-                R->res->interrupted = st == VG_OK;
-                goto out;
-            }
-        }
-        vg_epoch_stats e;
-        memset(&e, 0, sizeof e);
-        e.epoch = epoch + 1;
-        e.train_loss = R->st.run_seen ? R->st.run_loss / R->st.run_seen : NAN;
-        e.train_acc = R->st.run_seen ? R->st.run_correct / R->st.run_seen : NAN;
-        e.lr = lr;
-        e.val_loss = e.val_acc = e.alarm_recall = e.false_alarm_rate = e.auc = NAN;
-        ema_swap(R, true);
-        if (va.n > 0) {
-            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
-            vg_softmax_ref(va.n, C, lg, probs);
-            double vl = 0;
-            for (int i = 0; i < va.n; i++) vl -= log(fmax(probs[(size_t)i * C + va.y[i]], 1e-12));
-            vg_metrics mt;
-            float thr = 0.5f;
-            if (R->no_alarm >= 0) st = choose_threshold(R, probs, va.y, va.n, &thr, err);
-            if (st == VG_OK) st = vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err);
-            if (st != VG_OK) {
-                ema_swap(R, false);
-                goto out;
-            }
-            e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
-            e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
-            vg_metrics_free(&mt);
-        }
-        e.seconds = vg_time_now() - t_ep;
-        R->st.epoch = epoch + 1;
-        R->st.batch = 0;
-        epoch_done(R, &e);
-        ema_swap(R, false);
-        st = write_csv(R, err);
-        if (st == VG_OK) st = save_checkpoint(R, err);
-        if (st == VG_OK && c->patience > 0 && va.n > 0 && R->st.bad_epochs >= c->patience) {
-            say(R->hooks, "early stop: validation loss has not improved for %d epochs (best: epoch %d)",
-                c->patience, R->st.best_epoch);
-            break;
-        }
-    }
-    if (st == VG_OK) {
-        memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
-        if (va.n > 0) {
-            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
-            vg_softmax_ref(va.n, C, lg, probs);
-        }
-        st = finish(R, probs, va.y, va.n, err);
-    }
-out:
-    R->res->images_per_s = tr.n * (double)(R->st.n_hist ? R->st.n_hist : 1) / (vg_time_now() - t_run + 1e-9);
-    free(tr.f), free(tr.y), free(va.f), free(va.y);
-    free(lg), free(dl), free(xb), free(probs), free(order), free(yb), free(grads);
-    return st;
-}
-
-/* ---- the run */
+/* ---- the vg_run */
 
 static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
     if (c->n_data < 1 || c->n_data > VG_TRAIN_MAX_DATA)
@@ -1107,7 +670,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     memset(res, 0, sizeof *res);
     double t0 = vg_time_now();
     vg_train_cfg cfg = *cfg_in;
-    run R;
+    vg_run R;
     memset(&R, 0, sizeof R);
     R.cfg = &cfg;
     R.hooks = hooks;
@@ -1124,7 +687,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         /* the configuration comes from the checkpoint (its strings point into cp.cfg_text) */
         if (st == VG_OK) st = vg_train_cfg_parse(cp.cfg_text, &cfg, err);
         if (st == VG_OK)
-            say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
+            vg_run_say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
                 R.st.epoch + 1, R.st.batch, (long long)R.st.step);
     }
     if (st == VG_OK) st = check_cfg(&cfg, err);
@@ -1134,7 +697,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         st = setup_data(&R, err);
     }
     if (st == VG_OK && cfg.phase == 1 && R.ds->n_val == 0) {
-        say(hooks, "note: no validation images, so nothing to choose the epoch count on: no refit");
+        vg_run_say(hooks, "note: no validation images, so nothing to choose the epoch count on: no refit");
         cfg.phase = 0;
     }
     if (st == VG_OK) set_names(&cfg, res);
@@ -1235,11 +798,11 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     }
     if (st == VG_OK) {
         char mode[32];
-        say(hooks, "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
+        vg_run_say(hooks, "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
                    "of batch %d, %d threads",
             cfg.backbone ? cfg.backbone : "(fine-tuning)", R.ds->n_classes, R.size, R.size, mode_name(&cfg, mode, sizeof mode),
             R.first_trainable, R.m->g.n_nodes, R.chunk, cfg.batch, cfg.threads);
-        st = cfg.mode == VG_TRAIN_HEAD ? train_head(&R, err) : train_full(&R, err);
+        st = cfg.mode == VG_TRAIN_HEAD ? vg_run_train_head(&R, err) : vg_run_train_full(&R, err);
     }
     res->epochs_run = R.st.n_hist;
     res->best_epoch = R.st.best_epoch;
@@ -1301,7 +864,7 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     r.resume = NULL;
     st = vg_train_cfg_parse(next, &r, err);
     if (st == VG_OK) {
-        say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
+        vg_run_say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
                    "val for %d epochs of the same schedule, alarm threshold %.3f",
             sel.best_epoch, sel.epochs_run, r.stop_epoch, (double)r.fixed_threshold);
         st = run_once(&r, hooks, res, NULL, err);

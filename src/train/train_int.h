@@ -53,4 +53,50 @@ typedef struct {
 } vg_ckpt_parts;
 vg_status vg_ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size, vg_err *err);
 
+/* ---- a training run (train.c; its epoch loops in epochs.c) */
+
+#include "train/trainer.h"
+
+typedef struct {
+    const vg_train_cfg *cfg;
+    const vg_train_hooks *hooks;
+    vg_train_result *res;
+    vg_dataset *ds;
+    vg_model *m;
+    vg_cache *tc, *vc;
+    vg_train_state st;
+    vg_optim opt;
+    float *best; /* best parameters (whole arena) */
+    float *ema;  /* moving average of the parameters, or NULL */
+    float *swap; /* the live parameters while the averaged ones are evaluated */
+    vg_param_range ranges[512];
+    int n_ranges;
+    float *class_w; /* n_classes, or NULL */
+    int no_alarm;   /* class index, or -1 */
+    int size, chunk, first_trainable, fc_node, logits;
+    char ckpt[1024];
+    char train_set[2048], val_set[2048]; /* vg_dataset_describe of the training and
+                                                validation images (before a refit) */
+    bool meta_failed; /* a meta() entry could not be stored: the model is not saved */
+} vg_run;
+
+int vg_run_run_epochs(const vg_train_cfg *c);
+void vg_run_say(const vg_train_hooks *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
+bool vg_run_stop_requested(const vg_train_hooks *h);
+vg_status vg_run_save_checkpoint(vg_run *R, vg_err *err);
+vg_status vg_run_predict_cache(vg_run *R, vg_trainer *t, const vg_cache *c, float *probs,
+                               int *labels, int *n_out, double *loss, vg_err *err);
+vg_status vg_run_write_csv(vg_run *R, vg_err *err);
+vg_status vg_run_choose_threshold(const vg_run *R, const float *probs, const int *labels, int nv,
+                                  float *out, vg_err *err);
+vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv, vg_err *err);
+void vg_run_epoch_done(vg_run *R, vg_epoch_stats *e);
+void vg_run_progress(vg_run *R, const char *phase, int epoch, int step, int steps, double lr,
+                     double t0, int done_imgs, double eta);
+int vg_run_argmax(const float *p, int n);
+/* the epoch loops (epochs.c): full / last-N training, and head-only on features computed once */
+vg_status vg_run_train_full(vg_run *R, vg_err *err);
+vg_status vg_run_train_head(vg_run *R, vg_err *err);
+
 #endif
