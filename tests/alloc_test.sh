@@ -60,7 +60,8 @@ sweep() {
   for n in $list; do
     k=$((k + 1))
     [ -n "$outf" ] && rm -f "$outf"
-    VIGIE_ALLOC_FAIL=$n "$VIGIE" "$@" >"$T/run.out" 2>"$T/err"
+    # a hang is a failure too (status 124): a thread left waiting after the error
+    VIGIE_ALLOC_FAIL=$n timeout 120 "$VIGIE" "$@" >"$T/run.out" 2>"$T/err"
     rc=$?
     runs=$((runs + 1))
     if [ $rc = 1 ] && [ "$(wc -l <"$T/err")" -ge 1 ] && grep -q '^vigie [a-z]*: ' "$T/err"; then

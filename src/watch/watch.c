@@ -222,6 +222,7 @@ typedef struct {
     double t, t_ready; /* frame time; wall time it entered the mailbox */
     int64_t index;
     bool full, done;
+    bool quit; /* the loop has ended (an error, the end): a waiting reader must not wait on */
     vg_status st;
     vg_err err;
     int64_t read, skipped, dropped;
@@ -280,11 +281,11 @@ static void *reader_main(void *arg) {
             next_due = next_due + mb->period > t ? next_due + mb->period : t + mb->period;
         }
         if (mb->full && mb->live) mb->dropped++; /* the loop is behind: the older frame goes */
-        while (mb->full && !mb->live && !stop_requested(mb->stop)) {
+        while (mb->full && !mb->live && !mb->quit && !stop_requested(mb->stop)) {
             struct timespec until = after(0.1);
             pthread_cond_timedwait(&mb->cv, &mb->mu, &until);
         }
-        if (mb->full && !mb->live) { /* stop requested while waiting */
+        if (mb->full && !mb->live) { /* stop requested, or the loop gone, while waiting */
             mb->done = true;
             pthread_cond_broadcast(&mb->cv);
             pthread_mutex_unlock(&mb->mu);
@@ -590,6 +591,12 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     publish_state(&c, false, false);
 done:
     if (thread) {
+        /* a file or folder reader may be waiting for the loop to take its frame: after an
+         * error the loop never will (without this, an allocation failure hung here) */
+        pthread_mutex_lock(&mb->mu);
+        mb->quit = true;
+        pthread_cond_broadcast(&mb->cv);
+        pthread_mutex_unlock(&mb->mu);
         pthread_join(th, NULL);
         if (st == VG_OK && mb->st != VG_OK) {
             st = mb->st;
