@@ -168,11 +168,9 @@ static bool write_shared(vg_wr *w, const vg_model *m, const wtensor *t, vg_engin
             w->oom = true;
             return true;
         }
-        {
-            vg_quantize_weights(&m->g.nodes[t->node], x, t->n, t->co, m->q->ws + m->q->s_off[t->node], q);
-            same = memcmp(q, t->w8, (size_t)t->n) == 0;
-            free(q);
-        }
+        vg_quantize_weights(&m->g.nodes[t->node], x, t->n, t->co, m->q->ws + m->q->s_off[t->node], q);
+        same = memcmp(q, t->w8, (size_t)t->n) == 0;
+        free(q);
     }
     free(x);
     if (!same) return false;

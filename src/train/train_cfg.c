@@ -231,7 +231,7 @@ static bool legacy_read(vg_train_cfg *d, const char *k, char *v) {
 
 /* Parses the text back; strings point into `text` (kept alive by the caller). Unknown lines
  * are ignored (a newer writer's fields keep their defaults). */
-static vg_status cfg_from_text(char *text, vg_train_cfg *c, vg_err *err) {
+vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
     vg_train_cfg d = vg_train_cfg_default();
     d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
     d.resume = c->resume;
@@ -281,6 +281,3 @@ vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err) {
     return VG_OK;
 }
 
-vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
-    return cfg_from_text(text, c, err);
-}
