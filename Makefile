@@ -45,7 +45,7 @@ ALL_CFLAGS  = -std=c11 $(WARN) $(OPT) $(SANFL) -D_DEFAULT_SOURCE -Iinclude -Isrc
 ALL_LDFLAGS = $(SANFL) $(LDFLAGS)
 
 INF_DIRS   = core ops cpu model io
-TRAIN_DIRS = compress train
+TRAIN_DIRS = compress train optimize
 WATCH_DIRS = watch
 dir_obj  = $(patsubst %.c,$(BUILD)/%.o,$(sort $(foreach d,$(1),$(wildcard src/$(d)/*.c))))
 LIB_SRC  = $(sort $(wildcard src/*/*.c))
@@ -62,6 +62,12 @@ all: $(BUILD)/vigie
 $(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+# cli/ sees the public header only (vigie.h is the whole contract): no -Isrc
+CLI_CFLAGS = $(filter-out -Isrc,$(ALL_CFLAGS))
+$(BUILD)/cli/%.o: cli/%.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CLI_CFLAGS) -c $< -o $@
 
 # an archive is rebuilt whole (rm first): a source moved to another layer leaves no stale member
 $(BUILD)/libvigie.a: $(call dir_obj,$(INF_DIRS))

@@ -2,8 +2,6 @@
  * arguments, "--" to end options, and a --help generated from the option table. */
 #include "cli.h"
 
-#include "train/data.h"
-
 #include <errno.h>
 #include <math.h>
 #include <stdarg.h>
@@ -192,7 +190,7 @@ int cli_all(const cli_args *a, const char *name, const char **vals, int max) {
 }
 
 int cli_sources(const cli_args *a, const char *data_opt, const char *const list_opts[3],
-                const char *extra_opt, struct vg_source_spec *sp, int max) {
+                const char *extra_opt, vg_source_spec *sp, int max) {
     int kd = find_opt(a, data_opt, strlen(data_opt));
     int n = kd >= 0 ? a->n_val[kd] : 0;
     int ke = extra_opt ? find_opt(a, extra_opt, strlen(extra_opt)) : -1;
@@ -237,7 +235,7 @@ int cli_sources(const cli_args *a, const char *data_opt, const char *const list_
     return n + ne;
 }
 
-bool cli_precision(const cli_args *a, int *out) {
+bool cli_precision(const cli_args *a, vg_precision *out) {
     const char *s = cli_get(a, "--precision");
     *out = VG_PRECISION_AUTO;
     if (!s || !strcmp(s, "auto")) return true;

@@ -62,12 +62,11 @@ int cli_all(const cli_args *a, const char *name, const char **vals, int max);
  * before any --data they belong to the first), then every `extra_opt` DIR as a training-only
  * source (extra_opt may be NULL). Returns the count (0: no --data), or -1 after printing an
  * error. The vg_source_spec strings point into argv. */
-struct vg_source_spec;
 int cli_sources(const cli_args *a, const char *data_opt, const char *const list_opts[3],
-                const char *extra_opt, struct vg_source_spec *specs, int max);
+                const char *extra_opt, vg_source_spec *specs, int max);
 
 /* --precision auto|float|int8 -> vg_precision (false after printing an error) */
-bool cli_precision(const cli_args *a, int *out);
+bool cli_precision(const cli_args *a, vg_precision *out);
 
 /* Prints "vigie <cmd>: message" on stderr. */
 void cli_error(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));

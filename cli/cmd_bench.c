@@ -5,9 +5,6 @@
  * train --train all` spends per batch once the images are decoded. */
 #include "cli.h"
 
-#include "model/surgery.h"
-#include "train/trainer.h"
-
 #include <stdlib.h>
 #include <string.h>
 
@@ -74,100 +71,32 @@ static void profile(vg_runner *r, const float *in, float *out, long runs, long b
     free(st);
 }
 
-static int cmp_double(const void *a, const void *b) {
-    double x = *(const double *)a, y = *(const double *)b;
-    return (x > y) - (x < y);
-}
-
-/* nearest-rank percentile of sorted values */
-static double percentile(const double *v, int n, double q) {
-    int k = (int)(q * n + 0.999999) - 1;
-    if (k < 0) k = 0;
-    if (k >= n) k = n - 1;
-    return v[k];
-}
-
-/* --train: optimizer steps of full fine-tuning on synthetic images, timed per step */
-static int bench_train(const char *cmd, vg_model *bb, long threads, long runs, long warmup,
+/* --train: optimizer steps of full fine-tuning on synthetic images (vg_train_bench) */
+static int bench_train(const char *cmd, const vg_model *bb, long threads, long runs, long warmup,
                        long batch, long chunk, bool json) {
     vg_err err;
-    vg_model *m = NULL;
-    static const char *const labels[3] = {"fire", "neutral", "smoke"};
-    if (vg_model_new_classifier(bb, 3, labels, 1, &m, &err) != VG_OK) {
+    vg_train_bench_opts o = {(int)threads, (int)batch, (int)chunk, (int)runs, (int)warmup};
+    vg_train_bench_result r;
+    if (vg_train_bench(bb, &o, &r, &err) != VG_OK) {
         cli_error(cmd, "%s", err.msg);
         return CLI_FAIL;
     }
-    int H = m->input.h, W = m->input.w;
-    if (chunk > batch) chunk = batch;
-    vg_trainer_opts o = {(int)chunk, (int)threads, 0, vg_graph_logits_tensor(&m->g), true, 0.1f};
-    vg_trainer *t = NULL;
-    vg_optim opt;
-    memset(&opt, 0, sizeof opt);
-    vg_param_range *ranges = malloc(sizeof(vg_param_range) * (size_t)(2 * m->g.n_nodes + 1));
-    size_t img = (size_t)H * W * 3;
-    float *x = malloc(sizeof(float) * img * (size_t)batch);
-    int *lab = malloc(sizeof(int) * (size_t)batch);
-    double *tm = malloc(sizeof(double) * (size_t)runs);
-    int status = CLI_FAIL;
-    if (!ranges || !x || !lab || !tm) {
-        cli_error(cmd, "out of memory");
-        goto out;
-    }
-    if (vg_trainer_init(&t, &m->g, H, W, &o, &err) != VG_OK) {
-        cli_error(cmd, "%s", err.msg);
-        goto out;
-    }
-    int nr = vg_trainer_param_ranges(&m->g, H, W, 0, false, ranges);
-    vg_optim_cfg cfg = {VG_OPT_ADAMW, 0.9f, 0.9f, 0.999f, 1e-8f, 0.05f};
-    if (vg_optim_init(&opt, &cfg, m->g.n_params, ranges, nr, &err) != VG_OK) {
-        cli_error(cmd, "%s", err.msg);
-        goto out;
-    }
-    uint32_t s = 12345;
-    for (size_t i = 0; i < img * (size_t)batch; i++) {
-        s = s * 1664525u + 1013904223u;
-        x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
-    }
-    for (long i = 0; i < batch; i++) lab[i] = (int)(i % 3);
-    double loss = 0;
-    for (long step = 0; step < warmup + runs; step++) {
-        double t0 = vg_time_now();
-        vg_trainer_zero_grad(t);
-        loss = 0;
-        for (long i = 0; i < batch; i += chunk) {
-            int n = (int)(batch - i < chunk ? batch - i : chunk);
-            vg_trainer_forward(t, x + (size_t)i * img, n);
-            loss += vg_trainer_loss(t, lab + i, n, (double)batch, NULL, 0.1f);
-            vg_trainer_backward(t, n);
-        }
-        vg_optim_step(&opt, m->g.params, vg_trainer_grads(t), 1e-4f);
-        if (step >= warmup) tm[step - warmup] = (vg_time_now() - t0) * 1e3;
-    }
-    qsort(tm, (size_t)runs, sizeof *tm, cmp_double);
-    double med = percentile(tm, (int)runs, 0.5), p90 = percentile(tm, (int)runs, 0.9);
-    double rss = (double)vg_peak_rss_bytes() / (1024.0 * 1024.0);
+    double rss = (double)r.peak_rss / (1024.0 * 1024.0), buf = (double)r.buffers / 1048576.0;
     if (json)
         printf("{\"median_ms\":%.3f,\"p90_ms\":%.3f,\"min_ms\":%.3f,\"images_per_s\":%.2f,"
-               "\"peak_rss_mb\":%.1f,\"buffers_mb\":%.1f,\"threads\":%ld,\"batch\":%ld,\"chunk\":%ld,"
+               "\"peak_rss_mb\":%.1f,\"buffers_mb\":%.1f,\"threads\":%ld,\"batch\":%ld,\"chunk\":%d,"
                "\"runs\":%ld,\"mode\":\"train\",\"loss\":%.4f}\n",
-               med, p90, tm[0], 1e3 * (double)batch / med, rss,
-               (double)vg_trainer_buffer_bytes(t) / 1048576.0, threads, batch, chunk, runs, loss);
+               r.median_ms, r.p90_ms, r.min_ms, r.images_per_s, rss, buf, threads, batch, r.chunk,
+               runs, r.loss);
     else {
-        printf("training     full fine-tuning, %dx%d, batch %ld (chunks of %ld), AdamW, %ld thread%s,\n"
+        printf("training     full fine-tuning, %dx%d, batch %ld (chunks of %d), AdamW, %ld thread%s,\n"
                "             %ld steps after %ld warm-up, synthetic images\n",
-               W, H, batch, chunk, threads, threads > 1 ? "s" : "", runs, warmup);
-        printf("step         median %.1f ms, p90 %.1f ms, min %.1f ms\n", med, p90, tm[0]);
-        printf("throughput   %.1f images/s\n", 1e3 * (double)batch / med);
-        printf("memory       training buffers %.0f MB, peak RSS %.0f MB\n",
-               (double)vg_trainer_buffer_bytes(t) / 1048576.0, rss);
+               r.w, r.h, batch, r.chunk, threads, threads > 1 ? "s" : "", runs, warmup);
+        printf("step         median %.1f ms, p90 %.1f ms, min %.1f ms\n", r.median_ms, r.p90_ms, r.min_ms);
+        printf("throughput   %.1f images/s\n", r.images_per_s);
+        printf("memory       training buffers %.0f MB, peak RSS %.0f MB\n", buf, rss);
     }
-    status = CLI_OK;
-out:
-    vg_optim_free(&opt);
-    vg_trainer_free(t);
-    vg_model_free(m);
-    free(ranges), free(x), free(lab), free(tm);
-    return status;
+    return CLI_OK;
 }
 
 int cmd_bench(int argc, char **argv) {
@@ -201,7 +130,7 @@ int cmd_bench(int argc, char **argv) {
         vg_model_free(bb);
         return rc;
     }
-    int prec;
+    vg_precision prec;
     if (!cli_precision(&a, &prec)) return CLI_USAGE;
     vg_model *m = cli_load_model(a.cmd, a.pos[0]);
     if (!m) return CLI_FAIL;
@@ -238,8 +167,8 @@ int cmd_bench(int argc, char **argv) {
         vg_runner_forward(r, in, out);
         t[i] = (vg_time_now() - t0) * 1e3;
     }
-    qsort(t, (size_t)runs, sizeof *t, cmp_double);
-    double med = percentile(t, (int)runs, 0.5), p90 = percentile(t, (int)runs, 0.9);
+    vg_sort_doubles(t, (int)runs);
+    double med = vg_percentile_sorted(t, (int)runs, 0.5), p90 = vg_percentile_sorted(t, (int)runs, 0.9);
     double rss = (double)vg_peak_rss_bytes() / (1024.0 * 1024.0);
     double act = (double)vg_runner_activation_bytes(r) / (1024.0 * 1024.0);
     bool json = cli_flag(&a, "--json"), prof = cli_flag(&a, "--profile");

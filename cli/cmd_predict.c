@@ -44,7 +44,7 @@ int cmd_predict(int argc, char **argv) {
         !cli_int(&a, "--threads", 1, 1, 256, &threads))
         return CLI_USAGE;
     bool json = cli_flag(&a, "--json");
-    int prec;
+    vg_precision prec;
     if (!cli_precision(&a, &prec)) return CLI_USAGE;
     vg_err err;
     int rows = 1, cols = 1;

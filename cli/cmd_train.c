@@ -3,8 +3,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include "train/train.h"
-
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -340,15 +338,15 @@ int cmd_train(int argc, char **argv) {
     vg_status st = vg_train_run(&c, &h, &res, &err);
     signal(SIGINT, SIG_DFL);
     clear_line(&u);
-    if (st != VG_OK) {
-        cli_error(a.cmd, "%s", err.msg);
-        return CLI_FAIL;
-    }
-    if (res.interrupted) {
+    if (st == VG_CANCELLED && res.interrupted) {
         fprintf(stderr, "vigie train: interrupted; checkpoint saved to %s\n"
                         "continue with: vigie train --resume %s\n",
                 res.checkpoint, res.checkpoint);
         return 130;
+    }
+    if (st != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        return st == VG_CANCELLED ? 130 : CLI_FAIL;
     }
     char t[32];
     fmt_time(res.seconds, t, sizeof t);

@@ -5,8 +5,6 @@
 #define _POSIX_C_SOURCE 200809L
 #include "cli.h"
 
-#include "watch/watch.h"
-
 #include <ctype.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -69,11 +67,11 @@ static const cli_opt opts[] = {
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
 
-static atomic_int stop_flag;
+static vg_cancel *stop; /* raised by SIGINT / SIGTERM, or when events cannot be written */
 
 static void on_signal(int sig) {
     (void)sig;
-    atomic_store(&stop_flag, 1);
+    vg_cancel_request(stop);
 }
 
 typedef struct {
@@ -106,9 +104,9 @@ static void on_event(void *ud, const char *json) {
             free(line);
         }
     }
-    if (s->failed && !atomic_load(&stop_flag)) {
+    if (s->failed && !vg_cancel_requested(stop)) {
         cli_error("watch", "cannot write events: %s; stopping", strerror(errno));
-        atomic_store(&stop_flag, 1);
+        vg_cancel_request(stop);
     }
 }
 
@@ -273,7 +271,13 @@ int cmd_watch(int argc, char **argv) {
     }
     o.on_event = on_event;
     o.ud = &sk;
-    o.stop = &stop_flag;
+    if (vg_cancel_init(&stop, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        if (sk.fd >= 0) close(sk.fd);
+        vg_model_free(m);
+        return CLI_FAIL;
+    }
+    o.stop = stop;
 
     struct sigaction sa;
     memset(&sa, 0, sizeof sa);
@@ -339,9 +343,12 @@ int cmd_watch(int argc, char **argv) {
                         : "offline state NOT confirmed (broker unreachable?)");
     }
     if (sk.fd >= 0 && close(sk.fd) != 0 && s == VG_OK) {
-        vg_err_set(&err, VG_ERR_IO, "%s: %s", events, strerror(errno));
+        snprintf(err.msg, sizeof err.msg, "%s: %s", events, strerror(errno));
         s = VG_ERR_IO;
     }
+    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+    vg_cancel_free(stop);
+    stop = NULL;
     vg_model_free(m);
     if (s != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);

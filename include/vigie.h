@@ -45,6 +45,7 @@
 #ifndef VIGIE_H
 #define VIGIE_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -63,6 +64,8 @@ typedef enum {
     VG_ERR_FORMAT,      /* file is corrupt, truncated or not what it claims to be */
     VG_ERR_UNSUPPORTED, /* valid input that this version cannot handle */
     VG_ERR_NOMEM,       /* allocation failed or a size limit was exceeded */
+    VG_CANCELLED,       /* long work stopped because the caller asked (a hook): not a failure;
+                         * what it leaves behind (e.g. a checkpoint) is documented per call */
 } vg_status;
 
 #define VG_ERR_MSG_SIZE 512
@@ -328,12 +331,582 @@ vg_status vg_runner_classify_tiles(vg_runner *r, const vg_image *img, int rows, 
                                    const uint8_t *is_alarm, float *probs, size_t n_probs,
                                    float *per_view, size_t n_per_view, int *best_view, vg_err *err);
 
+/* ---- training --------------------------------------------------------------------------- */
+/* Transfer learning on the device (libvigie_train.a): a dataset of folder-per-class trees and
+ * YOLO / Roboflow detection exports, a pretrained backbone and a new classifier head, trained
+ * under a memory budget with validation, early stopping, an alarm threshold chosen on the
+ * validation images, checkpoints, a CSV of metrics and plots. The library reports through
+ * hooks and never prints.
+ *
+ *     vg_train_cfg c = vg_train_cfg_default();
+ *     c.data[0].dir = "data/firesmoke-cctv";  c.n_data = 1;
+ *     c.backbone = "mobilenet_v2.tflite";  c.out = "fire.vgm";
+ *     vg_train_result res;
+ *     vg_status st = vg_train_run(&c, NULL, &res, &err);   (hooks may be NULL)
+ */
+
+/* One source of a dataset. */
+typedef struct vg_source_spec {
+    const char *dir; /* a folder-per-class tree, or a YOLO / Roboflow export (a folder with a
+                        data.yaml, or the .yaml file itself) */
+    /* folder trees: split lists ("class/file" lines); NULL: DIR/splits/train.txt, val.txt,
+     * test.txt where they exist (vg_dataset_opts.default_lists). Detection exports take their
+     * splits from data.yaml and refuse lists. */
+    const char *train_list, *val_list, *test_list;
+    bool extra;      /* training only: every image of a tree, the train split of an export */
+    bool lists_only; /* a tree: only the lists given, never DIR/splits/ (e.g. `vigie eval
+                        --list`, whose list may be the one a default names) */
+} vg_source_spec;
+
+/* torchvision's RandomResizedCrop(scale, ratio) + RandomHorizontalFlip(flip_prob) +
+ * ColorJitter(brightness, contrast, saturation, hue), in that order, and optionally a zoom-out
+ * (SSD's "expand", torchvision's RandomZoomOut): with probability zoom_prob the crop fills only
+ * a random zoom x zoom share of the output's sides (zoom uniform in [zoom_min, 1]), the rest
+ * the input mean, so that fires and plumes are also seen small and far, as a distant
+ * camera sees them. */
+typedef struct {
+    float scale_min, scale_max; /* crop area as a fraction of the image, 0 < min <= max <= 1 */
+    float ratio_min, ratio_max; /* crop aspect ratio w/h, log-uniform, 0 < min <= max */
+    float flip_prob;            /* in [0, 1] */
+    float brightness, contrast, saturation; /* factor uniform in [max(0, 1-x), 1+x], x >= 0 */
+    float hue; /* shift uniform in [-hue, hue] of a full turn, in [0, 0.5] */
+    float zoom_prob, zoom_min; /* zoom-out: probability in [0, 1], smallest side share (0, 1] */
+    /* Images with boxes (detection sources; the loader needs the dataset, see vg_loader_opts).
+     * A crop always takes the class of the boxes it keeps (vg_dataset_crop_label; a crop that
+     * cuts a box only partly is drawn again). Besides the random crop above:
+     * box_zoom: probability of a zoom-in crop around one of the image's boxes, picked at
+     *   random, the box's longer side box_zoom_min..box_zoom_max of the crop's (log-uniform):
+     *   small, distant fire and smoke seen at a size the network can see;
+     * neg_crop: probability of a negative crop, placed where it overlaps no box grown by
+     *   neg_margin of the box's longer side on every side, of neg_scale_min..1 of the
+     *   image's area at most 0.5: a no-alarm example from the same scene (crop sizes drawn
+     *   smaller and smaller, 8 tries, each searching a 17 x 17 grid of places; when none is
+     *   free, the random crop is used). */
+    float box_zoom, box_zoom_min, box_zoom_max;
+    float neg_crop, neg_margin, neg_scale_min;
+    /* zoom-out draws (zoom_prob) put the shrunk crop into a no-alarm training image (picked at
+     * random, the loader needs the dataset) instead of the mean: small, distant fire in a
+     * real scene rather than on a grey canvas */
+    bool zoom_scene;
+} vg_augment;
+/* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02,
+ * no zoom-out (zoom_min 0.5 when enabled), no zoom-in or negative crops (when enabled: the
+ * box's side 0.2..0.7 of the crop's, margin 0.25, negative crops of 0.08 of the area or more) */
+vg_augment vg_augment_default(void);
+
+/* Optimizers: SGD (momentum) and AdamW, with PyTorch's semantics. */
+typedef enum { VG_OPT_SGD = 0, VG_OPT_ADAMW = 1 } vg_opt_kind;
+
+typedef enum { VG_TRAIN_HEAD = 0, VG_TRAIN_LAST = 1, VG_TRAIN_ALL = 2 } vg_train_mode;
+
+#define VG_TRAIN_MAX_DATA 16
+
+typedef struct {
+    /* data: folder-per-class trees and detection exports, each with its own splits, and
+     * training-only sources (.extra); see vg_dataset_open */
+    vg_source_spec data[VG_TRAIN_MAX_DATA];
+    int n_data;
+    bool default_lists; /* a tree's splits/{train,val,test}.txt when no list is given */
+    float val_fraction; /* for a made-up split */
+    /* model */
+    const char *backbone; /* .vgm or .tflite */
+    const char *out;      /* OUT.vgm; OUT.csv, OUT.curves.png ... next to it */
+    vg_train_mode mode;
+    int last_n;  /* VG_TRAIN_LAST: inverted-residual blocks that learn */
+    int size;    /* input side in pixels, 0 = the backbone's */
+    /* optimisation */
+    int epochs, batch;
+    float lr, weight_decay, momentum, label_smoothing;
+    float warmup_epochs, final_lr_frac;
+    vg_opt_kind optimizer;
+    bool balanced;      /* class-balanced sampling (else class weights in the loss) */
+    bool class_weights; /* inverse-frequency class weights in the loss */
+    int patience;       /* early stopping on validation loss; 0 = off */
+    bool augment;
+    vg_augment aug;
+    bool tta_flip;        /* the model averages each image with its mirror at inference */
+    float mixup;          /* mixup Beta(alpha, alpha) on image pairs; 0 = off */
+    float ema;            /* exponential moving average of the weights (e.g. 0.99); 0 = off */
+    float backbone_lr_mult; /* learning-rate factor of the pretrained layers (the head: 1) */
+    int pool;               /* vg_pool_mode of the new head: 0 avg, 1 max, 2 avg + max */
+    double alarm_recall;    /* target alarm recall for the threshold chosen on val: on the val
+                               images of every dataset (each gets at least this recall; the
+                               lowest of their thresholds), or on their union */
+    bool threshold_union;
+    const char *no_alarm; /* the class that raises no alarm ("neutral") */
+    /* resources */
+    size_t mem_budget; /* bytes for the whole process (0 = no limit) */
+    int threads;
+    const char *cache_dir; /* for the on-disk image cache (NULL: next to OUT) */
+    uint64_t seed;
+    const char *resume; /* checkpoint to continue from, or NULL */
+    /* Fine-tuning a finished classifier (vigie optimize): start from this model (its head and
+     * labels, which must be the dataset's classes) instead of backbone + new head; borrowed. */
+    const vg_model *init_model;
+    bool keep_last; /* keep the last epoch's weights, not the best validation loss's */
+    /* Refit (on by default in `vigie train`): once this run has chosen the epoch count (the
+     * best validation loss; all epochs with keep_last) and the alarm threshold on the
+     * validation list, a second run starts from the backbone again, trains on train + val
+     * with the same schedule, stops after that many epochs and keeps the end, with the
+     * chosen threshold. The first run's files get a ".select" infix (OUT.select.vgm,
+     * OUT.select.csv, its plots); OUT.vgm is the refit. Skipped (with a note) when there are
+     * no validation images; not with init_model. Interrupted and resumed runs keep their
+     * place in this sequence (the checkpoint records it). */
+    bool refit;
+    /* Knowledge distillation (vigie optimize): the loss targets become
+     * distill x teacher's probabilities + (1 - distill) x the (smoothed) label, on the same
+     * augmented images; the teacher (same input and classes, e.g. the unpruned float model)
+     * runs in float. distill 0 = plain labels. Full / last-N training only. */
+    const vg_model *teacher;
+    float distill;
+    /* called around every optimizer step (pruning masks, weight sharing); step counts from 0
+     * to total - 1 */
+    void *step_ud;
+    void (*pre_step)(void *ud, float *params, float *grads, int64_t step, int64_t total);
+    void (*post_step)(void *ud, float *params, int64_t step, int64_t total);
+} vg_train_cfg;
+/* The defaults of `vigie train` (the recipe documented in the README). */
+vg_train_cfg vg_train_cfg_default(void);
+
+typedef struct {
+    const char *phase; /* "caching", "features", "training", "validating" */
+    int epoch, epochs; /* 1-based epoch */
+    int step, steps;   /* within the phase (batches, images) */
+    double loss, acc;  /* running means over the epoch so far (training) */
+    double images_per_s, eta_s, lr;
+} vg_train_progress;
+
+typedef struct {
+    int epoch;
+    double train_loss, train_acc, val_loss, val_acc, alarm_recall, false_alarm_rate, auc, lr,
+        seconds;
+    bool best; /* best validation loss so far: these weights are kept */
+} vg_epoch_stats;
+
+typedef struct {
+    void *ud;
+    void (*log)(void *ud, const char *line);                     /* information, warnings */
+    void (*progress)(void *ud, const vg_train_progress *p);      /* often: keep it cheap */
+    void (*epoch_end)(void *ud, const vg_epoch_stats *e);
+    bool (*should_stop)(void *ud); /* polled between batches; true: checkpoint and return */
+} vg_train_hooks;
+
+typedef struct {
+    bool interrupted;     /* stopped by should_stop (VG_CANCELLED): a checkpoint was written */
+    char checkpoint[1024];
+    char model[1024], csv[1024], curves[1024], confusion[1024], roc[1024];
+    int epochs_run, best_epoch;
+    double val_acc, val_loss, alarm_recall, false_alarm_rate, auc;
+    float alarm_threshold;
+    int n_train, n_val, n_classes, chunk;
+    double seconds, images_per_s;
+    size_t peak_rss, cache_ram, cache_disk, buffers;
+    /* with a refit: the selection run (its validation figures are the ones above; n_train,
+     * epochs_run, model, csv and curves are the refit's) */
+    bool refit;
+    int select_epochs_run, select_n_train;
+    char select_model[1024], select_csv[1024], select_curves[1024];
+} vg_train_result;
+
+/* Trains as `vigie train` does (see vg_train_cfg). Returns VG_OK with *res filled, or
+ * VG_CANCELLED when hooks->should_stop asked to stop: the checkpoint res->checkpoint was written
+ * (resume with cfg.resume = it), res->interrupted is set and err says so; any other status is
+ * an error. Writes OUT.vgm atomically, with OUT.csv and the plots next to it. */
+vg_status vg_train_run(const vg_train_cfg *cfg, const vg_train_hooks *hooks, vg_train_result *res,
+                       vg_err *err);
+
+
+/* The training benchmark of `vigie bench --train`: timed optimizer steps of full fine-tuning
+ * (a new 3-class head on the backbone's features, every layer learning, AdamW, batch in
+ * chunks) on synthetic images. */
+typedef struct {
+    int threads, batch, chunk, runs, warmup; /* chunk: images per forward / backward pass */
+} vg_train_bench_opts;
+
+typedef struct {
+    double median_ms, p90_ms, min_ms; /* per optimizer step (nearest-rank percentiles) */
+    double images_per_s, loss;        /* at the median; the last step's loss */
+    size_t buffers, peak_rss;         /* training buffers; the process's peak RSS */
+    int w, h, chunk;                  /* input size; the chunk used (at most the batch) */
+} vg_train_bench_result;
+
+vg_status vg_train_bench(const vg_model *backbone, const vg_train_bench_opts *o,
+                         vg_train_bench_result *r, vg_err *err);
+
+/* ---- evaluation --------------------------------------------------------------------------- */
+/* `vigie eval` as a call (libvigie_train.a): a model on labelled images (folder-per-class trees,
+ * YOLO / Roboflow exports; several at once), processed exactly as vg_runner_classify does (or
+ * through tiles), with accuracy, per-class figures, the confusion matrix, the alarm view at
+ * the model's threshold (recall, false alarms, ROC, AUC), the same per dataset, false alarms on
+ * box-free crops of boxed images, an operating point for a recall target, and the
+ * misclassified images. The same loop measures `vigie optimize`'s report. */
+
+/* Figures over n images with n_classes outputs (alarm view when no_alarm >= 0). */
+typedef struct {
+    int n, n_classes;
+    int *confusion; /* n_classes x n_classes, [true][predicted] */
+    double accuracy;
+    double *precision, *recall, *f1; /* per class */
+    /* alarm view (no_alarm >= 0): an image raises an alarm when 1 - p(no_alarm) >= threshold */
+    int no_alarm;   /* index of the no-alarm class, -1 if none */
+    float threshold;
+    double alarm_recall, false_alarm_rate, alarm_precision;
+    int alarm_pos, alarm_neg; /* images with / without fire or smoke */
+    double auc;
+} vg_metrics;
+
+/* Which images of a dataset without a list: its test split (VG_EVAL_DEFAULT: else, for a
+ * dataset without one, all of it, with a note), val, train, or all of it. */
+typedef enum {
+    VG_EVAL_DEFAULT = 0,
+    VG_EVAL_TEST,
+    VG_EVAL_VAL,
+    VG_EVAL_TRAIN,
+    VG_EVAL_ALL
+} vg_eval_split;
+
+typedef struct {
+    vg_source_spec data[VG_TRAIN_MAX_DATA]; /* .test_list: only these images of that dataset */
+    int n_data;
+    vg_eval_split split;
+    vg_runner_opts runner;    /* threads, precision, unfused (the batch follows the tiles) */
+    int tile_rows, tile_cols; /* 1x1: whole images */
+    int box_free_crops;       /* crops per boxed image placed away from every box, 0..100 */
+    float threshold;          /* alarm threshold; < 0: the model's */
+    const char *no_alarm;     /* the no-alarm class; NULL: the model's, else "neutral" if any */
+    double recall_target;     /* > 0: also the operating point giving every dataset this recall */
+} vg_eval_cfg;
+
+/* the whole images, the test split, the model's threshold, 2 threads */
+vg_eval_cfg vg_eval_cfg_default(void);
+
+/* Figures of a subset of the images at one threshold. */
+typedef struct {
+    int n;
+    double accuracy, alarm_recall, false_alarm_rate;
+    int alarm_pos, alarm_hit, alarm_neg, alarm_false;
+} vg_eval_part;
+
+typedef struct {
+    const char *name, *root; /* the dataset's name and folder */
+    const char *split;       /* what was evaluated: "list", "test", "val", "train" or "all" */
+    const char *list;        /* the list given, or NULL */
+    vg_eval_part part;       /* at the threshold */
+    vg_eval_part at_target;  /* at the operating point (recall_target) */
+    int crops, crop_alarms;  /* box-free crops and their alarms */
+} vg_eval_source;
+
+typedef struct {
+    const char *image; /* the image's name within its dataset */
+    int source;        /* index into sources */
+    int truth, predicted;
+    float p; /* the predicted class's probability */
+} vg_eval_miss;
+
+typedef struct {
+    int n, skipped; /* images evaluated; unreadable ones skipped */
+    int n_classes;
+    char **labels;             /* the model's class names (n_classes), owned */
+    int *count;                /* images per true class */
+    vg_metrics metrics;        /* on all images, at `threshold` */
+    float *roc_fpr, *roc_tpr, *roc_threshold; /* alarm ROC (no_alarm >= 0): roc_n points */
+    int roc_n;
+    vg_eval_source sources[VG_TRAIN_MAX_DATA];
+    int n_sources;
+    float target_threshold; /* the operating point (recall_target > 0, alarm view): the lowest
+                               threshold giving every dataset that recall on these images */
+    vg_eval_part at_target;
+    vg_eval_miss *misses; /* misclassified images, in evaluation order */
+    int n_misses;
+    double seconds, images_per_s;
+    void *priv; /* the model and datasets the strings point into */
+} vg_eval_report;
+
+typedef struct {
+    void *ud;
+    /* notes and warnings ("warning: ..."): a dataset without a test split, images without
+     * boxes, images the model was trained or tuned on (not a held-out measure) */
+    void (*log)(void *ud, const char *line);
+    void (*bad_image)(void *ud, const char *path, const char *msg); /* skipped (msg names it) */
+    void (*progress)(void *ud, int done, int total);
+} vg_eval_hooks;
+
+/* Evaluates the model file `model` (any format vg_model_open reads). VG_OK with *rep filled
+ * (free it with vg_eval_report_free), else an error (nothing to free): no data, a dataset
+ * class the model lacks, an empty dataset or split, no image readable... hooks may be NULL. */
+vg_status vg_eval_run(const char *model, const vg_eval_cfg *cfg, const vg_eval_hooks *hooks,
+                      vg_eval_report *rep, vg_err *err);
+void vg_eval_report_free(vg_eval_report *rep);
+/* The confusion matrix as a PNG to `path`, and with an alarm view the ROC to roc_path. */
+vg_status vg_eval_report_plot(const vg_eval_report *rep, const char *path, const char *roc_path,
+                              vg_err *err);
+
+/* ---- optimization ----------------------------------------------------------------------- */
+/* What TensorRT does for a Jetson, on any board (libvigie_train.a): fold batch-norm, remove
+ * whole channels, prune single weights, share weights by k-means, fine-tune after each of
+ * these, quantize to int8 with calibration, and write a compact engine file (.vge) that loads
+ * like a model. With report images, every step is measured: accuracy, per-class recall,
+ * agreement with the float model, alarm recall and false alarms at the model's threshold,
+ * size, sparsity and latency. `vigie optimize` is this call and a table. */
+
+/* How int8 activation ranges are chosen from the calibration images. */
+typedef enum { VG_CALIB_MINMAX = 0, VG_CALIB_PERCENTILE = 1, VG_CALIB_ENTROPY = 2 } vg_calibrator;
+const char *vg_calibrator_name(vg_calibrator c);
+/* "minmax" | "percentile" | "entropy"; false when unknown */
+bool vg_calibrator_parse(const char *s, vg_calibrator *c);
+
+/* How the k-means centroids of weight sharing are initialised before Lloyd's iterations. */
+typedef enum {
+    VG_CLUSTER_LINEAR,   /* evenly spaced between min and max (keeps the outliers' centroids) */
+    VG_CLUSTER_KMEANSPP, /* k-means++: D^2 sampling from the weights, seeded, deterministic */
+    VG_CLUSTER_DENSITY,  /* evenly spaced quantiles of the weights' CDF */
+} vg_cluster_init;
+/* "linear", "kmeans++" (or "kmeanspp"), "density" -> *out; anything else is VG_ERR_ARG. */
+vg_status vg_cluster_init_parse(const char *s, vg_cluster_init *out, vg_err *err);
+const char *vg_cluster_init_name(vg_cluster_init init); /* the parseable name, never NULL */
+
+typedef struct {
+    const char *out; /* OUT.vge, written atomically; fine-tuned models OUT.<step>.vgm beside it */
+    /* the steps, applied in this order (each 0 / false = skipped) */
+    float prune_channels; /* share of each expansion layer's channels removed, 0 .. 0.95 */
+    float prune;          /* share of zeros of single-weight magnitude pruning, 0 .. 0.99 */
+    int clusters;         /* weight sharing: values per layer, 2..256 (0 = off) */
+    vg_cluster_init cluster_init;
+    int64_t cluster_min;  /* only layers of at least this many weights are shared */
+    bool int8;            /* per-channel int8 weights, calibrated activations */
+    /* fine-tuning after pruning / clustering, when data is given (else one shot); sources as
+     * vg_train_cfg.data (the model's classes must be the data's) */
+    vg_source_spec finetune[VG_TRAIN_MAX_DATA];
+    int n_finetune;
+    int epochs, batch;
+    float lr, ema;
+    float distill; /* targets: distill x the unchanged float model's + (1 - distill) x label */
+    /* int8 calibration images: each source's test_list (or its train split, or all of it);
+     * none: the fine-tuning data's train splits */
+    vg_source_spec calib[VG_TRAIN_MAX_DATA];
+    int n_calib;
+    int calib_images; /* taken evenly from the calibration list */
+    vg_calibrator calibrator;
+    float percentile;        /* VG_CALIB_PERCENTILE */
+    const char *calib_table; /* reused if it exists (same model), else written; NULL: none */
+    bool bias_correction;    /* int8 biases corrected for the weights' rounding */
+    /* report images: each source's test_list, else its test split, else all of it; none: no
+     * measurements (sizes only) */
+    vg_source_spec report[VG_TRAIN_MAX_DATA];
+    int n_report;
+    /* resources */
+    int threads;
+    size_t mem_budget; /* of fine-tuning */
+    uint64_t seed;
+    bool unfused; /* the report's runners: vg_runner_opts.unfused */
+} vg_optimize_cfg;
+
+/* The defaults of `vigie optimize`: kmeans++ on layers of 8192 weights or more, 5 epochs of
+ * batch 32 at lr 1e-4, EMA 0.99, distillation 0.5, 200 percentile (99.99) calibration images
+ * with bias correction, 2 threads, 1 GiB, seed 1; no step enabled, no data. */
+vg_optimize_cfg vg_optimize_cfg_default(void);
+/* VG_ERR_ARG, with a message, for settings out of range, no output, or int8 without
+ * calibration images (nor an existing calibration table). vg_optimize_run checks it too. */
+vg_status vg_optimize_cfg_check(const vg_optimize_cfg *cfg, vg_err *err);
+
+#define VG_OPTIMIZE_MAX_STEPS 8
+
+/* One row of the report: the model after a step. */
+typedef struct {
+    char name[64];  /* "float", "fold batch-norm", "channels -50% + prune 50% + ft", "int8"... */
+    bool evaluated; /* measured on the report images (the figures below) */
+    double accuracy, agree; /* agree: top-1 agreement with the float model (first row) */
+    double alarm_recall, false_alarm_rate; /* at the model's threshold; NaN without alarm rule */
+    double *recall;  /* per class (report.n_classes), owned by the report */
+    double ms;       /* median latency, one thread, one image (measured when evaluated) */
+    int64_t bytes;   /* as an engine file */
+    double sparsity; /* zero share of the conv / fully-connected weights */
+    int distinct;    /* most distinct values in one such layer */
+    bool int8;
+} vg_optimize_step;
+
+typedef struct {
+    vg_optimize_step steps[VG_OPTIMIZE_MAX_STEPS];
+    int n_steps;
+    int n_classes;
+    char **labels; /* n_classes, owned */
+    /* the engine file written */
+    int64_t file_bytes, weight_bytes, other_bytes;
+    int int8_layers, cluster_layers, f32_layers, sparse_layers;
+    double seconds;
+} vg_optimize_report;
+void vg_optimize_report_free(vg_optimize_report *r);
+
+typedef struct {
+    void *ud;
+    void (*log)(void *ud, const char *line);                          /* what each step did */
+    void (*progress)(void *ud, const char *what, int done, int total); /* long loops */
+    const vg_train_hooks *finetune; /* the fine-tuning runs' hooks (NULL: none) */
+} vg_optimize_hooks;
+
+/* Optimizes the model file `model` (.vgm, .vge or .tflite; an int8 model starts from its
+ * float view) into cfg->out. *rep is filled on success (free it with
+ * vg_optimize_report_free; it is left empty on failure). hooks may be NULL. VG_CANCELLED when
+ * a fine-tuning hook asked to stop (nothing is written). */
+vg_status vg_optimize_run(const char *model, const vg_optimize_cfg *cfg,
+                          const vg_optimize_hooks *hooks, vg_optimize_report *rep, vg_err *err);
+
+/* ---- cancellation ------------------------------------------------------------------------- */
+/* A flag the caller raises to stop long work cleanly (a watch loop, its camera readers), e.g.
+ * from a signal handler: vg_cancel_request is one lock-free atomic store, safe there. */
+typedef struct vg_cancel vg_cancel;
+vg_status vg_cancel_init(vg_cancel **out, vg_err *err);
+void vg_cancel_free(vg_cancel *c);
+void vg_cancel_request(vg_cancel *c);
+bool vg_cancel_requested(const vg_cancel *c); /* false for NULL */
+
+/* ---- watching cameras ----------------------------------------------------------------------- */
+/* `vigie watch` as a call (libvigie_watch.a: FFmpeg, libmosquitto): frames from a camera, a
+ * video file or a folder of images, classified at most fps times a second (whole or through
+ * tiles), smoothed into few reliable alarms, events as JSON lines with a heat-map snapshot at
+ * each alarm start, MQTT with Home Assistant discovery, statistics.
+ *
+ * Two threads: a reader pulls frames from the source into a one-frame mailbox; the loop takes
+ * the newest frame, classifies it and runs the alarm logic. A live source overwrites a frame
+ * the loop has not taken yet (a dropped frame: no backlog, bounded memory); a file or folder
+ * waits for the loop instead, so every sampled frame is classified. */
+
+typedef enum {
+    VG_WATCH_SRC_FOLDER = 0,
+    VG_WATCH_SRC_FILE = 1,
+    VG_WATCH_SRC_DEVICE = 2,  /* /dev/video* */
+    VG_WATCH_SRC_NETWORK = 3, /* scheme://... */
+} vg_watch_src_kind;
+
+typedef struct {
+    bool loop;             /* files and folders: start again at the end */
+    bool realtime;         /* files and folders: deliver frames at their own pace, like a camera */
+    double folder_fps;     /* folders: frames per second of the image sequence (> 0) */
+    double reconnect_min;  /* first delay before reopening a live source, seconds (> 0) */
+    double reconnect_max;  /* the delay doubles up to this */
+    int max_retries;       /* failed attempts in a row before giving up; 0: never give up */
+    double timeout;        /* live sources: seconds without data before the stream is lost */
+    const char *const *av_opts; /* FFmpeg options "key=value" for opening the source */
+    int n_av_opts;
+    void (*log)(void *ud, const char *msg); /* reports (reconnects, unreadable images); may be NULL */
+    void *log_ud;
+    vg_cancel *stop;       /* requested (e.g. by a signal handler): every wait returns; may be NULL */
+} vg_watch_source_opts;
+
+vg_watch_source_opts vg_watch_source_opts_default(void);
+
+/* Alarm smoothing: per-class sliding mean, hysteresis, minimum duration, cool-down. */
+#define VG_WATCH_MAX_WINDOW 1000
+typedef struct {
+    int window;          /* frames in the sliding mean, 1..VG_WATCH_MAX_WINDOW */
+    float on, off;       /* the smoothed score arms at >= on, clears below off (off <= on) */
+    double min_duration; /* seconds the score must stay >= off after reaching on */
+    double cooldown;     /* seconds after an alarm_end before that channel may start again */
+    double update_every; /* seconds between alarm_update events of an active alarm; 0: none */
+} vg_watch_alarm_opts;
+
+/* MQTT (PREFIX/event, PREFIX/state retained, PREFIX/status with its Last Will, Home Assistant
+ * discovery); libmosquitto's network thread keeps the connection. */
+typedef struct {
+    const char *host;
+    int port;                /* 1883 by default, 8883 is customary with TLS */
+    const char *topic;       /* prefix, e.g. "vigie/garage" */
+    const char *node;        /* discovery node id / device name, [A-Za-z0-9_-] */
+    const char *client_id;   /* NULL: "vigie-NODE-PID" */
+    const char *user, *password;
+    bool tls;                /* TLS with the system's CA certificates (unless cafile/capath) */
+    const char *cafile, *capath, *certfile, *keyfile;
+    bool tls_insecure;       /* do not check the server's host name (testing only) */
+    const char *ha_prefix;   /* Home Assistant discovery prefix; NULL or "": no discovery */
+    int keepalive;           /* seconds */
+    double connect_wait;     /* seconds vg_watch_mqtt_init waits for the first connection */
+    void (*log)(void *ud, const char *msg);
+    void *log_ud;
+} vg_watch_mqtt_opts;
+
+typedef struct vg_watch_mqtt vg_watch_mqtt;
+
+/* Sets the Last Will, starts connecting and waits up to connect_wait seconds for the broker;
+ * a broker that is not there yet is reported through the log, not an error (the network thread
+ * keeps trying). Errors: bad options, unreadable TLS files, libmosquitto failures. */
+vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, vg_err *err);
+
+typedef struct {
+    int64_t events_sent, events_dropped;
+    int64_t connects; /* successful connections, the first included */
+} vg_watch_mqtt_stats;
+void vg_watch_mqtt_get_stats(vg_watch_mqtt *q, vg_watch_mqtt_stats *st);
+
+/* Clean goodbye: publishes the state (`final_state`, or the last one given to
+ * vg_watch_mqtt_state when NULL; retained) and "offline" on PREFIX/status, waits up to `timeout`
+ * seconds for the broker to acknowledge them, disconnects (so no Last Will) and frees. NULL is
+ * a no-op. Returns false when the goodbye could not be confirmed. */
+bool vg_watch_mqtt_close(vg_watch_mqtt *q, const char *final_state, double timeout);
+
+typedef struct {
+    const char *source;
+    vg_watch_source_opts src;
+    double fps;                /* classify at most this many frames per second; 0: all */
+    vg_watch_alarm_opts alarm; /* alarm.on / alarm.off < 0: from the model (vg_watch_levels) */
+    int tile_rows, tile_cols;  /* every frame through these views (vigie.h, "tiles"); 1x1: the
+                                  whole frame only */
+    bool per_class;            /* one alarm per class instead of one for all alarm classes */
+    const char *classes;       /* comma-separated alarm classes; NULL: every class but the
+                                  model's no-alarm class (or the one labelled "neutral") */
+    const char *snapshots;     /* folder for alarm-start snapshots; NULL: none */
+    int jpeg_quality;
+    int threads;               /* runner threads */
+    vg_precision precision;
+    /* each event as one JSON line (no newline); called from the loop's thread */
+    void (*on_event)(void *ud, const char *json);
+    void *ud;                  /* for on_event and src.log */
+    vg_watch_mqtt *mqtt;       /* optional, borrowed */
+    vg_cancel *stop;           /* requested by the caller (a signal) to end the loop cleanly */
+} vg_watch_opts;
+
+vg_watch_opts vg_watch_opts_default(void);
+
+typedef struct {
+    int64_t read;       /* frames delivered by the source */
+    int64_t skipped;    /* not sampled because of --fps */
+    int64_t dropped;    /* overwritten before the loop could take them (live sources) */
+    int64_t classified;
+    int64_t bad;        /* frames or images that could not be decoded */
+    int64_t reconnects;
+    int64_t alarms;     /* alarm_start events */
+    int64_t snapshot_errors;
+    double lat_mean_ms; /* frame decoded -> classified and alarm logic done */
+    double lat_p99_ms;  /* from a histogram with 2% wide bins */
+    double lat_max_ms;
+    double seconds;     /* wall time of the run */
+    size_t peak_rss;
+} vg_watch_stats;
+
+/* Resolves the alarm levels of `o` that are not given (alarm.on / alarm.off < 0): from the
+ * model's alarm threshold by vg_watch_alarm_levels (off = threshold, on = 4x its odds) when the
+ * model stores one and the alarm classes are the model's own (every class but its no-alarm
+ * class), else the fixed 0.8 / 0.5. A given level stays; the derived other one is moved to it
+ * if it would cross it (off never above on). `desc` (size n, nullable) gets one line saying
+ * which levels and where they came from. vg_watch_run calls it on its copy of the options. */
+vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_t n, vg_err *err);
+
+/* Runs until the source ends, a stop is requested or a fatal error; alarms still active then
+ * end with reason "stopped". `stats` is filled in every case (also on error). With MQTT, the
+ * retained state is kept current and, at the end, left as status "offline" with every alarm
+ * OFF; vg_watch_mqtt_close then confirms it with the broker. */
+vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
+                       vg_err *err);
+
 /* ---- misc --------------------------------------------------------------------------------- */
 
 /* Peak resident set size of this process so far, in bytes (0 if unknown). */
 size_t vg_peak_rss_bytes(void);
 /* Monotonic clock in seconds. */
 double vg_time_now(void);
+/* Benchmarks' statistics: sorts v[n] ascending; the nearest-rank q-quantile of sorted v (the
+ * smallest value with at least q of the values at or below it; 0 for n < 1). */
+void vg_sort_doubles(double *v, int n);
+double vg_percentile_sorted(const double *v, int n, double q);
 
 #ifdef __cplusplus
 }

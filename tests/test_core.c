@@ -95,8 +95,36 @@ static void test_fail_alloc(void) {
     free(q);
 }
 
+/* the cancel flag and the benchmarks' percentiles (vigie.h) */
+static void test_cancel_and_stats(void) {
+    vg_cancel *c = NULL;
+    vg_err err;
+    CHECK(vg_cancel_init(&c, &err) == VG_OK && c && !vg_cancel_requested(c), "a new flag is down");
+    vg_cancel_request(c);
+    CHECK(vg_cancel_requested(c), "request raises it");
+    vg_cancel_request(c);
+    CHECK(vg_cancel_requested(c), "and it stays up");
+    vg_cancel_free(c);
+    CHECK(!vg_cancel_requested(NULL), "NULL: never requested");
+    vg_cancel_request(NULL); /* a no-op */
+    vg_fail_alloc(1);
+    c = NULL;
+    CHECK(vg_cancel_init(&c, &err) == VG_ERR_NOMEM && c == NULL, "allocation failure");
+    vg_fail_alloc(0);
+    double v[10] = {9, 1, 8, 2, 7, 3, 6, 4, 5, 10};
+    vg_sort_doubles(v, 10);
+    for (int i = 0; i < 10; i++) CHECK(v[i] == i + 1, "sorted[%d] = %g", i, v[i]);
+    /* nearest rank: the smallest value with at least q of them at or below it */
+    CHECK(vg_percentile_sorted(v, 10, 0.5) == 5 && vg_percentile_sorted(v, 10, 0.9) == 9 &&
+              vg_percentile_sorted(v, 10, 0.91) == 10 && vg_percentile_sorted(v, 10, 0) == 1 &&
+              vg_percentile_sorted(v, 10, 1) == 10,
+          "percentiles");
+    CHECK(vg_percentile_sorted(v, 1, 0.5) == 1 && vg_percentile_sorted(v, 0, 0.5) == 0, "n = 1, 0");
+}
+
 void test_core(void) {
     test_fail_alloc();
+    test_cancel_and_stats();
     /* paths: "a/b", trailing slashes not doubled, an absolute or a lone b kept as it is */
     static const char *const pj[][3] = {{"a", "b", "a/b"},
                                         {"a//", "b/c", "a/b/c"},

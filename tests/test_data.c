@@ -14,6 +14,7 @@
 #include "model/model.h"
 #include "train/data.h"
 #include "train/eval.h"
+#include "train/metrics.h"
 #include "vigie.h"
 
 #include <fcntl.h>
@@ -1163,6 +1164,102 @@ static void test_eval(void) {
     vg_model_free(m);
 }
 
+typedef struct {
+    int bad, notes;
+} eval_hook_count;
+
+static void run_on_log(void *ud, const char *line) {
+    if (strstr(line, "has no test split: evaluating all")) ((eval_hook_count *)ud)->notes++;
+}
+
+static void run_on_bad(void *ud, const char *path, const char *msg) {
+    (void)msg;
+    CHECK(strstr(path, "zbad.png") != NULL, "unreadable image reported: %s", path);
+    ((eval_hook_count *)ud)->bad++;
+}
+
+/* vg_eval_run (vigie.h): the figures of the one loop (vg_eval_classify) on the images the
+ * split names, with its notes, and a clean failure at every allocation */
+static void test_eval_run(void) {
+    vg_err err;
+    vg_model *m = vg_test_small_model();
+    char model[1024];
+    snprintf(model, sizeof model, "%s", tpath("eval_run.vgm"));
+    CHECK(m && vg_model_save(m, model, &err) == VG_OK, "save: %s", m ? err.msg : "no model");
+    vg_dataset *ds = NULL;
+    CHECK(vg_dataset_scan(tpath("data/"), &ds, &err) == VG_OK, "scan: %s", err.msg);
+    if (!m || !ds) {
+        vg_model_free(m), vg_dataset_free(ds);
+        return;
+    }
+    /* the reference: every image through vg_eval_classify, figures at threshold 0.4 */
+    int n = ds->n_samples, *idx = malloc(sizeof(int) * (size_t)n);
+    for (int i = 0; i < n; i++) idx[i] = i;
+    vg_eval_opts o = vg_eval_opts_default();
+    vg_eval_result r;
+    vg_metrics ref;
+    memset(&ref, 0, sizeof ref);
+    int no_alarm = -1, misses = 0; /* the model's class index (its order may differ) */
+    for (int c = 0; c < 3; c++)
+        if (!strcmp(vg_model_label(m, c), "neutral")) no_alarm = c;
+    CHECK(vg_eval_classify(m, ds, idx, n, &o, &r, &err) == VG_OK &&
+              vg_metrics_compute(r.n, 3, r.probs, r.labels, no_alarm, 0.4f, &ref, &err) == VG_OK,
+          "reference: %s", err.msg);
+    for (int j = 0; j < r.n; j++) {
+        const float *p = r.probs + (size_t)j * 3;
+        int best = p[1] > p[0] ? 1 : 0;
+        if (p[2] > p[best]) best = 2;
+        misses += best != r.labels[j];
+    }
+    vg_eval_cfg c = vg_eval_cfg_default();
+    c.data[0].dir = tpath("data/");
+    c.n_data = 1;
+    c.threshold = 0.4f;
+    eval_hook_count hc = {0, 0};
+    vg_eval_hooks h = {&hc, run_on_log, run_on_bad, NULL};
+    vg_eval_report rep;
+    CHECK(vg_eval_run(model, &c, &h, &rep, &err) == VG_OK, "eval run: %s", err.msg);
+    CHECK(rep.n == r.n && rep.skipped == 1 && hc.bad == 1 && hc.notes == 1 && rep.n_classes == 3 &&
+              rep.n_sources == 1 && !strcmp(rep.sources[0].split, "all"),
+          "%d images, %d skipped, %d bad, %d notes, split %s", rep.n, rep.skipped, hc.bad, hc.notes,
+          rep.n_sources ? rep.sources[0].split : "-");
+    CHECK(rep.metrics.accuracy == ref.accuracy && rep.metrics.no_alarm == ref.no_alarm &&
+              rep.metrics.alarm_recall == ref.alarm_recall &&
+              rep.metrics.false_alarm_rate == ref.false_alarm_rate && rep.n_misses == misses &&
+              rep.roc_n > 1 && rep.sources[0].part.n == rep.n &&
+              memcmp(rep.metrics.confusion, ref.confusion, sizeof(int) * 9) == 0,
+          "figures differ from vg_eval_classify's");
+    long total = 0;
+    vg_eval_report_free(&rep);
+    /* every allocation failing in turn: an error with nothing left, or the same figures */
+    vg_fail_alloc(0);
+    vg_eval_run(model, &c, NULL, &rep, &err);
+    total = vg_alloc_count();
+    vg_eval_report_free(&rep);
+    int clean = 0;
+    for (long k = 1; k <= total; k++) {
+        vg_fail_alloc(k);
+        vg_status st = vg_eval_run(model, &c, NULL, &rep, &err);
+        vg_fail_alloc(0);
+        if (st == VG_OK) clean += rep.n == r.n && rep.metrics.accuracy == ref.accuracy;
+        else clean += st == VG_ERR_NOMEM && rep.n == 0 && rep.priv == NULL && rep.labels == NULL;
+        vg_eval_report_free(&rep);
+    }
+    CHECK(total > 20 && clean == total, "%d of %ld allocation failures clean", clean, total);
+    /* (this sweep found the model loader calling a failed allocation in a label a format
+     * error) errors: no data, an unknown no-alarm class */
+    c.n_data = 0;
+    CHECK(vg_eval_run(model, &c, NULL, &rep, &err) == VG_ERR_ARG, "no data accepted");
+    c.n_data = 1, c.no_alarm = "dog";
+    CHECK(vg_eval_run(model, &c, NULL, &rep, &err) != VG_OK && strstr(err.msg, "dog"),
+          "unknown no-alarm class: %s", err.msg);
+    vg_metrics_free(&ref);
+    vg_eval_result_free(&r);
+    free(idx);
+    vg_dataset_free(ds);
+    vg_model_free(m);
+}
+
 void test_data(void) {
     snprintf(root_dir, sizeof root_dir, "%s", vg_test_tmpdir());
     make_tree();
@@ -1175,4 +1272,5 @@ void test_data(void) {
     test_loader();
     test_shared();
     test_eval();
+    test_eval_run();
 }

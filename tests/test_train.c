@@ -79,36 +79,64 @@ static void test_cfg_text(void) {
     c.aug.box_zoom = 0.25f, c.aug.neg_margin = 0.123f, c.aug.neg_scale_min = 0.06f;
     c.aug.zoom_scene = true, c.tta_flip = true, c.mixup = 0.2f, c.ema = 0.995f;
     c.backbone_lr_mult = 0.3f, c.pool = 2, c.alarm_recall = 0.9731, c.threshold_union = true;
-    c.no_alarm = "calm", c.seed = 18446744073709551557ull, c.refit = false, c.phase = 2;
-    c.stop_epoch = 9, c.fixed_threshold = 0.4321f, c.select_note = "n=5 accuracy=0.8";
+    c.no_alarm = "calm", c.seed = 18446744073709551557ull, c.refit = false;
+    vg_train_phase ph = {2, 9, 0.4321f, "n=5 accuracy=0.8"}, dp;
     char *t1 = NULL, *t2 = NULL;
-    CHECK(vg_train_cfg_text(&c, &t1, &err) == VG_OK, "text: %s", err.msg);
+    CHECK(vg_train_cfg_text(&c, &ph, &t1, &err) == VG_OK, "text: %s", err.msg);
     char *copy = t1 ? strdup(t1) : NULL;
     d = vg_train_cfg_default();
-    CHECK(copy && vg_train_cfg_parse(copy, &d, &err) == VG_OK, "parse: %s", err.msg);
-    CHECK(vg_train_cfg_text(&d, &t2, &err) == VG_OK && t1 && t2 && strcmp(t1, t2) == 0,
+    CHECK(copy && vg_train_cfg_parse(copy, &d, &dp, &err) == VG_OK, "parse: %s", err.msg);
+    CHECK(vg_train_cfg_text(&d, &dp, &t2, &err) == VG_OK && t1 && t2 && strcmp(t1, t2) == 0,
           "text -> parse -> text differs:\n%s\n---\n%s", t1 ? t1 : "", t2 ? t2 : "");
     CHECK(d.n_data == 2 && d.data[1].extra && !strcmp(d.data[1].test_list, "x.txt") &&
               !d.default_lists && d.mode == VG_TRAIN_ALL && d.optimizer == VG_OPT_SGD && d.aug.neg_margin == 0.123f &&
               d.aug.zoom_scene && d.alarm_recall == 0.9731 && d.seed == 18446744073709551557ull &&
-              !strcmp(d.no_alarm, "calm") && d.fixed_threshold == 0.4321f && !d.refit &&
-              !strcmp(d.select_note, "n=5 accuracy=0.8"),
+              !strcmp(d.no_alarm, "calm") && dp.fixed_threshold == 0.4321f && !d.refit &&
+              dp.phase == 2 && dp.stop_epoch == 9 && !strcmp(dp.select_note, "n=5 accuracy=0.8"),
           "values after the round trip");
     free(t1), free(t2), free(copy);
     /* older checkpoints: data= and grouped aug lines */
     char old[] = "data=dir\ntrain_list=tr.txt\nbackbone=b\nout=o\nepochs=3\n"
                  "aug=0.5 1 0.75 1.33 0.5 0.1 0.2 0.3 0.04\naug_boxes=0.1 0.2 0.3 0.4 0.5 0.6\n";
     d = vg_train_cfg_default();
-    CHECK(vg_train_cfg_parse(old, &d, &err) == VG_OK && d.n_data == 1 && !strcmp(d.data[0].dir, "dir") &&
+    CHECK(vg_train_cfg_parse(old, &d, &dp, &err) == VG_OK && d.n_data == 1 && !strcmp(d.data[0].dir, "dir") &&
               !strcmp(d.data[0].train_list, "tr.txt") && d.aug.hue == 0.04f &&
-              d.aug.neg_scale_min == 0.6f && d.epochs == 3,
+              d.aug.neg_scale_min == 0.6f && d.epochs == 3 && dp.phase == 0 &&
+              dp.fixed_threshold == -1.0f,
           "older checkpoint: %s", err.msg);
     char incomplete[] = "epochs=3\n";
-    CHECK(vg_train_cfg_parse(incomplete, &d, &err) == VG_ERR_FORMAT, "incomplete text accepted");
+    CHECK(vg_train_cfg_parse(incomplete, &d, &dp, &err) == VG_ERR_FORMAT, "incomplete text accepted");
+}
+
+/* vg_optimize_cfg_check: the settings a caller may get wrong, each refused with its name */
+static void test_optimize_check(void) {
+    vg_err err;
+    vg_optimize_cfg c = vg_optimize_cfg_default();
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG && strstr(err.msg, "output"), "no output: %s", err.msg);
+    c.out = "x.vge";
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_OK, "defaults + output: %s", err.msg);
+    c.clusters = 1;
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG && strstr(err.msg, "clusters"), "1 cluster: %s", err.msg);
+    c.clusters = 16, c.prune = 1.0f;
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG && strstr(err.msg, "pruning"), "prune 1: %s", err.msg);
+    c.prune = 0.5f, c.distill = 2;
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG && strstr(err.msg, "distill"), "distill 2: %s", err.msg);
+    c.distill = 0.5f, c.int8 = true;
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG && strstr(err.msg, "calibration images"),
+          "int8 without calibration data: %s", err.msg);
+    c.finetune[0].dir = "data", c.n_finetune = 1; /* its training split calibrates by default */
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_OK, "int8 calibrated on the fine-tuning data: %s", err.msg);
+    c.finetune[0].extra = true; /* but not a training-only source */
+    CHECK(vg_optimize_cfg_check(&c, &err) == VG_ERR_ARG, "int8 with only an extra source accepted");
+    vg_optimize_report rep;
+    c.n_finetune = 0;
+    CHECK(vg_optimize_run("none.vgm", &c, NULL, &rep, &err) == VG_ERR_ARG && rep.n_steps == 0,
+          "run checks the settings first: %s", err.msg);
 }
 
 void test_train(void) {
     test_cfg_text();
+    test_optimize_check();
     int logits, first_block;
     vg_model *m = net(&logits, &first_block);
     enum { N = 4 };

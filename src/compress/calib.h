@@ -12,11 +12,7 @@
 
 #include "model/model.h"
 
-typedef enum { VG_CALIB_MINMAX = 0, VG_CALIB_PERCENTILE = 1, VG_CALIB_ENTROPY = 2 } vg_calibrator;
-
-const char *vg_calibrator_name(vg_calibrator c);
-/* "minmax" | "percentile" | "entropy"; false when unknown */
-bool vg_calibrator_parse(const char *s, vg_calibrator *c);
+/* vg_calibrator, vg_calibrator_name and vg_calibrator_parse are in vigie.h. */
 
 #define VG_CALIB_BINS 2048
 

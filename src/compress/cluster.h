@@ -29,16 +29,8 @@
 #define VG_CLUSTER_K_MAX     VG_CODEBOOK_MAX /* indices are uint8_t */
 #define VG_CLUSTER_MAX_ITERS 1000 /* Lloyd cap of vg_cluster_fit; an iteration is O(k log n) */
 
-/* How the centroids are initialised before Lloyd's iterations. */
-typedef enum {
-    VG_CLUSTER_LINEAR,   /* evenly spaced between min and max (keeps the outliers' centroids) */
-    VG_CLUSTER_KMEANSPP, /* k-means++: D^2 sampling from the weights, seeded, deterministic */
-    VG_CLUSTER_DENSITY,  /* evenly spaced quantiles of the weights' CDF */
-} vg_cluster_init;
-
-/* "linear", "kmeans++" (or "kmeanspp"), "density" -> *out; anything else is VG_ERR_ARG. */
-vg_status vg_cluster_init_parse(const char *s, vg_cluster_init *out, vg_err *err);
-const char *vg_cluster_init_name(vg_cluster_init init); /* the parseable name, never NULL */
+/* vg_cluster_init (how the centroids are initialised), its parser and its names are in
+ * vigie.h. */
 
 /* 1-D k-means of w[0..n) into k clusters (2 <= k <= 256), written to centroids[0..k) and
  * idx[0..n) (idx[i] < k, the nearest centroid of w[i]). Deterministic for a given seed (only

@@ -5,6 +5,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdarg.h>
+#include <stdatomic.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/stat.h>
@@ -27,6 +28,7 @@ const char *vg_status_name(vg_status s) {
     case VG_ERR_FORMAT: return "format error";
     case VG_ERR_UNSUPPORTED: return "unsupported";
     case VG_ERR_NOMEM: return "out of memory";
+    case VG_CANCELLED: return "cancelled";
     }
     return "unknown error";
 }
@@ -361,3 +363,47 @@ void *vg_aligned_alloc(size_t align, size_t n) {
 }
 char *vg_strdup(const char *s) { return alloc_fails() ? NULL : strdup(s); }
 char *vg_strndup(const char *s, size_t n) { return alloc_fails() ? NULL : strndup(s, n); }
+
+/* ---- cancellation */
+
+struct vg_cancel {
+    atomic_int flag;
+};
+
+vg_status vg_cancel_init(vg_cancel **out, vg_err *err) {
+    *out = vg_calloc(1, sizeof **out);
+    if (!*out) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    atomic_init(&(*out)->flag, 0);
+    return VG_OK;
+}
+
+void vg_cancel_free(vg_cancel *c) { free(c); }
+
+_Static_assert(ATOMIC_INT_LOCK_FREE == 2, "vg_cancel_request must be safe in a signal handler");
+
+/* one lock-free store (atomic_int is lock-free on every target vigie builds for): safe in a
+ * signal handler */
+void vg_cancel_request(vg_cancel *c) {
+    if (c) atomic_store(&c->flag, 1);
+}
+
+bool vg_cancel_requested(const vg_cancel *c) { return c && atomic_load(&((vg_cancel *)c)->flag); }
+
+/* ---- timing statistics */
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+void vg_sort_doubles(double *v, int n) {
+    if (n > 1) qsort(v, (size_t)n, sizeof *v, cmp_double);
+}
+
+double vg_percentile_sorted(const double *v, int n, double q) {
+    if (n < 1) return 0;
+    int k = (int)(q * n + 0.999999) - 1;
+    if (k < 0) k = 0;
+    if (k >= n) k = n - 1;
+    return v[k];
+}

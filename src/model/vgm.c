@@ -196,7 +196,9 @@ vg_status vg_model_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra
 }
 
 /* Reads a length-prefixed string of at most `max` bytes without NULs into a new buffer. */
-static char *rd_str(vg_rd *r, size_t max) {
+/* A length-prefixed string (malloc'd), or NULL with r->bad set: a malformed one, or one that
+ * could not be allocated (then *nomem is set too: not a format error) */
+static char *rd_str(vg_rd *r, size_t max, bool *nomem) {
     uint32_t n = vg_rd_u32(r);
     if (r->bad || n > max || n > vg_rd_left(r)) {
         r->bad = true;
@@ -210,6 +212,7 @@ static char *rd_str(vg_rd *r, size_t max) {
     char *d = vg_malloc((size_t)n + 1);
     if (!d) {
         r->bad = true;
+        *nomem = true;
         return NULL;
     }
     memcpy(d, s, n);
@@ -339,13 +342,16 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
         m->labels = vg_calloc(n ? n : 1, sizeof(char *));
         if (!m->labels) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         m->n_labels = (int)n;
-        for (uint32_t i = 0; i < n && !r->bad; i++) m->labels[i] = rd_str(r, VG_MAX_LABEL_LEN - 1);
+        bool nomem = false;
+        for (uint32_t i = 0; i < n && !r->bad; i++) m->labels[i] = rd_str(r, VG_MAX_LABEL_LEN - 1, &nomem);
+        if (nomem) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     } else if (memcmp(tag, "META", 4) == 0) {
         uint32_t n = vg_rd_u32(r);
         if (r->bad || n > VG_MAX_META || (size_t)n * 8 > vg_rd_left(r))
             return vg_err_set(err, VG_ERR_FORMAT, "metadata chunk: bad count %u", n);
+        bool nomem = false;
         for (uint32_t i = 0; i < n && !r->bad; i++) {
-            char *k = rd_str(r, 256), *v = rd_str(r, VGM_MAX_STR);
+            char *k = rd_str(r, 256, &nomem), *v = rd_str(r, VGM_MAX_STR, &nomem);
             if (k && v) {
                 vg_status st = vg_model_set_meta(m, k, v, err);
                 free(k);
@@ -356,6 +362,7 @@ static vg_status parse_chunk(vg_model *m, const char *tag, vg_rd *r, unsigned *s
                 free(v);
             }
         }
+        if (nomem) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     } else {
         /* not part of the model: a checkpoint's extra state, or a later version's chunk */
         return cb ? cb(ud, tag, r->p, r->n, err) : VG_OK;

@@ -70,11 +70,12 @@ static bool state_read(vg_train_state *s, const uint8_t *p, size_t n) {
     return !r.bad && vg_rd_left(&r) == 0;
 }
 
-vg_status vg_checkpoint_save(const char *path, const vg_train_cfg *cfg, const vg_train_state *st,
+vg_status vg_checkpoint_save(const char *path, const vg_train_cfg *cfg, const vg_train_phase *ph,
+                             const vg_train_state *st,
                              const vg_optim *opt, const vg_model *m, const float *best,
                              const float *ema, vg_err *err) {
     vg_strbuf cfgt = {0};
-    vg_train_cfg_to_text(cfg, &cfgt);
+    vg_train_cfg_to_text(cfg, ph, &cfgt);
     if (cfgt.oom || !cfgt.buf) {
         free(cfgt.buf);
         return vg_err_set(err, VG_ERR_NOMEM, "checkpoint: out of memory");

@@ -156,17 +156,7 @@ vg_status vg_dataset_add_extra_train(vg_dataset *ds, const char *dir, vg_err *er
 
 /* ---- several sources: folder-per-class trees and detection exports -------------------------- */
 
-typedef struct vg_source_spec {
-    const char *dir; /* a folder-per-class tree, or a YOLO / Roboflow export (a folder with a
-                        data.yaml, or the .yaml file itself) */
-    /* folder trees: split lists ("class/file" lines); NULL: DIR/splits/train.txt, val.txt,
-     * test.txt where they exist (vg_dataset_opts.default_lists). Detection exports take their
-     * splits from data.yaml and refuse lists. */
-    const char *train_list, *val_list, *test_list;
-    bool extra;      /* training only: every image of a tree, the train split of an export */
-    bool lists_only; /* a tree: only the lists given, never DIR/splits/ (e.g. `vigie eval
-                        --list`, whose list may be the one a default names) */
-} vg_source_spec;
+/* vg_source_spec (the sources of a dataset) is in vigie.h. */
 
 typedef struct {
     const char *no_alarm; /* the class of images without boxes and of box-free crops; added to
@@ -332,42 +322,9 @@ const char *vg_cache_file(const vg_cache *c);  /* the cache file, or NULL in RAM
 
 /* ---- augmentation ---------------------------------------------------------------------------- */
 
-/* torchvision's RandomResizedCrop(scale, ratio) + RandomHorizontalFlip(flip_prob) +
- * ColorJitter(brightness, contrast, saturation, hue), in that order, and optionally a zoom-out
- * (SSD's "expand", torchvision's RandomZoomOut): with probability zoom_prob the crop fills only
- * a random zoom x zoom share of the output's sides (zoom uniform in [zoom_min, 1]), the rest
- * the input mean, so that fires and plumes are also seen small and far, as a distant
- * camera sees them. */
-typedef struct {
-    float scale_min, scale_max; /* crop area as a fraction of the image, 0 < min <= max <= 1 */
-    float ratio_min, ratio_max; /* crop aspect ratio w/h, log-uniform, 0 < min <= max */
-    float flip_prob;            /* in [0, 1] */
-    float brightness, contrast, saturation; /* factor uniform in [max(0, 1-x), 1+x], x >= 0 */
-    float hue; /* shift uniform in [-hue, hue] of a full turn, in [0, 0.5] */
-    float zoom_prob, zoom_min; /* zoom-out: probability in [0, 1], smallest side share (0, 1] */
-    /* Images with boxes (detection sources; the loader needs the dataset, see vg_loader_opts).
-     * A crop always takes the class of the boxes it keeps (vg_dataset_crop_label; a crop that
-     * cuts a box only partly is drawn again). Besides the random crop above:
-     * box_zoom: probability of a zoom-in crop around one of the image's boxes, picked at
-     *   random, the box's longer side box_zoom_min..box_zoom_max of the crop's (log-uniform):
-     *   small, distant fire and smoke seen at a size the network can see;
-     * neg_crop: probability of a negative crop, placed where it overlaps no box grown by
-     *   neg_margin of the box's longer side on every side, of neg_scale_min..1 of the
-     *   image's area at most 0.5: a no-alarm example from the same scene (crop sizes drawn
-     *   smaller and smaller, 8 tries, each searching a 17 x 17 grid of places; when none is
-     *   free, the random crop is used). */
-    float box_zoom, box_zoom_min, box_zoom_max;
-    float neg_crop, neg_margin, neg_scale_min;
-    /* zoom-out draws (zoom_prob) put the shrunk crop into a no-alarm training image (picked at
-     * random, the loader needs the dataset) instead of the mean: small, distant fire in a
-     * real scene rather than on a grey canvas */
-    bool zoom_scene;
-} vg_augment;
+/* vg_augment (the random crops, flips, colour jitter, zooms) and vg_augment_default are in
+ * vigie.h. */
 
-/* scale 0.35..1, ratio 3/4..4/3, flip 0.5, brightness/contrast/saturation 0.3, hue 0.02,
- * no zoom-out (zoom_min 0.5 when enabled), no zoom-in or negative crops (when enabled: the
- * box's side 0.2..0.7 of the crop's, margin 0.25, negative crops of 0.08 of the area or more) */
-vg_augment vg_augment_default(void);
 vg_status vg_augment_check(const vg_augment *a, vg_err *err);
 /* Checks a spec for augment/loader use: 3 channels, 1..4096 pixels a side, finite mean,
  * finite non-zero std. */

@@ -165,7 +165,7 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now(), sec_per_batch = 0;
     int imgs_run = 0;
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(c); epoch++) {
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(R); epoch++) {
         double t_ep = vg_time_now();
         int imgs_ep = 0;
         vg_loader_start(ld, epoch, R->st.batch);
@@ -249,7 +249,7 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
             double el = vg_time_now() - t_run;
             sec_per_batch = el / ((double)imgs_run / c->batch);
             double eta =
-                sec_per_batch * (double)((int64_t)vg_run_run_epochs(c) * batches - R->st.step);
+                sec_per_batch * (double)((int64_t)vg_run_run_epochs(R) * batches - R->st.step);
             vg_run_progress(R, "training", epoch, b.index + 1, batches, lr, t_ep, imgs_ep, eta);
             if (vg_run_stop_requested(R->hooks)) {
                 st = stop_here(R, err);
@@ -344,7 +344,7 @@ static vg_status compute_features(vg_run *R, const vg_model *fm, const vg_cache 
         vg_run_progress(R, what, 0, k, good, 0, t0, k * views,
                         (good - k) * (vg_time_now() - t0) / k);
         if (vg_run_stop_requested(R->hooks)) {
-            st = vg_err_set(err, VG_ERR_ARG, "interrupted while computing features");
+            st = vg_err_set(err, VG_CANCELLED, "interrupted while computing features (no checkpoint yet)");
             break;
         }
     }
@@ -383,7 +383,7 @@ vg_status vg_run_train_head(vg_run *R, vg_err *err) {
     int batches = (tr.n + c->batch - 1) / c->batch;
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
     double t_run = vg_time_now();
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(c); epoch++) {
+    for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(R); epoch++) {
         double t_ep = vg_time_now();
         vg_rng rng = vg_rng_make(c->seed, (uint64_t)epoch, 0x48454144u);
         for (int i = 0; i < tr.n; i++)

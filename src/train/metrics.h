@@ -9,18 +9,7 @@
 
 #include "core/core.h"
 
-typedef struct {
-    int n, n_classes;
-    int *confusion; /* n_classes x n_classes, [true][predicted] */
-    double accuracy;
-    double *precision, *recall, *f1; /* per class */
-    /* alarm view (no_alarm >= 0) */
-    int no_alarm;          /* index of the no-alarm class, -1 if none */
-    float threshold;       /* alarm when score >= threshold */
-    double alarm_recall, false_alarm_rate, alarm_precision;
-    int alarm_pos, alarm_neg; /* images with / without fire or smoke */
-    double auc;
-} vg_metrics;
+/* vg_metrics (the figures) is in vigie.h. */
 
 /* Computes everything from probabilities (n x n_classes) and labels. */
 vg_status vg_metrics_compute(int n, int n_classes, const float *probs, const int *labels,

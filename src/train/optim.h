@@ -9,7 +9,7 @@
 
 #include "core/core.h"
 
-typedef enum { VG_OPT_SGD = 0, VG_OPT_ADAMW = 1 } vg_opt_kind;
+/* vg_opt_kind (VG_OPT_SGD, VG_OPT_ADAMW) is in vigie.h. */
 
 typedef struct {
     vg_opt_kind kind;

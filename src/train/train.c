@@ -35,8 +35,9 @@
 /* ---- small helpers */
 
 /* epochs this run goes through: a refit stops early in its `epochs`-long schedule */
-int vg_run_run_epochs(const vg_train_cfg *c) {
-    return c->stop_epoch > 0 && c->stop_epoch < c->epochs ? c->stop_epoch : c->epochs;
+int vg_run_run_epochs(const vg_run *R) {
+    int stop = R->ph->stop_epoch, epochs = R->cfg->epochs;
+    return stop > 0 && stop < epochs ? stop : epochs;
 }
 
 void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
@@ -67,7 +68,7 @@ static void dir_of(const char *path, char *buf, size_t size) {
 
 
 vg_status vg_run_save_checkpoint(vg_run *R, vg_err *err) {
-    return vg_checkpoint_save(R->ckpt, R->cfg, &R->st, &R->opt, R->m, R->best, R->ema, err);
+    return vg_checkpoint_save(R->ckpt, R->cfg, R->ph, &R->st, &R->opt, R->m, R->best, R->ema, err);
 }
 
 /* ---- validation */
@@ -146,7 +147,7 @@ static vg_status setup_data(vg_run *R, vg_err *err) {
     vg_dataset *ds = R->ds;
     for (int s = 0; s < ds->n_sources; s++) {
         const vg_source *so = &ds->sources[s];
-        if (so->made_up && c->phase != 2 && so->n_split[VG_SPLIT_VAL] > 0)
+        if (so->made_up && R->ph->phase != 2 && so->n_split[VG_SPLIT_VAL] > 0)
             vg_run_say(R->hooks,
                 "warning: %s: no train or val list: made up a stratified %.0f%% "
                 "validation split; near-duplicate frames of one clip may land on both "
@@ -192,7 +193,7 @@ static vg_status setup_data(vg_run *R, vg_err *err) {
     /* the train and val images as the selection saw them (a refit trains on both) */
     vg_dataset_describe(ds, ds->train, ds->n_train, R->train_set, sizeof R->train_set);
     vg_dataset_describe(ds, ds->val, ds->n_val, R->val_set, sizeof R->val_set);
-    if (c->phase == 2) st = vg_dataset_merge_val(ds, err);
+    if (R->ph->phase == 2) st = vg_dataset_merge_val(ds, err);
     if (st != VG_OK) return st;
     R->no_alarm = c->no_alarm ? vg_dataset_find_class(ds, c->no_alarm) : -1;
     if (R->no_alarm < 0 && c->no_alarm)
@@ -259,7 +260,7 @@ static void on_bad_image(void *ud, const char *path, const char *msg) {
 static void on_cache_progress(void *ud, int done, int total) {
     cache_progress_ud *u = ud;
     if (!u->R->hooks || !u->R->hooks->progress) return;
-    vg_train_progress p = {u->what, 0, vg_run_run_epochs(u->R->cfg), done, total, 0, 0, 0, 0, 0};
+    vg_train_progress p = {u->what, 0, vg_run_run_epochs(u->R), done, total, 0, 0, 0, 0, 0};
     u->R->hooks->progress(u->R->hooks->ud, &p);
 }
 
@@ -341,7 +342,7 @@ static vg_status write_curves(vg_run *R, vg_err *err) {
     char title[256];
     const char *name = strrchr(R->res->model, '/') ? strrchr(R->res->model, '/') + 1 : R->res->model;
     snprintf(title, sizeof title, "%.120s: training curves%s", name,
-             R->cfg->phase == 2 ? " (refit on train + val: no validation)" : "");
+             R->ph->phase == 2 ? " (refit on train + val: no validation)" : "");
     vg_status st = vg_plot_curves(R->res->curves, title, c, R->ds->n_val ? 4 : 2, NULL, 0, err);
     free(v);
     return st;
@@ -462,8 +463,8 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
     float thr = 0.5f;
     vg_metrics mt;
     memset(&mt, 0, sizeof mt);
-    if (c->phase == 2 && c->fixed_threshold >= 0)
-        thr = c->fixed_threshold; /* the selection run's: nothing left to choose it on */
+    if (R->ph->phase == 2 && R->ph->fixed_threshold >= 0)
+        thr = R->ph->fixed_threshold; /* the selection run's: nothing left to choose it on */
     else if (nv > 0 && R->no_alarm >= 0) {
         vg_status st = vg_run_choose_threshold(R, probs, labels, nv, &thr, err);
         if (st != VG_OK) return st;
@@ -507,11 +508,11 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
      * so that `vigie eval` can tell a figure on them from a held-out one */
     meta(R, "train_set", "%s", R->train_set);
     if (R->val_set[0]) meta(R, "val_set", "%s", R->val_set);
-    if (c->phase == 2) {
+    if (R->ph->phase == 2) {
         meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
                          "threshold kept from the run that chose it on val",
-             vg_cache_good(R->tc), vg_run_run_epochs(c), c->epochs);
-        if (c->select_note) meta(R, "selection_val_metrics", "%s", c->select_note);
+             vg_cache_good(R->tc), vg_run_run_epochs(R), c->epochs);
+        if (R->ph->select_note) meta(R, "selection_val_metrics", "%s", R->ph->select_note);
     }
     if (nv > 0) {
         meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
@@ -574,7 +575,7 @@ void vg_run_progress(vg_run *R, const char *phase, int epoch, int step, int step
     double el = vg_time_now() - t0;
     vg_train_progress p = {phase,
                            epoch + 1,
-                           vg_run_run_epochs(R->cfg),
+                           vg_run_run_epochs(R),
                            step,
                            steps,
                            R->st.run_seen ? R->st.run_loss / R->st.run_seen : 0,
@@ -645,18 +646,18 @@ static void named(const char *out, const char *infix, const char *ext, char *buf
 }
 
 /* the files of a run: a selection run's get a ".select" infix; a refit names the selection's */
-static void set_names(const vg_train_cfg *c, vg_train_result *res) {
-    const char *inf = c->phase == 1 ? ".select" : "";
+static void set_names(const vg_train_cfg *c, int phase, vg_train_result *res) {
+    const char *inf = phase == 1 ? ".select" : "";
     /* a refit has no validation images: the confusion matrix and ROC are the selection's */
-    const char *val_inf = c->phase ? ".select" : "";
-    if (c->phase == 1) named(c->out, inf, ".vgm", res->model, sizeof res->model);
+    const char *val_inf = phase ? ".select" : "";
+    if (phase == 1) named(c->out, inf, ".vgm", res->model, sizeof res->model);
     else snprintf(res->model, sizeof res->model, "%s", c->out);
     named(c->out, inf, ".csv", res->csv, sizeof res->csv);
     named(c->out, inf, ".curves.png", res->curves, sizeof res->curves);
     named(c->out, val_inf, ".confusion.png", res->confusion, sizeof res->confusion);
     named(c->out, val_inf, ".roc.png", res->roc, sizeof res->roc);
-    res->refit = c->phase == 2;
-    if (c->phase == 2) {
+    res->refit = phase == 2;
+    if (phase == 2) {
         named(c->out, ".select", ".vgm", res->select_model, sizeof res->select_model);
         named(c->out, ".select", ".csv", res->select_csv, sizeof res->select_csv);
         named(c->out, ".select", ".curves.png", res->select_curves, sizeof res->select_curves);
@@ -665,14 +666,17 @@ static void set_names(const vg_train_cfg *c, vg_train_result *res) {
 
 /* One run (a plain run, a selection run or a refit). After a finished selection run,
  * *next (free() it) is the refit's configuration as checkpoint text. */
-static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks,
-                          vg_train_result *res, char **next, vg_err *err) {
+static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_in,
+                          const vg_train_hooks *hooks, vg_train_result *res, char **next,
+                          vg_err *err) {
     memset(res, 0, sizeof *res);
     double t0 = vg_time_now();
     vg_train_cfg cfg = *cfg_in;
+    vg_train_phase ph = *ph_in;
     vg_run R;
     memset(&R, 0, sizeof R);
     R.cfg = &cfg;
+    R.ph = &ph;
     R.hooks = hooks;
     R.res = res;
     vg_ckpt_parts cp;
@@ -685,7 +689,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         if (st == VG_OK && (!cp.cfg_text || !cp.have_state || !cp.optm))
             st = vg_err_set(err, VG_ERR_FORMAT, "%s: a model, not a training checkpoint", cfg.resume);
         /* the configuration comes from the checkpoint (its strings point into cp.cfg_text) */
-        if (st == VG_OK) st = vg_train_cfg_parse(cp.cfg_text, &cfg, err);
+        if (st == VG_OK) st = vg_train_cfg_parse(cp.cfg_text, &cfg, &ph, err);
         if (st == VG_OK)
             vg_run_say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
                 R.st.epoch + 1, R.st.batch, (long long)R.st.step);
@@ -696,11 +700,11 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         snprintf(res->checkpoint, sizeof res->checkpoint, "%s", R.ckpt);
         st = setup_data(&R, err);
     }
-    if (st == VG_OK && cfg.phase == 1 && R.ds->n_val == 0) {
+    if (st == VG_OK && ph.phase == 1 && R.ds->n_val == 0) {
         vg_run_say(hooks, "note: no validation images, so nothing to choose the epoch count on: no refit");
-        cfg.phase = 0;
+        ph.phase = 0;
     }
-    if (st == VG_OK) set_names(&cfg, res);
+    if (st == VG_OK) set_names(&cfg, ph.phase, res);
     if (st == VG_OK && resumed) {
         R.m = resumed;
         resumed = NULL;
@@ -813,9 +817,9 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     res->val_loss = R.st.best_val_loss;
     res->seconds = vg_time_now() - t0;
     res->peak_rss = vg_peak_rss_bytes();
-    if (st == VG_OK && !res->interrupted && cfg.phase == 1 && next) {
+    if (st == VG_OK && !res->interrupted && ph.phase == 1 && next) {
         /* the refit: same settings, train + val, stops where validation was best */
-        vg_train_cfg r = cfg;
+        vg_train_phase r;
         char note[256];
         snprintf(note, sizeof note,
                  "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f best_epoch=%d",
@@ -826,7 +830,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
         r.fixed_threshold = res->alarm_threshold;
         r.select_note = note;
         vg_strbuf b = {0};
-        vg_train_cfg_to_text(&r, &b);
+        vg_train_cfg_to_text(&cfg, &r, &b);
         if (!b.buf || b.oom) {
             free(b.buf);
             b.buf = NULL;
@@ -846,30 +850,35 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_hooks *hook
     return st;
 }
 
-vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, vg_train_result *res,
-                       vg_err *err) {
-    vg_train_cfg c = *cfg_in;
-    if (!c.resume && c.phase != 2) { /* a checkpoint knows its phase; a caller may ask for 2 */
-        c.phase = c.refit && !c.init_model ? 1 : 0;
-        c.stop_epoch = 0, c.fixed_threshold = -1.0f, c.select_note = NULL;
-    }
+vg_status vg_train_run_phase(const vg_train_cfg *cfg, const vg_train_phase *ph_in,
+                             const vg_train_hooks *hooks, vg_train_result *res, vg_err *err) {
+    vg_train_phase ph = vg_train_phase_none();
+    if (ph_in && ph_in->phase == 2) ph = *ph_in; /* a caller may ask for a refit directly */
+    else if (!cfg->resume) ph.phase = cfg->refit && !cfg->init_model ? 1 : 0;
+    /* (a checkpoint knows its phase: run_once reads it) */
     char *next = NULL;
-    vg_status st = run_once(&c, hooks, res, &next, err);
+    vg_status st = run_once(cfg, &ph, hooks, res, &next, err);
     if (st != VG_OK || !next) {
         free(next);
+        if (st == VG_OK && res->interrupted)
+            st = vg_err_set(err, VG_CANCELLED, "interrupted; checkpoint saved to %s",
+                            res->checkpoint);
         return st;
     }
     vg_train_result sel = *res;
-    vg_train_cfg r = c; /* keeps the resources: memory budget, threads, cache folder */
+    vg_train_cfg r = *cfg; /* keeps the resources: memory budget, threads, cache folder */
+    vg_train_phase rph;
     r.resume = NULL;
-    st = vg_train_cfg_parse(next, &r, err);
+    st = vg_train_cfg_parse(next, &r, &rph, err);
     if (st == VG_OK) {
         vg_run_say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
                    "val for %d epochs of the same schedule, alarm threshold %.3f",
-            sel.best_epoch, sel.epochs_run, r.stop_epoch, (double)r.fixed_threshold);
-        st = run_once(&r, hooks, res, NULL, err);
+            sel.best_epoch, sel.epochs_run, rph.stop_epoch, (double)rph.fixed_threshold);
+        st = run_once(&r, &rph, hooks, res, NULL, err);
     }
     free(next);
+    if (st == VG_OK && res->interrupted)
+        st = vg_err_set(err, VG_CANCELLED, "interrupted; checkpoint saved to %s", res->checkpoint);
     if (st != VG_OK) return st;
     /* the validation figures are the selection run's: the refit has none of its own */
     res->n_val = sel.n_val;
@@ -881,4 +890,9 @@ vg_status vg_train_run(const vg_train_cfg *cfg_in, const vg_train_hooks *hooks, 
     res->select_n_train = sel.n_train;
     res->seconds += sel.seconds;
     return VG_OK;
+}
+
+vg_status vg_train_run(const vg_train_cfg *cfg, const vg_train_hooks *hooks, vg_train_result *res,
+                       vg_err *err) {
+    return vg_train_run_phase(cfg, NULL, hooks, res, err);
 }

@@ -45,8 +45,12 @@ vg_train_cfg vg_train_cfg_default(void) {
     c.seed = 1;
     c.backbone_lr_mult = 1.0f;
     c.refit = true;
-    c.fixed_threshold = -1.0f;
     return c;
+}
+
+vg_train_phase vg_train_phase_none(void) {
+    vg_train_phase p = {0, 0, -1.0f, NULL};
+    return p;
 }
 
 void vg_sb_add(vg_strbuf *b, const char *fmt, ...) {
@@ -90,8 +94,16 @@ typedef struct {
 _Static_assert(sizeof(vg_train_mode) == sizeof(int) && sizeof(vg_opt_kind) == sizeof(int),
                "F_ENUM fields are read and written as int");
 
+/* the configuration and the refit's phase, written and read as one text */
+typedef struct {
+    vg_train_cfg c;
+    vg_train_phase p;
+} cfg_job;
+
 #define FIELD(key, type, member)                                                                   \
-    { key, type, offsetof(vg_train_cfg, member) }
+    { key, type, offsetof(cfg_job, c.member) }
+#define PHASE_FIELD(key, type, member)                                                             \
+    { key, type, offsetof(cfg_job, p.member) }
 static const cfg_field cfg_fields[] = {
     FIELD("default_lists", F_BOOL, default_lists),
     FIELD("val_fraction", F_FLOAT, val_fraction),
@@ -142,15 +154,16 @@ static const cfg_field cfg_fields[] = {
     FIELD("no_alarm", F_STR, no_alarm),
     FIELD("seed", F_U64, seed),
     FIELD("refit", F_BOOL, refit),
-    FIELD("phase", F_INT, phase),
-    FIELD("stop_epoch", F_INT, stop_epoch),
-    FIELD("fixed_threshold", F_FLOAT, fixed_threshold),
-    FIELD("select_note", F_STR, select_note),
+    PHASE_FIELD("phase", F_INT, phase),
+    PHASE_FIELD("stop_epoch", F_INT, stop_epoch),
+    PHASE_FIELD("fixed_threshold", F_FLOAT, fixed_threshold),
+    PHASE_FIELD("select_note", F_STR, select_note),
 };
 #undef FIELD
+#undef PHASE_FIELD
 #define N_CFG_FIELDS (sizeof cfg_fields / sizeof cfg_fields[0])
 
-static void field_write(vg_strbuf *b, const vg_train_cfg *c, const cfg_field *f) {
+static void field_write(vg_strbuf *b, const cfg_job *c, const cfg_field *f) {
     const char *p = (const char *)c + f->off;
     switch (f->type) {
     case F_BOOL: vg_sb_add(b, "%s=%d\n", f->key, *(const bool *)p); break;
@@ -168,7 +181,7 @@ static void field_write(vg_strbuf *b, const vg_train_cfg *c, const cfg_field *f)
 }
 
 /* Sets the field named k from v (strings point into v); false when no field has that name. */
-static bool field_read(vg_train_cfg *c, const char *k, char *v) {
+static bool field_read(cfg_job *c, const char *k, char *v) {
     for (size_t i = 0; i < N_CFG_FIELDS; i++) {
         const cfg_field *f = &cfg_fields[i];
         if (strcmp(f->key, k) != 0) continue;
@@ -187,7 +200,8 @@ static bool field_read(vg_train_cfg *c, const char *k, char *v) {
     return false;
 }
 
-void vg_train_cfg_to_text(const vg_train_cfg *c, vg_strbuf *b) {
+void vg_train_cfg_to_text(const vg_train_cfg *c, const vg_train_phase *ph, vg_strbuf *b) {
+    cfg_job j = {*c, ph ? *ph : vg_train_phase_none()};
     /* one line per source: folder, lists and role, tab-separated (paths hold no tab here:
      * vg_train_run refuses them) */
     for (int i = 0; i < c->n_data; i++) {
@@ -196,7 +210,7 @@ void vg_train_cfg_to_text(const vg_train_cfg *c, vg_strbuf *b) {
                   d->val_list ? d->val_list : "", d->test_list ? d->test_list : "", d->extra);
     }
     for (size_t i = 0; i < N_CFG_FIELDS; i++)
-        field_write(b, c, &cfg_fields[i]);
+        field_write(b, &j, &cfg_fields[i]);
 }
 
 /* The lines of checkpoints written before the field table (read, never written). */
@@ -231,47 +245,51 @@ static bool legacy_read(vg_train_cfg *d, const char *k, char *v) {
 
 /* Parses the text back; strings point into `text` (kept alive by the caller). Unknown lines
  * are ignored (a newer writer's fields keep their defaults). */
-vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_err *err) {
-    vg_train_cfg d = vg_train_cfg_default();
-    d.mem_budget = c->mem_budget, d.threads = c->threads, d.cache_dir = c->cache_dir;
-    d.resume = c->resume;
-    d.default_lists = false; /* checkpoints from before default lists have no such line */
+vg_status vg_train_cfg_parse(char *text, vg_train_cfg *c, vg_train_phase *ph, vg_err *err) {
+    cfg_job j = {vg_train_cfg_default(), vg_train_phase_none()};
+    vg_train_cfg *d = &j.c;
+    const vg_train_phase *p = &j.p;
+    d->mem_budget = c->mem_budget, d->threads = c->threads, d->cache_dir = c->cache_dir;
+    d->resume = c->resume;
+    d->default_lists = false; /* checkpoints from before default lists have no such line */
     for (char *line = strtok(text, "\n"); line; line = strtok(NULL, "\n")) {
         char *eq = strchr(line, '=');
         if (!eq) continue;
         *eq = 0;
         const char *k = line;
         char *v = eq + 1;
-        if (!strcmp(k, "source") && d.n_data < VG_TRAIN_MAX_DATA) {
+        if (!strcmp(k, "source") && d->n_data < VG_TRAIN_MAX_DATA) {
             char *f[5] = {v, NULL, NULL, NULL, NULL};
-            for (int j = 1; j < 5 && f[j - 1]; j++) {
-                char *tab = strchr(f[j - 1], '\t');
-                if (tab) *tab = 0, f[j] = tab + 1;
+            for (int q = 1; q < 5 && f[q - 1]; q++) {
+                char *tab = strchr(f[q - 1], '\t');
+                if (tab) *tab = 0, f[q] = tab + 1;
             }
             if (!f[4]) return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: bad source line");
-            vg_source_spec *sp = &d.data[d.n_data++];
+            vg_source_spec *sp = &d->data[d->n_data++];
             memset(sp, 0, sizeof *sp);
             sp->dir = f[0];
             sp->train_list = *f[1] ? f[1] : NULL;
             sp->val_list = *f[2] ? f[2] : NULL;
             sp->test_list = *f[3] ? f[3] : NULL;
             sp->extra = atoi(f[4]) != 0;
-        } else if (!field_read(&d, k, v)) {
-            legacy_read(&d, k, v);
+        } else if (!field_read(&j, k, v)) {
+            legacy_read(d, k, v);
         }
     }
-    if (d.phase < 0 || d.phase > 2 || d.stop_epoch < 0 || d.stop_epoch > d.epochs)
+    if (p->phase < 0 || p->phase > 2 || p->stop_epoch < 0 || p->stop_epoch > d->epochs)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: refit phase %d / stop epoch %d invalid",
-                          d.phase, d.stop_epoch);
-    if (d.n_data == 0 || !d.out || !d.backbone)
+                          p->phase, p->stop_epoch);
+    if (d->n_data == 0 || !d->out || !d->backbone)
         return vg_err_set(err, VG_ERR_FORMAT, "checkpoint: configuration incomplete");
-    *c = d;
+    *c = *d;
+    if (ph) *ph = *p;
     return VG_OK;
 }
 
-vg_status vg_train_cfg_text(const vg_train_cfg *c, char **out, vg_err *err) {
+vg_status vg_train_cfg_text(const vg_train_cfg *c, const vg_train_phase *ph, char **out,
+                            vg_err *err) {
     vg_strbuf b = {0};
-    vg_train_cfg_to_text(c, &b);
+    vg_train_cfg_to_text(c, ph, &b);
     if (!b.buf || b.oom) {
         free(b.buf);
         *out = NULL;

@@ -16,7 +16,7 @@ typedef struct {
 void vg_sb_add(vg_strbuf *b, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 /* The configuration as text onto b (train_cfg.c; vg_train_cfg_text in train.h allocates). */
-void vg_train_cfg_to_text(const vg_train_cfg *c, vg_strbuf *b);
+void vg_train_cfg_to_text(const vg_train_cfg *c, const vg_train_phase *ph, vg_strbuf *b);
 
 #define MAX_EPOCHS 1000
 
@@ -34,7 +34,8 @@ typedef struct {
 
 /* checkpoint.c: a checkpoint is the model file (atomic write) with chunks TCFG (configuration
  * text), TSTA (state), OPTM (optimizer moments), BEST and EMA (parameter arenas, optional). */
-vg_status vg_checkpoint_save(const char *path, const vg_train_cfg *cfg, const vg_train_state *st,
+vg_status vg_checkpoint_save(const char *path, const vg_train_cfg *cfg, const vg_train_phase *ph,
+                             const vg_train_state *st,
                              const vg_optim *opt, const vg_model *m, const float *best,
                              const float *ema, vg_err *err);
 
@@ -59,6 +60,7 @@ vg_status vg_ckpt_chunk(void *ud, const char tag[4], const uint8_t *data, size_t
 
 typedef struct {
     const vg_train_cfg *cfg;
+    const vg_train_phase *ph; /* where the run stands in the refit sequence */
     const vg_train_hooks *hooks;
     vg_train_result *res;
     vg_dataset *ds;
@@ -80,7 +82,7 @@ typedef struct {
     bool meta_failed; /* a meta() entry could not be stored: the model is not saved */
 } vg_run;
 
-int vg_run_run_epochs(const vg_train_cfg *c);
+int vg_run_run_epochs(const vg_run *R);
 void vg_run_say(const vg_train_hooks *h, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)));
 bool vg_run_stop_requested(const vg_train_hooks *h);

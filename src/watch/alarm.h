@@ -11,15 +11,8 @@
 
 #include "core/core.h"
 
-#define VG_WATCH_MAX_WINDOW 1000
 
-typedef struct {
-    int window;          /* frames in the sliding mean, 1..VG_WATCH_MAX_WINDOW */
-    float on, off;       /* the smoothed score arms at >= on, clears below off (off <= on) */
-    double min_duration; /* seconds the score must stay >= off after reaching on */
-    double cooldown;     /* seconds after an alarm_end before that channel may start again */
-    double update_every; /* seconds between alarm_update events of an active alarm; 0: none */
-} vg_watch_alarm_opts;
+/* vg_watch_alarm_opts (smoothing, levels, durations) is in vigie.h. */
 
 /* The arm / clear levels that follow a model's operating point: for a model whose alarm
  * threshold (vg_model_alarm, chosen at training for its target recall) is thr,

@@ -72,7 +72,7 @@ vg_watch_source_opts vg_watch_source_opts_default(void) {
     return o;
 }
 
-static bool stopped(const vg_watch_source *s) { return s->o.stop && atomic_load(s->o.stop); }
+static bool stopped(const vg_watch_source *s) { return vg_cancel_requested(s->o.stop); }
 
 static void logf_(vg_watch_source *s, const char *fmt, ...) VG_PRINTF(2, 3);
 static void logf_(vg_watch_source *s, const char *fmt, ...) {

@@ -11,31 +11,9 @@
 
 #include <stdatomic.h>
 
-typedef enum {
-    VG_WATCH_SRC_FOLDER = 0,
-    VG_WATCH_SRC_FILE = 1,
-    VG_WATCH_SRC_DEVICE = 2,  /* /dev/video* */
-    VG_WATCH_SRC_NETWORK = 3, /* scheme://... */
-} vg_watch_src_kind;
 
-typedef void (*vg_watch_log_fn)(void *ud, const char *msg);
 
-typedef struct {
-    bool loop;             /* files and folders: start again at the end */
-    bool realtime;         /* files and folders: deliver frames at their own pace, like a camera */
-    double folder_fps;     /* folders: frames per second of the image sequence (> 0) */
-    double reconnect_min;  /* first delay before reopening a live source, seconds (> 0) */
-    double reconnect_max;  /* the delay doubles up to this */
-    int max_retries;       /* failed attempts in a row before giving up; 0: never give up */
-    double timeout;        /* live sources: seconds without data before the stream is lost */
-    const char *const *av_opts; /* FFmpeg options "key=value" for opening the source */
-    int n_av_opts;
-    vg_watch_log_fn log;   /* reports (reconnects, unreadable images); may be NULL */
-    void *log_ud;
-    atomic_int *stop;      /* set (by a signal handler) to make every wait return; may be NULL */
-} vg_watch_source_opts;
-
-vg_watch_source_opts vg_watch_source_opts_default(void);
+/* vg_watch_source_opts (how a source is read) and its defaults are in vigie.h. */
 
 typedef struct vg_watch_source vg_watch_source;
 

@@ -217,7 +217,7 @@ typedef struct {
     bool live;
     bool network;      /* a camera or a stream (not a file played in real time) */
     double period;     /* 1 / fps, or 0 */
-    atomic_int *stop;
+    vg_cancel *stop;
     vg_image slot;
     double t, t_ready; /* frame time; wall time it entered the mailbox */
     int64_t index;
@@ -227,11 +227,11 @@ typedef struct {
     vg_err err;
     int64_t read, skipped, dropped;
     atomic_bool src_lost;
-    vg_watch_log_fn user_log;
+    void (*user_log)(void *ud, const char *msg);
     void *user_ud;
 } mailbox;
 
-static bool stop_requested(atomic_int *stop) { return stop && atomic_load(stop); }
+static bool stop_requested(const vg_cancel *stop) { return vg_cancel_requested(stop); }
 
 /* the source's reports pass through here: from a camera or stream, a report means it is lost
  * until the next frame (a folder's unreadable image is no such thing) */
