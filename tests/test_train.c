@@ -7,8 +7,10 @@
 
 #include "model/model.h"
 #include "train/train.h"
+#include "train/train_int.h"
 #include "train/trainer.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -134,8 +136,41 @@ static void test_optimize_check(void) {
           "run checks the settings first: %s", err.msg);
 }
 
+/* mixup targets (targets.c): blended images, targets and weights, keyed by the batch */
+static void test_mixup_targets(void) {
+    enum { N = 5, IMG = 3, C = 3 };
+    vg_train_cfg c = vg_train_cfg_default();
+    c.mixup = 0.4f, c.label_smoothing = 0.1f, c.seed = 7;
+    float x[N * IMG], xm[N * IMG], tg[N * C], sw[N], xm2[N * IMG], tg2[N * C], sw2[N];
+    int labels[N] = {0, 1, 2, 1, 0}, perm[N], perm2[N];
+    float cw[C] = {1.0f, 2.0f, 0.5f};
+    for (int i = 0; i < N * IMG; i++) x[i] = (float)(i % 7) - 3.0f;
+    float lam = vg_targets_mixup(&c, 2, 9, x, labels, N, IMG, C, cw, perm, xm, tg, sw);
+    CHECK(lam > 0 && lam < 1, "lambda %g", (double)lam);
+    int seen[N] = {0};
+    for (int i = 0; i < N; i++) {
+        CHECK(perm[i] >= 0 && perm[i] < N && !seen[perm[i]]++, "perm is a permutation");
+        for (int k = 0; k < IMG; k++)
+            CHECK(xm[i * IMG + k] == lam * x[i * IMG + k] + (1 - lam) * x[perm[i] * IMG + k], "blend %d", i);
+        double sum = 0;
+        for (int k = 0; k < C; k++) sum += tg[i * C + k];
+        CHECK(fabs(sum - 1) < 1e-6, "targets of %d sum to %g", i, sum);
+        float want = 0.1f / C + lam * 0.9f;
+        if (labels[perm[i]] == labels[i]) want += (1 - lam) * 0.9f;
+        CHECK(fabsf(tg[i * C + labels[i]] - want) < 1e-6f, "target of the label of %d", i);
+        CHECK(fabsf(sw[i] - (lam * cw[labels[i]] + (1 - lam) * cw[labels[perm[i]]])) < 1e-6f, "weight %d", i);
+    }
+    /* the same batch gives the same draw (resume-exact); another batch another one */
+    float lam2 = vg_targets_mixup(&c, 2, 9, x, labels, N, IMG, C, cw, perm2, xm2, tg2, sw2);
+    CHECK(lam2 == lam && !memcmp(perm, perm2, sizeof perm) && !memcmp(tg, tg2, sizeof tg), "keyed");
+    CHECK(vg_targets_mixup(&c, 2, 10, x, labels, N, IMG, C, cw, perm2, xm2, tg2, sw2) != lam ||
+              memcmp(perm, perm2, sizeof perm),
+          "another batch, another draw");
+}
+
 void test_train(void) {
     test_cfg_text();
+    test_mixup_targets();
     test_optimize_check();
     int logits, first_block;
     vg_model *m = net(&logits, &first_block);

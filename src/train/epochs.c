@@ -1,8 +1,10 @@
-/* epochs.c — the epoch loops of a training run (train.c sets the run up and finishes it):
- * full / last-N training (augmented batches, chunked forward / backward, optimizer step with
- * the caller's step hooks, weight averaging, validation, early stopping, checkpoint), and
- * head-only training on features the frozen backbone computes once. Both end in
- * vg_run_finish. */
+/* epochs.c — the epoch loop of a training run (train.c sets the run up and finishes it), one
+ * driver for both kinds of training: full / last-N (augmented batches through the trainer,
+ * chunked forward / backward, soft targets from targets.c) and head-only (the classifier on
+ * features the frozen backbone computes once). Each kind supplies its batches' gradients and
+ * its validation; the driver owns the rest: learning-rate schedule, the caller's step hooks,
+ * optimizer step, weight averaging, progress, stop requests, validation figures, early
+ * stopping, checkpoints, the best weights and the final outputs (vg_run_finish). */
 #include "train/train_int.h"
 
 #include "core/rng.h"
@@ -78,201 +80,77 @@ static vg_status end_epoch(vg_run *R, vg_epoch_stats *e, int epoch, double t_ep,
     return st;
 }
 
-/* Beta(a, a) by Johnk's method (fine for the small a mixup uses) */
-static float beta_sample(vg_rng *r, float a) {
-    for (int tries = 0; tries < 1000; tries++) {
-        double u = vg_rng_uniform(r), v = vg_rng_uniform(r);
-        double x = pow(u, 1.0 / a), y = pow(v, 1.0 / a);
-        if (x + y <= 1.0 && x + y > 0) return (float)(x / (x + y));
-    }
-    return 0.5f;
-}
+/* ---- the driver */
 
-/* ---- full / last-N training */
+/* What a kind of training gives the driver. */
+typedef struct {
+    void *ud;
+    int batches; /* per epoch */
+    /* the epoch's batch order, from batch `first` on (a resumed epoch) */
+    void (*start)(void *ud, int epoch, int first);
+    /* the next batch of the epoch: its gradient into grads() (zeroed first), its mean loss,
+     * correct top-1 count, size and index; false at the epoch's end (or on error, *st set) */
+    bool (*next)(void *ud, int epoch, double *loss, int *correct, int *n, int *index,
+                 vg_status *st, vg_err *err);
+    float *(*grads)(void *ud);
+    /* validation images: probabilities and labels with the current weights, mean loss; NULL
+     * when there are none */
+    vg_status (*validate)(void *ud, float *probs, int *labels, int *nv, double *loss, vg_err *err);
+} epoch_src;
 
-vg_status vg_run_train_full(vg_run *R, vg_err *err) {
+static vg_status drive(vg_run *R, const epoch_src *s, float *probs, int *labels, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     vg_model *m = R->m;
-    int C = R->ds->n_classes;
-    vg_trainer *t = NULL;
-    vg_loader *ld = NULL;
-    float *probs = NULL;
-    int *labels = NULL;
-    vg_trainer_opts o = {R->chunk, c->threads, R->first_trainable, R->logits, false, 0.1f};
-    vg_status st = vg_trainer_init(&t, &m->g, R->size, R->size, &o, err);
-    vg_loader_opts lo = vg_loader_opts_default();
-    lo.batch = c->batch;
-    lo.balanced = c->balanced;
-    lo.aug = c->augment ? &c->aug : NULL;
-    lo.spec = m->input;
-    lo.seed = c->seed;
-    lo.threads = 1;
-    lo.ds = R->ds;
-    if (st == VG_OK) st = vg_loader_new(&ld, R->tc, NULL, 0, &lo, err);
-    bool boxed = false;
-    for (int i = 0; i < R->ds->n_train && !boxed; i++)
-        boxed = R->ds->samples[R->ds->train[i]].boxed;
-    if (st == VG_OK && boxed && c->augment && R->class_w) {
-        /* crops of boxed images take the class of what they keep, and negative crops are
-         * neutral: weigh the classes as the draws have them, not as the images do */
-        int counts[VG_MAX_CLASSES];
-        vg_loader_label_counts(ld, 0, counts);
-        bool every = true; /* a class whose few boxed images all lost their boxes in epoch 1 */
-        for (int i = 0; i < C; i++)
-            every = every && counts[i] > 0;
-        if (every)
-            st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
-        else
-            vg_run_say(R->hooks,
-                       "note: a class has no draw in epoch 1: class weights from the images");
-        char line[512];
-        int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
-        for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
-            k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i],
-                          counts[i], (double)R->class_w[i]);
-        if (st == VG_OK && every && R->st.step == 0) vg_run_say(R->hooks, "%s", line);
-    }
-    int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
-    probs = vg_malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
-    labels = vg_malloc(sizeof(int) * (size_t)(nv_max + 1));
-    size_t img_floats = (size_t)R->size * R->size * 3;
-    float *xmix = c->mixup > 0 ? vg_malloc(sizeof(float) * img_floats * (size_t)c->batch) : NULL;
-    float *targets = vg_malloc(sizeof(float) * (size_t)c->batch * C);
-    float *sw = vg_malloc(sizeof(float) * (size_t)c->batch);
-    int *perm = vg_malloc(sizeof(int) * (size_t)c->batch);
-    for (int i = 0; perm && i < c->batch; i++)
-        perm[i] = i;
-    if (st == VG_OK && (!probs || !labels || !targets || !sw || !perm || (c->mixup > 0 && !xmix)))
-        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    /* the teacher of distillation: one image at a time (its cost is small beside a training
-     * step, and batch 1 needs no padding for the last, shorter chunk) */
-    vg_runner *teach = NULL;
-    bool distill = c->teacher && c->distill > 0;
-    if (st == VG_OK && distill) {
-        vg_runner_opts to = vg_runner_opts_default();
-        to.threads = c->threads, to.precision = VG_PRECISION_FLOAT;
-        if (c->mixup > 0)
-            st = vg_err_set(err, VG_ERR_ARG, "distillation and mixup do not combine");
-        else if (c->teacher->input.w != R->size || c->teacher->input.h != R->size ||
-                 vg_model_n_outputs(c->teacher) != C)
-            st = vg_err_set(err, VG_ERR_ARG,
-                            "the distillation teacher needs input %dx%d and %d classes", R->size,
-                            R->size, C);
-        else
-            st = vg_runner_init(&teach, c->teacher, &to, err);
-    }
-    int batches = st == VG_OK ? vg_loader_batches(ld) : 0;
+    int C = R->ds->n_classes, batches = s->batches;
     int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
-    double t_run = vg_time_now(), sec_per_batch = 0;
-    int imgs_run = 0;
+    double t_run = vg_time_now();
+    int64_t imgs_run = 0;
+    vg_status st = VG_OK;
     for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(R); epoch++) {
         double t_ep = vg_time_now();
         int imgs_ep = 0;
-        vg_loader_start(ld, epoch, R->st.batch);
-        vg_batch b;
+        s->start(s->ud, epoch, R->st.batch);
         float lr = c->lr;
-        while (vg_loader_next(ld, &b)) {
+        for (;;) {
+            double loss;
+            int correct, n, index;
+            if (!s->next(s->ud, epoch, &loss, &correct, &n, &index, &st, err)) break;
+            /* (the epoch's figures keep the rate of its last batch) */
             lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
-            double bw = 0;
-            for (int i = 0; i < b.n; i++)
-                bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
-            vg_trainer_zero_grad(t);
-            double loss = 0;
-            int correct = 0;
-            size_t img = (size_t)R->size * R->size * 3;
-            const float *xs = b.x;
-            float lam = 1.0f;
-            if (c->mixup > 0) {
-                /* mixup: blend every image with a partner of the same batch, one lambda per
-                 * batch; targets and class weights blend alike (all keyed: resume-exact) */
-                vg_rng mr =
-                    vg_rng_make(c->seed, (uint64_t)epoch, 0x4D495850000000ull + (uint64_t)b.index);
-                lam = beta_sample(&mr, c->mixup);
-                for (int i = 0; i < b.n; i++)
-                    perm[i] = i;
-                for (int i = b.n - 1; i > 0; i--) {
-                    int j = (int)vg_rng_below(&mr, (uint32_t)i + 1), tmp = perm[i];
-                    perm[i] = perm[j], perm[j] = tmp;
-                }
-                for (int i = 0; i < b.n; i++) {
-                    const float *p = b.x + i * img, *q = b.x + (size_t)perm[i] * img;
-                    float *om = xmix + i * img;
-                    for (size_t k = 0; k < img; k++)
-                        om[k] = lam * p[k] + (1 - lam) * q[k];
-                    float *tg = targets + (size_t)i * C;
-                    for (int cc = 0; cc < C; cc++)
-                        tg[cc] = c->label_smoothing / C;
-                    tg[b.labels[i]] += lam * (1 - c->label_smoothing);
-                    tg[b.labels[perm[i]]] += (1 - lam) * (1 - c->label_smoothing);
-                    sw[i] = R->class_w ? lam * R->class_w[b.labels[i]] +
-                                             (1 - lam) * R->class_w[b.labels[perm[i]]]
-                                       : 1.0f;
-                }
-                xs = xmix;
-            }
-            if (distill) {
-                /* soft targets: the teacher's probabilities blended with the smoothed label */
-                for (int i = 0; i < b.n; i++) {
-                    float *tg = targets + (size_t)i * C;
-                    vg_runner_forward(teach, xs + i * img, tg);
-                    for (int cc = 0; cc < C; cc++)
-                        tg[cc] = c->distill * tg[cc] + (1 - c->distill) * c->label_smoothing / C;
-                    tg[b.labels[i]] += (1 - c->distill) * (1 - c->label_smoothing);
-                    sw[i] = R->class_w ? R->class_w[b.labels[i]] : 1.0f;
-                }
-            }
-            for (int i = 0; i < b.n; i += R->chunk) {
-                int k = b.n - i < R->chunk ? b.n - i : R->chunk;
-                const float *lg = vg_trainer_forward(t, xs + i * img, k);
-                for (int j = 0; j < k; j++) {
-                    int want = lam >= 0.5f ? b.labels[i + j] : b.labels[perm[i + j]];
-                    correct += vg_run_argmax(lg + (size_t)j * C, C) == want;
-                }
-                if (c->mixup > 0 || distill)
-                    loss += vg_trainer_loss_soft(t, targets + (size_t)i * C, sw + i, k, bw);
-                else
-                    loss += vg_trainer_loss(t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
-                vg_trainer_backward(t, k);
-            }
-            if (c->pre_step)
-                c->pre_step(c->step_ud, m->g.params, vg_trainer_grads(t), R->st.step, total);
-            vg_optim_step(&R->opt, m->g.params, vg_trainer_grads(t), lr);
+            float *grads = s->grads(s->ud);
+            if (c->pre_step) c->pre_step(c->step_ud, m->g.params, grads, R->st.step, total);
+            vg_optim_step(&R->opt, m->g.params, grads, lr);
             if (c->post_step) c->post_step(c->step_ud, m->g.params, R->st.step, total);
             R->st.step++;
             ema_update(R);
-            R->st.run_loss += loss * b.n;
+            R->st.run_loss += loss * n;
             R->st.run_correct += correct;
-            R->st.run_seen += b.n;
-            R->st.batch = b.index + 1;
-            imgs_ep += b.n;
-            imgs_run += b.n;
-            double el = vg_time_now() - t_run;
-            sec_per_batch = el / ((double)imgs_run / c->batch);
-            double eta =
-                sec_per_batch * (double)((int64_t)vg_run_run_epochs(R) * batches - R->st.step);
-            vg_run_progress(R, "training", epoch, b.index + 1, batches, lr, t_ep, imgs_ep, eta);
+            R->st.run_seen += n;
+            R->st.batch = index + 1;
+            imgs_ep += n;
+            imgs_run += n;
+            double sec_per_batch = (vg_time_now() - t_run) / ((double)imgs_run / c->batch);
+            double eta = sec_per_batch * (double)((int64_t)vg_run_run_epochs(R) * batches - R->st.step);
+            vg_run_progress(R, "training", epoch, index + 1, batches, lr, t_ep, imgs_ep, eta);
             if (vg_run_stop_requested(R->hooks)) {
                 st = stop_here(R, err);
                 goto out;
             }
         }
-        /* validation */
+        if (st != VG_OK) break;
+        /* validation, with the averaged weights (which the best-weights copy takes too) */
         vg_epoch_stats e = epoch_stats(R, epoch, lr);
-        ema_swap(R, true); /* validation, and the best-weights copy, use the averaged weights */
-        if (R->vc) {
+        ema_swap(R, true);
+        if (s->validate) {
             vg_run_progress(R, "validating", epoch, 0, 1, lr, t_ep, imgs_ep, 0);
             int nv;
             double vl;
-            st = vg_run_predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
-            if (st != VG_OK) {
-                ema_swap(R, false);
-                break;
-            }
             vg_metrics mt;
             float thr = 0.5f;
-            if (R->no_alarm >= 0) st = vg_run_choose_threshold(R, probs, labels, nv, &thr, err);
-            if (st == VG_OK)
-                st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
+            st = s->validate(s->ud, probs, labels, &nv, &vl, err);
+            if (st == VG_OK && R->no_alarm >= 0)
+                st = vg_run_choose_threshold(R, probs, labels, nv, &thr, err);
+            if (st == VG_OK) st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
             if (st != VG_OK) {
                 ema_swap(R, false);
                 break;
@@ -282,7 +160,7 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
             vg_metrics_free(&mt);
         }
         bool stop = false;
-        st = end_epoch(R, &e, epoch, t_ep, R->vc != NULL, &stop, err);
+        st = end_epoch(R, &e, epoch, t_ep, s->validate != NULL, &stop, err);
         if (stop) break;
     }
     if (st == VG_OK) {
@@ -290,15 +168,153 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
         memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
         int nv = 0;
         double vl;
-        if (R->vc) st = vg_run_predict_cache(R, t, R->vc, probs, labels, &nv, &vl, err);
+        if (s->validate) st = s->validate(s->ud, probs, labels, &nv, &vl, err);
         if (st == VG_OK) st = vg_run_finish(R, probs, labels, nv, err);
     }
 out:
-    vg_runner_free(teach);
-    R->res->images_per_s = imgs_run / (vg_time_now() - t_run + 1e-9);
-    vg_loader_free(ld);
-    vg_trainer_free(t);
-    free(probs), free(labels), free(xmix), free(targets), free(sw), free(perm);
+    R->res->images_per_s = (double)imgs_run / (vg_time_now() - t_run + 1e-9);
+    return st;
+}
+
+/* ---- full / last-N training: augmented batches through the trainer */
+
+typedef struct {
+    vg_run *R;
+    vg_trainer *t;
+    vg_loader *ld;
+    vg_runner *teacher; /* distillation, or NULL */
+    size_t img;         /* floats of one input image */
+    float *xmix, *targets, *sw;
+    int *perm;
+} full_ctx;
+
+static void full_start(void *ud, int epoch, int first) {
+    full_ctx *F = ud;
+    vg_loader_start(F->ld, epoch, first);
+}
+
+static bool full_next(void *ud, int epoch, double *loss, int *correct, int *n, int *index,
+                      vg_status *st, vg_err *err) {
+    (void)st, (void)err;
+    full_ctx *F = ud;
+    vg_run *R = F->R;
+    const vg_train_cfg *c = R->cfg;
+    int C = R->ds->n_classes;
+    vg_batch b;
+    if (!vg_loader_next(F->ld, &b)) return false;
+    double bw = 0;
+    for (int i = 0; i < b.n; i++) bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
+    vg_trainer_zero_grad(F->t);
+    const float *xs = b.x;
+    float lam = 1.0f;
+    if (c->mixup > 0) {
+        lam = vg_targets_mixup(c, epoch, b.index, b.x, b.labels, b.n, F->img, C, R->class_w, F->perm,
+                               F->xmix, F->targets, F->sw);
+        xs = F->xmix;
+    }
+    if (F->teacher) vg_targets_distill(c, F->teacher, xs, b.labels, b.n, F->img, C, R->class_w, F->targets, F->sw);
+    *loss = 0, *correct = 0;
+    for (int i = 0; i < b.n; i += R->chunk) {
+        int k = b.n - i < R->chunk ? b.n - i : R->chunk;
+        const float *lg = vg_trainer_forward(F->t, xs + i * F->img, k);
+        for (int j = 0; j < k; j++) {
+            int want = lam >= 0.5f ? b.labels[i + j] : b.labels[F->perm[i + j]];
+            *correct += vg_run_argmax(lg + (size_t)j * C, C) == want;
+        }
+        if (c->mixup > 0 || F->teacher)
+            *loss += vg_trainer_loss_soft(F->t, F->targets + (size_t)i * C, F->sw + i, k, bw);
+        else
+            *loss += vg_trainer_loss(F->t, b.labels + i, k, bw, R->class_w, c->label_smoothing);
+        vg_trainer_backward(F->t, k);
+    }
+    *n = b.n, *index = b.index;
+    return true;
+}
+
+static float *full_grads(void *ud) { return vg_trainer_grads(((full_ctx *)ud)->t); }
+
+static vg_status full_validate(void *ud, float *probs, int *labels, int *nv, double *loss, vg_err *err) {
+    full_ctx *F = ud;
+    return vg_run_predict_cache(F->R, F->t, F->R->vc, probs, labels, nv, loss, err);
+}
+
+/* class weights from the draws of epoch 1: crops of boxed images take the class of what they
+ * keep, and negative crops are neutral, so weigh the classes as the draws have them */
+static vg_status draw_class_weights(vg_run *R, vg_loader *ld, vg_err *err) {
+    int C = R->ds->n_classes;
+    int counts[VG_MAX_CLASSES];
+    vg_loader_label_counts(ld, 0, counts);
+    bool every = true; /* a class whose few boxed images all lost their boxes in epoch 1 */
+    for (int i = 0; i < C; i++) every = every && counts[i] > 0;
+    vg_status st = VG_OK;
+    if (every)
+        st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
+    else
+        vg_run_say(R->hooks, "note: a class has no draw in epoch 1: class weights from the images");
+    char line[512];
+    int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
+    for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
+        k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i], counts[i],
+                      (double)R->class_w[i]);
+    if (st == VG_OK && every && R->st.step == 0) vg_run_say(R->hooks, "%s", line);
+    return st;
+}
+
+vg_status vg_run_train_full(vg_run *R, vg_err *err) {
+    const vg_train_cfg *c = R->cfg;
+    vg_model *m = R->m;
+    int C = R->ds->n_classes;
+    full_ctx F;
+    memset(&F, 0, sizeof F);
+    F.R = R;
+    F.img = (size_t)R->size * R->size * 3;
+    vg_trainer_opts o = {R->chunk, c->threads, R->first_trainable, R->logits, false, 0.1f};
+    vg_status st = vg_trainer_init(&F.t, &m->g, R->size, R->size, &o, err);
+    vg_loader_opts lo = vg_loader_opts_default();
+    lo.batch = c->batch;
+    lo.balanced = c->balanced;
+    lo.aug = c->augment ? &c->aug : NULL;
+    lo.spec = m->input;
+    lo.seed = c->seed;
+    lo.threads = 1;
+    lo.ds = R->ds;
+    if (st == VG_OK) st = vg_loader_new(&F.ld, R->tc, NULL, 0, &lo, err);
+    bool boxed = false;
+    for (int i = 0; i < R->ds->n_train && !boxed; i++) boxed = R->ds->samples[R->ds->train[i]].boxed;
+    if (st == VG_OK && boxed && c->augment && R->class_w) st = draw_class_weights(R, F.ld, err);
+    int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
+    float *probs = vg_malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
+    int *labels = vg_malloc(sizeof(int) * (size_t)(nv_max + 1));
+    F.xmix = c->mixup > 0 ? vg_malloc(sizeof(float) * F.img * (size_t)c->batch) : NULL;
+    F.targets = vg_malloc(sizeof(float) * (size_t)c->batch * C);
+    F.sw = vg_malloc(sizeof(float) * (size_t)c->batch);
+    F.perm = vg_malloc(sizeof(int) * (size_t)c->batch);
+    for (int i = 0; F.perm && i < c->batch; i++) F.perm[i] = i;
+    if (st == VG_OK && (!probs || !labels || !F.targets || !F.sw || !F.perm || (c->mixup > 0 && !F.xmix)))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    /* the teacher of distillation: one image at a time (its cost is small beside a training
+     * step, and batch 1 needs no padding for the last, shorter chunk) */
+    if (st == VG_OK && c->teacher && c->distill > 0) {
+        vg_runner_opts to = vg_runner_opts_default();
+        to.threads = c->threads, to.precision = VG_PRECISION_FLOAT;
+        if (c->mixup > 0)
+            st = vg_err_set(err, VG_ERR_ARG, "distillation and mixup do not combine");
+        else if (c->teacher->input.w != R->size || c->teacher->input.h != R->size ||
+                 vg_model_n_outputs(c->teacher) != C)
+            st = vg_err_set(err, VG_ERR_ARG, "the distillation teacher needs input %dx%d and %d classes",
+                            R->size, R->size, C);
+        else
+            st = vg_runner_init(&F.teacher, c->teacher, &to, err);
+    }
+    if (st == VG_OK) {
+        epoch_src s = {&F, vg_loader_batches(F.ld), full_start, full_next, full_grads,
+                       R->vc ? full_validate : NULL};
+        st = drive(R, &s, probs, labels, err);
+    }
+    vg_runner_free(F.teacher);
+    vg_loader_free(F.ld);
+    vg_trainer_free(F.t);
+    free(probs), free(labels), free(F.xmix), free(F.targets), free(F.sw), free(F.perm);
     return st;
 }
 
@@ -353,113 +369,105 @@ static vg_status compute_features(vg_run *R, const vg_model *fm, const vg_cache 
     return st;
 }
 
+/* ---- head-only training: the classifier on the features */
+
+typedef struct {
+    vg_run *R;
+    feats tr, va;
+    int D, bi; /* feature size; the next batch */
+    const vg_node *fc;
+    float *lg, *dl, *xb, *grads;
+    int *order, *yb;
+} head_ctx;
+
+static void head_start(void *ud, int epoch, int first) {
+    head_ctx *H = ud;
+    vg_rng rng = vg_rng_make(H->R->cfg->seed, (uint64_t)epoch, 0x48454144u);
+    for (int i = 0; i < H->tr.n; i++) H->order[i] = i;
+    for (int i = H->tr.n - 1; i > 0; i--) {
+        int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), tmp = H->order[i];
+        H->order[i] = H->order[j], H->order[j] = tmp;
+    }
+    H->bi = first;
+}
+
+static bool head_next(void *ud, int epoch, double *loss, int *correct, int *n_out, int *index,
+                      vg_status *st, vg_err *err) {
+    (void)epoch, (void)st, (void)err;
+    head_ctx *H = ud;
+    const vg_train_cfg *c = H->R->cfg;
+    int C = H->R->ds->n_classes, D = H->D, B = c->batch;
+    if (H->bi * B >= H->tr.n) return false;
+    int n = H->tr.n - H->bi * B < B ? H->tr.n - H->bi * B : B;
+    for (int i = 0; i < n; i++) {
+        int s = H->order[H->bi * B + i];
+        memcpy(H->xb + (size_t)i * D, H->tr.f + (size_t)s * D, sizeof(float) * (size_t)D);
+        H->yb[i] = H->tr.y[s];
+    }
+    const float *params = H->R->m->g.params;
+    const float *W = params + H->fc->w, *bias = params + H->fc->b;
+    vg_matmul_ref(n, C, D, H->xb, W, bias, VG_ACT_NONE, H->lg);
+    *loss = vg_softmax_xent_ref(n, C, H->lg, H->yb, H->R->class_w, c->label_smoothing, H->dl);
+    *correct = 0;
+    for (int i = 0; i < n; i++) *correct += vg_run_argmax(H->lg + (size_t)i * C, C) == H->yb[i];
+    memset(H->grads + H->fc->w, 0, sizeof(float) * (size_t)C * D);
+    memset(H->grads + H->fc->b, 0, sizeof(float) * (size_t)C);
+    vg_matmul_bwd_ref(n, C, D, H->xb, W, H->dl, NULL, H->grads + H->fc->w, H->grads + H->fc->b);
+    *n_out = n, *index = H->bi++;
+    return true;
+}
+
+static float *head_grads(void *ud) { return ((head_ctx *)ud)->grads; }
+
+static vg_status head_validate(void *ud, float *probs, int *labels, int *nv, double *loss, vg_err *err) {
+    (void)err;
+    head_ctx *H = ud;
+    int C = H->R->ds->n_classes;
+    const float *params = H->R->m->g.params;
+    vg_matmul_ref(H->va.n, C, H->D, H->va.f, params + H->fc->w, params + H->fc->b, VG_ACT_NONE, H->lg);
+    vg_softmax_ref(H->va.n, C, H->lg, probs);
+    double vl = 0;
+    for (int i = 0; i < H->va.n; i++) vl -= log(fmax(probs[(size_t)i * C + H->va.y[i]], 1e-12));
+    memcpy(labels, H->va.y, sizeof(int) * (size_t)H->va.n);
+    *nv = H->va.n, *loss = vl / H->va.n;
+    return VG_OK;
+}
+
 vg_status vg_run_train_head(vg_run *R, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     vg_model *m = R->m;
     int C = R->ds->n_classes;
-    const vg_node *fc = &m->g.nodes[R->fc_node];
+    head_ctx H;
+    memset(&H, 0, sizeof H);
+    H.R = R;
+    H.fc = &m->g.nodes[R->fc_node];
     vg_model *fm = vg_model_new();
     if (!fm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     vg_graph_free(&fm->g);
     vg_status st = vg_graph_slice(&m->g, R->fc_node, &fm->g, err);
     fm->input = m->input;
-    feats tr = {0}, va = {0};
-    if (st == VG_OK)
-        st = compute_features(R, fm, R->tc, c->augment, false, &tr, "features (training)", err);
+    if (st == VG_OK) st = compute_features(R, fm, R->tc, c->augment, false, &H.tr, "features (training)", err);
     if (st == VG_OK && R->vc)
-        st = compute_features(R, fm, R->vc, c->tta_flip, true, &va, "features (validation)", err);
+        st = compute_features(R, fm, R->vc, c->tta_flip, true, &H.va, "features (validation)", err);
     vg_model_free(fm);
-    int D = tr.d;
-    float *W = m->g.params + fc->w, *bias = m->g.params + fc->b;
-    float *lg = vg_malloc(sizeof(float) * (size_t)(tr.n > va.n ? tr.n : va.n + 1) * C + 4);
-    float *dl = vg_malloc(sizeof(float) * (size_t)c->batch * C + 4);
-    float *xb = vg_malloc(sizeof(float) * (size_t)c->batch * D + 4);
-    float *probs = vg_malloc(sizeof(float) * (size_t)(va.n + 1) * C);
-    int *order = vg_malloc(sizeof(int) * (size_t)(tr.n + 1)),
-        *yb = vg_malloc(sizeof(int) * (size_t)c->batch);
-    float *grads = vg_calloc((size_t)m->g.n_params, sizeof(float));
-    if (st == VG_OK && (!lg || !dl || !xb || !probs || !order || !yb || !grads))
+    H.D = H.tr.d;
+    int rows = H.tr.n > H.va.n ? H.tr.n : H.va.n + 1;
+    H.lg = vg_malloc(sizeof(float) * (size_t)rows * C + 4);
+    H.dl = vg_malloc(sizeof(float) * (size_t)c->batch * C + 4);
+    H.xb = vg_malloc(sizeof(float) * (size_t)c->batch * H.D + 4);
+    float *probs = vg_malloc(sizeof(float) * (size_t)(H.va.n + 1) * C);
+    int *labels = vg_malloc(sizeof(int) * (size_t)(H.va.n + 1));
+    H.order = vg_malloc(sizeof(int) * (size_t)(H.tr.n + 1));
+    H.yb = vg_malloc(sizeof(int) * (size_t)c->batch);
+    H.grads = vg_calloc((size_t)m->g.n_params, sizeof(float));
+    if (st == VG_OK && (!H.lg || !H.dl || !H.xb || !probs || !labels || !H.order || !H.yb || !H.grads))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    int batches = (tr.n + c->batch - 1) / c->batch;
-    int64_t total = (int64_t)c->epochs * batches, warm = (int64_t)(c->warmup_epochs * batches);
-    double t_run = vg_time_now();
-    for (int epoch = R->st.epoch; st == VG_OK && epoch < vg_run_run_epochs(R); epoch++) {
-        double t_ep = vg_time_now();
-        vg_rng rng = vg_rng_make(c->seed, (uint64_t)epoch, 0x48454144u);
-        for (int i = 0; i < tr.n; i++)
-            order[i] = i;
-        for (int i = tr.n - 1; i > 0; i--) {
-            int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), tmp = order[i];
-            order[i] = order[j], order[j] = tmp;
-        }
-        float lr = c->lr;
-        for (int bi = R->st.batch; bi < batches; bi++) {
-            lr = vg_lr_schedule(c->lr, R->st.step, total, warm, c->final_lr_frac);
-            int n = tr.n - bi * c->batch < c->batch ? tr.n - bi * c->batch : c->batch;
-            for (int i = 0; i < n; i++) {
-                int s = order[bi * c->batch + i];
-                memcpy(xb + (size_t)i * D, tr.f + (size_t)s * D, sizeof(float) * (size_t)D);
-                yb[i] = tr.y[s];
-            }
-            vg_matmul_ref(n, C, D, xb, W, bias, VG_ACT_NONE, lg);
-            float loss = vg_softmax_xent_ref(n, C, lg, yb, R->class_w, c->label_smoothing, dl);
-            int correct = 0;
-            for (int i = 0; i < n; i++)
-                correct += vg_run_argmax(lg + (size_t)i * C, C) == yb[i];
-            memset(grads + fc->w, 0, sizeof(float) * (size_t)C * D);
-            memset(grads + fc->b, 0, sizeof(float) * (size_t)C);
-            vg_matmul_bwd_ref(n, C, D, xb, W, dl, NULL, grads + fc->w, grads + fc->b);
-            vg_optim_step(&R->opt, m->g.params, grads, lr);
-            R->st.step++;
-            ema_update(R);
-            R->st.run_loss += (double)loss * n;
-            R->st.run_correct += correct;
-            R->st.run_seen += n;
-            R->st.batch = bi + 1;
-            vg_run_progress(R, "training", epoch, bi + 1, batches, lr, t_ep, (bi + 1) * c->batch,
-                            0);
-            if (vg_run_stop_requested(R->hooks)) {
-                st = stop_here(R, err);
-                goto out;
-            }
-        }
-        vg_epoch_stats e = epoch_stats(R, epoch, lr);
-        ema_swap(R, true);
-        if (va.n > 0) {
-            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
-            vg_softmax_ref(va.n, C, lg, probs);
-            double vl = 0;
-            for (int i = 0; i < va.n; i++)
-                vl -= log(fmax(probs[(size_t)i * C + va.y[i]], 1e-12));
-            vg_metrics mt;
-            float thr = 0.5f;
-            if (R->no_alarm >= 0) st = vg_run_choose_threshold(R, probs, va.y, va.n, &thr, err);
-            if (st == VG_OK)
-                st = vg_metrics_compute(va.n, C, probs, va.y, R->no_alarm, thr, &mt, err);
-            if (st != VG_OK) {
-                ema_swap(R, false);
-                goto out;
-            }
-            e.val_loss = vl / va.n, e.val_acc = mt.accuracy, e.alarm_recall = mt.alarm_recall;
-            e.false_alarm_rate = mt.false_alarm_rate, e.auc = mt.auc;
-            vg_metrics_free(&mt);
-        }
-        bool stop = false;
-        st = end_epoch(R, &e, epoch, t_ep, va.n > 0, &stop, err);
-        if (stop) break;
-    }
     if (st == VG_OK) {
-        memcpy(m->g.params, R->best, sizeof(float) * (size_t)m->g.n_params);
-        if (va.n > 0) {
-            vg_matmul_ref(va.n, C, D, va.f, W, bias, VG_ACT_NONE, lg);
-            vg_softmax_ref(va.n, C, lg, probs);
-        }
-        st = vg_run_finish(R, probs, va.y, va.n, err);
+        epoch_src s = {&H, (H.tr.n + c->batch - 1) / c->batch, head_start, head_next, head_grads,
+                       H.va.n > 0 ? head_validate : NULL};
+        st = drive(R, &s, probs, labels, err);
     }
-out:
-    R->res->images_per_s =
-        tr.n * (double)(R->st.n_hist ? R->st.n_hist : 1) / (vg_time_now() - t_run + 1e-9);
-    free(tr.f), free(tr.y), free(va.f), free(va.y);
-    free(lg), free(dl), free(xb), free(probs), free(order), free(yb), free(grads);
+    free(H.tr.f), free(H.tr.y), free(H.va.f), free(H.va.y);
+    free(H.lg), free(H.dl), free(H.xb), free(probs), free(labels), free(H.order), free(H.yb), free(H.grads);
     return st;
 }

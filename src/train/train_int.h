@@ -97,6 +97,17 @@ void vg_run_epoch_done(vg_run *R, vg_epoch_stats *e);
 void vg_run_progress(vg_run *R, const char *phase, int epoch, int step, int steps, double lr,
                      double t0, int done_imgs, double eta);
 int vg_run_argmax(const float *p, int n);
+/* soft targets (targets.c). Mixup: blends each image of the batch x (n images of img floats)
+ * with a shuffled partner (perm) into xmix, one Beta(mixup, mixup) lambda per batch keyed by
+ * (seed, epoch, batch index), targets and loss weights sw blended alike; returns lambda.
+ * Distillation: targets = distill x the teacher's probabilities + (1 - distill) x the smoothed
+ * label, sw the class weights. */
+float vg_targets_mixup(const vg_train_cfg *c, int epoch, int batch_index, const float *x,
+                       const int *labels, int n, size_t img, int C, const float *class_w,
+                       int *perm, float *xmix, float *targets, float *sw);
+void vg_targets_distill(const vg_train_cfg *c, vg_runner *teacher, const float *x,
+                        const int *labels, int n, size_t img, int C, const float *class_w,
+                        float *targets, float *sw);
 /* the epoch loops (epochs.c): full / last-N training, and head-only on features computed once */
 vg_status vg_run_train_full(vg_run *R, vg_err *err);
 vg_status vg_run_train_head(vg_run *R, vg_err *err);
