@@ -14,6 +14,9 @@ static const cli_opt opts[] = {
     {"--warmup", "N", "untimed passes first (default 3)"},
     {"--batch", "N", "images per forward pass (default 1)"},
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
+    {"--kernels", "SET",
+     "kernel set of this run: ref, scalar, avx2, avx512 or neon, as this CPU has them "
+     "(default: the fastest, or VIGIE_KERNELS)"},
     {"--train", NULL, "time full fine-tuning steps instead (batch default 32, 2 threads)"},
     {"--chunk", "N", "with --train: images per forward/backward pass (default 16, as vigie train)"},
     {"--profile", NULL, "per-layer table: time, GFLOP/s, share of total; fraction of CPU peak"},
@@ -120,8 +123,8 @@ int cmd_bench(int argc, char **argv) {
         !cli_int(&a, "--chunk", 16, 1, 4096, &chunk))
         return CLI_USAGE;
     if (train) {
-        if (cli_get(&a, "--precision") || cli_flag(&a, "--profile")) {
-            cli_error(a.cmd, "--train takes neither --precision nor --profile");
+        if (cli_get(&a, "--precision") || cli_flag(&a, "--profile") || cli_get(&a, "--kernels")) {
+            cli_error(a.cmd, "--train takes neither --precision, --profile nor --kernels (VIGIE_KERNELS sets training's)");
             return CLI_USAGE;
         }
         vg_model *bb = cli_load_model(a.cmd, a.pos[0]);
@@ -138,8 +141,10 @@ int cmd_bench(int argc, char **argv) {
     vg_model_get_info(m, &info);
     vg_err err;
     vg_runner *r = NULL;
-    vg_runner_opts ro = {(int)threads, (int)batch, prec, 0};
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = (int)threads, ro.batch = (int)batch, ro.precision = prec;
     ro.unfused = cli_unfused;
+    ro.kernels = cli_get(&a, "--kernels");
     if (vg_runner_init(&r, m, &ro, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
         vg_model_free(m);

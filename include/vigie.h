@@ -208,16 +208,19 @@ typedef struct {
     vg_precision precision;
     int unfused;  /* 1: run every layer on its own (no conv + add / conv + depthwise fusion), for
                    * A/B comparisons; results are the same within float rounding. Default 0. */
+    const char *kernels; /* this runner's kernel set, as vg_set_kernels names them ("ref",
+                          * "scalar", "avx2", "avx512", "neon"), float and int8 alike; NULL (the
+                          * default): the process-wide set. VG_ERR_ARG for a set this CPU lacks.
+                          * Runners with different sets may live side by side (A/B in one run). */
 } vg_runner_opts;
 
 vg_runner_opts vg_runner_opts_default(void);
 
-/* The kernel set of the whole process, for A/B comparisons: NULL or "" = the fastest this CPU
- * has (the default), "ref" (the scalar reference kernels, the specification), "scalar",
- * "avx2" (also the AVX2 int8 kernels on an AVX-512 machine), "avx512", "neon". VG_ERR_ARG,
- * naming the sets this CPU has, for any other name. Process-wide because the int8 kernel
- * family is: call it before creating runners or training (plans made earlier keep their
- * kernels). Thread-safe; the CPU itself is probed once per process. */
+/* The default kernel set of the process (runners without vg_runner_opts.kernels, and
+ * training): NULL or "" = the fastest this CPU has (the default), "ref" (the scalar reference
+ * kernels, the specification), "scalar", "avx2" (also the AVX2 int8 kernels on an AVX-512
+ * machine), "avx512", "neon". VG_ERR_ARG, naming the sets this CPU has, for any other name.
+ * Runners made earlier keep their kernels. Thread-safe; the CPU is probed once per process. */
 vg_status vg_set_kernels(const char *name, vg_err *err);
 /* The name of the float kernel set runners use now ("avx512", "neon", ...). */
 const char *vg_kernels_name(void);

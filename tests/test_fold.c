@@ -56,7 +56,7 @@ static int run(const vg_model *m, int batch, int threads, bool keep_all, const f
                float *out) {
     vg_runner *r = NULL;
     vg_err err;
-    vg_runner_opts ro = {threads, batch, VG_PRECISION_FLOAT, run_unfused};
+    vg_runner_opts ro = {threads, batch, VG_PRECISION_FLOAT, run_unfused, NULL};
     if (vg_runner_init_ex(&r, m, &ro, keep_all, &err) != VG_OK) {
         CHECK(false, "runner: %s", err.msg);
         return -1;
@@ -156,7 +156,7 @@ static void test_fold_golden(void) {
     /* logits: the softmax input */
     {
         vg_runner *r0 = NULL, *r1 = NULL;
-        vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT, 0};
+        vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT, 0, NULL};
         if (vg_runner_init_ex(&r0, m, &ro, true, &err) == VG_OK &&
             vg_runner_init_ex(&r1, f, &ro, true, &err) == VG_OK) {
             vg_runner_forward(r0, x, p0);

@@ -36,7 +36,7 @@ void test_golden(void) {
     vg_err err;
     CHECK(vg_model_validate(m, &err) == VG_OK, "validate: %s", err.msg);
     vg_runner *r = NULL;
-    vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT, 0};
+    vg_runner_opts ro = {1, N, VG_PRECISION_FLOAT, 0, NULL};
     vg_status st = vg_runner_init_ex(&r, m, &ro, true, &err);
     CHECK(st == VG_OK, "runner: %s", err.msg);
     if (st == VG_OK) {

@@ -5,6 +5,7 @@
  * multiplier and of intermediate requantizations). */
 #include "test.h"
 
+#include "cpu/backend.h"
 #include "cpu/q8.h"
 #include "ops/ops_q8.h"
 
@@ -270,6 +271,7 @@ static void test_q8_requant_edges(void) {
 /* regular convolution through the int8 im2col: stride 2 with TF "SAME" padding (the stem),
  * padding on every side, 5x5 */
 static void test_q8_conv(void) {
+    vg_q8_sel sel = vg_q8_select(vg_kernels_choice()); /* (after vg_q8_gemm_force) */
     static const vg_conv_desc cases[] = {
         {2, 17, 15, 3, 32, 3, 3, 2, 2, 0, 0, 9, 8},  {1, 10, 9, 5, 20, 3, 3, 1, 1, 1, 1, 10, 9},
         {1, 11, 12, 7, 9, 5, 5, 2, 2, 2, 1, 6, 6},   {1, 1, 1, 3, 16, 3, 3, 2, 2, 1, 1, 1, 1},
@@ -294,7 +296,7 @@ static void test_q8_conv(void) {
             vg_conv2d_q8_ref(d, x, w, b, &q, y0);
             for (int fast = 0; fast < 2; fast++) {
                 vg_q8_gemm_plan p;
-                CHECK(vg_q8_gemm_plan_init(&p, d->co, patch, w, b, &q, fast), "plan");
+                CHECK(vg_q8_gemm_plan_init(&p, d->co, patch, w, b, &q, fast ? &sel : NULL), "plan");
                 memset(y1, 0, ny);
                 void *col = aligned_alloc(64, 2 * vg_q8_conv_scratch(&p));
                 vg_q8_conv_run(p2, &p, d, x, col, y1);
@@ -354,6 +356,7 @@ static void test_q8_dwconv(void) {
 /* the fused pointwise + depthwise == the two reference layers: channels not multiples of 16,
  * strides 1 and 2, padding on every side, one row, batches, 1 and 2 threads, both rules */
 static void test_q8_pwdw(void) {
+    vg_q8_sel sel = vg_q8_select(vg_kernels_choice()); /* (after vg_q8_gemm_force) */
     static const struct {
         int k;
         vg_conv_desc d; /* the depthwise, on the pointwise output (d.ci channels) */
@@ -388,7 +391,7 @@ static void test_q8_pwdw(void) {
             vg_dwconv_q8_ref(&d, mid, w2, b2, &q2, y0);
             vg_q8_gemm_plan pw;
             vg_q8_dw_plan dw;
-            CHECK(vg_q8_gemm_plan_init(&pw, C, k, w1, b1, &q1, true) && vg_q8_dw_plan_init(&dw, &d, w2, b2, &q2, true),
+            CHECK(vg_q8_gemm_plan_init(&pw, C, k, w1, b1, &q1, &sel) && vg_q8_dw_plan_init(&dw, &d, w2, b2, &q2, &sel),
                   "plans");
             if (vg_q8_pwdw_fusable(&pw, &dw)) {
                 void *scratch = aligned_alloc(64, 2 * vg_q8_dw_scratch(&dw));
@@ -414,6 +417,7 @@ static void test_q8_pwdw(void) {
 /* residual add: every pair of inputs (and an odd tail past the add's pieces), scales equal
  * (multiplier exactly 1/2) or not, activations */
 static void test_q8_add(void) {
+    vg_q8_sel sel = vg_q8_select(vg_kernels_choice()); /* (after vg_q8_gemm_force) */
     vg_pool *p1 = vg_pool_new(1), *p2 = vg_pool_new(2);
     vg_test_seed(26);
     size_t n = 65536 + 11;
@@ -427,8 +431,8 @@ static void test_q8_add(void) {
         vg_add_q8 ap;
         vg_add_q8_prepare(pa, pb, po, t % 3, &ap);
         vg_add_q8_ref(n, a, b, &ap, y0);
-        vg_q8_add(p1, n, a, b, &ap, y1, true);
-        vg_q8_add(p2, n, a, b, &ap, y2, true);
+        vg_q8_add(p1, n, a, b, &ap, y1, &sel);
+        vg_q8_add(p2, n, a, b, &ap, y2, &sel);
         int d1 = 0, d2 = 0;
         for (size_t i = 0; i < n; i++) d1 += y1[i] != y0[i], d2 += y2[i] != y0[i];
         CHECK(d1 == 0 && d2 == 0, "int8 add case %d: %d / %d outputs differ (1 / 2 threads)", t, d1, d2);
@@ -445,6 +449,7 @@ static void test_q8_add(void) {
 /* input quantization: exact halves (round away from zero), values next to them, NaN,
  * infinities, saturation; global average pool */
 static void test_q8_quantize_gap(void) {
+    vg_q8_sel sel = vg_q8_select(vg_kernels_choice()); /* (after vg_q8_gemm_force) */
     vg_test_seed(27);
     enum { N = 70001 }; /* more than two pieces of the threaded quantization */
     float *x = malloc(sizeof(float) * N);
@@ -464,7 +469,7 @@ static void test_q8_quantize_gap(void) {
         x[0] = NAN, x[1] = INFINITY, x[2] = -INFINITY, x[3] = 1e30f, x[4] = -0.0f, x[5] = 0.49999997f;
         for (int i = 0; i < N; i++) y0[i] = vg_quantize1(x[i], q);
         vg_pool *p2 = vg_pool_new(2);
-        vg_q8_quantize(p2, N, x, q, y1, true);
+        vg_q8_quantize(p2, N, x, q, y1, &sel);
         vg_pool_free(p2);
         int diff = 0;
         for (int i = 0; i < N; i++) diff += y1[i] != y0[i];

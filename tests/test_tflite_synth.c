@@ -307,7 +307,7 @@ void test_tflite_q8(void) {
     const vg_fx_tensor *want = vg_fixture_get(&fx, "tiny_int8.output", 0);
     int nc = vg_model_n_outputs(m);
     if (in && want && (int)want->count == nc) {
-        vg_runner_opts o8 = {1, 1, VG_PRECISION_INT8, 0}, of = {1, 1, VG_PRECISION_FLOAT, 0};
+        vg_runner_opts o8 = {1, 1, VG_PRECISION_INT8, 0, NULL}, of = {1, 1, VG_PRECISION_FLOAT, 0, NULL};
         vg_runner *r8 = NULL, *rf = NULL;
         CHECK(vg_runner_init(&r8, m, &o8, &err) == VG_OK && vg_runner_is_int8(r8), "int8 runner: %s", err.msg);
         CHECK(vg_runner_init(&rf, m, &of, &err) == VG_OK && !vg_runner_is_int8(rf), "float runner");

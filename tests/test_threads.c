@@ -2,7 +2,8 @@
  * shared model and classify, from a cold start (the kernel tables and the CPU probe are filled
  * by whichever thread comes first). Every thread must get exactly the probabilities a lone
  * runner gets afterwards. The data race this guards against is only seen under
- * ThreadSanitizer: scripts/test.sh runs this test in a SAN=thread build. Uses the shipped
+ * ThreadSanitizer: scripts/test.sh runs this test in a SAN=thread build. Half the threads
+ * use their own kernel set (vg_runner_opts.kernels "scalar") beside the default ones. Uses the shipped
  * models/fire.vge (int8 and float parts), so run from the repository root. */
 #include "test.h"
 #include "vigie.h"
@@ -18,7 +19,9 @@ typedef struct {
     const vg_model *m;
     const vg_image *img;
     int precision;
+    const char *kernels;
     float probs[N_CLASSES_MAX];
+    char kernels_used[32];
     vg_status st;
     char msg[VG_ERR_MSG_SIZE];
 } job;
@@ -29,8 +32,10 @@ static void *classify_job(void *arg) {
     vg_err err = {0};
     vg_runner_opts ro = vg_runner_opts_default();
     ro.precision = j->precision;
+    ro.kernels = j->kernels;
     j->st = vg_runner_init(&r, j->m, &ro, &err);
     if (j->st == VG_OK) j->st = vg_runner_classify(r, j->img, j->probs, &err);
+    if (j->st == VG_OK) snprintf(j->kernels_used, sizeof j->kernels_used, "%s", vg_runner_kernels(r));
     if (j->st != VG_OK) snprintf(j->msg, sizeof j->msg, "%s", err.msg);
     (void)vg_kernels_name(); /* read while others may be filling the tables */
     vg_runner_free(r);
@@ -55,7 +60,8 @@ void test_threads(void) {
     pthread_t th[N_THREADS];
     int started = 0;
     for (int i = 0; img.rgb && info.n_classes <= N_CLASSES_MAX && i < N_THREADS; i++) {
-        jobs[i] = (job){m, &img, i % 2 ? VG_PRECISION_FLOAT : VG_PRECISION_INT8, {0}, VG_OK, ""};
+        jobs[i] = (job){m, &img, i % 2 ? VG_PRECISION_FLOAT : VG_PRECISION_INT8, i / 2 ? "scalar" : NULL,
+                        {0}, "", VG_OK, ""};
         if (pthread_create(&th[i], NULL, classify_job, &jobs[i]) != 0) break;
         started++;
     }
@@ -65,12 +71,26 @@ void test_threads(void) {
     /* the same, one at a time */
     for (int i = 0; i < started; i++) {
         CHECK(jobs[i].st == VG_OK, "thread %d: %s", i, jobs[i].msg);
-        job ref = {m, &img, jobs[i].precision, {0}, VG_OK, ""};
+        job ref = {m, &img, jobs[i].precision, jobs[i].kernels, {0}, "", VG_OK, ""};
         classify_job(&ref);
+        CHECK(strcmp(jobs[i].kernels_used, jobs[i].kernels ? jobs[i].kernels : vg_kernels_name()) == 0,
+              "thread %d ran the %s kernels", i, jobs[i].kernels_used);
         CHECK(ref.st == VG_OK && memcmp(ref.probs, jobs[i].probs, sizeof ref.probs) == 0,
               "thread %d (%s): its probabilities differ from a lone runner's", i,
               jobs[i].precision == VG_PRECISION_INT8 ? "int8" : "float");
     }
+    /* the integer arithmetic is exact: the scalar set gives the default set's int8 result */
+    if (started == N_THREADS)
+        CHECK(memcmp(jobs[0].probs, jobs[2].probs, sizeof jobs[0].probs) == 0,
+              "int8: the scalar kernel set's probabilities differ from the default set's");
+    /* a set this CPU lacks is refused, and the process default is left as it was */
+    const char *before = vg_kernels_name();
+    vg_runner *r = NULL;
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.kernels = "sse9";
+    CHECK(vg_runner_init(&r, m, &ro, &err) == VG_ERR_ARG && r == NULL && strstr(err.msg, "sse9"),
+          "unknown kernel set: %s", err.msg);
+    CHECK(strcmp(before, vg_kernels_name()) == 0, "a runner's kernel set changed the process's");
     free(img.rgb);
     vg_model_free(m);
 }

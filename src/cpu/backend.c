@@ -77,8 +77,15 @@ const char *vg_kernels_choice_name(int c) {
 }
 
 vg_status vg_kernels_select(const char *name, vg_err *err) {
+    int c = 0;
+    vg_status st = name && *name ? vg_kernels_resolve(name, &c, err) : VG_OK;
+    if (st == VG_OK) choice = c;
+    return st;
+}
+
+vg_status vg_kernels_resolve(const char *name, int *out, vg_err *err) {
     if (!name || !*name) {
-        choice = 0;
+        *out = choice;
         return VG_OK;
     }
     init_tables();
@@ -86,7 +93,7 @@ vg_status vg_kernels_select(const char *name, vg_err *err) {
         if (strcmp(all_tables[i]->name, name) == 0)
             for (int c = 1; c < VG_KERNELS_CHOICES; c++)
                 if (strcmp(choice_names[c - 1], name) == 0) {
-                    choice = c;
+                    *out = c;
                     return VG_OK;
                 }
     char have[64] = "";
@@ -105,11 +112,13 @@ const vg_kernels *const *vg_kernels_all(void) {
     return all_tables;
 }
 
-const vg_kernels *vg_kernels_best(void) {
+const vg_kernels *vg_kernels_best(void) { return vg_kernels_for(choice); }
+
+const vg_kernels *vg_kernels_for(int c) {
     init_tables();
     const vg_kernels *best = &scalar_table;
     for (int i = 0; all_tables[i]; i++) best = all_tables[i]; /* listed slowest first */
-    const char *force = vg_kernels_choice_name(choice);
+    const char *force = vg_kernels_choice_name(c);
     if (force)
         for (int i = 0; all_tables[i]; i++)
             if (strcmp(all_tables[i]->name, force) == 0) return all_tables[i];

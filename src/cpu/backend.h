@@ -32,6 +32,11 @@ const vg_kernels *vg_kernels_best(void);
 #define VG_KERNELS_CHOICES 6
 vg_status vg_kernels_select(const char *name, vg_err *err);
 int vg_kernels_choice(void);
+/* A kernel set for one runner (vg_runner_opts.kernels): NULL or "" = the process-wide choice
+ * (vg_kernels_choice()), else the choice of that name; VG_ERR_ARG as vg_kernels_select. */
+vg_status vg_kernels_resolve(const char *name, int *choice, vg_err *err);
+/* The float table of a choice (vg_kernels_best() is the one of the process-wide choice). */
+const vg_kernels *vg_kernels_for(int choice);
 const char *vg_kernels_choice_name(int c);
 /* Every table usable on this CPU (for tests), NULL-terminated. */
 const vg_kernels *const *vg_kernels_all(void);

@@ -21,7 +21,15 @@
 #include "core/pool.h"
 #include "ops/ops_q8.h"
 
-/* Whether the fast kernels run on this CPU (else the portable code does). */
+/* The int8 kernels of a plan, for a kernel choice (cpu/backend.h; a runner's own or the
+ * process-wide one): fast = the AVX-512 VNNI paths, isa = the matrix-multiply family below.
+ * vg_q8_select honours vg_q8_gemm_force. Plans take a selection (NULL: the portable code). */
+typedef struct {
+    bool fast;
+    int isa;
+} vg_q8_sel;
+vg_q8_sel vg_q8_select(int choice);
+/* Whether the fast kernels run on this CPU under the process-wide choice. */
 bool vg_q8_fast_available(void);
 /* The matrix-multiply kernel families. Plans take the best one this CPU has; the kernel choice
  * (cpu/backend.h: vg_kernels_select) "ref" or "scalar" forces the portable code, "avx2" the
@@ -65,11 +73,11 @@ typedef struct {
     vg_q8_rq rq;
 } vg_q8_gemm_plan;
 
-/* Prepares W (n, k) int8 with its bias (n, or NULL) and requantization q; allow_fast = false
- * forces the portable path (tests). w, bias and q's arrays must outlive the plan. False on
+/* Prepares W (n, k) int8 with its bias (n, or NULL) and requantization q, for the kernels of
+ * sel (NULL: the portable path). w, bias and q's arrays must outlive the plan. False on
  * allocation failure. Free with vg_q8_gemm_plan_free. */
 bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, const int32_t *bias,
-                          const vg_q8_out *q, bool allow_fast);
+                          const vg_q8_out *q, const vg_q8_sel *sel);
 void vg_q8_gemm_plan_free(vg_q8_gemm_plan *p);
 
 /* C = requant(A W^T + bias). A rows (stride lda) are read up to 3 bytes past k (they multiply
@@ -92,6 +100,7 @@ typedef struct {
     const int32_t *bias; /* the caller's, or NULL */
     vg_q8_out q;
     bool fast;
+    int rq_isa; /* the requantization epilogue's family (the portable loops use it too) */
     int groups; /* taps of a row in groups of 4 */
     int wx;     /* columns of a prepared input row */
     int8_t *wp; /* kh x groups x blocks of 16 channels x 64 bytes */
@@ -99,9 +108,9 @@ typedef struct {
 } vg_q8_dw_plan;
 
 bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w,
-                        const int32_t *bias, const vg_q8_out *q, bool allow_fast);
-/* Whether the fast kernel takes this geometry on this CPU (filters up to 16 x 16). */
-bool vg_q8_dw_fast_shape(const vg_conv_desc *d);
+                        const int32_t *bias, const vg_q8_out *q, const vg_q8_sel *sel);
+/* Whether the fast kernel of sel takes this geometry (filters up to 16 x 16). */
+bool vg_q8_dw_fast_shape(const vg_q8_sel *sel, const vg_conv_desc *d);
 void vg_q8_dw_plan_free(vg_q8_dw_plan *p);
 /* Scratch bytes per thread that vg_q8_dw_run needs. */
 size_t vg_q8_dw_scratch(const vg_q8_dw_plan *p);
@@ -119,7 +128,8 @@ bool vg_q8_pwdw_fusable(const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw);
 void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_plan *dw, int n,
                     const int8_t *x, int8_t *y, void *scratch);
 
-/* One-call forms (plan, run, free) for tests and occasional use; false (nothing written) on
+/* One-call forms (plan, run, free) for tests and occasional use, with the process-wide
+ * choice's kernels (allow_fast false: the portable path); false (nothing written) on
  * allocation failure. */
 bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
                 const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast);
@@ -128,12 +138,12 @@ bool vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const i
 
 /* ---- elementwise */
 
-/* vg_add_q8_ref, vectorised */
+/* vg_add_q8_ref, vectorised with sel's fast kernels (NULL: portable) */
 void vg_q8_add(vg_pool *pool, size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,
-               int8_t *y, bool allow_fast);
+               int8_t *y, const vg_q8_sel *sel);
 /* y = vg_quantize1(x, q) for n floats */
 void vg_q8_quantize(vg_pool *pool, size_t n, const float *x, vg_qparam q, int8_t *y,
-                    bool allow_fast);
+                    const vg_q8_sel *sel);
 /* vg_gap_q8_ref with sums that compilers vectorise */
 void vg_q8_gap(int n, int hw, int c, const int8_t *x, vg_qparam in, vg_qparam out, int8_t *y);
 

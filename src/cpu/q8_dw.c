@@ -11,6 +11,7 @@
  * which also holds for padding taps, where x = zp contributes nothing.
  *
  * Elsewhere plain loops over channels run (dw_rows_portable). */
+#include "cpu/backend.h"
 #include "cpu/q8_rq.h"
 
 #include <stdlib.h>
@@ -30,16 +31,18 @@ static int dw_blocks(const vg_q8_dw_plan *p) {
     return (p->d.ci + 15) / 16;
 }
 
-bool vg_q8_dw_fast_shape(const vg_conv_desc *d) {
-    return vg_q8_fast_available() && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
+bool vg_q8_dw_fast_shape(const vg_q8_sel *sel, const vg_conv_desc *d) {
+    return sel && sel->fast && d->kh <= DW_MAX_K && d->kw <= DW_MAX_K;
 }
 
 bool vg_q8_dw_plan_init(vg_q8_dw_plan *p, const vg_conv_desc *d, const int8_t *w,
-                        const int32_t *bias, const vg_q8_out *q, bool allow_fast) {
+                        const int32_t *bias, const vg_q8_out *q, const vg_q8_sel *sel) {
     memset(p, 0, sizeof *p);
     p->d = *d, p->w = w, p->bias = bias, p->q = *q;
+    /* the portable loops' epilogue: the selection's family, or the process-wide one */
+    p->rq_isa = sel ? sel->isa : vg_q8_select(vg_kernels_choice()).isa;
     if (!vg_q8_rq_init(&p->rq, d->ci, q)) return false;
-    p->fast = allow_fast && vg_q8_dw_fast_shape(d) && p->rq.variant >= 0;
+    p->fast = vg_q8_dw_fast_shape(sel, d) && p->rq.variant >= 0;
     if (!p->fast) return true;
     int C = d->ci, blocks = (C + 15) / 16;
     p->groups = (d->kw + 3) / 4;
@@ -308,7 +311,7 @@ static void dw_rows_portable(const vg_q8_dw_plan *p, int n, int oy0, int oy1, co
                                 acc[c] += ((int32_t)xp[c] - q->in_zp) * wp[c];
                     }
                 if (p->rq.variant >= 0)
-                    vg_q8_rq_run(&p->rq, acc, c0, nc, out + c0);
+                    vg_q8_rq_run(&p->rq, p->rq_isa, acc, c0, nc, out + c0);
                 else
                     for (int c = 0; c < nc; c++)
                         out[c0 + c] = vg_q8_requant1(acc[c], q, c0 + c);
@@ -394,7 +397,8 @@ void vg_q8_pwdw_run(vg_pool *pool, const vg_q8_gemm_plan *pw, const vg_q8_dw_pla
 bool vg_q8_dwconv(vg_pool *pool, const vg_conv_desc *d, const int8_t *x, const int8_t *w,
                   const int32_t *bias, const vg_q8_out *q, int8_t *y, bool allow_fast) {
     vg_q8_dw_plan p;
-    if (!vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast)) return false;
+    vg_q8_sel s = vg_q8_select(vg_kernels_choice());
+    if (!vg_q8_dw_plan_init(&p, d, w, bias, q, allow_fast ? &s : NULL)) return false;
     size_t bytes = vg_q8_dw_scratch(&p) * (size_t)vg_pool_threads(pool);
     void *scratch = bytes ? vg_aligned_alloc(64, bytes) : NULL;
     if (bytes && !scratch) {

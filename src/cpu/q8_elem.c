@@ -141,10 +141,10 @@ static void add_task(void *ctx, int task, int thread) {
 }
 
 void vg_q8_add(vg_pool *pool, size_t n, const int8_t *a, const int8_t *b, const vg_add_q8 *p,
-               int8_t *y, bool allow_fast) {
+               int8_t *y, const vg_q8_sel *sel) {
     /* the vector form covers multipliers up to one half (the add's own construction: each
      * input's is scale / (2 max scale) <= 1/2, the output's far below) */
-    bool fast = allow_fast && vg_q8_fast_available() && p->s1 <= 0 && p->s2 <= 0 && p->so <= 0;
+    bool fast = sel && sel->fast && p->s1 <= 0 && p->s2 <= 0 && p->so <= 0;
     add_tables t;
     if (!fast) add_tables_init(p, &t);
     add_job J = {a, b, p, y, n, fast, !fast && t.ok ? &t : NULL};
@@ -174,8 +174,8 @@ static void quant_task(void *ctx, int task, int thread) {
 }
 
 void vg_q8_quantize(vg_pool *pool, size_t n, const float *x, vg_qparam q, int8_t *y,
-                    bool allow_fast) {
-    quant_job J = {x, q, y, n, allow_fast && vg_q8_fast_available()};
+                    const vg_q8_sel *sel) {
+    quant_job J = {x, q, y, n, sel && sel->fast};
     vg_pool_run(pool, (int)((n + QUANT_PIECE - 1) / QUANT_PIECE), quant_task, &J);
 }
 

@@ -110,10 +110,17 @@ static void detect_caps(void) {
     }
 }
 
-bool vg_q8_fast_available(void) {
+static _Atomic int forced_isa = -1; /* vg_q8_gemm_force: tests */
+
+vg_q8_sel vg_q8_select(int choice) {
     pthread_once(&caps_once, detect_caps);
-    return fast_for[vg_kernels_choice()];
+    if (choice < 0 || choice >= VG_KERNELS_CHOICES) choice = 0;
+    int f = forced_isa;
+    vg_q8_sel s = {fast_for[choice], f >= 0 ? f : isa_for[choice]};
+    return s;
 }
+
+bool vg_q8_fast_available(void) { return vg_q8_select(vg_kernels_choice()).fast; }
 
 bool vg_q8_isa_supported(int isa) {
     pthread_once(&caps_once, detect_caps);
@@ -121,14 +128,7 @@ bool vg_q8_isa_supported(int isa) {
     return hw_supports(isa);
 }
 
-static _Atomic int forced_isa = -1; /* vg_q8_gemm_force: tests */
-
-int vg_q8_gemm_isa(void) {
-    int f = forced_isa;
-    if (f >= 0) return f;
-    pthread_once(&caps_once, detect_caps);
-    return isa_for[vg_kernels_choice()];
-}
+int vg_q8_gemm_isa(void) { return vg_q8_select(vg_kernels_choice()).isa; }
 
 bool vg_q8_gemm_force(int isa) {
     if (isa < 0) {
@@ -146,7 +146,7 @@ const char *vg_q8_isa_name(int isa) {
 }
 
 bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, const int32_t *bias,
-                          const vg_q8_out *q, bool allow_fast) {
+                          const vg_q8_out *q, const vg_q8_sel *sel) {
     memset(p, 0, sizeof *p);
     p->n = n, p->k = k, p->k4 = (k + 3) / 4, p->panels = (n + NR - 1) / NR;
     p->w_rows = w, p->bias = bias, p->q = *q;
@@ -166,7 +166,7 @@ bool vg_q8_gemm_plan_init(vg_q8_gemm_plan *p, int n, int k, const int8_t *w, con
         vg_q8_gemm_plan_free(p);
         return false;
     }
-    p->isa = allow_fast && p->rq.variant >= 0 ? vg_q8_gemm_isa() : VG_Q8_PORTABLE;
+    p->isa = sel && p->rq.variant >= 0 ? sel->isa : VG_Q8_PORTABLE;
     p->fast = p->isa == VG_Q8_VNNI;
     if (p->isa == VG_Q8_PORTABLE) return true;
     size_t bytes = (size_t)p->panels * p->k4 * NR * 4;
@@ -699,11 +699,10 @@ static const rq_fn rq_vec[4] = {rq_neon_0, rq_neon_1, rq_neon_2, rq_neon_3};
 static const tile_fn mull_tiles[4] = {tile_mull_0, tile_mull_1, tile_mull_2, tile_mull_3};
 #endif
 
-void vg_q8_rq_run(const vg_q8_rq *r, const int32_t *acc, int c0, int nc, int8_t *out) {
+void vg_q8_rq_run(const vg_q8_rq *r, int isa, const int32_t *acc, int c0, int nc, int8_t *out) {
     VG_ASSERT(r->variant >= 0 && c0 % 16 == 0);
     int done = 0;
 #if (defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))) || defined(__aarch64__)
-    int isa = vg_q8_gemm_isa();
     if (isa == VG_Q8_AVX2 || isa == VG_Q8_VNNI || isa == VG_Q8_NEON || isa == VG_Q8_NEON_DOT) {
         done = nc / 16 * 16;
         if (done) rq_vec[r->variant](r, acc, c0, done, out);
@@ -789,7 +788,8 @@ void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, 
 bool vg_q8_gemm(vg_pool *pool, int m, int n, int k, const int8_t *a, int lda, const int8_t *w,
                 const int32_t *bias, const vg_q8_out *q, int8_t *c, int ldc, bool allow_fast) {
     vg_q8_gemm_plan p;
-    if (!vg_q8_gemm_plan_init(&p, n, k, w, bias, q, allow_fast)) return false;
+    vg_q8_sel s = vg_q8_select(vg_kernels_choice());
+    if (!vg_q8_gemm_plan_init(&p, n, k, w, bias, q, allow_fast ? &s : NULL)) return false;
     vg_q8_gemm_run(pool, &p, m, a, lda, c, ldc);
     vg_q8_gemm_plan_free(&p);
     return true;

@@ -69,7 +69,7 @@ void vg_q8_gemm_tile(const vg_q8_gemm_plan *p, int m, const int8_t *a, int lda, 
 /* out[i] = the requantization of acc[i] for channels c0 + i, i < nc (c0 a multiple of 16,
  * r->variant >= 0), with the vector epilogue of the CPU's GEMM kernels (AVX2, NEON) where it
  * has one: for the portable depthwise convolution. */
-void vg_q8_rq_run(const vg_q8_rq *r, const int32_t *acc, int c0, int nc, int8_t *out);
+void vg_q8_rq_run(const vg_q8_rq *r, int isa, const int32_t *acc, int c0, int nc, int8_t *out);
 
 /* The same formula for one channel in scalar 64-bit arithmetic (the portable kernels): about
  * twice as fast as vg_mul_qmult's two roundings with their branches. With y in 64 bits,

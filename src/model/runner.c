@@ -44,6 +44,9 @@ struct vg_runner {
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
     bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
+    int kchoice;   /* the kernel set (cpu/backend.h): vg_runner_opts.kernels, else the process's */
+    vg_q8_sel q8sel;
+    const vg_q8_sel *q8s; /* &q8sel, or NULL: the portable int8 code */
     bool unfused;  /* vg_runner_opts.unfused */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
@@ -55,7 +58,7 @@ struct vg_runner {
 };
 
 vg_runner_opts vg_runner_opts_default(void) {
-    vg_runner_opts o = {1, 1, VG_PRECISION_AUTO, 0};
+    vg_runner_opts o = {1, 1, VG_PRECISION_AUTO, 0, NULL};
     return o;
 }
 
@@ -118,13 +121,13 @@ static bool plan_q8(vg_runner *r) {
         if (nd->op == VG_OP_DWCONV) {
             vg_conv_desc d = gm->conv;
             d.n = r->batch;
-            if (!vg_q8_dw_plan_init(&r->qd[j], &d, w, b, &o, r->q8_fast)) return false;
+            if (!vg_q8_dw_plan_init(&r->qd[j], &d, w, b, &o, r->q8s)) return false;
             size_t s = vg_q8_dw_scratch(&r->qd[j]);
             if (s > ws) ws = s;
             continue;
         }
         int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
-        if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8_fast)) return false;
+        if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8s)) return false;
         if (nd->op == VG_OP_CONV && !is_pointwise(&gm->conv)) {
             size_t s = vg_q8_conv_scratch(&r->qg[j]);
             if (s > ws) ws = s;
@@ -176,7 +179,7 @@ static void plan_fusion(vg_runner *r) {
     int nn = g->n_nodes;
     for (int i = 0; i < nn; i++) r->res_of[i] = -1, r->pwdw[i] = false, r->fused[i] = false;
     if (r->keep_all || r->unfused) return;
-    if (r->q8 && !(r->q8_fast && vg_q8_fast_available())) return;
+    if (r->q8 && !(r->q8s && r->q8s->fast)) return;
     int *readers = vg_calloc((size_t)g->n_tensors, sizeof(int));
     if (!readers) return; /* fusion is an optimisation: without memory, run unfused */
     for (int i = 0; i < nn; i++)
@@ -187,7 +190,7 @@ static void plan_fusion(vg_runner *r) {
         int t = c->out;
         if (c->op != VG_OP_CONV || !is_pointwise(&r->geom[i].conv) || dw->op != VG_OP_DWCONV ||
             dw->in[0] != t || readers[t] != 1 || t == g->output || r->fused[i] ||
-            !vg_q8_dw_fast_shape(&r->geom[i + 1].conv))
+            !vg_q8_dw_fast_shape(r->q8s, &r->geom[i + 1].conv))
             continue;
         /* what fusion saves is the expanded tensor's trip through the caches; below ~128 KB
          * (MobileNetV2 224: the 14x14 and 7x7 blocks) it stays in L2 anyway, and the
@@ -309,11 +312,17 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
         return vg_err_set(err, VG_ERR_ARG, "threads must be 1..256, not %d", o.threads);
     if (o.batch < 1 || o.batch > 4096)
         return vg_err_set(err, VG_ERR_ARG, "batch must be 1..4096, not %d", o.batch);
+    int kchoice;
+    vg_status kst = vg_kernels_resolve(o.kernels, &kchoice, err);
+    if (kst != VG_OK) return kst;
     vg_runner *r = vg_calloc(1, sizeof *r);
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
     r->q8_fast = q8_fast;
+    r->kchoice = kchoice;
+    r->q8sel = vg_q8_select(kchoice);
+    r->q8s = q8_fast ? &r->q8sel : NULL;
     r->unfused = o.unfused != 0;
     r->batch = o.batch;
     r->threads = o.threads;
@@ -352,7 +361,7 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     }
     r->input = vg_malloc(in_floats * sizeof(float));
     r->output = vg_malloc((size_t)o.batch * (size_t)r->n_out * sizeof(float));
-    r->cpu = vg_cpu_new(vg_kernels_best(), o.threads);
+    r->cpu = vg_cpu_new(vg_kernels_for(kchoice), o.threads);
     /* the weights of every GEMM-shaped layer are packed once; a failed packing only costs
      * speed (the layer then packs at each call) */
     for (int i = 0; r->cpu && i < g->n_nodes; i++) {
@@ -479,7 +488,7 @@ static void run_node_q8(vg_runner *r, int i) {
         vg_q8_gemm_run(pool, &r->qg[i], n, x, gm->in.h * gm->in.w * gm->in.c, y, nd->co);
         break;
     case VG_OP_ADD:
-        vg_q8_add(pool, pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y, r->q8_fast);
+        vg_q8_add(pool, pix * (size_t)gm->in.c, x, r->t8[nd->in[1]], &r->addp[i], y, r->q8s);
         break;
     case VG_OP_GAP:
         vg_q8_gap(n, gm->in.h * gm->in.w, gm->in.c, x, q->t[nd->in[0]], q->t[nd->out], y);
@@ -497,7 +506,7 @@ static void forward_q8(vg_runner *r, const float *input, float *output) {
     const vg_graph *g = &r->m->g;
     const vg_qgraph *q = r->m->q;
     size_t n_in = (size_t)r->batch * r->m->input.h * r->m->input.w * r->m->input.c;
-    vg_q8_quantize(vg_cpu_pool(r->cpu), n_in, input, q->t[0], r->t8[0], r->q8_fast);
+    vg_q8_quantize(vg_cpu_pool(r->cpu), n_in, input, q->t[0], r->t8[0], r->q8s);
     int last = g->n_nodes;
     if (r->ends_in_softmax) last--;
     for (int i = 0; i < last; i++) {
@@ -612,5 +621,5 @@ int vg_runner_layer_stats(const vg_runner *r, vg_layer_stat *stats, int max) {
 const char *vg_runner_kernels(const vg_runner *r) { return vg_cpu_kernels(r->cpu)->name; }
 
 const char *vg_runner_int8_kernels(const vg_runner *r) {
-    return vg_runner_is_int8(r) ? vg_q8_isa_name(vg_q8_gemm_isa()) : NULL;
+    return vg_runner_is_int8(r) ? vg_q8_isa_name(r->q8s ? r->q8s->isa : VG_Q8_PORTABLE) : NULL;
 }

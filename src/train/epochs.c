@@ -335,7 +335,8 @@ static vg_status compute_features(vg_run *R, const vg_model *fm, const vg_cache 
     out->n = rows;
     out->d = d;
     vg_runner *r = NULL;
-    vg_runner_opts ro = {R->cfg->threads, 1, VG_PRECISION_FLOAT, 0};
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = R->cfg->threads, ro.precision = VG_PRECISION_FLOAT;
     float *x = vg_malloc(sizeof(float) * (size_t)R->size * R->size * 3),
           *o = vg_malloc(sizeof(float) * (size_t)d);
     vg_status st = (!out->f || !out->y || !x || !o) ? vg_err_set(err, VG_ERR_NOMEM, "out of memory")
