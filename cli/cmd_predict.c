@@ -101,7 +101,7 @@ int cmd_predict(int argc, char **argv) {
         vg_status st = vg_image_load(path, &img, &err);
         if (st == VG_OK)
             st = n_views == 1
-                     ? vg_runner_classify(r, &img, probs, &err)
+                     ? vg_runner_classify(r, &img, probs, (size_t)n, &err)
                      : vg_runner_classify_tiles(r, &img, rows, cols, is_alarm, probs, (size_t)n,
                                                 per_view, (size_t)n * n_views, &best, &err);
         if (st != VG_OK) {

@@ -34,7 +34,7 @@ int main(int argc, char **argv) {
         fprintf(stderr, "out of memory\n");
         goto done;
     }
-    if (vg_runner_classify(r, &img, probs, &err) != VG_OK) goto fail;
+    if (vg_runner_classify(r, &img, probs, (size_t)info.n_classes, &err) != VG_OK) goto fail;
     /* the model's stored alarm rule: p(every class but no_alarm) >= threshold */
     int no_alarm;
     float threshold;

@@ -13,7 +13,7 @@
  *     vg_image img;
  *     vg_image_load("frame.jpg", &img, &err);
  *     float probs[VG_MAX_CLASSES];
- *     vg_runner_classify(r, &img, probs, &err);  // probs[i] belongs to vg_model_label(m, i)
+ *     vg_runner_classify(r, &img, probs, VG_MAX_CLASSES, &err);  // probs[i]: vg_model_label(m, i)
  *     vg_image_free(&img); vg_runner_free(r); vg_model_free(m);
  *
  * ERRORS
@@ -231,8 +231,10 @@ vg_status vg_runner_init(vg_runner **out, const vg_model *m, const vg_runner_opt
                          vg_err *err);
 void vg_runner_free(vg_runner *r);
 
-/* Resizes, normalises and classifies one image: probs gets n_classes probabilities. */
-vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg_err *err);
+/* Resizes, normalises and classifies one image: probs (n_probs floats, at least n_classes)
+ * gets n_classes probabilities. VG_ERR_ARG for a shorter array or a runner of batch > 1. */
+vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, size_t n_probs,
+                             vg_err *err);
 
 /* Raw forward pass. input: (batch, h, w, c) floats, already normalised; output:
  * (batch, n_classes). Cannot fail once the runner exists. */
@@ -268,9 +270,10 @@ const char *vg_runner_int8_kernels(const vg_runner *r);
 /* Bytes held by the runner for activations and workspace (weights excluded). */
 size_t vg_runner_activation_bytes(const vg_runner *r);
 
-/* Preprocesses an image into (h, w, c) floats following `spec`. `out` holds h*w*c floats. */
+/* Preprocesses an image into (h, w, c) floats following `spec`, into out (n_out floats, at
+ * least h*w*c; VG_ERR_ARG when shorter). */
 vg_status vg_image_to_input(const vg_image *img, const vg_input_spec *spec, float *out,
-                            vg_err *err);
+                            size_t n_out, vg_err *err);
 
 /* ---- tiles: small fire in big frames ------------------------------------------------------ */
 /* A 1920x1080 frame resized as a whole to 224x224 shrinks ~8x: a flame of 30 pixels becomes

@@ -676,7 +676,7 @@ static void test_augment(void) {
         vg_input_spec s2 = make_spec(sizes[k][0], sizes[k][1]);
         size_t m = (size_t)s2.w * (size_t)s2.h * 3;
         float *x = malloc(m * sizeof *x), *y = malloc(m * sizeof *y);
-        if (x && y && vg_image_to_input(&im, &s2, y, &err) == VG_OK) {
+        if (x && y && vg_image_to_input(&im, &s2, y, m, &err) == VG_OK) {
             vg_augment_image(img, S, S, NULL, &s2, 5, 3, 17, x);
             size_t worst;
             double e = vg_test_max_rel_err(x, y, m, 1.0, &worst);
@@ -1124,7 +1124,7 @@ static void test_eval(void) {
         vg_image img = {0, 0, NULL};
         float p[3] = {0};
         CHECK(vg_image_load(sm->path, &img, &err) == VG_OK &&
-                  vg_runner_classify(rn, &img, p, &err) == VG_OK,
+                  vg_runner_classify(rn, &img, p, 3, &err) == VG_OK,
               "%s: %s", sm->name, err.msg);
         CHECK(memcmp(p, r.probs + (size_t)j * 3, sizeof p) == 0, "row %d (%s): probabilities differ",
               j, sm->name);

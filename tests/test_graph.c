@@ -2,6 +2,7 @@
 #include "test.h"
 
 #include "model/graph.h"
+#include "model/plan.h"
 
 #include <stddef.h>
 #include <string.h>
@@ -25,7 +26,40 @@ static bool refused(vg_graph *g, const char *what) {
     return st == VG_ERR_FORMAT;
 }
 
+/* vg_plan_place: buffers whose lifetimes overlap never share memory, a freed one is reused,
+ * dedicated ones are never shared, slices are 64-byte aligned */
+static void test_plan_place(void) {
+    enum { N = 7 };
+    /* steps:          t0 (input, not placed), t1..t6 */
+    int birth[N] = {-1, 0, 1, 2, 3, 3, 4}, death[N] = {-1, 1, 2, 3, 4, 5, 5};
+    size_t size[N] = {0, 100, 50, 100, 10, 30, 100}, off[N];
+    bool ded[N] = {false};
+    size_t total = vg_plan_place(N, birth, death, size, ded, off);
+    CHECK(total != SIZE_MAX && total % 16 == 0, "total %zu", total);
+    for (int i = 1; i < N; i++) {
+        CHECK(off[i] % 16 == 0 && off[i] + size[i] <= total, "tensor %d at %zu", i, off[i]);
+        for (int j = 1; j < i; j++) {
+            bool live = !(death[i] < birth[j] || death[j] < birth[i]);
+            bool overlap = off[i] < off[j] + size[j] && off[j] < off[i] + size[i];
+            CHECK(!(live && overlap), "tensors %d and %d live together and overlap", i, j);
+        }
+    }
+    /* t3 is born after t1 died: its slice comes back (the total is below the sum) */
+    CHECK(off[3] == off[1] && total < 100 + 64 + 100 + 16 + 32 + 112, "t3 reuses t1's slice (%zu, %zu)",
+          off[3], off[1]);
+    /* dedicated: every tensor its own slice */
+    for (int i = 0; i < N; i++) ded[i] = true;
+    total = vg_plan_place(N, birth, death, size, ded, off);
+    for (int i = 1; i < N; i++)
+        for (int j = 1; j < i; j++)
+            CHECK(off[i] + size[i] <= off[j] || off[j] + size[j] <= off[i], "dedicated %d and %d share", i, j);
+    vg_fail_alloc(1);
+    CHECK(vg_plan_place(N, birth, death, size, ded, off) == SIZE_MAX, "allocation failure");
+    vg_fail_alloc(0);
+}
+
 void test_graph(void) {
+    test_plan_place();
     vg_graph g = small_net();
     vg_node_geom geom[6];
     vg_shape sh[7];

@@ -480,7 +480,7 @@ static float *resize_float(const vg_image *src, int w, int h) {
     vg_input_spec sp = {w, h, 3, {0, 0, 0}, {1, 1, 1}};
     float *out = malloc((size_t)w * (size_t)h * 3 * sizeof *out);
     vg_err err;
-    vg_status s = vg_image_to_input(src, &sp, out, &err);
+    vg_status s = vg_image_to_input(src, &sp, out, (size_t)w * (size_t)h * 3, &err);
     CHECK(s == VG_OK, "%s", err.msg);
     return out;
 }
@@ -660,7 +660,7 @@ static void test_to_input(void) {
     vg_input_spec sp = {2, 1, 3, {1, 2, 3}, {3, 6, 9}};
     float out[6];
     vg_err err;
-    CHECK(vg_image_to_input(&img, &sp, out, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_image_to_input(&img, &sp, out, 6, &err) == VG_OK, "%s", err.msg);
     const float want[6] = {3, 3, 3, 254.0f / 3, -2.0f / 6, 125.0f / 9};
     for (int i = 0; i < 6; i++)
         NEAR(out[i], want[i], 1e-5, "value", i);
@@ -670,7 +670,7 @@ static void test_to_input(void) {
     uint8_t q[12] = {0, 0, 255, 1, 0, 255, 2, 255, 255, 3, 255, 255};
     vg_image quad = {2, 2, q};
     vg_input_spec mn = {1, 1, 3, {127.5f, 127.5f, 127.5f}, {127.5f, 127.5f, 127.5f}};
-    CHECK(vg_image_to_input(&quad, &mn, out, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_image_to_input(&quad, &mn, out, 6, &err) == VG_OK, "%s", err.msg);
     NEAR(out[0], (1.5 - 127.5) / 127.5, 1e-6, "red", 0);
     NEAR(out[1], 0.0, 1e-6, "green", 1);
     NEAR(out[2], 1.0, 1e-6, "blue", 2);
@@ -678,21 +678,23 @@ static void test_to_input(void) {
     /* invalid specs */
     vg_input_spec bad = sp;
     bad.w = 0;
-    CHECK(vg_image_to_input(&img, &bad, out, &err) == VG_ERR_ARG, "w = 0");
+    CHECK(vg_image_to_input(&img, &bad, out, 6, &err) == VG_ERR_ARG, "w = 0");
     bad = sp;
     bad.h = 4097;
-    CHECK(vg_image_to_input(&img, &bad, out, &err) == VG_ERR_ARG, "h = 4097");
+    CHECK(vg_image_to_input(&img, &bad, out, 6, &err) == VG_ERR_ARG, "h = 4097");
     bad = sp;
     bad.std[1] = 0;
-    CHECK(vg_image_to_input(&img, &bad, out, &err) == VG_ERR_ARG, "std = 0");
+    CHECK(vg_image_to_input(&img, &bad, out, 6, &err) == VG_ERR_ARG, "std = 0");
     bad = sp;
     bad.std[2] = NAN;
-    CHECK(vg_image_to_input(&img, &bad, out, &err) == VG_ERR_ARG, "std = NaN");
+    CHECK(vg_image_to_input(&img, &bad, out, 6, &err) == VG_ERR_ARG, "std = NaN");
     bad = sp;
     bad.c = 1;
-    CHECK(vg_image_to_input(&img, &bad, out, &err) != VG_OK, "c = 1");
-    CHECK(vg_image_to_input(&img, NULL, out, &err) == VG_ERR_ARG, "NULL spec");
-    CHECK(vg_image_to_input(NULL, &sp, out, &err) == VG_ERR_ARG, "NULL image");
+    CHECK(vg_image_to_input(&img, &bad, out, 6, &err) != VG_OK, "c = 1");
+    CHECK(vg_image_to_input(&img, NULL, out, 6, &err) == VG_ERR_ARG, "NULL spec");
+    CHECK(vg_image_to_input(NULL, &sp, out, 6, &err) == VG_ERR_ARG, "NULL image");
+    CHECK(vg_image_to_input(&img, &sp, out, 5, &err) == VG_ERR_ARG && strstr(err.msg, "5 floats"),
+          "an output one float short: %s", err.msg);
 }
 
 void test_image(void) {

@@ -169,7 +169,7 @@ static void check_tiny_int8(const vg_fixture *fx, const char *file) {
         for (int i = 0; i < 10 * 13 * 3; i++)
             img.rgb[i] = (uint8_t)px->data[i];
         vg_err err;
-        vg_status st = vg_image_to_input(&img, &m->input, x, &err);
+        vg_status st = vg_image_to_input(&img, &m->input, x, (size_t)m->input.w * m->input.h * 3, &err);
         CHECK(st == VG_OK, "%s: image to input: %s", file, err.msg);
         size_t worst;
         double e = vg_test_max_rel_err(x, in->data, 10 * 13 * 3, 1.0, &worst);

@@ -34,7 +34,7 @@ static void *classify_job(void *arg) {
     ro.precision = j->precision;
     ro.kernels = j->kernels;
     j->st = vg_runner_init(&r, j->m, &ro, &err);
-    if (j->st == VG_OK) j->st = vg_runner_classify(r, j->img, j->probs, &err);
+    if (j->st == VG_OK) j->st = vg_runner_classify(r, j->img, j->probs, N_CLASSES_MAX, &err);
     if (j->st == VG_OK) snprintf(j->kernels_used, sizeof j->kernels_used, "%s", vg_runner_kernels(r));
     if (j->st != VG_OK) snprintf(j->msg, sizeof j->msg, "%s", err.msg);
     (void)vg_kernels_name(); /* read while others may be filling the tables */

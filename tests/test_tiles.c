@@ -223,7 +223,7 @@ static void compare_one_by_one(const vg_model *m, int precision, const char *wha
         for (int k = 0; k < nv; k++) {
             vg_image c = crop(&f, &v[k]);
             float p1[NC];
-            CHECK(vg_runner_classify(r1, &c, p1, &err) == VG_OK, "%s: %s", what, err.msg);
+            CHECK(vg_runner_classify(r1, &c, p1, NC, &err) == VG_OK, "%s: %s", what, err.msg);
             for (int j = 0; j < NC; j++)
                 worst = fmax(worst, fabs(p1[j] - per_view[k * NC + j]));
             vg_image_free(&c);
@@ -244,7 +244,7 @@ static void compare_one_by_one(const vg_model *m, int precision, const char *wha
     if (r1) {
         float a[NC], b[NC], pv[NC];
         int best = -1;
-        vg_runner_classify(r1, &f, a, &err);
+        vg_runner_classify(r1, &f, a, NC, &err);
         CHECK(vg_runner_classify_tiles(r1, &f, 1, 1, alarm_fs, b, NC, pv, NC, &best, &err) ==
                       VG_OK &&
                   memcmp(a, b, sizeof a) == 0 && memcmp(a, pv, sizeof a) == 0 && best == 0,
@@ -416,7 +416,7 @@ static void test_small_fire(void) {
     if (r1 && r5) {
         float whole[NC], tiled[NC], pv[5 * NC];
         int best = -1;
-        CHECK(vg_runner_classify(r1, &f, whole, &err) == VG_OK, "%s", err.msg);
+        CHECK(vg_runner_classify(r1, &f, whole, NC, &err) == VG_OK, "%s", err.msg);
         CHECK(vg_runner_classify_tiles(r5, &f, 2, 2, alarm_fs, tiled, NC, pv, 5 * NC, &best,
                                        &err) == VG_OK,
               "%s", err.msg);

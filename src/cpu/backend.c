@@ -190,7 +190,7 @@ size_t vg_cpu_conv2d_scratch(const vg_conv_desc *d) {
 
 /* im2col of one image: row (oy, ox) holds the (kh, kw, ci) patch, zeros outside the image,
  * in the same order as a weight row (co, kh, kw, ci), so the conv is one GEMM. */
-static void im2col(const vg_conv_desc *d, const float *x, float *col) {
+void vg_cpu_im2col(const vg_conv_desc *d, const float *x, float *col) {
     size_t patch = (size_t)d->kh * d->kw * d->ci;
     for (int oy = 0; oy < d->ho; oy++)
         for (int ox = 0; ox < d->wo; ox++) {
@@ -208,6 +208,26 @@ static void im2col(const vg_conv_desc *d, const float *x, float *col) {
                     } else {
                         for (int c = 0; c < d->ci; c++) p[c] = 0.0f;
                     }
+                }
+            }
+        }
+}
+
+/* its transpose: every patch entry of col added back onto the pixel it came from */
+void vg_cpu_col2im_add(const vg_conv_desc *d, const float *col, float *dx) {
+    size_t patch = (size_t)d->kh * d->kw * d->ci;
+    for (int oy = 0; oy < d->ho; oy++)
+        for (int ox = 0; ox < d->wo; ox++) {
+            const float *src = col + ((size_t)oy * d->wo + ox) * patch;
+            for (int ky = 0; ky < d->kh; ky++) {
+                int iy = oy * d->sh - d->pt + ky;
+                if (iy < 0 || iy >= d->h) continue;
+                for (int kx = 0; kx < d->kw; kx++) {
+                    int ix = ox * d->sw - d->pl + kx;
+                    if (ix < 0 || ix >= d->w) continue;
+                    const float *s = src + ((size_t)ky * d->kw + kx) * d->ci;
+                    float *p = dx + ((size_t)iy * d->w + ix) * d->ci;
+                    for (int c = 0; c < d->ci; c++) p[c] += s[c];
                 }
             }
         }
@@ -318,7 +338,7 @@ void vg_cpu_conv2d(vg_cpu *c, const vg_conv_desc *d, const float *x, const float
     size_t need = vg_cpu_conv2d_scratch(d);
     VG_ASSERT(c->scratch_floats >= need); /* reserved when the layer was planned */
     for (int n = 0; n < d->n; n++) {
-        im2col(d, x + (size_t)n * d->h * d->w * d->ci, c->scratch);
+        vg_cpu_im2col(d, x + (size_t)n * d->h * d->w * d->ci, c->scratch);
         vg_cpu_matmul(c, pix, d->co, patch, c->scratch, w, wp, b, act,
                       y + (size_t)n * pix * d->co);
     }

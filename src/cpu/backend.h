@@ -61,6 +61,12 @@ bool vg_cpu_reserve(vg_cpu *c, size_t floats);
  * whole image's im2col matrix). With them it needs none: the im2col rows are built block by
  * block inside the GEMM's tasks. */
 size_t vg_cpu_conv2d_scratch(const vg_conv_desc *d);
+/* im2col of one image (d->n ignored): row (oy, ox) of col holds the (kh, kw, ci) patch, zeros
+ * outside the image, in the order of a weight row (co, kh, kw, ci), so a convolution is one
+ * GEMM; col has vg_cpu_conv2d_scratch(d) floats. vg_cpu_col2im_add is its transpose (the
+ * backward pass): each patch entry added onto the pixel it came from (padding dropped). */
+void vg_cpu_im2col(const vg_conv_desc *d, const float *x, float *col);
+void vg_cpu_col2im_add(const vg_conv_desc *d, const float *col, float *dx);
 
 /* Constant weights w (n, k) packed for this context's GEMM, used by conv2d / matmul instead
  * of packing at every call. Returns NULL when the kernels do not pack (reference table) or on

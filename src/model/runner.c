@@ -11,6 +11,8 @@
  * tensor must stay readable) or with vg_runner_opts.unfused (A/B comparisons). */
 #include "model/runner.h"
 
+#include "model/plan.h"
+
 #include "cpu/backend.h"
 #include "cpu/q8.h"
 #include "ops/ops_q8.h"
@@ -212,72 +214,43 @@ static void plan_fusion(vg_runner *r) {
     free(readers);
 }
 
-/* Greedy liveness allocation into slots; returns false on allocation failure. A fused conv
- * writes the next node's output (the ADD's, or the int8 depthwise's): that buffer is taken
+/* Activation buffers by lifetime (vg_plan_place, as the trainer's), node by node. A fused
+ * conv writes the next node's output (the ADD's, or the int8 depthwise's): that buffer is born
  * when the conv runs, while the conv's input (and the residual) are still live, so it overlaps
  * neither; the conv's own output tensor shares it (an ADD's input, read at the same place
- * before it is written; a depthwise's, never stored). */
+ * before it is written; a depthwise's, never stored). False on allocation failure. */
 static bool plan_buffers(vg_runner *r) {
     const vg_graph *g = &r->m->g;
     int nt = g->n_tensors;
-    int *last = vg_malloc(sizeof(int) * (size_t)nt);
-    int *slot_of = vg_malloc(sizeof(int) * (size_t)nt);
-    size_t *slot_size = vg_calloc((size_t)nt, sizeof(size_t));
-    bool *slot_busy = vg_calloc((size_t)nt, sizeof(bool));
-    bool ok = last && slot_of && slot_size && slot_busy;
-    int n_slots = 0;
-    if (ok) {
-        for (int t = 0; t < nt; t++) last[t] = -1, slot_of[t] = -1;
-        for (int i = 0; i < g->n_nodes; i++)
-            for (int j = 0; j < 2; j++)
-                if (g->nodes[i].in[j] >= 0) last[g->nodes[i].in[j]] = i;
-        last[g->output] = g->n_nodes; /* the output lives to the end */
-        for (int i = 0; i < g->n_nodes; i++) {
-            int out = g->nodes[i].out;
-            if (!r->fused[i]) {
-                if (r->res_of[i] >= 0 || r->pwdw[i]) out = g->nodes[i + 1].out;
-                size_t need = tensor_floats(&r->shapes[out], r->batch);
-                /* best fit among free slots; else grow the largest free one; else a new slot */
-                int best = -1, largest = -1;
-                for (int s = 0; s < n_slots; s++) {
-                    if (slot_busy[s]) continue;
-                    if (slot_size[s] >= need && (best < 0 || slot_size[s] < slot_size[best]))
-                        best = s;
-                    if (largest < 0 || slot_size[s] > slot_size[largest]) largest = s;
-                }
-                if (best < 0) best = largest;
-                if (best < 0 || r->keep_all) best = n_slots++;
-                if (slot_size[best] < need) slot_size[best] = need;
-                slot_busy[best] = true;
-                slot_of[out] = best;
-                if (r->res_of[i] >= 0 || r->pwdw[i]) slot_of[g->nodes[i].out] = best;
-            }
-            for (int j = 0; j < 2; j++) {
-                int in = g->nodes[i].in[j];
-                /* (a fused ADD's conv input shares the ADD's live output buffer) */
-                if (in > 0 && last[in] == i && slot_of[in] >= 0 && slot_of[in] != slot_of[out])
-                    slot_busy[slot_of[in]] = false;
-            }
-        }
-        size_t total = 0;
-        size_t *slot_off = vg_calloc((size_t)(n_slots ? n_slots : 1), sizeof(size_t));
-        ok = slot_off != NULL;
-        for (int s = 0; ok && s < n_slots; s++) {
-            slot_off[s] = total;
-            total += (slot_size[s] + 15) & ~(size_t)15; /* 64-byte aligned slices */
-        }
-        if (ok) {
-            r->arena_floats = total;
-            r->arena = vg_aligned_alloc(64, (total ? total : 16) * sizeof(float));
-            ok = r->arena != NULL;
-        }
-        for (int t = 1; ok && t < nt; t++) r->t[t] = r->arena + slot_off[slot_of[t]];
-        free(slot_off);
+    int *birth = vg_malloc(sizeof(int) * (size_t)nt), *death = vg_malloc(sizeof(int) * (size_t)nt);
+    int *home = vg_malloc(sizeof(int) * (size_t)nt); /* the tensor whose buffer t uses */
+    size_t *size = vg_calloc((size_t)nt, sizeof(size_t)), *off = vg_calloc((size_t)nt, sizeof(size_t));
+    bool *dedicated = vg_malloc(sizeof(bool) * (size_t)nt);
+    bool ok = birth && death && home && size && off && dedicated;
+    for (int t = 0; ok && t < nt; t++) birth[t] = death[t] = -1, home[t] = t, dedicated[t] = r->keep_all;
+    for (int i = 0; ok && i < g->n_nodes; i++) {
+        if (r->fused[i]) continue;
+        int out = g->nodes[i].out;
+        if (r->res_of[i] >= 0 || r->pwdw[i]) home[out] = g->nodes[i + 1].out, out = home[out];
+        birth[out] = death[out] = i;
+        size[out] = tensor_floats(&r->shapes[out], r->batch);
     }
-    free(last);
-    free(slot_of);
-    free(slot_size);
-    free(slot_busy);
+    /* a buffer lives to the last read of any tensor in it; the output to the end */
+    for (int i = 0; ok && i < g->n_nodes; i++)
+        for (int j = 0; j < 2; j++) {
+            int in = g->nodes[i].in[j];
+            if (in > 0 && death[home[in]] < i) death[home[in]] = i;
+        }
+    if (ok) death[home[g->output]] = g->n_nodes;
+    size_t total = ok ? vg_plan_place(nt, birth, death, size, dedicated, off) : SIZE_MAX;
+    ok = total != SIZE_MAX;
+    if (ok) {
+        r->arena_floats = total;
+        r->arena = vg_aligned_alloc(64, (total ? total : 16) * sizeof(float));
+        ok = r->arena != NULL;
+    }
+    for (int t = 1; ok && t < nt; t++) r->t[t] = r->arena + off[home[t]];
+    free(birth), free(death), free(home), free(size), free(off), free(dedicated);
     return ok;
 }
 
@@ -409,58 +382,18 @@ size_t vg_runner_activation_bytes(const vg_runner *r) {
 static void run_node(vg_runner *r, int i) {
     const vg_graph *g = &r->m->g;
     const vg_node *nd = &g->nodes[i];
-    const vg_node_geom *gm = &r->geom[i];
     const float *x = r->t[nd->in[0]];
-    float *y = r->t[nd->out];
-    const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
-    const float *b = nd->b >= 0 ? g->params + nd->b : NULL;
-    vg_act act = (vg_act)nd->act;
-    int n = r->batch;
-    size_t pix = (size_t)n * gm->in.h * gm->in.w;
-    switch ((vg_op)nd->op) {
-    case VG_OP_CONV: {
-        vg_conv_desc d = gm->conv;
-        d.n = n;
-        if (r->res_of[i] >= 0) { /* with the ADD after it (plan_fusion) */
-            const vg_node *a = &g->nodes[i + 1];
-            vg_cpu_matmul_res(r->cpu, (int)pix, d.co, d.ci, x, w, r->packed[i], b,
-                              r->t[r->res_of[i]], (vg_act)a->act, r->t[a->out]);
-        } else if (is_pointwise(&d))
-            vg_cpu_matmul(r->cpu, (int)pix, d.co, d.ci, x, w, r->packed[i], b, act, y);
-        else
-            vg_cpu_conv2d(r->cpu, &d, x, w, r->packed[i], b, act, y);
-        break;
+    if (r->res_of[i] >= 0) { /* a 1x1 conv with the ADD after it (plan_fusion) */
+        const vg_node_geom *gm = &r->geom[i];
+        const vg_node *a = &g->nodes[i + 1];
+        size_t pix = (size_t)r->batch * gm->in.h * gm->in.w;
+        vg_cpu_matmul_res(r->cpu, (int)pix, gm->conv.co, gm->conv.ci, x, g->params + nd->w, r->packed[i],
+                          nd->b >= 0 ? g->params + nd->b : NULL, r->t[r->res_of[i]], (vg_act)a->act,
+                          r->t[a->out]);
+        return;
     }
-    case VG_OP_DWCONV: {
-        vg_conv_desc d = gm->conv;
-        d.n = n;
-        vg_cpu_dwconv(r->cpu, &d, x, w, b, act, y);
-        break;
-    }
-    case VG_OP_BN: {
-        int c = gm->in.c;
-        vg_batchnorm_ref(pix, c, x, b, b + c, b + 2 * c, b + 3 * c, nd->eps, act, y);
-        break;
-    }
-    case VG_OP_ADD:
-        vg_add_ref(pix * (size_t)gm->in.c, x, r->t[nd->in[1]], act, y);
-        break;
-    case VG_OP_GMAX:
-        vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y);
-        break;
-    case VG_OP_GAP:
-        vg_cpu_gap(n, gm->in.h * gm->in.w, gm->in.c, x, y);
-        break;
-    case VG_OP_FC: {
-        int ci = gm->in.h * gm->in.w * gm->in.c;
-        vg_cpu_matmul(r->cpu, n, nd->co, ci, x, w, r->packed[i], b, act, y);
-        break;
-    }
-    case VG_OP_SOFTMAX:
-        vg_softmax_ref((int)pix, gm->in.c, x, y);
-        break;
-    case VG_OP_COUNT_: VG_ASSERT(0);
-    }
+    vg_exec_node(r->cpu, g, &r->geom[i], i, r->batch, x, nd->in[1] >= 0 ? r->t[nd->in[1]] : NULL,
+                 r->packed[i], r->t[nd->out]);
 }
 
 /* one node of the integer path */
@@ -567,9 +500,14 @@ void vg_runner_probs(vg_runner *r, const float *input, float *probs) {
     }
 }
 
-vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, vg_err *err) {
+vg_status vg_runner_classify(vg_runner *r, const vg_image *img, float *probs, size_t n_probs,
+                             vg_err *err) {
     if (r->batch != 1) return vg_err_set(err, VG_ERR_ARG, "classify needs a batch-1 runner");
-    vg_status st = vg_image_to_input(img, &r->m->input, r->input, err);
+    if (!probs || n_probs < (size_t)r->n_out)
+        return vg_err_set(err, VG_ERR_ARG, "classify: room for %zu probabilities, the model has %d",
+                          probs ? n_probs : 0, r->n_out);
+    const vg_input_spec *in = &r->m->input;
+    vg_status st = vg_image_to_input(img, in, r->input, (size_t)in->w * in->h * in->c, err);
     if (st != VG_OK) return st;
     vg_runner_probs(r, r->input, probs);
     return VG_OK;

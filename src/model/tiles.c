@@ -137,7 +137,7 @@ vg_status vg_tiles_inputs(const vg_image *img, const vg_rect *views, int n,
                        img->rgb + ((size_t)(r->y + y) * img->w + r->x) * 3, (size_t)r->w * 3);
             src = &crop;
         }
-        st = vg_image_to_input(src, spec, out + (size_t)v * in_n, err);
+        st = vg_image_to_input(src, spec, out + (size_t)v * in_n, in_n, err);
     }
     free(crop.rgb);
     return st;

@@ -211,13 +211,16 @@ static void resize_emit_input(void *ctx, int y, const float *row) {
 }
 
 vg_status vg_image_to_input(const vg_image *img, const vg_input_spec *spec, float *out,
-                            vg_err *err) {
+                            size_t n_out, vg_err *err) {
     vg_status s = resize_check_src(img, "vg_image_to_input", err);
     if (s != VG_OK) return s;
     if (!spec || !out) return vg_err_set(err, VG_ERR_ARG, "vg_image_to_input: NULL argument");
     if (spec->w < 1 || spec->h < 1 || spec->w > 4096 || spec->h > 4096)
         return vg_err_set(err, VG_ERR_ARG, "input spec: invalid size %dx%d (1..4096)", spec->w,
                           spec->h);
+    if (n_out < (size_t)spec->w * (size_t)spec->h * 3)
+        return vg_err_set(err, VG_ERR_ARG, "vg_image_to_input: %zu floats for a %dx%dx3 input",
+                          n_out, spec->w, spec->h);
     if (spec->c != 3)
         return vg_err_set(err, spec->c < 1 ? VG_ERR_ARG : VG_ERR_UNSUPPORTED,
                           "input spec: %d channels (only 3, RGB, is supported)", spec->c);

@@ -419,7 +419,9 @@ static vg_status calib_fetch(void *ud, int i, float *input, vg_err *err) {
     vg_image img = {0, 0, NULL}, rs = {0, 0, NULL};
     vg_status st = vg_image_load(c->ds->samples[c->idx[k]].path, &img, err);
     if (st == VG_OK) st = vg_image_resize(&img, c->m->input.w, c->m->input.h, &rs, err);
-    if (st == VG_OK) st = vg_image_to_input(&rs, &c->m->input, input, err);
+    if (st == VG_OK)
+        st = vg_image_to_input(&rs, &c->m->input, input,
+                               (size_t)c->m->input.w * c->m->input.h * c->m->input.c, err);
     vg_image_free(&img), vg_image_free(&rs);
     return st;
 }

@@ -44,7 +44,7 @@ static vg_status classify(vg_runner *r, const vg_image *img, const vg_eval_opts 
     if (o->tile_rows * o->tile_cols > 1)
         return vg_runner_classify_tiles(r, img, o->tile_rows, o->tile_cols, o->is_alarm, p,
                                         (size_t)C, NULL, 0, NULL, err);
-    return vg_runner_classify(r, img, p, err);
+    return vg_runner_classify(r, img, p, (size_t)C, err);
 }
 
 /* the box-free crops of one boxed image, scored; VG_OK also when fewer fit */

@@ -1,6 +1,8 @@
 /* trainer.c — training forward/backward over a graph (see trainer.h). */
 #include "train/trainer.h"
 
+#include "model/plan.h"
+
 #include <math.h>
 #include <string.h>
 
@@ -26,57 +28,6 @@ struct vg_trainer {
 };
 
 /* ---- planning */
-
-/* Lifetime-based placement of buffers: tensor i lives from birth[i] to death[i] (inclusive
- * step numbers); dedicated tensors get buffers of their own. Returns total floats, or
- * SIZE_MAX on allocation failure. Greedy best fit over slots, as in the inference runner. */
-static size_t place(int n, const int *birth, const int *death, const size_t *size,
-                    const bool *dedicated, size_t *offset) {
-    int *slot_of = vg_malloc(sizeof(int) * (size_t)n);
-    size_t *slot_size = vg_calloc((size_t)n + 1, sizeof(size_t));
-    int *slot_free_at = vg_calloc((size_t)n + 1, sizeof(int));
-    int *order = vg_malloc(sizeof(int) * (size_t)n);
-    if (!slot_of || !slot_size || !slot_free_at || !order) {
-        free(slot_of), free(slot_size), free(slot_free_at), free(order);
-        return SIZE_MAX;
-    }
-    /* visit tensors by birth */
-    int m = 0;
-    for (int i = 0; i < n; i++)
-        if (size[i] > 0) order[m++] = i;
-    for (int a = 1; a < m; a++) /* insertion sort: n is at most a few thousand */
-        for (int b = a; b > 0 && birth[order[b - 1]] > birth[order[b]]; b--) {
-            int tmp = order[b];
-            order[b] = order[b - 1];
-            order[b - 1] = tmp;
-        }
-    int n_slots = 0;
-    for (int a = 0; a < m; a++) {
-        int i = order[a];
-        int best = -1;
-        if (!dedicated[i])
-            for (int s = 0; s < n_slots; s++)
-                if (slot_free_at[s] >= 0 && slot_free_at[s] < birth[i] &&
-                    (best < 0 || (slot_size[s] >= size[i]) > (slot_size[best] >= size[i]) ||
-                     ((slot_size[s] >= size[i]) == (slot_size[best] >= size[i]) &&
-                      slot_size[s] < slot_size[best])))
-                    best = s;
-        if (best < 0) best = n_slots++;
-        if (slot_size[best] < size[i]) slot_size[best] = size[i];
-        slot_free_at[best] = dedicated[i] ? -1 : death[i];
-        slot_of[i] = best;
-    }
-    size_t total = 0;
-    size_t *slot_off = vg_calloc((size_t)n_slots + 1, sizeof(size_t));
-    if (!slot_off) total = SIZE_MAX;
-    for (int s = 0; slot_off && s < n_slots; s++) {
-        slot_off[s] = total;
-        total += (slot_size[s] + 15) & ~(size_t)15;
-    }
-    for (int i = 0; slot_off && i < n; i++) offset[i] = size[i] > 0 ? slot_off[slot_of[i]] : 0;
-    free(slot_off), free(slot_of), free(slot_size), free(slot_free_at), free(order);
-    return total;
-}
 
 typedef struct {
     size_t act, grad, scratch; /* floats */
@@ -111,7 +62,7 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
     for (int t = 1; t < nt; t++)
         if (birth[t] >= 0) size[t] = (size_t)chunk * shapes[t].h * shapes[t].w * shapes[t].c;
     size[0] = 0; /* the input is the caller's */
-    ps->act = place(nt, birth, death, size, keep, off);
+    ps->act = vg_plan_place(nt, birth, death, size, keep, off);
     if (act_off) memcpy(act_off, off, sizeof(size_t) * (size_t)nt);
 
     /* gradients, in backward steps r = n_run - 1 - j: born when the last consumer (in forward
@@ -133,7 +84,7 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
         }
     }
     bool *no = vg_calloc((size_t)nt, sizeof(bool));
-    ps->grad = no ? place(nt, birth, death, size, no, off) : SIZE_MAX;
+    ps->grad = no ? vg_plan_place(nt, birth, death, size, no, off) : SIZE_MAX;
     free(no);
     if (grad_off) memcpy(grad_off, off, sizeof(size_t) * (size_t)nt);
     if (need_grad) memcpy(need_grad, ng, sizeof(bool) * (size_t)nt);
@@ -307,38 +258,19 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
         const vg_node_geom *gm = &t->geom[j];
         const float *in = t->t[nd->in[0]];
         float *y = t->t[nd->out];
-        const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
-        float *b = nd->b >= 0 ? g->params + nd->b : NULL;
-        vg_act act = (vg_act)nd->act;
-        size_t pix = (size_t)n * gm->in.h * gm->in.w;
-        vg_conv_desc d = gm->conv;
-        d.n = n;
-        switch ((vg_op)nd->op) {
-        case VG_OP_CONV:
-            if (is_pointwise(nd)) vg_cpu_matmul(t->cpu, (int)pix, nd->co, gm->in.c, in, w, NULL, b, act, y);
-            else vg_cpu_conv2d(t->cpu, &d, in, w, NULL, b, act, y);
-            break;
-        case VG_OP_DWCONV: vg_cpu_dwconv(t->cpu, &d, in, w, b, act, y); break;
-        case VG_OP_BN: {
+        if (nd->op == VG_OP_BN && t->o.bn_batch_stats && j >= t->o.first_trainable) {
+            /* batch-norm in training mode: batch statistics, saved for the backward pass */
+            float *b = g->params + nd->b;
             int c = gm->in.c;
-            if (t->o.bn_batch_stats && j >= t->o.first_trainable) {
-                float *sv = t->bn_saved + t->bn_off[j];
-                vg_batchnorm_train_ref(pix, c, in, b, b + c, nd->eps, t->o.bn_momentum, b + 2 * c,
-                                       b + 3 * c, y, sv, sv + c);
-                act_inplace(act, pix * (size_t)c, y);
-            } else {
-                vg_batchnorm_ref(pix, c, in, b, b + c, b + 2 * c, b + 3 * c, nd->eps, act, y);
-            }
-            break;
-        }
-        case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, in, t->t[nd->in[1]], act, y); break;
-        case VG_OP_GAP: vg_gap_ref(n, gm->in.h * gm->in.w, gm->in.c, in, y); break;
-        case VG_OP_GMAX: vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, in, y); break;
-        case VG_OP_FC:
-            vg_cpu_matmul(t->cpu, n, nd->co, gm->in.h * gm->in.w * gm->in.c, in, w, NULL, b, act, y);
-            break;
-        case VG_OP_SOFTMAX:
-        case VG_OP_COUNT_: VG_ASSERT(0);
+            size_t pix = (size_t)n * gm->in.h * gm->in.w;
+            float *sv = t->bn_saved + t->bn_off[j];
+            vg_batchnorm_train_ref(pix, c, in, b, b + c, nd->eps, t->o.bn_momentum, b + 2 * c, b + 3 * c,
+                                   y, sv, sv + c);
+            act_inplace((vg_act)nd->act, pix * (size_t)c, y);
+        } else {
+            VG_ASSERT(nd->op != VG_OP_SOFTMAX); /* the trainer stops at the logits */
+            /* weights change every step: never pre-packed */
+            vg_exec_node(t->cpu, g, gm, j, n, in, nd->in[1] >= 0 ? t->t[nd->in[1]] : NULL, NULL, y);
         }
         if (t->profile) t->fwd_s[j] += vg_time_now() - t0;
     }
@@ -392,43 +324,6 @@ static void grad_add(vg_trainer *t, int in, const float *src, size_t n) {
     t->dt_init[in] = true;
 }
 
-static void col2im_add(const vg_conv_desc *d, const float *col, float *dx) {
-    size_t patch = (size_t)d->kh * d->kw * d->ci;
-    for (int oy = 0; oy < d->ho; oy++)
-        for (int ox = 0; ox < d->wo; ox++) {
-            const float *src = col + ((size_t)oy * d->wo + ox) * patch;
-            for (int ky = 0; ky < d->kh; ky++) {
-                int iy = oy * d->sh - d->pt + ky;
-                if (iy < 0 || iy >= d->h) continue;
-                for (int kx = 0; kx < d->kw; kx++) {
-                    int ix = ox * d->sw - d->pl + kx;
-                    if (ix < 0 || ix >= d->w) continue;
-                    const float *s = src + ((size_t)ky * d->kw + kx) * d->ci;
-                    float *p = dx + ((size_t)iy * d->w + ix) * d->ci;
-                    for (int c = 0; c < d->ci; c++) p[c] += s[c];
-                }
-            }
-        }
-}
-
-static void im2col1(const vg_conv_desc *d, const float *x, float *col) {
-    size_t patch = (size_t)d->kh * d->kw * d->ci;
-    for (int oy = 0; oy < d->ho; oy++)
-        for (int ox = 0; ox < d->wo; ox++) {
-            float *dst = col + ((size_t)oy * d->wo + ox) * patch;
-            for (int ky = 0; ky < d->kh; ky++) {
-                int iy = oy * d->sh - d->pt + ky;
-                for (int kx = 0; kx < d->kw; kx++) {
-                    int ix = ox * d->sw - d->pl + kx;
-                    float *p = dst + ((size_t)ky * d->kw + kx) * d->ci;
-                    bool inside = iy >= 0 && iy < d->h && ix >= 0 && ix < d->w;
-                    const float *s = x + ((size_t)iy * d->w + ix) * d->ci;
-                    for (int c = 0; c < d->ci; c++) p[c] = inside ? s[c] : 0.0f;
-                }
-            }
-        }
-}
-
 void vg_trainer_backward(vg_trainer *t, int n) {
     VG_ASSERT(n == t->n_cur);
     vg_graph *g = t->g;
@@ -477,7 +372,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                 for (int b = 0; b < n; b++) {
                     const float *dyb = dy + (size_t)b * opix * co;
                     if (xa) {
-                        im2col1(&d, xa + (size_t)b * xs, col);
+                        vg_cpu_im2col(&d, xa + (size_t)b * xs, col);
                         vg_gemm_epi acc = {NULL, VG_ACT_NONE, true};
                         vg_cpu_gemm(t->cpu, true, false, co, patch, opix, dyb, co, col, patch, dw,
                                     patch, &acc);
@@ -485,7 +380,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                     if (want_dx) {
                         vg_cpu_gemm(t->cpu, false, false, opix, patch, co, dyb, co, w, patch, dcol,
                                     patch, NULL);
-                        col2im_add(&d, dcol, t->dt[in] + (size_t)b * xs);
+                        vg_cpu_col2im_add(&d, dcol, t->dt[in] + (size_t)b * xs);
                     }
                 }
                 if (db) vg_cpu_colsum_add(dy, (size_t)n * opix, co, db);

@@ -142,7 +142,8 @@ vg_status vg_watch_cam_map(const vg_watch_cam *c, const vg_image *frame, const b
     cam_work w;
     vg_status st = cam_work_init(&w, c, classes, err);
     if (st != VG_OK) return st;
-    st = vg_image_to_input(frame, &c->m->input, w.in, err);
+    st = vg_image_to_input(frame, &c->m->input, w.in,
+                           (size_t)c->m->input.h * c->m->input.w * c->m->input.c, err);
     if (st == VG_OK) map_of_input(c, w.r, w.wsum, w.in, w.out, map);
     cam_work_free(&w);
     return st;

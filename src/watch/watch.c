@@ -557,7 +557,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         vg_err e;
         vg_status cs =
             n_views == 1
-                ? vg_runner_classify(r, &work, probs, &e)
+                ? vg_runner_classify(r, &work, probs, (size_t)info.n_classes, &e)
                 : vg_runner_classify_tiles(r, &work, o->tile_rows, o->tile_cols, alarm_mask, probs,
                                            (size_t)info.n_classes, per_view,
                                            (size_t)info.n_classes * n_views, NULL, &e);

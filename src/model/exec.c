@@ -1,0 +1,50 @@
+/* exec.c — the float forward of one graph node on the CPU backend, shared by the inference
+ * runner (model/runner.c) and the trainer (train/trainer.c): one dispatch from an op to its
+ * kernels, so both run a layer with the same arithmetic. */
+#include "model/plan.h"
+
+static bool is_pointwise(const vg_conv_desc *d) {
+    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
+           d->ho == d->h && d->wo == d->w;
+}
+
+void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j, int n,
+                  const float *x, const float *x2, const float *packed, float *y) {
+    const vg_node *nd = &g->nodes[j];
+    const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
+    const float *b = nd->b >= 0 ? g->params + nd->b : NULL;
+    vg_act act = (vg_act)nd->act;
+    size_t pix = (size_t)n * gm->in.h * gm->in.w;
+    switch ((vg_op)nd->op) {
+    case VG_OP_CONV: {
+        vg_conv_desc d = gm->conv;
+        d.n = n;
+        if (is_pointwise(&d))
+            vg_cpu_matmul(cpu, (int)pix, d.co, d.ci, x, w, packed, b, act, y);
+        else
+            vg_cpu_conv2d(cpu, &d, x, w, packed, b, act, y);
+        break;
+    }
+    case VG_OP_DWCONV: {
+        vg_conv_desc d = gm->conv;
+        d.n = n;
+        vg_cpu_dwconv(cpu, &d, x, w, b, act, y);
+        break;
+    }
+    case VG_OP_BN: {
+        int c = gm->in.c;
+        vg_batchnorm_ref(pix, c, x, b, b + c, b + 2 * c, b + 3 * c, nd->eps, act, y);
+        break;
+    }
+    case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, x, x2, act, y); break;
+    case VG_OP_GMAX: vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y); break;
+    case VG_OP_GAP: vg_cpu_gap(n, gm->in.h * gm->in.w, gm->in.c, x, y); break;
+    case VG_OP_FC: {
+        int ci = gm->in.h * gm->in.w * gm->in.c;
+        vg_cpu_matmul(cpu, n, nd->co, ci, x, w, packed, b, act, y);
+        break;
+    }
+    case VG_OP_SOFTMAX: vg_softmax_ref((int)pix, gm->in.c, x, y); break;
+    case VG_OP_COUNT_: VG_ASSERT(0);
+    }
+}
