@@ -22,6 +22,7 @@ typedef struct {
     vg_pool *pool;
     int32_t *mult, *shift, *bias;
     void *scratch;
+    vg_q8_sel sel; /* the kernels of the process's choice (VIGIE_KERNELS is not read here) */
 } ctx;
 
 /* best time of RUNS calls, ms */
@@ -44,7 +45,7 @@ static void gemm_row(ctx *c, int m, int n, int k) {
             vg_q8_out q = {-3, 5, -128, 127, c->mult, c->shift, rnd};
             vg_q8_gemm_plan p;
             double ms;
-            if (!vg_q8_gemm_plan_init(&p, n, k, w, c->bias, &q, fast)) exit(1);
+            if (!vg_q8_gemm_plan_init(&p, n, k, w, c->bias, &q, fast ? &c->sel : NULL)) exit(1);
             BEST(ms, vg_q8_gemm_run(c->pool, &p, m, a, k, y, n));
             printf(" %9.4f", ms);
             vg_q8_gemm_plan_free(&p);
@@ -63,7 +64,7 @@ static void dw_row(ctx *c, int hw, int ch, int s) {
             vg_q8_out q = {-3, 5, -128, 127, c->mult, c->shift, rnd};
             vg_q8_dw_plan p;
             double ms;
-            if (!vg_q8_dw_plan_init(&p, &d, w, c->bias, &q, fast)) exit(1);
+            if (!vg_q8_dw_plan_init(&p, &d, w, c->bias, &q, fast ? &c->sel : NULL)) exit(1);
             BEST(ms, vg_q8_dw_run(c->pool, &p, 1, x, y, c->scratch));
             printf(" %9.4f", ms);
             vg_q8_dw_plan_free(&p);
@@ -75,7 +76,7 @@ static void dw_row(ctx *c, int hw, int ch, int s) {
 int main(int argc, char **argv) {
     int threads = argc > 1 ? atoi(argv[1]) : 1;
     ctx c = {vg_pool_new(threads), malloc(4 * 2048), malloc(4 * 2048), malloc(4 * 2048),
-             aligned_alloc(64, (size_t)threads << 21)};
+             aligned_alloc(64, (size_t)threads << 21), vg_q8_select(0)};
     for (int j = 0; j < 2048; j++) {
         vg_quantize_multiplier(exp(-6.0 - j % 5), &c.mult[j], &c.shift[j]);
         c.bias[j] = j * 37 % 2000 - 1000;
@@ -101,7 +102,7 @@ int main(int argc, char **argv) {
             vg_q8_out q = {-3, 5, -128, 127, c.mult, c.shift, rnd};
             vg_q8_gemm_plan p;
             double ms;
-            if (!vg_q8_gemm_plan_init(&p, 32, 27, w, c.bias, &q, fast)) return 1;
+            if (!vg_q8_gemm_plan_init(&p, 32, 27, w, c.bias, &q, fast ? &c.sel : NULL)) return 1;
             BEST(ms, vg_q8_conv_run(c.pool, &p, &d, x, c.scratch, y));
             printf(" %9.4f", ms);
             vg_q8_gemm_plan_free(&p);
@@ -113,16 +114,16 @@ int main(int argc, char **argv) {
     vg_add_q8 ap;
     vg_add_q8_prepare((vg_qparam){0.1f, 3}, (vg_qparam){0.07f, -5}, (vg_qparam){0.12f, 1}, 0, &ap);
     double ms_fast, ms_port;
-    BEST(ms_fast, vg_q8_add(c.pool, n, a, b, &ap, s, true));
-    BEST(ms_port, vg_q8_add(c.pool, n, a, b, &ap, s, false));
+    BEST(ms_fast, vg_q8_add(c.pool, n, a, b, &ap, s, &c.sel));
+    BEST(ms_port, vg_q8_add(c.pool, n, a, b, &ap, s, NULL));
     printf("%-30s %9.4f %9s %9.4f\n", "add 56 x 56 x 24", ms_fast, "", ms_port);
     size_t nf = 224 * 224 * 3;
     float *f = malloc(sizeof(float) * nf);
     for (size_t i = 0; i < nf; i++)
         f[i] = (float)(i % 255) / 127.5f - 1.0f;
     int8_t *fq = malloc(nf);
-    BEST(ms_fast, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, true));
-    BEST(ms_port, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, false));
+    BEST(ms_fast, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, &c.sel));
+    BEST(ms_port, vg_q8_quantize(c.pool, nf, f, (vg_qparam){1 / 127.5f, -1}, fq, NULL));
     printf("%-30s %9.4f %9s %9.4f\n", "quantize 224 x 224 x 3", ms_fast, "", ms_port);
     free(x), free(w), free(y), free(a), free(b), free(s), free(f), free(fq);
     free(c.mult), free(c.shift), free(c.bias), free(c.scratch);
