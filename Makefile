@@ -122,7 +122,7 @@ build-fuzz/fuzz_huff: tests/fuzz/fuzz_huff.c $(HUFF_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $< $(HUFF_SRC) -lz -lm -o $@
 # the detection-export parsers (label text, data.yaml): yolo.c and core.c
-YOLO_SRC = src/train/yolo.c src/core/core.c
+YOLO_SRC = src/train/yolo.c src/train/yamlx.c src/core/core.c
 build-fuzz/fuzz_yolo: tests/fuzz/fuzz_yolo.c $(YOLO_SRC)
 	@mkdir -p build-fuzz
 	$(FUZZ_CC) $< $(YOLO_SRC) -lyaml -lz -lm -o $@

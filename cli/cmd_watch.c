@@ -1,5 +1,7 @@
 /* cmd_watch.c — `vigie watch MODEL --source URI [...]`: watch a camera, a stream, a video
  * file or a folder of images and raise fire / smoke alarms (JSON lines, snapshots, MQTT).
+ * `vigie watch --config FILE.yaml`: the cameras of a configuration file, one model shared by
+ * a loop per camera; `--check-config FILE` validates one.
  * Signals: SIGINT / SIGTERM stop the loop cleanly (active alarms end, MQTT says offline, the
  * statistics are printed); everything else is in src/watch/. */
 #define _POSIX_C_SOURCE 200809L
@@ -9,6 +11,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,6 +19,9 @@
 #include <unistd.h>
 
 static const cli_opt opts[] = {
+    {"--config", "FILE.yaml", "run the cameras of a configuration file (examples/vigie.yaml "
+                              "documents every key) instead of MODEL --source"},
+    {"--check-config", "FILE.yaml", "validate a configuration file (and its model) and exit"},
     {"--source", "URI", "/dev/videoN, a video file, rtsp:// http:// ... stream, or a folder of "
                         "images (read in name order)"},
     {"--fps", "N", "classify at most N frames a second (default: every frame, as fast as the "
@@ -74,18 +80,46 @@ static void on_signal(int sig) {
     vg_cancel_request(stop);
 }
 
+/* SIGINT / SIGTERM raise the stop flag (a clean end); SIGPIPE is ignored: a closed stdout or
+ * broker socket is an error, not a death */
+static void install_signals(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+}
+
 typedef struct {
     int fd; /* events file (O_APPEND), or -1 for stdout */
     bool failed;
+    pthread_mutex_t mu; /* several cameras write their events here */
 } sink;
 
+/* what a camera's loop reports to: the shared sink, and its name for the log */
+typedef struct {
+    sink *s;
+    const char *camera; /* NULL: the one camera of the command line */
+} sink_ref;
+
 static void on_log(void *ud, const char *msg) {
-    (void)ud;
-    cli_error("watch", "%s", msg);
+    const sink_ref *r = ud;
+    if (r && r->camera) cli_error("watch", "%s: %s", r->camera, msg);
+    else cli_error("watch", "%s", msg);
 }
 
+static void write_event(sink *s, const char *json);
+
 static void on_event(void *ud, const char *json) {
-    sink *s = ud;
+    sink *s = ((sink_ref *)ud)->s;
+    pthread_mutex_lock(&s->mu);
+    write_event(s, json);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void write_event(sink *s, const char *json) {
     if (s->fd < 0) {
         if (printf("%s\n", json) < 0 || fflush(stdout) != 0) s->failed = true;
     } else {
@@ -135,9 +169,174 @@ static bool parse_hostport(const char *s, bool tls, char *host, size_t n, int *p
     return host[0] != 0;
 }
 
+/* the statistics of one loop, on stderr */
+static void print_stats(const char *camera, const vg_watch_stats *st) {
+    char who[96] = "";
+    if (camera) snprintf(who, sizeof who, "%s: ", camera);
+    fprintf(stderr,
+            "vigie watch: %sframes read %lld, classified %lld, dropped %lld (busy), skipped "
+            "%lld (--fps), undecodable %lld\n",
+            who, (long long)st->read, (long long)st->classified, (long long)st->dropped,
+            (long long)st->skipped, (long long)st->bad);
+    fprintf(stderr,
+            "vigie watch: %slatency mean %.1f ms, p99 %.1f ms, max %.1f ms; alarms raised %lld; "
+            "reconnects %lld; %.1f s; peak RSS %.0f MB\n",
+            who, st->lat_mean_ms, st->lat_p99_ms, st->lat_max_ms, (long long)st->alarms,
+            (long long)st->reconnects, st->seconds, (double)st->peak_rss / 1048576.0);
+    if (st->snapshot_errors)
+        fprintf(stderr, "vigie watch: %s%lld snapshots could not be written\n", who,
+                (long long)st->snapshot_errors);
+}
+
+/* ---- --config FILE: the cameras of a configuration file, one model */
+
+typedef struct {
+    const vg_model *m;
+    vg_watch_opts o;
+    sink_ref ref;
+    vg_watch_stats st;
+    vg_status status;
+    vg_err err;
+} cam_run;
+
+static void *cam_thread(void *arg) {
+    cam_run *c = arg;
+    c->status = vg_watch_run(c->m, &c->o, &c->st, &c->err);
+    return NULL;
+}
+
+/* a camera's loop options from its configuration */
+static vg_watch_opts camera_opts(const vg_service_cfg *cfg, const vg_camera_cfg *c) {
+    vg_watch_opts o = vg_watch_opts_default();
+    o.source = c->source;
+    o.src = c->src;
+    o.src.av_opts = (const char *const *)c->av_opts;
+    o.src.n_av_opts = c->n_av_opts;
+    o.src.folder_fps = c->fps > 0 ? c->fps : 1.0;
+    o.src.log = on_log;
+    o.fps = c->fps;
+    o.alarm = c->alarm;
+    o.tile_rows = c->tile_rows, o.tile_cols = c->tile_cols;
+    o.per_class = c->per_class;
+    o.classes = c->classes;
+    o.snapshots = cfg->snapshots;
+    o.threads = cfg->threads;
+    o.camera = c->name;
+    o.masks = c->masks, o.n_masks = c->n_masks;
+    return o;
+}
+
+static int run_config(const char *cmd, const char *path, bool check_only) {
+    vg_service_cfg cfg;
+    vg_err err;
+    if (vg_service_cfg_load(path, &cfg, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    int status = CLI_FAIL, n_run = 0;
+    vg_model *m = cli_load_model(cmd, cfg.model);
+    cam_run *runs = calloc((size_t)cfg.n_cameras, sizeof(cam_run));
+    pthread_t *th = calloc((size_t)cfg.n_cameras, sizeof(pthread_t));
+    sink sk = {-1, false, PTHREAD_MUTEX_INITIALIZER};
+    if (!m || !runs || !th) {
+        if (m) cli_error(cmd, "out of memory");
+        goto out;
+    }
+    /* every camera's settings against the model (classes, levels) before anything starts */
+    for (int i = 0; i < cfg.n_cameras; i++) {
+        const vg_camera_cfg *c = &cfg.cameras[i];
+        cam_run *r = &runs[i];
+        r->m = m;
+        r->o = camera_opts(&cfg, c);
+        char levels[512];
+        if (vg_watch_levels(m, &r->o, levels, sizeof levels, &err) != VG_OK) {
+            cli_error(cmd, "%s: camera %s: %s", path, c->name, err.msg);
+            goto out;
+        }
+        if (check_only)
+            printf("camera %-16s %s%s: %s; fps %g (0: every frame), tiles %dx%d, %d mask%s\n", c->name,
+                   c->source, c->enabled ? "" : " (disabled)", levels, c->fps,
+                   c->tile_rows, c->tile_cols, c->n_masks, c->n_masks == 1 ? "" : "s");
+        else if (c->enabled)
+            cli_error(cmd, "%s: %s", c->name, levels);
+    }
+    if (cfg.snapshots && access(cfg.snapshots, W_OK) != 0) {
+        cli_error(cmd, "%s: snapshots folder %s: %s", path, cfg.snapshots, strerror(errno));
+        goto out;
+    }
+    if (check_only) {
+        printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, mqtt %s\n", path, cfg.model,
+               cfg.n_cameras, cfg.n_cameras == 1 ? "" : "s", cfg.events ? cfg.events : "stdout",
+               cfg.snapshots ? cfg.snapshots : "none",
+               cfg.has_mqtt ? "configured (not used by --config yet: one camera's MQTT is vigie watch --mqtt)"
+                            : "none");
+        status = CLI_OK;
+        goto out;
+    }
+    if (cfg.has_mqtt) {
+        /* per-camera topics and Home Assistant devices are the next step of the service */
+        cli_error(cmd, "%s: mqtt: not yet supported with --config; for one camera use "
+                       "vigie watch MODEL --source URI --mqtt HOST",
+                  path);
+        goto out;
+    }
+    if (cfg.events) {
+        sk.fd = open(cfg.events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+        if (sk.fd < 0) {
+            cli_error(cmd, "%s: %s", cfg.events, strerror(errno));
+            goto out;
+        }
+    }
+    if (vg_cancel_init(&stop, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        goto out;
+    }
+    install_signals();
+    /* a loop per camera, all on the one model; a camera that fails does not stop the others */
+    for (int i = 0; i < cfg.n_cameras; i++) {
+        cam_run *r = &runs[i];
+        if (!cfg.cameras[i].enabled) continue;
+        r->ref = (sink_ref){&sk, cfg.cameras[i].name};
+        r->o.on_event = on_event, r->o.ud = &r->ref, r->o.stop = stop;
+        if (pthread_create(&th[n_run], NULL, cam_thread, r) != 0) {
+            cli_error(cmd, "%s: cannot start its thread", cfg.cameras[i].name);
+            vg_cancel_request(stop);
+            break;
+        }
+        n_run++;
+    }
+    for (int i = 0; i < n_run; i++) pthread_join(th[i], NULL);
+    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+    status = n_run > 0 ? CLI_OK : CLI_FAIL;
+    if (n_run == 0) cli_error(cmd, "%s: no camera enabled", path);
+    for (int i = 0, k = 0; i < cfg.n_cameras && k < n_run; i++) {
+        if (!cfg.cameras[i].enabled) continue;
+        k++;
+        print_stats(cfg.cameras[i].name, &runs[i].st);
+        if (runs[i].status != VG_OK) {
+            cli_error(cmd, "%s: %s", cfg.cameras[i].name, runs[i].err.msg);
+            status = CLI_FAIL;
+        }
+    }
+    if (sk.fd >= 0 && close(sk.fd) != 0) {
+        cli_error(cmd, "%s: %s", cfg.events, strerror(errno));
+        status = CLI_FAIL;
+    }
+    sk.fd = -1;
+    if (sk.failed) status = CLI_FAIL;
+out:
+    if (sk.fd >= 0) close(sk.fd);
+    vg_cancel_free(stop);
+    stop = NULL;
+    free(runs), free(th);
+    vg_model_free(m);
+    vg_service_cfg_free(&cfg);
+    return status;
+}
+
 int cmd_watch(int argc, char **argv) {
     cli_args a = {.cmd = "watch",
-                  .synopsis = "MODEL --source URI [options]",
+                  .synopsis = "MODEL --source URI [options]  |  --config FILE.yaml  |  --check-config FILE.yaml",
                   .summary =
                       "Watches a camera, a stream, a video file or a folder of images, classifies\n"
                       "its frames with MODEL (.vgm, .vge or .tflite) and raises alarms that are\n"
@@ -146,13 +345,28 @@ int cmd_watch(int argc, char **argv) {
                       "\"alarm_start|alarm_update|alarm_end\", \"class\":..., \"p\":..., "
                       "\"snapshot\":...}.\n"
                       "An alarm start writes a JPEG snapshot with a heat map of where the fire or\n"
-                      "smoke is. SIGINT / SIGTERM stop cleanly and print statistics.",
+                      "smoke is. SIGINT / SIGTERM stop cleanly and print statistics.\n"
+                      "With --config, the cameras of a YAML file (examples/vigie.yaml) run on one\n"
+                      "model, a loop each; events carry \"camera\": NAME.",
                   .opts = opts,
                   .n_opts = sizeof opts / sizeof opts[0],
-                  .min_pos = 1,
+                  .min_pos = 0,
                   .max_pos = 1};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
+    const char *config = cli_get(&a, "--config"), *check = cli_get(&a, "--check-config");
+    if (config || check) {
+        if (a.n_pos > 0 || cli_get(&a, "--source") || (config && check)) {
+            cli_error(a.cmd, "--config / --check-config take everything from the file: no MODEL, "
+                             "--source or the other of the two");
+            return CLI_USAGE;
+        }
+        return run_config(a.cmd, config ? config : check, check != NULL);
+    }
+    if (a.n_pos != 1) {
+        cli_error(a.cmd, "needs MODEL --source URI, or --config FILE.yaml (see vigie watch --help)");
+        return CLI_USAGE;
+    }
     vg_watch_opts o = vg_watch_opts_default();
     o.source = cli_get(&a, "--source");
     if (!o.source || !o.source[0]) {
@@ -224,7 +438,8 @@ int cmd_watch(int argc, char **argv) {
 
     /* events and snapshots */
     const char *events = cli_get(&a, "--events");
-    sink sk = {-1, false};
+    sink sk = {-1, false, PTHREAD_MUTEX_INITIALIZER};
+    sink_ref ref = {&sk, NULL};
     char snapdir[PATH_MAX];
     const char *snap = cli_get(&a, "--snapshots");
     if (cli_flag(&a, "--no-snapshots")) {
@@ -270,7 +485,7 @@ int cmd_watch(int argc, char **argv) {
         }
     }
     o.on_event = on_event;
-    o.ud = &sk;
+    o.ud = &ref;
     if (vg_cancel_init(&stop, &err) != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
         if (sk.fd >= 0) close(sk.fd);
@@ -279,13 +494,7 @@ int cmd_watch(int argc, char **argv) {
     }
     o.stop = stop;
 
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN); /* a closed stdout or broker socket is an error, not a death */
+    install_signals();
 
     vg_watch_mqtt *q = NULL;
     if (mq) {
@@ -323,19 +532,7 @@ int cmd_watch(int argc, char **argv) {
     if (q) vg_watch_mqtt_get_stats(q, &ms);
     bool bye = vg_watch_mqtt_close(q, NULL, 3.0);
     if (st.read || st.classified || st.reconnects || s == VG_OK) {
-        fprintf(stderr,
-                "vigie watch: frames read %lld, classified %lld, dropped %lld (busy), skipped "
-                "%lld (--fps), undecodable %lld\n",
-                (long long)st.read, (long long)st.classified, (long long)st.dropped,
-                (long long)st.skipped, (long long)st.bad);
-        fprintf(stderr,
-                "vigie watch: latency mean %.1f ms, p99 %.1f ms, max %.1f ms; alarms raised %lld; "
-                "reconnects %lld; %.1f s; peak RSS %.0f MB\n",
-                st.lat_mean_ms, st.lat_p99_ms, st.lat_max_ms, (long long)st.alarms,
-                (long long)st.reconnects, st.seconds, (double)st.peak_rss / 1048576.0);
-        if (st.snapshot_errors)
-            fprintf(stderr, "vigie watch: %lld snapshots could not be written\n",
-                    (long long)st.snapshot_errors);
+        print_stats(NULL, &st);
         if (mq)
             fprintf(stderr, "vigie watch: mqtt: %lld events sent, %lld dropped, %s\n",
                     (long long)ms.events_sent, (long long)ms.events_dropped,

@@ -849,6 +849,17 @@ void vg_watch_mqtt_get_stats(vg_watch_mqtt *q, vg_watch_mqtt_stats *st);
  * a no-op. Returns false when the goodbye could not be confirmed. */
 bool vg_watch_mqtt_close(vg_watch_mqtt *q, const char *final_state, double timeout);
 
+#define VG_CAMERA_MAX_MASKS 16
+#define VG_MASK_MAX_POINTS 64
+
+/* A polygon in relative frame coordinates (x of the width, y of the height, 0..1): the pixels
+ * whose centres are inside it (even-odd rule) are ignored: they take the model's input mean,
+ * so the network sees nothing there (a chimney, a road with headlights). */
+typedef struct {
+    int n;
+    float xy[VG_MASK_MAX_POINTS][2];
+} vg_mask;
+
 typedef struct {
     const char *source;
     vg_watch_source_opts src;
@@ -867,6 +878,10 @@ typedef struct {
     void (*on_event)(void *ud, const char *json);
     void *ud;                  /* for on_event and src.log */
     vg_watch_mqtt *mqtt;       /* optional, borrowed */
+    const char *camera;        /* a name, for several cameras: events carry "camera": NAME and
+                                  snapshot files start vigie-NAME-; NULL: none */
+    const vg_mask *masks;      /* ignored regions of the frame (n_masks; see vg_mask) */
+    int n_masks;
     vg_cancel *stop;           /* requested by the caller (a signal) to end the loop cleanly */
 } vg_watch_opts;
 
@@ -902,6 +917,66 @@ vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_
  * OFF; vg_watch_mqtt_close then confirms it with the broker. */
 vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
                        vg_err *err);
+
+/* ---- the service: several cameras from one configuration file ---------------------------- */
+/* (vg_mask and VG_CAMERA_MAX_MASKS are declared with vg_watch_opts above) */
+/* `vigie watch --config FILE.yaml` (and --check-config): one YAML file describes the model,
+ * the outputs, MQTT, default alarm settings and the cameras; examples/vigie.yaml documents
+ * every key. vg_service_cfg_load reads and checks it whole before anything runs: an error
+ * names file:line:column and the key, unknown keys included. Paths are relative to the file's
+ * folder. */
+
+#define VG_SERVICE_MAX_CAMERAS 64
+
+typedef struct {
+    char *name;   /* [A-Za-z0-9_-], 1..64: it names MQTT topics and Home Assistant devices */
+    char *source; /* as `vigie watch SOURCE`: a URL, a device, a video file or a folder */
+    vg_watch_source_opts src; /* loop, realtime, reconnect, retries, timeout (its log and
+                                 stop, and av_opts, are the runner's to set) */
+    char **av_opts;           /* FFmpeg options "key=value" (n_av_opts) */
+    int n_av_opts;
+    double fps;                /* 0: every frame */
+    vg_watch_alarm_opts alarm; /* on / off < 0: from the model's threshold */
+    char *classes;             /* NULL: the model's alarm classes */
+    bool per_class;
+    int tile_rows, tile_cols;
+    vg_mask *masks;
+    int n_masks;
+    bool enabled;
+} vg_camera_cfg;
+
+typedef struct {
+    char *host;
+    int port; /* 1883, or 8883 with TLS, when not given */
+    char *user, *password, *password_file;
+    bool tls, tls_insecure;
+    char *cafile, *certfile, *keyfile;
+    char *topic_prefix;     /* NULL: "vigie" */
+    char *discovery_prefix; /* NULL: "homeassistant" */
+    bool no_discovery;      /* discovery_prefix: false / null */
+    int keepalive;          /* seconds; 0: the default (30) */
+} vg_service_mqtt;
+
+typedef struct {
+    char *path;  /* the file it was read from */
+    char *model; /* .vge / .vgm / .tflite */
+    int threads; /* inference threads (default 1) */
+    char *events;    /* JSON-lines file; NULL: stdout */
+    char *snapshots; /* alarm-start snapshots; NULL: none */
+    char *feedback_dir;
+    bool has_mqtt;
+    vg_service_mqtt mqtt;
+    vg_camera_cfg *cameras; /* n_cameras, in file order; `defaults` applied, then overrides */
+    int n_cameras;
+} vg_service_cfg;
+
+/* Reads and checks a configuration (VG_ERR_FORMAT "file:line:column: key: message"; I/O
+ * errors as such). Free with vg_service_cfg_free, on success only. */
+vg_status vg_service_cfg_load(const char *path, vg_service_cfg *cfg, vg_err *err);
+/* The same from memory; `name` is the file name of messages and the base of relative paths. */
+vg_status vg_service_cfg_parse(const char *text, size_t size, const char *name,
+                               vg_service_cfg *cfg, vg_err *err);
+void vg_service_cfg_free(vg_service_cfg *cfg);
 
 /* ---- misc --------------------------------------------------------------------------------- */
 

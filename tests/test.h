@@ -82,6 +82,7 @@ const char *vg_test_tmpdir(void);
     X(plot)                                                                                      \
     X(watch)                                                                                     \
     X(watch_levels)                                                                              \
+    X(config)                                                                                    \
     X(tiles)                                                                                     \
     X(threads)
 

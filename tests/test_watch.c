@@ -9,9 +9,12 @@
 #include "watch/alarm.h"
 #include "watch/cam.h"
 #include "watch/source.h"
+#include "watch/watch.h"
 
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 /* ---- alarm -------------------------------------------------------------------------------- */
 
@@ -456,7 +459,110 @@ static void test_source_folder(void) {
           "text file as a video: %s", err.msg);
 }
 
+/* masks: pixel centres inside a polygon (even-odd rule: a concave one, overlapping ones) */
+static void test_masks(void) {
+    enum { W = 10, H = 8 };
+    uint8_t map[W * H];
+    /* the left half, and a concave "C" (a square with a notch cut into its right side) */
+    vg_mask m[2] = {{4, {{0, 0}, {0.5f, 0}, {0.5f, 1}, {0, 1}}}, {0}};
+    vg_watch_mask_map(m, 1, W, H, map);
+    for (int y = 0; y < H; y++)
+        for (int x = 0; x < W; x++) CHECK(map[y * W + x] == (x < 5), "half mask at %d,%d", x, y);
+    vg_mask c = {8, {{0.6f, 0}, {1, 0}, {1, 0.25f}, {0.8f, 0.25f}, {0.8f, 0.75f}, {1, 0.75f}, {1, 1}, {0.6f, 1}}};
+    m[1] = c;
+    vg_watch_mask_map(m, 2, W, H, map);
+    /* column 9 (centre 0.95): covered in rows 0-1 and 6-7, not in the notch (rows 2-5) */
+    for (int y = 0; y < H; y++) CHECK(map[y * W + 9] == (y < 2 || y > 5), "notch at row %d", y);
+    CHECK(map[0 * W + 5] == 0 && map[3 * W + 6] == 1 && map[3 * W + 7] == 1, "between and in the C");
+    vg_watch_mask_map(m, 0, W, H, map);
+    for (int i = 0; i < W * H; i++) CHECK(map[i] == 0, "no mask: nothing covered");
+}
+
+/* ---- several cameras on one model, as `vigie watch --config` runs them: a loop per camera
+ * in its own thread (ThreadSanitizer runs this in scripts/test.sh), events named by camera, a
+ * mask, and a looping camera stopped by its cancel flag */
+
+vg_model *vg_test_small_model(void); /* test_vgm.c: labels fire, smoke, neutral */
+
+typedef struct {
+    const vg_model *m;
+    vg_watch_opts o;
+    vg_watch_stats st;
+    vg_status status;
+    vg_err err;
+    int events, tagged, stopped;
+} cam_job;
+
+static void cam_event(void *ud, const char *json) {
+    cam_job *c = ud;
+    char want[64];
+    snprintf(want, sizeof want, "{\"camera\":\"%s\",\"t\":", c->o.camera);
+    c->events++;
+    c->tagged += strncmp(json, want, strlen(want)) == 0;
+    c->stopped += strstr(json, "\"reason\":\"stopped\"") != NULL;
+}
+
+static void *cam_main(void *arg) {
+    cam_job *c = arg;
+    c->status = vg_watch_run(c->m, &c->o, &c->st, &c->err);
+    return NULL;
+}
+
+static void test_cameras(void) {
+    vg_model *m = vg_test_small_model();
+    vg_cancel *stop = NULL;
+    vg_err err;
+    CHECK(m && vg_cancel_init(&stop, &err) == VG_OK, "model and cancel flag");
+    if (!m || !stop) {
+        vg_model_free(m), vg_cancel_free(stop);
+        return;
+    }
+    const char *dir = vg_test_tmpdir();
+    write_img(dir, "1.jpg", 12), write_img(dir, "2.jpg", 16), write_img(dir, "3.jpg", 20);
+    static const vg_mask all = {4, {{0, 0}, {1, 0}, {1, 1}, {0, 1}}};
+    enum { N = 3 };
+    cam_job c[N];
+    pthread_t th[N];
+    for (int i = 0; i < N; i++) {
+        memset(&c[i], 0, sizeof c[i]);
+        c[i].m = m;
+        c[i].o = vg_watch_opts_default();
+        c[i].o.source = dir;
+        c[i].o.camera = i == 0 ? "a" : i == 1 ? "b" : "looping";
+        /* levels every score reaches: an alarm starts at once and never clears */
+        c[i].o.alarm.window = 1, c[i].o.alarm.min_duration = 0;
+        c[i].o.alarm.on = 0.0001f, c[i].o.alarm.off = 0.00005f;
+        c[i].o.on_event = cam_event, c[i].o.ud = &c[i];
+        c[i].o.stop = stop;
+    }
+    c[1].o.masks = &all, c[1].o.n_masks = 1; /* the whole frame: the model sees its mean */
+    c[2].o.src.loop = true, c[2].o.src.realtime = true, c[2].o.src.folder_fps = 50;
+    int started = 0;
+    for (int i = 0; i < N && pthread_create(&th[i], NULL, cam_main, &c[i]) == 0; i++) started++;
+    CHECK(started == N, "started %d threads", started);
+    /* the two plain folders end by themselves; the looping one when the flag is raised */
+    for (int i = 0; i < started && i < 2; i++) pthread_join(th[i], NULL);
+    struct timespec ts = {0, 300 * 1000 * 1000}; /* (its statistics are its thread's until it ends) */
+    nanosleep(&ts, NULL);
+    vg_cancel_request(stop);
+    if (started == N) pthread_join(th[2], NULL);
+    for (int i = 0; i < started; i++) {
+        CHECK(c[i].status == VG_OK, "camera %s: %s", c[i].o.camera, c[i].err.msg);
+        CHECK(c[i].events >= 2 && c[i].tagged == c[i].events && c[i].stopped == 1,
+              "camera %s: %d events, %d named, %d ended by the stop", c[i].o.camera, c[i].events,
+              c[i].tagged, c[i].stopped);
+    }
+    CHECK(c[0].st.classified == 3 && c[1].st.classified == 3, "classified %lld and %lld of 3",
+          (long long)c[0].st.classified, (long long)c[1].st.classified);
+    CHECK(c[2].st.read >= 1 && vg_cancel_requested(stop), "the looping camera read %lld frames",
+          (long long)c[2].st.read);
+    vg_cancel_free(stop);
+    vg_model_free(m);
+}
+
 void test_watch(void) {
+    test_masks();
+    test_cameras();
     test_alarm_sequences();
     test_cam_map();
     test_cam_overlay_jpeg();

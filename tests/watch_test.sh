@@ -274,6 +274,34 @@ done
 [ "$(grep -c '"event":"alarm_start"' "$T/evdir/ev.jsonl")" = 2 ] && [ "$(ls "$T/evdir"/*.jpg 2>/dev/null | wc -l)" -ge 1 ] && ok ||
   bad "events appended / snapshots beside them: $(cat "$T/evdir/ev.jsonl"; ls "$T/evdir"; cat "$T/f2.err")"
 
+# ---- 4b. a configuration file: two cameras on one model (relative paths, defaults and an
+# override, a mask, a disabled camera), --check-config, and mistakes refused before anything runs
+printf '%s\n' "model: $M" 'events: cev.jsonl' 'defaults:' '  window: 1' '  min_duration: 0' 'cameras:' \
+  '  front:' '    source: folder' '  back:' '    source: folder' '    cooldown: 0' '    masks:' \
+  '      - [[0.9, 0.9], [1, 0.9], [1, 1]]' '  spare:' '    source: nowhere' '    enabled: false' >"$T/cfg.yaml"
+$VIGIE watch --check-config "$T/cfg.yaml" >"$T/cc.out" 2>"$T/cc.err"; rc=$?
+[ $rc = 0 ] && grep -q 'valid: model .*, 3 cameras, events .*cev.jsonl' "$T/cc.out" && grep -q '^camera spare .*(disabled)' "$T/cc.out" &&
+  grep -q '^camera back .* 1 mask' "$T/cc.out" && [ ! -e "$T/cev.jsonl" ] && ok || bad "check-config: status $rc: $(cat "$T/cc.out" "$T/cc.err")"
+$VIGIE watch --config "$T/cfg.yaml" >"$T/c.out" 2>"$T/c.err"; rc=$?
+sane $rc "$T/c.err" "config" && [ $rc = 0 ] && ok || bad "config run: status $rc: $(cat "$T/c.err")"
+# each camera saw the folder as the one-camera run did, and names itself in its events
+for cam in front back; do
+  grep -q "^vigie watch: $cam: frames read 3, classified 3" "$T/c.err" && ok || bad "$cam statistics: $(cat "$T/c.err")"
+  [ "$(grep -c "^{\"camera\":\"$cam\",\"t\"" "$T/cev.jsonl")" -ge 2 ] && ok || bad "$cam events: $(cat "$T/cev.jsonl")"
+done
+grep -q spare "$T/cev.jsonl" "$T/c.err" && bad "the disabled camera ran" || ok
+[ ! -s "$T/c.out" ] && ok || bad "events on stdout despite events: $(cat "$T/c.out")"
+# mistakes: file:line:column and the key, status 1, nothing run
+printf 'model: %s\ncameras:\n  a:\n    source: folder\n    cooldwn: 3\n' "$M" >"$T/bad.yaml"
+$VIGIE watch --config "$T/bad.yaml" >"$T/b.out" 2>"$T/b.err"; rc=$?
+[ $rc = 1 ] && grep -q "bad.yaml:5:5: cameras.a: unknown key 'cooldwn'" "$T/b.err" && [ ! -s "$T/b.out" ] && ok || bad "unknown key: $rc $(cat "$T/b.err")"
+printf 'model: %s\ncameras:\n  a: {source: folder, classes: dragon}\n' "$M" >"$T/bad2.yaml"
+$VIGIE watch --check-config "$T/bad2.yaml" >"$T/b.out" 2>"$T/b.err"; rc=$?
+[ $rc = 1 ] && grep -q 'camera a: .*dragon' "$T/b.err" && ok || bad "unknown class: $rc $(cat "$T/b.err")"
+usage "--config with a MODEL" "$M" --config "$T/cfg.yaml"
+usage "--config with --check-config" --config "$T/cfg.yaml" --check-config "$T/cfg.yaml"
+usage "no MODEL and no --config" --source x
+
 # ---- 5. a live source faster than the classifier drops frames instead of queueing them:
 # 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=250:duration=2 -c:v mpeg4 -q:v 5 "$T/fast.mp4"

@@ -15,6 +15,7 @@
  * Nothing here knows about classes of a training run or about splits of a dataset: data.c's
  * vg_dataset_open maps names and builds samples. Nothing here prints. */
 #include "train/data.h"
+#include "train/yamlx.h"
 
 #include <dirent.h>
 #include <errno.h>
@@ -102,41 +103,13 @@ void vg_yolo_spec_free(vg_yolo_spec *s) {
 
 /* ---- data.yaml */
 
-typedef struct {
-    yaml_document_t *doc;
-    const char *file;
-    vg_err *err;
-} yctx;
-
-static vg_status yerr(const yctx *y, const yaml_node_t *n, const char *key, const char *fmt, ...)
-    VG_PRINTF(4, 5);
-static vg_status yerr(const yctx *y, const yaml_node_t *n, const char *key, const char *fmt, ...) {
-    char msg[320];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
-    return vg_err_set(y->err, VG_ERR_FORMAT, "%s:%lu:%lu: %s%s%s", y->file,
-                      (unsigned long)(n ? n->start_mark.line + 1 : 0),
-                      (unsigned long)(n ? n->start_mark.column + 1 : 0), key ? key : "",
-                      key ? ": " : "", msg);
-}
-
-static const char *scalar(const yaml_node_t *n) {
-    return n && n->type == YAML_SCALAR_NODE ? (const char *)n->data.scalar.value : NULL;
-}
-
-/* a scalar naming a file or folder: a string, not a number, a boolean or null */
-static bool plain_null(const yaml_node_t *n) {
-    const char *v = scalar(n);
-    return v && n->data.scalar.style == YAML_PLAIN_SCALAR_STYLE &&
-           (!v[0] || strcmp(v, "~") == 0 || strcasecmp(v, "null") == 0);
-}
+/* (vg_yctx, vg_yaml_err and the scalar helpers: yamlx.h, shared with the service
+ * configuration) */
 
 static vg_status add_entry(vg_yolo_spec *s, int k, const char *root, const char *value,
-                           const yctx *y, const yaml_node_t *n) {
+                           const vg_yctx *y, const yaml_node_t *n) {
     if (s->n_entries[k] >= YOLO_MAX_ENTRIES)
-        return yerr(y, n, split_key[k], "more than %d entries", YOLO_MAX_ENTRIES);
+        return vg_yaml_err(y, n, split_key[k], "more than %d entries", YOLO_MAX_ENTRIES);
     char *p = vg_path_join(root, value);
     if (!p) return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
     if (!exists(p) && strncmp(value, "../", 3) == 0) {
@@ -150,7 +123,7 @@ static vg_status add_entry(vg_yolo_spec *s, int k, const char *root, const char 
         }
     }
     if (!exists(p)) {
-        vg_status st = yerr(y, n, split_key[k], "%s: no such folder or list file", p);
+        vg_status st = vg_yaml_err(y, n, split_key[k], "%s: no such folder or list file", p);
         free(p);
         return st;
     }
@@ -164,16 +137,16 @@ static vg_status add_entry(vg_yolo_spec *s, int k, const char *root, const char 
     return VG_OK;
 }
 
-static vg_status read_names(vg_yolo_spec *s, const yctx *y, yaml_node_t *n) {
+static vg_status read_names(vg_yolo_spec *s, const vg_yctx *y, yaml_node_t *n) {
     int count = 0;
     if (n->type == YAML_SEQUENCE_NODE)
         count = (int)(n->data.sequence.items.top - n->data.sequence.items.start);
     else if (n->type == YAML_MAPPING_NODE)
         count = (int)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
     else
-        return yerr(y, n, "names", "expected a list of class names or a map id: name");
+        return vg_yaml_err(y, n, "names", "expected a list of class names or a map id: name");
     if (count < 1 || count > VG_MAX_CLASSES)
-        return yerr(y, n, "names", "%d classes (1 to %d)", count, VG_MAX_CLASSES);
+        return vg_yaml_err(y, n, "names", "%d classes (1 to %d)", count, VG_MAX_CLASSES);
     s->names = vg_calloc((size_t)count, sizeof *s->names);
     if (!s->names) return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
     s->n_names = count;
@@ -186,22 +159,22 @@ static vg_status read_names(vg_yolo_spec *s, const yctx *y, yaml_node_t *n) {
             yaml_node_pair_t *pr = &n->data.mapping.pairs.start[i];
             yaml_node_t *k = yaml_document_get_node(y->doc, pr->key);
             v = yaml_document_get_node(y->doc, pr->value);
-            const char *ks = scalar(k);
+            const char *ks = vg_yaml_scalar(k);
             char *end = NULL;
             long l = ks ? strtol(ks, &end, 10) : -1;
             if (!ks || end == ks || *end || l < 0 || l >= count)
-                return yerr(y, k, "names", "class id '%s' is not an integer in 0..%d",
+                return vg_yaml_err(y, k, "names", "class id '%s' is not an integer in 0..%d",
                             ks ? ks : "?", count - 1);
             id = (int)l;
         }
-        const char *name = scalar(v);
-        if (!name || !name[0]) return yerr(y, v, "names", "class %d: expected a name", id);
+        const char *name = vg_yaml_scalar(v);
+        if (!name || !name[0]) return vg_yaml_err(y, v, "names", "class %d: expected a name", id);
         if (strchr(name, '/') || strchr(name, '\n'))
-            return yerr(y, v, "names", "class name '%s' contains '/' or a line break", name);
-        if (s->names[id]) return yerr(y, v, "names", "class id %d given twice", id);
+            return vg_yaml_err(y, v, "names", "class name '%s' contains '/' or a line break", name);
+        if (s->names[id]) return vg_yaml_err(y, v, "names", "class id %d given twice", id);
         for (int j = 0; j < count; j++)
             if (s->names[j] && strcmp(s->names[j], name) == 0)
-                return yerr(y, v, "names", "class name '%s' given twice", name);
+                return vg_yaml_err(y, v, "names", "class name '%s' given twice", name);
         if (!(s->names[id] = dup_s(name))) return vg_err_set(y->err, VG_ERR_NOMEM, "out of memory");
     }
     return VG_OK;
@@ -223,7 +196,7 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
     yaml_parser_t parser;
     yaml_document_t doc;
     bool have_doc = false;
-    yctx y = {&doc, s->yaml, err};
+    vg_yctx y = {&doc, s->yaml, err};
     if (!yaml_parser_initialize(&parser)) {
         free(data);
         vg_yolo_spec_free(s);
@@ -240,13 +213,13 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
     }
     yaml_node_t *top = have_doc ? yaml_document_get_root_node(&doc) : NULL;
     if (st == VG_OK && (!top || top->type != YAML_MAPPING_NODE))
-        st = yerr(&y, top, NULL, "expected a mapping with train, val, names (a YOLO data.yaml)");
+        st = vg_yaml_err(&y, top, NULL, "expected a mapping with train, val, names (a YOLO data.yaml)");
     yaml_node_t *kv[VG_YOLO_SPLITS] = {NULL, NULL, NULL}, *names = NULL, *nc = NULL, *root = NULL;
     for (yaml_node_pair_t *pr = st == VG_OK ? top->data.mapping.pairs.start : NULL;
          pr && pr < top->data.mapping.pairs.top && st == VG_OK; pr++) {
         yaml_node_t *k = yaml_document_get_node(&doc, pr->key);
         yaml_node_t *v = yaml_document_get_node(&doc, pr->value);
-        const char *ks = scalar(k);
+        const char *ks = vg_yaml_scalar(k);
         if (!ks) continue;
         for (int i = 0; i < VG_YOLO_SPLITS; i++)
             if (strcmp(ks, split_key[i]) == 0) kv[i] = v;
@@ -260,9 +233,9 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
     }
     if (st == VG_OK) {
         char *ydir = dir_of(s->yaml);
-        const char *rv = root && !plain_null(root) ? scalar(root) : NULL;
-        if (root && !plain_null(root) && !rv)
-            st = yerr(&y, root, "path", "expected a folder name");
+        const char *rv = root && !vg_yaml_null(root) ? vg_yaml_scalar(root) : NULL;
+        if (root && !vg_yaml_null(root) && !rv)
+            st = vg_yaml_err(&y, root, "path", "expected a folder name");
         else
             s->root = ydir ? (rv ? vg_path_join(ydir, rv) : dup_s(ydir)) : NULL;
         free(ydir);
@@ -272,40 +245,40 @@ vg_status vg_yolo_spec_read(const char *path, vg_yolo_spec *s, vg_err *err) {
         for (size_t n = s->root ? strlen(s->root) : 0; n > 1 && s->root[n - 1] == '/'; n--)
             s->root[n - 1] = 0;
         if (st == VG_OK && !is_dir(s->root))
-            st = yerr(&y, root, "path", "%s: no such folder", s->root);
+            st = vg_yaml_err(&y, root, "path", "%s: no such folder", s->root);
     }
-    if (st == VG_OK && !names) st = yerr(&y, top, NULL, "no 'names' key (the class names)");
+    if (st == VG_OK && !names) st = vg_yaml_err(&y, top, NULL, "no 'names' key (the class names)");
     if (st == VG_OK) st = read_names(s, &y, names);
     if (st == VG_OK && nc) {
-        const char *v = scalar(nc);
+        const char *v = vg_yaml_scalar(nc);
         char *end = NULL;
         long l = v ? strtol(v, &end, 10) : -1;
         if (!v || end == v || *end)
-            st = yerr(&y, nc, "nc", "expected an integer");
+            st = vg_yaml_err(&y, nc, "nc", "expected an integer");
         else if (l != s->n_names)
-            st = yerr(&y, nc, "nc", "%ld, but 'names' lists %d classes", l, s->n_names);
+            st = vg_yaml_err(&y, nc, "nc", "%ld, but 'names' lists %d classes", l, s->n_names);
     }
     for (int k = 0; k < VG_YOLO_SPLITS && st == VG_OK; k++) {
         yaml_node_t *v = kv[k];
-        if (!v || plain_null(v)) continue;
+        if (!v || vg_yaml_null(v)) continue;
         if (v->type == YAML_SCALAR_NODE) {
-            st = add_entry(s, k, s->root, scalar(v), &y, v);
+            st = add_entry(s, k, s->root, vg_yaml_scalar(v), &y, v);
         } else if (v->type == YAML_SEQUENCE_NODE) {
             for (yaml_node_item_t *it = v->data.sequence.items.start;
                  it < v->data.sequence.items.top && st == VG_OK; it++) {
                 yaml_node_t *e = yaml_document_get_node(&doc, *it);
-                if (plain_null(e)) continue; /* `~` or an empty item names nothing */
-                if (!scalar(e))
-                    st = yerr(&y, e, split_key[k], "expected a folder or list file");
+                if (vg_yaml_null(e)) continue; /* `~` or an empty item names nothing */
+                if (!vg_yaml_scalar(e))
+                    st = vg_yaml_err(&y, e, split_key[k], "expected a folder or list file");
                 else
-                    st = add_entry(s, k, s->root, scalar(e), &y, e);
+                    st = add_entry(s, k, s->root, vg_yaml_scalar(e), &y, e);
             }
         } else {
-            st = yerr(&y, v, split_key[k], "expected a folder, a list file, or a list of them");
+            st = vg_yaml_err(&y, v, split_key[k], "expected a folder, a list file, or a list of them");
         }
     }
     if (st == VG_OK && s->n_entries[0] + s->n_entries[1] + s->n_entries[2] == 0)
-        st = yerr(&y, top, NULL, "no train, val or test images named");
+        st = vg_yaml_err(&y, top, NULL, "no train, val or test images named");
     if (have_doc) yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(data);

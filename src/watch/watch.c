@@ -321,7 +321,55 @@ typedef struct {
     int64_t frame;
     double pts;
     bool src_lost_published;
+    uint8_t *maskmap; /* mask_w x mask_h: 1 where a mask covers the pixel */
+    int mask_w, mask_h;
 } loop_ctx;
+
+/* even-odd rule: is (x, y) inside the polygon? */
+static bool inside(const vg_mask *p, float x, float y);
+
+void vg_watch_mask_map(const vg_mask *masks, int n, int w, int h, uint8_t *map) {
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            float fx = (x + 0.5f) / (float)w, fy = (y + 0.5f) / (float)h;
+            bool in = false;
+            for (int k = 0; k < n && !in; k++) in = inside(&masks[k], fx, fy);
+            map[(size_t)y * w + x] = in;
+        }
+}
+
+static bool inside(const vg_mask *p, float x, float y) {
+    bool in = false;
+    for (int i = 0, j = p->n - 1; i < p->n; j = i++) {
+        float xi = p->xy[i][0], yi = p->xy[i][1], xj = p->xy[j][0], yj = p->xy[j][1];
+        if ((yi > y) != (yj > y) && x < (xj - xi) * (y - yi) / (yj - yi) + xi) in = !in;
+    }
+    return in;
+}
+
+/* The masks of the camera: their pixels (by their centres) take the model's input mean, so the
+ * network sees nothing there (a zero input after normalisation). The map is made again when
+ * the frame size changes. */
+static vg_status apply_masks(loop_ctx *c, vg_image *img, vg_err *err) {
+    const vg_watch_opts *o = c->o;
+    if (o->n_masks <= 0 || !img->rgb) return VG_OK;
+    if (img->w != c->mask_w || img->h != c->mask_h) {
+        free(c->maskmap);
+        c->mask_w = c->mask_h = 0;
+        c->maskmap = vg_malloc((size_t)img->w * (size_t)img->h);
+        if (!c->maskmap) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        vg_watch_mask_map(o->masks, o->n_masks, img->w, img->h, c->maskmap);
+        c->mask_w = img->w, c->mask_h = img->h;
+    }
+    uint8_t fill[3];
+    for (int k = 0; k < 3; k++) {
+        float v = c->m->input.mean[k];
+        fill[k] = (uint8_t)(v < 0 ? 0 : v > 255 ? 255 : v + 0.5f);
+    }
+    for (size_t i = 0; i < (size_t)img->w * img->h; i++)
+        if (c->maskmap[i]) memcpy(img->rgb + 3 * i, fill, 3);
+    return VG_OK;
+}
 
 static void wlog(const loop_ctx *c, const char *fmt, ...) VG_PRINTF(2, 3);
 static void wlog(const loop_ctx *c, const char *fmt, ...) {
@@ -380,7 +428,8 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
                        ? *p
                        : '_';
     cls[k] = 0;
-    snprintf(path, n, "%s/vigie-%sZ-f%lld-%s.jpg", o->snapshots, stamp, (long long)c->frame, cls);
+    snprintf(path, n, "%s/vigie-%s%s%sZ-f%lld-%s.jpg", o->snapshots, o->camera ? o->camera : "",
+             o->camera ? "-" : "", stamp, (long long)c->frame, cls);
     vg_err e;
     vg_image over = {0, 0, NULL};
     const vg_image *img = frame;
@@ -415,7 +464,13 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
 static void emit(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev) {
     static const char *names[] = {"", "alarm_start", "alarm_update", "alarm_end"};
     char js[2048] = "";
-    cat(js, sizeof js, "{\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\",\"class\":",
+    cat(js, sizeof js, "{");
+    if (c->o->camera) {
+        cat(js, sizeof js, "\"camera\":");
+        vg_watch_json_str(js, sizeof js, c->o->camera);
+        cat(js, sizeof js, ",");
+    }
+    cat(js, sizeof js, "\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\",\"class\":",
         unix_now(), ev->t, (long long)c->frame, names[ev->kind]);
     vg_watch_json_str(js, sizeof js, vg_model_label(c->m, ev->cls));
     cat(js, sizeof js, ",\"p\":%.4f", ev->p);
@@ -555,6 +610,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         pthread_cond_broadcast(&mb->cv);
         pthread_mutex_unlock(&mb->mu);
         vg_err e;
+        if ((st = apply_masks(&c, &work, err)) != VG_OK) break;
         vg_status cs =
             n_views == 1
                 ? vg_runner_classify(r, &work, probs, (size_t)info.n_classes, &e)
@@ -626,6 +682,7 @@ done:
     vg_watch_source_free(src);
     vg_runner_free(r);
     vg_watch_alarm_free(&c.alarm);
+    free(c.maskmap);
     free(c.map);
     free(c.is_alarm);
     free(probs);

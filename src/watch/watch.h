@@ -24,6 +24,10 @@ vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_a
 
 
 
+/* The pixels of a w x h frame that masks cover (vg_mask: by their centres, even-odd rule):
+ * map[y * w + x] = 1 there, else 0. */
+void vg_watch_mask_map(const vg_mask *masks, int n, int w, int h, uint8_t *map);
+
 /* Appends the JSON string literal of s (quotes included) to buf (size n, NUL-terminated). */
 void vg_watch_json_str(char *buf, size_t n, const char *s);
 

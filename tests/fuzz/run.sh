@@ -6,7 +6,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-20}
 SHARED=${VIGIE_SHARED:-../shared}
 C=build-fuzz/corpus
-mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" build-fuzz/crashes
+mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" "$C/config" build-fuzz/crashes
 cp tests/fixtures/*.tflite "$C/tflite/" 2>/dev/null || true
 [ -d "$SHARED/models/testimages" ] && cp "$SHARED"/models/testimages/*.jpg "$C/image/" 2>/dev/null || true
 for f in tests/fixtures/*.tflite; do
@@ -30,7 +30,11 @@ printf '\x10%s\n%s' '3 0.5 0.5 1 1' '7 0.2 0.3 0.01 0.02 0.7 0.1 0.9 0.3 0.4 0.5
   '  version: 1' '  url: https://universe.roboflow.com/w/p/dataset/1'; } >"$C/yolo/roboflow.yaml"
 { printf '\x03'; printf '%s\n' 'path: .' 'train: [., data.yaml]' 'val: data.yaml' 'test:' \
   'names:' '  0: fire' '  1: smoke' "  2: 'neutral scene'"; } >"$C/yolo/names-map.yaml"
-for t in image tflite vgm huff yolo; do
+# config: the documented example, and a small file with masks and MQTT
+cp examples/vigie.yaml "$C/config/example.yaml"
+printf '%s\n' 'model: m.vge' 'mqtt: {host: h, port: 1883}' 'cameras:' '  a:' '    source: x' \
+  '    masks: [[[0, 0], [1, 0], [1, 1]]]' '    on: 0.7' >"$C/config/small.yaml"
+for t in image tflite vgm huff yolo config; do
   [ -x build-fuzz/fuzz_$t ] || continue
   echo "fuzz: $t for ${SECONDS_EACH}s"
   build-fuzz/fuzz_$t "$C/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \
