@@ -46,7 +46,8 @@ typedef struct {
 static void on_log(void *ud, const char *line) {
     const ui *u = ud;
     /* notes would only clutter JSON; warnings (not a held-out measure) always show */
-    if (!u->json || strncmp(line, "warning", 7) == 0) fprintf(stderr, "vigie %s: %s\n", u->cmd, line);
+    if (!u->json || strncmp(line, "warning", 7) == 0)
+        fprintf(stderr, "vigie %s: %s\n", u->cmd, line);
 }
 
 static void on_bad(void *ud, const char *path, const char *msg) {
@@ -60,7 +61,8 @@ static void print_json(const char *model, const vg_eval_report *r, const vg_eval
     bool several = r->n_sources > 1;
     printf("{\"model\":");
     cli_json_str(stdout, model);
-    printf(",\"n\":%d,\"skipped\":%d,\"accuracy\":%.6f,\"classes\":[", r->n, r->skipped, mt->accuracy);
+    printf(",\"n\":%d,\"skipped\":%d,\"accuracy\":%.6f,\"classes\":[", r->n, r->skipped,
+           mt->accuracy);
     for (int k = 0; k < C; k++) {
         printf("%s", k ? "," : "");
         cli_json_str(stdout, r->labels[k]);
@@ -75,7 +77,8 @@ static void print_json(const char *model, const vg_eval_report *r, const vg_eval
     printf("},\"confusion\":[");
     for (int i = 0; i < C; i++) {
         printf("%s[", i ? "," : "");
-        for (int j = 0; j < C; j++) printf("%s%d", j ? "," : "", mt->confusion[i * C + j]);
+        for (int j = 0; j < C; j++)
+            printf("%s%d", j ? "," : "", mt->confusion[i * C + j]);
         printf("]");
     }
     printf("]");
@@ -105,9 +108,10 @@ static void print_json(const char *model, const vg_eval_report *r, const vg_eval
     printf("]");
     if (c->box_free_crops > 0) {
         int nc = 0, na = 0;
-        for (int s = 0; s < r->n_sources; s++) nc += r->sources[s].crops, na += r->sources[s].crop_alarms;
-        printf(",\"box_free_crops\":{\"n\":%d,\"false_alarms\":%d,\"false_alarm_rate\":%.6f}", nc, na,
-               nc ? (double)na / nc : 0.0);
+        for (int s = 0; s < r->n_sources; s++)
+            nc += r->sources[s].crops, na += r->sources[s].crop_alarms;
+        printf(",\"box_free_crops\":{\"n\":%d,\"false_alarms\":%d,\"false_alarm_rate\":%.6f}", nc,
+               na, nc ? (double)na / nc : 0.0);
     }
     printf(",\"misclassified\":[");
     for (int i = 0; i < r->n_misses; i++) {
@@ -129,8 +133,10 @@ static void print_json(const char *model, const vg_eval_report *r, const vg_eval
 
 /* "0.9500 (19/20)", or "-" without such images */
 static void frac(char *buf, size_t n, double v, int hit, int all) {
-    if (all) snprintf(buf, n, "%.4f (%d/%d)", v, hit, all);
-    else snprintf(buf, n, "-");
+    if (all)
+        snprintf(buf, n, "%.4f (%d/%d)", v, hit, all);
+    else
+        snprintf(buf, n, "-");
 }
 
 static void print_text(const char *model, const vg_eval_report *r, const vg_eval_cfg *c) {
@@ -138,40 +144,44 @@ static void print_text(const char *model, const vg_eval_report *r, const vg_eval
     int C = r->n_classes, no_alarm = mt->no_alarm;
     bool several = r->n_sources > 1;
     if (several)
-        printf("model %s on %d datasets: %d images (%d skipped), %.1f images/s\n", model, r->n_sources,
-               r->n, r->skipped, r->images_per_s);
+        printf("model %s on %d datasets: %d images (%d skipped), %.1f images/s\n", model,
+               r->n_sources, r->n, r->skipped, r->images_per_s);
     else
-        printf("model %s on %s%s%s: %d images (%d skipped), %.1f images/s\n", model, r->sources[0].root,
-               r->sources[0].list ? ", list " : "", r->sources[0].list ? r->sources[0].list : "", r->n,
-               r->skipped, r->images_per_s);
-    printf("accuracy %.4f\n\n%-16s %9s %9s %9s %6s\n", mt->accuracy, "class", "precision", "recall", "f1",
-           "n");
+        printf("model %s on %s%s%s: %d images (%d skipped), %.1f images/s\n", model,
+               r->sources[0].root, r->sources[0].list ? ", list " : "",
+               r->sources[0].list ? r->sources[0].list : "", r->n, r->skipped, r->images_per_s);
+    printf("accuracy %.4f\n\n%-16s %9s %9s %9s %6s\n", mt->accuracy, "class", "precision", "recall",
+           "f1", "n");
     for (int k = 0; k < C; k++)
-        printf("%-16s %9.4f %9.4f %9.4f %6d\n", r->labels[k], mt->precision[k], mt->recall[k], mt->f1[k],
-               r->count[k]);
+        printf("%-16s %9.4f %9.4f %9.4f %6d\n", r->labels[k], mt->precision[k], mt->recall[k],
+               mt->f1[k], r->count[k]);
     printf("\nconfusion (rows: true class, columns: predicted)\n%-16s", "");
-    for (int k = 0; k < C; k++) printf(" %9.9s", r->labels[k]);
+    for (int k = 0; k < C; k++)
+        printf(" %9.9s", r->labels[k]);
     printf("\n");
     for (int i = 0; i < C; i++) {
         printf("%-16s", r->labels[i]);
-        for (int j = 0; j < C; j++) printf(" %9d", mt->confusion[i * C + j]);
+        for (int j = 0; j < C; j++)
+            printf(" %9d", mt->confusion[i * C + j]);
         printf("\n");
     }
     if (no_alarm >= 0)
         printf("\nalarm (1 - p(%s) >= %.3f): recall %.4f (%d images with an alarm class), "
                "false alarms %.4f (%d %s images), precision %.4f, AUC %.4f\n",
-               r->labels[no_alarm], mt->threshold, mt->alarm_recall, mt->alarm_pos, mt->false_alarm_rate,
-               mt->alarm_neg, r->labels[no_alarm], mt->alarm_precision, mt->auc);
+               r->labels[no_alarm], mt->threshold, mt->alarm_recall, mt->alarm_pos,
+               mt->false_alarm_rate, mt->alarm_neg, r->labels[no_alarm], mt->alarm_precision,
+               mt->auc);
     char ar[32], fa[32];
     if (several) {
-        printf("\nper dataset%s:\n  %-22s %6s %6s %9s %19s %19s\n", no_alarm >= 0 ? " (same threshold)" : "",
-               "data", "split", "images", "accuracy", "alarm recall", "false alarms");
+        printf("\nper dataset%s:\n  %-22s %6s %6s %9s %19s %19s\n",
+               no_alarm >= 0 ? " (same threshold)" : "", "data", "split", "images", "accuracy",
+               "alarm recall", "false alarms");
         for (int s = 0; s < r->n_sources; s++) {
             const vg_eval_part *p = &r->sources[s].part;
             frac(ar, sizeof ar, p->alarm_recall, p->alarm_hit, p->alarm_pos);
             frac(fa, sizeof fa, p->false_alarm_rate, p->alarm_false, p->alarm_neg);
-            printf("  %-22.22s %6s %6d %9.4f %19s %19s\n", r->sources[s].name, r->sources[s].split, p->n,
-                   p->accuracy, ar, fa);
+            printf("  %-22.22s %6s %6d %9.4f %19s %19s\n", r->sources[s].name, r->sources[s].split,
+                   p->n, p->accuracy, ar, fa);
         }
     }
     for (int s = 0; s < r->n_sources && c->box_free_crops > 0; s++)
@@ -198,8 +208,8 @@ static void print_text(const char *model, const vg_eval_report *r, const vg_eval
     for (int i = 0; i < r->n_misses; i++) {
         const vg_eval_miss *x = &r->misses[i];
         char name[1024];
-        snprintf(name, sizeof name, "%s%s%s", several ? r->sources[x->source].name : "", several ? "/" : "",
-                 x->image);
+        snprintf(name, sizeof name, "%s%s%s", several ? r->sources[x->source].name : "",
+                 several ? "/" : "", x->image);
         printf("  %-60s true %-8s predicted %-8s %.1f%%\n", name, r->labels[x->truth],
                r->labels[x->predicted], 100.0 * x->p);
     }
@@ -242,16 +252,19 @@ int cmd_eval(int argc, char **argv) {
     c.runner.threads = (int)threads, c.box_free_crops = (int)n_crops, c.recall_target = target;
     c.threshold = cli_get(&a, "--threshold") ? (float)thr_opt : -1;
     vg_err err;
-    if (cli_get(&a, "--tiles") && vg_tiles_parse(cli_get(&a, "--tiles"), &c.tile_rows, &c.tile_cols, &err) != VG_OK) {
+    if (cli_get(&a, "--tiles") &&
+        vg_tiles_parse(cli_get(&a, "--tiles"), &c.tile_rows, &c.tile_cols, &err) != VG_OK) {
         cli_error(a.cmd, "--tiles: %s", err.msg);
         return CLI_USAGE;
     }
     const char *split_opt = cli_get(&a, "--split");
     if (split_opt) {
         static const char *const names[] = {"test", "val", "train", "all"};
-        static const vg_eval_split splits[] = {VG_EVAL_TEST, VG_EVAL_VAL, VG_EVAL_TRAIN, VG_EVAL_ALL};
+        static const vg_eval_split splits[] = {VG_EVAL_TEST, VG_EVAL_VAL, VG_EVAL_TRAIN,
+                                               VG_EVAL_ALL};
         int k = 0;
-        while (k < 4 && strcmp(split_opt, names[k]) != 0) k++;
+        while (k < 4 && strcmp(split_opt, names[k]) != 0)
+            k++;
         if (k == 4) {
             cli_error(a.cmd, "--split: expected test, val, train or all, got '%s'", split_opt);
             return CLI_USAGE;
@@ -271,14 +284,16 @@ int cmd_eval(int argc, char **argv) {
         cli_error(a.cmd, "%s", err.msg);
         return CLI_FAIL;
     }
-    if (u.json) print_json(a.pos[0], &r, &c);
-    else print_text(a.pos[0], &r, &c);
+    if (u.json)
+        print_json(a.pos[0], &r, &c);
+    else
+        print_text(a.pos[0], &r, &c);
     int status = CLI_OK;
     if (plot) {
         char roc[1100];
         size_t L = strlen(plot);
-        snprintf(roc, sizeof roc, "%.*s.roc.png", (int)(L > 4 && !strcmp(plot + L - 4, ".png") ? L - 4 : L),
-                 plot);
+        snprintf(roc, sizeof roc, "%.*s.roc.png",
+                 (int)(L > 4 && !strcmp(plot + L - 4, ".png") ? L - 4 : L), plot);
         bool alarm = r.metrics.no_alarm >= 0;
         if (vg_eval_report_plot(&r, plot, roc, &err) != VG_OK) {
             cli_error(a.cmd, "%s", err.msg);

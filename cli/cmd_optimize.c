@@ -69,7 +69,8 @@ static void bar(void *ud, const char *what, int done, int total) {
     u->last = now;
     int width = 24, fill = total ? (int)((double)done / total * width) : 0;
     char b[32];
-    for (int i = 0; i < width; i++) b[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
+    for (int i = 0; i < width; i++)
+        b[i] = i < fill ? '=' : (i == fill ? '>' : ' ');
     b[width] = 0;
     int k = fprintf(stderr, "\r%s [%s] %d/%d", what, b, done, total);
     if (k < u->len) fprintf(stderr, "%*s", u->len - k, "");
@@ -111,50 +112,59 @@ static void print_report(const vg_optimize_report *rep) {
     int C = rep->n_classes;
     const vg_optimize_step *base = &rep->steps[0];
     printf("\n%-26s %6s", "step", "acc");
-    for (int c = 0; c < C; c++) printf(" %7.7s", rep->labels[c]);
-    printf(" %6s %6s %6s %9s %6s %6s %8s\n", "agree", "alarm", "FAR", "size", "size%", "sparse", "ms(1T)");
+    for (int c = 0; c < C; c++)
+        printf(" %7.7s", rep->labels[c]);
+    printf(" %6s %6s %6s %9s %6s %6s %8s\n", "agree", "alarm", "FAR", "size", "size%", "sparse",
+           "ms(1T)");
     for (int i = 0; i < rep->n_steps; i++) {
         const vg_optimize_step *r = &rep->steps[i];
         printf("%-26s", r->name);
         if (r->evaluated) {
             printf(" %6.3f", r->accuracy);
-            for (int c = 0; c < C; c++) printf(" %7.3f", r->recall[c]);
+            for (int c = 0; c < C; c++)
+                printf(" %7.3f", r->recall[c]);
             printf(" %6.3f %6.3f %6.3f", r->agree, r->alarm_recall, r->false_alarm_rate);
         } else {
             printf(" %6s", "-");
-            for (int c = 0; c < C; c++) printf(" %7s", "-");
+            for (int c = 0; c < C; c++)
+                printf(" %7s", "-");
             printf(" %6s %6s %6s", "-", "-", "-");
         }
         printf(" %8.2fM %5.1f%% %5.1f%% %8.2f\n", r->bytes / 1048576.0,
                base->bytes > 0 ? 100.0 * r->bytes / base->bytes : 0, 100 * r->sparsity, r->ms);
     }
-    printf("(recall per class; agree: top-1 agreement with the float model; alarm / FAR: alarm recall\n"
-           " and false-alarm rate at the model's threshold; size: as an engine file; ms: median latency,\n"
+    printf("(recall per class; agree: top-1 agreement with the float model; alarm / FAR: alarm "
+           "recall\n"
+           " and false-alarm rate at the model's threshold; size: as an engine file; ms: median "
+           "latency,\n"
            " one thread, one 224x224 image)\n");
 }
 
 int cmd_optimize(int argc, char **argv) {
-    cli_args a = {.cmd = "optimize",
-                  .synopsis = "MODEL -o OUT.vge [--int8] [--prune S] [--prune-channels F] [--clusters K] [options]",
-                  .summary =
-                      "Optimizes a trained model for deployment, as TensorRT does on a Jetson: folds\n"
-                      "batch-norm, then in this order removes whole channels (--prune-channels),\n"
-                      "prunes single weights (--prune, gradually during fine-tuning), shares weights\n"
-                      "by k-means (--clusters), fine-tunes after each of these when --finetune-data\n"
-                      "is given, quantizes to int8 with calibration (--int8), and writes an engine\n"
-                      "file (.vge) that predict, eval, bench and info accept. With --val-data it ends\n"
-                      "with a table: accuracy, per-class recall, agreement with the float model, size,\n"
-                      "sparsity and latency for the float model and after every step.\n"
-                      "Example (README):\n"
-                      "  vigie optimize fire.vgm -o fire.vge --int8 \\\n"
-                      "    --finetune-data ../shared/data/firesmoke-cctv \\\n"
-                      "    --finetune-list ../shared/data/firesmoke-cctv/splits/train.txt \\\n"
-                      "    --finetune-val-list ../shared/data/firesmoke-cctv/splits/val.txt \\\n"
-                      "    --val-data ../shared/data/firesmoke-cctv --val-list ../shared/data/firesmoke-cctv/splits/test.txt",
-                  .opts = opts,
-                  .n_opts = sizeof opts / sizeof opts[0],
-                  .min_pos = 1,
-                  .max_pos = 1};
+    cli_args a = {
+        .cmd = "optimize",
+        .synopsis =
+            "MODEL -o OUT.vge [--int8] [--prune S] [--prune-channels F] [--clusters K] [options]",
+        .summary =
+            "Optimizes a trained model for deployment, as TensorRT does on a Jetson: folds\n"
+            "batch-norm, then in this order removes whole channels (--prune-channels),\n"
+            "prunes single weights (--prune, gradually during fine-tuning), shares weights\n"
+            "by k-means (--clusters), fine-tunes after each of these when --finetune-data\n"
+            "is given, quantizes to int8 with calibration (--int8), and writes an engine\n"
+            "file (.vge) that predict, eval, bench and info accept. With --val-data it ends\n"
+            "with a table: accuracy, per-class recall, agreement with the float model, size,\n"
+            "sparsity and latency for the float model and after every step.\n"
+            "Example (README):\n"
+            "  vigie optimize fire.vgm -o fire.vge --int8 \\\n"
+            "    --finetune-data ../shared/data/firesmoke-cctv \\\n"
+            "    --finetune-list ../shared/data/firesmoke-cctv/splits/train.txt \\\n"
+            "    --finetune-val-list ../shared/data/firesmoke-cctv/splits/val.txt \\\n"
+            "    --val-data ../shared/data/firesmoke-cctv --val-list "
+            "../shared/data/firesmoke-cctv/splits/test.txt",
+        .opts = opts,
+        .n_opts = sizeof opts / sizeof opts[0],
+        .min_pos = 1,
+        .max_pos = 1};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
     ui u = {cli_flag(&a, "--quiet"), isatty(2) != 0, 0, 0};
@@ -174,7 +184,8 @@ int cmd_optimize(int argc, char **argv) {
     long cimages, k, epochs, batch, threads, seed, cmin;
     double pct, sparsity, chan, lr, distill, ema;
     if (!cli_int(&a, "--calib-images", c.calib_images, 1, 100000, &cimages) ||
-        !cli_int(&a, "--clusters", 0, 2, 256, &k) || !cli_int(&a, "--epochs", c.epochs, 1, 1000, &epochs) ||
+        !cli_int(&a, "--clusters", 0, 2, 256, &k) ||
+        !cli_int(&a, "--epochs", c.epochs, 1, 1000, &epochs) ||
         !cli_int(&a, "--batch", c.batch, 1, 4096, &batch) ||
         !cli_int(&a, "--threads", c.threads, 1, 256, &threads) ||
         !cli_int(&a, "--seed", (long)c.seed, 0, 0x7fffffff, &seed) ||
@@ -193,8 +204,10 @@ int cmd_optimize(int argc, char **argv) {
     c.prune = (float)sparsity, c.prune_channels = (float)chan;
     c.lr = (float)lr, c.distill = (float)distill, c.ema = (float)ema;
     c.unfused = cli_unfused != 0;
-    if (cli_get(&a, "--calibrator") && !vg_calibrator_parse(cli_get(&a, "--calibrator"), &c.calibrator)) {
-        cli_error(a.cmd, "--calibrator %s: use minmax, percentile or entropy", cli_get(&a, "--calibrator"));
+    if (cli_get(&a, "--calibrator") &&
+        !vg_calibrator_parse(cli_get(&a, "--calibrator"), &c.calibrator)) {
+        cli_error(a.cmd, "--calibrator %s: use minmax, percentile or entropy",
+                  cli_get(&a, "--calibrator"));
         return CLI_USAGE;
     }
     vg_err err;
@@ -219,11 +232,12 @@ int cmd_optimize(int argc, char **argv) {
         return CLI_FAIL;
     }
     if (c.n_report > 0) print_report(&rep);
-    printf("wrote %s: %.2f MB (float model %.2f MB): weights %.2f MB (%d int8, %d clustered, %d float "
-           "layers, %d sparse), other %.2f MB, in %.1f s\n",
-           c.out, rep.file_bytes / 1048576.0, rep.steps[0].bytes / 1048576.0,
-           rep.weight_bytes / 1048576.0, rep.int8_layers, rep.cluster_layers, rep.f32_layers,
-           rep.sparse_layers, rep.other_bytes / 1048576.0, rep.seconds);
+    printf(
+        "wrote %s: %.2f MB (float model %.2f MB): weights %.2f MB (%d int8, %d clustered, %d float "
+        "layers, %d sparse), other %.2f MB, in %.1f s\n",
+        c.out, rep.file_bytes / 1048576.0, rep.steps[0].bytes / 1048576.0,
+        rep.weight_bytes / 1048576.0, rep.int8_layers, rep.cluster_layers, rep.f32_layers,
+        rep.sparse_layers, rep.other_bytes / 1048576.0, rep.seconds);
     vg_optimize_report_free(&rep);
     return CLI_OK;
 }

@@ -1,7 +1,12 @@
-/* vigie.h — public API of libvigie, a small C11 engine that runs (and later trains and
- * compresses) MobileNetV2-style image classifiers on edge computers.
+/* vigie.h — public API of libvigie, a small C11 library that runs, trains, compresses and
+ * evaluates MobileNetV2-style image classifiers on edge computers, and watches cameras with
+ * them (fire and smoke alarms).
  *
- * This header is the manual. Everything the `vigie` command line does goes through it.
+ * This header is the manual, and the whole contract: the `vigie` command line is compiled
+ * against it alone. Sections, in order: status and errors, images, models, import,
+ * inference, tiles, training, evaluation, optimization, cancellation, watching cameras, the
+ * service configuration, misc. Inference is libvigie.a; training, evaluation and
+ * optimization libvigie_train.a; watching libvigie_watch.a (docs/ARCHITECTURE.md).
  *
  * QUICK START
  *     vg_err err;
@@ -337,7 +342,7 @@ vg_status vg_runner_classify_tiles(vg_runner *r, const vg_image *img, int rows, 
                                    const uint8_t *is_alarm, float *probs, size_t n_probs,
                                    float *per_view, size_t n_per_view, int *best_view, vg_err *err);
 
-/* ---- training --------------------------------------------------------------------------- */
+/* ---- training ----------------------------------------------------------------------------- */
 /* Transfer learning on the device (libvigie_train.a): a dataset of folder-per-class trees and
  * YOLO / Roboflow detection exports, a pretrained backbone and a new classifier head, trained
  * under a memory budget with validation, early stopping, an alarm threshold chosen on the
@@ -647,7 +652,7 @@ void vg_eval_report_free(vg_eval_report *rep);
 vg_status vg_eval_report_plot(const vg_eval_report *rep, const char *path, const char *roc_path,
                               vg_err *err);
 
-/* ---- optimization ----------------------------------------------------------------------- */
+/* ---- optimization ------------------------------------------------------------------------- */
 /* What TensorRT does for a Jetson, on any board (libvigie_train.a): fold batch-norm, remove
  * whole channels, prune single weights, share weights by k-means, fine-tune after each of
  * these, quantize to int8 with calibration, and write a compact engine file (.vge) that loads
@@ -766,7 +771,7 @@ void vg_cancel_free(vg_cancel *c);
 void vg_cancel_request(vg_cancel *c);
 bool vg_cancel_requested(const vg_cancel *c); /* false for NULL */
 
-/* ---- watching cameras ----------------------------------------------------------------------- */
+/* ---- watching cameras --------------------------------------------------------------------- */
 /* `vigie watch` as a call (libvigie_watch.a: FFmpeg, libmosquitto): frames from a camera, a
  * video file or a folder of images, classified at most fps times a second (whole or through
  * tiles), smoothed into few reliable alarms, events as JSON lines with a heat-map snapshot at
@@ -794,9 +799,10 @@ typedef struct {
     double timeout;        /* live sources: seconds without data before the stream is lost */
     const char *const *av_opts; /* FFmpeg options "key=value" for opening the source */
     int n_av_opts;
-    void (*log)(void *ud, const char *msg); /* reports (reconnects, unreadable images); may be NULL */
+    /* reports (reconnects, unreadable images); may be NULL */
+    void (*log)(void *ud, const char *msg);
     void *log_ud;
-    vg_cancel *stop;       /* requested (e.g. by a signal handler): every wait returns; may be NULL */
+    vg_cancel *stop; /* requested (e.g. by a signal handler): every wait returns; may be NULL */
 } vg_watch_source_opts;
 
 vg_watch_source_opts vg_watch_source_opts_default(void);
@@ -918,7 +924,7 @@ vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_
 vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
                        vg_err *err);
 
-/* ---- the service: several cameras from one configuration file ---------------------------- */
+/* ---- the service: several cameras from one configuration file ----------------------------- */
 /* (vg_mask and VG_CAMERA_MAX_MASKS are declared with vg_watch_opts above) */
 /* `vigie watch --config FILE.yaml` (and --check-config): one YAML file describes the model,
  * the outputs, MQTT, default alarm settings and the cameras; examples/vigie.yaml documents

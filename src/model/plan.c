@@ -4,7 +4,7 @@
 #include "model/plan.h"
 
 size_t vg_plan_place(int n, const int *birth, const int *death, const size_t *size,
-                    const bool *dedicated, size_t *offset) {
+                     const bool *dedicated, size_t *offset) {
     int *slot_of = vg_malloc(sizeof(int) * (size_t)n);
     size_t *slot_size = vg_calloc((size_t)n + 1, sizeof(size_t));
     int *slot_free_at = vg_calloc((size_t)n + 1, sizeof(int));
@@ -46,8 +46,8 @@ size_t vg_plan_place(int n, const int *birth, const int *death, const size_t *si
         slot_off[s] = total;
         total += (slot_size[s] + 15) & ~(size_t)15;
     }
-    for (int i = 0; slot_off && i < n; i++) offset[i] = size[i] > 0 ? slot_off[slot_of[i]] : 0;
+    for (int i = 0; slot_off && i < n; i++)
+        offset[i] = size[i] > 0 ? slot_off[slot_of[i]] : 0;
     free(slot_off), free(slot_of), free(slot_size), free(slot_free_at), free(order);
     return total;
 }
-

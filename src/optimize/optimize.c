@@ -41,28 +41,33 @@ vg_optimize_cfg vg_optimize_cfg_default(void) {
 /* the calibration sources: cfg->calib, else the fine-tuning data's train splits */
 static int calib_sources(const vg_optimize_cfg *c, vg_source_spec *sp) {
     int n = 0;
-    for (int i = 0; i < c->n_calib && i < VG_TRAIN_MAX_DATA; i++) sp[n++] = c->calib[i];
+    for (int i = 0; i < c->n_calib && i < VG_TRAIN_MAX_DATA; i++)
+        sp[n++] = c->calib[i];
     for (int i = 0; n == 0 && i < c->n_finetune; i++) {
         if (c->finetune[i].extra) continue;
         memset(&sp[n], 0, sizeof sp[0]);
         sp[n].dir = c->finetune[i].dir;
         sp[n++].test_list = c->finetune[i].train_list;
     }
-    for (int i = 0; i < n; i++) sp[i].extra = false;
+    for (int i = 0; i < n; i++)
+        sp[i].extra = false;
     return n;
 }
 
 vg_status vg_optimize_cfg_check(const vg_optimize_cfg *c, vg_err *err) {
     if (!c->out || !*c->out) return vg_err_set(err, VG_ERR_ARG, "no output file (OUT.vge)");
     if (!(c->prune_channels >= 0 && c->prune_channels <= 0.95f))
-        return vg_err_set(err, VG_ERR_ARG, "channel pruning %g: use 0 .. 0.95", (double)c->prune_channels);
+        return vg_err_set(err, VG_ERR_ARG, "channel pruning %g: use 0 .. 0.95",
+                          (double)c->prune_channels);
     if (!(c->prune >= 0 && c->prune <= 0.99f))
         return vg_err_set(err, VG_ERR_ARG, "pruning %g: use 0 .. 0.99", (double)c->prune);
     if (c->clusters != 0 && (c->clusters < VG_CLUSTER_K_MIN || c->clusters > VG_CLUSTER_K_MAX))
-        return vg_err_set(err, VG_ERR_ARG, "clusters %d: use %d .. %d", c->clusters, VG_CLUSTER_K_MIN,
-                          VG_CLUSTER_K_MAX);
-    if (c->cluster_min < 1 || c->epochs < 1 || c->batch < 1 || c->threads < 1 || c->calib_images < 1)
-        return vg_err_set(err, VG_ERR_ARG, "cluster_min, epochs, batch, threads and calib_images must be >= 1");
+        return vg_err_set(err, VG_ERR_ARG, "clusters %d: use %d .. %d", c->clusters,
+                          VG_CLUSTER_K_MIN, VG_CLUSTER_K_MAX);
+    if (c->cluster_min < 1 || c->epochs < 1 || c->batch < 1 || c->threads < 1 ||
+        c->calib_images < 1)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "cluster_min, epochs, batch, threads and calib_images must be >= 1");
     if (!(c->lr > 0) || !(c->ema >= 0 && c->ema < 1) || !(c->distill >= 0 && c->distill <= 1))
         return vg_err_set(err, VG_ERR_ARG, "lr > 0, ema in [0, 1) and distill in [0, 1]");
     if (!(c->percentile > 50 && c->percentile <= 100))
@@ -71,17 +76,21 @@ vg_status vg_optimize_cfg_check(const vg_optimize_cfg *c, vg_err *err) {
         c->n_calib > VG_TRAIN_MAX_DATA || c->n_report < 0 || c->n_report > VG_TRAIN_MAX_DATA)
         return vg_err_set(err, VG_ERR_ARG, "at most %d sources of each kind", VG_TRAIN_MAX_DATA);
     vg_source_spec sp[VG_TRAIN_MAX_DATA];
-    if (c->int8 && calib_sources(c, sp) == 0 && !(c->calib_table && access(c->calib_table, R_OK) == 0))
-        return vg_err_set(err, VG_ERR_ARG,
-                          "--int8 needs calibration images: --calib-data DIR [--calib-list FILE] (or "
-                          "--finetune-data)");
+    if (c->int8 && calib_sources(c, sp) == 0 &&
+        !(c->calib_table && access(c->calib_table, R_OK) == 0))
+        return vg_err_set(
+            err, VG_ERR_ARG,
+            "--int8 needs calibration images: --calib-data DIR [--calib-list FILE] (or "
+            "--finetune-data)");
     return VG_OK;
 }
 
 void vg_optimize_report_free(vg_optimize_report *r) {
     if (!r) return;
-    for (int i = 0; i < VG_OPTIMIZE_MAX_STEPS; i++) free(r->steps[i].recall);
-    for (int i = 0; r->labels && i < r->n_classes; i++) free(r->labels[i]);
+    for (int i = 0; i < VG_OPTIMIZE_MAX_STEPS; i++)
+        free(r->steps[i].recall);
+    for (int i = 0; r->labels && i < r->n_classes; i++)
+        free(r->labels[i]);
     free(r->labels);
     memset(r, 0, sizeof *r);
 }
@@ -145,11 +154,12 @@ static void progress(void *ud, const char *what, int done, int total) {
 
 /* The images of the sources: per source its list, else its split `want` (a plain folder: all
  * of it), as `vigie eval` picks them. */
-static vg_status load_split(const vg_model *m, const vg_source_spec *in, int n, int want,
-                            split *s, vg_err *err) {
+static vg_status load_split(const vg_model *m, const vg_source_spec *in, int n, int want, split *s,
+                            vg_err *err) {
     memset(s, 0, sizeof *s);
     vg_source_spec sp[VG_TRAIN_MAX_DATA];
-    for (int i = 0; i < n; i++) sp[i] = in[i], sp[i].lists_only = sp[i].test_list != NULL;
+    for (int i = 0; i < n; i++)
+        sp[i] = in[i], sp[i].lists_only = sp[i].test_list != NULL;
     vg_dataset_opts o = vg_dataset_opts_default();
     o.val_fraction = 0;
     int na;
@@ -160,8 +170,8 @@ static vg_status load_split(const vg_model *m, const vg_source_spec *in, int n, 
     s->idx = vg_malloc(sizeof(int) * ((size_t)s->ds->n_samples + 1));
     if (!s->idx) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     for (int i = 0; i < s->ds->n_sources; i++)
-        s->n += vg_dataset_pick(s->ds, i, sp[i].test_list ? VG_SPLIT_TEST : want, true, s->idx + s->n,
-                                NULL);
+        s->n += vg_dataset_pick(s->ds, i, sp[i].test_list ? VG_SPLIT_TEST : want, true,
+                                s->idx + s->n, NULL);
     return VG_OK;
 }
 
@@ -241,8 +251,10 @@ static vg_status evaluate(const opt_run *O, const vg_model *m, vg_precision prec
         progress((void *)O, r->name, s->n, s->n);
         return st;
     }
-    for (int i = 0; i < s->n; i++) pred[i] = -1;
-    for (int j = 0; j < er.n; j++) pred[er.pos[j]] = argmax(er.probs + (size_t)j * C, C);
+    for (int i = 0; i < s->n; i++)
+        pred[i] = -1;
+    for (int j = 0; j < er.n; j++)
+        pred[er.pos[j]] = argmax(er.probs + (size_t)j * C, C);
     if (er.n > 0) {
         int no_alarm = -1;
         float thr = 0.5f;
@@ -254,7 +266,8 @@ static vg_status evaluate(const opt_run *O, const vg_model *m, vg_precision prec
             return st;
         }
         r->accuracy = mt.accuracy;
-        for (int c = 0; c < C && c < O->rep->n_classes; c++) r->recall[c] = mt.recall[c];
+        for (int c = 0; c < C && c < O->rep->n_classes; c++)
+            r->recall[c] = mt.recall[c];
         r->alarm_recall = no_alarm >= 0 ? mt.alarm_recall : NAN;
         r->false_alarm_rate = no_alarm >= 0 ? mt.false_alarm_rate : NAN;
         r->evaluated = true;
@@ -276,11 +289,13 @@ static void describe(const vg_model *m, vg_optimize_step *r) {
     int n = 0;
     r->sparsity = 0;
     r->distinct = 0;
-    if (vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, L, MAX_TARGETS, &n, &err) == VG_OK) {
+    if (vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, L, MAX_TARGETS, &n, &err) ==
+        VG_OK) {
         int64_t z = 0, all = 0;
         for (int i = 0; i < n; i++) {
             const float *x = m->g.params + L[i].off;
-            for (int64_t j = 0; j < L[i].count; j++) z += x[j] == 0.0f;
+            for (int64_t j = 0; j < L[i].count; j++)
+                z += x[j] == 0.0f;
             all += L[i].count;
             int d = vg_cluster_distinct(x, L[i].count);
             if (d > r->distinct) r->distinct = d;
@@ -309,8 +324,8 @@ static vg_status add_step(opt_run *O, const char *label, const vg_model *m, vg_p
     for (int i = 0; i < O->val.n; i++)
         if (O->pred_float[i] >= 0 && p[i] >= 0) ag += O->pred_float[i] == p[i], n++;
     r->agree = n ? (double)ag / n : 0;
-    say(O, "%-26s accuracy %.3f, agreement with float %.3f, %.2f MB", r->name, r->accuracy, r->agree,
-        r->bytes / 1048576.0);
+    say(O, "%-26s accuracy %.3f, agreement with float %.3f, %.2f MB", r->name, r->accuracy,
+        r->agree, r->bytes / 1048576.0);
     return VG_OK;
 }
 
@@ -334,7 +349,8 @@ static void post_step(void *ud, float *params, int64_t step, int64_t total) {
             vg_graph tmp = *c->g;
             tmp.params = params;
             vg_err err;
-            if (vg_prune_mask(&tmp, c->layers, c->n_layers, s, c->mask, &err) == VG_OK) c->last_update = step;
+            if (vg_prune_mask(&tmp, c->layers, c->n_layers, s, c->mask, &err) == VG_OK)
+                c->last_update = step;
         }
         vg_prune_apply(params, c->mask, c->g->n_params);
     }
@@ -383,8 +399,8 @@ static vg_status finetune(opt_run *O, vg_model **m, const char *tag, vg_err *err
     int stem = (int)(ol > 4 && !strcmp(f->out + ol - 4, ".vge") ? ol - 4 : ol);
     snprintf(path, sizeof path, "%.*s.%s.vgm", stem, f->out, tag);
     tc.out = path;
-    say(O, "fine-tuning (%s): %d epochs, lr %g, distillation %g -> %s", tag, f->epochs, (double)f->lr,
-        (double)tc.distill, path);
+    say(O, "fine-tuning (%s): %d epochs, lr %g, distillation %g -> %s", tag, f->epochs,
+        (double)f->lr, (double)tc.distill, path);
     vg_train_result res;
     vg_status st = vg_train_run_phase(&tc, &ph, O->hooks ? O->hooks->finetune : NULL, &res, err);
     if (st != VG_OK) {
@@ -426,11 +442,13 @@ static vg_status calib_fetch(void *ud, int i, float *input, vg_err *err) {
     return st;
 }
 
-static void calib_progress(void *ud, int done, int total) { progress(ud, "calibrating", done, total); }
+static void calib_progress(void *ud, int done, int total) {
+    progress(ud, "calibrating", done, total);
+}
 
 /* calibrates m on up to `max` images of the calibration sources */
-static vg_status calibrate(opt_run *O, const vg_model *m, int max, vg_calibrator kind,
-                           float pct, vg_calib_table *t, int *used, vg_err *err) {
+static vg_status calibrate(opt_run *O, const vg_model *m, int max, vg_calibrator kind, float pct,
+                           vg_calib_table *t, int *used, vg_err *err) {
     split cs;
     vg_status st = load_split(m, O->calib, O->n_calib, VG_SPLIT_TRAIN, &cs, err);
     int nc = cs.n < max ? cs.n : max;
@@ -473,13 +491,16 @@ static vg_status prune_channels(opt_run *O, vg_model **m, vg_err *err) {
     vg_prune_block blocks[128];
     int nb = 0;
     if (st == VG_OK)
-        st = vg_prune_channels_stats(*m, c->prune_channels, means, msqs, &pm, blocks, 128, &nb, err);
+        st =
+            vg_prune_channels_stats(*m, c->prune_channels, means, msqs, &pm, blocks, 128, &nb, err);
     free(means), free(msqs);
     vg_calib_table_free(&mt);
     if (st != VG_OK) return st;
     int before = 0, after = 0;
-    for (int i = 0; i < nb; i++) before += blocks[i].channels_before, after += blocks[i].channels_after;
-    say(O, "channel pruning: %d inverted-residual blocks, expansion channels %d -> %d", nb, before, after);
+    for (int i = 0; i < nb; i++)
+        before += blocks[i].channels_before, after += blocks[i].channels_after;
+    say(O, "channel pruning: %d inverted-residual blocks, expansion channels %d -> %d", nb, before,
+        after);
     vg_model_free(*m);
     *m = pm;
     return VG_OK;
@@ -492,8 +513,8 @@ static vg_status prune_weights(opt_run *O, vg_model *m, vg_err *err) {
     k->layers = vg_malloc(sizeof(vg_prune_layer) * MAX_TARGETS);
     k->mask = vg_malloc((size_t)m->g.n_params);
     if (!k->layers || !k->mask) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    vg_status st = vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, k->layers, MAX_TARGETS,
-                                    &k->n_layers, err);
+    vg_status st = vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, k->layers,
+                                    MAX_TARGETS, &k->n_layers, err);
     if (st != VG_OK) return st;
     k->sparsity = O->cfg->prune;
     k->g = &m->g;
@@ -512,7 +533,8 @@ static vg_status share_weights(opt_run *O, vg_model **mp, char *label, size_t la
     vg_model *m = *mp;
     vg_prune_layer L[MAX_TARGETS];
     int n = 0;
-    vg_status st = vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, L, MAX_TARGETS, &n, err);
+    vg_status st =
+        vg_prune_targets(&m->g, m->input.h, m->input.w, m->input.c, L, MAX_TARGETS, &n, err);
     if (st != VG_OK) return st;
     k->n_cl = 0;
     k->k = c->clusters;
@@ -536,7 +558,8 @@ static vg_status share_weights(opt_run *O, vg_model **mp, char *label, size_t la
         if (!L[i].enabled || L[i].count < c->cluster_min) continue;
         float *x = m->g.params + L[i].off;
         bool zeros = false;
-        for (int64_t j = 0; j < L[i].count && !zeros; j++) zeros = x[j] == 0.0f;
+        for (int64_t j = 0; j < L[i].count && !zeros; j++)
+            zeros = x[j] == 0.0f;
         int j = k->n_cl++;
         const vg_node *nd = &m->g.nodes[L[i].node];
         int64_t co = nd->co; /* CONV and FC: rows = output channels */
@@ -548,13 +571,14 @@ static vg_status share_weights(opt_run *O, vg_model **mp, char *label, size_t la
         if (!k->cl_idx[j] || !k->cl_cb[j] || !k->cl_scale[j])
             return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         st = vg_cluster_fit_scaled(x, L[i].count, k->cl_row[j], c->clusters, c->cluster_init,
-                                   c->seed + (uint64_t)i, k->cl_zero[j], k->cl_scale[j], k->cl_cb[j],
-                                   k->cl_idx[j], err);
+                                   c->seed + (uint64_t)i, k->cl_zero[j], k->cl_scale[j],
+                                   k->cl_cb[j], k->cl_idx[j], err);
         if (st != VG_OK) {
             vg_err e = *err;
             return vg_err_set(err, st, "clustering node %d: %s", L[i].node, e.msg);
         }
-        vg_cluster_apply_scaled(x, L[i].count, k->cl_row[j], k->cl_scale[j], k->cl_cb[j], k->cl_idx[j]);
+        vg_cluster_apply_scaled(x, L[i].count, k->cl_row[j], k->cl_scale[j], k->cl_cb[j],
+                                k->cl_idx[j]);
         progress(O, "clustering", i + 1, n);
     }
     snprintf(label, label_size, "clusters %d", c->clusters);
@@ -564,8 +588,9 @@ static vg_status share_weights(opt_run *O, vg_model **mp, char *label, size_t la
         m = *mp;
         /* the kept weights are an average: back onto k shared values per layer */
         for (int j = 0; j < k->n_cl; j++)
-            vg_cluster_snap_scaled(m->g.params + k->cl_off[j], k->cl_n[j], k->cl_row[j], k->cl_scale[j],
-                                   k->cl_idx[j], c->clusters, k->cl_cb[j], k->cl_zero[j]);
+            vg_cluster_snap_scaled(m->g.params + k->cl_off[j], k->cl_n[j], k->cl_row[j],
+                                   k->cl_scale[j], k->cl_idx[j], c->clusters, k->cl_cb[j],
+                                   k->cl_zero[j]);
         size_t l = strlen(label);
         snprintf(label + l, label_size - l, " + ft");
     }
@@ -620,7 +645,8 @@ static vg_status quantize(opt_run *O, vg_model *m, vg_err *err) {
 }
 
 static void free_constraint(constraint *k) {
-    for (int i = 0; i < k->n_cl; i++) free(k->cl_idx[i]), free(k->cl_cb[i]), free(k->cl_scale[i]);
+    for (int i = 0; i < k->n_cl; i++)
+        free(k->cl_idx[i]), free(k->cl_cb[i]), free(k->cl_scale[i]);
     free(k->cl_off), free(k->cl_n), free(k->cl_idx), free(k->cl_cb), free(k->cl_zero);
     free(k->cl_row), free(k->cl_node), free(k->cl_scale);
     free(k->mask), free(k->layers);
@@ -656,7 +682,8 @@ static vg_status run_steps(opt_run *O, vg_model **mp, vg_err *err) {
         if (st != VG_OK) return st;
         changed = true;
         size_t l = strlen(label);
-        snprintf(label + l, sizeof label - l, "%sprune %.0f%%", l ? " + " : "", 100 * (double)c->prune);
+        snprintf(label + l, sizeof label - l, "%sprune %.0f%%", l ? " + " : "",
+                 100 * (double)c->prune);
     }
     if (changed && ft) {
         O->cons.g = &(*mp)->g;
@@ -664,7 +691,8 @@ static vg_status run_steps(opt_run *O, vg_model **mp, vg_err *err) {
         if (st != VG_OK) return st;
         vg_model *m = *mp;
         if (O->cons.mask) { /* the final mask at exactly the target, on the fine-tuned weights */
-            st = vg_prune_mask(&m->g, O->cons.layers, O->cons.n_layers, c->prune, O->cons.mask, err);
+            st =
+                vg_prune_mask(&m->g, O->cons.layers, O->cons.n_layers, c->prune, O->cons.mask, err);
             if (st != VG_OK) return st;
             vg_prune_apply(m->g.params, O->cons.mask, m->g.n_params);
         }
@@ -743,7 +771,8 @@ vg_status vg_optimize_run(const char *model, const vg_optimize_cfg *cfg,
         st = load_split(m, cfg->report, cfg->n_report, VG_SPLIT_TEST, &O.val, err);
         O.pred_float = vg_malloc(sizeof(int) * (size_t)(O.val.n + 1));
         O.pred = vg_malloc(sizeof(int) * (size_t)(O.val.n + 1));
-        if (st == VG_OK && (!O.pred_float || !O.pred)) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        if (st == VG_OK && (!O.pred_float || !O.pred))
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     if (st == VG_OK && m->q) { /* an imported int8 model: start from its float view */
         vg_qgraph_free(m->q);

@@ -9,8 +9,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-vg_status vg_train_bench(const vg_model *bb, const vg_train_bench_opts *bo, vg_train_bench_result *r,
-                         vg_err *err) {
+vg_status vg_train_bench(const vg_model *bb, const vg_train_bench_opts *bo,
+                         vg_train_bench_result *r, vg_err *err) {
     memset(r, 0, sizeof *r);
     if (bo->threads < 1 || bo->batch < 1 || bo->chunk < 1 || bo->runs < 1 || bo->warmup < 0)
         return vg_err_set(err, VG_ERR_ARG, "bench: threads, batch, chunk and runs must be >= 1");
@@ -42,7 +42,8 @@ vg_status vg_train_bench(const vg_model *bb, const vg_train_bench_opts *bo, vg_t
             s = s * 1664525u + 1013904223u;
             x[i] = (float)(s >> 8) / 8388608.0f - 1.0f;
         }
-        for (int i = 0; i < batch; i++) lab[i] = i % 3;
+        for (int i = 0; i < batch; i++)
+            lab[i] = i % 3;
         double loss = 0;
         for (int step = 0; step < bo->warmup + runs; step++) {
             double t0 = vg_time_now();
@@ -58,7 +59,8 @@ vg_status vg_train_bench(const vg_model *bb, const vg_train_bench_opts *bo, vg_t
             if (step >= bo->warmup) tm[step - bo->warmup] = (vg_time_now() - t0) * 1e3;
         }
         vg_sort_doubles(tm, runs);
-        r->median_ms = vg_percentile_sorted(tm, runs, 0.5), r->p90_ms = vg_percentile_sorted(tm, runs, 0.9);
+        r->median_ms = vg_percentile_sorted(tm, runs, 0.5),
+        r->p90_ms = vg_percentile_sorted(tm, runs, 0.9);
         r->min_ms = tm[0];
         r->images_per_s = 1e3 * (double)batch / r->median_ms;
         r->loss = loss;

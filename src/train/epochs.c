@@ -90,8 +90,8 @@ typedef struct {
     void (*start)(void *ud, int epoch, int first);
     /* the next batch of the epoch: its gradient into grads() (zeroed first), its mean loss,
      * correct top-1 count, size and index; false at the epoch's end (or on error, *st set) */
-    bool (*next)(void *ud, int epoch, double *loss, int *correct, int *n, int *index,
-                 vg_status *st, vg_err *err);
+    bool (*next)(void *ud, int epoch, double *loss, int *correct, int *n, int *index, vg_status *st,
+                 vg_err *err);
     float *(*grads)(void *ud);
     /* validation images: probabilities and labels with the current weights, mean loss; NULL
      * when there are none */
@@ -130,7 +130,8 @@ static vg_status drive(vg_run *R, const epoch_src *s, float *probs, int *labels,
             imgs_ep += n;
             imgs_run += n;
             double sec_per_batch = (vg_time_now() - t_run) / ((double)imgs_run / c->batch);
-            double eta = sec_per_batch * (double)((int64_t)vg_run_run_epochs(R) * batches - R->st.step);
+            double eta =
+                sec_per_batch * (double)((int64_t)vg_run_run_epochs(R) * batches - R->st.step);
             vg_run_progress(R, "training", epoch, index + 1, batches, lr, t_ep, imgs_ep, eta);
             if (vg_run_stop_requested(R->hooks)) {
                 st = stop_here(R, err);
@@ -150,7 +151,8 @@ static vg_status drive(vg_run *R, const epoch_src *s, float *probs, int *labels,
             st = s->validate(s->ud, probs, labels, &nv, &vl, err);
             if (st == VG_OK && R->no_alarm >= 0)
                 st = vg_run_choose_threshold(R, probs, labels, nv, &thr, err);
-            if (st == VG_OK) st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
+            if (st == VG_OK)
+                st = vg_metrics_compute(nv, C, probs, labels, R->no_alarm, thr, &mt, err);
             if (st != VG_OK) {
                 ema_swap(R, false);
                 break;
@@ -203,16 +205,19 @@ static bool full_next(void *ud, int epoch, double *loss, int *correct, int *n, i
     vg_batch b;
     if (!vg_loader_next(F->ld, &b)) return false;
     double bw = 0;
-    for (int i = 0; i < b.n; i++) bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
+    for (int i = 0; i < b.n; i++)
+        bw += R->class_w ? R->class_w[b.labels[i]] : 1.0;
     vg_trainer_zero_grad(F->t);
     const float *xs = b.x;
     float lam = 1.0f;
     if (c->mixup > 0) {
-        lam = vg_targets_mixup(c, epoch, b.index, b.x, b.labels, b.n, F->img, C, R->class_w, F->perm,
-                               F->xmix, F->targets, F->sw);
+        lam = vg_targets_mixup(c, epoch, b.index, b.x, b.labels, b.n, F->img, C, R->class_w,
+                               F->perm, F->xmix, F->targets, F->sw);
         xs = F->xmix;
     }
-    if (F->teacher) vg_targets_distill(c, F->teacher, xs, b.labels, b.n, F->img, C, R->class_w, F->targets, F->sw);
+    if (F->teacher)
+        vg_targets_distill(c, F->teacher, xs, b.labels, b.n, F->img, C, R->class_w, F->targets,
+                           F->sw);
     *loss = 0, *correct = 0;
     for (int i = 0; i < b.n; i += R->chunk) {
         int k = b.n - i < R->chunk ? b.n - i : R->chunk;
@@ -231,9 +236,12 @@ static bool full_next(void *ud, int epoch, double *loss, int *correct, int *n, i
     return true;
 }
 
-static float *full_grads(void *ud) { return vg_trainer_grads(((full_ctx *)ud)->t); }
+static float *full_grads(void *ud) {
+    return vg_trainer_grads(((full_ctx *)ud)->t);
+}
 
-static vg_status full_validate(void *ud, float *probs, int *labels, int *nv, double *loss, vg_err *err) {
+static vg_status full_validate(void *ud, float *probs, int *labels, int *nv, double *loss,
+                               vg_err *err) {
     full_ctx *F = ud;
     return vg_run_predict_cache(F->R, F->t, F->R->vc, probs, labels, nv, loss, err);
 }
@@ -245,7 +253,8 @@ static vg_status draw_class_weights(vg_run *R, vg_loader *ld, vg_err *err) {
     int counts[VG_MAX_CLASSES];
     vg_loader_label_counts(ld, 0, counts);
     bool every = true; /* a class whose few boxed images all lost their boxes in epoch 1 */
-    for (int i = 0; i < C; i++) every = every && counts[i] > 0;
+    for (int i = 0; i < C; i++)
+        every = every && counts[i] > 0;
     vg_status st = VG_OK;
     if (every)
         st = vg_class_weights(counts, C, R->ds->classes, R->class_w, err);
@@ -254,8 +263,8 @@ static vg_status draw_class_weights(vg_run *R, vg_loader *ld, vg_err *err) {
     char line[512];
     int k = snprintf(line, sizeof line, "class weights from the draws of epoch 1:");
     for (int i = 0; i < C && k > 0 && (size_t)k < sizeof line; i++)
-        k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i], counts[i],
-                      (double)R->class_w[i]);
+        k += snprintf(line + k, sizeof line - (size_t)k, " %s %d (%.2f)", R->ds->classes[i],
+                      counts[i], (double)R->class_w[i]);
     if (st == VG_OK && every && R->st.step == 0) vg_run_say(R->hooks, "%s", line);
     return st;
 }
@@ -280,7 +289,8 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
     lo.ds = R->ds;
     if (st == VG_OK) st = vg_loader_new(&F.ld, R->tc, NULL, 0, &lo, err);
     bool boxed = false;
-    for (int i = 0; i < R->ds->n_train && !boxed; i++) boxed = R->ds->samples[R->ds->train[i]].boxed;
+    for (int i = 0; i < R->ds->n_train && !boxed; i++)
+        boxed = R->ds->samples[R->ds->train[i]].boxed;
     if (st == VG_OK && boxed && c->augment && R->class_w) st = draw_class_weights(R, F.ld, err);
     int nv_max = R->vc ? vg_cache_count(R->vc) : 0;
     float *probs = vg_malloc(sizeof(float) * (size_t)(nv_max + 1) * C);
@@ -289,8 +299,10 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
     F.targets = vg_malloc(sizeof(float) * (size_t)c->batch * C);
     F.sw = vg_malloc(sizeof(float) * (size_t)c->batch);
     F.perm = vg_malloc(sizeof(int) * (size_t)c->batch);
-    for (int i = 0; F.perm && i < c->batch; i++) F.perm[i] = i;
-    if (st == VG_OK && (!probs || !labels || !F.targets || !F.sw || !F.perm || (c->mixup > 0 && !F.xmix)))
+    for (int i = 0; F.perm && i < c->batch; i++)
+        F.perm[i] = i;
+    if (st == VG_OK &&
+        (!probs || !labels || !F.targets || !F.sw || !F.perm || (c->mixup > 0 && !F.xmix)))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     /* the teacher of distillation: one image at a time (its cost is small beside a training
      * step, and batch 1 needs no padding for the last, shorter chunk) */
@@ -301,14 +313,15 @@ vg_status vg_run_train_full(vg_run *R, vg_err *err) {
             st = vg_err_set(err, VG_ERR_ARG, "distillation and mixup do not combine");
         else if (c->teacher->input.w != R->size || c->teacher->input.h != R->size ||
                  vg_model_n_outputs(c->teacher) != C)
-            st = vg_err_set(err, VG_ERR_ARG, "the distillation teacher needs input %dx%d and %d classes",
-                            R->size, R->size, C);
+            st = vg_err_set(err, VG_ERR_ARG,
+                            "the distillation teacher needs input %dx%d and %d classes", R->size,
+                            R->size, C);
         else
             st = vg_runner_init(&F.teacher, c->teacher, &to, err);
     }
     if (st == VG_OK) {
-        epoch_src s = {&F, vg_loader_batches(F.ld), full_start, full_next, full_grads,
-                       R->vc ? full_validate : NULL};
+        epoch_src s = {&F,         vg_loader_batches(F.ld),     full_start, full_next,
+                       full_grads, R->vc ? full_validate : NULL};
         st = drive(R, &s, probs, labels, err);
     }
     vg_runner_free(F.teacher);
@@ -361,7 +374,8 @@ static vg_status compute_features(vg_run *R, const vg_model *fm, const vg_cache 
         vg_run_progress(R, what, 0, k, good, 0, t0, k * views,
                         (good - k) * (vg_time_now() - t0) / k);
         if (vg_run_stop_requested(R->hooks)) {
-            st = vg_err_set(err, VG_CANCELLED, "interrupted while computing features (no checkpoint yet)");
+            st = vg_err_set(err, VG_CANCELLED,
+                            "interrupted while computing features (no checkpoint yet)");
             break;
         }
     }
@@ -384,7 +398,8 @@ typedef struct {
 static void head_start(void *ud, int epoch, int first) {
     head_ctx *H = ud;
     vg_rng rng = vg_rng_make(H->R->cfg->seed, (uint64_t)epoch, 0x48454144u);
-    for (int i = 0; i < H->tr.n; i++) H->order[i] = i;
+    for (int i = 0; i < H->tr.n; i++)
+        H->order[i] = i;
     for (int i = H->tr.n - 1; i > 0; i--) {
         int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), tmp = H->order[i];
         H->order[i] = H->order[j], H->order[j] = tmp;
@@ -410,7 +425,8 @@ static bool head_next(void *ud, int epoch, double *loss, int *correct, int *n_ou
     vg_matmul_ref(n, C, D, H->xb, W, bias, VG_ACT_NONE, H->lg);
     *loss = vg_softmax_xent_ref(n, C, H->lg, H->yb, H->R->class_w, c->label_smoothing, H->dl);
     *correct = 0;
-    for (int i = 0; i < n; i++) *correct += vg_run_argmax(H->lg + (size_t)i * C, C) == H->yb[i];
+    for (int i = 0; i < n; i++)
+        *correct += vg_run_argmax(H->lg + (size_t)i * C, C) == H->yb[i];
     memset(H->grads + H->fc->w, 0, sizeof(float) * (size_t)C * D);
     memset(H->grads + H->fc->b, 0, sizeof(float) * (size_t)C);
     vg_matmul_bwd_ref(n, C, D, H->xb, W, H->dl, NULL, H->grads + H->fc->w, H->grads + H->fc->b);
@@ -418,17 +434,22 @@ static bool head_next(void *ud, int epoch, double *loss, int *correct, int *n_ou
     return true;
 }
 
-static float *head_grads(void *ud) { return ((head_ctx *)ud)->grads; }
+static float *head_grads(void *ud) {
+    return ((head_ctx *)ud)->grads;
+}
 
-static vg_status head_validate(void *ud, float *probs, int *labels, int *nv, double *loss, vg_err *err) {
+static vg_status head_validate(void *ud, float *probs, int *labels, int *nv, double *loss,
+                               vg_err *err) {
     (void)err;
     head_ctx *H = ud;
     int C = H->R->ds->n_classes;
     const float *params = H->R->m->g.params;
-    vg_matmul_ref(H->va.n, C, H->D, H->va.f, params + H->fc->w, params + H->fc->b, VG_ACT_NONE, H->lg);
+    vg_matmul_ref(H->va.n, C, H->D, H->va.f, params + H->fc->w, params + H->fc->b, VG_ACT_NONE,
+                  H->lg);
     vg_softmax_ref(H->va.n, C, H->lg, probs);
     double vl = 0;
-    for (int i = 0; i < H->va.n; i++) vl -= log(fmax(probs[(size_t)i * C + H->va.y[i]], 1e-12));
+    for (int i = 0; i < H->va.n; i++)
+        vl -= log(fmax(probs[(size_t)i * C + H->va.y[i]], 1e-12));
     memcpy(labels, H->va.y, sizeof(int) * (size_t)H->va.n);
     *nv = H->va.n, *loss = vl / H->va.n;
     return VG_OK;
@@ -447,7 +468,8 @@ vg_status vg_run_train_head(vg_run *R, vg_err *err) {
     vg_graph_free(&fm->g);
     vg_status st = vg_graph_slice(&m->g, R->fc_node, &fm->g, err);
     fm->input = m->input;
-    if (st == VG_OK) st = compute_features(R, fm, R->tc, c->augment, false, &H.tr, "features (training)", err);
+    if (st == VG_OK)
+        st = compute_features(R, fm, R->tc, c->augment, false, &H.tr, "features (training)", err);
     if (st == VG_OK && R->vc)
         st = compute_features(R, fm, R->vc, c->tta_flip, true, &H.va, "features (validation)", err);
     vg_model_free(fm);
@@ -461,14 +483,16 @@ vg_status vg_run_train_head(vg_run *R, vg_err *err) {
     H.order = vg_malloc(sizeof(int) * (size_t)(H.tr.n + 1));
     H.yb = vg_malloc(sizeof(int) * (size_t)c->batch);
     H.grads = vg_calloc((size_t)m->g.n_params, sizeof(float));
-    if (st == VG_OK && (!H.lg || !H.dl || !H.xb || !probs || !labels || !H.order || !H.yb || !H.grads))
+    if (st == VG_OK &&
+        (!H.lg || !H.dl || !H.xb || !probs || !labels || !H.order || !H.yb || !H.grads))
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st == VG_OK) {
-        epoch_src s = {&H, (H.tr.n + c->batch - 1) / c->batch, head_start, head_next, head_grads,
-                       H.va.n > 0 ? head_validate : NULL};
+        epoch_src s = {&H,         (H.tr.n + c->batch - 1) / c->batch, head_start, head_next,
+                       head_grads, H.va.n > 0 ? head_validate : NULL};
         st = drive(R, &s, probs, labels, err);
     }
     free(H.tr.f), free(H.tr.y), free(H.va.f), free(H.va.y);
-    free(H.lg), free(H.dl), free(H.xb), free(probs), free(labels), free(H.order), free(H.yb), free(H.grads);
+    free(H.lg), free(H.dl), free(H.xb), free(probs), free(labels), free(H.order), free(H.yb),
+        free(H.grads);
     return st;
 }

@@ -101,8 +101,8 @@ static int set_count(const char *set, const char *name) {
  * the same images (by content), or, when they are not the same but the model learnt from
  * that dataset, all of its images or its train / val split (which may have been made up) */
 static void warn_not_held_out(const vg_eval_hooks *h, const char *model_path, const vg_model *m,
-                              const vg_dataset *ds, int s, const int *idx, int n,
-                              const char *list, bool all) {
+                              const vg_dataset *ds, int s, const int *idx, int n, const char *list,
+                              bool all) {
     const char *ts = vg_model_get_meta(m, "train_set"), *vs = vg_model_get_meta(m, "val_set");
     bool refit = vg_model_get_meta(m, "refit") != NULL;
     char entry[512];
@@ -119,7 +119,8 @@ static void warn_not_held_out(const vg_eval_hooks *h, const char *model_path, co
             list ? list : what);
     else if ((vs && set_has(vs, entry)) || (known && vl && strcmp(rp, vl) == 0))
         say(h, "warning: %s %s %s: these figures are not a held-out measure", model_path,
-            refit ? "was refit on train + val, trained on" : "chose its epochs and alarm threshold on",
+            refit ? "was refit on train + val, trained on"
+                  : "chose its epochs and alarm threshold on",
             list ? list : what);
     else if (ts && set_count(ts, ds->sources[s].name) > 0 &&
              (all || ds->samples[idx[0]].split != VG_SPLIT_TEST))
@@ -141,8 +142,8 @@ static void on_progress(void *ud, int done, int total) {
 }
 
 /* the no-alarm class: the model's (or the one named), else a class named "neutral" */
-static vg_status find_no_alarm(const vg_model *m, const char *na, int C, int *no_alarm,
-                               float *thr, vg_err *err) {
+static vg_status find_no_alarm(const vg_model *m, const char *na, int C, int *no_alarm, float *thr,
+                               vg_err *err) {
     *no_alarm = -1, *thr = 0.5f;
     if (!vg_model_alarm(m, no_alarm, thr)) {
         *no_alarm = -1;
@@ -187,7 +188,8 @@ static vg_status operating_point(vg_eval_report *rep, const vg_dataset *ds, cons
             if (ds->samples[which[i]].source == s) rows[nr++] = i;
         rep->sources[s].at_target = part_of(probs, labels, rows, nr, C, no_alarm, thr_at);
     }
-    for (int i = 0; i < k; i++) rows[i] = i;
+    for (int i = 0; i < k; i++)
+        rows[i] = i;
     rep->at_target = part_of(probs, labels, rows, k, C, no_alarm, thr_at);
     rep->target_threshold = thr_at;
     return VG_OK;
@@ -243,8 +245,10 @@ static vg_status figures(const vg_eval_cfg *cfg, const vg_dataset *ds, const int
     vg_status st = which && rows && rep->count && rep->misses
                        ? VG_OK
                        : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    for (int i = 0; st == VG_OK && i < k; i++) which[i] = idx[er->pos[i]];
-    if (st == VG_OK) st = vg_metrics_compute(k, C, probs, labels, no_alarm, thr, &rep->metrics, err);
+    for (int i = 0; st == VG_OK && i < k; i++)
+        which[i] = idx[er->pos[i]];
+    if (st == VG_OK)
+        st = vg_metrics_compute(k, C, probs, labels, no_alarm, thr, &rep->metrics, err);
     for (int s = 0; st == VG_OK && s < ds->n_sources; s++) {
         int nr = 0;
         for (int i = 0; i < k; i++)
@@ -267,7 +271,8 @@ static vg_status figures(const vg_eval_cfg *cfg, const vg_dataset *ds, const int
             if (p[c] > p[best]) best = c;
         if (best == labels[i]) continue;
         const vg_sample *sm = &ds->samples[which[i]];
-        rep->misses[rep->n_misses++] = (vg_eval_miss){sm->name, sm->source, labels[i], best, p[best]};
+        rep->misses[rep->n_misses++] =
+            (vg_eval_miss){sm->name, sm->source, labels[i], best, p[best]};
     }
     free(which), free(rows);
     return st;
@@ -313,14 +318,16 @@ vg_status vg_eval_run(const char *model, const vg_eval_cfg *cfg, const vg_eval_h
         idx = vg_malloc(sizeof(int) * ((size_t)P->ds->n_samples + 1));
         if (!idx) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
-    if (st == VG_OK) st = pick_images(model, cfg, hooks, m, P->ds, dopt.no_alarm, idx, &n, rep, err);
+    if (st == VG_OK)
+        st = pick_images(model, cfg, hooks, m, P->ds, dopt.no_alarm, idx, &n, rep, err);
     int no_alarm = -1;
     float thr = 0.5f;
     if (st == VG_OK) st = find_no_alarm(m, cfg->no_alarm, rep->n_classes, &no_alarm, &thr, err);
     if (cfg->threshold >= 0) thr = cfg->threshold;
     uint8_t *is_alarm = st == VG_OK ? vg_malloc((size_t)rep->n_classes + 1) : NULL;
     if (st == VG_OK && !is_alarm) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    for (int c = 0; st == VG_OK && c < rep->n_classes; c++) is_alarm[c] = c != no_alarm;
+    for (int c = 0; st == VG_OK && c < rep->n_classes; c++)
+        is_alarm[c] = c != no_alarm;
     if (st == VG_OK && vg_tiles_count(cfg->tile_rows, cfg->tile_cols) > 1 && no_alarm < 0)
         st = vg_err_set(err, VG_ERR_ARG,
                         "--tiles needs a no-alarm class (the model has none; see --no-alarm)");
@@ -352,7 +359,8 @@ void vg_eval_report_free(vg_eval_report *rep) {
     if (P) vg_dataset_free(P->ds), vg_model_free(P->m);
     free(P);
     vg_metrics_free(&rep->metrics);
-    for (int c = 0; rep->labels && c < rep->n_classes; c++) free(rep->labels[c]);
+    for (int c = 0; rep->labels && c < rep->n_classes; c++)
+        free(rep->labels[c]);
     free(rep->labels);
     free(rep->count), free(rep->misses);
     free(rep->roc_fpr), free(rep->roc_tpr), free(rep->roc_threshold);
@@ -364,11 +372,14 @@ vg_status vg_eval_report_plot(const vg_eval_report *rep, const char *path, const
     int C = rep->n_classes;
     if (C > 256) return vg_err_set(err, VG_ERR_UNSUPPORTED, "plots: %d classes (at most 256)", C);
     const char *names[256];
-    for (int c = 0; c < C; c++) names[c] = rep->labels[c];
-    vg_status st = vg_plot_confusion(path, "confusion matrix", names, C, rep->metrics.confusion, err);
+    for (int c = 0; c < C; c++)
+        names[c] = rep->labels[c];
+    vg_status st =
+        vg_plot_confusion(path, "confusion matrix", names, C, rep->metrics.confusion, err);
     if (st == VG_OK && rep->metrics.no_alarm >= 0 && roc_path)
-        st = vg_plot_roc(roc_path, "alarm ROC (fire or smoke vs no alarm)", rep->roc_fpr, rep->roc_tpr,
-                         rep->roc_n, (float)rep->metrics.auc, (float)rep->metrics.false_alarm_rate,
-                         (float)rep->metrics.alarm_recall, err);
+        st = vg_plot_roc(roc_path, "alarm ROC (fire or smoke vs no alarm)", rep->roc_fpr,
+                         rep->roc_tpr, rep->roc_n, (float)rep->metrics.auc,
+                         (float)rep->metrics.false_alarm_rate, (float)rep->metrics.alarm_recall,
+                         err);
     return st;
 }

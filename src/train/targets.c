@@ -19,12 +19,13 @@ static float beta_sample(vg_rng *r, float a) {
 }
 
 float vg_targets_mixup(const vg_train_cfg *c, int epoch, int batch_index, const float *x,
-                       const int *labels, int n, size_t img, int C, const float *class_w,
-                       int *perm, float *xmix, float *targets, float *sw) {
+                       const int *labels, int n, size_t img, int C, const float *class_w, int *perm,
+                       float *xmix, float *targets, float *sw) {
     /* one lambda per batch, a shuffled partner per image; keyed: resume-exact */
     vg_rng mr = vg_rng_make(c->seed, (uint64_t)epoch, 0x4D495850000000ull + (uint64_t)batch_index);
     float lam = beta_sample(&mr, c->mixup);
-    for (int i = 0; i < n; i++) perm[i] = i;
+    for (int i = 0; i < n; i++)
+        perm[i] = i;
     for (int i = n - 1; i > 0; i--) {
         int j = (int)vg_rng_below(&mr, (uint32_t)i + 1), tmp = perm[i];
         perm[i] = perm[j], perm[j] = tmp;
@@ -32,9 +33,11 @@ float vg_targets_mixup(const vg_train_cfg *c, int epoch, int batch_index, const 
     for (int i = 0; i < n; i++) {
         const float *p = x + i * img, *q = x + (size_t)perm[i] * img;
         float *om = xmix + i * img;
-        for (size_t k = 0; k < img; k++) om[k] = lam * p[k] + (1 - lam) * q[k];
+        for (size_t k = 0; k < img; k++)
+            om[k] = lam * p[k] + (1 - lam) * q[k];
         float *tg = targets + (size_t)i * C;
-        for (int cc = 0; cc < C; cc++) tg[cc] = c->label_smoothing / C;
+        for (int cc = 0; cc < C; cc++)
+            tg[cc] = c->label_smoothing / C;
         tg[labels[i]] += lam * (1 - c->label_smoothing);
         tg[labels[perm[i]]] += (1 - lam) * (1 - c->label_smoothing);
         sw[i] = class_w ? lam * class_w[labels[i]] + (1 - lam) * class_w[labels[perm[i]]] : 1.0f;

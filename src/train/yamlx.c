@@ -5,7 +5,8 @@
 #include <string.h>
 #include <strings.h>
 
-vg_status vg_yaml_err(const vg_yctx *y, const yaml_node_t *n, const char *key, const char *fmt, ...) {
+vg_status vg_yaml_err(const vg_yctx *y, const yaml_node_t *n, const char *key, const char *fmt,
+                      ...) {
     char msg[320];
     va_list ap;
     va_start(ap, fmt);

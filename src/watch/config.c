@@ -16,13 +16,15 @@
 #define CFG_MAX_BYTES (1 << 20) /* a config file is a few KB */
 
 typedef struct {
-    vg_yctx y; /* the document, the file name, the error (train/yamlx.h) */
+    vg_yctx y;       /* the document, the file name, the error (train/yamlx.h) */
     const char *dir; /* the file's folder, for relative paths */
 } yctx;
 
 #define yerr(c, ...) vg_yaml_err(&(c)->y, __VA_ARGS__)
 
-static yaml_node_t *node(const yctx *y, int id) { return yaml_document_get_node(y->y.doc, id); }
+static yaml_node_t *node(const yctx *y, int id) {
+    return yaml_document_get_node(y->y.doc, id);
+}
 
 static vg_status get_str(const yctx *y, const yaml_node_t *n, const char *key, char **out) {
     const char *v = vg_yaml_scalar(n);
@@ -56,7 +58,8 @@ static vg_status get_num(const yctx *y, const yaml_node_t *n, const char *key, d
     const char *v = vg_yaml_scalar(n);
     char *end = NULL;
     double d = v && v[0] ? strtod(v, &end) : NAN;
-    if (!v || !v[0] || *end || !isfinite(d)) return yerr(y, n, key, "expected a number, got '%s'", v ? v : "(not a scalar)");
+    if (!v || !v[0] || *end || !isfinite(d))
+        return yerr(y, n, key, "expected a number, got '%s'", v ? v : "(not a scalar)");
     if (d < lo || d > hi) return yerr(y, n, key, "%g is out of range (%g .. %g)", d, lo, hi);
     *out = d;
     return VG_OK;
@@ -78,16 +81,26 @@ static vg_status alarm_key(const yctx *y, const char *k, const yaml_node_t *v, v
     double d = 0;
     vg_status st = VG_OK;
     *known = true;
-    if (!strcmp(k, "window")) st = get_int(y, v, k, 1, VG_WATCH_MAX_WINDOW, &c->alarm.window);
-    else if (!strcmp(k, "on") && (st = get_num(y, v, k, 0.001, 0.999, &d)) == VG_OK) c->alarm.on = (float)d;
-    else if (!strcmp(k, "off") && (st = get_num(y, v, k, 0.001, 0.999, &d)) == VG_OK) c->alarm.off = (float)d;
-    else if (!strcmp(k, "on") || !strcmp(k, "off")) return st;
-    else if (!strcmp(k, "min_duration")) st = get_num(y, v, k, 0, 86400, &c->alarm.min_duration);
-    else if (!strcmp(k, "cooldown")) st = get_num(y, v, k, 0, 864000, &c->alarm.cooldown);
-    else if (!strcmp(k, "update")) st = get_num(y, v, k, 0, 86400, &c->alarm.update_every);
-    else if (!strcmp(k, "classes")) st = get_str(y, v, k, &c->classes);
-    else if (!strcmp(k, "per_class")) st = get_bool(y, v, k, &c->per_class);
-    else if (!strcmp(k, "fps")) st = get_num(y, v, k, 0, 1000, &c->fps);
+    if (!strcmp(k, "window"))
+        st = get_int(y, v, k, 1, VG_WATCH_MAX_WINDOW, &c->alarm.window);
+    else if (!strcmp(k, "on") && (st = get_num(y, v, k, 0.001, 0.999, &d)) == VG_OK)
+        c->alarm.on = (float)d;
+    else if (!strcmp(k, "off") && (st = get_num(y, v, k, 0.001, 0.999, &d)) == VG_OK)
+        c->alarm.off = (float)d;
+    else if (!strcmp(k, "on") || !strcmp(k, "off"))
+        return st;
+    else if (!strcmp(k, "min_duration"))
+        st = get_num(y, v, k, 0, 86400, &c->alarm.min_duration);
+    else if (!strcmp(k, "cooldown"))
+        st = get_num(y, v, k, 0, 864000, &c->alarm.cooldown);
+    else if (!strcmp(k, "update"))
+        st = get_num(y, v, k, 0, 86400, &c->alarm.update_every);
+    else if (!strcmp(k, "classes"))
+        st = get_str(y, v, k, &c->classes);
+    else if (!strcmp(k, "per_class"))
+        st = get_bool(y, v, k, &c->per_class);
+    else if (!strcmp(k, "fps"))
+        st = get_num(y, v, k, 0, 1000, &c->fps);
     else if (!strcmp(k, "tiles")) {
         const char *s = vg_yaml_scalar(v);
         vg_err e;
@@ -102,7 +115,8 @@ static vg_status alarm_key(const yctx *y, const char *k, const yaml_node_t *v, v
 static vg_status get_masks(const yctx *y, const yaml_node_t *v, vg_camera_cfg *c) {
     if (v->type != YAML_SEQUENCE_NODE) return yerr(y, v, "masks", "expected a list of polygons");
     int n = (int)(v->data.sequence.items.top - v->data.sequence.items.start);
-    if (n > VG_CAMERA_MAX_MASKS) return yerr(y, v, "masks", "%d polygons (at most %d)", n, VG_CAMERA_MAX_MASKS);
+    if (n > VG_CAMERA_MAX_MASKS)
+        return yerr(y, v, "masks", "%d polygons (at most %d)", n, VG_CAMERA_MAX_MASKS);
     free(c->masks);
     c->masks = vg_calloc((size_t)n + 1, sizeof(vg_mask));
     c->n_masks = 0;
@@ -113,17 +127,20 @@ static vg_status get_masks(const yctx *y, const yaml_node_t *v, vg_camera_cfg *c
             return yerr(y, p, "masks", "a polygon is a list of [x, y] points");
         int np = (int)(p->data.sequence.items.top - p->data.sequence.items.start);
         if (np < 3 || np > VG_MASK_MAX_POINTS)
-            return yerr(y, p, "masks", "a polygon has 3 to %d points, not %d", VG_MASK_MAX_POINTS, np);
+            return yerr(y, p, "masks", "a polygon has 3 to %d points, not %d", VG_MASK_MAX_POINTS,
+                        np);
         vg_mask *m = &c->masks[c->n_masks++];
         m->n = np;
         for (int j = 0; j < np; j++) {
             const yaml_node_t *pt = node(y, p->data.sequence.items.start[j]);
             if (!pt || pt->type != YAML_SEQUENCE_NODE ||
                 pt->data.sequence.items.top - pt->data.sequence.items.start != 2)
-                return yerr(y, pt, "masks", "a point is [x, y], both in 0..1 (of the frame's width and height)");
+                return yerr(y, pt, "masks",
+                            "a point is [x, y], both in 0..1 (of the frame's width and height)");
             for (int k = 0; k < 2; k++) {
                 double d;
-                vg_status st = get_num(y, node(y, pt->data.sequence.items.start[k]), "masks", 0, 1, &d);
+                vg_status st =
+                    get_num(y, node(y, pt->data.sequence.items.start[k]), "masks", 0, 1, &d);
                 if (st != VG_OK) return st;
                 m->xy[j][k] = (float)d;
             }
@@ -134,12 +151,15 @@ static vg_status get_masks(const yctx *y, const yaml_node_t *v, vg_camera_cfg *c
 
 /* FFmpeg options of a source: a map (rtsp_transport: tcp) or a list of "key=value" */
 static vg_status get_av_opts(const yctx *y, const yaml_node_t *v, vg_camera_cfg *c) {
-    int n = v->type == YAML_MAPPING_NODE   ? (int)(v->data.mapping.pairs.top - v->data.mapping.pairs.start)
-            : v->type == YAML_SEQUENCE_NODE ? (int)(v->data.sequence.items.top - v->data.sequence.items.start)
-                                            : -1;
+    int n = v->type == YAML_MAPPING_NODE
+                ? (int)(v->data.mapping.pairs.top - v->data.mapping.pairs.start)
+            : v->type == YAML_SEQUENCE_NODE
+                ? (int)(v->data.sequence.items.top - v->data.sequence.items.start)
+                : -1;
     if (n < 0) return yerr(y, v, "source_options", "expected a map of FFmpeg options (key: value)");
     if (n > 64) return yerr(y, v, "source_options", "%d options (at most 64)", n);
-    for (int i = 0; i < c->n_av_opts; i++) free(c->av_opts[i]);
+    for (int i = 0; i < c->n_av_opts; i++)
+        free(c->av_opts[i]);
     free(c->av_opts);
     c->n_av_opts = 0;
     c->av_opts = vg_calloc((size_t)n + 1, sizeof(char *));
@@ -148,14 +168,17 @@ static vg_status get_av_opts(const yctx *y, const yaml_node_t *v, vg_camera_cfg 
         char *kv = NULL;
         if (v->type == YAML_MAPPING_NODE) {
             const yaml_node_pair_t *pr = &v->data.mapping.pairs.start[i];
-            const char *k = vg_yaml_scalar(node(y, pr->key)), *val = vg_yaml_scalar(node(y, pr->value));
-            if (!k || !val) return yerr(y, node(y, pr->key), "source_options", "expected key: value");
+            const char *k = vg_yaml_scalar(node(y, pr->key)),
+                       *val = vg_yaml_scalar(node(y, pr->value));
+            if (!k || !val)
+                return yerr(y, node(y, pr->key), "source_options", "expected key: value");
             size_t len = strlen(k) + strlen(val) + 2;
             if ((kv = vg_malloc(len))) snprintf(kv, len, "%s=%s", k, val);
         } else {
             const yaml_node_t *e = node(y, v->data.sequence.items.start[i]);
             const char *s = vg_yaml_scalar(e);
-            if (!s || !strchr(s, '=') || s[0] == '=') return yerr(y, e, "source_options", "expected key=value");
+            if (!s || !strchr(s, '=') || s[0] == '=')
+                return yerr(y, e, "source_options", "expected key=value");
             kv = vg_strdup(s);
         }
         if (!kv) return vg_err_set(y->y.err, VG_ERR_NOMEM, "out of memory");
@@ -164,74 +187,112 @@ static vg_status get_av_opts(const yctx *y, const yaml_node_t *v, vg_camera_cfg 
     return VG_OK;
 }
 
-static vg_status camera(const yctx *y, const yaml_node_t *kn, const yaml_node_t *v, vg_camera_cfg *c) {
+static vg_status camera(const yctx *y, const yaml_node_t *kn, const yaml_node_t *v,
+                        vg_camera_cfg *c) {
     const char *name = vg_yaml_scalar(kn);
-    if (!name || !name[0] || strlen(name) > 64) return yerr(y, kn, "cameras", "a camera name is 1 to 64 characters");
+    if (!name || !name[0] || strlen(name) > 64)
+        return yerr(y, kn, "cameras", "a camera name is 1 to 64 characters");
     for (const char *p = name; *p; p++)
         if (!isalnum((unsigned char)*p) && *p != '_' && *p != '-')
-            return yerr(y, kn, "cameras", "camera name '%s': use letters, digits, '_' and '-' (it names MQTT topics)", name);
+            return yerr(y, kn, "cameras",
+                        "camera name '%s': use letters, digits, '_' and '-' (it names MQTT topics)",
+                        name);
     if (!(c->name = vg_strdup(name))) return vg_err_set(y->y.err, VG_ERR_NOMEM, "out of memory");
     char where[80]; /* the key path of messages: cameras.NAME */
     snprintf(where, sizeof where, "cameras.%s", name);
-    if (v->type != YAML_MAPPING_NODE) return yerr(y, v, where, "expected a mapping with at least source:");
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, where, "expected a mapping with at least source:");
     vg_status st = VG_OK;
-    for (const yaml_node_pair_t *pr = v->data.mapping.pairs.start; st == VG_OK && pr < v->data.mapping.pairs.top; pr++) {
+    for (const yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+         st == VG_OK && pr < v->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kk = node(y, pr->key), *vv = node(y, pr->value);
         const char *k = vg_yaml_scalar(kk);
         bool known;
-        if (!k) st = yerr(y, kk, where, "keys are names");
-        else if ((st = alarm_key(y, k, vv, c, &known)) != VG_OK || known) continue;
+        if (!k)
+            st = yerr(y, kk, where, "keys are names");
+        else if ((st = alarm_key(y, k, vv, c, &known)) != VG_OK || known)
+            continue;
         else if (!strcmp(k, "source")) {
             /* a URL or a device as written; a file or folder relative to the config's folder */
             const char *sv = vg_yaml_scalar(vv);
             st = sv && (strstr(sv, "://") || sv[0] == '/') ? get_str(y, vv, k, &c->source)
                                                            : get_path(y, vv, k, &c->source);
-        }
-        else if (!strcmp(k, "enabled")) st = get_bool(y, vv, k, &c->enabled);
-        else if (!strcmp(k, "loop")) st = get_bool(y, vv, k, &c->src.loop);
-        else if (!strcmp(k, "realtime")) st = get_bool(y, vv, k, &c->src.realtime);
-        else if (!strcmp(k, "reconnect")) st = get_num(y, vv, k, 0.01, 3600, &c->src.reconnect_min);
-        else if (!strcmp(k, "reconnect_max")) st = get_num(y, vv, k, 0.01, 86400, &c->src.reconnect_max);
-        else if (!strcmp(k, "retries")) st = get_int(y, vv, k, 0, 1000000, &c->src.max_retries);
-        else if (!strcmp(k, "timeout")) st = get_num(y, vv, k, 0.1, 3600, &c->src.timeout);
-        else if (!strcmp(k, "source_options")) st = get_av_opts(y, vv, c);
-        else if (!strcmp(k, "masks")) st = get_masks(y, vv, c);
-        else st = yerr(y, kk, where, "unknown key '%s'", k);
+        } else if (!strcmp(k, "enabled"))
+            st = get_bool(y, vv, k, &c->enabled);
+        else if (!strcmp(k, "loop"))
+            st = get_bool(y, vv, k, &c->src.loop);
+        else if (!strcmp(k, "realtime"))
+            st = get_bool(y, vv, k, &c->src.realtime);
+        else if (!strcmp(k, "reconnect"))
+            st = get_num(y, vv, k, 0.01, 3600, &c->src.reconnect_min);
+        else if (!strcmp(k, "reconnect_max"))
+            st = get_num(y, vv, k, 0.01, 86400, &c->src.reconnect_max);
+        else if (!strcmp(k, "retries"))
+            st = get_int(y, vv, k, 0, 1000000, &c->src.max_retries);
+        else if (!strcmp(k, "timeout"))
+            st = get_num(y, vv, k, 0.1, 3600, &c->src.timeout);
+        else if (!strcmp(k, "source_options"))
+            st = get_av_opts(y, vv, c);
+        else if (!strcmp(k, "masks"))
+            st = get_masks(y, vv, c);
+        else
+            st = yerr(y, kk, where, "unknown key '%s'", k);
     }
     if (st != VG_OK) return st;
-    if (!c->source) return yerr(y, kn, where, "no source: (an RTSP / HTTP URL, a device, a video file or a folder)");
+    if (!c->source)
+        return yerr(y, kn, where,
+                    "no source: (an RTSP / HTTP URL, a device, a video file or a folder)");
     if (c->src.reconnect_max < c->src.reconnect_min) c->src.reconnect_max = c->src.reconnect_min;
     if (c->alarm.on >= 0 && c->alarm.off >= 0 && c->alarm.off > c->alarm.on)
-        return yerr(y, kn, where, "off (%g) above on (%g)", (double)c->alarm.off, (double)c->alarm.on);
+        return yerr(y, kn, where, "off (%g) above on (%g)", (double)c->alarm.off,
+                    (double)c->alarm.on);
     return VG_OK;
 }
 
 static vg_status mqtt(const yctx *y, const yaml_node_t *v, vg_service_cfg *s) {
-    if (v->type != YAML_MAPPING_NODE) return yerr(y, v, "mqtt", "expected a mapping with at least host:");
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "mqtt", "expected a mapping with at least host:");
     vg_service_mqtt *q = &s->mqtt;
     vg_status st = VG_OK;
     const yaml_node_t *pw = NULL, *pwf = NULL;
-    for (const yaml_node_pair_t *pr = v->data.mapping.pairs.start; st == VG_OK && pr < v->data.mapping.pairs.top; pr++) {
+    for (const yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+         st == VG_OK && pr < v->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kk = node(y, pr->key), *vv = node(y, pr->value);
         const char *k = vg_yaml_scalar(kk);
-        if (!k) st = yerr(y, kk, "mqtt", "keys are names");
-        else if (!strcmp(k, "host")) st = get_str(y, vv, k, &q->host);
-        else if (!strcmp(k, "port")) st = get_int(y, vv, k, 1, 65535, &q->port);
-        else if (!strcmp(k, "user")) st = get_str(y, vv, k, &q->user);
-        else if (!strcmp(k, "password")) st = get_str(y, vv, k, &q->password), pw = kk;
-        else if (!strcmp(k, "password_file")) st = get_path(y, vv, k, &q->password_file), pwf = kk;
-        else if (!strcmp(k, "tls")) st = get_bool(y, vv, k, &q->tls);
-        else if (!strcmp(k, "cafile")) st = get_path(y, vv, k, &q->cafile);
-        else if (!strcmp(k, "certfile")) st = get_path(y, vv, k, &q->certfile);
-        else if (!strcmp(k, "keyfile")) st = get_path(y, vv, k, &q->keyfile);
-        else if (!strcmp(k, "tls_insecure")) st = get_bool(y, vv, k, &q->tls_insecure);
-        else if (!strcmp(k, "topic_prefix")) st = get_str(y, vv, k, &q->topic_prefix);
+        if (!k)
+            st = yerr(y, kk, "mqtt", "keys are names");
+        else if (!strcmp(k, "host"))
+            st = get_str(y, vv, k, &q->host);
+        else if (!strcmp(k, "port"))
+            st = get_int(y, vv, k, 1, 65535, &q->port);
+        else if (!strcmp(k, "user"))
+            st = get_str(y, vv, k, &q->user);
+        else if (!strcmp(k, "password"))
+            st = get_str(y, vv, k, &q->password), pw = kk;
+        else if (!strcmp(k, "password_file"))
+            st = get_path(y, vv, k, &q->password_file), pwf = kk;
+        else if (!strcmp(k, "tls"))
+            st = get_bool(y, vv, k, &q->tls);
+        else if (!strcmp(k, "cafile"))
+            st = get_path(y, vv, k, &q->cafile);
+        else if (!strcmp(k, "certfile"))
+            st = get_path(y, vv, k, &q->certfile);
+        else if (!strcmp(k, "keyfile"))
+            st = get_path(y, vv, k, &q->keyfile);
+        else if (!strcmp(k, "tls_insecure"))
+            st = get_bool(y, vv, k, &q->tls_insecure);
+        else if (!strcmp(k, "topic_prefix"))
+            st = get_str(y, vv, k, &q->topic_prefix);
         else if (!strcmp(k, "discovery_prefix")) {
             bool on = true;
-            if (vg_yaml_null(vv) || (vg_yaml_scalar(vv) && get_bool(y, vv, k, &on) == VG_OK && !on)) q->no_discovery = true;
-            else st = get_str(y, vv, k, &q->discovery_prefix);
-        } else if (!strcmp(k, "keepalive")) st = get_int(y, vv, k, 5, 3600, &q->keepalive);
-        else st = yerr(y, kk, "mqtt", "unknown key '%s'", k);
+            if (vg_yaml_null(vv) || (vg_yaml_scalar(vv) && get_bool(y, vv, k, &on) == VG_OK && !on))
+                q->no_discovery = true;
+            else
+                st = get_str(y, vv, k, &q->discovery_prefix);
+        } else if (!strcmp(k, "keepalive"))
+            st = get_int(y, vv, k, 5, 3600, &q->keepalive);
+        else
+            st = yerr(y, kk, "mqtt", "unknown key '%s'", k);
     }
     if (st != VG_OK) return st;
     if (!q->host) return yerr(y, v, "mqtt", "no host:");
@@ -258,34 +319,50 @@ static void camera_defaults(vg_camera_cfg *c) {
 
 static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg *s) {
     if (!top || top->type != YAML_MAPPING_NODE)
-        return yerr(y, top, NULL, "expected a mapping with model: and cameras: (see examples/vigie.yaml)");
+        return yerr(y, top, NULL,
+                    "expected a mapping with model: and cameras: (see examples/vigie.yaml)");
     vg_camera_cfg def;
     camera_defaults(&def);
     const yaml_node_t *cams = NULL, *cams_key = NULL;
     vg_status st = VG_OK;
-    for (const yaml_node_pair_t *pr = top->data.mapping.pairs.start; st == VG_OK && pr < top->data.mapping.pairs.top; pr++) {
+    for (const yaml_node_pair_t *pr = top->data.mapping.pairs.start;
+         st == VG_OK && pr < top->data.mapping.pairs.top; pr++) {
         const yaml_node_t *kk = node(y, pr->key), *vv = node(y, pr->value);
         const char *k = vg_yaml_scalar(kk);
-        if (!k) st = yerr(y, kk, NULL, "keys are names");
-        else if (!strcmp(k, "model")) st = get_path(y, vv, k, &s->model);
-        else if (!strcmp(k, "threads")) st = get_int(y, vv, k, 1, 256, &s->threads);
-        else if (!strcmp(k, "events")) st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->events);
-        else if (!strcmp(k, "snapshots")) st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->snapshots);
-        else if (!strcmp(k, "feedback_dir")) st = get_path(y, vv, k, &s->feedback_dir);
-        else if (!strcmp(k, "mqtt")) st = mqtt(y, vv, s);
-        else if (!strcmp(k, "cameras")) cams = vv, cams_key = kk;
+        if (!k)
+            st = yerr(y, kk, NULL, "keys are names");
+        else if (!strcmp(k, "model"))
+            st = get_path(y, vv, k, &s->model);
+        else if (!strcmp(k, "threads"))
+            st = get_int(y, vv, k, 1, 256, &s->threads);
+        else if (!strcmp(k, "events"))
+            st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->events);
+        else if (!strcmp(k, "snapshots"))
+            st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->snapshots);
+        else if (!strcmp(k, "feedback_dir"))
+            st = get_path(y, vv, k, &s->feedback_dir);
+        else if (!strcmp(k, "mqtt"))
+            st = mqtt(y, vv, s);
+        else if (!strcmp(k, "cameras"))
+            cams = vv, cams_key = kk;
         else if (!strcmp(k, "defaults")) {
             if (vv->type != YAML_MAPPING_NODE) {
                 st = yerr(y, vv, k, "expected a mapping of alarm settings");
                 break;
             }
-            for (const yaml_node_pair_t *dp = vv->data.mapping.pairs.start; st == VG_OK && dp < vv->data.mapping.pairs.top; dp++) {
+            for (const yaml_node_pair_t *dp = vv->data.mapping.pairs.start;
+                 st == VG_OK && dp < vv->data.mapping.pairs.top; dp++) {
                 const yaml_node_t *dk = node(y, dp->key);
                 const char *key = vg_yaml_scalar(dk);
                 bool known = false;
-                if (!key) st = yerr(y, dk, "defaults", "keys are names");
-                else if ((st = alarm_key(y, key, node(y, dp->value), &def, &known)) == VG_OK && !known)
-                    st = yerr(y, dk, "defaults", "unknown key '%s' (alarm settings: window, on, off, min_duration, cooldown, update, classes, per_class, fps, tiles)", key);
+                if (!key)
+                    st = yerr(y, dk, "defaults", "keys are names");
+                else if ((st = alarm_key(y, key, node(y, dp->value), &def, &known)) == VG_OK &&
+                         !known)
+                    st = yerr(y, dk, "defaults",
+                              "unknown key '%s' (alarm settings: window, on, off, min_duration, "
+                              "cooldown, update, classes, per_class, fps, tiles)",
+                              key);
             }
         } else
             st = yerr(y, kk, NULL, "unknown key '%s'", k);
@@ -304,10 +381,12 @@ static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg
         vg_camera_cfg *c = &s->cameras[s->n_cameras++];
         *c = def; /* the defaults' strings are copied below */
         c->classes = NULL;
-        if (def.classes && !(c->classes = vg_strdup(def.classes))) st = vg_err_set(y->y.err, VG_ERR_NOMEM, "out of memory");
+        if (def.classes && !(c->classes = vg_strdup(def.classes)))
+            st = vg_err_set(y->y.err, VG_ERR_NOMEM, "out of memory");
         if (st == VG_OK) st = camera(y, node(y, pr->key), node(y, pr->value), c);
         for (int j = 0; st == VG_OK && j < i; j++)
-            if (!strcmp(s->cameras[j].name, c->name)) st = yerr(y, node(y, pr->key), "cameras", "camera '%s' given twice", c->name);
+            if (!strcmp(s->cameras[j].name, c->name))
+                st = yerr(y, node(y, pr->key), "cameras", "camera '%s' given twice", c->name);
     }
     free(def.classes);
     return st;
@@ -317,12 +396,16 @@ vg_status vg_service_cfg_parse(const char *text, size_t size, const char *name, 
                                vg_err *err) {
     memset(s, 0, sizeof *s);
     s->threads = 1;
-    if (size > CFG_MAX_BYTES) return vg_err_set(err, VG_ERR_FORMAT, "%s: larger than %d bytes: not a configuration", name, CFG_MAX_BYTES);
+    if (size > CFG_MAX_BYTES)
+        return vg_err_set(err, VG_ERR_FORMAT, "%s: larger than %d bytes: not a configuration", name,
+                          CFG_MAX_BYTES);
     char *dir = vg_strdup(name);
     if (!dir) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     char *slash = strrchr(dir, '/');
-    if (slash) slash[slash == dir ? 1 : 0] = 0;
-    else dir[0] = 0;
+    if (slash)
+        slash[slash == dir ? 1 : 0] = 0;
+    else
+        dir[0] = 0;
     yaml_parser_t parser;
     yaml_document_t doc;
     yctx y = {{&doc, name, err}, dir};
@@ -335,10 +418,12 @@ vg_status vg_service_cfg_parse(const char *text, size_t size, const char *name, 
     bool have_doc = yaml_parser_load(&parser, &doc) != 0;
     if (!have_doc)
         st = vg_err_set(err, VG_ERR_FORMAT, "%s:%lu:%lu: not valid YAML: %s", name,
-                        (unsigned long)parser.problem_mark.line + 1, (unsigned long)parser.problem_mark.column + 1,
+                        (unsigned long)parser.problem_mark.line + 1,
+                        (unsigned long)parser.problem_mark.column + 1,
                         parser.problem ? parser.problem : "parse error");
     if (st == VG_OK) st = top_level(&y, yaml_document_get_root_node(&doc), s);
-    if (st == VG_OK && !(s->path = vg_strdup(name))) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    if (st == VG_OK && !(s->path = vg_strdup(name)))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (have_doc) yaml_document_delete(&doc);
     yaml_parser_delete(&parser);
     free(dir);
@@ -362,11 +447,13 @@ void vg_service_cfg_free(vg_service_cfg *s) {
     free(s->model), free(s->events), free(s->snapshots), free(s->feedback_dir), free(s->path);
     vg_service_mqtt *q = &s->mqtt;
     free(q->host), free(q->user), free(q->password), free(q->password_file);
-    free(q->cafile), free(q->certfile), free(q->keyfile), free(q->topic_prefix), free(q->discovery_prefix);
+    free(q->cafile), free(q->certfile), free(q->keyfile), free(q->topic_prefix),
+        free(q->discovery_prefix);
     for (int i = 0; s->cameras && i < s->n_cameras; i++) {
         vg_camera_cfg *c = &s->cameras[i];
         free(c->name), free(c->source), free(c->classes), free(c->masks);
-        for (int j = 0; j < c->n_av_opts; j++) free(c->av_opts[j]);
+        for (int j = 0; j < c->n_av_opts; j++)
+            free(c->av_opts[j]);
         free(c->av_opts);
     }
     free(s->cameras);

@@ -18,19 +18,22 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
         if (!memchr(err.msg, 0, sizeof err.msg) || !err.msg[0]) abort();
         return 0;
     }
-    if (!c.model || c.n_cameras < 1 || c.n_cameras > VG_SERVICE_MAX_CAMERAS || c.threads < 1) abort();
+    if (!c.model || c.n_cameras < 1 || c.n_cameras > VG_SERVICE_MAX_CAMERAS || c.threads < 1)
+        abort();
     for (int i = 0; i < c.n_cameras; i++) {
         const vg_camera_cfg *k = &c.cameras[i];
         if (!k->name || !k->name[0] || !k->source) abort();
         for (int j = 0; j < i; j++)
             if (!strcmp(k->name, c.cameras[j].name)) abort();
-        if (k->alarm.on >= 1 || k->alarm.off >= 1 || (k->alarm.on >= 0 && k->alarm.off > k->alarm.on)) abort();
+        if (k->alarm.on >= 1 || k->alarm.off >= 1 ||
+            (k->alarm.on >= 0 && k->alarm.off > k->alarm.on))
+            abort();
         if (k->alarm.window < 1 || k->alarm.window > VG_WATCH_MAX_WINDOW) abort();
         for (int m = 0; m < k->n_masks; m++) {
             if (k->masks[m].n < 3 || k->masks[m].n > VG_MASK_MAX_POINTS) abort();
             for (int p = 0; p < k->masks[m].n; p++)
-                if (!(k->masks[m].xy[p][0] >= 0 && k->masks[m].xy[p][0] <= 1 && k->masks[m].xy[p][1] >= 0 &&
-                      k->masks[m].xy[p][1] <= 1))
+                if (!(k->masks[m].xy[p][0] >= 0 && k->masks[m].xy[p][0] <= 1 &&
+                      k->masks[m].xy[p][1] >= 0 && k->masks[m].xy[p][1] <= 1))
                     abort();
         }
     }
