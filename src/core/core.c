@@ -407,3 +407,10 @@ double vg_percentile_sorted(const double *v, int n, double q) {
     if (k >= n) k = n - 1;
     return v[k];
 }
+
+void vg_vlogf(void (*log)(void *ud, const char *line), void *ud, const char *fmt, va_list ap) {
+    if (!log) return;
+    char line[2048];
+    vsnprintf(line, sizeof line, fmt, ap);
+    log(ud, line);
+}

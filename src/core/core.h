@@ -6,6 +6,7 @@
 
 #include "vigie.h"
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -104,6 +105,11 @@ void vg_wr_free(vg_wr *w);
 /* ---- files */
 
 /* Reads a whole regular file (at most `max_bytes`) into a malloc'ed buffer. */
+/* A formatted line to a caller's log hook (progress and report hooks of training, evaluation,
+ * optimization); nothing when log is NULL. Lines are cut at 2047 characters. */
+void vg_vlogf(void (*log)(void *ud, const char *line), void *ud, const char *fmt, va_list ap)
+    VG_PRINTF(3, 0);
+
 vg_status vg_file_read(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
                        vg_err *err);
 /* Writes `n` bytes to `path` atomically: temp file in the same directory, fsync, rename,

@@ -3,7 +3,7 @@
  * kernels, so both run a layer with the same arithmetic. */
 #include "model/plan.h"
 
-static bool is_pointwise(const vg_conv_desc *d) {
+bool vg_conv_pointwise(const vg_conv_desc *d) {
     return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
            d->ho == d->h && d->wo == d->w;
 }
@@ -19,7 +19,7 @@ void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j,
     case VG_OP_CONV: {
         vg_conv_desc d = gm->conv;
         d.n = n;
-        if (is_pointwise(&d))
+        if (vg_conv_pointwise(&d))
             vg_cpu_matmul(cpu, (int)pix, d.co, d.ci, x, w, packed, b, act, y);
         else
             vg_cpu_conv2d(cpu, &d, x, w, packed, b, act, y);

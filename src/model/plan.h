@@ -17,6 +17,10 @@
 size_t vg_plan_place(int n, const int *birth, const int *death, const size_t *size,
                      const bool *dedicated, size_t *offset);
 
+/* A 1x1, stride-1 convolution without padding: one matrix multiply (the runner's fusions and
+ * int8 plans take these). */
+bool vg_conv_pointwise(const vg_conv_desc *d);
+
 /* The float forward of node j for n images: x its first input, x2 its second (ADD), y its
  * output, packed its pre-packed weights (vg_cpu_pack_weights) or NULL. Every op but a
  * batch-norm in training mode (the trainer's). */

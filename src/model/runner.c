@@ -45,10 +45,9 @@ struct vg_runner {
     void *ws8;             /* scratch of the int8 convs: threads x the largest need */
     float *flipped;
     bool keep_all; /* no buffer reuse: every tensor stays readable */
-    bool q8_fast;  /* int8 layers may use the fast kernels (else the portable ones) */
     int kchoice;   /* the kernel set (cpu/backend.h): vg_runner_opts.kernels, else the process's */
     vg_q8_sel q8sel;
-    const vg_q8_sel *q8s; /* &q8sel, or NULL: the portable int8 code */
+    const vg_q8_sel *q8s; /* &q8sel, or NULL: int8 layers on the portable kernels only */
     bool unfused;  /* vg_runner_opts.unfused */
     float **packed; /* per node: pre-packed GEMM weights, or NULL */
     bool profile;
@@ -69,11 +68,6 @@ vg_status vg_set_kernels(const char *name, vg_err *err) { return vg_kernels_sele
 const char *vg_kernels_name(void) { return vg_kernels_best()->name; }
 
 int vg_runner_is_int8(const vg_runner *r) { return r->q8; }
-
-static bool is_pointwise(const vg_conv_desc *d) {
-    return d->kh == 1 && d->kw == 1 && d->sh == 1 && d->sw == 1 && d->pt == 0 && d->pl == 0 &&
-           d->ho == d->h && d->wo == d->w;
-}
 
 /* int8 plan: activation buffers laid out like the float plan (same element offsets), the
  * requantization multipliers of every output channel, clamp ranges, add parameters */
@@ -130,7 +124,7 @@ static bool plan_q8(vg_runner *r) {
         }
         int k = nd->op == VG_OP_FC ? gm->in.h * gm->in.w * gm->in.c : nd->kh * nd->kw * gm->in.c;
         if (!vg_q8_gemm_plan_init(&r->qg[j], nd->co, k, w, b, &o, r->q8s)) return false;
-        if (nd->op == VG_OP_CONV && !is_pointwise(&gm->conv)) {
+        if (nd->op == VG_OP_CONV && !vg_conv_pointwise(&gm->conv)) {
             size_t s = vg_q8_conv_scratch(&r->qg[j]);
             if (s > ws) ws = s;
         }
@@ -190,7 +184,7 @@ static void plan_fusion(vg_runner *r) {
     for (int i = 0; r->q8 && i + 1 < nn; i++) {
         const vg_node *c = &g->nodes[i], *dw = &g->nodes[i + 1];
         int t = c->out;
-        if (c->op != VG_OP_CONV || !is_pointwise(&r->geom[i].conv) || dw->op != VG_OP_DWCONV ||
+        if (c->op != VG_OP_CONV || !vg_conv_pointwise(&r->geom[i].conv) || dw->op != VG_OP_DWCONV ||
             dw->in[0] != t || readers[t] != 1 || t == g->output || r->fused[i] ||
             !vg_q8_dw_fast_shape(r->q8s, &r->geom[i + 1].conv))
             continue;
@@ -203,7 +197,7 @@ static void plan_fusion(vg_runner *r) {
     }
     for (int i = 0; !r->q8 && i + 1 < nn; i++) {
         const vg_node *c = &g->nodes[i], *a = &g->nodes[i + 1];
-        if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !is_pointwise(&r->geom[i].conv) ||
+        if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !vg_conv_pointwise(&r->geom[i].conv) ||
             a->op != VG_OP_ADD || r->fused[i])
             continue;
         int t = c->out;
@@ -292,7 +286,6 @@ static vg_status runner_init(vg_runner **out, const vg_model *m, const vg_runner
     if (!r) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     r->m = m;
     r->keep_all = keep_all;
-    r->q8_fast = q8_fast;
     r->kchoice = kchoice;
     r->q8sel = vg_q8_select(kchoice);
     r->q8s = q8_fast ? &r->q8sel : NULL;
@@ -413,7 +406,7 @@ static void run_node_q8(vg_runner *r, int i) {
     case VG_OP_CONV:
         if (r->pwdw[i]) /* with the depthwise after it (plan_fusion) */
             vg_q8_pwdw_run(pool, &r->qg[i], &r->qd[i + 1], n, x, r->t8[g->nodes[i + 1].out], r->ws8);
-        else if (is_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
+        else if (vg_conv_pointwise(&d)) vg_q8_gemm_run(pool, &r->qg[i], (int)pix, x, d.ci, y, d.co);
         else vg_q8_conv_run(pool, &r->qg[i], &d, x, r->ws8, y);
         break;
     case VG_OP_DWCONV: vg_q8_dw_run(pool, &r->qd[i], n, x, y, r->ws8); break;

@@ -136,13 +136,10 @@ typedef struct {
 
 static void say(const opt_run *O, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const opt_run *O, const char *fmt, ...) {
-    if (!O->hooks || !O->hooks->log) return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    if (O->hooks) vg_vlogf(O->hooks->log, O->hooks->ud, fmt, ap);
     va_end(ap);
-    O->hooks->log(O->hooks->ud, line);
 }
 
 static void progress(void *ud, const char *what, int done, int total) {

@@ -33,13 +33,10 @@ typedef struct {
 
 static void say(const vg_eval_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 static void say(const vg_eval_hooks *h, const char *fmt, ...) {
-    if (!h || !h->log) return;
-    char line[2048];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    if (h) vg_vlogf(h->log, h->ud, fmt, ap);
     va_end(ap);
-    h->log(h->ud, line);
 }
 
 static vg_eval_part part_of(const float *probs, const int *labels, const int *rows, int n, int C,
@@ -234,8 +231,9 @@ static vg_status pick_images(const char *model, const vg_eval_cfg *cfg, const vg
 /* the figures of the classified rows: overall, per source, the operating point, the ROC and
  * the misclassified images */
 static vg_status figures(const vg_eval_cfg *cfg, const vg_dataset *ds, const int *idx,
-                         const vg_eval_result *er, float thr, vg_eval_report *rep, vg_err *err) {
-    int C = rep->n_classes, k = er->n, no_alarm = rep->metrics.no_alarm;
+                         const vg_eval_result *er, int no_alarm, float thr, vg_eval_report *rep,
+                         vg_err *err) {
+    int C = rep->n_classes, k = er->n;
     const float *probs = er->probs;
     const int *labels = er->labels;
     if (k == 0) return vg_err_set(err, VG_ERR_ARG, "no image could be evaluated");
@@ -344,8 +342,7 @@ vg_status vg_eval_run(const char *model, const vg_eval_cfg *cfg, const vg_eval_h
         rep->n = er.n, rep->skipped = er.skipped;
         rep->seconds = er.seconds;
         rep->images_per_s = er.seconds > 0 ? er.n / er.seconds : 0;
-        rep->metrics.no_alarm = no_alarm; /* figures() reads it before computing the rest */
-        st = figures(cfg, P->ds, idx, &er, thr, rep, err);
+        st = figures(cfg, P->ds, idx, &er, no_alarm, thr, rep, err);
     }
     free(is_alarm), free(idx);
     vg_eval_result_free(&er);

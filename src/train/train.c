@@ -42,13 +42,10 @@ int vg_run_run_epochs(const vg_run *R) {
 
 void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) {
-    if (!h || !h->log) return;
-    char line[1024];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(line, sizeof line, fmt, ap);
+    if (h) vg_vlogf(h->log, h->ud, fmt, ap);
     va_end(ap);
-    h->log(h->ud, line);
 }
 
 bool vg_run_stop_requested(const vg_train_hooks *h) { return h && h->should_stop && h->should_stop(h->ud); }
