@@ -29,6 +29,9 @@ INF_LIBS   = -ljpeg -lpng -lz -lm -pthread
 TRAIN_LIBS = -lcairo -lyaml
 WATCH_LIBS = -lavdevice -lavformat -lavcodec -lswscale -lavutil -lmosquitto
 LDLIBS  = $(WATCH_LIBS) $(TRAIN_LIBS) $(INF_LIBS)
+# the CLI alone: systemd readiness and watchdog of `vigie watch --config` (sd_notify; no-ops
+# outside systemd)
+CLI_LIBS = -lsystemd
 SANFL   =
 ifeq ($(SAN),1)
 OPT     = -O1 -g
@@ -82,7 +85,7 @@ $(BUILD)/libvigie_watch.a: $(call dir_obj,$(WATCH_DIRS))
 LIBS_A = $(BUILD)/libvigie_watch.a $(BUILD)/libvigie_train.a $(BUILD)/libvigie.a
 
 $(BUILD)/vigie: $(CLI_OBJ) $(LIBS_A)
-	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@
+	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) $(CLI_LIBS) -o $@
 
 $(BUILD)/test_vigie: $(TEST_OBJ) $(LIBS_A)
 	$(CC) $(ALL_LDFLAGS) $^ $(LDLIBS) -o $@

@@ -16,7 +16,10 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
+
+#include <systemd/sd-daemon.h>
 
 static const cli_opt opts[] = {
     {"--config", "FILE.yaml", "run the cameras of a configuration file (examples/vigie.yaml "
@@ -69,6 +72,10 @@ static const cli_opt opts[] = {
                          "keeps being retried after)"},
     {"--ha-prefix", "P", "Home Assistant discovery prefix (default homeassistant)"},
     {"--no-discovery", NULL, "no Home Assistant discovery messages"},
+    {"--feedback-dir", "DIR", "MQTT: a \"false alarm\" button (Home Assistant) that writes the "
+                              "last alarm's frame to DIR/neutral/, for learning later"},
+    {"--stuck-after", "S", "seconds of a frozen or black picture before the camera reports "
+                           "\"stuck\" (default 60; 0: never)"},
     {"--threads", "N", "inference threads (default 1)"},
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
@@ -188,42 +195,92 @@ static void print_stats(const char *camera, const vg_watch_stats *st) {
                 (long long)st->snapshot_errors);
 }
 
-/* ---- --config FILE: the cameras of a configuration file, one model */
+/* ---- --config FILE: the service (vg_service), run as systemd expects: readiness and
+ * watchdog through libsystemd (no-ops when not started by systemd), SIGHUP reloads the file */
 
-typedef struct {
-    const vg_model *m;
-    vg_watch_opts o;
-    sink_ref ref;
-    vg_watch_stats st;
-    vg_status status;
-    vg_err err;
-} cam_run;
-
-static void *cam_thread(void *arg) {
-    cam_run *c = arg;
-    c->status = vg_watch_run(c->m, &c->o, &c->st, &c->err);
-    return NULL;
+static volatile sig_atomic_t reload_asked;
+static void on_hup(int sig) {
+    (void)sig;
+    reload_asked = 1;
 }
 
-/* a camera's loop options from its configuration */
-static vg_watch_opts camera_opts(const vg_service_cfg *cfg, const vg_camera_cfg *c) {
-    vg_watch_opts o = vg_watch_opts_default();
-    o.source = c->source;
-    o.src = c->src;
-    o.src.av_opts = (const char *const *)c->av_opts;
-    o.src.n_av_opts = c->n_av_opts;
-    o.src.folder_fps = c->fps > 0 ? c->fps : 1.0;
-    o.src.log = on_log;
-    o.fps = c->fps;
-    o.alarm = c->alarm;
-    o.tile_rows = c->tile_rows, o.tile_cols = c->tile_cols;
-    o.per_class = c->per_class;
-    o.classes = c->classes;
-    o.snapshots = cfg->snapshots;
-    o.threads = cfg->threads;
-    o.camera = c->name;
-    o.masks = c->masks, o.n_masks = c->n_masks;
-    return o;
+static void svc_log(void *ud, const char *camera, const char *msg) {
+    (void)ud;
+    if (camera) cli_error("watch", "%s: %s", camera, msg);
+    else cli_error("watch", "%s", msg);
+}
+
+typedef struct {
+    sink *s;
+    bool failed; /* a camera ended with an error */
+} svc_ctx;
+
+static void svc_event(void *ud, const char *json) {
+    sink *s = ((svc_ctx *)ud)->s;
+    pthread_mutex_lock(&s->mu);
+    write_event(s, json);
+    pthread_mutex_unlock(&s->mu);
+}
+
+static void svc_camera_end(void *ud, const vg_service_camera *c) {
+    print_stats(c->name, c->stats);
+    if (c->status != VG_OK) {
+        cli_error("watch", "%s: %s", c->name, c->error);
+        ((svc_ctx *)ud)->failed = true;
+    }
+}
+
+/* --check-config: the file, its model and every camera against it; nothing starts */
+static int check_config(const char *cmd, const char *path, vg_service_cfg *cfg) {
+    vg_model *m = cli_load_model(cmd, cfg->model);
+    if (!m) return CLI_FAIL;
+    int status = CLI_OK;
+    for (int i = 0; i < cfg->n_cameras && status == CLI_OK; i++) {
+        const vg_camera_cfg *c = &cfg->cameras[i];
+        vg_watch_opts o = vg_watch_opts_default();
+        o.classes = c->classes, o.alarm = c->alarm;
+        char levels[512];
+        vg_err err;
+        if (vg_watch_levels(m, &o, levels, sizeof levels, &err) != VG_OK) {
+            cli_error(cmd, "%s: camera %s: %s", path, c->name, err.msg);
+            status = CLI_FAIL;
+            break;
+        }
+        printf("camera %-16s %s%s: %s; fps %g (0: every frame), tiles %dx%d, %d mask%s, stuck "
+               "after %g s\n",
+               c->name, c->source, c->enabled ? "" : " (disabled)", levels, c->fps, c->tile_rows,
+               c->tile_cols, c->n_masks, c->n_masks == 1 ? "" : "s", c->stuck_after);
+    }
+    if (status == CLI_OK) {
+        char mq[512] = "none";
+        if (cfg->has_mqtt)
+            snprintf(mq, sizeof mq, "%s:%d, topics %s/<camera>/..., discovery %s", cfg->mqtt.host,
+                     cfg->mqtt.port, cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "vigie",
+                     cfg->mqtt.no_discovery ? "off"
+                     : cfg->mqtt.discovery_prefix ? cfg->mqtt.discovery_prefix
+                                                  : "homeassistant");
+        printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, feedback %s, mqtt %s\n",
+               path, cfg->model, cfg->n_cameras, cfg->n_cameras == 1 ? "" : "s",
+               cfg->events ? cfg->events : "stdout", cfg->snapshots ? cfg->snapshots : "none",
+               cfg->feedback_dir ? cfg->feedback_dir : "none", mq);
+    }
+    vg_model_free(m);
+    return status;
+}
+
+/* SIGHUP: the file again; the cameras that changed, only them */
+static void reload(const char *cmd, const char *path, vg_service *svc) {
+    sd_notify(0, "RELOADING=1");
+    vg_service_cfg cfg;
+    vg_err err;
+    char summary[1024];
+    if (vg_service_cfg_load(path, &cfg, &err) != VG_OK)
+        cli_error(cmd, "reload refused, the running configuration stays: %s", err.msg);
+    else if (vg_service_reload(svc, &cfg, summary, sizeof summary, &err) != VG_OK)
+        cli_error(cmd, "reload: %s", err.msg);
+    else
+        cli_error(cmd, "reloaded %s: %s", path, summary);
+    sd_notifyf(0, "READY=1\nSTATUS=watching %d camera(s)", vg_service_running(svc));
 }
 
 static int run_config(const char *cmd, const char *path, bool check_only) {
@@ -233,104 +290,86 @@ static int run_config(const char *cmd, const char *path, bool check_only) {
         cli_error(cmd, "%s", err.msg);
         return CLI_FAIL;
     }
-    int status = CLI_FAIL, n_run = 0;
-    vg_model *m = cli_load_model(cmd, cfg.model);
-    cam_run *runs = calloc((size_t)cfg.n_cameras, sizeof(cam_run));
-    pthread_t *th = calloc((size_t)cfg.n_cameras, sizeof(pthread_t));
-    sink sk = {-1, false, PTHREAD_MUTEX_INITIALIZER};
-    if (!m || !runs || !th) {
-        if (m) cli_error(cmd, "out of memory");
-        goto out;
-    }
-    /* every camera's settings against the model (classes, levels) before anything starts */
-    for (int i = 0; i < cfg.n_cameras; i++) {
-        const vg_camera_cfg *c = &cfg.cameras[i];
-        cam_run *r = &runs[i];
-        r->m = m;
-        r->o = camera_opts(&cfg, c);
-        char levels[512];
-        if (vg_watch_levels(m, &r->o, levels, sizeof levels, &err) != VG_OK) {
-            cli_error(cmd, "%s: camera %s: %s", path, c->name, err.msg);
-            goto out;
-        }
-        if (check_only)
-            printf("camera %-16s %s%s: %s; fps %g (0: every frame), tiles %dx%d, %d mask%s\n", c->name,
-                   c->source, c->enabled ? "" : " (disabled)", levels, c->fps,
-                   c->tile_rows, c->tile_cols, c->n_masks, c->n_masks == 1 ? "" : "s");
-        else if (c->enabled)
-            cli_error(cmd, "%s: %s", c->name, levels);
-    }
-    if (cfg.snapshots && access(cfg.snapshots, W_OK) != 0) {
-        cli_error(cmd, "%s: snapshots folder %s: %s", path, cfg.snapshots, strerror(errno));
-        goto out;
-    }
     if (check_only) {
-        printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, mqtt %s\n", path, cfg.model,
-               cfg.n_cameras, cfg.n_cameras == 1 ? "" : "s", cfg.events ? cfg.events : "stdout",
-               cfg.snapshots ? cfg.snapshots : "none",
-               cfg.has_mqtt ? "configured (not used by --config yet: one camera's MQTT is vigie watch --mqtt)"
-                            : "none");
-        status = CLI_OK;
-        goto out;
+        int st = check_config(cmd, path, &cfg);
+        vg_service_cfg_free(&cfg);
+        return st;
     }
-    if (cfg.has_mqtt) {
-        /* per-camera topics and Home Assistant devices are the next step of the service */
-        cli_error(cmd, "%s: mqtt: not yet supported with --config; for one camera use "
-                       "vigie watch MODEL --source URI --mqtt HOST",
-                  path);
-        goto out;
-    }
+    sink sk = {-1, false, PTHREAD_MUTEX_INITIALIZER};
     if (cfg.events) {
         sk.fd = open(cfg.events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
         if (sk.fd < 0) {
             cli_error(cmd, "%s: %s", cfg.events, strerror(errno));
-            goto out;
+            vg_service_cfg_free(&cfg);
+            return CLI_FAIL;
         }
     }
+    char *events = cfg.events ? strdup(cfg.events) : NULL; /* cfg goes to the service */
     if (vg_cancel_init(&stop, &err) != VG_OK) {
         cli_error(cmd, "%s", err.msg);
-        goto out;
+        vg_service_cfg_free(&cfg);
+        if (sk.fd >= 0) close(sk.fd);
+        free(events);
+        return CLI_FAIL;
     }
     install_signals();
-    /* a loop per camera, all on the one model; a camera that fails does not stop the others */
-    for (int i = 0; i < cfg.n_cameras; i++) {
-        cam_run *r = &runs[i];
-        if (!cfg.cameras[i].enabled) continue;
-        r->ref = (sink_ref){&sk, cfg.cameras[i].name};
-        r->o.on_event = on_event, r->o.ud = &r->ref, r->o.stop = stop;
-        if (pthread_create(&th[n_run], NULL, cam_thread, r) != 0) {
-            cli_error(cmd, "%s: cannot start its thread", cfg.cameras[i].name);
-            vg_cancel_request(stop);
-            break;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_hup;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGHUP, &sa, NULL);
+    svc_ctx ctx = {&sk, false};
+    vg_service_hooks h = {svc_log, svc_event, svc_camera_end, &ctx};
+    vg_service *svc = NULL;
+    int status = CLI_OK;
+    if (vg_service_start(&svc, &cfg, &h, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        status = CLI_FAIL;
+    } else {
+        /* systemd: ready once every camera's loop has started; the watchdog (WatchdogSec=) is
+         * petted at half its period while every loop comes round */
+        uint64_t wd_usec = 0;
+        bool wd = sd_watchdog_enabled(0, &wd_usec) > 0 && wd_usec > 0;
+        double wd_period = wd ? (double)wd_usec / 1e6 : 0, last_pet = 0;
+        bool hung_said = false;
+        sd_notifyf(0, "READY=1\nSTATUS=watching %d camera(s)", vg_service_running(svc));
+        while (!vg_cancel_requested(stop)) {
+            struct timespec ts = {0, 200 * 1000 * 1000};
+            nanosleep(&ts, NULL);
+            if (reload_asked) {
+                reload_asked = 0;
+                reload(cmd, path, svc);
+            }
+            if (vg_service_running(svc) == 0) {
+                cli_error(cmd, "no camera left running");
+                break;
+            }
+            double now = vg_time_now();
+            if (wd && now - last_pet >= wd_period / 2) {
+                if (vg_service_alive(svc, wd_period / 2 > 5 ? wd_period / 2 : 5)) {
+                    sd_notify(0, "WATCHDOG=1");
+                    last_pet = now;
+                    hung_said = false;
+                } else if (!hung_said) {
+                    cli_error(cmd, "a camera's loop has stopped coming round: the watchdog is "
+                                   "no longer petted");
+                    hung_said = true;
+                }
+            }
         }
-        n_run++;
+        sd_notify(0, "STOPPING=1");
+        if (!vg_service_stop(svc)) status = CLI_FAIL;
     }
-    for (int i = 0; i < n_run; i++) pthread_join(th[i], NULL);
-    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
-    status = n_run > 0 ? CLI_OK : CLI_FAIL;
-    if (n_run == 0) cli_error(cmd, "%s: no camera enabled", path);
-    for (int i = 0, k = 0; i < cfg.n_cameras && k < n_run; i++) {
-        if (!cfg.cameras[i].enabled) continue;
-        k++;
-        print_stats(cfg.cameras[i].name, &runs[i].st);
-        if (runs[i].status != VG_OK) {
-            cli_error(cmd, "%s: %s", cfg.cameras[i].name, runs[i].err.msg);
-            status = CLI_FAIL;
-        }
-    }
+    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL), signal(SIGHUP, SIG_DFL);
+    if (ctx.failed) status = CLI_FAIL;
     if (sk.fd >= 0 && close(sk.fd) != 0) {
-        cli_error(cmd, "%s: %s", cfg.events, strerror(errno));
+        cli_error(cmd, "%s: %s", events, strerror(errno));
         status = CLI_FAIL;
     }
-    sk.fd = -1;
     if (sk.failed) status = CLI_FAIL;
-out:
-    if (sk.fd >= 0) close(sk.fd);
+    free(events);
     vg_cancel_free(stop);
     stop = NULL;
-    free(runs), free(th);
-    vg_model_free(m);
-    vg_service_cfg_free(&cfg);
     return status;
 }
 
@@ -387,6 +426,7 @@ int cmd_watch(int argc, char **argv) {
         !cli_double(&a, "--cooldown", o.alarm.cooldown, 0, 864000, &o.alarm.cooldown) ||
         !cli_double(&a, "--update", o.alarm.update_every, 0, 86400, &o.alarm.update_every) ||
         !cli_double(&a, "--mqtt-wait", 5, 0, 3600, &mqtt_wait) ||
+        !cli_double(&a, "--stuck-after", 60, 0, 864000, &o.stuck_after) ||
         !cli_int(&a, "--threads", 1, 1, 256, &threads) || !cli_precision(&a, &o.precision))
         return CLI_USAGE;
     if (o.src.reconnect_max < o.src.reconnect_min) o.src.reconnect_max = o.src.reconnect_min;
@@ -429,7 +469,8 @@ int cmd_watch(int argc, char **argv) {
         cli_error(a.cmd, "--mqtt: expected HOST or HOST:PORT (port 1..65535), got '%s'", mq);
         return CLI_USAGE;
     }
-    if (!mq && (cli_get(&a, "--topic") || cli_get(&a, "--mqtt-user") || tls)) {
+    o.feedback_dir = cli_get(&a, "--feedback-dir");
+    if (!mq && (cli_get(&a, "--topic") || cli_get(&a, "--mqtt-user") || tls || o.feedback_dir)) {
         cli_error(a.cmd, "MQTT options given without --mqtt HOST");
         return CLI_USAGE;
     }

@@ -817,8 +817,13 @@ typedef struct {
     double update_every; /* seconds between alarm_update events of an active alarm; 0: none */
 } vg_watch_alarm_opts;
 
-/* MQTT (PREFIX/event, PREFIX/state retained, PREFIX/status with its Last Will, Home Assistant
- * discovery); libmosquitto's network thread keeps the connection. */
+/* MQTT: one connection for one or several cameras. Per camera (topics PREFIX/... for the one
+ * camera of the command line, PREFIX/<camera>/... for a named one): .../event, .../state
+ * (retained JSON: status, source, alarm and classes ON/OFF, armed, stuck, health), the commands
+ * .../armed/set ("ON" / "OFF") and .../false_alarm ("PRESS"), and a Home Assistant device
+ * (discovery: alarm, class and stuck binary sensors, armed switch, false-alarm button). For the
+ * process: PREFIX/status "online" / "offline" with its Last Will. libmosquitto's network thread
+ * keeps the connection. */
 typedef struct {
     const char *host;
     int port;                /* 1883 by default, 8883 is customary with TLS */
@@ -849,8 +854,8 @@ typedef struct {
 } vg_watch_mqtt_stats;
 void vg_watch_mqtt_get_stats(vg_watch_mqtt *q, vg_watch_mqtt_stats *st);
 
-/* Clean goodbye: publishes the state (`final_state`, or the last one given to
- * vg_watch_mqtt_state when NULL; retained) and "offline" on PREFIX/status, waits up to `timeout`
+/* Clean goodbye: publishes every camera's last state (`final_state`, when not NULL, for the
+ * command line's unnamed camera; retained) and "offline" on PREFIX/status, waits up to `timeout`
  * seconds for the broker to acknowledge them, disconnects (so no Last Will) and frees. NULL is
  * a no-op. Returns false when the goodbye could not be confirmed. */
 bool vg_watch_mqtt_close(vg_watch_mqtt *q, const char *final_state, double timeout);
@@ -882,12 +887,21 @@ typedef struct {
     vg_precision precision;
     /* each event as one JSON line (no newline); called from the loop's thread */
     void (*on_event)(void *ud, const char *json);
-    void *ud;                  /* for on_event and src.log */
+    /* called at every round of the loop (at least every 0.1 s while it runs; a watchdog's
+       sign of life), with vg_time_now(); may be NULL */
+    void (*on_tick)(void *ud, double now);
+    void *ud;                  /* for on_event, on_tick and src.log */
     vg_watch_mqtt *mqtt;       /* optional, borrowed */
     const char *camera;        /* a name, for several cameras: events carry "camera": NAME and
                                   snapshot files start vigie-NAME-; NULL: none */
     const vg_mask *masks;      /* ignored regions of the frame (n_masks; see vg_mask) */
     int n_masks;
+    const char *feedback_dir;  /* the MQTT "false alarm" button writes the last alarm's frame
+                                  to FEEDBACK_DIR/<camera>/neutral/ (no camera name:
+                                  FEEDBACK_DIR/neutral/; its snapshot to .../snapshots/
+                                  under that); NULL: no button */
+    double stuck_after;        /* seconds of a frozen or black picture before the camera
+                                  reports "stuck" (event and state); 0: never (default 60) */
     vg_cancel *stop;           /* requested by the caller (a signal) to end the loop cleanly */
 } vg_watch_opts;
 
@@ -948,6 +962,7 @@ typedef struct {
     int tile_rows, tile_cols;
     vg_mask *masks;
     int n_masks;
+    double stuck_after; /* seconds of frozen / black picture before "stuck"; 0: never */
     bool enabled;
 } vg_camera_cfg;
 
@@ -983,6 +998,56 @@ vg_status vg_service_cfg_load(const char *path, vg_service_cfg *cfg, vg_err *err
 vg_status vg_service_cfg_parse(const char *text, size_t size, const char *name,
                                vg_service_cfg *cfg, vg_err *err);
 void vg_service_cfg_free(vg_service_cfg *cfg);
+
+/* The service: the model loaded once and one MQTT connection (cfg->mqtt: topics
+ * PREFIX/<camera>/..., a Home Assistant device per camera, PREFIX/status for the process)
+ * shared by a loop per enabled camera (vg_watch_run in its own thread; a slow, dead or frozen
+ * camera stalls no other). */
+typedef struct vg_service vg_service;
+
+typedef struct {
+    const char *name;
+    const vg_watch_stats *stats; /* final: the loop has ended */
+    vg_status status;            /* how it ended */
+    const char *error;           /* its message when status != VG_OK, else NULL */
+} vg_service_camera;
+
+typedef struct {
+    /* reports, camera NULL for the service itself (model, MQTT); from any thread */
+    void (*log)(void *ud, const char *camera, const char *msg);
+    /* every camera's event lines (JSON with "camera": NAME), from the cameras' threads */
+    void (*on_event)(void *ud, const char *json);
+    /* a camera's loop has ended (stopped, removed, restarted, or ended by itself: a file at
+       its end, a camera given up), from the thread that calls the service */
+    void (*on_camera_end)(void *ud, const vg_service_camera *c);
+    void *ud;
+} vg_service_hooks;
+
+/* Takes `cfg` over (the caller's struct is emptied; the service frees it, also on error):
+ * loads the model, checks every camera against it (classes, alarm levels: reported through
+ * the log) and the snapshots / feedback folders, connects to MQTT (waiting up to 5 s; a broker
+ * not there yet is retried, not an error) and starts every enabled camera. */
+vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_service_hooks *h,
+                           vg_err *err);
+/* Applies a new configuration (taken over as by vg_service_start, whatever the result):
+ * cameras added or enabled start, removed or disabled ones stop (their MQTT device is
+ * withdrawn from Home Assistant), changed ones restart (keeping their armed state); the
+ * others run on untouched. Checked whole before anything stops; the settings outside the
+ * cameras (model, threads, events, snapshots, feedback_dir, mqtt) cannot change this way:
+ * VG_ERR_ARG naming the key, nothing changed. `summary` (nullable, size n) gets e.g.
+ * "1 added (c), 1 removed (b), 0 changed, 2 untouched". */
+vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, size_t n,
+                            vg_err *err);
+/* Cameras whose loop runs; the ones that have ended by themselves are reported
+ * (on_camera_end) and let go. */
+int vg_service_running(vg_service *s);
+/* False when a running camera's loop has not come round for max_age seconds (hung: do not pet
+ * a watchdog). */
+bool vg_service_alive(vg_service *s, double max_age);
+/* Stops every camera (active alarms end "stopped"; each reported), says goodbye over MQTT
+ * (every camera's final state, PREFIX/status "offline") and frees. NULL is a no-op. Returns
+ * false when the broker could not confirm the goodbye. */
+bool vg_service_stop(vg_service *s);
 
 /* ---- misc --------------------------------------------------------------------------------- */
 

@@ -26,6 +26,7 @@ PKGS=(
   libavutil-dev:arm64       # -lavutil
   libmosquitto-dev:arm64    # -lmosquitto
   libyaml-dev:arm64         # -lyaml
+  libsystemd-dev:arm64      # -lsystemd (the CLI)
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

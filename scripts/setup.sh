@@ -16,6 +16,7 @@ PKGS=(
   libavdevice-dev       # vigie watch: V4L2 cameras (/dev/videoN) through FFmpeg's device layer
   libmosquitto-dev      # vigie watch --mqtt: MQTT client (events, retained state, Last Will)
   libyaml-dev           # detection datasets: the data.yaml of YOLO / Roboflow exports
+  libsystemd-dev        # vigie watch --config under systemd: readiness and watchdog (sd_notify)
   mosquitto             # tests/watch_test.sh: a real MQTT broker on 127.0.0.1
   mosquitto-clients     # tests/watch_test.sh: mosquitto_sub checks what vigie published
   ffmpeg                # tests/watch_test.sh, bench/watch_*.sh: builds test videos from images

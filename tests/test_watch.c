@@ -8,6 +8,7 @@
 #include "model/model.h"
 #include "watch/alarm.h"
 #include "watch/cam.h"
+#include "watch/health.h"
 #include "watch/source.h"
 #include "watch/watch.h"
 
@@ -560,7 +561,88 @@ static void test_cameras(void) {
     vg_model_free(m);
 }
 
+/* a frame of uniform grey `v`, with noise of amplitude `noise` from a fixed generator */
+static void health_frame(vg_image *img, int v, int noise, unsigned *seed) {
+    for (size_t i = 0; i < (size_t)img->w * img->h * 3; i++) {
+        int x = v;
+        if (noise) {
+            *seed = *seed * 1103515245u + 12345u;
+            x += (int)((*seed >> 16) % (unsigned)(2 * noise + 1)) - noise;
+        }
+        img->rgb[i] = (uint8_t)(x < 0 ? 0 : x > 255 ? 255 : x);
+    }
+}
+
+static void test_health(void) {
+    vg_image img = {160, 90, malloc(160 * 90 * 3)};
+    CHECK(img.rgb != NULL, "frame");
+    if (!img.rgb) return;
+    unsigned seed = 1;
+    vg_watch_health h;
+    /* a live picture with sensor noise (+-3) never counts as frozen */
+    vg_watch_health_init(&h, 5);
+    for (int i = 0; i < 100; i++) {
+        health_frame(&img, 120, 3, &seed);
+        vg_watch_health_frame(&h, &img, i * 0.5);
+    }
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "noisy live picture: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* the same frame again and again: frozen after stuck_after seconds, not before */
+    vg_watch_health_init(&h, 5);
+    health_frame(&img, 120, 3, &seed);
+    for (int i = 0; i <= 9; i++) vg_watch_health_frame(&h, &img, i * 0.5); /* 4.5 s the same */
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "4.5 s frozen: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    vg_watch_health_frame(&h, &img, 5.5);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_FROZEN, "5 s frozen: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    health_frame(&img, 120, 3, &seed); /* it moves again */
+    vg_watch_health_frame(&h, &img, 6.0);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "moving again: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* black with a little noise: black (not frozen: the noise changes it) */
+    vg_watch_health_init(&h, 5);
+    for (int i = 0; i < 20; i++) {
+        health_frame(&img, 3, 3, &seed);
+        vg_watch_health_frame(&h, &img, i * 0.5);
+    }
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_BLACK, "black picture: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* a dark night scene with one street light is not black */
+    vg_watch_health_init(&h, 5);
+    for (int i = 0; i < 20; i++) {
+        health_frame(&img, 3, 3, &seed);
+        for (int y = 0; y < 30; y++) memset(img.rgb + 3 * (size_t)y * img.w, 200, 3 * 60);
+        vg_watch_health_frame(&h, &img, i * 0.5);
+    }
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "night scene with a light: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* stuck_after 0: never */
+    vg_watch_health_init(&h, 0);
+    health_frame(&img, 0, 0, &seed);
+    for (int i = 0; i < 100; i++) vg_watch_health_frame(&h, &img, i * 10.0);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "detection off: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* reconnections: 4 in 300 s is no storm, a 5th is; quiet for 300 s clears it */
+    vg_watch_health_init(&h, 60);
+    for (int i = 1; i <= 4; i++) vg_watch_health_reconnects(&h, i, i * 60.0);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "4 reconnections");
+    vg_watch_health_reconnects(&h, 5, 290);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_RECONNECTS, "5 within 230 s: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    vg_watch_health_reconnects(&h, 5, 361);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "quiet since: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    /* spread out (one every 100 s) is no storm */
+    vg_watch_health_init(&h, 60);
+    for (int i = 1; i <= 20; i++) vg_watch_health_reconnects(&h, i, i * 100.0);
+    CHECK(vg_watch_health_state(&h) == VG_HEALTH_OK, "one every 100 s: %s",
+          vg_watch_health_name(vg_watch_health_state(&h)));
+    free(img.rgb);
+}
+
 void test_watch(void) {
+    test_health();
     test_masks();
     test_cameras();
     test_alarm_sequences();

@@ -36,6 +36,7 @@ typedef enum {
 typedef enum {
     VG_WATCH_END_CLEAR = 0,   /* the score fell below `off` */
     VG_WATCH_END_STOPPED = 1, /* the watch stopped (signal, end of the source) while active */
+    VG_WATCH_END_DISARMED = 2, /* the camera was disarmed (MQTT switch) while active */
 } vg_watch_end_reason;
 
 typedef struct {

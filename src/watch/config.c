@@ -101,6 +101,8 @@ static vg_status alarm_key(const yctx *y, const char *k, const yaml_node_t *v, v
         st = get_bool(y, v, k, &c->per_class);
     else if (!strcmp(k, "fps"))
         st = get_num(y, v, k, 0, 1000, &c->fps);
+    else if (!strcmp(k, "stuck_after"))
+        st = get_num(y, v, k, 0, 864000, &c->stuck_after);
     else if (!strcmp(k, "tiles")) {
         const char *s = vg_yaml_scalar(v);
         vg_err e;
@@ -314,6 +316,7 @@ static void camera_defaults(vg_camera_cfg *c) {
     c->alarm = o.alarm;
     c->alarm.on = c->alarm.off = -1;
     c->tile_rows = c->tile_cols = 1;
+    c->stuck_after = o.stuck_after;
     c->enabled = true;
 }
 
@@ -361,7 +364,7 @@ static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg
                          !known)
                     st = yerr(y, dk, "defaults",
                               "unknown key '%s' (alarm settings: window, on, off, min_duration, "
-                              "cooldown, update, classes, per_class, fps, tiles)",
+                              "cooldown, update, classes, per_class, fps, tiles, stuck_after)",
                               key);
             }
         } else

@@ -9,13 +9,16 @@
 #include "watch/watch.h"
 
 #include "watch/cam.h"
+#include "watch/health.h"
 
 #include "model/tiles.h"
 
+#include <errno.h>
 #include <math.h>
 #include <pthread.h>
 #include <stdarg.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 
 vg_watch_opts vg_watch_opts_default(void) {
@@ -30,6 +33,7 @@ vg_watch_opts vg_watch_opts_default(void) {
     o.tile_rows = o.tile_cols = 1;
     o.jpeg_quality = 85;
     o.threads = 1;
+    o.stuck_after = 60;
     return o;
 }
 
@@ -226,6 +230,7 @@ typedef struct {
     vg_status st;
     vg_err err;
     int64_t read, skipped, dropped;
+    int64_t recoveries; /* frames again after the source was lost: flapping cameras */
     atomic_bool src_lost;
     void (*user_log)(void *ud, const char *msg);
     void *user_ud;
@@ -269,7 +274,7 @@ static void *reader_main(void *arg) {
             pthread_mutex_unlock(&mb->mu);
             break;
         }
-        atomic_store(&mb->src_lost, false);
+        if (atomic_exchange(&mb->src_lost, false)) mb->recoveries++;
         mb->read++;
         if (mb->period > 0) {
             if (t + 1e-9 < next_due) {
@@ -323,6 +328,16 @@ typedef struct {
     bool src_lost_published;
     uint8_t *maskmap; /* mask_w x mask_h: 1 where a mask covers the pixel */
     int mask_w, mask_h;
+    int mch;           /* MQTT channel, -1 without MQTT */
+    bool armed;        /* the MQTT switch: disarmed, no alarm starts */
+    vg_watch_health health;
+    vg_watch_health_kind health_state; /* as last published */
+    /* the last alarm start, for the false-alarm button: its frame (as classified), number,
+     * class and snapshot */
+    vg_image alarm_img;
+    int64_t alarm_frame;
+    int alarm_cls;
+    char alarm_snap[1024];
 } loop_ctx;
 
 /* even-odd rule: is (x, y) inside the polygon? */
@@ -405,10 +420,31 @@ static void publish_state(loop_ctx *c, bool online, bool src_lost) {
         vg_watch_json_str(js, sizeof js, vg_model_label(c->m, cls));
         cat(js, sizeof js, ":\"%s\"", on ? "ON" : "OFF");
     }
-    cat(js, sizeof js, "},\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
-    if (online) vg_watch_mqtt_state(c->o->mqtt, js);
-    else vg_watch_mqtt_final_state(c->o->mqtt, js); /* the goodbye publishes it */
+    cat(js, sizeof js, "},\"armed\":\"%s\",\"stuck\":\"%s\",\"health\":\"%s\"",
+        c->armed ? "ON" : "OFF", online && c->health_state != VG_HEALTH_OK ? "ON" : "OFF",
+        vg_watch_health_name(c->health_state));
+    cat(js, sizeof js, ",\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
+    if (online) vg_watch_mqtt_state(c->o->mqtt, c->mch, js);
+    else vg_watch_mqtt_final_state(c->o->mqtt, c->mch, js); /* the goodbye publishes it */
     c->src_lost_published = src_lost;
+}
+
+/* the start of an event line: {"camera":NAME,"t":...,"pts":...,"frame":N,"event":KIND */
+static void event_head(const loop_ctx *c, char *js, size_t n, const char *kind) {
+    js[0] = 0;
+    cat(js, n, "{");
+    if (c->o->camera) {
+        cat(js, n, "\"camera\":");
+        vg_watch_json_str(js, n, c->o->camera);
+        cat(js, n, ",");
+    }
+    cat(js, n, "\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\"", unix_now(), c->pts,
+        (long long)c->frame, kind);
+}
+
+static void send_event(loop_ctx *c, const char *js) {
+    if (c->o->on_event) c->o->on_event(c->o->ud, js);
+    vg_watch_mqtt_event(c->o->mqtt, c->mch, js);
 }
 
 /* Writes the alarm-start snapshot; returns false (after a report) when it could not. */
@@ -463,33 +499,164 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
 
 static void emit(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev) {
     static const char *names[] = {"", "alarm_start", "alarm_update", "alarm_end"};
-    char js[2048] = "";
-    cat(js, sizeof js, "{");
-    if (c->o->camera) {
-        cat(js, sizeof js, "\"camera\":");
-        vg_watch_json_str(js, sizeof js, c->o->camera);
-        cat(js, sizeof js, ",");
-    }
-    cat(js, sizeof js, "\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\",\"class\":",
-        unix_now(), ev->t, (long long)c->frame, names[ev->kind]);
+    static const char *reasons[] = {"clear", "stopped", "disarmed"};
+    char js[2048];
+    double pts = c->pts;
+    c->pts = ev->t;
+    event_head(c, js, sizeof js, names[ev->kind]);
+    c->pts = pts;
+    cat(js, sizeof js, ",\"class\":");
     vg_watch_json_str(js, sizeof js, vg_model_label(c->m, ev->cls));
     cat(js, sizeof js, ",\"p\":%.4f", ev->p);
     if (ev->kind == VG_WATCH_EV_START) {
         c->st->alarms++;
         char path[1024];
+        c->alarm_snap[0] = 0;
         if (c->o->snapshots && frame && snapshot(c, frame, ev, path, sizeof path)) {
             cat(js, sizeof js, ",\"snapshot\":");
             vg_watch_json_str(js, sizeof js, path);
+            snprintf(c->alarm_snap, sizeof c->alarm_snap, "%s", path);
+        }
+        /* kept for the false-alarm button (a failed copy only loses that) */
+        if (frame && c->o->feedback_dir) {
+            size_t bytes = (size_t)frame->w * (size_t)frame->h * 3;
+            if (!c->alarm_img.rgb || c->alarm_img.w != frame->w || c->alarm_img.h != frame->h) {
+                vg_image_free(&c->alarm_img);
+                c->alarm_img.rgb = vg_malloc(bytes);
+            }
+            if (c->alarm_img.rgb) {
+                memcpy(c->alarm_img.rgb, frame->rgb, bytes);
+                c->alarm_img.w = frame->w, c->alarm_img.h = frame->h;
+            } else {
+                wlog(c, "false-alarm frame not kept: out of memory");
+            }
+            c->alarm_frame = c->frame;
+            c->alarm_cls = ev->cls;
         }
     } else {
         cat(js, sizeof js, ",\"peak\":%.4f,\"duration\":%.3f", ev->peak, ev->t - ev->since);
     }
     if (ev->kind == VG_WATCH_EV_END)
-        cat(js, sizeof js, ",\"reason\":\"%s\"",
-            ev->reason == VG_WATCH_END_STOPPED ? "stopped" : "clear");
+        cat(js, sizeof js, ",\"reason\":\"%s\"", reasons[ev->reason]);
     cat(js, sizeof js, "}");
-    if (c->o->on_event) c->o->on_event(c->o->ud, js);
-    vg_watch_mqtt_event(c->o->mqtt, js);
+    send_event(c, js);
+}
+
+/* mkdir -p (for the feedback folders) */
+static vg_status make_dirs(const char *path, vg_err *err) {
+    char buf[1024];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf)
+        return vg_err_set(err, VG_ERR_ARG, "%s: path too long", path);
+    for (char *p = buf + 1;; p++) {
+        if (*p == '/' || !*p) {
+            char keep = *p;
+            *p = 0;
+            if (mkdir(buf, 0755) != 0 && errno != EEXIST)
+                return vg_err_set(err, VG_ERR_IO, "%s: %s", buf, strerror(errno));
+            *p = keep;
+            if (!keep) break;
+        }
+    }
+    return VG_OK;
+}
+
+/* The false-alarm button: the last alarm's frame goes to FEEDBACK/<camera>/neutral/ (the
+ * command line's unnamed camera: FEEDBACK/neutral/), a folder-per-class tree for learning
+ * later, and its snapshot to .../neutral/snapshots/ (a sub-folder, which training on the tree
+ * skips: the heat-map pictures are no scenes). */
+static void false_alarm(loop_ctx *c) {
+    const vg_watch_opts *o = c->o;
+    const char *cam = o->camera ? o->camera : "camera";
+    if (!o->feedback_dir) {
+        wlog(c, "false alarm pressed, but no feedback folder is configured: nothing recorded");
+        return;
+    }
+    if (!c->alarm_img.rgb) {
+        wlog(c, "false alarm pressed, but this camera has raised no alarm yet: nothing recorded");
+        return;
+    }
+    char dir[1024], snaps[1100], name[160], path[1300];
+    /* a named camera's own tree under the folder; the command line's camera: the folder */
+    if (o->camera) snprintf(dir, sizeof dir, "%s/%s/neutral", o->feedback_dir, cam);
+    else snprintf(dir, sizeof dir, "%s/neutral", o->feedback_dir);
+    snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
+    time_t now = time(NULL);
+    struct tm tmv;
+    gmtime_r(&now, &tmv);
+    char stamp[32];
+    strftime(stamp, sizeof stamp, "%Y%m%d-%H%M%S", &tmv);
+    snprintf(name, sizeof name, "vigie-%s-%sZ-f%lld.jpg", cam, stamp, (long long)c->alarm_frame);
+    snprintf(path, sizeof path, "%s/%s", dir, name);
+    vg_err e;
+    vg_status st = make_dirs(snaps, &e);
+    if (st == VG_OK) st = vg_watch_jpeg_save(&c->alarm_img, 95, path, &e);
+    if (st == VG_OK && c->alarm_snap[0]) {
+        uint8_t *data = NULL;
+        size_t size = 0;
+        char sp[1300];
+        snprintf(sp, sizeof sp, "%s/%s", snaps, name);
+        st = vg_file_read(c->alarm_snap, (size_t)64 << 20, &data, &size, &e);
+        if (st == VG_OK) st = vg_file_write_atomic(sp, data, size, &e);
+        free(data);
+    }
+    if (st != VG_OK) {
+        wlog(c, "false alarm: %s", e.msg);
+        return;
+    }
+    char js[2048];
+    event_head(c, js, sizeof js, "false_alarm");
+    cat(js, sizeof js, ",\"alarm_frame\":%lld,\"class\":", (long long)c->alarm_frame);
+    vg_watch_json_str(js, sizeof js, vg_model_label(c->m, c->alarm_cls));
+    cat(js, sizeof js, ",\"feedback\":");
+    vg_watch_json_str(js, sizeof js, path);
+    cat(js, sizeof js, "}");
+    send_event(c, js);
+    vg_image_free(&c->alarm_img); /* recorded once */
+}
+
+/* The MQTT commands of this camera: arm / disarm (active alarms end, reason "disarmed") and
+ * false-alarm presses. Returns true when the state must be published again. */
+static bool commands(loop_ctx *c, vg_watch_alarm_event *ev) {
+    if (!c->o->mqtt) return false;
+    bool armed;
+    int presses;
+    vg_watch_mqtt_commands(c->o->mqtt, c->mch, &armed, &presses);
+    for (int i = 0; i < presses; i++) false_alarm(c);
+    if (armed == c->armed) return false;
+    c->armed = armed;
+    if (!armed) {
+        int n = vg_watch_alarm_stop(&c->alarm, c->pts, ev);
+        for (int i = 0; i < n; i++) {
+            ev[i].reason = VG_WATCH_END_DISARMED;
+            emit(c, NULL, &ev[i]);
+        }
+    }
+    char js[1024];
+    event_head(c, js, sizeof js, armed ? "armed" : "disarmed");
+    cat(js, sizeof js, "}");
+    send_event(c, js);
+    return true;
+}
+
+/* Frozen / black picture, flapping connection: an event and the state when it changes. */
+static bool health_check(loop_ctx *c) {
+    vg_watch_health_kind k = vg_watch_health_state(&c->health);
+    if (k == c->health_state) return false;
+    char js[1024];
+    if (k != VG_HEALTH_OK) {
+        event_head(c, js, sizeof js, "stuck");
+        cat(js, sizeof js, ",\"reason\":\"%s\"}", vg_watch_health_name(k));
+    } else {
+        event_head(c, js, sizeof js, "stuck_end");
+        cat(js, sizeof js, ",\"reason\":\"%s\"}", vg_watch_health_name(c->health_state));
+    }
+    wlog(c, "%s", k != VG_HEALTH_OK ? (k == VG_HEALTH_FROZEN ? "picture frozen: stuck"
+                                       : k == VG_HEALTH_BLACK ? "picture black: stuck"
+                                                              : "reconnecting again and again: stuck")
+                                    : "picture alive again");
+    c->health_state = k;
+    send_event(c, js);
+    return true;
 }
 
 vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
@@ -513,6 +680,9 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     c.o = o;
     c.st = stats;
     c.n_classes = info.n_classes;
+    c.mch = -1;
+    c.armed = true;
+    vg_watch_health_init(&c.health, o->stuck_after);
     c.is_alarm = vg_calloc((size_t)info.n_classes, sizeof(bool));
     float *probs = vg_malloc(sizeof(float) * (size_t)info.n_classes);
     /* tiles: every view's probabilities and the alarm classes as the library takes them */
@@ -567,7 +737,9 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         const char *labels[VG_MAX_CLASSES];
         int n = 0;
         for (int i = 0; i < c.alarm.n_alarm; i++) labels[n++] = vg_model_label(m, c.alarm.alarm_cls[i]);
-        if ((st = vg_watch_mqtt_set_classes(o->mqtt, labels, n, err)) != VG_OK) goto done;
+        st = vg_watch_mqtt_channel(o->mqtt, o->camera, labels, n, o->feedback_dir != NULL,
+                                   &c.mch, err);
+        if (st != VG_OK) goto done;
     }
     mb->src = src;
     mb->live = vg_watch_source_live(src);
@@ -585,17 +757,22 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         goto done;
     }
+    if (commands(&c, ev)) publish_state(&c, true, false); /* a restarted camera, disarmed */
     for (;;) {
         pthread_mutex_lock(&mb->mu);
         while (!mb->full && !mb->done && !stop_requested(o->stop)) {
             struct timespec until = after(0.1);
             pthread_cond_timedwait(&mb->cv, &mb->mu, &until);
             bool lost = atomic_load(&mb->src_lost);
-            if (lost != c.src_lost_published) {
-                pthread_mutex_unlock(&mb->mu);
-                publish_state(&c, true, lost);
-                pthread_mutex_lock(&mb->mu);
-            }
+            int64_t recov = mb->recoveries;
+            pthread_mutex_unlock(&mb->mu);
+            /* commands and health also while no frame comes */
+            if (o->on_tick) o->on_tick(o->ud, vg_time_now());
+            vg_watch_health_reconnects(&c.health, recov, vg_time_now());
+            bool changed = commands(&c, ev);
+            changed |= health_check(&c);
+            if (changed || lost != c.src_lost_published) publish_state(&c, true, lost);
+            pthread_mutex_lock(&mb->mu);
         }
         if (!mb->full || stop_requested(o->stop)) {
             pthread_mutex_unlock(&mb->mu);
@@ -606,10 +783,15 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         work = tmp;
         mb->full = false;
         double t = mb->t, t_ready = mb->t_ready;
+        int64_t recov = mb->recoveries;
         c.frame = mb->index;
         pthread_cond_broadcast(&mb->cv);
         pthread_mutex_unlock(&mb->mu);
         vg_err e;
+        if (o->on_tick) o->on_tick(o->ud, vg_time_now());
+        /* the picture as the camera sends it, masks or not */
+        vg_watch_health_frame(&c.health, &work, t);
+        vg_watch_health_reconnects(&c.health, recov, vg_time_now());
         if ((st = apply_masks(&c, &work, err)) != VG_OK) break;
         vg_status cs =
             n_views == 1
@@ -631,8 +813,11 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
             }
         stats->classified++;
         c.pts = t;
-        int n = vg_watch_alarm_step(&c.alarm, probs, t, ev);
         bool changed = atomic_load(&mb->src_lost) != c.src_lost_published;
+        changed |= commands(&c, ev);
+        changed |= health_check(&c);
+        /* disarmed: classified (the statistics stay true) but no alarm */
+        int n = c.armed ? vg_watch_alarm_step(&c.alarm, probs, t, ev) : 0;
         for (int i = 0; i < n; i++) {
             emit(&c, &work, &ev[i]);
             changed |= ev[i].kind != VG_WATCH_EV_UPDATE;
@@ -682,6 +867,7 @@ done:
     vg_watch_source_free(src);
     vg_runner_free(r);
     vg_watch_alarm_free(&c.alarm);
+    vg_image_free(&c.alarm_img);
     free(c.maskmap);
     free(c.map);
     free(c.is_alarm);
