@@ -59,7 +59,8 @@ LIB_OBJ  = $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  = $(CLI_SRC:%.c=$(BUILD)/%.o)
 TEST_OBJ = $(TEST_SRC:%.c=$(BUILD)/%.o)
 
-.PHONY: all test unit cli-test alloc-test fuzz bench format clean demo model cross cross-test
+.PHONY: all test unit cli-test alloc-test fuzz bench format clean demo model cross cross-test \
+        install uninstall
 all: $(BUILD)/vigie
 
 $(BUILD)/%.o: %.c
@@ -98,11 +99,16 @@ $(BUILD)/classify: examples/classify.c $(BUILD)/libvigie.a
 unit: $(BUILD)/test_vigie
 	./$(BUILD)/test_vigie
 
-cli-test: $(BUILD)/vigie $(BUILD)/classify
+# tests/watch_test.sh: systemd's notification socket, stood in for
+$(BUILD)/notify_listen: tests/notify_listen.c
+	$(CC) -std=c11 $(WARN) $(OPT) $(SANFL) $(CFLAGS) $(ALL_LDFLAGS) $< -o $@
+
+cli-test: $(BUILD)/vigie $(BUILD)/classify $(BUILD)/notify_listen
 	BUILD=$(BUILD) bash tests/layers_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/cli_test.sh
 	VIGIE=./$(BUILD)/vigie bash tests/train_test.sh
-	VIGIE=./$(BUILD)/vigie bash tests/watch_test.sh
+	VIGIE=./$(BUILD)/vigie NOTIFY_LISTEN=./$(BUILD)/notify_listen bash tests/watch_test.sh
+	BUILD=$(BUILD) bash tests/install_test.sh
 
 test: unit cli-test
 
@@ -157,3 +163,38 @@ clean:
 	rm -rf build build-san build-tsan build-fuzz build-aarch64
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
+
+# ---- make install PREFIX=... [DESTDIR=...]: the binary, the ready-made model (with its model
+# card: attribution), the example configuration, the systemd unit, and /etc/vigie/config.yaml
+# when there is none yet (an existing one is never overwritten)
+PREFIX     ?= /usr/local
+BINDIR     ?= $(PREFIX)/bin
+DATADIR    ?= $(PREFIX)/share/vigie
+SYSCONFDIR ?= /etc
+UNITDIR    ?= /etc/systemd/system
+SUBST = sed -e 's|@BINDIR@|$(BINDIR)|g' -e 's|@DATADIR@|$(DATADIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g'
+install: $(BUILD)/vigie
+	install -d $(DESTDIR)$(BINDIR) $(DESTDIR)$(DATADIR) $(DESTDIR)$(UNITDIR) $(DESTDIR)$(SYSCONFDIR)/vigie
+	install -m 755 $(BUILD)/vigie $(DESTDIR)$(BINDIR)/vigie
+	install -m 644 models/fire.vge $(DESTDIR)$(DATADIR)/fire.vge
+	install -m 644 models/README.md $(DESTDIR)$(DATADIR)/fire.vge.md
+	install -m 644 README.md $(DESTDIR)$(DATADIR)/README.md
+	install -m 644 examples/vigie.yaml $(DESTDIR)$(DATADIR)/vigie.example.yaml
+	$(SUBST) packaging/vigie.service >$(DESTDIR)$(UNITDIR)/vigie.service.tmp
+	chmod 644 $(DESTDIR)$(UNITDIR)/vigie.service.tmp
+	mv -f $(DESTDIR)$(UNITDIR)/vigie.service.tmp $(DESTDIR)$(UNITDIR)/vigie.service
+	@if [ -e $(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml ]; then \
+	  echo "install: $(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml exists: kept"; \
+	else \
+	  $(SUBST) packaging/config.yaml >$(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml && \
+	  chmod 644 $(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml && \
+	  echo "install: wrote $(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml: edit its cameras"; \
+	fi
+	@echo "install: done; then: systemctl daemon-reload && systemctl enable --now vigie"
+
+uninstall:
+	rm -f $(DESTDIR)$(BINDIR)/vigie $(DESTDIR)$(UNITDIR)/vigie.service
+	rm -f $(DESTDIR)$(DATADIR)/fire.vge $(DESTDIR)$(DATADIR)/fire.vge.md \
+	      $(DESTDIR)$(DATADIR)/README.md $(DESTDIR)$(DATADIR)/vigie.example.yaml
+	-rmdir $(DESTDIR)$(DATADIR) 2>/dev/null
+	@echo "uninstall: $(DESTDIR)$(SYSCONFDIR)/vigie/config.yaml kept (yours)"

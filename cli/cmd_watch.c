@@ -231,41 +231,32 @@ static void svc_camera_end(void *ud, const vg_service_camera *c) {
 }
 
 /* --check-config: the file, its model and every camera against it; nothing starts */
+static void check_line(void *ud, const vg_camera_cfg *c, const char *levels) {
+    (void)ud;
+    printf("camera %-16s %s%s: %s; fps %g (0: every frame), tiles %dx%d, %d mask%s, stuck after "
+           "%g s\n",
+           c->name, c->source, c->enabled ? "" : " (disabled)", levels, c->fps, c->tile_rows,
+           c->tile_cols, c->n_masks, c->n_masks == 1 ? "" : "s", c->stuck_after);
+}
+
 static int check_config(const char *cmd, const char *path, vg_service_cfg *cfg) {
-    vg_model *m = cli_load_model(cmd, cfg->model);
-    if (!m) return CLI_FAIL;
-    int status = CLI_OK;
-    for (int i = 0; i < cfg->n_cameras && status == CLI_OK; i++) {
-        const vg_camera_cfg *c = &cfg->cameras[i];
-        vg_watch_opts o = vg_watch_opts_default();
-        o.classes = c->classes, o.alarm = c->alarm;
-        char levels[512];
-        vg_err err;
-        if (vg_watch_levels(m, &o, levels, sizeof levels, &err) != VG_OK) {
-            cli_error(cmd, "%s: camera %s: %s", path, c->name, err.msg);
-            status = CLI_FAIL;
-            break;
-        }
-        printf("camera %-16s %s%s: %s; fps %g (0: every frame), tiles %dx%d, %d mask%s, stuck "
-               "after %g s\n",
-               c->name, c->source, c->enabled ? "" : " (disabled)", levels, c->fps, c->tile_rows,
-               c->tile_cols, c->n_masks, c->n_masks == 1 ? "" : "s", c->stuck_after);
+    vg_err err;
+    if (vg_service_check(cfg, check_line, NULL, &err) != VG_OK) {
+        cli_error(cmd, "%s", err.msg);
+        return CLI_FAIL;
     }
-    if (status == CLI_OK) {
-        char mq[512] = "none";
-        if (cfg->has_mqtt)
-            snprintf(mq, sizeof mq, "%s:%d, topics %s/<camera>/..., discovery %s", cfg->mqtt.host,
-                     cfg->mqtt.port, cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "vigie",
-                     cfg->mqtt.no_discovery ? "off"
-                     : cfg->mqtt.discovery_prefix ? cfg->mqtt.discovery_prefix
-                                                  : "homeassistant");
-        printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, feedback %s, mqtt %s\n",
-               path, cfg->model, cfg->n_cameras, cfg->n_cameras == 1 ? "" : "s",
-               cfg->events ? cfg->events : "stdout", cfg->snapshots ? cfg->snapshots : "none",
-               cfg->feedback_dir ? cfg->feedback_dir : "none", mq);
-    }
-    vg_model_free(m);
-    return status;
+    char mq[512] = "none";
+    if (cfg->has_mqtt)
+        snprintf(mq, sizeof mq, "%s:%d, topics %s/<camera>/..., discovery %s", cfg->mqtt.host,
+                 cfg->mqtt.port, cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "vigie",
+                 cfg->mqtt.no_discovery        ? "off"
+                 : cfg->mqtt.discovery_prefix ? cfg->mqtt.discovery_prefix
+                                              : "homeassistant");
+    printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, feedback %s, mqtt %s\n",
+           path, cfg->model, cfg->n_cameras, cfg->n_cameras == 1 ? "" : "s",
+           cfg->events ? cfg->events : "stdout", cfg->snapshots ? cfg->snapshots : "none",
+           cfg->feedback_dir ? cfg->feedback_dir : "none", mq);
+    return CLI_OK;
 }
 
 /* SIGHUP: the file again; the cameras that changed, only them */

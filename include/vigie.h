@@ -964,6 +964,7 @@ typedef struct {
     int n_masks;
     double stuck_after; /* seconds of frozen / black picture before "stuck"; 0: never */
     bool enabled;
+    int source_line, source_col; /* where source: is in the file, for later messages */
 } vg_camera_cfg;
 
 typedef struct {
@@ -981,6 +982,7 @@ typedef struct {
 typedef struct {
     char *path;  /* the file it was read from */
     char *model; /* .vge / .vgm / .tflite */
+    int model_line, model_col; /* where model: is in the file, for later messages */
     int threads; /* inference threads (default 1) */
     char *events;    /* JSON-lines file; NULL: stdout */
     char *snapshots; /* alarm-start snapshots; NULL: none */
@@ -1023,6 +1025,12 @@ typedef struct {
     void *ud;
 } vg_service_hooks;
 
+/* What vg_service_start checks, without starting anything (--check-config): the model loads,
+ * every camera's classes and alarm levels fit it (`report`, nullable, gets each camera with a
+ * line on its levels), the snapshots and feedback folders are writable. */
+vg_status vg_service_check(const vg_service_cfg *cfg,
+                           void (*report)(void *ud, const vg_camera_cfg *c, const char *levels),
+                           void *ud, vg_err *err);
 /* Takes `cfg` over (the caller's struct is emptied; the service frees it, also on error):
  * loads the model, checks every camera against it (classes, alarm levels: reported through
  * the log) and the snapshots / feedback folders, connects to MQTT (waiting up to 5 s; a broker
@@ -1038,8 +1046,8 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
  * "1 added (c), 1 removed (b), 0 changed, 2 untouched". */
 vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, size_t n,
                             vg_err *err);
-/* Cameras whose loop runs; the ones that have ended by themselves are reported
- * (on_camera_end) and let go. */
+/* Cameras whose loop runs; the ones that have ended by themselves are reported here
+ * (on_camera_end). Such a camera stays ended through reloads until its settings change. */
 int vg_service_running(vg_service *s);
 /* False when a running camera's loop has not come round for max_age seconds (hung: do not pet
  * a watchdog). */

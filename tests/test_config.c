@@ -24,6 +24,7 @@ static const char good[] = "model: m.vge\n"
                            "  cooldown: 20\n"
                            "  classes: fire\n"
                            "  tiles: 2x2\n"
+                           "  stuck_after: 30\n"
                            "cameras:\n"
                            "  front-door:\n"
                            "    source: rtsp://cam/stream\n"
@@ -38,6 +39,7 @@ static const char good[] = "model: m.vge\n"
                            "    loop: true\n"
                            "    tiles: 1x1\n"
                            "    cooldown: 3\n"
+                           "    stuck_after: 0\n"
                            "    enabled: no\n";
 
 static void expect_error(const char *text, const char *want1, const char *want2) {
@@ -72,11 +74,12 @@ void test_config(void) {
                   a->tile_cols == 2 && !strcmp(a->classes, "fire") && a->n_av_opts == 2 &&
                   !strcmp(a->av_opts[0], "rtsp_transport=tcp") &&
                   !strcmp(a->av_opts[1], "stimeout=5000000") && a->n_masks == 1 &&
-                  a->masks[0].n == 3 && a->masks[0].xy[2][1] == 0.2f,
+                  a->masks[0].n == 3 && a->masks[0].xy[2][1] == 0.2f && a->stuck_after == 30,
               "camera 1 (defaults, overrides, options, mask)");
         CHECK(!strcmp(b->name, "yard_2") && !strcmp(b->source, "/etc/vigie/clips/yard.mp4") &&
                   !b->enabled && b->src.loop && b->tile_rows == 1 && b->alarm.cooldown == 3 &&
                   b->alarm.window == 5 && b->alarm.on < 0 && b->alarm.off < 0 &&
+                  b->stuck_after == 0 &&
                   !strcmp(b->classes, "fire"),
               "camera 2 (a relative file, levels from the model)");
         vg_service_cfg_free(&c);
@@ -109,6 +112,10 @@ void test_config(void) {
                  "off (0.6) above on (0.3)", NULL);
     expect_error("model: m\ncameras:\n  a: {source: x, window: 2.5}\n", "window", "whole number");
     expect_error("model: m\ncameras:\n  a: {source: x, tiles: 9x9}\n", "tiles", NULL);
+    expect_error("model: m\ncameras:\n  a: {source: x, stuck_after: -1}\n", "stuck_after", NULL);
+    expect_error("model: m\ncameras:\n  a: {source: 'rstp://cam/1'}\n", "c.yaml:3:15: source",
+                 "unknown scheme 'rstp'");
+    expect_error("model: m\ncameras:\n  a: {source: 'rtsp://'}\n", "source", "nothing after");
     expect_error("model: m\ncameras:\n  a: {source: x, enabled: maybe}\n", "enabled",
                  "true or false");
     expect_error("model: m\ncameras:\n  a: {source: x, masks: [[[0, 0], [1, 0]]]}\n", "masks",

@@ -13,6 +13,7 @@
 #include "watch/watch.h"
 
 #include <pthread.h>
+#include <sys/stat.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -641,7 +642,130 @@ static void test_health(void) {
     free(img.rgb);
 }
 
+/* ---- the service: three cameras on one model, a reload, a refused reload, the stop */
+
+typedef struct {
+    pthread_mutex_t mu;
+    int events[3]; /* per camera a, b, c */
+    int ended[3];  /* on_camera_end calls */
+    int errors;
+} svc_seen;
+
+static int svc_index(const char *s) {
+    return strstr(s, "\"camera\":\"a\"") || !strcmp(s, "a")   ? 0
+           : strstr(s, "\"camera\":\"b\"") || !strcmp(s, "b") ? 1
+           : strstr(s, "\"camera\":\"c\"") || !strcmp(s, "c") ? 2
+                                                               : -1;
+}
+static void svc_event(void *ud, const char *json) {
+    svc_seen *v = ud;
+    int i = svc_index(json);
+    pthread_mutex_lock(&v->mu);
+    if (i >= 0) v->events[i]++;
+    pthread_mutex_unlock(&v->mu);
+}
+static void svc_end(void *ud, const vg_service_camera *c) {
+    svc_seen *v = ud;
+    int i = svc_index(c->name);
+    pthread_mutex_lock(&v->mu);
+    if (i >= 0) v->ended[i]++;
+    if (c->status != VG_OK) v->errors++;
+    pthread_mutex_unlock(&v->mu);
+}
+
+static vg_status svc_parse(const char *dir, const char *text, vg_service_cfg *cfg, vg_err *err) {
+    char name[800];
+    snprintf(name, sizeof name, "%s/svc.yaml", dir);
+    return vg_service_cfg_parse(text, strlen(text), name, cfg, err);
+}
+
+static void test_service(void) {
+    vg_model *m = vg_test_small_model();
+    const char *dir = vg_test_tmpdir();
+    char path[800];
+    vg_err err;
+    snprintf(path, sizeof path, "%s/svc.vgm", dir);
+    CHECK(m && vg_model_save(m, path, &err) == VG_OK, "small model saved");
+    vg_model_free(m);
+    snprintf(path, sizeof path, "%s/imgs", dir);
+    mkdir(path, 0755);
+    write_img(path, "1.jpg", 12), write_img(path, "2.jpg", 16), write_img(path, "3.jpg", 20);
+    /* levels every score reaches: each camera raises an alarm at its first frame */
+    const char *head = "model: svc.vgm\n"
+                       "defaults: {window: 1, min_duration: 0, on: 0.001, off: 0.001}\n"
+                       "cameras:\n";
+    const char *live = "{source: imgs, loop: true, realtime: true, fps: 50}";
+    char text[1024];
+    snprintf(text, sizeof text, "%s  a: %s\n  b: %s\n  c: {source: imgs}\n", head, live, live);
+    vg_service_cfg cfg;
+    CHECK(svc_parse(dir, text, &cfg, &err) == VG_OK, "%s", err.msg);
+    svc_seen seen;
+    memset(&seen, 0, sizeof seen);
+    pthread_mutex_init(&seen.mu, NULL);
+    vg_service_hooks h = {NULL, svc_event, svc_end, &seen};
+    vg_service *s = NULL;
+    CHECK(vg_service_start(&s, &cfg, &h, &err) == VG_OK, "%s", err.msg);
+    if (!s) return;
+    /* c reads its folder once and ends by itself; a and b loop */
+    int running = 3;
+    for (int i = 0; i < 500 && (running = vg_service_running(s)) == 3; i++) {
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    CHECK(running == 2, "running after c's end: %d", running);
+    CHECK(vg_service_alive(s, 5), "the loops come round");
+    /* reload: b removed, a changed (fps), c unchanged (stays ended) */
+    snprintf(text, sizeof text, "%s  a: {source: imgs, loop: true, realtime: true, fps: 40}\n"
+                                "  c: {source: imgs}\n", head);
+    char summary[512] = "";
+    CHECK(svc_parse(dir, text, &cfg, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_service_reload(s, &cfg, summary, sizeof summary, &err) == VG_OK, "%s", err.msg);
+    CHECK(!strcmp(summary, "0 added, 1 removed (b), 1 changed (a), 1 untouched"), "summary '%s'",
+          summary);
+    CHECK(vg_service_running(s) == 1, "running after the reload: %d", vg_service_running(s));
+    /* the restarted a raises its alarm again (its events: 2 from the first run, then more) */
+    for (int i = 0; i < 500; i++) {
+        pthread_mutex_lock(&seen.mu);
+        int n = seen.events[0];
+        pthread_mutex_unlock(&seen.mu);
+        if (n >= 3) break;
+        struct timespec ts = {0, 10 * 1000 * 1000};
+        nanosleep(&ts, NULL);
+    }
+    /* the model cannot change by a reload: refused, nothing changed */
+    snprintf(text, sizeof text, "model: other.vgm\ncameras:\n  a: %s\n", live);
+    CHECK(svc_parse(dir, text, &cfg, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_service_reload(s, &cfg, summary, sizeof summary, &err) == VG_ERR_ARG &&
+              strstr(err.msg, "'model' changed"),
+          "model change: %s", err.msg);
+    CHECK(vg_service_running(s) == 1, "running after the refused reload: %d",
+          vg_service_running(s));
+    /* a camera whose classes the model lacks: refused before anything stops */
+    snprintf(text, sizeof text, "%s  a: %s\n  d: {source: imgs, classes: dragon}\n", head, live);
+    CHECK(svc_parse(dir, text, &cfg, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_service_reload(s, &cfg, summary, sizeof summary, &err) == VG_ERR_ARG &&
+              strstr(err.msg, "camera d") && strstr(err.msg, "dragon"),
+          "bad camera: %s", err.msg);
+    CHECK(vg_service_running(s) == 1, "running after the bad camera: %d", vg_service_running(s));
+    CHECK(vg_service_stop(s), "stop");
+    pthread_mutex_lock(&seen.mu);
+    CHECK(seen.ended[0] == 2 && seen.ended[1] == 1 && seen.ended[2] == 1,
+          "ends reported: a %d (2: changed, stopped), b %d, c %d", seen.ended[0], seen.ended[1],
+          seen.ended[2]);
+    CHECK(seen.events[0] >= 3 && seen.events[1] >= 2 && seen.events[2] >= 2 && !seen.errors,
+          "events a %d, b %d, c %d; %d errors", seen.events[0], seen.events[1], seen.events[2],
+          seen.errors);
+    pthread_mutex_unlock(&seen.mu);
+    pthread_mutex_destroy(&seen.mu);
+    /* a missing model: an error, nothing started, the configuration freed */
+    snprintf(text, sizeof text, "model: missing.vgm\ncameras:\n  a: %s\n", live);
+    CHECK(svc_parse(dir, text, &cfg, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_service_start(&s, &cfg, &h, &err) != VG_OK && s == NULL && strstr(err.msg, "missing"),
+          "missing model: %s", err.msg);
+}
+
 void test_watch(void) {
+    test_service();
     test_health();
     test_masks();
     test_cameras();

@@ -298,9 +298,154 @@ $VIGIE watch --config "$T/bad.yaml" >"$T/b.out" 2>"$T/b.err"; rc=$?
 printf 'model: %s\ncameras:\n  a: {source: folder, classes: dragon}\n' "$M" >"$T/bad2.yaml"
 $VIGIE watch --check-config "$T/bad2.yaml" >"$T/b.out" 2>"$T/b.err"; rc=$?
 [ $rc = 1 ] && grep -q 'camera a: .*dragon' "$T/b.err" && ok || bad "unknown class: $rc $(cat "$T/b.err")"
+# the mistakes the acceptance names: each with file:line (status 1, nothing run)
+cfgerr() { # cfgerr WHAT PATTERN: the config in $T/bad3.yaml
+  $VIGIE watch --check-config "$T/bad3.yaml" >"$T/b.out" 2>"$T/b.err"; local rc=$?
+  sane $rc "$T/b.err" "$1" && [ $rc = 1 ] && grep -q "$2" "$T/b.err" && ok || bad "$1: status $rc: $(cat "$T/b.err")"
+}
+printf 'model: %s
+cameras:
+  a: {source: folder, window: many}
+' "$M" >"$T/bad3.yaml"
+cfgerr "wrong type" "bad3.yaml:3:.*window"
+printf 'model: %s
+cameras:
+  a: {source: "rtps://cam/1"}
+' "$M" >"$T/bad3.yaml"
+cfgerr "bad URI" "bad3.yaml:3:.*unknown scheme 'rtps'"
+printf 'model: %s
+cameras:
+  a: {source: folder}
+  a: {source: folder}
+' "$M" >"$T/bad3.yaml"
+cfgerr "duplicate camera" "bad3.yaml:4:.*camera 'a' given twice"
+printf 'model: %s
+cameras:
+  a: {source: folder}
+' "$T/bad.yaml" >"$T/bad3.yaml"
+cfgerr "unreadable model" "bad3.yaml:1:8: model: "
+printf 'model: %s
+cameras:
+  a:
+    source: nothere.mp4
+' "$M" >"$T/bad3.yaml"
+cfgerr "missing video file" "bad3.yaml:4:13: cameras.a: source: .*nothere.mp4: No such file"
 usage "--config with a MODEL" "$M" --config "$T/cfg.yaml"
 usage "--config with --check-config" --config "$T/cfg.yaml" --check-config "$T/cfg.yaml"
 usage "no MODEL and no --config" --source x
+
+# ---- 4c. the service end to end: one process, one model, three cameras from one file, MQTT
+# per camera. fire: the video in real time (one alarm inside its fire segment); quiet: a still
+# neutral picture (no alarm, reported stuck: frozen); door: an HTTP MJPEG camera of neutral
+# frames that goes away and comes back. Then the false-alarm button (frame and snapshot to the
+# feedback folder), a malformed command (ignored), SIGHUP with door removed and fire2 (the same
+# video) added and disarmed at once (no alarm), and a clean SIGTERM.
+mkdir -p "$T/svc/snaps" "$T/svc/fb" "$T/svc/still"
+ffmpeg -loglevel error -y -loop 1 -i "${NEU[0]}" -t 30 -vf "scale=128:128,fps=5" -c:v mpeg4 -q:v 3 -pix_fmt yuv420p "$T/svc/still.mp4"
+for i in 0 1 2 3 4 5 6 7 8 9; do ln -sf "${NEU[$((i % ${#NEU[@]}))]}" "$T/svc/still/$(printf %02d $i).jpg"; done
+ffmpeg -loglevel error -y -framerate 4 -i "$T/svc/still/%02d.jpg" -vf "scale=128:128" -c:v mjpeg -q:v 5 "$T/svc/door.avi"
+HP2=$((PORT + 3))
+serve_door() {
+  ffmpeg -loglevel error -re -i "$T/svc/door.avi" -c copy -f mpjpeg -listen 1 "http://127.0.0.1:$HP2/door.mjpg" >/dev/null 2>&1 &
+  PIDS+=($!)
+}
+svc_cfg() { # svc_cfg with-door with-fire2 > file
+  printf '%s\n' "model: $M" 'events: ev.jsonl' 'snapshots: snaps' 'feedback_dir: fb' 'mqtt:' "  host: 127.0.0.1" \
+    "  port: $PORT" '  topic_prefix: svc' 'defaults:' '  fps: 5' 'cameras:' \
+    "  fire:" "    source: $T/v.mp4" '    realtime: true' \
+    '  quiet:' "    source: $T/svc/still.mp4" '    realtime: true' '    loop: true' '    stuck_after: 2'
+  [ "$1" = 1 ] && printf '%s\n' '  door:' "    source: http://127.0.0.1:$HP2/door.mjpg" '    reconnect: 0.2' '    reconnect_max: 0.2'
+  [ "$2" = 1 ] && printf '%s\n' '  fire2:' "    source: $T/v.mp4" '    realtime: true'
+  return 0
+}
+svc_cfg 1 0 >"$T/svc/vigie.yaml"
+$SUB -v -t 'svc/#' -t 'homeassistant/#' >"$T/svc/sub.txt" 2>&1 &
+PIDS+=($!)
+for i in $(seq 30); do
+  mosquitto_pub -h 127.0.0.1 -p $PORT -t svc/probe -m ready
+  grep -q 'svc/probe ready' "$T/svc/sub.txt" && break
+  sleep 0.1
+done
+# systemd's side, stood in for: the notification socket (readiness, watchdog every 0.5 s of a
+# 1 s WatchdogSec, reloading, stopping)
+NL=${NOTIFY_LISTEN:-./build/notify_listen}
+NS=$T/svc/notify.sock
+if [ -x "$NL" ]; then
+  "$NL" "$NS" 120 >"$T/svc/notify.txt" 2>&1 &
+  PIDS+=($!)
+  for i in $(seq 50); do [ -S "$NS" ] && break; sleep 0.1; done
+fi
+NOTIFY_SOCKET=$NS WATCHDOG_USEC=1000000 $VIGIE watch --config "$T/svc/vigie.yaml" >"$T/svc/out" 2>"$T/svc/err" &
+SPID=$!
+PIDS+=($SPID)
+SEV=$T/svc/ev.jsonl
+touch "$SEV"
+PUB="mosquitto_pub -h 127.0.0.1 -p $PORT"
+if wait_for 1 '^svc/status online' "$T/svc/sub.txt" && wait_for 1 '^svc/door/state ' "$T/svc/sub.txt"; then ok; else bad "service never came online: $(cat "$T/svc/err")"; fi
+# per camera: state topic and a Home Assistant device (sensors, switch, button)
+for cam in fire quiet door; do
+  grep -q "^homeassistant/binary_sensor/vigie_svc_$cam/alarm/config {.*\"state_topic\":\"svc/$cam/state\".*\"availability_topic\":\"svc/status\".*\"identifiers\":\[\"vigie_svc_$cam\"\]" "$T/svc/sub.txt" &&
+    grep -q "^homeassistant/switch/vigie_svc_$cam/armed/config {.*\"command_topic\":\"svc/$cam/armed/set\"" "$T/svc/sub.txt" &&
+    grep -q "^homeassistant/button/vigie_svc_$cam/false_alarm/config {.*\"command_topic\":\"svc/$cam/false_alarm\"" "$T/svc/sub.txt" &&
+    grep -q "^homeassistant/binary_sensor/vigie_svc_$cam/stuck/config {.*\"device_class\":\"problem\"" "$T/svc/sub.txt" &&
+    grep -q "^svc/$cam/state {\"status\":\"online\".*\"armed\":\"ON\"" "$T/svc/sub.txt" && ok || bad "$cam: discovery / state: $(grep "$cam" "$T/svc/sub.txt" | head -3)"
+done
+# the fire: one alarm; "false alarm" pressed -> its frame and snapshot in the feedback folder
+if wait_for 1 '"camera":"fire",.*"event":"alarm_start"' "$SEV"; then
+  $PUB -t svc/fire/false_alarm -m PRESS
+  wait_for 1 '"camera":"fire",.*"event":"false_alarm"' "$SEV" && ok || bad "false_alarm event: $(grep fire "$SEV")"
+  fb=$(ls "$T/svc/fb/fire/neutral/"*.jpg 2>/dev/null | head -1)
+  [ -n "$fb" ] && head -c 3 "$fb" | od -An -tx1 | grep -q 'ff d8 ff' && [ -s "$T/svc/fb/fire/neutral/snapshots/$(basename "$fb")" ] &&
+    grep -q "\"feedback\":\"$fb\"" "$SEV" && ok || bad "feedback frame / snapshot: $(ls -R "$T/svc/fb")"
+else
+  bad "no alarm on the fire camera: $(cat "$SEV")"
+fi
+# the door camera comes, goes (its clip ends) and comes back
+serve_door
+if wait_for 1 'door: .*connected again' "$T/svc/err" && wait_for 1 'door: .*stream lost' "$T/svc/err" && serve_door &&
+  wait_for 2 'door: .*connected again' "$T/svc/err"; then ok; else bad "door camera off / on / off / on: $(grep door "$T/svc/err")"; fi
+# the still picture: stuck (frozen), in an event and in its state
+wait_for 1 '"camera":"quiet",.*"event":"stuck","reason":"frozen"' "$SEV" &&
+  wait_for 1 '^svc/quiet/state {.*"stuck":"ON","health":"frozen"' "$T/svc/sub.txt" && ok || bad "frozen camera not reported stuck: $(grep quiet "$SEV" | head -3)"
+# malformed commands and other topics are reported and ignored
+$PUB -t svc/fire/armed/set -m maybe
+$PUB -t svc/fire/false_alarm -m "$(head -c 300 /dev/zero | tr '\0' x)"
+wait_for 2 "payload .* ignored (expected" "$T/svc/err" && ok || bad "malformed commands not reported: $(grep -i mqtt "$T/svc/err")"
+grep -q '"camera":"fire",.*"event":"disarmed"' "$SEV" && bad "a malformed command disarmed fire" || ok
+# SIGHUP: door removed, fire2 added; quiet runs on untouched
+svc_cfg 0 1 >"$T/svc/vigie.yaml"
+kill -HUP $SPID
+wait_for 1 'reloaded .*: 1 added (fire2), 1 removed (door), 0 changed, 2 untouched' "$T/svc/err" && ok || bad "reload: $(tail -5 "$T/svc/err")"
+grep -q '^vigie watch: door: frames read' "$T/svc/err" && ! grep -q '^vigie watch: quiet: frames read' "$T/svc/err" && ok ||
+  bad "reload stopped more than door: $(grep 'frames read' "$T/svc/err")"
+for i in $(seq 50); do [ "$(retained svc/door/state)" = '{"status":"removed"}' ] && break; sleep 0.1; done
+[ "$(retained svc/door/state)" = '{"status":"removed"}' ] && [ -z "$(retained homeassistant/switch/vigie_svc_door/armed/config)" ] && ok ||
+  bad "door not withdrawn: state '$(retained svc/door/state)'"
+# fire2 disarmed as soon as it is there: its fire segment raises nothing
+if wait_for 1 '^svc/fire2/state ' "$T/svc/sub.txt"; then
+  $PUB -t svc/fire2/armed/set -m OFF
+  wait_for 1 '"camera":"fire2",.*"event":"disarmed"' "$SEV" && wait_for 1 '^svc/fire2/state {.*"armed":"OFF"' "$T/svc/sub.txt" && ok || bad "fire2 not disarmed: $(grep fire2 "$SEV")"
+else
+  bad "fire2 never started: $(tail -3 "$T/svc/err")"
+fi
+wait_for 1 '^vigie watch: fire2: frames read 90, classified 90' "$T/svc/err" # its video, to the end (18 s)
+kill -TERM $SPID; wait $SPID; rc=$?
+sane $rc "$T/svc/err" "service" && [ $rc = 0 ] && ok || bad "service: status $rc: $(tail -5 "$T/svc/err")"
+if [ -x "$NL" ]; then
+  sleep 0.2
+  grep -q '^READY=1$' "$T/svc/notify.txt" && grep -q '^RELOADING=1$' "$T/svc/notify.txt" &&
+    grep -q '^STATUS=watching 3 camera(s)$' "$T/svc/notify.txt" && grep -q '^STOPPING=1$' "$T/svc/notify.txt" &&
+    [ "$(grep -c '^WATCHDOG=1$' "$T/svc/notify.txt")" -ge 20 ] && ok || bad "systemd notifications: $(sort "$T/svc/notify.txt" | uniq -c)"
+else
+  bad "$NL not built (make $NL)"
+fi
+# exactly one alarm, on fire, inside its fire segment (6-12 s); none on the others
+[ "$(grep -c '"event":"alarm_start"' "$SEV")" = 1 ] && ps=$(grep '"event":"alarm_start"' "$SEV" | grep '"camera":"fire",' | sed 's/.*"pts":\([0-9.]*\).*/\1/') &&
+  awk -v s="${ps:-0}" 'BEGIN { exit !(s >= 6 && s < 12) }' && ok || bad "alarms: $(grep alarm_start "$SEV")"
+grep -q '^vigie watch: fire: frames read 90, classified 90' "$T/svc/err" && grep -q '^vigie watch: quiet: frames read [1-9]' "$T/svc/err" && ok ||
+  bad "service statistics: $(grep 'frames read' "$T/svc/err")"
+[ "$(retained svc/status)" = offline ] && retained svc/quiet/state | grep -q '^{"status":"offline"' && ok || bad "service goodbye: $(retained svc/status) $(retained svc/quiet/state)"
+echo "  service: $(grep -c . "$SEV") events from $(grep -o '"camera":"[a-z0-9]*"' "$SEV" | sort -u | wc -l) cameras; alarm at pts ${ps:-none} (fire 6-12 s)"
 
 # ---- 5. a live source faster than the classifier drops frames instead of queueing them:
 # 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)

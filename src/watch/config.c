@@ -113,6 +113,26 @@ static vg_status alarm_key(const yctx *y, const char *k, const yaml_node_t *v, v
     return st;
 }
 
+/* A URL source: a scheme FFmpeg reads cameras and streams with, and something after it (a
+ * mistyped scheme would otherwise only show as a camera that never connects). */
+static vg_status check_uri(const yctx *y, const yaml_node_t *v, const char *src) {
+    const char *sep = strstr(src, "://");
+    if (!sep) return VG_OK;
+    static const char *schemes[] = {"rtsp", "rtsps", "rtmp", "rtmps", "http", "https",
+                                    "udp",  "rtp",   "tcp",  "srt",   "file"};
+    size_t n = (size_t)(sep - src);
+    bool known = false;
+    for (size_t i = 0; i < sizeof schemes / sizeof *schemes && !known; i++)
+        known = strlen(schemes[i]) == n && strncmp(src, schemes[i], n) == 0;
+    if (!known)
+        return yerr(y, v, "source",
+                    "unknown scheme '%.*s' (rtsp, rtsps, rtmp, rtmps, http, https, udp, rtp, "
+                    "tcp, srt, file)",
+                    (int)(n > 16 ? 16 : n), src);
+    if (!sep[3]) return yerr(y, v, "source", "'%s' has nothing after the scheme", src);
+    return VG_OK;
+}
+
 /* masks: a list of polygons, each a list of at least 3 [x, y] points in 0..1 */
 static vg_status get_masks(const yctx *y, const yaml_node_t *v, vg_camera_cfg *c) {
     if (v->type != YAML_SEQUENCE_NODE) return yerr(y, v, "masks", "expected a list of polygons");
@@ -219,6 +239,9 @@ static vg_status camera(const yctx *y, const yaml_node_t *kn, const yaml_node_t 
             const char *sv = vg_yaml_scalar(vv);
             st = sv && (strstr(sv, "://") || sv[0] == '/') ? get_str(y, vv, k, &c->source)
                                                            : get_path(y, vv, k, &c->source);
+            if (st == VG_OK) st = check_uri(y, vv, c->source);
+            c->source_line = (int)vv->start_mark.line + 1;
+            c->source_col = (int)vv->start_mark.column + 1;
         } else if (!strcmp(k, "enabled"))
             st = get_bool(y, vv, k, &c->enabled);
         else if (!strcmp(k, "loop"))
@@ -334,8 +357,11 @@ static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg
         const char *k = vg_yaml_scalar(kk);
         if (!k)
             st = yerr(y, kk, NULL, "keys are names");
-        else if (!strcmp(k, "model"))
+        else if (!strcmp(k, "model")) {
             st = get_path(y, vv, k, &s->model);
+            s->model_line = (int)vv->start_mark.line + 1;
+            s->model_col = (int)vv->start_mark.column + 1;
+        }
         else if (!strcmp(k, "threads"))
             st = get_int(y, vv, k, 1, 256, &s->threads);
         else if (!strcmp(k, "events"))

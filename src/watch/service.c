@@ -27,6 +27,7 @@ typedef struct {
     vg_cancel *stop;
     pthread_t th;
     atomic_bool ended;
+    bool joined;          /* ended, joined and reported: kept so that a reload knows it */
     _Atomic double alive; /* vg_time_now() of the loop's last round */
     vg_watch_stats st;
     vg_status status;
@@ -106,7 +107,13 @@ static vg_watch_opts camera_opts(const vg_service *s, const vg_service_cfg *cfg,
 static vg_status camera_check(const vg_service *s, const vg_service_cfg *cfg,
                               const vg_camera_cfg *c, char *levels, size_t n, vg_err *err) {
     vg_watch_opts o = camera_opts(s, cfg, c);
-    vg_status st = vg_watch_levels(s->m, &o, levels, n, err);
+    vg_model_info info;
+    vg_model_get_info(s->m, &info);
+    bool *is_alarm = vg_calloc((size_t)info.n_classes, sizeof(bool));
+    if (!is_alarm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_status st = vg_watch_alarm_classes(s->m, c->classes, is_alarm, err);
+    free(is_alarm);
+    if (st == VG_OK) st = vg_watch_levels(s->m, &o, levels, n, err);
     if (st != VG_OK) {
         vg_err e = *err;
         return vg_err_set(err, st, "%s: camera %s: %s", cfg->path, c->name, e.msg);
@@ -140,15 +147,22 @@ static vg_status camera_start(vg_service *s, const vg_service_cfg *cfg, const vg
     return VG_OK;
 }
 
-/* stops (when asked) and joins camera i, reports it and removes it from the list */
-static void camera_end(vg_service *s, int i) {
-    svc_cam *k = s->cams[i];
+/* stops camera i and joins it (once), and reports it */
+static void camera_join(vg_service *s, svc_cam *k) {
+    if (k->joined) return;
     vg_cancel_request(k->stop);
     pthread_join(k->th, NULL);
+    k->joined = true;
     if (s->h.on_camera_end) {
         vg_service_camera r = {k->c->name, &k->st, k->status, k->status ? k->err.msg : NULL};
         s->h.on_camera_end(s->h.ud, &r);
     }
+}
+
+/* camera_join, then removed from the list */
+static void camera_end(vg_service *s, int i) {
+    svc_cam *k = s->cams[i];
+    camera_join(s, k);
     vg_cancel_free(k->stop);
     free(k);
     s->cams[i] = s->cams[--s->n_cams];
@@ -203,6 +217,26 @@ static const vg_camera_cfg *find_camera(const vg_service_cfg *cfg, const char *n
     for (int i = 0; i < cfg->n_cameras; i++)
         if (!strcmp(cfg->cameras[i].name, name)) return &cfg->cameras[i];
     return NULL;
+}
+
+/* the model, its load failure with the place of model: in the file */
+static vg_status load_model(const vg_service_cfg *cfg, vg_model **m, vg_err *err) {
+    vg_status st = vg_model_load(cfg->model, m, err);
+    if (st != VG_OK) {
+        vg_err e = *err;
+        vg_err_set(err, st, "%s:%d:%d: model: %s", cfg->path, cfg->model_line, cfg->model_col,
+                   e.msg);
+    }
+    return st;
+}
+
+/* a video file or folder that is not there is a mistake of the file, not a camera to retry */
+static vg_status check_source(const vg_service_cfg *cfg, const vg_camera_cfg *c, vg_err *err) {
+    if (strstr(c->source, "://") || !strncmp(c->source, "/dev/", 5)) return VG_OK;
+    if (access(c->source, R_OK) != 0)
+        return vg_err_set(err, VG_ERR_IO, "%s:%d:%d: cameras.%s: source: %s: %s", cfg->path,
+                          c->source_line, c->source_col, c->name, c->source, strerror(errno));
+    return VG_OK;
 }
 
 /* checks the folders the cameras write to */
@@ -271,6 +305,24 @@ static vg_status mqtt_open(vg_service *s, const vg_service_cfg *cfg, vg_err *err
     return vg_watch_mqtt_init(&s->mqtt, &o, err);
 }
 
+vg_status vg_service_check(const vg_service_cfg *cfg,
+                           void (*report)(void *ud, const vg_camera_cfg *c, const char *levels),
+                           void *ud, vg_err *err) {
+    vg_service *s = vg_calloc(1, sizeof *s);
+    if (!s) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_status st = load_model(cfg, &s->m, err);
+    for (int i = 0; st == VG_OK && i < cfg->n_cameras; i++) {
+        char levels[512];
+        st = camera_check(s, cfg, &cfg->cameras[i], levels, sizeof levels, err);
+        if (st == VG_OK && cfg->cameras[i].enabled) st = check_source(cfg, &cfg->cameras[i], err);
+        if (st == VG_OK && report) report(ud, &cfg->cameras[i], levels);
+    }
+    if (st == VG_OK) st = check_dirs(cfg, err);
+    vg_model_free(s->m);
+    free(s);
+    return st;
+}
+
 /* takes cfg over: kept until the end, or freed now when there is no room */
 static bool keep_cfg(vg_service *s, vg_service_cfg *cfg) {
     if (s->n_cfgs == MAX_CFGS) return false;
@@ -304,10 +356,11 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
     memset(cfg, 0, sizeof *cfg);
     keep_cfg(s, own);
     if (h) s->h = *h;
-    vg_status st = vg_model_load(own->model, &s->m, err);
+    vg_status st = load_model(own, &s->m, err);
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
         char levels[512];
         st = camera_check(s, own, &own->cameras[i], levels, sizeof levels, err);
+        if (st == VG_OK && own->cameras[i].enabled) st = check_source(own, &own->cameras[i], err);
         if (st == VG_OK && own->cameras[i].enabled) slog(s, own->cameras[i].name, "%s", levels);
     }
     if (st == VG_OK) st = check_dirs(own, err);
@@ -356,6 +409,7 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
     int enabled = 0;
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
         st = camera_check(s, own, &own->cameras[i], NULL, 0, err);
+        if (st == VG_OK && own->cameras[i].enabled) st = check_source(own, &own->cameras[i], err);
         enabled += own->cameras[i].enabled;
     }
     if (st == VG_OK && !enabled)
@@ -373,7 +427,11 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
         svc_cam *k = s->cams[i];
         const vg_camera_cfg *nc = find_camera(own, k->c->name);
         if (nc && nc->enabled && same_camera(k->c, nc)) {
-            k->c = nc; /* same settings, newer home (the old configuration stays alive) */
+            /* untouched: a running loop keeps running (its settings now read from the newer
+             * configuration, the old one stays alive anyway); one that ended by itself (a file
+             * at its end, a camera given up) stays ended: it restarts when its settings change
+             * or the service restarts */
+            if (!k->joined) k->c = nc;
             n_same++;
             continue;
         }
@@ -396,7 +454,7 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
             n_ch++;
         }
     }
-    /* new cameras (and ones enabled again, or whose loop had ended: started afresh) */
+    /* new cameras, and ones enabled again */
     for (int i = 0; i < own->n_cameras; i++) {
         const vg_camera_cfg *nc = &own->cameras[i];
         bool running = false;
@@ -418,10 +476,13 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
 
 int vg_service_running(vg_service *s) {
     /* cameras whose loop ended by itself (a file at its end, a camera given up) are reported
-     * and let go here */
-    for (int i = s->n_cams - 1; i >= 0; i--)
-        if (atomic_load(&s->cams[i]->ended)) camera_end(s, i);
-    return s->n_cams;
+     * here, and kept (joined) for the reloads to know */
+    int n = 0;
+    for (int i = 0; i < s->n_cams; i++) {
+        if (atomic_load(&s->cams[i]->ended)) camera_join(s, s->cams[i]);
+        n += !s->cams[i]->joined;
+    }
+    return n;
 }
 
 bool vg_service_alive(vg_service *s, double max_age) {
