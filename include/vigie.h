@@ -860,6 +860,20 @@ void vg_watch_mqtt_get_stats(vg_watch_mqtt *q, vg_watch_mqtt_stats *st);
  * a no-op. Returns false when the goodbye could not be confirmed. */
 bool vg_watch_mqtt_close(vg_watch_mqtt *q, const char *final_state, double timeout);
 
+/* Shared inference for several loops: one thread takes the frames every loop using it has
+ * handed in, all that are waiting (up to max_batch), and classifies them in one forward pass
+ * on one set of runner threads (ro: threads, precision, kernels; its batch is ignored). A loop
+ * waits for its own frame's result, the same as its own runner would give. Free after every
+ * loop using it has ended. */
+typedef struct vg_watch_infer vg_watch_infer;
+vg_status vg_watch_infer_init(vg_watch_infer **out, const vg_model *m, const vg_runner_opts *ro,
+                              int max_batch, vg_err *err);
+/* Classifies one prepared input (vg_image_to_input) into probs (n_classes); blocks. */
+void vg_watch_infer_classify(vg_watch_infer *q, const float *input, float *probs);
+/* Forward passes run and frames classified so far. */
+void vg_watch_infer_stats(vg_watch_infer *q, int64_t *batches, int64_t *frames);
+void vg_watch_infer_free(vg_watch_infer *q);
+
 #define VG_CAMERA_MAX_MASKS 16
 #define VG_MASK_MAX_POINTS 64
 
@@ -885,6 +899,9 @@ typedef struct {
     int jpeg_quality;
     int threads;               /* runner threads */
     vg_precision precision;
+    vg_watch_infer *infer;     /* optional, borrowed: whole frames (tiles 1x1) go through this
+                                  shared inference instead of a runner of the loop's own
+                                  (threads and precision are then the shared one's) */
     /* each event as one JSON line (no newline); called from the loop's thread */
     void (*on_event)(void *ud, const char *json);
     /* called at every round of the loop (at least every 0.1 s while it runs; a watchdog's

@@ -6,12 +6,14 @@
 #include "test.h"
 
 #include "model/model.h"
+#include "model/runner.h"
 #include "watch/alarm.h"
 #include "watch/cam.h"
 #include "watch/health.h"
 #include "watch/source.h"
 #include "watch/watch.h"
 
+#include <math.h>
 #include <pthread.h>
 #include <sys/stat.h>
 #include <stdlib.h>
@@ -764,7 +766,96 @@ static void test_service(void) {
           "missing model: %s", err.msg);
 }
 
+/* ---- shared inference: frames of several threads batched, each result its own */
+
+enum { INF_THREADS = 4, INF_FRAMES = 12 };
+typedef struct {
+    vg_watch_infer *q;
+    const float *inputs; /* INF_FRAMES inputs */
+    size_t in_size;
+    int n_out;
+    float probs[INF_FRAMES][VG_MAX_CLASSES];
+} inf_job;
+
+static void *inf_main(void *arg) {
+    inf_job *j = arg;
+    for (int f = 0; f < INF_FRAMES; f++)
+        vg_watch_infer_classify(j->q, j->inputs + (size_t)f * j->in_size, j->probs[f]);
+    return NULL;
+}
+
+static void test_infer(void) {
+    vg_model *m = vg_test_small_model();
+    CHECK(m != NULL, "model");
+    if (!m) return;
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    const vg_input_spec *spec = &m->input;
+    size_t in_size = (size_t)spec->w * spec->h * spec->c;
+    /* every thread its own frames: different sizes and shades */
+    float *inputs = malloc(sizeof(float) * in_size * INF_THREADS * INF_FRAMES);
+    vg_watch_infer *q = NULL;
+    vg_err err;
+    CHECK(inputs != NULL, "inputs");
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = 2;
+    CHECK(vg_watch_infer_init(&q, m, &ro, 3, &err) == VG_OK, "%s", err.msg); /* batches 1, 2, 3 */
+    CHECK(vg_watch_infer_init(&(vg_watch_infer *){NULL}, m, &ro, 0, &err) == VG_ERR_ARG,
+          "batch 0 refused");
+    if (!inputs || !q) {
+        free(inputs), vg_watch_infer_free(q), vg_model_free(m);
+        return;
+    }
+    for (int k = 0; k < INF_THREADS * INF_FRAMES; k++) {
+        vg_image im = {8 + k % 7, 9 + k % 5, malloc((size_t)(8 + k % 7) * (9 + k % 5) * 3)};
+        for (size_t i = 0; im.rgb && i < (size_t)im.w * im.h * 3; i++)
+            im.rgb[i] = (uint8_t)((i * 7 + (size_t)k * 31) % 256);
+        CHECK(im.rgb && vg_image_to_input(&im, spec, inputs + (size_t)k * in_size, in_size, &err) ==
+                            VG_OK,
+              "input %d", k);
+        vg_image_free(&im);
+    }
+    inf_job jobs[INF_THREADS];
+    pthread_t th[INF_THREADS];
+    int started = 0;
+    for (int t = 0; t < INF_THREADS; t++) {
+        jobs[t] = (inf_job){q, inputs + (size_t)t * INF_FRAMES * in_size, in_size,
+                            info.n_classes, {{0}}};
+        if (pthread_create(&th[t], NULL, inf_main, &jobs[t]) == 0) started++;
+    }
+    for (int t = 0; t < started; t++) pthread_join(th[t], NULL);
+    CHECK(started == INF_THREADS, "threads");
+    float worst = 0;
+    float *want = malloc(sizeof(float) * (size_t)info.n_classes);
+    vg_runner *one = NULL;
+    vg_runner_opts o1 = vg_runner_opts_default();
+    CHECK(want && vg_runner_init(&one, m, &o1, &err) == VG_OK, "batch-1 runner");
+    for (int t = 0; one && want && t < started; t++)
+        for (int f = 0; f < INF_FRAMES; f++) {
+            /* the frame alone through a batch-1 runner of the same model */
+            vg_runner_probs(one, inputs + ((size_t)t * INF_FRAMES + f) * in_size, want);
+            for (int c = 0; c < info.n_classes; c++)
+                worst = fmaxf(worst, fabsf(want[c] - jobs[t].probs[f][c]));
+        }
+    CHECK(worst < 1e-5f, "shared inference vs the frame alone: max difference %g", (double)worst);
+    /* the frames differ enough that a result given to the wrong frame would show */
+    float spread = 0;
+    for (int f = 1; f < INF_FRAMES; f++)
+        spread = fmaxf(spread, fabsf(jobs[0].probs[f][0] - jobs[0].probs[0][0]));
+    CHECK(spread > 1e-3f, "the test frames' results differ by only %g", (double)spread);
+    int64_t passes = 0, frames = 0;
+    vg_watch_infer_stats(q, &passes, &frames);
+    CHECK(frames == INF_THREADS * INF_FRAMES && passes >= frames / 3 && passes <= frames,
+          "%lld frames in %lld passes", (long long)frames, (long long)passes);
+    free(want);
+    vg_runner_free(one);
+    vg_watch_infer_free(q);
+    free(inputs);
+    vg_model_free(m);
+}
+
 void test_watch(void) {
+    test_infer();
     test_service();
     test_health();
     test_masks();

@@ -442,6 +442,7 @@ fi
 # exactly one alarm, on fire, inside its fire segment (6-12 s); none on the others
 [ "$(grep -c '"event":"alarm_start"' "$SEV")" = 1 ] && ps=$(grep '"event":"alarm_start"' "$SEV" | grep '"camera":"fire",' | sed 's/.*"pts":\([0-9.]*\).*/\1/') &&
   awk -v s="${ps:-0}" 'BEGIN { exit !(s >= 6 && s < 12) }' && ok || bad "alarms: $(grep alarm_start "$SEV")"
+grep -q '^vigie watch: shared inference: [1-9][0-9]* frames in [1-9][0-9]* forward passes' "$T/svc/err" && ok || bad "no shared inference: $(tail -3 "$T/svc/err")"
 grep -q '^vigie watch: fire: frames read 90, classified 90' "$T/svc/err" && grep -q '^vigie watch: quiet: frames read [1-9]' "$T/svc/err" && ok ||
   bad "service statistics: $(grep 'frames read' "$T/svc/err")"
 [ "$(retained svc/status)" = offline ] && retained svc/quiet/state | grep -q '^{"status":"offline"' && ok || bad "service goodbye: $(retained svc/status) $(retained svc/quiet/state)"

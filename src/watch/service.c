@@ -37,6 +37,7 @@ typedef struct {
 struct vg_service {
     vg_service_hooks h;
     vg_model *m;
+    vg_watch_infer *infer; /* every camera's whole frames, batched */
     vg_watch_mqtt *mqtt;
     vg_service_cfg *cfgs[MAX_CFGS];
     int n_cfgs;
@@ -98,6 +99,7 @@ static vg_watch_opts camera_opts(const vg_service *s, const vg_service_cfg *cfg,
     o.stuck_after = c->stuck_after;
     o.feedback_dir = cfg->feedback_dir;
     o.mqtt = s->mqtt;
+    o.infer = s->infer;
     o.on_event = cam_event;
     o.on_tick = cam_tick;
     return o;
@@ -364,8 +366,22 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
         if (st == VG_OK && own->cameras[i].enabled) slog(s, own->cameras[i].name, "%s", levels);
     }
     if (st == VG_OK) st = check_dirs(own, err);
-    if (st == VG_OK && own->has_mqtt) st = mqtt_open(s, own, err);
     int enabled = 0;
+    for (int i = 0; i < own->n_cameras; i++)
+        enabled += own->cameras[i].enabled;
+    if (st == VG_OK) {
+        /* one batch can hold a frame of every camera (up to 8: beyond, a pass is long enough
+         * to wait for); cameras added by a reload share it as it is */
+        vg_runner_opts ro = vg_runner_opts_default();
+        ro.threads = own->threads;
+        st = vg_watch_infer_init(&s->infer, s->m, &ro,
+                                 enabled < 1   ? 1
+                                 : enabled > 8 ? 8
+                                               : enabled,
+                                 err);
+    }
+    if (st == VG_OK && own->has_mqtt) st = mqtt_open(s, own, err);
+    enabled = 0;
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
         if (!own->cameras[i].enabled) continue;
         enabled++;

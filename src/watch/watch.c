@@ -40,9 +40,9 @@ vg_watch_opts vg_watch_opts_default(void) {
 void vg_watch_json_str(char *buf, size_t n, const char *s) {
     size_t k = strlen(buf);
     if (k + 1 >= n) return;
-#define PUT(c)                                                                                   \
-    do {                                                                                         \
-        if (k + 2 < n) buf[k++] = (c);                                                           \
+#define PUT(c)                                                                                     \
+    do {                                                                                           \
+        if (k + 2 < n) buf[k++] = (c);                                                             \
     } while (0)
     PUT('"');
     for (const unsigned char *p = (const unsigned char *)s; *p; p++) {
@@ -52,7 +52,8 @@ void vg_watch_json_str(char *buf, size_t n, const char *s) {
         } else if (*p < 0x20) {
             char e[8];
             snprintf(e, sizeof e, "\\u%04x", *p);
-            for (int i = 0; e[i]; i++) PUT(e[i]);
+            for (int i = 0; e[i]; i++)
+                PUT(e[i]);
         } else {
             PUT((char)*p);
         }
@@ -73,8 +74,7 @@ static void cat(char *buf, size_t n, const char *fmt, ...) {
     va_end(ap);
 }
 
-vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_alarm,
-                                 vg_err *err) {
+vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_alarm, vg_err *err) {
     vg_model_info info;
     vg_model_get_info(m, &info);
     int n = info.n_classes;
@@ -113,7 +113,8 @@ vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_a
         return vg_err_set(err, VG_ERR_ARG,
                           "the model has no no-alarm class (none recorded by vigie train, no "
                           "'neutral' label): name the alarm classes with --classes");
-    for (int c = 0; c < n; c++) is_alarm[c] = c != no_alarm;
+    for (int c = 0; c < n; c++)
+        is_alarm[c] = c != no_alarm;
     return VG_OK;
 }
 
@@ -180,9 +181,9 @@ vg_status vg_watch_levels(const vg_model *m, vg_watch_opts *o, char *desc, size_
 
 /* ---- latency histogram: bins 2% wide from 0.01 ms, so p99 is within 2% over days ---------- */
 
-#define LAT_BINS 1000
+#define LAT_BINS   1000
 #define LAT_MIN_MS 0.01
-#define LAT_STEP 1.02
+#define LAT_STEP   1.02
 
 typedef struct {
     int64_t bins[LAT_BINS];
@@ -219,8 +220,8 @@ typedef struct {
     pthread_cond_t cv;
     vg_watch_source *src;
     bool live;
-    bool network;      /* a camera or a stream (not a file played in real time) */
-    double period;     /* 1 / fps, or 0 */
+    bool network;  /* a camera or a stream (not a file played in real time) */
+    double period; /* 1 / fps, or 0 */
     vg_cancel *stop;
     vg_image slot;
     double t, t_ready; /* frame time; wall time it entered the mailbox */
@@ -236,7 +237,9 @@ typedef struct {
     void *user_ud;
 } mailbox;
 
-static bool stop_requested(const vg_cancel *stop) { return vg_cancel_requested(stop); }
+static bool stop_requested(const vg_cancel *stop) {
+    return vg_cancel_requested(stop);
+}
 
 /* the source's reports pass through here: from a camera or stream, a report means it is lost
  * until the next frame (a folder's unreadable image is no such thing) */
@@ -328,8 +331,8 @@ typedef struct {
     bool src_lost_published;
     uint8_t *maskmap; /* mask_w x mask_h: 1 where a mask covers the pixel */
     int mask_w, mask_h;
-    int mch;           /* MQTT channel, -1 without MQTT */
-    bool armed;        /* the MQTT switch: disarmed, no alarm starts */
+    int mch;    /* MQTT channel, -1 without MQTT */
+    bool armed; /* the MQTT switch: disarmed, no alarm starts */
     vg_watch_health health;
     vg_watch_health_kind health_state; /* as last published */
     /* the last alarm start, for the false-alarm button: its frame (as classified), number,
@@ -348,7 +351,8 @@ void vg_watch_mask_map(const vg_mask *masks, int n, int w, int h, uint8_t *map) 
         for (int x = 0; x < w; x++) {
             float fx = (x + 0.5f) / (float)w, fy = (y + 0.5f) / (float)h;
             bool in = false;
-            for (int k = 0; k < n && !in; k++) in = inside(&masks[k], fx, fy);
+            for (int k = 0; k < n && !in; k++)
+                in = inside(&masks[k], fx, fy);
             map[(size_t)y * w + x] = in;
         }
 }
@@ -424,8 +428,10 @@ static void publish_state(loop_ctx *c, bool online, bool src_lost) {
         c->armed ? "ON" : "OFF", online && c->health_state != VG_HEALTH_OK ? "ON" : "OFF",
         vg_watch_health_name(c->health_state));
     cat(js, sizeof js, ",\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
-    if (online) vg_watch_mqtt_state(c->o->mqtt, c->mch, js);
-    else vg_watch_mqtt_final_state(c->o->mqtt, c->mch, js); /* the goodbye publishes it */
+    if (online)
+        vg_watch_mqtt_state(c->o->mqtt, c->mch, js);
+    else
+        vg_watch_mqtt_final_state(c->o->mqtt, c->mch, js); /* the goodbye publishes it */
     c->src_lost_published = src_lost;
 }
 
@@ -448,8 +454,8 @@ static void send_event(loop_ctx *c, const char *js) {
 }
 
 /* Writes the alarm-start snapshot; returns false (after a report) when it could not. */
-static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev,
-                     char *path, size_t n) {
+static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event *ev, char *path,
+                     size_t n) {
     const vg_watch_opts *o = c->o;
     time_t now = time(NULL);
     struct tm tmv;
@@ -484,8 +490,10 @@ static bool snapshot(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_ev
         } else {
             vg_err_set(&e, st, "out of memory");
         }
-        if (st == VG_OK) img = &over;
-        else wlog(c, "heat map: %s (snapshot without it)", e.msg);
+        if (st == VG_OK)
+            img = &over;
+        else
+            wlog(c, "heat map: %s (snapshot without it)", e.msg);
     }
     vg_status st = vg_watch_jpeg_save(img, o->jpeg_quality, path, &e);
     vg_image_free(&over);
@@ -536,8 +544,7 @@ static void emit(loop_ctx *c, const vg_image *frame, const vg_watch_alarm_event 
     } else {
         cat(js, sizeof js, ",\"peak\":%.4f,\"duration\":%.3f", ev->peak, ev->t - ev->since);
     }
-    if (ev->kind == VG_WATCH_EV_END)
-        cat(js, sizeof js, ",\"reason\":\"%s\"", reasons[ev->reason]);
+    if (ev->kind == VG_WATCH_EV_END) cat(js, sizeof js, ",\"reason\":\"%s\"", reasons[ev->reason]);
     cat(js, sizeof js, "}");
     send_event(c, js);
 }
@@ -577,8 +584,10 @@ static void false_alarm(loop_ctx *c) {
     }
     char dir[1024], snaps[1100], name[160], path[1300];
     /* a named camera's own tree under the folder; the command line's camera: the folder */
-    if (o->camera) snprintf(dir, sizeof dir, "%s/%s/neutral", o->feedback_dir, cam);
-    else snprintf(dir, sizeof dir, "%s/neutral", o->feedback_dir);
+    if (o->camera)
+        snprintf(dir, sizeof dir, "%s/%s/neutral", o->feedback_dir, cam);
+    else
+        snprintf(dir, sizeof dir, "%s/neutral", o->feedback_dir);
     snprintf(snaps, sizeof snaps, "%s/snapshots", dir);
     time_t now = time(NULL);
     struct tm tmv;
@@ -621,7 +630,8 @@ static bool commands(loop_ctx *c, vg_watch_alarm_event *ev) {
     bool armed;
     int presses;
     vg_watch_mqtt_commands(c->o->mqtt, c->mch, &armed, &presses);
-    for (int i = 0; i < presses; i++) false_alarm(c);
+    for (int i = 0; i < presses; i++)
+        false_alarm(c);
     if (armed == c->armed) return false;
     c->armed = armed;
     if (!armed) {
@@ -650,10 +660,11 @@ static bool health_check(loop_ctx *c) {
         event_head(c, js, sizeof js, "stuck_end");
         cat(js, sizeof js, ",\"reason\":\"%s\"}", vg_watch_health_name(c->health_state));
     }
-    wlog(c, "%s", k != VG_HEALTH_OK ? (k == VG_HEALTH_FROZEN ? "picture frozen: stuck"
-                                       : k == VG_HEALTH_BLACK ? "picture black: stuck"
-                                                              : "reconnecting again and again: stuck")
-                                    : "picture alive again");
+    wlog(c, "%s",
+         k != VG_HEALTH_OK ? (k == VG_HEALTH_FROZEN  ? "picture frozen: stuck"
+                              : k == VG_HEALTH_BLACK ? "picture black: stuck"
+                                                     : "reconnecting again and again: stuck")
+                           : "picture alive again");
     c->health_state = k;
     send_event(c, js);
     return true;
@@ -695,6 +706,8 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         pthread_cond_init(&mb->cv, NULL);
     }
     vg_runner *r = NULL;
+    float *inbuf = NULL; /* the shared inference's input */
+    size_t in_size = 0;
     vg_watch_source *src = NULL;
     vg_image work = {0, 0, NULL};
     bool thread = false;
@@ -710,11 +723,21 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     if (st != VG_OK) goto done;
     for (int i = 0; i < info.n_classes; i++)
         alarm_mask[i] = c.is_alarm[i];
-    vg_runner_opts ro = vg_runner_opts_default();
-    ro.threads = o->threads;
-    ro.precision = o->precision;
-    ro.batch = n_views; /* all the views of a frame in one forward pass */
-    if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) goto done;
+    /* whole frames through the shared inference when there is one; else a runner of our own */
+    const bool shared = o->infer && n_views == 1;
+    if (shared) {
+        in_size = (size_t)m->input.w * m->input.h * m->input.c;
+        if (!(inbuf = vg_malloc(sizeof(float) * in_size))) {
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+            goto done;
+        }
+    } else {
+        vg_runner_opts ro = vg_runner_opts_default();
+        ro.threads = o->threads;
+        ro.precision = o->precision;
+        ro.batch = n_views; /* all the views of a frame in one forward pass */
+        if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) goto done;
+    }
     if (o->snapshots) {
         vg_err e;
         if (vg_watch_cam_init(&c.cam, m, &e) == VG_OK) {
@@ -736,9 +759,10 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     if (o->mqtt) {
         const char *labels[VG_MAX_CLASSES];
         int n = 0;
-        for (int i = 0; i < c.alarm.n_alarm; i++) labels[n++] = vg_model_label(m, c.alarm.alarm_cls[i]);
-        st = vg_watch_mqtt_channel(o->mqtt, o->camera, labels, n, o->feedback_dir != NULL,
-                                   &c.mch, err);
+        for (int i = 0; i < c.alarm.n_alarm; i++)
+            labels[n++] = vg_model_label(m, c.alarm.alarm_cls[i]);
+        st = vg_watch_mqtt_channel(o->mqtt, o->camera, labels, n, o->feedback_dir != NULL, &c.mch,
+                                   err);
         if (st != VG_OK) goto done;
     }
     mb->src = src;
@@ -793,12 +817,17 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         vg_watch_health_frame(&c.health, &work, t);
         vg_watch_health_reconnects(&c.health, recov, vg_time_now());
         if ((st = apply_masks(&c, &work, err)) != VG_OK) break;
-        vg_status cs =
-            n_views == 1
-                ? vg_runner_classify(r, &work, probs, (size_t)info.n_classes, &e)
-                : vg_runner_classify_tiles(r, &work, o->tile_rows, o->tile_cols, alarm_mask, probs,
-                                           (size_t)info.n_classes, per_view,
-                                           (size_t)info.n_classes * n_views, NULL, &e);
+        vg_status cs = VG_OK;
+        if (shared) {
+            cs = vg_image_to_input(&work, &m->input, inbuf, in_size, &e);
+            if (cs == VG_OK) vg_watch_infer_classify(o->infer, inbuf, probs);
+        } else {
+            cs = n_views == 1
+                     ? vg_runner_classify(r, &work, probs, (size_t)info.n_classes, &e)
+                     : vg_runner_classify_tiles(r, &work, o->tile_rows, o->tile_cols, alarm_mask,
+                                                probs, (size_t)info.n_classes, per_view,
+                                                (size_t)info.n_classes * n_views, NULL, &e);
+        }
         if (cs != VG_OK) {
             stats->bad++;
             wlog(&c, "frame %lld: %s", (long long)c.frame, e.msg);
@@ -827,7 +856,8 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
     }
     /* alarms still on end here, so that every start has its end in the log */
     int n = vg_watch_alarm_stop(&c.alarm, c.pts, ev);
-    for (int i = 0; i < n; i++) emit(&c, NULL, &ev[i]);
+    for (int i = 0; i < n; i++)
+        emit(&c, NULL, &ev[i]);
     free(ev);
     publish_state(&c, false, false);
 done:
@@ -866,6 +896,7 @@ done:
     vg_image_free(&work);
     vg_watch_source_free(src);
     vg_runner_free(r);
+    free(inbuf);
     vg_watch_alarm_free(&c.alarm);
     vg_image_free(&c.alarm_img);
     free(c.maskmap);
