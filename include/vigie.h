@@ -1001,6 +1001,7 @@ typedef struct {
     char *model; /* .vge / .vgm / .tflite */
     int model_line, model_col; /* where model: is in the file, for later messages */
     int threads; /* inference threads (default 1) */
+    vg_precision precision; /* auto (default), float or int8 */
     char *events;    /* JSON-lines file; NULL: stdout */
     char *snapshots; /* alarm-start snapshots; NULL: none */
     char *feedback_dir;

@@ -9,6 +9,7 @@
 
 static const char good[] = "model: m.vge\n"
                            "threads: 2\n"
+                           "precision: float\n"
                            "events: /var/log/vigie/events.jsonl\n"
                            "snapshots: snaps\n"
                            "feedback_dir: fb\n"
@@ -58,7 +59,7 @@ void test_config(void) {
     CHECK(vg_service_cfg_parse(good, strlen(good), "/etc/vigie/c.yaml", &c, &err) == VG_OK,
           "good: %s", err.msg);
     if (c.n_cameras == 2) {
-        CHECK(!strcmp(c.model, "/etc/vigie/m.vge") && c.threads == 2 &&
+        CHECK(!strcmp(c.model, "/etc/vigie/m.vge") && c.threads == 2 && c.precision == VG_PRECISION_FLOAT &&
                   !strcmp(c.events, "/var/log/vigie/events.jsonl") &&
                   !strcmp(c.snapshots, "/etc/vigie/snaps") &&
                   !strcmp(c.feedback_dir, "/etc/vigie/fb"),
@@ -116,6 +117,8 @@ void test_config(void) {
     expect_error("model: m\ncameras:\n  a: {source: 'rstp://cam/1'}\n", "c.yaml:3:15: source",
                  "unknown scheme 'rstp'");
     expect_error("model: m\ncameras:\n  a: {source: 'rtsp://'}\n", "source", "nothing after");
+    expect_error("model: m\nprecision: int4\ncameras:\n  a: {source: x}\n", "c.yaml:2:12: precision",
+                 "auto, float or int8");
     expect_error("model: m\ncameras:\n  a: {source: x, enabled: maybe}\n", "enabled",
                  "true or false");
     expect_error("model: m\ncameras:\n  a: {source: x, masks: [[[0, 0], [1, 0]]]}\n", "masks",

@@ -361,10 +361,19 @@ static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg
             st = get_path(y, vv, k, &s->model);
             s->model_line = (int)vv->start_mark.line + 1;
             s->model_col = (int)vv->start_mark.column + 1;
-        }
-        else if (!strcmp(k, "threads"))
+        } else if (!strcmp(k, "threads"))
             st = get_int(y, vv, k, 1, 256, &s->threads);
-        else if (!strcmp(k, "events"))
+        else if (!strcmp(k, "precision")) {
+            const char *pv = vg_yaml_scalar(vv);
+            if (pv && !strcmp(pv, "auto"))
+                s->precision = VG_PRECISION_AUTO;
+            else if (pv && !strcmp(pv, "float"))
+                s->precision = VG_PRECISION_FLOAT;
+            else if (pv && !strcmp(pv, "int8"))
+                s->precision = VG_PRECISION_INT8;
+            else
+                st = yerr(y, vv, k, "expected auto, float or int8");
+        } else if (!strcmp(k, "events"))
             st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->events);
         else if (!strcmp(k, "snapshots"))
             st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->snapshots);

@@ -94,6 +94,7 @@ static vg_watch_opts camera_opts(const vg_service *s, const vg_service_cfg *cfg,
     o.classes = c->classes;
     o.snapshots = cfg->snapshots;
     o.threads = cfg->threads;
+    o.precision = cfg->precision;
     o.camera = c->name;
     o.masks = c->masks, o.n_masks = c->n_masks;
     o.stuck_after = c->stuck_after;
@@ -199,6 +200,7 @@ static bool same_camera(const vg_camera_cfg *a, const vg_camera_cfg *b) {
 static const char *global_change(const vg_service_cfg *a, const vg_service_cfg *b) {
     if (!same_str(a->model, b->model)) return "model";
     if (a->threads != b->threads) return "threads";
+    if (a->precision != b->precision) return "precision";
     if (!same_str(a->events, b->events)) return "events";
     if (!same_str(a->snapshots, b->snapshots)) return "snapshots";
     if (!same_str(a->feedback_dir, b->feedback_dir)) return "feedback_dir";
@@ -374,6 +376,7 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
          * to wait for); cameras added by a reload share it as it is */
         vg_runner_opts ro = vg_runner_opts_default();
         ro.threads = own->threads;
+        ro.precision = own->precision;
         st = vg_watch_infer_init(&s->infer, s->m, &ro,
                                  enabled < 1   ? 1
                                  : enabled > 8 ? 8
