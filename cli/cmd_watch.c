@@ -22,44 +22,56 @@
 #include <systemd/sd-daemon.h>
 
 static const cli_opt opts[] = {
-    {"--config", "FILE.yaml", "run the cameras of a configuration file (examples/vigie.yaml "
-                              "documents every key) instead of MODEL --source"},
+    {"--config", "FILE.yaml",
+     "run the cameras of a configuration file (examples/vigie.yaml "
+     "documents every key) instead of MODEL --source"},
     {"--check-config", "FILE.yaml", "validate a configuration file (and its model) and exit"},
-    {"--source", "URI", "/dev/videoN, a video file, rtsp:// http:// ... stream, or a folder of "
-                        "images (read in name order)"},
-    {"--fps", "N", "classify at most N frames a second (default: every frame, as fast as the "
-                   "model allows); folders: their frame rate (default 1)"},
+    {"--source", "URI",
+     "/dev/videoN, a video file, rtsp:// http:// ... stream, or a folder of "
+     "images (read in name order)"},
+    {"--fps", "N",
+     "classify at most N frames a second (default: every frame, as fast as the "
+     "model allows); folders: their frame rate (default 1)"},
     {"--loop", NULL, "files and folders: start again at the end"},
     {"--realtime", NULL, "files and folders: read at their own frame rate, like a camera"},
-    {"--source-opt", "K=V", "FFmpeg option for opening the source (repeatable), e.g. "
-                            "rtsp_transport=tcp, video_size=640x480, input_format=mjpeg"},
+    {"--source-opt", "K=V",
+     "FFmpeg option for opening the source (repeatable), e.g. "
+     "rtsp_transport=tcp, video_size=640x480, input_format=mjpeg"},
     {"--reconnect", "S", "live sources: first delay before reconnecting (default 1 s, doubles)"},
     {"--reconnect-max", "S", "longest delay between reconnection attempts (default 30 s)"},
     {"--retries", "N", "give up after N failed attempts in a row (default 0: never)"},
-    {"--timeout", "S", "live sources: seconds without data before the stream counts as lost "
-                       "(default 10)"},
-    {"--classes", "LIST", "alarm classes, comma-separated (default: all but the model's "
-                          "no-alarm class, e.g. fire,smoke)"},
-    {"--per-class", NULL, "one alarm per class (default: one alarm on the summed probability "
-                          "of the alarm classes, the model's own rule)"},
+    {"--timeout", "S",
+     "live sources: seconds without data before the stream counts as lost "
+     "(default 10)"},
+    {"--classes", "LIST",
+     "alarm classes, comma-separated (default: all but the model's "
+     "no-alarm class, e.g. fire,smoke)"},
+    {"--per-class", NULL,
+     "one alarm per class (default: one alarm on the summed probability "
+     "of the alarm classes, the model's own rule)"},
     {"--window", "N", "frames in the sliding mean of each class probability (default 10)"},
-    {"--on", "P", "alarm when the smoothed score reaches P (default: 4x the odds of the "
-                  "model's alarm threshold, 0.8 for a threshold of 0.5; 0.8 without one)"},
-    {"--off", "P", "alarm over when it falls below P (default: the model's alarm threshold; "
-                   "0.5 without one; hysteresis)"},
-    {"--tiles", "RxC", "classify each frame as a whole and as RxC overlapping tiles, in one "
-                       "batch; the alarm score is the max over the views (default 1x1: the "
-                       "whole frame only)"},
+    {"--on", "P",
+     "alarm when the smoothed score reaches P (default: 4x the odds of the "
+     "model's alarm threshold, 0.8 for a threshold of 0.5; 0.8 without one)"},
+    {"--off", "P",
+     "alarm over when it falls below P (default: the model's alarm threshold; "
+     "0.5 without one; hysteresis)"},
+    {"--tiles", "RxC",
+     "classify each frame as a whole and as RxC overlapping tiles, in one "
+     "batch; the alarm score is the max over the views (default 1x1: the "
+     "whole frame only)"},
     {"--min-duration", "S", "seconds the score must hold before the alarm starts (default 2)"},
     {"--cooldown", "S", "seconds after an alarm ends before another may start (default 10)"},
     {"--update", "S", "seconds between alarm_update events (default 10; 0: none)"},
     {"--events", "FILE", "append the JSON-lines events to FILE (default: stdout)"},
-    {"--snapshots", "DIR", "alarm-start snapshots with heat map (default: the events file's "
-                           "folder, else the current folder)"},
+    {"--snapshots", "DIR",
+     "alarm-start snapshots with heat map (default: the events file's "
+     "folder, else the current folder)"},
     {"--no-snapshots", NULL, "no snapshots"},
     {"--mqtt", "HOST[:PORT]", "publish to this MQTT broker (port 1883, or 8883 with TLS)"},
-    {"--topic", "PREFIX", "MQTT topic prefix (default vigie/NAME): PREFIX/event, "
-                          "PREFIX/state, PREFIX/status"},
+    {"--topic", "PREFIX",
+     "MQTT topic prefix (default vigie/NAME): PREFIX/event, "
+     "PREFIX/state, PREFIX/status"},
     {"--name", "NAME", "camera name for MQTT and Home Assistant (default: the host name)"},
     {"--mqtt-user", "USER", "MQTT user name"},
     {"--mqtt-password", "PW", "MQTT password (better: environment VIGIE_MQTT_PASSWORD)"},
@@ -68,14 +80,17 @@ static const cli_opt opts[] = {
     {"--mqtt-cert", "FILE", "TLS: client certificate (with --mqtt-key)"},
     {"--mqtt-key", "FILE", "TLS: client private key"},
     {"--mqtt-insecure", NULL, "TLS: do not check the broker's host name (testing only)"},
-    {"--mqtt-wait", "S", "seconds to wait for the broker before starting (default 5; it "
-                         "keeps being retried after)"},
+    {"--mqtt-wait", "S",
+     "seconds to wait for the broker before starting (default 5; it "
+     "keeps being retried after)"},
     {"--ha-prefix", "P", "Home Assistant discovery prefix (default homeassistant)"},
     {"--no-discovery", NULL, "no Home Assistant discovery messages"},
-    {"--feedback-dir", "DIR", "MQTT: a \"false alarm\" button (Home Assistant) that writes the "
-                              "last alarm's frame to DIR/neutral/, for learning later"},
-    {"--stuck-after", "S", "seconds of a frozen or black picture before the camera reports "
-                           "\"stuck\" (default 60; 0: never)"},
+    {"--feedback-dir", "DIR",
+     "MQTT: a \"false alarm\" button (Home Assistant) that writes the "
+     "last alarm's frame to DIR/neutral/, for learning later"},
+    {"--stuck-after", "S",
+     "seconds of a frozen or black picture before the camera reports "
+     "\"stuck\" (default 60; 0: never)"},
     {"--threads", "N", "inference threads (default 1)"},
     {"--precision", "P", "auto (int8 when the model has an int8 form), float or int8"},
 };
@@ -113,8 +128,10 @@ typedef struct {
 
 static void on_log(void *ud, const char *msg) {
     const sink_ref *r = ud;
-    if (r && r->camera) cli_error("watch", "%s: %s", r->camera, msg);
-    else cli_error("watch", "%s", msg);
+    if (r && r->camera)
+        cli_error("watch", "%s: %s", r->camera, msg);
+    else
+        cli_error("watch", "%s", msg);
 }
 
 static void write_event(sink *s, const char *json);
@@ -139,7 +156,8 @@ static void write_event(sink *s, const char *json) {
             memcpy(line, json, n);
             line[n] = '\n';
             ssize_t k;
-            do k = write(s->fd, line, n + 1);
+            do
+                k = write(s->fd, line, n + 1);
             while (k < 0 && errno == EINTR);
             if (k != (ssize_t)(n + 1)) s->failed = true;
             free(line);
@@ -206,21 +224,16 @@ static void on_hup(int sig) {
 
 static void svc_log(void *ud, const char *camera, const char *msg) {
     (void)ud;
-    if (camera) cli_error("watch", "%s: %s", camera, msg);
-    else cli_error("watch", "%s", msg);
+    if (camera)
+        cli_error("watch", "%s: %s", camera, msg);
+    else
+        cli_error("watch", "%s", msg);
 }
 
 typedef struct {
-    sink *s;
-    bool failed; /* a camera ended with an error */
+    sink_ref ref; /* first: on_event takes the context as its sink_ref */
+    bool failed;  /* a camera ended with an error */
 } svc_ctx;
-
-static void svc_event(void *ud, const char *json) {
-    sink *s = ((svc_ctx *)ud)->s;
-    pthread_mutex_lock(&s->mu);
-    write_event(s, json);
-    pthread_mutex_unlock(&s->mu);
-}
 
 static void svc_camera_end(void *ud, const vg_service_camera *c) {
     print_stats(c->name, c->stats);
@@ -249,7 +262,7 @@ static int check_config(const char *cmd, const char *path, vg_service_cfg *cfg) 
     if (cfg->has_mqtt)
         snprintf(mq, sizeof mq, "%s:%d, topics %s/<camera>/..., discovery %s", cfg->mqtt.host,
                  cfg->mqtt.port, cfg->mqtt.topic_prefix ? cfg->mqtt.topic_prefix : "vigie",
-                 cfg->mqtt.no_discovery        ? "off"
+                 cfg->mqtt.no_discovery       ? "off"
                  : cfg->mqtt.discovery_prefix ? cfg->mqtt.discovery_prefix
                                               : "homeassistant");
     printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, feedback %s, mqtt %s\n",
@@ -259,9 +272,28 @@ static int check_config(const char *cmd, const char *path, vg_service_cfg *cfg) 
     return CLI_OK;
 }
 
+/* SIGHUP reopens the events file, as log rotation expects (logrotate moves the file,
+ * then signals): the lines go to the new file from here on */
+static void reopen_events(const char *cmd, sink *sk, const char *events) {
+    if (!events) return;
+    int fd = open(events, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        cli_error(cmd, "%s: cannot reopen: %s; events still go to the old file", events,
+                  strerror(errno));
+        return;
+    }
+    pthread_mutex_lock(&sk->mu);
+    int old = sk->fd;
+    sk->fd = fd;
+    pthread_mutex_unlock(&sk->mu);
+    if (old >= 0 && close(old) != 0) cli_error(cmd, "%s: %s", events, strerror(errno));
+}
+
 /* SIGHUP: the file again; the cameras that changed, only them */
-static void reload(const char *cmd, const char *path, vg_service *svc) {
+static void reload(const char *cmd, const char *path, vg_service *svc, sink *sk,
+                   const char *events) {
     sd_notify(0, "RELOADING=1");
+    reopen_events(cmd, sk, events);
     vg_service_cfg cfg;
     vg_err err;
     char summary[1024];
@@ -309,8 +341,8 @@ static int run_config(const char *cmd, const char *path, bool check_only) {
     sa.sa_handler = on_hup;
     sigemptyset(&sa.sa_mask);
     sigaction(SIGHUP, &sa, NULL);
-    svc_ctx ctx = {&sk, false};
-    vg_service_hooks h = {svc_log, svc_event, svc_camera_end, &ctx};
+    svc_ctx ctx = {{&sk, NULL}, false};
+    vg_service_hooks h = {svc_log, on_event, svc_camera_end, &ctx};
     vg_service *svc = NULL;
     int status = CLI_OK;
     if (vg_service_start(&svc, &cfg, &h, &err) != VG_OK) {
@@ -329,7 +361,7 @@ static int run_config(const char *cmd, const char *path, bool check_only) {
             nanosleep(&ts, NULL);
             if (reload_asked) {
                 reload_asked = 0;
-                reload(cmd, path, svc);
+                reload(cmd, path, svc, &sk, events);
             }
             if (vg_service_running(svc) == 0) {
                 cli_error(cmd, "no camera left running");
@@ -365,23 +397,24 @@ static int run_config(const char *cmd, const char *path, bool check_only) {
 }
 
 int cmd_watch(int argc, char **argv) {
-    cli_args a = {.cmd = "watch",
-                  .synopsis = "MODEL --source URI [options]  |  --config FILE.yaml  |  --check-config FILE.yaml",
-                  .summary =
-                      "Watches a camera, a stream, a video file or a folder of images, classifies\n"
-                      "its frames with MODEL (.vgm, .vge or .tflite) and raises alarms that are\n"
-                      "smoothed over frames, with hysteresis, a minimum duration and a cool-down.\n"
-                      "Events are JSON lines: {\"t\":..., \"pts\":..., \"frame\":..., \"event\":\n"
-                      "\"alarm_start|alarm_update|alarm_end\", \"class\":..., \"p\":..., "
-                      "\"snapshot\":...}.\n"
-                      "An alarm start writes a JPEG snapshot with a heat map of where the fire or\n"
-                      "smoke is. SIGINT / SIGTERM stop cleanly and print statistics.\n"
-                      "With --config, the cameras of a YAML file (examples/vigie.yaml) run on one\n"
-                      "model, a loop each; events carry \"camera\": NAME.",
-                  .opts = opts,
-                  .n_opts = sizeof opts / sizeof opts[0],
-                  .min_pos = 0,
-                  .max_pos = 1};
+    cli_args a = {
+        .cmd = "watch",
+        .synopsis =
+            "MODEL --source URI [options]  |  --config FILE.yaml  |  --check-config FILE.yaml",
+        .summary = "Watches a camera, a stream, a video file or a folder of images, classifies\n"
+                   "its frames with MODEL (.vgm, .vge or .tflite) and raises alarms that are\n"
+                   "smoothed over frames, with hysteresis, a minimum duration and a cool-down.\n"
+                   "Events are JSON lines: {\"t\":..., \"pts\":..., \"frame\":..., \"event\":\n"
+                   "\"alarm_start|alarm_update|alarm_end\", \"class\":..., \"p\":..., "
+                   "\"snapshot\":...}.\n"
+                   "An alarm start writes a JPEG snapshot with a heat map of where the fire or\n"
+                   "smoke is. SIGINT / SIGTERM stop cleanly and print statistics.\n"
+                   "With --config, the cameras of a YAML file (examples/vigie.yaml) run on one\n"
+                   "model, a loop each; events carry \"camera\": NAME.",
+        .opts = opts,
+        .n_opts = sizeof opts / sizeof opts[0],
+        .min_pos = 0,
+        .max_pos = 1};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
     const char *config = cli_get(&a, "--config"), *check = cli_get(&a, "--check-config");
@@ -394,7 +427,8 @@ int cmd_watch(int argc, char **argv) {
         return run_config(a.cmd, config ? config : check, check != NULL);
     }
     if (a.n_pos != 1) {
-        cli_error(a.cmd, "needs MODEL --source URI, or --config FILE.yaml (see vigie watch --help)");
+        cli_error(a.cmd,
+                  "needs MODEL --source URI, or --config FILE.yaml (see vigie watch --help)");
         return CLI_USAGE;
     }
     vg_watch_opts o = vg_watch_opts_default();
@@ -451,8 +485,10 @@ int cmd_watch(int argc, char **argv) {
     char name[128], host[256] = "", topic[300];
     int port = 0;
     const char *nm = cli_get(&a, "--name");
-    if (nm) snprintf(name, sizeof name, "%s", nm);
-    else default_name(name, sizeof name);
+    if (nm)
+        snprintf(name, sizeof name, "%s", nm);
+    else
+        default_name(name, sizeof name);
     const char *cafile = cli_get(&a, "--mqtt-cafile"), *cert = cli_get(&a, "--mqtt-cert"),
                *key = cli_get(&a, "--mqtt-key");
     bool tls = cli_flag(&a, "--mqtt-tls") || cafile || cert;
@@ -545,8 +581,8 @@ int cmd_watch(int argc, char **argv) {
                                  .keyfile = key,
                                  .tls_insecure = cli_flag(&a, "--mqtt-insecure"),
                                  .ha_prefix = cli_flag(&a, "--no-discovery") ? NULL
-                                              : hp                         ? hp
-                                                                           : "homeassistant",
+                                              : hp                           ? hp
+                                                                             : "homeassistant",
                                  .keepalive = 30,
                                  .connect_wait = mqtt_wait,
                                  .log = on_log};

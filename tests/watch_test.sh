@@ -414,6 +414,7 @@ wait_for 2 "payload .* ignored (expected" "$T/svc/err" && ok || bad "malformed c
 grep -q '"camera":"fire",.*"event":"disarmed"' "$SEV" && bad "a malformed command disarmed fire" || ok
 # SIGHUP: door removed, fire2 added; quiet runs on untouched
 svc_cfg 0 1 >"$T/svc/vigie.yaml"
+mv "$SEV" "$SEV.1" # log rotation: SIGHUP reopens the events file
 kill -HUP $SPID
 wait_for 1 'reloaded .*: 1 added (fire2), 1 removed (door), 0 changed, 2 untouched' "$T/svc/err" && ok || bad "reload: $(tail -5 "$T/svc/err")"
 grep -q '^vigie watch: door: frames read' "$T/svc/err" && ! grep -q '^vigie watch: quiet: frames read' "$T/svc/err" && ok ||
@@ -439,6 +440,9 @@ if [ -x "$NL" ]; then
 else
   bad "$NL not built (make $NL)"
 fi
+# the events after the reload went to the new file
+[ -s "$SEV" ] && ! grep -q '"camera":"fire2"' "$SEV.1" && grep -q '"camera":"fire2"' "$SEV" && ok || bad "events file not reopened"
+cat "$SEV" >>"$SEV.1" && mv "$SEV.1" "$SEV"
 # exactly one alarm, on fire, inside its fire segment (6-12 s); none on the others
 [ "$(grep -c '"event":"alarm_start"' "$SEV")" = 1 ] && ps=$(grep '"event":"alarm_start"' "$SEV" | grep '"camera":"fire",' | sed 's/.*"pts":\([0-9.]*\).*/\1/') &&
   awk -v s="${ps:-0}" 'BEGIN { exit !(s >= 6 && s < 12) }' && ok || bad "alarms: $(grep alarm_start "$SEV")"

@@ -21,9 +21,9 @@
 
 #include <mosquitto.h>
 
-#define QUEUE_MAX 64 /* events kept while disconnected */
+#define QUEUE_MAX     64 /* events kept while disconnected */
 #define MAX_DISCOVERY 36 /* per channel: alarm, stuck, armed, false alarm and the classes */
-#define MAX_PAYLOAD 64   /* longest command payload accepted */
+#define MAX_PAYLOAD   64 /* longest command payload accepted */
 
 typedef struct {
     char *name; /* NULL: the command line's camera (topics directly under the prefix) */
@@ -44,13 +44,14 @@ struct vg_watch_mqtt {
     bool connected, refused, closing, loop_started;
     channel *ch[VG_WATCH_MQTT_MAX_CHANNELS];
     int n_ch;
-    char *queue[QUEUE_MAX];           /* events waiting for a connection, oldest first */
-    int queue_ch[QUEUE_MAX];          /* and their channels */
+    char *queue[QUEUE_MAX];  /* events waiting for a connection, oldest first */
+    int queue_ch[QUEUE_MAX]; /* and their channels */
     int q_head, q_len;
     int wait_mid[VG_WATCH_MQTT_MAX_CHANNELS + 1]; /* acknowledgements awaited by close */
     int n_wait;
     vg_watch_mqtt_stats st;
     char last_log[512];
+    char *own[4]; /* copies of host, topic, node, ha_prefix (q->o points to them) */
 };
 
 static void mlog(vg_watch_mqtt *q, bool once, const char *fmt, ...) VG_PRINTF(3, 4);
@@ -83,7 +84,8 @@ static void publish(vg_watch_mqtt *q, const char *topic, const char *payload, bo
 static void channel_online(vg_watch_mqtt *q, channel *c) {
     mosquitto_subscribe(q->mosq, NULL, c->t_armed, 1);
     mosquitto_subscribe(q->mosq, NULL, c->t_false, 1);
-    for (int i = 0; i < c->n_disc; i++) publish(q, c->disc_topic[i], c->disc_payload[i], true, NULL);
+    for (int i = 0; i < c->n_disc; i++)
+        publish(q, c->disc_topic[i], c->disc_payload[i], true, NULL);
     if (c->state) publish(q, c->t_state, c->state, true, NULL);
 }
 
@@ -104,7 +106,8 @@ static void on_connect(struct mosquitto *m, void *ud, int rc) {
     q->refused = false;
     q->st.connects++;
     publish(q, q->t_status, "online", true, NULL);
-    for (int i = 0; i < q->n_ch; i++) channel_online(q, q->ch[i]);
+    for (int i = 0; i < q->n_ch; i++)
+        channel_online(q, q->ch[i]);
     while (q->q_len) {
         char *ev = q->queue[q->q_head];
         publish(q, q->ch[q->queue_ch[q->q_head]]->t_event, ev, false, NULL);
@@ -189,7 +192,8 @@ static void on_message(struct mosquitto *m, void *ud, const struct mosquitto_mes
         }
     }
     pthread_mutex_unlock(&q->mu);
-    if (!known) mlog(q, false, "mqtt: %s: not a command topic of vigie; ignored", msg->topic);
+    if (!known)
+        mlog(q, false, "mqtt: %s: not a command topic of vigie; ignored", msg->topic);
     else if (!ok)
         mlog(q, false, "mqtt: %s: payload '%s' ignored (expected %s)", msg->topic, shown, want);
 }
@@ -208,9 +212,13 @@ static void channel_free(channel *c) {
 
 static void free_all(vg_watch_mqtt *q) {
     if (q->mosq) mosquitto_destroy(q->mosq);
-    for (int i = 0; i < q->n_ch; i++) channel_free(q->ch[i]);
-    for (int i = 0; i < QUEUE_MAX; i++) free(q->queue[i]);
+    for (int i = 0; i < q->n_ch; i++)
+        channel_free(q->ch[i]);
+    for (int i = 0; i < QUEUE_MAX; i++)
+        free(q->queue[i]);
     free(q->t_status);
+    for (int i = 0; i < 4; i++)
+        free(q->own[i]);
     pthread_mutex_destroy(&q->mu);
     pthread_cond_destroy(&q->cv);
     free(q);
@@ -227,9 +235,13 @@ static struct timespec after(double sec) {
 }
 
 static pthread_once_t lib_once = PTHREAD_ONCE_INIT;
-static void lib_init(void) { mosquitto_lib_init(); }
+static void lib_init(void) {
+    mosquitto_lib_init();
+}
 
-static bool readable(const char *path) { return !path || access(path, R_OK) == 0; }
+static bool readable(const char *path) {
+    return !path || access(path, R_OK) == 0;
+}
 
 vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, vg_err *err) {
     *out = NULL;
@@ -258,14 +270,24 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
     vg_watch_mqtt *q = vg_calloc(1, sizeof *q);
     if (!q) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     q->o = *o;
+    /* what is used after this call is ours: the caller's strings may be gone by then */
+    q->own[0] = vg_strdup(o->host), q->own[1] = vg_strdup(o->topic), q->own[2] = vg_strdup(o->node);
+    q->own[3] = o->ha_prefix ? vg_strdup(o->ha_prefix) : NULL;
+    q->o.host = q->own[0], q->o.topic = q->own[1], q->o.node = q->own[2];
+    q->o.ha_prefix = q->own[3];
+    q->o.user = q->o.password = q->o.client_id = NULL; /* used here only */
+    q->o.cafile = q->o.capath = q->o.certfile = q->o.keyfile = NULL;
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->t_status = cat3(o->topic, "/", "status");
     char cid[128];
-    if (o->client_id) snprintf(cid, sizeof cid, "%s", o->client_id);
-    else snprintf(cid, sizeof cid, "vigie-%.80s-%ld", o->node, (long)getpid());
+    if (o->client_id)
+        snprintf(cid, sizeof cid, "%s", o->client_id);
+    else
+        snprintf(cid, sizeof cid, "vigie-%.80s-%ld", o->node, (long)getpid());
     q->mosq = mosquitto_new(cid, true, q);
-    if (!q->t_status || !q->mosq) {
+    if (!q->t_status || !q->mosq || !q->own[0] || !q->own[1] || !q->own[2] ||
+        (o->ha_prefix && !q->own[3])) {
         free_all(q);
         return vg_err_set(err, VG_ERR_NOMEM, "mqtt: out of memory");
     }
@@ -287,8 +309,8 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
         if (!o->cafile && !o->capath) {
             if ((rc = mosquitto_int_option(q->mosq, MOSQ_OPT_TLS_USE_OS_CERTS, 1)))
                 what = "TLS with the system certificates";
-        } else if ((rc = mosquitto_tls_set(q->mosq, o->cafile, o->capath, o->certfile,
-                                           o->keyfile, NULL))) {
+        } else if ((rc = mosquitto_tls_set(q->mosq, o->cafile, o->capath, o->certfile, o->keyfile,
+                                           NULL))) {
             what = "TLS certificates";
         }
         if (!rc && o->tls_insecure && (rc = mosquitto_tls_insecure_set(q->mosq, true)))
@@ -308,8 +330,9 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
         return vg_err_set(err, VG_ERR_ARG, "mqtt: cannot connect to %s:%d: %s", o->host, o->port,
                           mosquitto_strerror(rc));
     }
-    if (rc) mlog(q, true, "mqtt: cannot connect to %s:%d (%s); retrying", o->host, o->port,
-                 rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
+    if (rc)
+        mlog(q, true, "mqtt: cannot connect to %s:%d (%s); retrying", o->host, o->port,
+             rc == MOSQ_ERR_ERRNO ? strerror(errno) : mosquitto_strerror(rc));
     rc = mosquitto_loop_start(q->mosq);
     if (rc) {
         free_all(q);
@@ -323,8 +346,8 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
         if (pthread_cond_timedwait(&q->cv, &q->mu, &until) != 0) break;
     bool up = q->connected;
     pthread_mutex_unlock(&q->mu);
-    if (!up) mlog(q, true, "mqtt: %s:%d not reachable yet; events wait until it is", o->host,
-                  o->port);
+    if (!up)
+        mlog(q, true, "mqtt: %s:%d not reachable yet; events wait until it is", o->host, o->port);
     *out = q;
     return VG_OK;
 }
@@ -344,17 +367,18 @@ static bool add_discovery(vg_watch_mqtt *q, channel *c, const char *component, c
                           const char *name, const char *fields) {
     if (c->n_disc >= MAX_DISCOVERY) return true; /* more classes than sensors: the rest go */
     char base[160], topic[512], payload[3072];
-    if (c->name) snprintf(base, sizeof base, "%s_%s", q->o.node, c->name);
-    else snprintf(base, sizeof base, "%s", q->o.node);
-    snprintf(topic, sizeof topic, "%s/%s/vigie_%s/%s/config", q->o.ha_prefix, component, base,
-             obj);
+    if (c->name)
+        snprintf(base, sizeof base, "%s_%s", q->o.node, c->name);
+    else
+        snprintf(base, sizeof base, "%s", q->o.node);
+    snprintf(topic, sizeof topic, "%s/%s/vigie_%s/%s/config", q->o.ha_prefix, component, base, obj);
     snprintf(payload, sizeof payload,
              "{\"name\":\"%s\",\"unique_id\":\"vigie_%s_%s\",\"object_id\":\"vigie_%s_%s\",%s,"
              "\"availability_topic\":\"%s\",\"device\":{\"identifiers\":[\"vigie_%s\"],"
              "\"name\":\"vigie %s\",\"model\":\"vigie watch\",\"manufacturer\":\"vigie\","
              "\"sw_version\":\"%s\"}}",
-             name, base, obj, base, obj, fields, q->t_status, base,
-             c->name ? c->name : q->o.node, VG_VERSION_STRING);
+             name, base, obj, base, obj, fields, q->t_status, base, c->name ? c->name : q->o.node,
+             VG_VERSION_STRING);
     c->disc_topic[c->n_disc] = vg_strdup(topic);
     c->disc_payload[c->n_disc] = vg_strdup(payload);
     if (!c->disc_topic[c->n_disc] || !c->disc_payload[c->n_disc]) return false;
@@ -394,8 +418,10 @@ static channel *channel_new(vg_watch_mqtt *q, const char *camera) {
     channel *c = vg_calloc(1, sizeof *c);
     if (!c) return NULL;
     char pre[512];
-    if (camera) snprintf(pre, sizeof pre, "%s/%s", q->o.topic, camera);
-    else snprintf(pre, sizeof pre, "%s", q->o.topic);
+    if (camera)
+        snprintf(pre, sizeof pre, "%s/%s", q->o.topic, camera);
+    else
+        snprintf(pre, sizeof pre, "%s", q->o.topic);
     c->armed = true;
     c->name = camera ? vg_strdup(camera) : NULL;
     c->t_event = cat3(pre, "/", "event");
@@ -421,8 +447,7 @@ static bool channel_discovery(vg_watch_mqtt *q, channel *c, const char *const *l
     if (!q->o.ha_prefix || !q->o.ha_prefix[0]) return true;
     char f[1024];
     bool ok = add_sensor(q, c, "alarm", "Alarm", "{{ value_json.alarm }}", "smoke", false) &&
-              add_sensor(q, c, "stuck", "Picture stuck", "{{ value_json.stuck }}", "problem",
-                         true);
+              add_sensor(q, c, "stuck", "Picture stuck", "{{ value_json.stuck }}", "problem", true);
     snprintf(f, sizeof f,
              "\"command_topic\":\"%s\",\"state_topic\":\"%s\",\"value_template\":"
              "\"{{ value_json.armed }}\",\"payload_on\":\"ON\",\"payload_off\":\"OFF\","
@@ -430,8 +455,10 @@ static bool channel_discovery(vg_watch_mqtt *q, channel *c, const char *const *l
              c->t_armed, c->t_state);
     ok = ok && add_discovery(q, c, "switch", "armed", "Armed", f);
     if (ok && feedback) {
-        snprintf(f, sizeof f, "\"command_topic\":\"%s\",\"payload_press\":\"PRESS\","
-                              "\"icon\":\"mdi:fire-off\"", c->t_false);
+        snprintf(f, sizeof f,
+                 "\"command_topic\":\"%s\",\"payload_press\":\"PRESS\","
+                 "\"icon\":\"mdi:fire-off\"",
+                 c->t_false);
         ok = add_discovery(q, c, "button", "false_alarm", "False alarm", f);
     }
     for (int i = 0; ok && i < n; i++) {
@@ -453,8 +480,10 @@ vg_status vg_watch_mqtt_channel(vg_watch_mqtt *q, const char *camera, const char
                                 int n, bool feedback, int *ch, vg_err *err) {
     *ch = -1;
     if (camera && !valid_camera(camera))
-        return vg_err_set(err, VG_ERR_ARG, "mqtt: camera name '%s': use 1..64 letters, digits, _ "
-                                           "and -", camera);
+        return vg_err_set(err, VG_ERR_ARG,
+                          "mqtt: camera name '%s': use 1..64 letters, digits, _ "
+                          "and -",
+                          camera);
     pthread_mutex_lock(&q->mu);
     int k = -1;
     for (int i = 0; i < q->n_ch && k < 0; i++)
@@ -549,7 +578,8 @@ void vg_watch_mqtt_forget(vg_watch_mqtt *q, const char *camera) {
         c->state = vg_strdup(removed);
         if (q->connected) {
             publish(q, c->t_state, removed, true, NULL);
-            for (int k = 0; k < c->n_disc; k++) publish(q, c->disc_topic[k], "", true, NULL);
+            for (int k = 0; k < c->n_disc; k++)
+                publish(q, c->disc_topic[k], "", true, NULL);
             mosquitto_unsubscribe(q->mosq, NULL, c->t_armed);
             mosquitto_unsubscribe(q->mosq, NULL, c->t_false);
         }
@@ -590,7 +620,8 @@ bool vg_watch_mqtt_close(vg_watch_mqtt *q, const char *final_state, double timeo
         struct timespec until = after(timeout);
         for (;;) {
             bool pending = false;
-            for (int i = 0; i < q->n_wait; i++) pending |= q->wait_mid[i] != 0;
+            for (int i = 0; i < q->n_wait; i++)
+                pending |= q->wait_mid[i] != 0;
             if (!pending) {
                 confirmed = true;
                 break;

@@ -340,6 +340,7 @@ static void free_cfg(vg_service_cfg *cfg) {
 }
 
 static void service_free(vg_service *s) {
+    vg_watch_infer_free(s->infer); /* its runners use the model */
     for (int i = 0; i < s->n_cfgs; i++)
         free_cfg(s->cfgs[i]);
     vg_model_free(s->m);
@@ -518,6 +519,12 @@ bool vg_service_stop(vg_service *s) {
         vg_cancel_request(s->cams[i]->stop); /* all at once */
     while (s->n_cams)
         camera_end(s, s->n_cams - 1);
+    if (s->infer) {
+        int64_t passes = 0, frames = 0;
+        vg_watch_infer_stats(s->infer, &passes, &frames);
+        slog(s, NULL, "shared inference: %lld frames in %lld forward passes (%.2f a pass)",
+             (long long)frames, (long long)passes, passes ? (double)frames / (double)passes : 0.0);
+    }
     bool ok = true;
     if (s->mqtt) {
         ok = vg_watch_mqtt_close(s->mqtt, NULL, 3.0);
