@@ -87,6 +87,7 @@ int cmd_train(int argc, char **argv);
 int cmd_eval(int argc, char **argv);
 int cmd_optimize(int argc, char **argv);
 int cmd_watch(int argc, char **argv);
+int cmd_adapt(int argc, char **argv);
 
 
 

@@ -19,6 +19,7 @@ static const command commands[] = {
     {"eval", cmd_eval, "accuracy, per-class metrics, alarm rates and confusion of a model"},
     {"optimize", cmd_optimize, "fold, prune, cluster, quantize to int8: a compact engine (.vge)"},
     {"watch", cmd_watch, "watch a camera, stream, video or folder and raise fire / smoke alarms"},
+    {"adapt", cmd_adapt, "learn from your own false alarms and missed fires, in seconds"},
 };
 
 static void usage(FILE *f) {

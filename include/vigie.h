@@ -762,6 +762,65 @@ typedef struct {
 vg_status vg_optimize_run(const char *model, const vg_optimize_cfg *cfg,
                           const vg_optimize_hooks *hooks, vg_optimize_report *rep, vg_err *err);
 
+/* ---- adapt: learning from the user's own feedback ------------------------------------------ */
+/* `vigie adapt` (libvigie_train.a): a trained classifier (a .vgm of vigie train) learns from
+ * the user's feedback trees (folder-per-class: neutral/ = false alarms, fire/ or smoke/ =
+ * missed fires; the watch's "false alarm" button writes such trees) in seconds: only its last
+ * layer, on features the backbone computes once, each feedback image in `views` augmented
+ * views, with a rehearsal of the original training data (a class-balanced sample of the
+ * training splits of `data`, whose outputs must not move: distillation) so that it does not
+ * forget; training stops once the feedback is learnt. The alarm threshold is kept. Guard:
+ * when alarm recall on the validation positives of `data` (their validation splits) would
+ * fall by more than max_recall_drop, the update is refused
+ * (VG_ERR_ARG, report.refused) and nothing is written. The new model records its parent
+ * (name and classifier hash), the date and what it learnt (metadata adapt_*). */
+#define VG_ADAPT_MAX_FEEDBACK 16
+
+typedef struct {
+    const char *model;                 /* .vgm with an alarm threshold (not an engine file) */
+    const char *const *feedback;       /* n_feedback folder-per-class trees */
+    int n_feedback;
+    vg_source_spec data[VG_TRAIN_MAX_DATA]; /* the rehearsal data, as vigie train took it:
+                                          trees with train and val lists, YOLO exports */
+    int n_data;
+    const char *output;                /* written atomically */
+    int rehearsal;         /* training images per class in the rehearsal (default 100) */
+    int views;             /* views per feedback image: the whole image + augmented (16) */
+    int steps;             /* gradient steps (momentum 0.9) on the classifier, at most (300) */
+    float lr;              /* per step, a logit moves by about lr x its gradient (0.2) */
+    float anchor;          /* pull towards the old weights, anchor * |W - W0|^2 / 2 (0.01) */
+    float max_recall_drop; /* the guard (0.01: one point) */
+    int threads;
+    uint64_t seed;
+} vg_adapt_cfg;
+
+vg_adapt_cfg vg_adapt_cfg_default(void);
+
+typedef struct {
+    void (*log)(void *ud, const char *line);                       /* skipped images */
+    void (*progress)(void *ud, const char *what, int done, int total); /* images */
+    void *ud;
+} vg_adapt_hooks;
+
+typedef struct {
+    int n_neutral, n_alarm; /* feedback images: false alarms, missed fires */
+    int n_views, n_rehearsal, n_val;
+    float threshold;        /* the model's (kept) */
+    int val_pos, val_neg;   /* the guard's images, alarm classes / no-alarm class */
+    int val_hits_before, val_hits_after;   /* validation positives alarmed */
+    int val_false_before, val_false_after; /* validation neutrals alarmed */
+    int fb_hits_before, fb_hits_after;     /* feedback missed fires alarmed (whole image) */
+    int fb_false_before, fb_false_after;   /* feedback false alarms still alarmed */
+    int steps;              /* taken: training stops once every feedback view is on its
+                               side of the threshold by a margin (a tenth of the way to 0 or 1) */
+    bool refused;           /* the guard refused the update */
+    double seconds, seconds_features, seconds_train;
+    size_t peak_rss;
+} vg_adapt_report;
+
+vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adapt_report *rep,
+                       vg_err *err);
+
 /* ---- cancellation ------------------------------------------------------------------------- */
 /* A flag the caller raises to stop long work cleanly (a watch loop, its camera readers), e.g.
  * from a signal handler: vg_cancel_request is one lock-free atomic store, safe there. */

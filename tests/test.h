@@ -83,6 +83,7 @@ const char *vg_test_tmpdir(void);
     X(watch)                                                                                     \
     X(watch_levels)                                                                              \
     X(config)                                                                                    \
+    X(adapt)                                                                                     \
     X(tiles)                                                                                     \
     X(threads)
 

@@ -452,6 +452,51 @@ grep -q '^vigie watch: fire: frames read 90, classified 90' "$T/svc/err" && grep
 [ "$(retained svc/status)" = offline ] && retained svc/quiet/state | grep -q '^{"status":"offline"' && ok || bad "service goodbye: $(retained svc/status) $(retained svc/quiet/state)"
 echo "  service: $(grep -c . "$SEV") events from $(grep -o '"camera":"[a-z0-9]*"' "$SEV" | sort -u | wc -l) cameras; alarm at pts ${ps:-none} (fire 6-12 s)"
 
+# ---- 4d. vigie adapt: a look-alike clip (a red-yellow radial glow, a warm lamp, in 12 frames
+# shifted and brightened) raises an alarm; 5 of its frames as false-alarm feedback; after the
+# update no frame of the clip alarms and the clip raises no alarm in watch, while the fire
+# video still does, inside its fire segment; fire frames marked neutral are refused.
+mkdir -p "$T/ad/fb/neutral" "$T/ad/clip" "$T/ad/bad/neutral"
+ffmpeg -loglevel error -y -f lavfi -i "gradients=s=320x240:c0=red:c1=yellow:type=radial" -frames:v 1 "$T/ad/glow.jpg"
+for i in $(seq 0 11); do
+  ffmpeg -loglevel error -y -i "$T/ad/glow.jpg" -vf "eq=brightness=0.0$((i % 5)),crop=iw-$((i * 8)):ih-$((i * 6)):$((i * 4)):$((i * 3)),scale=320:240" \
+    -frames:v 1 "$T/ad/clip/$(printf %02d "$i").jpg"
+done
+cp "$T"/ad/clip/0[0-4].jpg "$T/ad/fb/neutral/"
+ffmpeg -loglevel error -y -framerate 1 -i "$T/ad/clip/%02d.jpg" -vf "scale=128:128,fps=5" -c:v mpeg4 -q:v 3 -pix_fmt yuv420p "$T/ad/clip.mp4"
+alarming() { # alarming MODEL: how many frames of the clip alarm (1 - p(neutral) >= the threshold)
+  local t; t=$($VIGIE info "$1" | sed -n 's/^meta *alarm_threshold = //p')
+  $VIGIE predict "$1" "$T"/ad/clip/*.jpg --json --top 3 2>/dev/null |
+    sed -n 's/.*"label":"neutral","p":\([0-9.e-]*\).*/\1/p' | awk -v t="$t" '1 - $1 >= t { n++ } END { print n + 0 }'
+}
+n0=$(alarming "$M")
+$VIGIE watch "$M" --source "$T/ad/clip.mp4" --no-snapshots >"$T/ad/w0.out" 2>/dev/null
+if [ "$n0" -ge 10 ] && grep -q '"event":"alarm_start"' "$T/ad/w0.out"; then
+  ok
+  $VIGIE adapt "$M" --feedback "$T/ad/fb" --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" \
+    -o "$T/ad/a.vgm" >"$T/ad/a.out" 2>"$T/ad/a.err"; rc=$?
+  sane $rc "$T/ad/a.err" "adapt" && [ $rc = 0 ] && [ -s "$T/ad/a.vgm" ] && grep -q 'feedback false alarms still raised *5 *0 *of 5' "$T/ad/a.out" && ok ||
+    bad "adapt: status $rc: $(cat "$T/ad/a.out" "$T/ad/a.err")"
+  n1=$(alarming "$T/ad/a.vgm")
+  [ "$n1" = 0 ] && ok || bad "after adapt, $n1 of 12 look-alike frames still alarm (before: $n0)"
+  $VIGIE watch "$T/ad/a.vgm" --source "$T/ad/clip.mp4" --no-snapshots >"$T/ad/w1.out" 2>/dev/null
+  ! grep -q '"event":"alarm_start"' "$T/ad/w1.out" && ok || bad "the look-alike clip still alarms: $(cat "$T/ad/w1.out")"
+  $VIGIE watch "$T/ad/a.vgm" --source "$T/v.mp4" --no-snapshots >"$T/ad/w2.out" 2>/dev/null
+  ps=$(grep '"event":"alarm_start"' "$T/ad/w2.out" | head -1 | sed 's/.*"pts":\([0-9.]*\).*/\1/')
+  [ "$(grep -c '"event":"alarm_start"' "$T/ad/w2.out")" = 1 ] && awk -v s="${ps:-0}" 'BEGIN { exit !(s >= 6 && s < 12) }' && ok ||
+    bad "the fire video after adapt: $(cat "$T/ad/w2.out")"
+  $VIGIE info "$T/ad/a.vgm" | grep -q 'adapt_parent = m.vgm (classifier hash' && ok || bad "adapted model's metadata"
+  echo "  adapt: look-alike frames alarming $n0 -> $n1 of 12; $(grep '^time' "$T/ad/a.out")"
+else
+  bad "the tiny model does not alarm on the look-alike clip ($n0 of 12 frames): nothing to adapt"
+fi
+# the guard: fire frames marked neutral
+for f in "${FIR[@]}"; do ln -sf "$f" "$T/ad/bad/neutral/"; done
+$VIGIE adapt "$M" --feedback "$T/ad/bad" --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" \
+  -o "$T/ad/bad.vgm" >"$T/ad/b.out" 2>"$T/ad/b.err"; rc=$?
+sane $rc "$T/ad/b.err" "adapt refused" && [ $rc = 1 ] && grep -q 'update refused, nothing written' "$T/ad/b.err" && [ ! -e "$T/ad/bad.vgm" ] && ok ||
+  bad "fire marked neutral: status $rc: $(cat "$T/ad/b.out" "$T/ad/b.err")"
+
 # ---- 5. a live source faster than the classifier drops frames instead of queueing them:
 # 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)
 ffmpeg -loglevel error -y -f lavfi -i testsrc=size=64x64:rate=250:duration=2 -c:v mpeg4 -q:v 5 "$T/fast.mp4"

@@ -1,0 +1,210 @@
+/* test_adapt.c — vg_adapt_run (vigie adapt) on tiny data made here. The model is built by
+ * hand so that its features mean something: the image's mean colour (a global average pool
+ * of the normalised input) into a classifier that calls red fire, grey smoke, green neutral,
+ * and orange fire too: the look-alike. Five orange frames as feedback; after the update the
+ * written model (read back, classified by a plain runner) no longer alarms on them nor on
+ * other shades of orange, and still finds every validation fire and smoke; feedback that
+ * marks the validation fires neutral is refused and writes nothing; models it cannot adapt
+ * and bad feedback are clear errors. */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include "model/model.h"
+#include "watch/cam.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+vg_model *vg_test_small_model(void); /* test_vgm.c: labels fire, smoke, neutral; FC + softmax */
+
+/* a w x h image of one colour with a little texture, written as JPEG */
+static void paint(const char *path, int r, int g, int b, int seed) {
+    const int w = 24, h = 18;
+    vg_image im = {w, h, malloc((size_t)w * h * 3)};
+    if (!im.rgb) return;
+    for (int y = 0; y < h; y++)
+        for (int x = 0; x < w; x++) {
+            int t = ((x * 7 + y * 13 + seed * 31) % 9) - 4;
+            uint8_t *p = im.rgb + 3 * ((size_t)y * w + x);
+            p[0] = (uint8_t)(r + t < 0 ? 0 : r + t > 255 ? 255 : r + t);
+            p[1] = (uint8_t)(g + t < 0 ? 0 : g + t > 255 ? 255 : g + t);
+            p[2] = (uint8_t)(b + t < 0 ? 0 : b + t > 255 ? 255 : b + t);
+        }
+    vg_err err;
+    CHECK(vg_watch_jpeg_save(&im, 95, path, &err) == VG_OK, "%s", err.msg);
+    vg_image_free(&im);
+}
+
+/* the alarm score (1 - p(neutral)) of an image under a model file */
+static float score(const char *model, const char *image) {
+    vg_model *m = NULL;
+    vg_runner *r = NULL;
+    vg_image im = {0, 0, NULL};
+    vg_err err;
+    float p[3] = {0, 0, 1};
+    if (vg_model_load(model, &m, &err) == VG_OK && vg_runner_init(&r, m, NULL, &err) == VG_OK &&
+        vg_image_load(image, &im, &err) == VG_OK)
+        vg_runner_classify(r, &im, p, 3, &err);
+    vg_image_free(&im);
+    vg_runner_free(r);
+    vg_model_free(m);
+    return 1.0f - p[2];
+}
+
+static void put(const char *dir, const char *rel, char *out, size_t n) {
+    snprintf(out, n, "%s/%s", dir, rel);
+}
+
+void test_adapt(void) {
+    const char *dir = vg_test_tmpdir();
+    char p[2048], model[1024], out[1024], fb[512];
+    vg_err err;
+    /* the model: mean colour (r, g, b in -1..1) -> fire, smoke, neutral */
+    vg_model *m = vg_model_new();
+    CHECK(m != NULL, "model");
+    if (!m) return;
+    m->input = (vg_input_spec){16, 12, 3, {127.5f, 127.5f, 127.5f}, {127.5f, 127.5f, 127.5f}};
+    int z = vg_graph_gap(&m->g, 0);
+    z = vg_graph_fc(&m->g, z, 3, 3, true, VG_ACT_NONE);
+    vg_graph_softmax(&m->g, z);
+    static const float W0[9] = {4, -2, 0, 0, 0, 0, -3, 2, 0}, B0[3] = {0, 1, 0};
+    memcpy(m->g.params + m->g.nodes[1].w, W0, sizeof W0);
+    memcpy(m->g.params + m->g.nodes[1].b, B0, sizeof B0);
+    const char *labels[] = {"fire", "smoke", "neutral"};
+    CHECK(vg_model_set_labels(m, labels, 3, &err) == VG_OK &&
+              vg_model_set_meta(m, "alarm_threshold", "0.5", &err) == VG_OK &&
+              vg_model_set_meta(m, "no_alarm_class", "neutral", &err) == VG_OK,
+          "model: %s", err.msg);
+    put(dir, "m.vgm", model, sizeof model);
+    CHECK(vg_model_save(m, model, &err) == VG_OK, "%s", err.msg);
+    /* data: 8 images per class (5 train, 3 val), colours per class */
+    static const int col[3][3] = {{220, 40, 20}, {120, 120, 125}, {30, 140, 60}};
+    static const char *cls[3] = {"fire", "smoke", "neutral"};
+    put(dir, "data/splits", p, sizeof p);
+    char d[512];
+    put(dir, "data", d, sizeof d);
+    mkdir(d, 0755), mkdir(p, 0755);
+    FILE *tr = fopen(strcat(strcpy(p, d), "/splits/train.txt"), "w");
+    FILE *va = fopen(strcat(strcpy(p, d), "/splits/val.txt"), "w");
+    CHECK(tr && va, "lists");
+    for (int c = 0; c < 3 && tr && va; c++) {
+        snprintf(p, sizeof p, "%s/%s", d, cls[c]);
+        mkdir(p, 0755);
+        for (int i = 0; i < 8; i++) {
+            snprintf(p, sizeof p, "%s/%s/%d.jpg", d, cls[c], i);
+            paint(p, col[c][0] + 5 * i, col[c][1] - 3 * i, col[c][2] + 2 * i, i);
+            fprintf(i < 5 ? tr : va, "%s/%d.jpg\n", cls[c], i);
+        }
+    }
+    if (tr) fclose(tr);
+    if (va) fclose(va);
+    /* the look-alike: orange, which the model takes for fire */
+    static const int look[1][3] = {{250, 160, 0}};
+    const int best = 0;
+    put(dir, "probe.jpg", p, sizeof p);
+    paint(p, 250, 160, 0, 0);
+    CHECK(score(model, p) >= 0.5f, "the look-alike does not alarm: %.3f", (double)score(model, p));
+    put(dir, "fb", fb, sizeof fb);
+    mkdir(fb, 0755);
+    strcat(strcpy(p, fb), "/neutral");
+    mkdir(p, 0755);
+    for (int i = 0; i < 5; i++) {
+        snprintf(p, sizeof p, "%s/neutral/wall%d.jpg", fb, i);
+        paint(p, look[best][0] - 2 * i, look[best][1] + i, look[best][2] + i, i);
+    }
+    vg_adapt_cfg c = vg_adapt_cfg_default();
+    const char *fbs[1] = {fb};
+    c.model = model, c.feedback = fbs, c.n_feedback = 1;
+    c.data[0].dir = d, c.n_data = 1;
+    put(dir, "adapted.vgm", out, sizeof out);
+    c.output = out;
+    vg_adapt_report r;
+    vg_status st = vg_adapt_run(&c, NULL, &r, &err);
+    CHECK(st == VG_OK, "adapt: %s", err.msg);
+    CHECK(r.n_neutral == 5 && r.n_views == 5 * c.views && r.n_rehearsal == 15 && r.n_val == 9,
+          "counts: %d feedback, %d views, %d rehearsal, %d validation", r.n_neutral, r.n_views,
+          r.n_rehearsal, r.n_val);
+    CHECK(r.fb_false_before >= 1 && r.fb_false_after == 0, "feedback false alarms %d -> %d",
+          r.fb_false_before, r.fb_false_after);
+    /* read back: the feedback frames and other shades of the look-alike below the threshold */
+    for (int i = 0; st == VG_OK && i < 8; i++) {
+        snprintf(p, sizeof p, "%s/shade%d.jpg", dir, i);
+        paint(p, look[best][0] - 3 + i, look[best][1] + 4 - i, look[best][2] + i % 3, 10 + i);
+        float before = score(model, p), after = score(out, p);
+        CHECK(before >= 0.5f && after < 0.5f, "shade %d: %.3f -> %.3f", i, (double)before,
+              (double)after);
+    }
+    vg_model *a = NULL;
+    CHECK(vg_model_load(out, &a, &err) == VG_OK, "%s", err.msg);
+    if (a) {
+        const char *parent = vg_model_get_meta(a, "adapt_parent");
+        CHECK(parent && strstr(parent, "m.vgm (classifier hash ") &&
+                  vg_model_get_meta(a, "adapt_date") &&
+                  strstr(vg_model_get_meta(a, "adapt_learnt"), "5 false-alarm"),
+              "metadata: %s", parent ? parent : "none");
+        CHECK(!strcmp(vg_model_get_meta(a, "alarm_threshold"), "0.5"), "threshold kept");
+        vg_model_free(a);
+    }
+    CHECK(r.val_pos == 6 && r.val_hits_before == 6 && r.val_hits_after == 6 &&
+              r.val_false_after == 0,
+          "recall %d -> %d of %d, false alarms %d", r.val_hits_before, r.val_hits_after, r.val_pos,
+          r.val_false_after);
+    /* the guard: the validation fires marked neutral */
+    char bad[512];
+    put(dir, "fb_bad", bad, sizeof bad);
+    mkdir(bad, 0755);
+    strcat(strcpy(p, bad), "/neutral");
+    mkdir(p, 0755);
+    for (int i = 5; i < 8; i++) {
+        char src[2048];
+        snprintf(src, sizeof src, "%s/fire/%d.jpg", d, i);
+        snprintf(p, sizeof p, "%s/neutral/f%d.jpg", bad, i);
+        CHECK(symlink(src, p) == 0, "link");
+        snprintf(src, sizeof src, "%s/smoke/%d.jpg", d, i);
+        snprintf(p, sizeof p, "%s/neutral/s%d.jpg", bad, i);
+        CHECK(symlink(src, p) == 0, "link");
+    }
+    const char *bads[1] = {bad};
+    c.feedback = bads;
+    c.max_recall_drop = 0.01f;
+    put(dir, "refused.vgm", out, sizeof out);
+    c.output = out;
+    st = vg_adapt_run(&c, NULL, &r, &err);
+    CHECK(st == VG_ERR_ARG && r.refused && strstr(err.msg, "refused") && access(out, F_OK) != 0,
+          "fires marked neutral: %s, refused %d, %s", vg_status_name(st), r.refused, err.msg);
+    /* errors: a class the model lacks, a missing feedback folder, a model without threshold */
+    c.feedback = fbs;
+    strcat(strcpy(p, fb), "/dragon");
+    mkdir(p, 0755);
+    strcat(p, "/x.jpg");
+    paint(p, 1, 2, 3, 0);
+    st = vg_adapt_run(&c, NULL, &r, &err);
+    CHECK(st == VG_ERR_ARG && strstr(err.msg, "dragon"), "unknown class: %s", err.msg);
+    unlink(p);
+    strcat(strcpy(p, fb), "/dragon");
+    rmdir(p);
+    const char *none[1] = {"/nonexistent/feedback"};
+    c.feedback = none;
+    st = vg_adapt_run(&c, NULL, &r, &err);
+    CHECK(st != VG_OK && strstr(err.msg, "/nonexistent/feedback"), "missing folder: %s", err.msg);
+    c.feedback = fbs;
+    vg_model *plain = vg_test_small_model();
+    put(dir, "plain.vgm", p, sizeof p);
+    CHECK(plain && vg_model_save(plain, p, &err) == VG_OK, "plain");
+    vg_model_free(plain);
+    /* (the small model's threshold is in its metadata; without it: no alarm rule) */
+    vg_model *nothr = vg_test_small_model();
+    if (nothr) {
+        for (int i = 0; i < nothr->n_meta; i++)
+            if (!strcmp(nothr->meta[i].key, "alarm_threshold")) nothr->meta[i].key[0] = 'x';
+        CHECK(vg_model_save(nothr, p, &err) == VG_OK, "%s", err.msg);
+        vg_model_free(nothr);
+        c.model = p;
+        st = vg_adapt_run(&c, NULL, &r, &err);
+        CHECK(st == VG_ERR_ARG && strstr(err.msg, "no alarm threshold"), "no threshold: %s",
+              err.msg);
+    }
+    vg_model_free(m);
+}
