@@ -257,8 +257,12 @@ static vg_status split_tree(vg_dataset *ds, int src, const vg_source_spec *sp,
         if (given[k])
             path[k] = vg_strdup(given[k]);
         else if (o->default_lists && !sp->lists_only) {
+            /* (a failed allocation is out of memory, not a missing list: the split would
+             * silently change) */
             char *d = vg_path_join(so->root, def[k]);
-            if (d && is_file(d))
+            if (!d)
+                st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+            else if (is_file(d))
                 path[k] = d;
             else
                 free(d);
