@@ -52,7 +52,7 @@ int cmd_adapt(int argc, char **argv) {
     cli_args a = {
         .cmd = "adapt",
         .synopsis =
-            "MODEL --feedback DIR [--feedback DIR]... --data DIR [--data DIR]... -o OUT.vgm",
+            "MODEL --feedback DIR [--feedback DIR]... [--data DIR [--data DIR]...] -o OUT.vgm",
         .summary = "Teaches a trained model the user's own feedback in seconds: the frames it\n"
                    "raised false alarms on (DIR/neutral/), and fires it missed (DIR/fire/,\n"
                    "DIR/smoke/). Only the classifier learns, on features computed once, each\n"
@@ -60,7 +60,9 @@ int cmd_adapt(int argc, char **argv) {
                    "the model's training data (--data) so that it forgets nothing. The alarm\n"
                    "threshold is kept. The guard: when alarm recall on --data's validation\n"
                    "positives would fall by more than --max-recall-drop, the update is refused\n"
-                   "and nothing is written (exit status 1).",
+                   "and nothing is written (exit status 1). The adapted model carries its\n"
+                   "rehearsal set (half-precision features): adapting it again needs no --data.\n"
+                   "With --data and no --feedback, only that set is stored.",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
         .min_pos = 1,
@@ -86,9 +88,10 @@ int cmd_adapt(int argc, char **argv) {
         !cli_double(&a, "--max-recall-drop", c.max_recall_drop, 0, 1, &drop) ||
         !cli_double(&a, "--lr", c.lr, 1e-6, 100, &lr))
         return CLI_USAGE;
-    if (c.n_feedback < 1 || c.n_data < 1 || !c.output) {
-        cli_error(a.cmd,
-                  "needs --feedback DIR, --data DIR and -o OUT.vgm (see vigie adapt --help)");
+    if ((c.n_feedback < 1 && c.n_data < 1) || !c.output) {
+        cli_error(a.cmd, "needs --feedback DIR (and --data DIR unless the model carries its "
+                         "rehearsal set), or --data DIR alone, and -o OUT.vgm (see vigie adapt "
+                         "--help)");
         return CLI_USAGE;
     }
     c.rehearsal = (int)rehearsal, c.views = (int)views, c.steps = (int)steps;
@@ -98,10 +101,18 @@ int cmd_adapt(int argc, char **argv) {
     vg_adapt_report r;
     vg_err err;
     vg_status st = vg_adapt_run(&c, &h, &r, &err);
+    if (st == VG_OK && c.n_feedback == 0) {
+        printf("stored the rehearsal set: %d training and %d validation images, %.1f MB\n",
+               r.n_rehearsal, r.n_val, (double)r.rehearsal_bytes / 1048576.0);
+        printf("time %.1f s, peak RSS %.0f MB\nwrote %s\n", r.seconds,
+               (double)r.peak_rss / 1048576.0, c.output);
+        return CLI_OK;
+    }
     if (st == VG_OK || r.refused) {
         printf("feedback: %d false-alarm and %d missed-fire images, %d views; rehearsal %d "
-               "images, guard %d validation images (%d positives, %d neutral)\n",
-               r.n_neutral, r.n_alarm, r.n_views, r.n_rehearsal, r.n_val, r.val_pos, r.val_neg);
+               "images, guard %d validation images (%d positives, %d neutral)%s\n",
+               r.n_neutral, r.n_alarm, r.n_views, r.n_rehearsal, r.n_val, r.val_pos, r.val_neg,
+               r.rehearsal_stored ? ", from the model file" : "");
         printf("at the model's threshold %.3f        before   after\n", (double)r.threshold);
         printf("  feedback false alarms still raised  %4d  %4d  of %d\n", r.fb_false_before,
                r.fb_false_after, r.n_neutral);

@@ -772,8 +772,12 @@ vg_status vg_optimize_run(const char *model, const vg_optimize_cfg *cfg,
  * forget; training stops once the feedback is learnt. The alarm threshold is kept. Guard:
  * when alarm recall on the validation positives of `data` (their validation splits) would
  * fall by more than max_recall_drop, the update is refused
- * (VG_ERR_ARG, report.refused) and nothing is written. The new model records its parent
- * (name and classifier hash), the date and what it learnt (metadata adapt_*). */
+ * (VG_ERR_ARG, report.refused) and nothing is written; so is feedback that cannot be learnt
+ * at all (it contradicts what the rehearsal keeps). The new model records its parent
+ * (name and classifier hash), the date and what it learnt (metadata adapt_*), and carries the
+ * rehearsal set (chunk RHRS: half-precision features of the rehearsal and guard images, a few
+ * MB), so that adapting it again needs no data and no image decoded but the feedback's. With
+ * no feedback, vg_adapt_run only stores the set (a model from vigie train gets one so). */
 #define VG_ADAPT_MAX_FEEDBACK 16
 
 typedef struct {
@@ -781,7 +785,8 @@ typedef struct {
     const char *const *feedback;       /* n_feedback folder-per-class trees */
     int n_feedback;
     vg_source_spec data[VG_TRAIN_MAX_DATA]; /* the rehearsal data, as vigie train took it:
-                                          trees with train and val lists, YOLO exports */
+                                          trees with train and val lists, YOLO exports; none:
+                                          the set the model carries (an adapted model does) */
     int n_data;
     const char *output;                /* written atomically */
     int rehearsal;         /* training images per class in the rehearsal (default 100) */
@@ -811,6 +816,8 @@ typedef struct {
     int val_false_before, val_false_after; /* validation neutrals alarmed */
     int fb_hits_before, fb_hits_after;     /* feedback missed fires alarmed (whole image) */
     int fb_false_before, fb_false_after;   /* feedback false alarms still alarmed */
+    bool rehearsal_stored;  /* the set came from the model file (no --data) */
+    size_t rehearsal_bytes; /* what the output carries (chunk RHRS: half-precision features) */
     int steps;              /* taken: training stops once every feedback view is on its
                                side of the threshold by a margin (a tenth of the way to 0 or 1) */
     bool refused;           /* the guard refused the update */

@@ -1,16 +1,21 @@
-/* test_adapt.c — vg_adapt_run (vigie adapt) on tiny data made here. The model is built by
- * hand so that its features mean something: the image's mean colour (a global average pool
- * of the normalised input) into a classifier that calls red fire, grey smoke, green neutral,
+/* test_adapt.c — vg_adapt_run (vigie adapt) and its rehearsal set on tiny data made here. The model
+ * is built by hand so that its features mean something: the image's mean colour (a global average
+ * pool of the normalised input) into a classifier that calls red fire, grey smoke, green neutral,
  * and orange fire too: the look-alike. Five orange frames as feedback; after the update the
  * written model (read back, classified by a plain runner) no longer alarms on them nor on
  * other shades of orange, and still finds every validation fire and smoke; feedback that
  * marks the validation fires neutral is refused and writes nothing; models it cannot adapt
- * and bad feedback are clear errors. */
+ * and bad feedback are clear errors. The rehearsal set stored in the model gives the same
+ * classifier as the data it came from, travels with adapted models, and is refused for a
+ * model whose features it does not describe; half precision round-trips. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
 #include "model/model.h"
+#include "train/rehearsal.h"
 #include "watch/cam.h"
+
+#include <math.h>
 
 #include <stdlib.h>
 #include <string.h>
@@ -171,6 +176,80 @@ void test_adapt(void) {
     }
     CHECK(total > 50 && clean == tried, "%ld of %ld allocation failures clean (%ld allocations)",
           clean, tried, total);
+    /* the rehearsal set travels with the model: stored alone (--data, no feedback), then an
+     * adapt without --data learns the same classifier as one with it */
+    char prep[1024], fast[1024], slow[1024];
+    put(dir, "prepared.vgm", prep, sizeof prep);
+    put(dir, "fast.vgm", fast, sizeof fast);
+    put(dir, "slow.vgm", slow, sizeof slow);
+    vg_adapt_cfg c2 = c;
+    c2.n_feedback = 0, c2.output = prep;
+    CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_OK && r.n_rehearsal == 15 && r.n_val == 9 &&
+              r.rehearsal_bytes > 0,
+          "store the set: %s", err.msg);
+    c2 = c, c2.output = slow;
+    CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_OK, "with --data: %s", err.msg);
+    c2 = c, c2.model = prep, c2.n_data = 0, c2.output = fast;
+    CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_OK && r.rehearsal_stored && r.n_rehearsal == 15 &&
+              r.n_val == 9 && r.fb_false_after == 0,
+          "from the stored set: %s", err.msg);
+    vg_model *ms = NULL, *mf = NULL;
+    if (vg_model_load(slow, &ms, &err) == VG_OK && vg_model_load(fast, &mf, &err) == VG_OK) {
+        const float *ws = ms->g.params + ms->g.nodes[1].w, *wf = mf->g.params + mf->g.nodes[1].w;
+        CHECK(memcmp(ws, wf, sizeof(float) * 9) == 0, "stored set, other classifier");
+    }
+    vg_model_free(ms), vg_model_free(mf);
+    /* adapting the adapted model again: it carries the set too */
+    c2 = c, c2.model = fast, c2.n_data = 0, c2.output = slow;
+    CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_OK && r.rehearsal_stored, "again: %s", err.msg);
+    /* no set and no data; a set from another "backbone" (the input normalisation changed) */
+    c2 = c, c2.n_data = 0, c2.output = slow;
+    CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_ERR_ARG && strstr(err.msg, "no rehearsal set"),
+          "no set: %s", err.msg);
+    {
+        /* rewrite the prepared model with another mean, keeping its chunk */
+        uint8_t *file = NULL;
+        size_t fsize = 0;
+        CHECK(vg_file_read(prep, (size_t)64 << 20, &file, &fsize, &err) == VG_OK, "read");
+        vg_model *pm = NULL;
+        CHECK(vg_model_load(prep, &pm, &err) == VG_OK, "%s", err.msg);
+        if (pm && file) {
+            pm->input.mean[0] = 60;
+            /* the chunk: find "RHRS" and its length in the file */
+            for (size_t i = 16; i + 16 <= fsize; i++)
+                if (!memcmp(file + i, "RHRS", 4)) {
+                    uint64_t len = 0;
+                    for (int k = 0; k < 8; k++)
+                        len |= (uint64_t)file[i + 8 + k] << (8 * k);
+                    vg_chunk ch = {"RHRS", file + i + 16, (size_t)len};
+                    CHECK(vg_model_save_ex(pm, &ch, 1, slow, &err) == VG_OK, "%s", err.msg);
+                    break;
+                }
+            c2.model = slow, c2.output = fast;
+            CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_ERR_ARG &&
+                      strstr(err.msg, "another backbone"),
+                  "another backbone: %s", err.msg);
+        }
+        vg_model_free(pm);
+        free(file);
+    }
+    /* half precision: every finite half round-trips; floats within half an ulp (2^-11) */
+    int bad_rt = 0;
+    for (uint32_t h = 0; h < 65536; h++) {
+        if ((h & 0x7c00u) == 0x7c00u && (h & 0x3ffu)) continue; /* NaN */
+        bad_rt += vg_float_to_half(vg_half_to_float((uint16_t)h)) != h;
+    }
+    CHECK(!bad_rt, "%d halves do not round-trip", bad_rt);
+    float worst = 0;
+    for (int i = 0; i < 100000; i++) {
+        float f = (float)ldexp(1.0 + (i % 997) / 997.0, i % 28 - 14) * (i & 1 ? -1 : 1);
+        float g2 = vg_half_to_float(vg_float_to_half(f));
+        worst = fmaxf(worst, fabsf(g2 - f) / fabsf(f));
+    }
+    CHECK(worst <= 1.0f / 2048 + 1e-7f, "half rounding error %g", (double)worst);
+    CHECK(vg_half_to_float(vg_float_to_half(1e6f)) == INFINITY && vg_float_to_half(0.0f) == 0 &&
+              vg_half_to_float(0x3c00) == 1.0f,
+          "half limits");
     /* the guard: the validation fires marked neutral */
     char bad[512];
     put(dir, "fb_bad", bad, sizeof bad);

@@ -13,7 +13,7 @@
  * threshold, before and after. A drop of more than max_recall_drop (1 point by default)
  * refuses the update, nothing written: feedback that contradicts the training data (fire
  * frames marked neutral) cannot silently make the detector blind. */
-#include "train/data.h"
+#include "train/rehearsal.h"
 
 #include "core/rng.h"
 #include "model/model.h"
@@ -60,10 +60,10 @@ static bool feats_room(feats *F, int more) {
     int cap = F->cap ? F->cap : 64;
     while (cap < F->n + more)
         cap *= 2;
-    float *f = realloc(F->f, sizeof(float) * (size_t)cap * (size_t)F->d);
+    float *f = vg_realloc(F->f, sizeof(float) * (size_t)cap * (size_t)F->d);
     if (!f) return false;
     F->f = f;
-    int *y = realloc(F->y, sizeof(int) * (size_t)cap);
+    int *y = vg_realloc(F->y, sizeof(int) * (size_t)cap);
     if (!y) return false;
     F->y = y;
     F->cap = cap;
@@ -219,15 +219,34 @@ out:
     return st;
 }
 
+/* the model file's rehearsal chunk, kept while it loads */
+typedef struct {
+    uint8_t *data;
+    size_t size;
+} chunk_ctx;
+
+static vg_status keep_chunk(void *ud, const char tag[4], const uint8_t *data, size_t size,
+                            vg_err *err) {
+    chunk_ctx *c = ud;
+    if (memcmp(tag, VG_REHEARSAL_TAG, 4) != 0) return VG_OK; /* a later version's: skipped */
+    free(c->data);
+    if (!(c->data = vg_malloc(size + 1))) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    memcpy(c->data, data, size);
+    c->size = size;
+    return VG_OK;
+}
+
 vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adapt_report *rep,
                        vg_err *err) {
     memset(rep, 0, sizeof *rep);
     double t0 = vg_time_now();
-    if (!cfg->model || !cfg->output || cfg->n_feedback < 1 || cfg->n_data < 1 ||
-        cfg->n_data > VG_TRAIN_MAX_DATA || cfg->n_feedback > VG_ADAPT_MAX_FEEDBACK)
+    if (!cfg->model || !cfg->output || (cfg->n_feedback < 1 && cfg->n_data < 1) ||
+        cfg->n_data < 0 || cfg->n_data > VG_TRAIN_MAX_DATA || cfg->n_feedback < 0 ||
+        cfg->n_feedback > VG_ADAPT_MAX_FEEDBACK)
         return vg_err_set(err, VG_ERR_ARG,
-                          "adapt needs a model, --feedback DIR, --data DIR "
-                          "(the rehearsal data) and -o OUT");
+                          "adapt needs a model, -o OUT, and --feedback DIR (with --data DIR "
+                          "unless the model carries its rehearsal set), or --data DIR alone "
+                          "(to store the rehearsal set)");
     if (cfg->views < 1 || cfg->views > 256 || cfg->rehearsal < 1 || cfg->steps < 1 ||
         !(cfg->lr > 0) || !(cfg->anchor >= 0) || !(cfg->max_recall_drop >= 0))
         return vg_err_set(err, VG_ERR_ARG,
@@ -241,7 +260,11 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     ctx c;
     memset(&c, 0, sizeof c);
     c.cfg = cfg, c.h = h, c.t0 = t0;
-    vg_status st = vg_model_load(cfg->model, &m, err);
+    chunk_ctx cc = {NULL, 0};
+    vg_rehearsal rs;
+    memset(&rs, 0, sizeof rs);
+    uint8_t *rs_buf = NULL;
+    vg_status st = vg_model_load_ex(cfg->model, keep_chunk, &cc, &m, err);
     if (st != VG_OK) return st;
     int no_alarm = -1;
     float thr = 0;
@@ -249,7 +272,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     vg_model_get_info(m, &info);
     const int C = info.n_classes;
     const vg_graph *g = &m->g;
-    int fc = g->n_nodes - 2;
+    int fc = 0;
     if (m->engine) {
         st = vg_err_set(err, VG_ERR_UNSUPPORTED,
                         "%s: an engine file (.vge): adapt its .vgm, then vigie optimize again",
@@ -258,22 +281,12 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
         st = vg_err_set(err, VG_ERR_ARG,
                         "%s: the model stores no alarm threshold (not trained by vigie train)",
                         cfg->model);
-    } else if (fc < 1 || g->nodes[fc].op != VG_OP_FC || g->nodes[fc + 1].op != VG_OP_SOFTMAX ||
-               g->nodes[fc].b < 0) {
-        st = vg_err_set(err, VG_ERR_UNSUPPORTED,
-                        "%s: the model does not end in a classifier (fully-connected + softmax)",
-                        cfg->model);
+    } else if ((st = vg_feature_model(m, &fm, &fc, err)) != VG_OK) {
+        vg_err e = *err;
+        vg_err_set(err, st, "%s: %s", cfg->model, e.msg);
     }
     if (st != VG_OK) goto out;
     rep->threshold = thr;
-    /* the feature model: everything before the classifier */
-    if (!(fm = vg_model_new())) {
-        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        goto out;
-    }
-    vg_graph_free(&fm->g);
-    st = vg_graph_slice(g, fc, &fm->g, err);
-    fm->input = m->input;
     c.m = m;
     c.d = st == VG_OK ? vg_model_n_outputs(fm) : 0;
     if (st == VG_OK) {
@@ -284,7 +297,22 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     }
     c.x = vg_malloc(sizeof(float) * (size_t)m->input.w * m->input.h * m->input.c);
     if (st == VG_OK && !c.x) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    reh.d = val.d = fb.d = c.d;
+    reh.d = val.d = fb.d = rs.d = c.d;
+    rs.n_classes = C;
+    float probe[VG_REHEARSAL_PROBE];
+    if (st == VG_OK) vg_rehearsal_probe(c.r, fm, probe);
+    memcpy(rs.probe, probe, sizeof probe);
+    /* the rehearsal set: the model's own (no --data), else computed from --data below */
+    if (st == VG_OK && cfg->n_data == 0) {
+        if (!cc.data)
+            st = vg_err_set(err, VG_ERR_ARG,
+                            "%s carries no rehearsal set: give its training data with --data "
+                            "(the adapted model will carry one)",
+                            cfg->model);
+        else if ((st = vg_rehearsal_decode(cc.data, cc.size, &rs, err)) == VG_OK)
+            st = vg_rehearsal_check(&rs, probe, c.d, C, err);
+        rep->rehearsal_stored = true;
+    }
     /* the feedback: every image of every tree, classes by name */
     for (int k = 0; st == VG_OK && k < cfg->n_feedback; k++) {
         st = vg_dataset_scan(cfg->feedback[k], &fbs[k], err);
@@ -297,7 +325,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
         if (st == VG_OK) c.total += fbs[k]->n_samples;
     }
     /* the rehearsal data and its validation split (the guard) */
-    if (st == VG_OK) {
+    if (st == VG_OK && cfg->n_data > 0) {
         vg_dataset_opts o = vg_dataset_opts_default();
         o.val_fraction = 0; /* a made-up split would not be the one the model was chosen on */
         st = vg_dataset_open(cfg->data, cfg->n_data, &o, &ds, err);
@@ -307,7 +335,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                             cfg->data[0].dir);
     }
     int *pick = NULL, n_pick = 0;
-    if (st == VG_OK) {
+    if (st == VG_OK && ds) {
         /* a class-balanced sample of the training split, the same for the same seed */
         pick = vg_malloc(sizeof(int) * (size_t)ds->n_train + 1);
         int *order = vg_malloc(sizeof(int) * (size_t)ds->n_train + 1);
@@ -342,8 +370,12 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                 rep->n_alarm++;
             progress(&c, "feedback");
         }
-    /* rehearsal and guard images through the model's labels (matched by name) */
-    for (int pass = 0; st == VG_OK && pass < 2; pass++) {
+    /* rehearsal and guard images through the model's labels (matched by name), into the set
+     * in half precision (what the adapted model carries, so that adapting it again without
+     * --data sees the same numbers) */
+    float *row = vg_malloc(sizeof(float) * ((size_t)c.d + 1));
+    if (st == VG_OK && !row) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    for (int pass = 0; st == VG_OK && ds && pass < 2; pass++) {
         const int *idx = pass ? ds->val : pick;
         int n = pass ? ds->n_val : n_pick;
         for (int i = 0; st == VG_OK && i < n; i++) {
@@ -355,20 +387,56 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                 break;
             }
             vg_err e;
-            if (image_features(&c, s->path, l, 1, 0, pass ? &val : &reh, &e) != VG_OK) {
+            feats one = {0};
+            one.d = c.d;
+            if (image_features(&c, s->path, l, 1, 0, &one, &e) != VG_OK) {
                 if (e.status == VG_ERR_NOMEM)
                     st = vg_err_set(err, VG_ERR_NOMEM, "%s", e.msg);
                 else
                     say(h, "skipped %s: %s", s->path, e.msg); /* a bad image: reported */
+            } else {
+                st = vg_rehearsal_add(&rs, one.f, l, pass == 1, err);
             }
+            free(one.f), free(one.y);
             progress(&c, pass ? "validation" : "rehearsal");
         }
     }
     free(pick);
+    /* the set as floats: rehearsed rows and the guard's */
+    for (int i = 0; st == VG_OK && i < rs.n; i++) {
+        for (int j = 0; j < c.d; j++)
+            row[j] = vg_half_to_float(rs.f[(size_t)i * c.d + j]);
+        feats *F = rs.guard[i] ? &val : &reh;
+        if (!feats_room(F, 1)) {
+            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+            break;
+        }
+        memcpy(F->f + (size_t)F->n * c.d, row, sizeof(float) * (size_t)c.d);
+        F->y[F->n++] = rs.label[i];
+    }
+    free(row);
+    if (st == VG_OK && (!reh.n || !val.n))
+        st = vg_err_set(err, VG_ERR_ARG,
+                        "the rehearsal set has %d training and %d validation "
+                        "images: both are needed",
+                        reh.n, val.n);
+    size_t rs_size = 0;
+    if (st == VG_OK) st = vg_rehearsal_encode(&rs, &rs_buf, &rs_size, err);
     if (st != VG_OK) goto out;
-    rep->n_views = fb.n;
+    const vg_chunk chunk = {VG_REHEARSAL_TAG, rs_buf, rs_size};
     rep->n_rehearsal = reh.n;
     rep->n_val = val.n;
+    rep->rehearsal_bytes = rs_size;
+    if (cfg->n_feedback == 0) { /* only the set, stored for later adapts: the model unchanged */
+        char v[256];
+        snprintf(v, sizeof v, "%d training and %d validation images, %zu bytes", reh.n, val.n,
+                 rs_size);
+        rep->seconds_features = vg_time_now() - t0;
+        st = vg_model_set_meta(m, "adapt_rehearsal", v, err);
+        if (st == VG_OK) st = vg_model_save_ex(m, &chunk, 1, cfg->output, err);
+        goto out;
+    }
+    rep->n_views = fb.n;
     rep->seconds_features = vg_time_now() - t0;
     /* before, train, after */
     const vg_node *fcn = &g->nodes[fc];
@@ -404,6 +472,19 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                  &rep->fb_false_after);
     double r0 = pos ? (double)rep->val_hits_before / pos : 1,
            r1 = pos ? (double)rep->val_hits_after / pos : 1;
+    /* feedback that cannot be learnt at all contradicts what the rehearsal keeps: refused too,
+     * rather than a model written unchanged in effect */
+    int wrong0 = rep->fb_false_before + rep->n_alarm - rep->fb_hits_before,
+        wrong1 = rep->fb_false_after + rep->n_alarm - rep->fb_hits_after;
+    if (wrong1 > 0 && wrong1 >= wrong0) {
+        rep->refused = true;
+        st = vg_err_set(err, VG_ERR_ARG,
+                        "update refused, nothing written: the feedback could not be learnt (%d "
+                        "of %d images still on the wrong side of the threshold): it contradicts "
+                        "the training data (real fire or smoke marked neutral?)",
+                        wrong1, rep->n_neutral + rep->n_alarm);
+        goto out;
+    }
     if (r1 < r0 - cfg->max_recall_drop - 1e-9) {
         rep->refused = true;
         st = vg_err_set(err, VG_ERR_ARG,
@@ -434,7 +515,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
              rep->n_neutral, rep->n_alarm, cfg->views, reh.n, val.n, r0, r1, rep->val_false_before,
              rep->val_false_after, neg);
     if (st == VG_OK) st = vg_model_set_meta(m, "adapt_learnt", v, err);
-    if (st == VG_OK) st = vg_model_save(m, cfg->output, err);
+    if (st == VG_OK) st = vg_model_save_ex(m, &chunk, 1, cfg->output, err);
 out:
     rep->seconds = vg_time_now() - t0;
     rep->peak_rss = vg_peak_rss_bytes();
@@ -443,6 +524,8 @@ out:
     vg_dataset_free(ds);
     vg_runner_free(c.r);
     free(c.x);
+    free(cc.data), free(rs_buf);
+    vg_rehearsal_free(&rs);
     free(reh.f), free(reh.y), free(val.f), free(val.y), free(fb.f), free(fb.y);
     free(probs), free(W), free(b);
     vg_model_free(fm);

@@ -6,7 +6,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-20}
 SHARED=${VIGIE_SHARED:-../shared}
 C=build-fuzz/corpus
-mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" "$C/config" build-fuzz/crashes
+mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" "$C/config" "$C/rehearsal" build-fuzz/crashes
 cp tests/fixtures/*.tflite "$C/tflite/" 2>/dev/null || true
 [ -d "$SHARED/models/testimages" ] && cp "$SHARED"/models/testimages/*.jpg "$C/image/" 2>/dev/null || true
 for f in tests/fixtures/*.tflite; do
@@ -34,7 +34,11 @@ printf '\x10%s\n%s' '3 0.5 0.5 1 1' '7 0.2 0.3 0.01 0.02 0.7 0.1 0.9 0.3 0.4 0.5
 cp examples/vigie.yaml "$C/config/example.yaml"
 printf '%s\n' 'model: m.vge' 'mqtt: {host: h, port: 1883}' 'cameras:' '  a:' '    source: x' \
   '    masks: [[[0, 0], [1, 0], [1, 1]]]' '    on: 0.7' >"$C/config/small.yaml"
-for t in image tflite vgm huff yolo config; do
+# rehearsal: version 1, 2 features, 1 row, 3 classes, a zero probe, the row (class 0, guard),
+# features 1.0 and 2.0 in half precision
+{ printf '\x01\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\x03\x00\x00\x00'
+  head -c 64 /dev/zero; printf '\x00\x01\x00\x3c\x00\x40'; } >"$C/rehearsal/one-row"
+for t in image tflite vgm huff yolo config rehearsal; do
   [ -x build-fuzz/fuzz_$t ] || continue
   echo "fuzz: $t for ${SECONDS_EACH}s"
   build-fuzz/fuzz_$t "$C/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \

@@ -1,0 +1,219 @@
+/* rehearsal.c — the rehearsal set carried by adapted models (rehearsal.h). */
+#include "train/rehearsal.h"
+
+#include "model/surgery.h"
+
+#include <math.h>
+#include <string.h>
+
+/* IEEE 754 binary16, round to nearest even; overflow to infinity, subnormals kept */
+uint16_t vg_float_to_half(float f) {
+    uint32_t x;
+    memcpy(&x, &f, 4);
+    uint32_t sign = (x >> 16) & 0x8000u, e = (x >> 23) & 0xffu, m = x & 0x7fffffu;
+    if (e == 0xff) return (uint16_t)(sign | 0x7c00u | (m ? 0x200u : 0)); /* inf, nan */
+    int exp = (int)e - 127 + 15;
+    if (exp >= 31) return (uint16_t)(sign | 0x7c00u);
+    if (exp <= 0) { /* subnormal half (or zero) */
+        if (exp < -10) return (uint16_t)sign;
+        m |= 0x800000u;
+        int shift = 14 - exp;
+        uint32_t h = m >> shift, rem = m & ((1u << shift) - 1), half = 1u << (shift - 1);
+        if (rem > half || (rem == half && (h & 1))) h++;
+        return (uint16_t)(sign | h);
+    }
+    uint32_t h = (uint32_t)exp << 10 | m >> 13, rem = m & 0x1fffu;
+    if (rem > 0x1000u || (rem == 0x1000u && (h & 1))) h++; /* may carry into the exponent: fine */
+    return (uint16_t)(sign | h);
+}
+
+float vg_half_to_float(uint16_t h) {
+    uint32_t sign = (uint32_t)(h & 0x8000u) << 16, e = (h >> 10) & 0x1fu, m = h & 0x3ffu, x;
+    if (e == 0) {
+        if (!m)
+            x = sign;
+        else { /* subnormal: normalise */
+            int k = -1;
+            do
+                m <<= 1, k++;
+            while (!(m & 0x400u));
+            x = sign | (uint32_t)(127 - 15 - k) << 23 | (m & 0x3ffu) << 13;
+        }
+    } else if (e == 31) {
+        x = sign | 0x7f800000u | m << 13;
+    } else {
+        x = sign | (e + 127 - 15) << 23 | m << 13;
+    }
+    float f;
+    memcpy(&f, &x, 4);
+    return f;
+}
+
+void vg_rehearsal_free(vg_rehearsal *r) {
+    free(r->label), free(r->guard), free(r->f);
+    memset(r, 0, sizeof *r);
+}
+
+vg_status vg_feature_model(const vg_model *m, vg_model **fm, int *fc, vg_err *err) {
+    *fm = NULL;
+    const vg_graph *g = &m->g;
+    int k = g->n_nodes - 2;
+    if (k < 1 || g->nodes[k].op != VG_OP_FC || g->nodes[k + 1].op != VG_OP_SOFTMAX ||
+        g->nodes[k].b < 0)
+        return vg_err_set(err, VG_ERR_UNSUPPORTED,
+                          "the model does not end in a classifier (fully-connected + softmax)");
+    vg_model *f = vg_model_new();
+    if (!f) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_graph_free(&f->g);
+    vg_status st = vg_graph_slice(g, k, &f->g, err);
+    f->input = m->input;
+    if (st != VG_OK) {
+        vg_model_free(f);
+        return st;
+    }
+    *fm = f;
+    *fc = k;
+    return VG_OK;
+}
+
+void vg_rehearsal_probe(vg_runner *fr, const vg_model *fm, float probe[VG_REHEARSAL_PROBE]) {
+    const vg_input_spec *in = &fm->input;
+    size_t n = (size_t)in->w * in->h * in->c;
+    int d = vg_model_n_outputs(fm);
+    float *x = vg_malloc(sizeof(float) * n), *y = vg_malloc(sizeof(float) * (size_t)d);
+    memset(probe, 0, sizeof(float) * VG_REHEARSAL_PROBE);
+    /* a fixed picture through the model's own input conversion: another normalisation or
+     * input size changes the probe as surely as other weights do */
+    vg_image img = {64, 48, vg_malloc(64 * 48 * 3)};
+    vg_err e;
+    if (x && y && img.rgb) {
+        for (int i = 0; i < 64 * 48 * 3; i++)
+            img.rgb[i] = (uint8_t)(128 + 100 * sinf(0.05f * (float)i) * cosf(0.003f * (float)i));
+        if (vg_image_to_input(&img, in, x, n, &e) == VG_OK) {
+            vg_runner_forward(fr, x, y);
+            for (int i = 0; i < VG_REHEARSAL_PROBE && i < d; i++)
+                probe[i] = y[i];
+        }
+    }
+    vg_image_free(&img);
+    free(x), free(y);
+}
+
+vg_status vg_rehearsal_add(vg_rehearsal *r, const float *f, int label, bool guard, vg_err *err) {
+    if (r->n >= VG_REHEARSAL_MAX_ROWS)
+        return vg_err_set(err, VG_ERR_ARG, "rehearsal set: more than %d images",
+                          VG_REHEARSAL_MAX_ROWS);
+    if (r->n == r->cap) { /* doubling */
+        size_t cap = r->cap ? (size_t)r->cap * 2 : 64;
+        uint8_t *l = vg_realloc(r->label, cap), *g = l ? vg_realloc(r->guard, cap) : NULL;
+        if (l) r->label = l;
+        if (g) r->guard = g;
+        uint16_t *ff = g ? vg_realloc(r->f, sizeof(uint16_t) * cap * (size_t)r->d) : NULL;
+        if (!ff) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        r->f = ff;
+        r->cap = (int)cap;
+    }
+    for (int j = 0; j < r->d; j++)
+        r->f[(size_t)r->n * r->d + j] = vg_float_to_half(f[j]);
+    r->label[r->n] = (uint8_t)label;
+    r->guard[r->n] = guard;
+    r->n++;
+    return VG_OK;
+}
+
+static void put32(uint8_t *p, uint32_t v) {
+    for (int i = 0; i < 4; i++)
+        p[i] = (uint8_t)(v >> (8 * i));
+}
+static uint32_t get32(const uint8_t *p) {
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+#define HEADER (16 + 4 * VG_REHEARSAL_PROBE)
+
+vg_status vg_rehearsal_encode(const vg_rehearsal *r, uint8_t **buf, size_t *n, vg_err *err) {
+    size_t size = HEADER + (size_t)r->n * 2 + (size_t)r->n * r->d * 2;
+    uint8_t *p = vg_malloc(size);
+    if (!p) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    put32(p, 1), put32(p + 4, (uint32_t)r->d), put32(p + 8, (uint32_t)r->n);
+    put32(p + 12, (uint32_t)r->n_classes);
+    for (int i = 0; i < VG_REHEARSAL_PROBE; i++) {
+        uint32_t v;
+        memcpy(&v, &r->probe[i], 4);
+        put32(p + 16 + 4 * i, v);
+    }
+    uint8_t *q = p + HEADER;
+    for (int i = 0; i < r->n; i++)
+        q[2 * i] = r->label[i], q[2 * i + 1] = r->guard[i];
+    q += (size_t)r->n * 2;
+    for (size_t i = 0; i < (size_t)r->n * r->d; i++)
+        q[2 * i] = (uint8_t)r->f[i], q[2 * i + 1] = (uint8_t)(r->f[i] >> 8);
+    *buf = p;
+    *n = size;
+    return VG_OK;
+}
+
+vg_status vg_rehearsal_decode(const uint8_t *p, size_t n, vg_rehearsal *out, vg_err *err) {
+    memset(out, 0, sizeof *out);
+    if (n < HEADER) return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: truncated header");
+    uint32_t ver = get32(p), d = get32(p + 4), rows = get32(p + 8), nc = get32(p + 12);
+    if (ver != 1)
+        return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: version %u (this vigie reads 1)",
+                          ver);
+    if (d < 1 || d > 65536 || rows > VG_REHEARSAL_MAX_ROWS || nc < 2 || nc > VG_MAX_CLASSES)
+        return vg_err_set(err, VG_ERR_FORMAT,
+                          "rehearsal chunk: bad counts (%u features, %u rows, "
+                          "%u classes)",
+                          d, rows, nc);
+    uint64_t want = HEADER + (uint64_t)rows * 2 + (uint64_t)rows * d * 2;
+    if (want != n)
+        return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: %zu bytes, %llu expected", n,
+                          (unsigned long long)want);
+    out->d = (int)d, out->n = out->cap = (int)rows, out->n_classes = (int)nc;
+    for (int i = 0; i < VG_REHEARSAL_PROBE; i++) {
+        uint32_t v = get32(p + 16 + 4 * i);
+        memcpy(&out->probe[i], &v, 4);
+        if (!isfinite(out->probe[i]))
+            return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: probe not finite");
+    }
+    out->label = vg_malloc((size_t)rows + 1);
+    out->guard = vg_malloc((size_t)rows + 1);
+    out->f = vg_malloc(sizeof(uint16_t) * ((size_t)rows * d + 1));
+    if (!out->label || !out->guard || !out->f) {
+        vg_rehearsal_free(out);
+        return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    }
+    const uint8_t *q = p + HEADER;
+    for (uint32_t i = 0; i < rows; i++) {
+        out->label[i] = q[2 * i], out->guard[i] = q[2 * i + 1];
+        if (out->label[i] >= nc || out->guard[i] > 1) {
+            vg_rehearsal_free(out);
+            return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: row %u: class %u, flags %u", i,
+                              q[2 * i], q[2 * i + 1]);
+        }
+    }
+    q += (size_t)rows * 2;
+    for (size_t i = 0; i < (size_t)rows * d; i++) {
+        out->f[i] = (uint16_t)(q[2 * i] | q[2 * i + 1] << 8);
+        if ((out->f[i] & 0x7c00u) == 0x7c00u) { /* inf or nan: no feature is */
+            vg_rehearsal_free(out);
+            return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: a feature is not finite");
+        }
+    }
+    return VG_OK;
+}
+
+vg_status vg_rehearsal_check(const vg_rehearsal *r, const float probe[VG_REHEARSAL_PROBE], int d,
+                             int n_classes, vg_err *err) {
+    if (r->d != d || r->n_classes != n_classes)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "the stored rehearsal set has %d features and %d classes, the model %d "
+                          "and %d: recompute it with --data",
+                          r->d, r->n_classes, d, n_classes);
+    for (int i = 0; i < VG_REHEARSAL_PROBE && i < d; i++)
+        if (fabsf(r->probe[i] - probe[i]) > 1e-3f * (1.0f + fabsf(probe[i])))
+            return vg_err_set(err, VG_ERR_ARG,
+                              "the stored rehearsal set was computed with another backbone: "
+                              "recompute it with --data");
+    return VG_OK;
+}
