@@ -53,6 +53,12 @@ done
 first=$(sed -n 2p "$T/a.csv" | cut -d, -f2); last=$(sed -n 5p "$T/a.csv" | cut -d, -f2)
 awk -v a="$first" -v b="$last" 'BEGIN { exit !(b < a) }' && ok || bad "training loss did not fall: $first -> $last"
 grep -q '^saved .*a.vgm: 3 classes, 18 training / 6 validation images' "$T/a.out" && ok || bad "summary: $(cat "$T/a.out")"
+# the model carries its rehearsal set: vigie adapt needs no --data (a neutral feedback image)
+mkdir -p "$T/fb/neutral"
+ln -s "$T/data/neutral/$(ls "$T/data/neutral" | head -1)" "$T/fb/neutral/n.jpg"
+$VIGIE adapt "$T/a.vgm" --feedback "$T/fb" -o "$T/a-adapted.vgm" >"$T/ad.out" 2>"$T/ad.err"; rc=$?
+[ $rc = 0 ] && grep -q 'guard 6 validation images .*from the model file' "$T/ad.out" && [ -s "$T/a-adapted.vgm" ] && ok ||
+  bad "adapt the trained model without --data: status $rc: $(cat "$T/ad.out" "$T/ad.err")"
 
 # 1b. --keep last: the schedule's end is kept (every epoch "best"), and early stopping is off
 $VIGIE train "${common[@]}" --patience 1 --keep last --epochs 3 -o "$T/k.vgm" >"$T/k.out" 2>&1

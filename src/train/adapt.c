@@ -219,6 +219,15 @@ out:
     return st;
 }
 
+static void skipped(void *ud, const char *path, const char *msg) {
+    say(((ctx *)ud)->h, "skipped %s: %s", path, msg);
+}
+
+static void reh_progress(void *ud, int done, int total) {
+    const ctx *c = ud;
+    if (c->h && c->h->progress) c->h->progress(c->h->ud, "rehearsal and guard images", done, total);
+}
+
 /* the model file's rehearsal chunk, kept while it loads */
 typedef struct {
     uint8_t *data;
@@ -334,30 +343,6 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                             "%s: rehearsal data needs train and validation splits (lists)",
                             cfg->data[0].dir);
     }
-    int *pick = NULL, n_pick = 0;
-    if (st == VG_OK && ds) {
-        /* a class-balanced sample of the training split, the same for the same seed */
-        pick = vg_malloc(sizeof(int) * (size_t)ds->n_train + 1);
-        int *order = vg_malloc(sizeof(int) * (size_t)ds->n_train + 1);
-        int taken[VG_MAX_CLASSES] = {0};
-        if (!pick || !order) {
-            st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        } else {
-            vg_rng rng = vg_rng_make(cfg->seed, 0x52454845u, 0);
-            for (int i = 0; i < ds->n_train; i++)
-                order[i] = ds->train[i];
-            for (int i = ds->n_train - 1; i > 0; i--) {
-                int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), t = order[i];
-                order[i] = order[j], order[j] = t;
-            }
-            for (int i = 0; i < ds->n_train; i++) {
-                int l = ds->samples[order[i]].label;
-                if (taken[l] < cfg->rehearsal) taken[l]++, pick[n_pick++] = order[i];
-            }
-        }
-        free(order);
-        c.total += n_pick + ds->n_val;
-    }
     for (int k = 0; st == VG_OK && k < cfg->n_feedback; k++)
         for (int i = 0; st == VG_OK && i < fbs[k]->n_samples; i++) {
             const vg_sample *s = &fbs[k]->samples[i];
@@ -370,38 +355,15 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                 rep->n_alarm++;
             progress(&c, "feedback");
         }
-    /* rehearsal and guard images through the model's labels (matched by name), into the set
-     * in half precision (what the adapted model carries, so that adapting it again without
-     * --data sees the same numbers) */
+    /* the rehearsal set from --data: the images of its training splits sampled, its
+     * validation splits whole (the guard), as vigie train stores it */
+    if (st == VG_OK && ds) {
+        vg_rehearsal_hooks rh = {skipped, reh_progress, &c};
+        st = vg_rehearsal_build(m, ds, ds->train, ds->n_train, ds->val, ds->n_val, cfg->rehearsal,
+                                cfg->seed, cfg->threads, &rh, &rs, err);
+    }
     float *row = vg_malloc(sizeof(float) * ((size_t)c.d + 1));
     if (st == VG_OK && !row) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    for (int pass = 0; st == VG_OK && ds && pass < 2; pass++) {
-        const int *idx = pass ? ds->val : pick;
-        int n = pass ? ds->n_val : n_pick;
-        for (int i = 0; st == VG_OK && i < n; i++) {
-            const vg_sample *s = &ds->samples[idx[i]];
-            int l = label_of(m, ds->classes[s->label]);
-            if (l < 0) {
-                st = vg_err_set(err, VG_ERR_ARG, "%s: class '%s' is none of the model's classes",
-                                s->path, ds->classes[s->label]);
-                break;
-            }
-            vg_err e;
-            feats one = {0};
-            one.d = c.d;
-            if (image_features(&c, s->path, l, 1, 0, &one, &e) != VG_OK) {
-                if (e.status == VG_ERR_NOMEM)
-                    st = vg_err_set(err, VG_ERR_NOMEM, "%s", e.msg);
-                else
-                    say(h, "skipped %s: %s", s->path, e.msg); /* a bad image: reported */
-            } else {
-                st = vg_rehearsal_add(&rs, one.f, l, pass == 1, err);
-            }
-            free(one.f), free(one.y);
-            progress(&c, pass ? "validation" : "rehearsal");
-        }
-    }
-    free(pick);
     /* the set as floats: rehearsed rows and the guard's */
     for (int i = 0; st == VG_OK && i < rs.n; i++) {
         for (int j = 0; j < c.d; j++)

@@ -1,6 +1,7 @@
 /* rehearsal.c — the rehearsal set carried by adapted models (rehearsal.h). */
 #include "train/rehearsal.h"
 
+#include "core/rng.h"
 #include "model/surgery.h"
 
 #include <math.h>
@@ -216,4 +217,90 @@ vg_status vg_rehearsal_check(const vg_rehearsal *r, const float probe[VG_REHEARS
                               "the stored rehearsal set was computed with another backbone: "
                               "recompute it with --data");
     return VG_OK;
+}
+
+vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int *train, int n_train,
+                             const int *guard, int n_guard, int per_class, uint64_t seed,
+                             int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
+                             vg_err *err) {
+    memset(out, 0, sizeof *out);
+    vg_model *fm = NULL;
+    vg_runner *r = NULL;
+    int fc = 0, *pick = NULL, n_pick = 0, *labels = NULL;
+    float *x = NULL, *y = NULL;
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    vg_status st = vg_feature_model(m, &fm, &fc, err);
+    if (st == VG_OK) {
+        vg_runner_opts ro = vg_runner_opts_default();
+        ro.threads = threads;
+        ro.precision = VG_PRECISION_FLOAT;
+        st = vg_runner_init(&r, fm, &ro, err);
+    }
+    if (st != VG_OK) goto out;
+    out->d = vg_model_n_outputs(fm);
+    out->n_classes = info.n_classes;
+    vg_rehearsal_probe(r, fm, out->probe);
+    /* the dataset's classes as the model's (by name) */
+    labels = vg_malloc(sizeof(int) * ((size_t)ds->n_classes + 1));
+    pick = vg_malloc(sizeof(int) * ((size_t)n_train + 1));
+    size_t in = (size_t)m->input.w * m->input.h * m->input.c;
+    x = vg_malloc(sizeof(float) * in);
+    y = vg_malloc(sizeof(float) * (size_t)out->d);
+    if (!labels || !pick || !x || !y) {
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        goto out;
+    }
+    for (int k = 0; k < ds->n_classes; k++) {
+        labels[k] = -1;
+        for (int i = 0; i < info.n_classes; i++)
+            if (!strcmp(vg_model_label(m, i), ds->classes[k])) labels[k] = i;
+    }
+    /* a class-balanced sample of the training images, the same for the same seed */
+    int taken[VG_MAX_CLASSES] = {0};
+    for (int i = 0; i < n_train; i++)
+        pick[i] = train[i];
+    vg_rng rng = vg_rng_make(seed, 0x52454845u, 0);
+    for (int i = n_train - 1; i > 0; i--) {
+        int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), t = pick[i];
+        pick[i] = pick[j], pick[j] = t;
+    }
+    for (int i = 0; i < n_train; i++) {
+        int l = ds->samples[pick[i]].label;
+        if (taken[l] < per_class) taken[l]++, pick[n_pick++] = pick[i];
+    }
+    int total = n_pick + n_guard, done = 0;
+    for (int pass = 0; st == VG_OK && pass < 2; pass++) {
+        const int *idx = pass ? guard : pick;
+        int n = pass ? n_guard : n_pick;
+        for (int i = 0; st == VG_OK && i < n; i++) {
+            const vg_sample *s = &ds->samples[idx[i]];
+            int l = labels[s->label];
+            if (l < 0) {
+                st = vg_err_set(err, VG_ERR_ARG, "%s: class '%s' is none of the model's classes",
+                                s->path, ds->classes[s->label]);
+                break;
+            }
+            vg_image img = {0, 0, NULL};
+            vg_err e;
+            vg_status is = vg_image_load(s->path, &img, &e);
+            if (is == VG_OK) is = vg_image_to_input(&img, &m->input, x, in, &e);
+            vg_image_free(&img);
+            if (is == VG_ERR_NOMEM) {
+                st = vg_err_set(err, VG_ERR_NOMEM, "%s", e.msg);
+            } else if (is != VG_OK) {
+                if (h && h->bad) h->bad(h->ud, s->path, e.msg); /* reported, skipped */
+            } else {
+                vg_runner_forward(r, x, y);
+                st = vg_rehearsal_add(out, y, l, pass == 1, err);
+            }
+            if (h && h->progress) h->progress(h->ud, ++done, total);
+        }
+    }
+out:
+    if (st != VG_OK) vg_rehearsal_free(out);
+    vg_runner_free(r);
+    vg_model_free(fm);
+    free(pick), free(labels), free(x), free(y);
+    return st;
 }

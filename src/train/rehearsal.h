@@ -48,6 +48,21 @@ vg_status vg_rehearsal_decode(const uint8_t *p, size_t n, vg_rehearsal *out, vg_
 vg_status vg_rehearsal_check(const vg_rehearsal *r, const float probe[VG_REHEARSAL_PROBE], int d,
                              int n_classes, vg_err *err);
 
+typedef struct {
+    void (*bad)(void *ud, const char *path, const char *msg); /* an image skipped */
+    void (*progress)(void *ud, int done, int total);
+    void *ud;
+} vg_rehearsal_hooks;
+
+/* The set of classifier m from dataset ds: a class-balanced sample (per_class at most, drawn
+ * with seed) of the training samples train[n_train], and every guard[n_guard] sample, each
+ * image whole (resized as vigie predict does) through m's feature part in float; classes
+ * matched by name. Unreadable images are reported and skipped. */
+vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int *train, int n_train,
+                             const int *guard, int n_guard, int per_class, uint64_t seed,
+                             int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
+                             vg_err *err);
+
 float vg_half_to_float(uint16_t h);
 uint16_t vg_float_to_half(float f);
 

@@ -17,6 +17,7 @@
 #include "model/surgery.h"
 #include "train/metrics.h"
 #include "train/plot.h"
+#include "train/rehearsal.h"
 #include "train/trainer.h"
 
 #include <limits.h>
@@ -40,7 +41,8 @@ int vg_run_run_epochs(const vg_run *R) {
     return stop > 0 && stop < epochs ? stop : epochs;
 }
 
-void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+void vg_run_say(const vg_train_hooks *h, const char *fmt, ...)
+    __attribute__((format(printf, 2, 3)));
 void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) {
     va_list ap;
     va_start(ap, fmt);
@@ -48,7 +50,9 @@ void vg_run_say(const vg_train_hooks *h, const char *fmt, ...) {
     va_end(ap);
 }
 
-bool vg_run_stop_requested(const vg_train_hooks *h) { return h && h->should_stop && h->should_stop(h->ud); }
+bool vg_run_stop_requested(const vg_train_hooks *h) {
+    return h && h->should_stop && h->should_stop(h->ud);
+}
 
 /* OUT.vgm -> OUT + suffix */
 static void sibling(const char *out, const char *suffix, char *buf, size_t size) {
@@ -59,10 +63,11 @@ static void sibling(const char *out, const char *suffix, char *buf, size_t size)
 
 static void dir_of(const char *path, char *buf, size_t size) {
     const char *s = strrchr(path, '/');
-    if (!s) snprintf(buf, size, ".");
-    else snprintf(buf, size, "%.*s", (int)(s - path) ? (int)(s - path) : 1, path);
+    if (!s)
+        snprintf(buf, size, ".");
+    else
+        snprintf(buf, size, "%.*s", (int)(s - path) ? (int)(s - path) : 1, path);
 }
-
 
 vg_status vg_run_save_checkpoint(vg_run *R, vg_err *err) {
     return vg_checkpoint_save(R->ckpt, R->cfg, R->ph, &R->st, &R->opt, R->m, R->best, R->ema, err);
@@ -71,8 +76,8 @@ vg_status vg_run_save_checkpoint(vg_run *R, vg_err *err) {
 /* ---- validation */
 
 /* Probabilities of every validation entry (no augmentation; mirrored average with TTA). */
-vg_status vg_run_predict_cache(vg_run *R, vg_trainer *t, const vg_cache *c, float *probs, int *labels,
-                               int *n_out, double *loss, vg_err *err) {
+vg_status vg_run_predict_cache(vg_run *R, vg_trainer *t, const vg_cache *c, float *probs,
+                               int *labels, int *n_out, double *loss, vg_err *err) {
     int C = R->ds->n_classes, S = vg_cache_size(c), n = 0;
     vg_input_spec spec = R->m->input;
     size_t img = (size_t)spec.w * spec.h * 3;
@@ -102,7 +107,8 @@ vg_status vg_run_predict_cache(vg_run *R, vg_trainer *t, const vg_cache *c, floa
                 float pr[VG_MAX_CLASSES];
                 vg_softmax_ref(1, C, lg + (size_t)j * C, pr);
                 for (int cc = 0; cc < C; cc++)
-                    probs[(size_t)(n + j) * C + cc] = (v ? probs[(size_t)(n + j) * C + cc] : 0.0f) + pr[cc] / views;
+                    probs[(size_t)(n + j) * C + cc] =
+                        (v ? probs[(size_t)(n + j) * C + cc] : 0.0f) + pr[cc] / views;
             }
         }
         for (int j = 0; j < k; j++) {
@@ -146,20 +152,20 @@ static vg_status setup_data(vg_run *R, vg_err *err) {
         const vg_source *so = &ds->sources[s];
         if (so->made_up && R->ph->phase != 2 && so->n_split[VG_SPLIT_VAL] > 0)
             vg_run_say(R->hooks,
-                "warning: %s: no train or val list: made up a stratified %.0f%% "
-                "validation split; near-duplicate frames of one clip may land on both "
-                "sides and make validation look better than it is",
-                so->root, 100.0 * c->val_fraction);
+                       "warning: %s: no train or val list: made up a stratified %.0f%% "
+                       "validation split; near-duplicate frames of one clip may land on both "
+                       "sides and make validation look better than it is",
+                       so->root, 100.0 * c->val_fraction);
         if (so->skipped)
-            vg_run_say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)", so->root,
-                so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS,
-                so->skipped_example ? so->skipped_example : "?");
+            vg_run_say(R->hooks, "%s: %d file%s skipped: image format not read (%s, e.g. %s)",
+                       so->root, so->skipped, so->skipped > 1 ? "s" : "", VG_DATA_EXTENSIONS,
+                       so->skipped_example ? so->skipped_example : "?");
         if (so->detection && so->no_label_file + so->empty_labels > 0 && ds->no_alarm >= 0)
             vg_run_say(R->hooks,
-                "%s: %d images without boxes (%d without a label file, %d with an "
-                "empty one): class %s",
-                so->root, so->no_label_file + so->empty_labels, so->no_label_file, so->empty_labels,
-                ds->classes[ds->no_alarm]);
+                       "%s: %d images without boxes (%d without a label file, %d with an "
+                       "empty one): class %s",
+                       so->root, so->no_label_file + so->empty_labels, so->no_label_file,
+                       so->empty_labels, ds->classes[ds->no_alarm]);
     }
     /* what each source brings (before a refit merges val into train) */
     char line[1024];
@@ -190,6 +196,12 @@ static vg_status setup_data(vg_run *R, vg_err *err) {
     /* the train and val images as the selection saw them (a refit trains on both) */
     vg_dataset_describe(ds, ds->train, ds->n_train, R->train_set, sizeof R->train_set);
     vg_dataset_describe(ds, ds->val, ds->n_val, R->val_set, sizeof R->val_set);
+    if (ds->n_val) { /* kept for the rehearsal set's guard: a refit merges them below */
+        if (!(R->guard = vg_malloc(sizeof(int) * (size_t)ds->n_val)))
+            return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        memcpy(R->guard, ds->val, sizeof(int) * (size_t)ds->n_val);
+        R->n_guard = ds->n_val;
+    }
     if (R->ph->phase == 2) st = vg_dataset_merge_val(ds, err);
     if (st != VG_OK) return st;
     R->no_alarm = c->no_alarm ? vg_dataset_find_class(ds, c->no_alarm) : -1;
@@ -207,7 +219,8 @@ static vg_status setup_data(vg_run *R, vg_err *err) {
 static vg_status plan_memory(vg_run *R, size_t *cache_ram, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     size_t np = (size_t)R->m->g.n_params;
-    size_t state = np * sizeof(float) * (3 + (c->optimizer == VG_OPT_ADAMW ? 2 : 1)); /* params, grads, best, moments */
+    size_t state = np * sizeof(float) *
+                   (3 + (c->optimizer == VG_OPT_ADAMW ? 2 : 1)); /* params, grads, best, moments */
     size_t loader = 2 * (size_t)c->batch * R->size * R->size * 3 * sizeof(float);
     size_t fixed = state + loader + PROCESS_OVERHEAD;
     int max_chunk = c->batch < 16 ? c->batch : 16;
@@ -216,7 +229,9 @@ static vg_status plan_memory(vg_run *R, size_t *cache_ram, vg_err *err) {
     R->chunk = 0;
     for (int ch = max_chunk; ch >= 1; ch--) {
         o.chunk = ch;
-        size_t buf = c->mode == VG_TRAIN_HEAD ? 0 : vg_trainer_estimate_bytes(&R->m->g, R->size, R->size, &o);
+        size_t buf = c->mode == VG_TRAIN_HEAD
+                         ? 0
+                         : vg_trainer_estimate_bytes(&R->m->g, R->size, R->size, &o);
         if (ch == 1) need1 = fixed + buf;
         if (c->mem_budget == 0 || fixed + buf <= c->mem_budget) {
             R->chunk = ch;
@@ -236,11 +251,12 @@ static vg_status plan_memory(vg_run *R, size_t *cache_ram, vg_err *err) {
                           (double)loader / 1e6, (double)(need1 - fixed) / 1e6,
                           (double)PROCESS_OVERHEAD / 1e6);
     if (c->mode == VG_TRAIN_HEAD) R->chunk = max_chunk;
-    vg_run_say(R->hooks, "memory plan: chunk %d; parameters + optimizer %.0f MB, training buffers %.0f MB, "
-                  "loader %.0f MB, process %.0f MB; image cache up to %.0f MB in RAM%s",
-        R->chunk, (double)state / 1e6, (double)R->res->buffers / 1e6, (double)loader / 1e6,
-        (double)PROCESS_OVERHEAD / 1e6, (double)*cache_ram / 1e6,
-        c->mem_budget ? "" : " (no budget)");
+    vg_run_say(R->hooks,
+               "memory plan: chunk %d; parameters + optimizer %.0f MB, training buffers %.0f MB, "
+               "loader %.0f MB, process %.0f MB; image cache up to %.0f MB in RAM%s",
+               R->chunk, (double)state / 1e6, (double)R->res->buffers / 1e6, (double)loader / 1e6,
+               (double)PROCESS_OVERHEAD / 1e6, (double)*cache_ram / 1e6,
+               c->mem_budget ? "" : " (no budget)");
     return VG_OK;
 }
 
@@ -264,8 +280,10 @@ static void on_cache_progress(void *ud, int done, int total) {
 static vg_status build_caches(vg_run *R, size_t ram, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     char dir[1024];
-    if (c->cache_dir) snprintf(dir, sizeof dir, "%s", c->cache_dir);
-    else dir_of(c->out, dir, sizeof dir);
+    if (c->cache_dir)
+        snprintf(dir, sizeof dir, "%s", c->cache_dir);
+    else
+        dir_of(c->out, dir, sizeof dir);
     vg_cache_opts co = vg_cache_opts_default();
     /* random crops need resolution to spare; squashing stays within 3x of the output so the
      * no-augmentation view equals the inference preprocessing */
@@ -283,13 +301,14 @@ static vg_status build_caches(vg_run *R, size_t ram, vg_err *err) {
     if (st != VG_OK) return st;
     if (vg_cache_good(R->tc) < vg_cache_count(R->tc))
         vg_run_say(R->hooks, "%d of %d training images could not be read and are skipped",
-            vg_cache_count(R->tc) - vg_cache_good(R->tc), vg_cache_count(R->tc));
+                   vg_cache_count(R->tc) - vg_cache_good(R->tc), vg_cache_count(R->tc));
     R->res->cache_ram = vg_cache_ram_bytes(R->tc);
     R->res->cache_disk = vg_cache_disk_bytes(R->tc);
     if (vg_cache_file(R->tc))
-        vg_run_say(R->hooks, "training images cached on disk (%s, %.0f MB): the memory budget leaves "
-                      "too little RAM for them",
-            vg_cache_file(R->tc), (double)vg_cache_disk_bytes(R->tc) / 1e6);
+        vg_run_say(R->hooks,
+                   "training images cached on disk (%s, %.0f MB): the memory budget leaves "
+                   "too little RAM for them",
+                   vg_cache_file(R->tc), (double)vg_cache_disk_bytes(R->tc) / 1e6);
     if (R->ds->n_val > 0) {
         co.size = R->size;
         co.require_every_class = false;
@@ -308,13 +327,14 @@ static vg_status build_caches(vg_run *R, size_t ram, vg_err *err) {
 
 vg_status vg_run_write_csv(vg_run *R, vg_err *err) {
     vg_strbuf b = {0};
-    vg_sb_add(&b, "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
-               "seconds,best\n");
+    vg_sb_add(&b,
+              "epoch,train_loss,train_acc,val_loss,val_acc,alarm_recall,false_alarm_rate,auc,lr,"
+              "seconds,best\n");
     for (int i = 0; i < R->st.n_hist; i++) {
         const vg_epoch_stats *e = &R->st.hist[i];
-        vg_sb_add(&b, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,%d\n", e->epoch, e->train_loss,
-               e->train_acc, e->val_loss, e->val_acc, e->alarm_recall, e->false_alarm_rate, e->auc,
-               e->lr, e->seconds, e->best);
+        vg_sb_add(&b, "%d,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.6f,%.8f,%.2f,%d\n", e->epoch,
+                  e->train_loss, e->train_acc, e->val_loss, e->val_acc, e->alarm_recall,
+                  e->false_alarm_rate, e->auc, e->lr, e->seconds, e->best);
     }
     vg_status st = b.buf && !b.oom ? vg_file_write_atomic(R->res->csv, b.buf, b.n, err)
                                    : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -334,10 +354,11 @@ static vg_status write_curves(vg_run *R, vg_err *err) {
         tl[i] = (float)e->train_loss, vl[i] = (float)e->val_loss;
         ta[i] = (float)e->train_acc, va[i] = (float)e->val_acc;
     }
-    vg_curve c[4] = {{"train", 0, n, x, tl}, {"val", 0, n, x, vl}, {"train", 1, n, x, ta},
-                     {"val", 1, n, x, va}};
+    vg_curve c[4] = {
+        {"train", 0, n, x, tl}, {"val", 0, n, x, vl}, {"train", 1, n, x, ta}, {"val", 1, n, x, va}};
     char title[256];
-    const char *name = strrchr(R->res->model, '/') ? strrchr(R->res->model, '/') + 1 : R->res->model;
+    const char *name =
+        strrchr(R->res->model, '/') ? strrchr(R->res->model, '/') + 1 : R->res->model;
     snprintf(title, sizeof title, "%.120s: training curves%s", name,
              R->ph->phase == 2 ? " (refit on train + val: no validation)" : "");
     vg_status st = vg_plot_curves(R->res->curves, title, c, R->ds->n_val ? 4 : 2, NULL, 0, err);
@@ -345,7 +366,8 @@ static vg_status write_curves(vg_run *R, vg_err *err) {
     return st;
 }
 
-static void meta(vg_run *R, const char *k, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void meta(vg_run *R, const char *k, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 static void meta(vg_run *R, const char *k, const char *fmt, ...) {
     char v[1024];
     va_list ap;
@@ -356,9 +378,12 @@ static void meta(vg_run *R, const char *k, const char *fmt, ...) {
 }
 
 static const char *mode_name(const vg_train_cfg *c, char *buf, size_t n) {
-    if (c->mode == VG_TRAIN_HEAD) snprintf(buf, n, "head");
-    else if (c->mode == VG_TRAIN_ALL) snprintf(buf, n, "all");
-    else snprintf(buf, n, "last:%d", c->last_n);
+    if (c->mode == VG_TRAIN_HEAD)
+        snprintf(buf, n, "head");
+    else if (c->mode == VG_TRAIN_ALL)
+        snprintf(buf, n, "all");
+    else
+        snprintf(buf, n, "last:%d", c->last_n);
     return buf;
 }
 
@@ -379,13 +404,14 @@ vg_status vg_run_choose_threshold(const vg_run *R, const float *probs, const int
     const vg_train_cfg *c = R->cfg;
     int C = R->ds->n_classes;
     float thr;
-    vg_status st =
-        vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall, &thr, err);
+    vg_status st = vg_alarm_threshold_for_recall(nv, C, probs, labels, R->no_alarm, c->alarm_recall,
+                                                 &thr, err);
     if (st != VG_OK || c->threshold_union || R->ds->n_sources < 2) {
         *out = thr;
         return st;
     }
-    int *src = vg_malloc(sizeof(int) * ((size_t)nv + 1)), *l = vg_malloc(sizeof(int) * ((size_t)nv + 1));
+    int *src = vg_malloc(sizeof(int) * ((size_t)nv + 1)),
+        *l = vg_malloc(sizeof(int) * ((size_t)nv + 1));
     float *p = vg_malloc(sizeof(float) * ((size_t)nv + 1) * (size_t)C);
     if (!src || !l || !p) st = vg_err_set(err, VG_ERR_NOMEM, "alarm threshold: out of memory");
     if (st == VG_OK && val_sources(R, nv, src)) {
@@ -439,7 +465,8 @@ static vg_status per_source_val(vg_run *R, const float *probs, const int *labels
         char ar[32] = "-", fa[32] = "-";
         if (mt.alarm_pos) snprintf(ar, sizeof ar, "%.3f", mt.alarm_recall);
         if (mt.alarm_neg) snprintf(fa, sizeof fa, "%.3f", mt.false_alarm_rate);
-        vg_run_say(R->hooks,
+        vg_run_say(
+            R->hooks,
             "  val %-18s %4d images: accuracy %.3f, alarm recall %s (%d), false alarms %s (%d)",
             ds->sources[s].name, k, mt.accuracy, ar, mt.alarm_pos, fa, mt.alarm_neg);
         int w = snprintf(note + used, size - used,
@@ -453,6 +480,13 @@ static vg_status per_source_val(vg_run *R, const float *probs, const int *labels
 }
 
 /* val probabilities with the final weights -> threshold, metrics, model, plots */
+
+/* an image of the rehearsal set that cannot be read: said, skipped */
+static void rehearsal_bad(void *ud, const char *path, const char *msg) {
+    (void)path;
+    vg_run_say(ud, "rehearsal set: skipping %s", msg);
+}
+
 vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv, vg_err *err) {
     const vg_train_cfg *c = R->cfg;
     int C = R->ds->n_classes;
@@ -506,14 +540,16 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
     meta(R, "train_set", "%s", R->train_set);
     if (R->val_set[0]) meta(R, "val_set", "%s", R->val_set);
     if (R->ph->phase == 2) {
-        meta(R, "refit", "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
-                         "threshold kept from the run that chose it on val",
+        meta(R, "refit",
+             "trained on train + val (%d images), %d of the %d-epoch schedule; alarm "
+             "threshold kept from the run that chose it on val",
              vg_cache_good(R->tc), vg_run_run_epochs(R), c->epochs);
         if (R->ph->select_note) meta(R, "selection_val_metrics", "%s", R->ph->select_note);
     }
     if (nv > 0) {
-        meta(R, "val_metrics", "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f",
-             nv, mt.accuracy, mt.alarm_recall, mt.false_alarm_rate, mt.auc);
+        meta(R, "val_metrics",
+             "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f", nv, mt.accuracy,
+             mt.alarm_recall, mt.false_alarm_rate, mt.auc);
         char note[1024];
         vg_status ps = per_source_val(R, probs, labels, nv, thr, note, sizeof note, err);
         if (ps != VG_OK) {
@@ -526,7 +562,27 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
         vg_metrics_free(&mt);
         return vg_err_set(err, VG_ERR_NOMEM, "model metadata: out of memory");
     }
-    vg_status st = vg_model_save(R->m, res->model, err);
+    /* the rehearsal set of vigie adapt: 100 training images per class and the validation
+     * images (the guard) as the final backbone sees them, carried in the model (RHRS) */
+    vg_status st = VG_OK;
+    uint8_t *rs_buf = NULL;
+    size_t rs_size = 0;
+    if (R->n_guard > 0 && R->no_alarm >= 0) {
+        vg_rehearsal rs;
+        vg_rehearsal_hooks rh = {rehearsal_bad, NULL, (void *)R->hooks};
+        st = vg_rehearsal_build(R->m, R->ds, R->ds->train, R->ds->n_train, R->guard, R->n_guard,
+                                100, c->seed, c->threads, &rh, &rs, err);
+        if (st == VG_OK) {
+            st = vg_rehearsal_encode(&rs, &rs_buf, &rs_size, err);
+            vg_run_say(R->hooks, "rehearsal set for vigie adapt: %d images (%d guard), %.1f MB",
+                       rs.n, R->n_guard, (double)rs_size / 1048576.0);
+        }
+        vg_rehearsal_free(&rs);
+    }
+    const vg_chunk chunk = {VG_REHEARSAL_TAG, rs_buf, rs_size};
+    if (st == VG_OK)
+        st = vg_model_save_ex(R->m, rs_buf ? &chunk : NULL, rs_buf ? 1 : 0, res->model, err);
+    free(rs_buf);
     if (st == VG_OK) st = vg_run_write_csv(R, err);
     if (st == VG_OK) st = write_curves(R, err);
     if (st == VG_OK && nv > 0)
@@ -538,8 +594,9 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
         double auc;
         st = vg_alarm_roc(nv, C, probs, labels, R->no_alarm, &f, &t, &h, &np, &auc, err);
         if (st == VG_OK) {
-            st = vg_plot_roc(res->roc, "validation: alarm ROC (fire or smoke vs no alarm)", f, t,
-                             np, (float)auc, (float)mt.false_alarm_rate, (float)mt.alarm_recall, err);
+            st =
+                vg_plot_roc(res->roc, "validation: alarm ROC (fire or smoke vs no alarm)", f, t, np,
+                            (float)auc, (float)mt.false_alarm_rate, (float)mt.alarm_recall, err);
             free(f), free(t), free(h);
         }
     }
@@ -592,7 +649,6 @@ int vg_run_argmax(const float *p, int n) {
 
 /* ---- weight averaging and mixup */
 
-
 /* ---- the vg_run */
 
 static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
@@ -621,11 +677,13 @@ static vg_status check_cfg(const vg_train_cfg *c, vg_err *err) {
         return vg_err_set(err, VG_ERR_IO, "%s: the folder %s is not writable", c->out, dir);
     if (c->epochs < 1 || c->epochs > MAX_EPOCHS)
         return vg_err_set(err, VG_ERR_ARG, "--epochs must be 1..%d", MAX_EPOCHS);
-    if (c->batch < 1 || c->batch > 4096) return vg_err_set(err, VG_ERR_ARG, "--batch must be 1..4096");
+    if (c->batch < 1 || c->batch > 4096)
+        return vg_err_set(err, VG_ERR_ARG, "--batch must be 1..4096");
     if (!(c->lr > 0) || !isfinite(c->lr)) return vg_err_set(err, VG_ERR_ARG, "--lr must be > 0");
     if (c->size != 0 && (c->size < 32 || c->size > 1024))
         return vg_err_set(err, VG_ERR_ARG, "--size must be 32..1024");
-    if (c->threads < 1 || c->threads > 256) return vg_err_set(err, VG_ERR_ARG, "--threads must be 1..256");
+    if (c->threads < 1 || c->threads > 256)
+        return vg_err_set(err, VG_ERR_ARG, "--threads must be 1..256");
     if (c->mode == VG_TRAIN_LAST && c->last_n < 1)
         return vg_err_set(err, VG_ERR_ARG, "--train last:N needs N >= 1");
     if (!(c->alarm_recall > 0 && c->alarm_recall <= 1))
@@ -647,8 +705,10 @@ static void set_names(const vg_train_cfg *c, int phase, vg_train_result *res) {
     const char *inf = phase == 1 ? ".select" : "";
     /* a refit has no validation images: the confusion matrix and ROC are the selection's */
     const char *val_inf = phase ? ".select" : "";
-    if (phase == 1) named(c->out, inf, ".vgm", res->model, sizeof res->model);
-    else snprintf(res->model, sizeof res->model, "%s", c->out);
+    if (phase == 1)
+        named(c->out, inf, ".vgm", res->model, sizeof res->model);
+    else
+        snprintf(res->model, sizeof res->model, "%s", c->out);
     named(c->out, inf, ".csv", res->csv, sizeof res->csv);
     named(c->out, inf, ".curves.png", res->curves, sizeof res->curves);
     named(c->out, val_inf, ".confusion.png", res->confusion, sizeof res->confusion);
@@ -684,12 +744,13 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
     if (cfg.resume) {
         st = vg_model_load_ex(cfg.resume, vg_ckpt_chunk, &cp, &resumed, err);
         if (st == VG_OK && (!cp.cfg_text || !cp.have_state || !cp.optm))
-            st = vg_err_set(err, VG_ERR_FORMAT, "%s: a model, not a training checkpoint", cfg.resume);
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: a model, not a training checkpoint",
+                            cfg.resume);
         /* the configuration comes from the checkpoint (its strings point into cp.cfg_text) */
         if (st == VG_OK) st = vg_train_cfg_parse(cp.cfg_text, &cfg, &ph, err);
         if (st == VG_OK)
             vg_run_say(hooks, "resuming %s at epoch %d, batch %d (%lld steps done)", cfg.resume,
-                R.st.epoch + 1, R.st.batch, (long long)R.st.step);
+                       R.st.epoch + 1, R.st.batch, (long long)R.st.step);
     }
     if (st == VG_OK) st = check_cfg(&cfg, err);
     if (st == VG_OK) {
@@ -698,7 +759,8 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
         st = setup_data(&R, err);
     }
     if (st == VG_OK && ph.phase == 1 && R.ds->n_val == 0) {
-        vg_run_say(hooks, "note: no validation images, so nothing to choose the epoch count on: no refit");
+        vg_run_say(hooks,
+                   "note: no validation images, so nothing to choose the epoch count on: no refit");
         ph.phase = 0;
     }
     if (st == VG_OK) set_names(&cfg, ph.phase, res);
@@ -706,8 +768,10 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
         R.m = resumed;
         resumed = NULL;
         bool same = R.m->n_labels == R.ds->n_classes;
-        for (int i = 0; same && i < R.ds->n_classes; i++) same = !strcmp(R.m->labels[i], R.ds->classes[i]);
-        if (!same) st = vg_err_set(err, VG_ERR_ARG, "the checkpoint's classes differ from the dataset's");
+        for (int i = 0; same && i < R.ds->n_classes; i++)
+            same = !strcmp(R.m->labels[i], R.ds->classes[i]);
+        if (!same)
+            st = vg_err_set(err, VG_ERR_ARG, "the checkpoint's classes differ from the dataset's");
     } else if (st == VG_OK && cfg.init_model) {
         /* a copy of the classifier to fine-tune, float only */
         vg_wr w = {0};
@@ -718,8 +782,10 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
             vg_qgraph_free(R.m->q);
             R.m->q = NULL;
             bool same = R.m->n_labels == R.ds->n_classes;
-            for (int i = 0; same && i < R.ds->n_classes; i++) same = !strcmp(R.m->labels[i], R.ds->classes[i]);
-            if (!same) st = vg_err_set(err, VG_ERR_ARG, "the model's classes differ from the dataset's");
+            for (int i = 0; same && i < R.ds->n_classes; i++)
+                same = !strcmp(R.m->labels[i], R.ds->classes[i]);
+            if (!same)
+                st = vg_err_set(err, VG_ERR_ARG, "the model's classes differ from the dataset's");
         }
     } else if (st == VG_OK) {
         st = vg_model_open(cfg.backbone, &bb, err);
@@ -739,15 +805,19 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
     }
     if (st == VG_OK) {
         R.size = R.m->input.w;
-        if (R.m->input.h != R.size) st = vg_err_set(err, VG_ERR_UNSUPPORTED, "non-square model input");
+        if (R.m->input.h != R.size)
+            st = vg_err_set(err, VG_ERR_UNSUPPORTED, "non-square model input");
         R.fc_node = R.m->g.n_nodes - 2;
         R.logits = vg_graph_logits_tensor(&R.m->g);
-        if (cfg.mode == VG_TRAIN_HEAD) R.first_trainable = R.fc_node;
-        else if (cfg.mode == VG_TRAIN_ALL) R.first_trainable = 0;
+        if (cfg.mode == VG_TRAIN_HEAD)
+            R.first_trainable = R.fc_node;
+        else if (cfg.mode == VG_TRAIN_ALL)
+            R.first_trainable = 0;
         else {
             int starts[256], nb = vg_graph_block_starts(&R.m->g, starts, 256);
             if (cfg.last_n > nb)
-                st = vg_err_set(err, VG_ERR_ARG, "--train last:%d, but the model has %d blocks", cfg.last_n, nb);
+                st = vg_err_set(err, VG_ERR_ARG, "--train last:%d, but the model has %d blocks",
+                                cfg.last_n, nb);
             else
                 R.first_trainable = starts[nb - cfg.last_n];
         }
@@ -763,7 +833,8 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
                        : vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
     if (st == VG_OK) {
-        R.n_ranges = vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, R.ranges);
+        R.n_ranges =
+            vg_trainer_param_ranges(&R.m->g, R.size, R.size, R.first_trainable, false, R.ranges);
         /* the pretrained layers may learn slower than the new head */
         const vg_node *fcn = &R.m->g.nodes[R.fc_node];
         for (int i = 0; i < R.n_ranges; i++)
@@ -786,7 +857,8 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
         if (kind != (uint32_t)cfg.optimizer || np != (uint64_t)R.m->g.n_params ||
             !vg_rd_bytes(&r, R.opt.m, sizeof(float) * np) ||
             (R.opt.v && !vg_rd_bytes(&r, R.opt.v, sizeof(float) * np)) || vg_rd_left(&r) != 0)
-            st = vg_err_set(err, VG_ERR_FORMAT, "%s: optimizer state does not match the model", cfg.resume);
+            st = vg_err_set(err, VG_ERR_FORMAT, "%s: optimizer state does not match the model",
+                            cfg.resume);
         if (st == VG_OK && R.ema && cp.ema && cp.ema_n == sizeof(float) * (size_t)R.m->g.n_params)
             memcpy(R.ema, cp.ema, cp.ema_n);
         if (st == VG_OK && cp.best && cp.best_n == sizeof(float) * (size_t)R.m->g.n_params)
@@ -799,10 +871,12 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
     }
     if (st == VG_OK) {
         char mode[32];
-        vg_run_say(hooks, "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
+        vg_run_say(hooks,
+                   "model: %s, %d classes, input %dx%d, training %s (from node %d of %d), chunk %d "
                    "of batch %d, %d threads",
-            cfg.backbone ? cfg.backbone : "(fine-tuning)", R.ds->n_classes, R.size, R.size, mode_name(&cfg, mode, sizeof mode),
-            R.first_trainable, R.m->g.n_nodes, R.chunk, cfg.batch, cfg.threads);
+                   cfg.backbone ? cfg.backbone : "(fine-tuning)", R.ds->n_classes, R.size, R.size,
+                   mode_name(&cfg, mode, sizeof mode), R.first_trainable, R.m->g.n_nodes, R.chunk,
+                   cfg.batch, cfg.threads);
         st = cfg.mode == VG_TRAIN_HEAD ? vg_run_train_head(&R, err) : vg_run_train_full(&R, err);
     }
     res->epochs_run = R.st.n_hist;
@@ -818,10 +892,11 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
         /* the refit: same settings, train + val, stops where validation was best */
         vg_train_phase r;
         char note[256];
-        snprintf(note, sizeof note,
-                 "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f best_epoch=%d",
-                 res->n_val, res->val_acc, res->alarm_recall, res->false_alarm_rate, res->auc,
-                 R.st.best_epoch);
+        snprintf(
+            note, sizeof note,
+            "n=%d accuracy=%.4f alarm_recall=%.4f false_alarm_rate=%.4f auc=%.4f best_epoch=%d",
+            res->n_val, res->val_acc, res->alarm_recall, res->false_alarm_rate, res->auc,
+            R.st.best_epoch);
         r.phase = 2;
         r.stop_epoch = R.st.best_epoch > 0 ? R.st.best_epoch : cfg.epochs;
         r.fixed_threshold = res->alarm_threshold;
@@ -842,7 +917,7 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
     vg_model_free(R.m);
     vg_model_free(bb);
     vg_model_free(resumed);
-    free(R.best), free(R.class_w), free(R.ema), free(R.swap);
+    free(R.best), free(R.class_w), free(R.ema), free(R.swap), free(R.guard);
     free(cp.cfg_text), free(cp.optm), free(cp.best), free(cp.ema);
     return st;
 }
@@ -850,8 +925,10 @@ static vg_status run_once(const vg_train_cfg *cfg_in, const vg_train_phase *ph_i
 vg_status vg_train_run_phase(const vg_train_cfg *cfg, const vg_train_phase *ph_in,
                              const vg_train_hooks *hooks, vg_train_result *res, vg_err *err) {
     vg_train_phase ph = vg_train_phase_none();
-    if (ph_in && ph_in->phase == 2) ph = *ph_in; /* a caller may ask for a refit directly */
-    else if (!cfg->resume) ph.phase = cfg->refit && !cfg->init_model ? 1 : 0;
+    if (ph_in && ph_in->phase == 2)
+        ph = *ph_in; /* a caller may ask for a refit directly */
+    else if (!cfg->resume)
+        ph.phase = cfg->refit && !cfg->init_model ? 1 : 0;
     /* (a checkpoint knows its phase: run_once reads it) */
     char *next = NULL;
     vg_status st = run_once(cfg, &ph, hooks, res, &next, err);
@@ -868,9 +945,10 @@ vg_status vg_train_run_phase(const vg_train_cfg *cfg, const vg_train_phase *ph_i
     r.resume = NULL;
     st = vg_train_cfg_parse(next, &r, &rph, err);
     if (st == VG_OK) {
-        vg_run_say(hooks, "selection run done: best validation loss at epoch %d of %d; refit on train + "
+        vg_run_say(hooks,
+                   "selection run done: best validation loss at epoch %d of %d; refit on train + "
                    "val for %d epochs of the same schedule, alarm threshold %.3f",
-            sel.best_epoch, sel.epochs_run, rph.stop_epoch, (double)rph.fixed_threshold);
+                   sel.best_epoch, sel.epochs_run, rph.stop_epoch, (double)rph.fixed_threshold);
         st = run_once(&r, &rph, hooks, res, NULL, err);
     }
     free(next);

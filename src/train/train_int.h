@@ -80,6 +80,8 @@ typedef struct {
     char train_set[2048], val_set[2048]; /* vg_dataset_describe of the training and
                                                 validation images (before a refit) */
     bool meta_failed; /* a meta() entry could not be stored: the model is not saved */
+    int *guard, n_guard; /* the validation samples before a refit merges them: the rehearsal
+                            set's guard (vigie adapt) */
 } vg_run;
 
 int vg_run_run_epochs(const vg_run *R);
