@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # test.sh — the whole test suite, as CI runs it: dependencies, a warnings-as-errors build,
 # unit + CLI end-to-end tests, the same again under ASan+UBSan, the unit tests under TSan, and
-# a short libFuzzer run of every loader/decoder (FUZZ_SECONDS each, default 20; 0 skips). Last,
+# a short libFuzzer run of every loader/decoder (FUZZ_SECONDS each, default 15; 0 skips). Last,
 # the aarch64 cross build with the unit tests under qemu-user, so the NEON kernels are tested
 # (CROSS=0 skips; about 1.5 min the first time on a 2-core machine, installs included, then
 # about 30 s).
@@ -19,7 +19,7 @@ make -j"$JOBS" SAN=1 CFLAGS=-Werror alloc-test
 # several threads at once: tests/test_threads.c); about 2 minutes
 make -j"$JOBS" SAN=thread CFLAGS=-Werror build-tsan/test_vigie
 ./build-tsan/test_vigie
-FUZZ_SECONDS=${FUZZ_SECONDS:-20}
+FUZZ_SECONDS=${FUZZ_SECONDS:-15}
 if [ "$FUZZ_SECONDS" -gt 0 ]; then
   make -j"$JOBS" fuzz
   bash tests/fuzz/run.sh "$FUZZ_SECONDS"

@@ -497,8 +497,9 @@ if [ "$n0" -ge 10 ] && grep -q '"event":"alarm_start"' "$T/ad/w0.out"; then
 else
   bad "the tiny model does not alarm on the look-alike clip ($n0 of 12 frames): nothing to adapt: $(cat "$T/ad/w0.out" "$T/ad/w0.err")"
 fi
-# the guard: fire frames marked neutral
-for f in "${FIR[@]}"; do ln -sf "$f" "$T/ad/bad/neutral/"; done
+# the guard: fire and smoke frames marked neutral (the validation ones: with 4 validation
+# positives, marking other fires neutral may or may not move them)
+grep -v '^neutral/' "$T/val.txt" | while read -r f; do ln -sf "$T/data/$f" "$T/ad/bad/neutral/$(basename "$f")"; done
 $VIGIE adapt "$M" --feedback "$T/ad/bad" --data "$T/data" --train-list "$T/train.txt" --val-list "$T/val.txt" \
   -o "$T/ad/bad.vgm" >"$T/ad/b.out" 2>"$T/ad/b.err"; rc=$?
 sane $rc "$T/ad/b.err" "adapt refused" && [ $rc = 1 ] && grep -q 'update refused, nothing written: ' "$T/ad/b.err" && [ ! -e "$T/ad/bad.vgm" ] && ok ||
