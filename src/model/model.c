@@ -153,6 +153,13 @@ const char *vg_model_label(const vg_model *m, int i) {
     return mm->fallback_label;
 }
 
+int vg_model_find_label(const vg_model *m, const char *name) {
+    int n = vg_model_n_outputs(m);
+    for (int i = 0; i < n; i++)
+        if (!strcmp(vg_model_label(m, i), name)) return i;
+    return -1;
+}
+
 vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_err *err) {
     for (int i = 0; i < m->n_meta; i++) {
         if (strcmp(m->meta[i].key, key) == 0) {

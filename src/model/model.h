@@ -81,6 +81,9 @@ vg_status vg_model_set_labels(vg_model *m, const char *const *labels, int n, vg_
 vg_status vg_model_set_labels_text(vg_model *m, const uint8_t *data, size_t size,
                                    const char *name, vg_err *err);
 
+/* Index of the first class labelled `name` (vg_model_label), or -1. */
+int vg_model_find_label(const vg_model *m, const char *name);
+
 /* Metadata: set (copy) / get (NULL when absent). */
 vg_status vg_model_set_meta(vg_model *m, const char *key, const char *value, vg_err *err);
 const char *vg_model_get_meta(const vg_model *m, const char *key);

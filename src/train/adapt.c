@@ -77,7 +77,6 @@ typedef struct {
     vg_runner *r; /* the feature model, float */
     float *x;     /* one input */
     int d;
-    double t0;
     int done, total; /* images, for progress */
 } ctx;
 
@@ -106,15 +105,6 @@ static vg_status image_features(ctx *c, const char *path, int label, int views, 
     }
     vg_image_free(&img);
     return VG_OK;
-}
-
-/* the model's label index of a class name, or -1 */
-static int label_of(const vg_model *m, const char *name) {
-    vg_model_info info;
-    vg_model_get_info(m, &info);
-    for (int i = 0; i < info.n_classes; i++)
-        if (!strcmp(vg_model_label(m, i), name)) return i;
-    return -1;
 }
 
 /* class probabilities of every row through the classifier W, b */
@@ -268,7 +258,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     float *probs = NULL, *W = NULL, *b = NULL;
     ctx c;
     memset(&c, 0, sizeof c);
-    c.cfg = cfg, c.h = h, c.t0 = t0;
+    c.cfg = cfg, c.h = h;
     chunk_ctx cc = {NULL, 0};
     vg_rehearsal rs;
     memset(&rs, 0, sizeof rs);
@@ -306,13 +296,11 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     }
     c.x = vg_malloc(sizeof(float) * (size_t)m->input.w * m->input.h * m->input.c);
     if (st == VG_OK && !c.x) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    reh.d = val.d = fb.d = rs.d = c.d;
-    rs.n_classes = C;
-    float probe[VG_REHEARSAL_PROBE];
-    if (st == VG_OK) vg_rehearsal_probe(c.r, fm, probe);
-    memcpy(rs.probe, probe, sizeof probe);
+    reh.d = val.d = fb.d = c.d;
     /* the rehearsal set: the model's own (no --data), else computed from --data below */
     if (st == VG_OK && cfg->n_data == 0) {
+        float probe[VG_REHEARSAL_PROBE];
+        vg_rehearsal_probe(c.r, fm, probe);
         if (!cc.data)
             st = vg_err_set(err, VG_ERR_ARG,
                             "%s carries no rehearsal set: give its training data with --data "
@@ -326,7 +314,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     for (int k = 0; st == VG_OK && k < cfg->n_feedback; k++) {
         st = vg_dataset_scan(cfg->feedback[k], &fbs[k], err);
         for (int i = 0; st == VG_OK && i < fbs[k]->n_classes; i++)
-            if (label_of(m, fbs[k]->classes[i]) < 0)
+            if (vg_model_find_label(m, fbs[k]->classes[i]) < 0)
                 st = vg_err_set(err, VG_ERR_ARG,
                                 "%s: class folder '%s' is none of the model's "
                                 "classes",
@@ -346,7 +334,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     for (int k = 0; st == VG_OK && k < cfg->n_feedback; k++)
         for (int i = 0; st == VG_OK && i < fbs[k]->n_samples; i++) {
             const vg_sample *s = &fbs[k]->samples[i];
-            int l = label_of(m, fbs[k]->classes[s->label]);
+            int l = vg_model_find_label(m, fbs[k]->classes[s->label]);
             st = image_features(&c, s->path, l, cfg->views, (uint64_t)k << 32 | (uint64_t)i, &fb,
                                 err);
             if (l == no_alarm)
@@ -359,8 +347,8 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
      * validation splits whole (the guard), as vigie train stores it */
     if (st == VG_OK && ds) {
         vg_rehearsal_hooks rh = {skipped, reh_progress, &c};
-        st = vg_rehearsal_build(m, ds, ds->train, ds->n_train, ds->val, ds->n_val, cfg->rehearsal,
-                                cfg->seed, cfg->threads, &rh, &rs, err);
+        st = vg_rehearsal_build(m, fm, c.r, ds, ds->train, ds->n_train, ds->val, ds->n_val,
+                                cfg->rehearsal, cfg->seed, cfg->threads, &rh, &rs, err);
     }
     float *row = vg_malloc(sizeof(float) * ((size_t)c.d + 1));
     if (st == VG_OK && !row) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");

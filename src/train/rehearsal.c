@@ -219,23 +219,29 @@ vg_status vg_rehearsal_check(const vg_rehearsal *r, const float probe[VG_REHEARS
     return VG_OK;
 }
 
-vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int *train, int n_train,
-                             const int *guard, int n_guard, int per_class, uint64_t seed,
-                             int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
-                             vg_err *err) {
+vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm_in, vg_runner *fr,
+                             const vg_dataset *ds, const int *train, int n_train, const int *guard,
+                             int n_guard, int per_class, uint64_t seed, int threads,
+                             const vg_rehearsal_hooks *h, vg_rehearsal *out, vg_err *err) {
     memset(out, 0, sizeof *out);
-    vg_model *fm = NULL;
-    vg_runner *r = NULL;
+    vg_model *own_fm = NULL; /* the feature part and its runner, when the caller has none */
+    vg_runner *own_r = NULL;
+    const vg_model *fm = fm_in;
+    vg_runner *r = fr;
     int fc = 0, *pick = NULL, n_pick = 0, *labels = NULL;
     float *x = NULL, *y = NULL;
     vg_model_info info;
     vg_model_get_info(m, &info);
-    vg_status st = vg_feature_model(m, &fm, &fc, err);
-    if (st == VG_OK) {
-        vg_runner_opts ro = vg_runner_opts_default();
-        ro.threads = threads;
-        ro.precision = VG_PRECISION_FLOAT;
-        st = vg_runner_init(&r, fm, &ro, err);
+    vg_status st = VG_OK;
+    if (!fm || !r) {
+        st = vg_feature_model(m, &own_fm, &fc, err);
+        if (st == VG_OK) {
+            vg_runner_opts ro = vg_runner_opts_default();
+            ro.threads = threads;
+            ro.precision = VG_PRECISION_FLOAT;
+            st = vg_runner_init(&own_r, own_fm, &ro, err);
+        }
+        fm = own_fm, r = own_r;
     }
     if (st != VG_OK) goto out;
     out->d = vg_model_n_outputs(fm);
@@ -251,11 +257,8 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int 
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
         goto out;
     }
-    for (int k = 0; k < ds->n_classes; k++) {
-        labels[k] = -1;
-        for (int i = 0; i < info.n_classes; i++)
-            if (!strcmp(vg_model_label(m, i), ds->classes[k])) labels[k] = i;
-    }
+    for (int k = 0; k < ds->n_classes; k++)
+        labels[k] = vg_model_find_label(m, ds->classes[k]);
     /* a class-balanced sample of the training images, the same for the same seed */
     int taken[VG_MAX_CLASSES] = {0};
     for (int i = 0; i < n_train; i++)
@@ -299,8 +302,8 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int 
     }
 out:
     if (st != VG_OK) vg_rehearsal_free(out);
-    vg_runner_free(r);
-    vg_model_free(fm);
+    vg_runner_free(own_r);
+    vg_model_free(own_fm);
     free(pick), free(labels), free(x), free(y);
     return st;
 }

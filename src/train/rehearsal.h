@@ -57,11 +57,13 @@ typedef struct {
 /* The set of classifier m from dataset ds: a class-balanced sample (per_class at most, drawn
  * with seed) of the training samples train[n_train], and every guard[n_guard] sample, each
  * image whole (resized as vigie predict does) through m's feature part in float; classes
- * matched by name. Unreadable images are reported and skipped. */
-vg_status vg_rehearsal_build(const vg_model *m, const vg_dataset *ds, const int *train, int n_train,
-                             const int *guard, int n_guard, int per_class, uint64_t seed,
-                             int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
-                             vg_err *err);
+ * matched by name. Unreadable images are reported and skipped. fm and fr: the feature part
+ * (vg_feature_model) and a float runner of it when the caller has them, else NULL (made
+ * here, with `threads`). */
+vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm, vg_runner *fr,
+                             const vg_dataset *ds, const int *train, int n_train, const int *guard,
+                             int n_guard, int per_class, uint64_t seed, int threads,
+                             const vg_rehearsal_hooks *h, vg_rehearsal *out, vg_err *err);
 
 float vg_half_to_float(uint16_t h);
 uint16_t vg_float_to_half(float f);
