@@ -22,8 +22,13 @@ static const cli_opt opts[] = {
     {"--val-list", "FILE",
      "the validation list of the --data before it (default "
      "DIR/splits/val.txt)"},
-    {"-o", "OUT.vgm", "the adapted model (written atomically)"},
+    {"-o", "OUT",
+     "the adapted model, of MODEL's kind: .vgm, or .vge for an engine (written "
+     "atomically)"},
     {"--rehearsal", "N", "training images per class rehearsed (default 100)"},
+    {"--guard", "N",
+     "validation images per class the guard measures (default 0: all of them; an engine "
+     "made to ship keeps its file small with fewer)"},
     {"--views", "N",
      "views of every feedback image: the whole image and N-1 augmented (default 16)"},
     {"--steps", "N",
@@ -51,8 +56,7 @@ static void on_progress(void *ud, const char *what, int done, int total) {
 int cmd_adapt(int argc, char **argv) {
     cli_args a = {
         .cmd = "adapt",
-        .synopsis =
-            "MODEL --feedback DIR [--feedback DIR]... [--data DIR [--data DIR]...] -o OUT.vgm",
+        .synopsis = "MODEL --feedback DIR [--feedback DIR]... [--data DIR [--data DIR]...] -o OUT",
         .summary = "Teaches a trained model the user's own feedback in seconds: the frames it\n"
                    "raised false alarms on (DIR/neutral/), and fires it missed (DIR/fire/,\n"
                    "DIR/smoke/). Only the classifier learns, on features computed once, each\n"
@@ -61,8 +65,10 @@ int cmd_adapt(int argc, char **argv) {
                    "threshold is kept. The guard: when alarm recall on --data's validation\n"
                    "positives would fall by more than --max-recall-drop, the update is refused\n"
                    "and nothing is written (exit status 1). The adapted model carries its\n"
-                   "rehearsal set (half-precision features): adapting it again needs no --data.\n"
-                   "With --data and no --feedback, only that set is stored.",
+                   "rehearsal set (half-precision features, int8 codes for an engine):\n"
+                   "adapting it again needs no --data. With --data and no --feedback, only that\n"
+                   "set is stored. An int8 engine (.vge, e.g. models/fire.vge) adapts as it\n"
+                   "runs: integer features, the classifier requantized, an engine written.",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
         .min_pos = 1,
@@ -78,9 +84,10 @@ int cmd_adapt(int argc, char **argv) {
     c.n_data = cli_sources(&a, "--data", list_opts, NULL, c.data, VG_TRAIN_MAX_DATA);
     if (c.n_data < 0) return CLI_USAGE;
     c.output = cli_get(&a, "-o");
-    long rehearsal, views, steps, seed, threads;
+    long rehearsal, guard, views, steps, seed, threads;
     double drop, lr;
     if (!cli_int(&a, "--rehearsal", c.rehearsal, 1, 100000, &rehearsal) ||
+        !cli_int(&a, "--guard", c.guard, 0, 100000, &guard) ||
         !cli_int(&a, "--views", c.views, 1, 256, &views) ||
         !cli_int(&a, "--steps", c.steps, 1, 100000, &steps) ||
         !cli_int(&a, "--seed", 1, 0, 1L << 30, &seed) ||
@@ -90,11 +97,11 @@ int cmd_adapt(int argc, char **argv) {
         return CLI_USAGE;
     if ((c.n_feedback < 1 && c.n_data < 1) || !c.output) {
         cli_error(a.cmd, "needs --feedback DIR (and --data DIR unless the model carries its "
-                         "rehearsal set), or --data DIR alone, and -o OUT.vgm (see vigie adapt "
+                         "rehearsal set), or --data DIR alone, and -o OUT (see vigie adapt "
                          "--help)");
         return CLI_USAGE;
     }
-    c.rehearsal = (int)rehearsal, c.views = (int)views, c.steps = (int)steps;
+    c.rehearsal = (int)rehearsal, c.guard = (int)guard, c.views = (int)views, c.steps = (int)steps;
     c.seed = (uint64_t)seed, c.threads = (int)threads, c.max_recall_drop = (float)drop;
     c.lr = (float)lr;
     vg_adapt_hooks h = {on_log, on_progress, (void *)a.cmd};

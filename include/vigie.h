@@ -781,7 +781,8 @@ vg_status vg_optimize_run(const char *model, const vg_optimize_cfg *cfg,
 #define VG_ADAPT_MAX_FEEDBACK 16
 
 typedef struct {
-    const char *model;                 /* .vgm with an alarm threshold (not an engine file) */
+    const char *model; /* .vgm or int8 engine (.vge) with an alarm threshold; the output is
+                          of the same kind (an engine's classifier requantized) */
     const char *const *feedback;       /* n_feedback folder-per-class trees */
     int n_feedback;
     vg_source_spec data[VG_TRAIN_MAX_DATA]; /* the rehearsal data, as vigie train took it:
@@ -790,6 +791,7 @@ typedef struct {
     int n_data;
     const char *output;                /* written atomically */
     int rehearsal;         /* training images per class in the rehearsal (default 100) */
+    int guard;             /* validation images per class for the guard (0, the default: all) */
     int views;             /* views per feedback image: the whole image + augmented (16) */
     int steps;             /* gradient steps (momentum 0.9) on the classifier, at most (300) */
     float lr;              /* per step, a logit moves by about lr x its gradient (0.2) */

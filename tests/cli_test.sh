@@ -52,15 +52,16 @@ run $VIGIE info "$T"; expect_clean_error "a directory as model"
 printf 'not a model at all' >"$T/junk.vgm"
 run $VIGIE info "$T/junk.vgm"; expect_clean_error "junk model"
 run $VIGIE --version; expect_rc 0 "--version"
-# vigie adapt: usage, and the models it cannot adapt (an engine file; a file that is no model)
+# vigie adapt: usage, and what it refuses (an engine into a .vgm: an engine adapts into an
+# engine; a file that is no model)
 run $VIGIE adapt --help; expect_rc 0 "adapt --help"
 grep -q -- '--feedback DIR' "$T/out" && ok || bad "adapt --help: $(head -3 "$T/out")"
 run $VIGIE adapt m.vgm -o o.vgm; expect_rc 2 "adapt without --feedback or --data"
 run $VIGIE adapt m.vgm --feedback f --data d; expect_rc 2 "adapt without -o"
 run $VIGIE adapt m.vgm --feedback f --data d -o o.vgm --views 0; expect_rc 2 "adapt --views 0"
 run $VIGIE adapt models/fire.vge --feedback "$T" --data "$T" -o "$T/o.vgm"
-expect_clean_error "adapt an engine"
-grep -q 'engine file' "$T/err" && [ ! -e "$T/o.vgm" ] && ok || bad "adapt an engine: $(cat "$T/err")"
+expect_clean_error "adapt an engine into a .vgm"
+grep -q 'OUT.vge' "$T/err" && [ ! -e "$T/o.vgm" ] && ok || bad "adapt an engine into a .vgm: $(cat "$T/err")"
 run $VIGIE adapt "$T/junk.vgm" --feedback "$T" --data "$T" -o "$T/o.vgm"; expect_clean_error "adapt junk"
 
 # the shipped detector (models/fire.vge): it loads, is an int8 engine with the three classes and

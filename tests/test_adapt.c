@@ -11,6 +11,7 @@
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
+#include "compress/calib.h"
 #include "model/model.h"
 #include "train/rehearsal.h"
 #include "watch/cam.h"
@@ -60,6 +61,133 @@ static float score(const char *model, const char *image) {
 
 static void put(const char *dir, const char *rel, char *out, size_t n) {
     snprintf(out, n, "%s/%s", dir, rel);
+}
+
+/* the payload of chunk `tag` of a model file (NULL when absent); *n its size */
+static uint8_t *chunk_of(const char *path, const char *tag, size_t *n) {
+    uint8_t *file = NULL, *out = NULL;
+    size_t fsize = 0;
+    vg_err err;
+    *n = 0;
+    if (vg_file_read(path, (size_t)64 << 20, &file, &fsize, &err) != VG_OK) return NULL;
+    for (size_t i = 16; i + 16 <= fsize; i++)
+        if (!memcmp(file + i, tag, 4)) {
+            uint64_t len = 0;
+            for (int k = 0; k < 8; k++)
+                len |= (uint64_t)file[i + 8 + k] << (8 * k);
+            if (len > fsize - i - 16) break;
+            out = malloc(len + 1);
+            if (out) memcpy(out, file + i + 16, len), *n = len;
+            break;
+        }
+    free(file);
+    return out;
+}
+
+/* calibration inputs: a random colour per image, normalised, with a little texture */
+static vg_status colour_fetch(void *ud, int i, float *in, vg_err *err) {
+    (void)ud, (void)err;
+    float c[3];
+    for (int k = 0; k < 3; k++)
+        c[k] = (float)((i * 37 + k * 101) % 200) / 100.0f - 1.0f;
+    for (int j = 0; j < 16 * 12 * 3; j++)
+        in[j] = c[j % 3] + 0.02f * (float)((j * 7) % 5 - 2);
+    return VG_OK;
+}
+
+/* probabilities of an image under a model file at a precision */
+static void probs_at(const char *model, const char *image, vg_precision prec, float p[3]) {
+    vg_model *m = NULL;
+    vg_runner *r = NULL;
+    vg_image im = {0, 0, NULL};
+    vg_err err;
+    vg_runner_opts o = vg_runner_opts_default();
+    o.precision = prec;
+    p[0] = p[1] = p[2] = -1;
+    if (vg_model_load(model, &m, &err) == VG_OK && vg_runner_init(&r, m, &o, &err) == VG_OK &&
+        vg_image_load(image, &im, &err) == VG_OK)
+        vg_runner_classify(r, &im, p, 3, &err);
+    vg_image_free(&im);
+    vg_runner_free(r);
+    vg_model_free(m);
+}
+
+/* An int8 engine adapts as it runs: its rehearsal set is int8 codes (chunk version 2), the
+ * output is an engine again whose integer kernels no longer alarm on the look-alike's shades
+ * and still find every validation fire, and whose float view agrees with them; the kind of
+ * the output file must match; the guard refuses on an engine too. */
+static void check_engine(vg_model *m, const char *dir, const char *data, const char *fb,
+                         const char *bad) {
+    vg_err err;
+    char eng[1024], prep[1024], out[1024], p[2048];
+    vg_calib_table t;
+    CHECK(vg_calibrate(m, 64, colour_fetch, NULL, VG_CALIB_MINMAX, 0, 1, NULL, NULL, &t, &err) ==
+                  VG_OK &&
+              vg_model_quantize(m, &t, false, &err) == VG_OK,
+          "quantize: %s", err.msg);
+    vg_calib_table_free(&t);
+    put(dir, "e.vge", eng, sizeof eng);
+    CHECK(vg_engine_save(m, eng, NULL, &err) == VG_OK, "%s", err.msg);
+    vg_adapt_cfg c = vg_adapt_cfg_default();
+    const char *fbs[1] = {fb};
+    c.model = eng, c.feedback = fbs, c.n_feedback = 0;
+    c.data[0].dir = data, c.n_data = 1;
+    /* the kinds must match: an engine into a .vgm is refused */
+    put(dir, "e-as.vgm", out, sizeof out);
+    c.output = out;
+    vg_adapt_report r;
+    CHECK(vg_adapt_run(&c, NULL, &r, &err) == VG_ERR_ARG && strstr(err.msg, "OUT.vge") &&
+              access(out, F_OK) != 0,
+          "engine into .vgm: %s", err.msg);
+    /* the set stored, as int8 codes; the guard sampled (2 per class) */
+    put(dir, "e-prep.vge", prep, sizeof prep);
+    c.output = prep, c.guard = 2;
+    CHECK(vg_adapt_run(&c, NULL, &r, &err) == VG_OK && r.n_rehearsal == 15 && r.n_val == 6,
+          "store the set in an engine: %s (%d, %d)", err.msg, r.n_rehearsal, r.n_val);
+    size_t n = 0;
+    uint8_t *ch = chunk_of(prep, VG_REHEARSAL_TAG, &n);
+    vg_rehearsal rs;
+    CHECK(ch && n >= 4 && ch[0] == 2 && vg_rehearsal_decode(ch, n, &rs, &err) == VG_OK && rs.q8 &&
+              rs.n == 21 && n == 16 + 4 * VG_REHEARSAL_PROBE + 8 + 21 * 2 + 21 * 3,
+          "int8 set: version %d, %zu bytes", ch && n ? ch[0] : -1, n);
+    if (ch && rs.n) vg_rehearsal_free(&rs);
+    free(ch);
+    /* adapt from the stored set */
+    c.model = prep, c.n_data = 0, c.n_feedback = 1;
+    put(dir, "e-adapted.vge", out, sizeof out);
+    c.output = out;
+    CHECK(vg_adapt_run(&c, NULL, &r, &err) == VG_OK && r.rehearsal_stored &&
+              r.fb_false_before >= 1 && r.fb_false_after == 0 && r.val_hits_after == r.val_pos,
+          "adapt an engine: %s (false alarms %d -> %d, recall %d / %d)", err.msg, r.fb_false_before,
+          r.fb_false_after, r.val_hits_after, r.val_pos);
+    vg_model *a = NULL;
+    CHECK(vg_model_load(out, &a, &err) == VG_OK && a->engine && a->q &&
+              !strcmp(vg_model_get_meta(a, "alarm_threshold"), "0.5"),
+          "an engine again: %s", err.msg);
+    vg_model_free(a);
+    for (int i = 0; i < 8; i++) {
+        snprintf(p, sizeof p, "%s/shade%d.jpg", dir, i); /* made by test_adapt */
+        float q8[3], f32[3], q0[3];
+        probs_at(eng, p, VG_PRECISION_INT8, q0);
+        probs_at(out, p, VG_PRECISION_INT8, q8);
+        probs_at(out, p, VG_PRECISION_FLOAT, f32);
+        CHECK(1 - q0[2] >= 0.5f && 1 - q8[2] < 0.5f && fabsf(q8[2] - f32[2]) < 0.05f,
+              "engine, shade %d: %.3f -> %.3f (float view %.3f)", i, (double)(1 - q0[2]),
+              (double)(1 - q8[2]), (double)(1 - f32[2]));
+    }
+    for (int i = 5; i < 8; i++) { /* validation fires still found, by the integer kernels */
+        float q8[3];
+        snprintf(p, sizeof p, "%s/fire/%d.jpg", data, i);
+        probs_at(out, p, VG_PRECISION_INT8, q8);
+        CHECK(1 - q8[2] >= 0.5f, "engine: validation fire %d lost (%.3f)", i, (double)(1 - q8[2]));
+    }
+    /* the guard on an engine */
+    const char *bads[1] = {bad};
+    c.feedback = bads;
+    put(dir, "e-refused.vge", out, sizeof out);
+    c.output = out;
+    CHECK(vg_adapt_run(&c, NULL, &r, &err) == VG_ERR_ARG && r.refused && access(out, F_OK) != 0,
+          "engine, fires marked neutral: %s", err.msg);
 }
 
 void test_adapt(void) {
@@ -208,30 +336,21 @@ void test_adapt(void) {
           "no set: %s", err.msg);
     {
         /* rewrite the prepared model with another mean, keeping its chunk */
-        uint8_t *file = NULL;
-        size_t fsize = 0;
-        CHECK(vg_file_read(prep, (size_t)64 << 20, &file, &fsize, &err) == VG_OK, "read");
+        size_t n = 0;
+        uint8_t *payload = chunk_of(prep, VG_REHEARSAL_TAG, &n);
         vg_model *pm = NULL;
-        CHECK(vg_model_load(prep, &pm, &err) == VG_OK, "%s", err.msg);
-        if (pm && file) {
+        CHECK(payload && vg_model_load(prep, &pm, &err) == VG_OK, "read: %s", err.msg);
+        if (pm && payload) {
             pm->input.mean[0] = 60;
-            /* the chunk: find "RHRS" and its length in the file */
-            for (size_t i = 16; i + 16 <= fsize; i++)
-                if (!memcmp(file + i, "RHRS", 4)) {
-                    uint64_t len = 0;
-                    for (int k = 0; k < 8; k++)
-                        len |= (uint64_t)file[i + 8 + k] << (8 * k);
-                    vg_chunk ch = {"RHRS", file + i + 16, (size_t)len};
-                    CHECK(vg_model_save_ex(pm, &ch, 1, slow, &err) == VG_OK, "%s", err.msg);
-                    break;
-                }
+            vg_chunk ch = {"RHRS", payload, n};
+            CHECK(vg_model_save_ex(pm, &ch, 1, slow, &err) == VG_OK, "%s", err.msg);
             c2.model = slow, c2.output = fast;
             CHECK(vg_adapt_run(&c2, NULL, &r, &err) == VG_ERR_ARG &&
                       strstr(err.msg, "another backbone"),
                   "another backbone: %s", err.msg);
         }
         vg_model_free(pm);
-        free(file);
+        free(payload);
     }
     /* half precision: every finite half round-trips; floats within half an ulp (2^-11) */
     int bad_rt = 0;
@@ -273,6 +392,16 @@ void test_adapt(void) {
     st = vg_adapt_run(&c, NULL, &r, &err);
     CHECK(st == VG_ERR_ARG && r.refused && strstr(err.msg, "refused") && access(out, F_OK) != 0,
           "fires marked neutral: %s, refused %d, %s", vg_status_name(st), r.refused, err.msg);
+    /* a float model into an engine file name is refused */
+    c.feedback = fbs;
+    put(dir, "as-engine.vge", out, sizeof out);
+    c.output = out;
+    st = vg_adapt_run(&c, NULL, &r, &err);
+    CHECK(st == VG_ERR_ARG && strstr(err.msg, "not an engine") && access(out, F_OK) != 0,
+          "vgm into .vge: %s", err.msg);
+    check_engine(m, dir, d, fb, bad);
+    put(dir, "refused.vgm", out, sizeof out);
+    c.output = out;
     /* errors: a class the model lacks, a missing feedback folder, a model without threshold */
     c.feedback = fbs;
     strcat(strcpy(p, fb), "/dragon");

@@ -27,6 +27,40 @@ void vg_qgraph_free(vg_qgraph *q) {
     free(q);
 }
 
+static void *dup_bytes(const void *p, size_t n) {
+    void *d = vg_malloc(n ? n : 1);
+    if (d && n) memcpy(d, p, n);
+    return d;
+}
+
+vg_qgraph *vg_qgraph_slice(const vg_qgraph *q, int n_nodes) {
+    vg_qgraph *c = vg_calloc(1, sizeof *c);
+    if (!c) return NULL;
+    *c = *q;
+    const size_t nn = (size_t)n_nodes;
+    c->t = dup_bytes(q->t, sizeof(vg_qparam) * (nn + 1)); /* tensor i + 1 = node i's output */
+    c->w_off = dup_bytes(q->w_off, sizeof(int64_t) * nn);
+    c->b_off = dup_bytes(q->b_off, sizeof(int64_t) * nn);
+    c->s_off = dup_bytes(q->s_off, sizeof(int64_t) * nn);
+    c->w8 = dup_bytes(q->w8, (size_t)q->n_w8);
+    c->b32 = dup_bytes(q->b32, sizeof(int32_t) * (size_t)q->n_b32);
+    c->ws = dup_bytes(q->ws, sizeof(float) * (size_t)q->n_ws);
+    if (!c->t || !c->w_off || !c->b_off || !c->s_off || !c->w8 || !c->b32 || !c->ws) {
+        vg_qgraph_free(c);
+        return NULL;
+    }
+    return c;
+}
+
+void vg_model_unshare(vg_model *m, int node) {
+    for (int i = 0; i < m->n_shared; i++)
+        if (m->shared[i].node == node) {
+            free(m->shared[i].scale), free(m->shared[i].idx);
+            m->shared[i] = m->shared[--m->n_shared];
+            return;
+        }
+}
+
 void vg_model_free(vg_model *m) {
     if (!m) return;
     vg_qgraph_free(m->q);

@@ -24,6 +24,9 @@ typedef struct {
 } vg_qgraph;
 
 void vg_qgraph_free(vg_qgraph *q);
+/* A copy of q for the graph's first n_nodes nodes (vg_graph_slice keeps node and tensor
+ * numbering; the integer weights are copied whole). NULL when out of memory. */
+vg_qgraph *vg_qgraph_slice(const vg_qgraph *q, int n_nodes);
 /* Where the bytes of an engine file (.vge) go (see vge.c). */
 typedef struct {
     int64_t f32, i8, cluster; /* weight tensors by encoding (sparse bitmaps included) */
@@ -45,6 +48,9 @@ typedef struct {
     uint8_t *idx; /* n, owned */
 } vg_shared_layer;
 
+/* Drops node's weight-sharing record (its weights changed: the engine writer must not use the
+ * old codebook). */
+void vg_model_unshare(struct vg_model *m, int node);
 #define VG_MAX_META 256
 
 typedef struct {
@@ -118,6 +124,9 @@ vg_status vg_model_parse(const uint8_t *data, size_t size, const char *name, vg_
  * Loaded by vg_model_load / vg_model_open like a .vgm. `sz` may be NULL. */
 vg_status vg_engine_serialize(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err);
 vg_status vg_engine_save(const vg_model *m, const char *path, vg_engine_sizes *sz, vg_err *err);
+/* ... with extra chunks, as vg_model_save_ex (an engine's rehearsal set) */
+vg_status vg_engine_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra, const char *path,
+                            vg_engine_sizes *sz, vg_err *err);
 /* internal to the file code (vge.c) */
 vg_status vg_engine_write_weights(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, vg_err *err);
 vg_status vg_engine_read_weights(vg_model *m, vg_rd *r, vg_err *err);

@@ -64,8 +64,16 @@ vg_status vg_engine_serialize(const vg_model *m, vg_wr *w, vg_engine_sizes *sz, 
 }
 
 vg_status vg_engine_save(const vg_model *m, const char *path, vg_engine_sizes *sz, vg_err *err) {
+    return vg_engine_save_ex(m, NULL, 0, path, sz, err);
+}
+
+vg_status vg_engine_save_ex(const vg_model *m, const vg_chunk *extra, int n_extra, const char *path,
+                            vg_engine_sizes *sz, vg_err *err) {
     vg_wr w = {0};
-    vg_status st = vg_engine_serialize(m, &w, sz, err);
+    vg_engine_sizes tmp;
+    memset(&tmp, 0, sizeof tmp);
+    vg_status st = serialize(m, extra, n_extra, &w, &tmp, err);
+    if (sz) *sz = tmp;
     if (st == VG_OK) st = vg_file_write_atomic(path, w.p, w.n, err);
     else vg_err_prefix(err, path);
     vg_wr_free(&w);

@@ -15,6 +15,7 @@
  * frames marked neutral) cannot silently make the detector blind. */
 #include "train/rehearsal.h"
 
+#include "compress/calib.h"
 #include "core/rng.h"
 #include "model/model.h"
 #include "model/surgery.h"
@@ -107,10 +108,32 @@ static vg_status image_features(ctx *c, const char *path, int label, int views, 
     return VG_OK;
 }
 
-/* class probabilities of every row through the classifier W, b */
-static void classify(const feats *F, const float *W, const float *b, int C, float *probs) {
+/* class probabilities of every row through the classifier W, b; lq: an int8 engine's logits
+ * quantization (its integer kernels round the logits to that grid before the softmax), or
+ * NULL */
+static void classify_q(const feats *F, const float *W, const float *b, int C, const vg_qparam *lq,
+                       float *probs) {
     vg_matmul_ref(F->n, C, F->d, F->f, W, b, VG_ACT_NONE, probs);
+    for (size_t i = 0; lq && i < (size_t)F->n * C; i++) {
+        long q = lrintf(probs[i] / lq->scale) + lq->zp;
+        q = q < -128 ? -128 : q > 127 ? 127 : q;
+        probs[i] = (float)(q - lq->zp) * lq->scale;
+    }
     vg_softmax_ref(F->n, C, probs, probs);
+}
+
+static void classify(const feats *F, const float *W, const float *b, int C, float *probs) {
+    classify_q(F, W, b, C, NULL, probs);
+}
+
+/* the range of the logits of every row (for the engine's requantization) */
+static void logit_range(const feats *F, const float *W, const float *b, int C, float *buf,
+                        float *lo, float *hi) {
+    vg_matmul_ref(F->n, C, F->d, F->f, W, b, VG_ACT_NONE, buf);
+    for (size_t i = 0; i < (size_t)F->n * C; i++) {
+        if (buf[i] < *lo) *lo = buf[i];
+        if (buf[i] > *hi) *hi = buf[i];
+    }
 }
 
 /* alarm decisions at the threshold: positives found, neutrals alarmed (counts) */
@@ -235,6 +258,12 @@ static vg_status keep_chunk(void *ud, const char tag[4], const uint8_t *data, si
     return VG_OK;
 }
 
+/* the model in its own format: an engine stays an engine */
+static vg_status save(const vg_model *m, const vg_chunk *chunk, const char *path, vg_err *err) {
+    return m->engine ? vg_engine_save_ex(m, chunk, 1, path, NULL, err)
+                     : vg_model_save_ex(m, chunk, 1, path, err);
+}
+
 vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adapt_report *rep,
                        vg_err *err) {
     memset(rep, 0, sizeof *rep);
@@ -272,10 +301,15 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     const int C = info.n_classes;
     const vg_graph *g = &m->g;
     int fc = 0;
-    if (m->engine) {
-        st = vg_err_set(err, VG_ERR_UNSUPPORTED,
-                        "%s: an engine file (.vge): adapt its .vgm, then vigie optimize again",
-                        cfg->model);
+    size_t ol = strlen(cfg->output);
+    bool out_vge = ol >= 4 && strcmp(cfg->output + ol - 4, ".vge") == 0;
+    if (m->engine != out_vge) {
+        st =
+            vg_err_set(err, VG_ERR_ARG,
+                       m->engine ? "%s is an engine file: the adapted model is one too (-o OUT.vge)"
+                                 : "%s is not an engine file: the adapted model is not either "
+                                   "(-o OUT.vgm; vigie optimize makes engines)",
+                       cfg->model);
     } else if (!vg_model_alarm(m, &no_alarm, &thr)) {
         st = vg_err_set(err, VG_ERR_ARG,
                         "%s: the model stores no alarm threshold (not trained by vigie train)",
@@ -291,7 +325,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     if (st == VG_OK) {
         vg_runner_opts ro = vg_runner_opts_default();
         ro.threads = cfg->threads;
-        ro.precision = VG_PRECISION_FLOAT;
+        ro.precision = vg_feature_precision(fm); /* an int8 engine's features: as it runs */
         st = vg_runner_init(&c.r, fm, &ro, err);
     }
     c.x = vg_malloc(sizeof(float) * (size_t)m->input.w * m->input.h * m->input.c);
@@ -348,14 +382,13 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     if (st == VG_OK && ds) {
         vg_rehearsal_hooks rh = {skipped, reh_progress, &c};
         st = vg_rehearsal_build(m, fm, c.r, ds, ds->train, ds->n_train, ds->val, ds->n_val,
-                                cfg->rehearsal, cfg->seed, cfg->threads, &rh, &rs, err);
+                                cfg->rehearsal, cfg->guard, cfg->seed, cfg->threads, &rh, &rs, err);
     }
     float *row = vg_malloc(sizeof(float) * ((size_t)c.d + 1));
     if (st == VG_OK && !row) st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     /* the set as floats: rehearsed rows and the guard's */
     for (int i = 0; st == VG_OK && i < rs.n; i++) {
-        for (int j = 0; j < c.d; j++)
-            row[j] = vg_half_to_float(rs.f[(size_t)i * c.d + j]);
+        vg_rehearsal_row(&rs, i, row);
         feats *F = rs.guard[i] ? &val : &reh;
         if (!feats_room(F, 1)) {
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
@@ -383,7 +416,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                  rs_size);
         rep->seconds_features = vg_time_now() - t0;
         st = vg_model_set_meta(m, "adapt_rehearsal", v, err);
-        if (st == VG_OK) st = vg_model_save_ex(m, &chunk, 1, cfg->output, err);
+        if (st == VG_OK) st = save(m, &chunk, cfg->output, err);
         goto out;
     }
     rep->n_views = fb.n;
@@ -392,6 +425,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     const vg_node *fcn = &g->nodes[fc];
     const size_t nw = (size_t)C * c.d;
     int rows = val.n > fb.n ? val.n : fb.n;
+    rows = reh.n > rows ? reh.n : rows;
     probs = vg_malloc(sizeof(float) * (size_t)(rows + 1) * C);
     W = vg_malloc(sizeof(float) * nw);
     b = vg_malloc(sizeof(float) * (size_t)C);
@@ -401,23 +435,46 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     }
     memcpy(W, g->params + fcn->w, sizeof(float) * nw);
     memcpy(b, g->params + fcn->b, sizeof(float) * (size_t)C);
+    /* an int8 engine rounds its logits: the guard measures what it will compute */
+    vg_qparam lq = m->q ? m->q->t[fcn->out] : (vg_qparam){0, 0};
+    const vg_qparam *lqp = m->q ? &lq : NULL;
     int pos, neg;
-    classify(&val, W, b, C, probs);
+    classify_q(&val, W, b, C, lqp, probs);
     alarm_counts(&val, probs, C, no_alarm, thr, 1, &pos, &rep->val_hits_before, &neg,
                  &rep->val_false_before);
     rep->val_pos = pos, rep->val_neg = neg;
-    classify(&fb, W, b, C, probs);
+    classify_q(&fb, W, b, C, lqp, probs);
     int fpos, fneg;
     alarm_counts(&fb, probs, C, no_alarm, thr, cfg->views, &fpos, &rep->fb_hits_before, &fneg,
                  &rep->fb_false_before);
+    /* the parent: by name and by the classifier it had (no path of this machine) */
+    char v[1024], date[32];
+    const char *base = strrchr(cfg->model, '/');
+    snprintf(v, sizeof v, "%s (classifier hash %016llx)", base ? base + 1 : cfg->model,
+             (unsigned long long)vg_hash64(g->params + fcn->w, sizeof(float) * nw, 0));
     double t1 = vg_time_now();
     st = train_classifier(cfg, &reh, &fb, C, no_alarm, thr, W, b, &rep->steps, err);
     rep->seconds_train = vg_time_now() - t1;
     if (st != VG_OK) goto out;
-    classify(&val, W, b, C, probs);
+    /* the new classifier into the model; an int8 engine's requantized (its logits' range
+     * widened to what every row gives now), and measured as the integers it will run */
+    memcpy(g->params + fcn->w, W, sizeof(float) * nw);
+    memcpy(g->params + fcn->b, b, sizeof(float) * (size_t)C);
+    vg_model_unshare(m, fc);
+    if (m->q) {
+        float lo = 0, hi = 0;
+        logit_range(&reh, W, b, C, probs, &lo, &hi);
+        logit_range(&val, W, b, C, probs, &lo, &hi);
+        logit_range(&fb, W, b, C, probs, &lo, &hi);
+        if ((st = vg_model_requantize_fc(m, fc, lo, hi, err)) != VG_OK) goto out;
+        memcpy(W, g->params + fcn->w, sizeof(float) * nw);
+        memcpy(b, g->params + fcn->b, sizeof(float) * (size_t)C);
+        lq = m->q->t[fcn->out];
+    }
+    classify_q(&val, W, b, C, lqp, probs);
     alarm_counts(&val, probs, C, no_alarm, thr, 1, &pos, &rep->val_hits_after, &neg,
                  &rep->val_false_after);
-    classify(&fb, W, b, C, probs);
+    classify_q(&fb, W, b, C, lqp, probs);
     alarm_counts(&fb, probs, C, no_alarm, thr, cfg->views, &fpos, &rep->fb_hits_after, &fneg,
                  &rep->fb_false_after);
     double r0 = pos ? (double)rep->val_hits_before / pos : 1,
@@ -444,14 +501,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
                         pos, r0, r1, (double)cfg->max_recall_drop);
         goto out;
     }
-    /* the new classifier into the model, with what it learnt; the parent by name and by the
-     * classifier it had (no path of this machine) */
-    char v[1024], date[32];
-    const char *base = strrchr(cfg->model, '/');
-    snprintf(v, sizeof v, "%s (classifier hash %016llx)", base ? base + 1 : cfg->model,
-             (unsigned long long)vg_hash64(g->params + fcn->w, sizeof(float) * nw, 0));
-    memcpy(g->params + fcn->w, W, sizeof(float) * nw);
-    memcpy(g->params + fcn->b, b, sizeof(float) * (size_t)C);
+    /* what it learnt */
     time_t now = time(NULL);
     struct tm tmv;
     gmtime_r(&now, &tmv);
@@ -465,7 +515,7 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
              rep->n_neutral, rep->n_alarm, cfg->views, reh.n, val.n, r0, r1, rep->val_false_before,
              rep->val_false_after, neg);
     if (st == VG_OK) st = vg_model_set_meta(m, "adapt_learnt", v, err);
-    if (st == VG_OK) st = vg_model_save_ex(m, &chunk, 1, cfg->output, err);
+    if (st == VG_OK) st = save(m, &chunk, cfg->output, err);
 out:
     rep->seconds = vg_time_now() - t0;
     rep->peak_rss = vg_peak_rss_bytes();

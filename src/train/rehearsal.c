@@ -51,8 +51,18 @@ float vg_half_to_float(uint16_t h) {
 }
 
 void vg_rehearsal_free(vg_rehearsal *r) {
-    free(r->label), free(r->guard), free(r->f);
+    free(r->label), free(r->guard), free(r->f), free(r->f8);
     memset(r, 0, sizeof *r);
+}
+
+void vg_rehearsal_row(const vg_rehearsal *r, int i, float *out) {
+    size_t at = (size_t)i * r->d;
+    for (int j = 0; j < r->d; j++)
+        out[j] = r->q8 ? (float)(r->f8[at + j] - r->zp) * r->scale : vg_half_to_float(r->f[at + j]);
+}
+
+vg_precision vg_feature_precision(const vg_model *fm) {
+    return fm->q ? VG_PRECISION_INT8 : VG_PRECISION_FLOAT;
 }
 
 vg_status vg_feature_model(const vg_model *m, vg_model **fm, int *fc, vg_err *err) {
@@ -68,6 +78,9 @@ vg_status vg_feature_model(const vg_model *m, vg_model **fm, int *fc, vg_err *er
     vg_graph_free(&f->g);
     vg_status st = vg_graph_slice(g, k, &f->g, err);
     f->input = m->input;
+    /* the slice keeps node and tensor numbering: the int8 form is the same, cut */
+    if (st == VG_OK && m->q && !(f->q = vg_qgraph_slice(m->q, k)))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st != VG_OK) {
         vg_model_free(f);
         return st;
@@ -109,13 +122,25 @@ vg_status vg_rehearsal_add(vg_rehearsal *r, const float *f, int label, bool guar
         uint8_t *l = vg_realloc(r->label, cap), *g = l ? vg_realloc(r->guard, cap) : NULL;
         if (l) r->label = l;
         if (g) r->guard = g;
-        uint16_t *ff = g ? vg_realloc(r->f, sizeof(uint16_t) * cap * (size_t)r->d) : NULL;
+        if (!g) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+        size_t each = r->q8 ? 1 : sizeof(uint16_t);
+        void *ff = vg_realloc(r->q8 ? (void *)r->f8 : (void *)r->f, each * cap * (size_t)r->d);
         if (!ff) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-        r->f = ff;
+        if (r->q8)
+            r->f8 = ff;
+        else
+            r->f = ff;
         r->cap = (int)cap;
     }
-    for (int j = 0; j < r->d; j++)
-        r->f[(size_t)r->n * r->d + j] = vg_float_to_half(f[j]);
+    size_t at = (size_t)r->n * r->d;
+    for (int j = 0; j < r->d; j++) {
+        if (r->q8) { /* an int8 engine's features are codes already: this finds them back */
+            long q = lrintf(f[j] / r->scale) + r->zp;
+            r->f8[at + j] = (int8_t)(q < -128 ? -128 : q > 127 ? 127 : q);
+        } else {
+            r->f[at + j] = vg_float_to_half(f[j]);
+        }
+    }
     r->label[r->n] = (uint8_t)label;
     r->guard[r->n] = guard;
     r->n++;
@@ -131,24 +156,35 @@ static uint32_t get32(const uint8_t *p) {
 }
 
 #define HEADER (16 + 4 * VG_REHEARSAL_PROBE)
+#define Q8_HEADER 8 /* version 2: scale, zero point */
 
 vg_status vg_rehearsal_encode(const vg_rehearsal *r, uint8_t **buf, size_t *n, vg_err *err) {
-    size_t size = HEADER + (size_t)r->n * 2 + (size_t)r->n * r->d * 2;
+    size_t head = HEADER + (r->q8 ? Q8_HEADER : 0);
+    size_t size = head + (size_t)r->n * 2 + (size_t)r->n * r->d * (r->q8 ? 1 : 2);
     uint8_t *p = vg_malloc(size);
     if (!p) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    put32(p, 1), put32(p + 4, (uint32_t)r->d), put32(p + 8, (uint32_t)r->n);
+    put32(p, r->q8 ? 2 : 1), put32(p + 4, (uint32_t)r->d), put32(p + 8, (uint32_t)r->n);
     put32(p + 12, (uint32_t)r->n_classes);
     for (int i = 0; i < VG_REHEARSAL_PROBE; i++) {
         uint32_t v;
         memcpy(&v, &r->probe[i], 4);
         put32(p + 16 + 4 * i, v);
     }
-    uint8_t *q = p + HEADER;
+    if (r->q8) {
+        uint32_t v;
+        memcpy(&v, &r->scale, 4);
+        put32(p + HEADER, v);
+        put32(p + HEADER + 4, (uint32_t)r->zp);
+    }
+    uint8_t *q = p + head;
     for (int i = 0; i < r->n; i++)
         q[2 * i] = r->label[i], q[2 * i + 1] = r->guard[i];
     q += (size_t)r->n * 2;
-    for (size_t i = 0; i < (size_t)r->n * r->d; i++)
-        q[2 * i] = (uint8_t)r->f[i], q[2 * i + 1] = (uint8_t)(r->f[i] >> 8);
+    if (r->q8)
+        memcpy(q, r->f8, (size_t)r->n * r->d);
+    else
+        for (size_t i = 0; i < (size_t)r->n * r->d; i++)
+            q[2 * i] = (uint8_t)r->f[i], q[2 * i + 1] = (uint8_t)(r->f[i] >> 8);
     *buf = p;
     *n = size;
     return VG_OK;
@@ -158,19 +194,29 @@ vg_status vg_rehearsal_decode(const uint8_t *p, size_t n, vg_rehearsal *out, vg_
     memset(out, 0, sizeof *out);
     if (n < HEADER) return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: truncated header");
     uint32_t ver = get32(p), d = get32(p + 4), rows = get32(p + 8), nc = get32(p + 12);
-    if (ver != 1)
-        return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: version %u (this vigie reads 1)",
-                          ver);
+    if (ver != 1 && ver != 2)
+        return vg_err_set(err, VG_ERR_FORMAT,
+                          "rehearsal chunk: version %u (this vigie reads 1 and 2)", ver);
+    const bool q8 = ver == 2;
+    const size_t head = HEADER + (q8 ? Q8_HEADER : 0), each = q8 ? 1 : 2;
+    if (n < head) return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: truncated header");
     if (d < 1 || d > 65536 || rows > VG_REHEARSAL_MAX_ROWS || nc < 2 || nc > VG_MAX_CLASSES)
         return vg_err_set(err, VG_ERR_FORMAT,
                           "rehearsal chunk: bad counts (%u features, %u rows, "
                           "%u classes)",
                           d, rows, nc);
-    uint64_t want = HEADER + (uint64_t)rows * 2 + (uint64_t)rows * d * 2;
+    uint64_t want = head + (uint64_t)rows * 2 + (uint64_t)rows * d * each;
     if (want != n)
         return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: %zu bytes, %llu expected", n,
                           (unsigned long long)want);
-    out->d = (int)d, out->n = out->cap = (int)rows, out->n_classes = (int)nc;
+    out->d = (int)d, out->n = out->cap = (int)rows, out->n_classes = (int)nc, out->q8 = q8;
+    if (q8) {
+        uint32_t v = get32(p + HEADER);
+        memcpy(&out->scale, &v, 4);
+        out->zp = (int32_t)get32(p + HEADER + 4);
+        if (!isfinite(out->scale) || !(out->scale > 0) || out->zp < -128 || out->zp > 127)
+            return vg_err_set(err, VG_ERR_FORMAT, "rehearsal chunk: bad quantization");
+    }
     for (int i = 0; i < VG_REHEARSAL_PROBE; i++) {
         uint32_t v = get32(p + 16 + 4 * i);
         memcpy(&out->probe[i], &v, 4);
@@ -179,12 +225,15 @@ vg_status vg_rehearsal_decode(const uint8_t *p, size_t n, vg_rehearsal *out, vg_
     }
     out->label = vg_malloc((size_t)rows + 1);
     out->guard = vg_malloc((size_t)rows + 1);
-    out->f = vg_malloc(sizeof(uint16_t) * ((size_t)rows * d + 1));
-    if (!out->label || !out->guard || !out->f) {
+    if (q8)
+        out->f8 = vg_malloc((size_t)rows * d + 1);
+    else
+        out->f = vg_malloc(sizeof(uint16_t) * ((size_t)rows * d + 1));
+    if (!out->label || !out->guard || !(q8 ? (void *)out->f8 : (void *)out->f)) {
         vg_rehearsal_free(out);
         return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     }
-    const uint8_t *q = p + HEADER;
+    const uint8_t *q = p + head;
     for (uint32_t i = 0; i < rows; i++) {
         out->label[i] = q[2 * i], out->guard[i] = q[2 * i + 1];
         if (out->label[i] >= nc || out->guard[i] > 1) {
@@ -194,6 +243,10 @@ vg_status vg_rehearsal_decode(const uint8_t *p, size_t n, vg_rehearsal *out, vg_
         }
     }
     q += (size_t)rows * 2;
+    if (q8) {
+        memcpy(out->f8, q, (size_t)rows * d);
+        return VG_OK;
+    }
     for (size_t i = 0; i < (size_t)rows * d; i++) {
         out->f[i] = (uint16_t)(q[2 * i] | q[2 * i + 1] << 8);
         if ((out->f[i] & 0x7c00u) == 0x7c00u) { /* inf or nan: no feature is */
@@ -219,10 +272,30 @@ vg_status vg_rehearsal_check(const vg_rehearsal *r, const float probe[VG_REHEARS
     return VG_OK;
 }
 
+/* at most per_class of each class of idx[n], drawn with seed (stream `which`), into out;
+ * returns the count */
+static int sample(const vg_dataset *ds, const int *idx, int n, int per_class, uint64_t seed,
+                  uint64_t which, int *out) {
+    int taken[VG_MAX_CLASSES] = {0}, k = 0;
+    for (int i = 0; i < n; i++)
+        out[i] = idx[i];
+    vg_rng rng = vg_rng_make(seed, 0x52454845u, which);
+    for (int i = n - 1; i > 0; i--) {
+        int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), t = out[i];
+        out[i] = out[j], out[j] = t;
+    }
+    for (int i = 0; i < n; i++) {
+        int l = ds->samples[out[i]].label;
+        if (taken[l] < per_class) taken[l]++, out[k++] = out[i];
+    }
+    return k;
+}
+
 vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm_in, vg_runner *fr,
                              const vg_dataset *ds, const int *train, int n_train, const int *guard,
-                             int n_guard, int per_class, uint64_t seed, int threads,
-                             const vg_rehearsal_hooks *h, vg_rehearsal *out, vg_err *err) {
+                             int n_guard, int per_class, int guard_per_class, uint64_t seed,
+                             int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
+                             vg_err *err) {
     memset(out, 0, sizeof *out);
     vg_model *own_fm = NULL; /* the feature part and its runner, when the caller has none */
     vg_runner *own_r = NULL;
@@ -238,7 +311,7 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm_in, vg_runner
         if (st == VG_OK) {
             vg_runner_opts ro = vg_runner_opts_default();
             ro.threads = threads;
-            ro.precision = VG_PRECISION_FLOAT;
+            ro.precision = vg_feature_precision(own_fm);
             st = vg_runner_init(&own_r, own_fm, &ro, err);
         }
         fm = own_fm, r = own_r;
@@ -246,10 +319,15 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm_in, vg_runner
     if (st != VG_OK) goto out;
     out->d = vg_model_n_outputs(fm);
     out->n_classes = info.n_classes;
+    if (fm->q) { /* int8 features: their codes */
+        out->q8 = true;
+        out->scale = fm->q->t[fm->g.output].scale;
+        out->zp = fm->q->t[fm->g.output].zp;
+    }
     vg_rehearsal_probe(r, fm, out->probe);
     /* the dataset's classes as the model's (by name) */
     labels = vg_malloc(sizeof(int) * ((size_t)ds->n_classes + 1));
-    pick = vg_malloc(sizeof(int) * ((size_t)n_train + 1));
+    pick = vg_malloc(sizeof(int) * ((size_t)n_train + (size_t)n_guard + 1));
     size_t in = (size_t)m->input.w * m->input.h * m->input.c;
     x = vg_malloc(sizeof(float) * in);
     y = vg_malloc(sizeof(float) * (size_t)out->d);
@@ -259,23 +337,16 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm_in, vg_runner
     }
     for (int k = 0; k < ds->n_classes; k++)
         labels[k] = vg_model_find_label(m, ds->classes[k]);
-    /* a class-balanced sample of the training images, the same for the same seed */
-    int taken[VG_MAX_CLASSES] = {0};
-    for (int i = 0; i < n_train; i++)
-        pick[i] = train[i];
-    vg_rng rng = vg_rng_make(seed, 0x52454845u, 0);
-    for (int i = n_train - 1; i > 0; i--) {
-        int j = (int)vg_rng_below(&rng, (uint32_t)i + 1), t = pick[i];
-        pick[i] = pick[j], pick[j] = t;
-    }
-    for (int i = 0; i < n_train; i++) {
-        int l = ds->samples[pick[i]].label;
-        if (taken[l] < per_class) taken[l]++, pick[n_pick++] = pick[i];
-    }
-    int total = n_pick + n_guard, done = 0;
+    /* class-balanced samples of the training and guard images, the same for the same seed */
+    n_pick = sample(ds, train, n_train, per_class, seed, 0, pick);
+    int n_gpick = guard_per_class > 0
+                      ? sample(ds, guard, n_guard, guard_per_class, seed, 1, pick + n_pick)
+                      : n_guard;
+    if (guard_per_class <= 0) memcpy(pick + n_pick, guard, sizeof(int) * (size_t)n_guard);
+    int total = n_pick + n_gpick, done = 0;
     for (int pass = 0; st == VG_OK && pass < 2; pass++) {
-        const int *idx = pass ? guard : pick;
-        int n = pass ? n_guard : n_pick;
+        const int *idx = pass ? pick + n_pick : pick;
+        int n = pass ? n_gpick : n_pick;
         for (int i = 0; st == VG_OK && i < n; i++) {
             const vg_sample *s = &ds->samples[idx[i]];
             int l = labels[s->label];

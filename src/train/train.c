@@ -571,7 +571,7 @@ vg_status vg_run_finish(vg_run *R, const float *probs, const int *labels, int nv
         vg_rehearsal rs;
         vg_rehearsal_hooks rh = {rehearsal_bad, NULL, (void *)R->hooks};
         st = vg_rehearsal_build(R->m, NULL, NULL, R->ds, R->ds->train, R->ds->n_train, R->guard,
-                                R->n_guard, 100, c->seed, c->threads, &rh, &rs, err);
+                                R->n_guard, 100, 0, c->seed, c->threads, &rh, &rs, err);
         if (st == VG_OK) {
             st = vg_rehearsal_encode(&rs, &rs_buf, &rs_size, err);
             vg_run_say(R->hooks, "rehearsal set for vigie adapt: %d images (%d guard), %.1f MB",
