@@ -5,6 +5,7 @@
  * printed; everything else is in src/train/adapt.c. */
 #include "cli.h"
 
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -40,7 +41,64 @@ static const cli_opt opts[] = {
      "would fall by more than D (default 0.01)"},
     {"--seed", "N", "random seed of the rehearsal sample and the views (default 1)"},
     {"--threads", "N", "worker threads (default 2)"},
+    {"--list", NULL,
+     "with --config: list the models live adaptation made (vigie watch --config with "
+     "feedback: {auto_adapt: true}), the one in use marked"},
+    {"--rollback", NULL,
+     "with --config: go back to the model before the one in use (or --to ID); the service "
+     "takes it at its next reload"},
+    {"--to", "ID",
+     "with --rollback: this model (an id --list shows; \"base\": the configured one)"},
+    {"--config", "FILE", "the service's configuration (its model and feedback folder)"},
 };
+
+/* --list / --rollback: the service's adapted models (FEEDBACK_DIR/models/) */
+static int models(const cli_args *a) {
+    const char *path = cli_get(a, "--config");
+    if (!path) {
+        cli_error(a->cmd, "--list and --rollback need --config FILE (the service's)");
+        return CLI_USAGE;
+    }
+    vg_service_cfg cfg;
+    vg_err err;
+    if (vg_service_cfg_load(path, &cfg, &err) != VG_OK) {
+        cli_error(a->cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    int rc = CLI_OK;
+    if (!cfg.feedback_dir) {
+        cli_error(a->cmd, "%s has no feedback folder (feedback: {dir: ...})", path);
+        rc = CLI_FAIL;
+    }
+    if (rc == CLI_OK && cli_flag(a, "--rollback")) {
+        char chosen[VG_WATCH_MODEL_ID];
+        if (vg_adapted_select(cfg.feedback_dir, cfg.model, cli_get(a, "--to"), chosen,
+                              sizeof chosen, &err) != VG_OK) {
+            cli_error(a->cmd, "%s", err.msg);
+            rc = CLI_FAIL;
+        } else {
+            printf("model %s selected: the service takes it at its next reload (systemctl "
+                   "reload vigie, or kill -HUP)\n",
+                   chosen);
+        }
+    }
+    vg_adapted_model *list = rc == CLI_OK ? malloc(sizeof *list * 1024) : NULL;
+    int n = list ? vg_adapted_list(cfg.feedback_dir, cfg.model, list, 1024, &err) : 0;
+    if (rc == CLI_OK && n < 0) {
+        cli_error(a->cmd, "%s", err.msg);
+        rc = CLI_FAIL;
+    }
+    bool any = false;
+    for (int i = 0; i < n; i++)
+        any |= list[i].current;
+    if (rc == CLI_OK) printf("%s %s (configured: %s)\n", any ? " " : "*", "base", cfg.model);
+    for (int i = 0; rc == CLI_OK && i < n; i++)
+        printf("%s %s  %s  %s\n", list[i].current ? "*" : " ", list[i].id, list[i].date,
+               list[i].learnt);
+    free(list);
+    vg_service_cfg_free(&cfg);
+    return rc;
+}
 
 static void on_log(void *ud, const char *line) {
     cli_error((const char *)ud, "%s", line);
@@ -68,13 +126,20 @@ int cmd_adapt(int argc, char **argv) {
                    "rehearsal set (half-precision features, int8 codes for an engine):\n"
                    "adapting it again needs no --data. With --data and no --feedback, only that\n"
                    "set is stored. An int8 engine (.vge, e.g. models/fire.vge) adapts as it\n"
-                   "runs: integer features, the classifier requantized, an engine written.",
+                   "runs: integer features, the classifier requantized, an engine written.\n"
+                   "vigie adapt --list|--rollback [--to ID] --config FILE: the models the\n"
+                   "service adapted live (feedback: {auto_adapt: true}), and going back.",
         .opts = opts,
         .n_opts = sizeof opts / sizeof opts[0],
-        .min_pos = 1,
+        .min_pos = 0,
         .max_pos = 1};
     int rc = cli_parse(&a, argc, argv);
     if (rc >= 0) return rc;
+    if (cli_flag(&a, "--list") || cli_flag(&a, "--rollback")) return models(&a);
+    if (a.n_pos != 1) {
+        cli_error(a.cmd, "needs MODEL (see vigie adapt --help)");
+        return CLI_USAGE;
+    }
     vg_adapt_cfg c = vg_adapt_cfg_default();
     const char *fb[VG_ADAPT_MAX_FEEDBACK];
     c.n_feedback = cli_all(&a, "--feedback", fb, VG_ADAPT_MAX_FEEDBACK);

@@ -265,10 +265,13 @@ static int check_config(const char *cmd, const char *path, vg_service_cfg *cfg) 
                  cfg->mqtt.no_discovery       ? "off"
                  : cfg->mqtt.discovery_prefix ? cfg->mqtt.discovery_prefix
                                               : "homeassistant");
+    char fb[1200] = "none";
+    if (cfg->feedback_dir)
+        snprintf(fb, sizeof fb, "%s%s", cfg->feedback_dir,
+                 cfg->auto_adapt ? " (adapted live)" : "");
     printf("%s: valid: model %s, %d camera%s, events %s, snapshots %s, feedback %s, mqtt %s\n",
            path, cfg->model, cfg->n_cameras, cfg->n_cameras == 1 ? "" : "s",
-           cfg->events ? cfg->events : "stdout", cfg->snapshots ? cfg->snapshots : "none",
-           cfg->feedback_dir ? cfg->feedback_dir : "none", mq);
+           cfg->events ? cfg->events : "stdout", cfg->snapshots ? cfg->snapshots : "none", fb, mq);
     return CLI_OK;
 }
 

@@ -829,6 +829,10 @@ typedef struct {
 
 vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adapt_report *rep,
                        vg_err *err);
+/* Whether `model` can adapt without data (what live adaptation needs): a classifier with an
+ * alarm threshold that carries a readable rehearsal set. The error says what is missing and
+ * how to add it. */
+vg_status vg_adapt_ready(const char *model, vg_err *err);
 
 /* ---- cancellation ------------------------------------------------------------------------- */
 /* A flag the caller raises to stop long work cleanly (a watch loop, its camera readers), e.g.
@@ -942,6 +946,31 @@ void vg_watch_infer_classify(vg_watch_infer *q, const float *input, float *probs
 void vg_watch_infer_stats(vg_watch_infer *q, int64_t *batches, int64_t *frames);
 void vg_watch_infer_free(vg_watch_infer *q);
 
+/* Shared inference follows a model swap: runners planned from m (same batches and options),
+ * installed between two forward passes; returns once they are (the old model is then no
+ * longer used by it). m must stay alive while q uses it. */
+vg_status vg_watch_infer_swap(vg_watch_infer *q, const vg_model *m, vg_err *err);
+
+/* A model that can be replaced while loops run (live adaptation): loops that follow it
+ * (vg_watch_opts.model) take the current one at start and the new one between two frames
+ * (their own runner rebuilt then), and name it in their events and state ("model": ID). A
+ * model stays alive as long as a loop holds it. */
+#define VG_WATCH_MODEL_ID 64
+typedef struct vg_watch_model vg_watch_model;
+/* Takes m over (also on error); id (NULL: "model") is copied, at most 63 bytes. */
+vg_status vg_watch_model_init(vg_watch_model **out, vg_model *m, const char *id, vg_err *err);
+/* Makes m (taken over, also on error) the current model. Refused (VG_ERR_ARG) when its input
+ * or classes differ from the current one's: running loops could not take it. */
+vg_status vg_watch_model_swap(vg_watch_model *h, vg_model *m, const char *id, vg_err *err);
+/* The current model, held until vg_watch_model_release; *gen (nullable) says which swap it
+ * is, id (nullable, VG_WATCH_MODEL_ID bytes) gets its id. From any thread. */
+const vg_model *vg_watch_model_acquire(vg_watch_model *h, uint64_t *gen, char *id);
+void vg_watch_model_release(vg_watch_model *h, const vg_model *m);
+/* Changes at every swap (lock-free: a loop's per-frame check). */
+uint64_t vg_watch_model_gen(vg_watch_model *h);
+/* Frees the holder and its models: after every loop has ended. NULL is a no-op. */
+void vg_watch_model_free(vg_watch_model *h);
+
 #define VG_CAMERA_MAX_MASKS 16
 #define VG_MASK_MAX_POINTS 64
 
@@ -970,6 +999,12 @@ typedef struct {
     vg_watch_infer *infer;     /* optional, borrowed: whole frames (tiles 1x1) go through this
                                   shared inference instead of a runner of the loop's own
                                   (threads and precision are then the shared one's) */
+    vg_watch_model *model;     /* optional, borrowed: the model to follow (vg_watch_run's m
+                                  is then ignored, may be NULL): swapped models are taken
+                                  between frames; with `infer`, its owner swaps that too
+                                  (vg_watch_infer_swap) */
+    /* the "false alarm" button wrote a frame to the feedback folder (path); may be NULL */
+    void (*on_feedback)(void *ud, const char *path);
     /* each event as one JSON line (no newline); called from the loop's thread */
     void (*on_event)(void *ud, const char *json);
     /* called at every round of the loop (at least every 0.1 s while it runs; a watchdog's
@@ -1072,7 +1107,11 @@ typedef struct {
     vg_precision precision; /* auto (default), float or int8 */
     char *events;    /* JSON-lines file; NULL: stdout */
     char *snapshots; /* alarm-start snapshots; NULL: none */
-    char *feedback_dir;
+    char *feedback_dir; /* feedback: {dir: ...} (or feedback_dir: ...): the false-alarm button's
+                           frames, FEEDBACK_DIR/<camera>/neutral/ */
+    bool auto_adapt;    /* feedback: {auto_adapt: true}: learn them live (vg_service_start) */
+    int adapt_every;    /* adapt after this many new feedback frames (default 1) */
+    int adapt_keep;     /* adapted models kept in FEEDBACK_DIR/models/ (default 10) */
     bool has_mqtt;
     vg_service_mqtt mqtt;
     vg_camera_cfg *cameras; /* n_cameras, in file order; `defaults` applied, then overrides */
@@ -1142,6 +1181,26 @@ bool vg_service_alive(vg_service *s, double max_age);
  * (every camera's final state, PREFIX/status "offline") and frees. NULL is a no-op. Returns
  * false when the broker could not confirm the goodbye. */
 bool vg_service_stop(vg_service *s);
+
+/* Live adaptation's models (feedback: {auto_adapt: true}): FEEDBACK_DIR/models/STEM.aN.EXT,
+ * each made from the configured model MODEL (file STEM.EXT) on all the feedback there was;
+ * models/current names the one the service runs (none: MODEL itself). */
+typedef struct {
+    char id[VG_WATCH_MODEL_ID]; /* STEM.aN */
+    char path[1200];
+    char date[32];    /* when it was made (its adapt_date) */
+    char learnt[512]; /* what it learnt (its adapt_learnt) */
+    bool current;     /* the one models/current names */
+} vg_adapted_model;
+/* The kept models, oldest first, into out[max]: their count, or -1 (err) when there is no
+ * such folder. */
+int vg_adapted_list(const char *feedback_dir, const char *model, vg_adapted_model *out, int max,
+                    vg_err *err);
+/* Makes `id` current (STEM or "base": MODEL itself; NULL: the one before the current one, a
+ * rollback); *chosen (n bytes) gets the id now current. The service takes it at its next
+ * reload (SIGHUP: systemctl reload vigie). */
+vg_status vg_adapted_select(const char *feedback_dir, const char *model, const char *id,
+                            char *chosen, size_t n, vg_err *err);
 
 /* ---- misc --------------------------------------------------------------------------------- */
 

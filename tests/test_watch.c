@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 /* ---- alarm -------------------------------------------------------------------------------- */
 
@@ -854,7 +855,139 @@ static void test_infer(void) {
     vg_model_free(m);
 }
 
+/* the model holder: acquire / swap / release (a held model survives a swap: ASan would catch
+ * it freed), a model of other classes refused; the shared inference follows a swap (its
+ * results those of a runner of the new model) */
+static void test_model_swap(void) {
+    vg_model *a = vg_test_small_model(), *b = vg_test_small_model(), *c = vg_test_small_model();
+    CHECK(a && b && c, "models");
+    if (!a || !b || !c) {
+        vg_model_free(a), vg_model_free(b), vg_model_free(c);
+        return;
+    }
+    for (int64_t i = 0; i < b->g.n_params; i++) /* b: other weights */
+        b->g.params[i] *= -0.7f;
+    const char *other[] = {"fire", "dragon", "neutral"};
+    vg_model_set_labels(c, other, 3, NULL);
+    vg_err err;
+    vg_watch_model *h = NULL;
+    CHECK(vg_watch_model_init(&h, a, "base", &err) == VG_OK, "%s", err.msg);
+    if (!h) {
+        vg_model_free(b), vg_model_free(c);
+        return;
+    }
+    uint64_t g0, g1;
+    char id[VG_WATCH_MODEL_ID];
+    const vg_model *held = vg_watch_model_acquire(h, &g0, id);
+    CHECK(held == a && !strcmp(id, "base") && vg_watch_model_gen(h) == g0, "acquire: %s", id);
+    vg_runner_opts ro = vg_runner_opts_default();
+    vg_watch_infer *q = NULL;
+    CHECK(vg_watch_infer_init(&q, held, &ro, 2, &err) == VG_OK, "%s", err.msg);
+    CHECK(vg_watch_model_swap(h, c, "other", &err) == VG_ERR_ARG && strstr(err.msg, "dragon"),
+          "other classes: %s", err.msg);
+    CHECK(vg_watch_model_swap(h, b, "new", &err) == VG_OK && vg_watch_model_gen(h) != g0, "%s",
+          err.msg);
+    const vg_model *now = vg_watch_model_acquire(h, &g1, id);
+    CHECK(now == b && !strcmp(id, "new") && g1 != g0, "after the swap: %s", id);
+    /* the old model, still held, still whole */
+    CHECK(held->g.n_params == b->g.n_params && vg_model_n_outputs(held) == 3, "held model");
+    size_t in = (size_t)a->input.w * a->input.h * a->input.c;
+    float *x = malloc(sizeof(float) * in), pa[3], pb[3], pq[3];
+    vg_runner *ra = NULL, *rb = NULL;
+    CHECK(x && vg_runner_init(&ra, held, NULL, &err) == VG_OK &&
+              vg_runner_init(&rb, now, NULL, &err) == VG_OK,
+          "runners");
+    if (x && ra && rb && q) {
+        for (size_t i = 0; i < in; i++)
+            x[i] = (float)((i * 13) % 17) / 8.0f - 1.0f;
+        vg_runner_probs(ra, x, pa);
+        vg_runner_probs(rb, x, pb);
+        vg_watch_infer_classify(q, x, pq);
+        CHECK(fabsf(pq[0] - pa[0]) < 1e-6f && fabsf(pa[0] - pb[0]) > 1e-3f, "before: %g %g %g",
+              (double)pq[0], (double)pa[0], (double)pb[0]);
+        CHECK(vg_watch_infer_swap(q, now, &err) == VG_OK, "%s", err.msg);
+        vg_watch_infer_classify(q, x, pq);
+        CHECK(fabsf(pq[0] - pb[0]) < 1e-6f && fabsf(pq[1] - pb[1]) < 1e-6f,
+              "the shared inference after the swap: %g, want %g", (double)pq[0], (double)pb[0]);
+    }
+    vg_runner_free(ra), vg_runner_free(rb);
+    free(x);
+    vg_watch_infer_free(q);
+    vg_watch_model_release(h, held); /* a freed here (ASan: no leak, no double free) */
+    vg_watch_model_release(h, now);
+    vg_watch_model_free(h);
+}
+
+/* the adapted models on disk: models/base guards against another configured model, current
+ * names the one to start with, list and select (rollback) */
+static void test_adapted_models(void) {
+    const char *dir = vg_test_tmpdir();
+    char fb[600], model[700], p[1400], path[1400], id[VG_WATCH_MODEL_ID];
+    snprintf(fb, sizeof fb, "%s/afb", dir);
+    snprintf(model, sizeof model, "%s/cam.vgm", dir);
+    mkdir(fb, 0755);
+    vg_model *m = vg_test_small_model();
+    vg_err err;
+    CHECK(m && vg_model_save(m, model, &err) == VG_OK, "save");
+    /* nothing adapted yet: the configured model */
+    CHECK(vg_watch_adapter_current(fb, model, path, sizeof path, id, NULL, NULL, &err) == VG_OK &&
+              !strcmp(path, model) && !strcmp(id, "cam"),
+          "start: %s %s", path, id);
+    for (int g = 1; g <= 2; g++) {
+        snprintf(p, sizeof p, "%s/models/cam.a%d.vgm", fb, g);
+        CHECK(vg_model_set_meta(m, "adapt_date", g == 1 ? "d1" : "d2", &err) == VG_OK &&
+                  vg_model_save(m, p, &err) == VG_OK,
+              "save a%d", g);
+    }
+    snprintf(p, sizeof p, "%s/models/current", fb);
+    FILE *f = fopen(p, "w");
+    if (f) fputs("cam.a2.vgm\n", f), fclose(f);
+    CHECK(vg_watch_adapter_current(fb, model, path, sizeof path, id, NULL, NULL, &err) == VG_OK &&
+              strstr(path, "/models/cam.a2.vgm") && !strcmp(id, "cam.a2"),
+          "current: %s %s (%s)", path, id, err.msg);
+    vg_adapted_model list[8];
+    int n = vg_adapted_list(fb, model, list, 8, &err);
+    CHECK(n == 2 && !strcmp(list[0].id, "cam.a1") && !list[0].current && list[1].current &&
+              !strcmp(list[1].date, "d2"),
+          "list: %d", n);
+    char chosen[VG_WATCH_MODEL_ID];
+    CHECK(vg_adapted_select(fb, model, NULL, chosen, sizeof chosen, &err) == VG_OK &&
+              !strcmp(chosen, "cam.a1"),
+          "rollback: %s", chosen);
+    CHECK(vg_adapted_select(fb, model, NULL, chosen, sizeof chosen, &err) == VG_OK &&
+              !strcmp(chosen, "cam") && access(p, F_OK) != 0,
+          "rollback to the configured model: %s", chosen);
+    CHECK(vg_adapted_select(fb, model, NULL, chosen, sizeof chosen, &err) == VG_ERR_ARG,
+          "nothing to roll back: %s", err.msg);
+    CHECK(vg_adapted_select(fb, model, "cam.a9", chosen, sizeof chosen, &err) == VG_ERR_ARG &&
+              strstr(err.msg, "cam.a9"),
+          "unknown id: %s", err.msg);
+    CHECK(vg_adapted_select(fb, model, "cam.a2", chosen, sizeof chosen, &err) == VG_OK &&
+              !strcmp(chosen, "cam.a2"),
+          "select: %s", err.msg);
+    /* a current that names something else is an error, not a path to follow */
+    f = fopen(p, "w");
+    if (f) fputs("../../etc/passwd\n", f), fclose(f);
+    CHECK(vg_watch_adapter_current(fb, model, path, sizeof path, id, NULL, NULL, &err) ==
+              VG_ERR_FORMAT,
+          "hostile current: %s", err.msg);
+    /* the configured model changed: its predecessor's adapted models are dropped */
+    f = fopen(p, "w");
+    if (f) fputs("cam.a2.vgm\n", f), fclose(f);
+    vg_model_set_meta(m, "source", "another", &err);
+    CHECK(vg_model_save(m, model, &err) == VG_OK, "save");
+    CHECK(vg_watch_adapter_current(fb, model, path, sizeof path, id, NULL, NULL, &err) == VG_OK &&
+              !strcmp(path, model) && access(p, F_OK) != 0,
+          "another base: %s", path);
+    CHECK(vg_adapted_list("/nonexistent", model, list, 8, &err) < 0 &&
+              strstr(err.msg, "/nonexistent"),
+          "no folder: %s", err.msg);
+    vg_model_free(m);
+}
+
 void test_watch(void) {
+    test_model_swap();
+    test_adapted_models();
     test_infer();
     test_service();
     test_health();

@@ -405,7 +405,7 @@ serve_door
 if wait_for 1 'door: .*connected again' "$T/svc/err" && wait_for 1 'door: .*stream lost' "$T/svc/err" && serve_door &&
   wait_for 2 'door: .*connected again' "$T/svc/err"; then ok; else bad "door camera off / on / off / on: $(grep door "$T/svc/err")"; fi
 # the still picture: stuck (frozen), in an event and in its state
-wait_for 1 '"camera":"quiet",.*"event":"stuck","reason":"frozen"' "$SEV" &&
+wait_for 1 '"camera":"quiet",.*"event":"stuck","model":"m","reason":"frozen"' "$SEV" &&
   wait_for 1 '^svc/quiet/state {.*"stuck":"ON","health":"frozen"' "$T/svc/sub.txt" && ok || bad "frozen camera not reported stuck: $(grep quiet "$SEV" | head -3)"
 # malformed commands and other topics are reported and ignored
 $PUB -t svc/fire/armed/set -m maybe
@@ -504,6 +504,59 @@ $VIGIE adapt "$M" --feedback "$T/ad/bad" --data "$T/data" --train-list "$T/train
   -o "$T/ad/bad.vgm" >"$T/ad/b.out" 2>"$T/ad/b.err"; rc=$?
 sane $rc "$T/ad/b.err" "adapt refused" && [ $rc = 1 ] && grep -q 'update refused, nothing written: ' "$T/ad/b.err" && [ ! -e "$T/ad/bad.vgm" ] && ok ||
   bad "fire marked neutral: status $rc: $(cat "$T/ad/b.out" "$T/ad/b.err")"
+
+# ---- 4e. live adaptation in the service (feedback: {auto_adapt: true}): the look-alike clip
+# as a camera (lamp, looping in real time) alarms; its earlier false alarms are in the feedback
+# folder already (4 frames) and one press of its "false alarm" button records the fifth: the
+# service adapts in the background and swaps the model in between frames (a "model" event, the
+# id in the state topic and the events); the lamp raises no alarm after that for a whole loop
+# of its clip, while the fire camera's video, whose fire comes after the swap, still alarms,
+# with the new model; no frame dropped. Then vigie adapt --list / --rollback and SIGHUP: back to
+# the configured model, and the lamp alarms again.
+mkdir -p "$T/la/fb/lamp/neutral"
+cp "$T"/ad/clip/0[1-4].jpg "$T/la/fb/lamp/neutral/"
+ffmpeg -loglevel error -y -framerate 1 -i "$T/ad/clip/%02d.jpg" -vf "fps=5" -c:v mpeg4 -q:v 3 -pix_fmt yuv420p "$T/la/lamp.mp4"
+printf '%s\n' "model: $M" 'events: ev.jsonl' 'snapshots: null' 'feedback:' '  dir: fb' '  auto_adapt: true' \
+  'mqtt:' '  host: 127.0.0.1' "  port: $PORT" '  topic_prefix: la' 'defaults:' '  fps: 5' 'cameras:' \
+  '  lamp:' "    source: $T/la/lamp.mp4" '    realtime: true' '    loop: true' '    window: 3' \
+  "    on: $thr" "    off: $thr" '    min_duration: 1' '    cooldown: 0' \
+  '  fire:' "    source: $T/v.mp4" '    realtime: true' >"$T/la/vigie.yaml"
+$SUB -v -t 'la/#' >"$T/la/sub.txt" 2>&1 &
+PIDS+=($!)
+LEV=$T/la/ev.jsonl
+touch "$LEV"
+$VIGIE watch --config "$T/la/vigie.yaml" >"$T/la/out" 2>"$T/la/err" &
+LPID=$!
+PIDS+=($LPID)
+if wait_for 1 '"camera":"lamp",.*"event":"alarm_start","model":"m"' "$LEV"; then
+  ok
+  $PUB -t la/lamp/false_alarm -m PRESS
+  if wait_for 1 '"event":"model","model":"m.a1","reason":"adapted"' "$LEV"; then
+    ok
+    wait_for 1 '^la/lamp/state {.*"model":"m.a1"' "$T/la/sub.txt" && ok || bad "lamp state without the new model: $(grep lamp/state "$T/la/sub.txt" | tail -2)"
+    [ "$(cat "$T/la/fb/models/current")" = m.a1.vgm ] && [ -s "$T/la/fb/models/m.a1.vgm" ] && ok || bad "models/current: $(ls "$T/la/fb/models")"
+  else
+    bad "no adaptation: $(cat "$LEV" "$T/la/err" | tail -8)"
+  fi
+else
+  bad "the lamp camera never alarmed: $(cat "$LEV" "$T/la/err" | tail -5)"
+fi
+# the fire video to its end (18 s), a whole loop of the lamp clip (12 s) after the swap
+wait_for 1 '^vigie watch: fire: frames read' "$T/la/err"
+for i in $(seq 60); do grep -q '^vigie watch: fire: frames read' "$T/la/err" && break; sleep 0.5; done
+grep -q '"camera":"fire",.*"event":"alarm_start","model":"m.a1"' "$LEV" && ok || bad "no fire alarm with the adapted model: $(grep fire "$LEV")"
+! grep -q '"camera":"lamp",.*"event":"alarm_start","model":"m.a1"' "$LEV" && ok || bad "the lamp alarms with the adapted model: $(grep lamp "$LEV")"
+grep -q '^vigie watch: fire: frames read 90, classified 90, dropped 0' "$T/la/err" && ok || bad "fire camera: $(grep 'fire: frames' "$T/la/err")"
+# the models kept, and going back
+$VIGIE adapt --list --config "$T/la/vigie.yaml" >"$T/la/list" 2>&1 && grep -q '^\* m.a1 ' "$T/la/list" && grep -q '^  base ' "$T/la/list" && ok || bad "adapt --list: $(cat "$T/la/list")"
+$VIGIE adapt --rollback --config "$T/la/vigie.yaml" >"$T/la/rb" 2>&1 && grep -q '^model m selected' "$T/la/rb" && [ ! -e "$T/la/fb/models/current" ] && ok || bad "adapt --rollback: $(cat "$T/la/rb")"
+kill -HUP $LPID
+wait_for 1 '"camera":"lamp",.*"event":"alarm_start","model":"m"' "$LEV" && wait_for 1 '^la/lamp/state {.*"model":"m",' "$T/la/sub.txt" && ok ||
+  bad "rollback not taken: $(tail -3 "$LEV") $(tail -3 "$T/la/err")"
+kill -TERM $LPID; wait $LPID; rc=$?
+sane $rc "$T/la/err" "live adaptation" && [ $rc = 0 ] && grep -q '^vigie watch: lamp: frames read [0-9]*, classified [0-9]*, dropped 0' "$T/la/err" && ok ||
+  bad "live adaptation service: status $rc: $(tail -5 "$T/la/err")"
+echo "  live adaptation: $(grep -o '"event":"model".*' "$LEV" | head -1)"
 
 # ---- 5. a live source faster than the classifier drops frames instead of queueing them:
 # 250 fps in real time (4 ms a frame) against the 224x224 ImageNet backbone (~10 ms a frame)

@@ -64,12 +64,4 @@ float vg_calib_entropy_threshold(const double *hist, int bins, float amax, int l
  * ADD, GAP and a final SOFTMAX (fold batch-norm first). */
 vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_correct, vg_err *err);
 
-/* Requantizes one fully-connected node of an int8 model after its float weights changed (vigie
- * adapt on an engine): per-channel weight scales from the new weights, int32 biases (no bias
- * correction), and its output tensor's range widened to cover [lo, hi] (the new outputs seen).
- * The float parameters are then set to what the integers mean (dequantized), so that the
- * float view, the engine writer and the int8 kernels agree; a weight-sharing record of the
- * node is dropped. */
-vg_status vg_model_requantize_fc(vg_model *m, int node, float lo, float hi, vg_err *err);
-
 #endif

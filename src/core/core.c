@@ -165,6 +165,21 @@ void vg_wr_free(vg_wr *w) {
 
 /* ---- files */
 
+vg_status vg_file_first_line(const char *path, char *buf, size_t n, vg_err *err) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    vg_status st = vg_file_read(path, 4096, &data, &size, err);
+    if (st != VG_OK) return st;
+    size_t k = 0;
+    while (k < size && k + 1 < n && data[k] != '\n' && data[k] != '\r') {
+        buf[k] = (char)data[k];
+        k++;
+    }
+    buf[k] = 0;
+    free(data);
+    return VG_OK;
+}
+
 vg_status vg_file_read(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
                        vg_err *err) {
     *data = NULL;

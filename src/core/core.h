@@ -112,6 +112,9 @@ void vg_vlogf(void (*log)(void *ud, const char *line), void *ud, const char *fmt
 
 vg_status vg_file_read(const char *path, size_t max_bytes, uint8_t **data, size_t *size,
                        vg_err *err);
+/* The first line of a small text file (at most 4 KiB read), without its end of line ("\n" or
+ * "\r\n"), truncated to n - 1 bytes: a password file, a pointer file. */
+vg_status vg_file_first_line(const char *path, char *buf, size_t n, vg_err *err);
 /* Writes `n` bytes to `path` atomically: temp file in the same directory, fsync, rename,
  * fsync of the directory. On any failure the temp file is removed and `path` is untouched. */
 vg_status vg_file_write_atomic(const char *path, const void *data, size_t n, vg_err *err);

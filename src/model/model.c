@@ -399,3 +399,51 @@ void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, c
         q[i] = (int8_t)(r < -127 ? -127 : r > 127 ? 127 : r);
     }
 }
+
+vg_status vg_model_requantize_fc(vg_model *m, int node, float lo, float hi, vg_err *err) {
+    vg_graph *g = &m->g;
+    vg_qgraph *q = m->q;
+    if (!q || node < 0 || node >= g->n_nodes || g->nodes[node].op != VG_OP_FC ||
+        q->w_off[node] < 0 || g->nodes[node].b < 0 || !isfinite(lo) || !isfinite(hi))
+        return vg_err_set(err, VG_ERR_ARG, "requantize: node %d is no int8 fully-connected layer",
+                          node);
+    vg_node *nd = &g->nodes[node];
+    vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)g->n_nodes);
+    if (!geom) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
+    vg_status st = vg_graph_infer(g, m->input.h, m->input.w, m->input.c, geom, NULL, err);
+    const int co = geom[node].out.c;
+    const int64_t n = vg_node_weight_count(nd, geom[node].in.c, geom[node].in.h, geom[node].in.w);
+    free(geom);
+    if (st != VG_OK) return st;
+    float *w = g->params + nd->w, *b = g->params + nd->b, *sc = q->ws + q->s_off[node];
+    int8_t *w8 = q->w8 + q->w_off[node];
+    int32_t *b32 = q->b32 + q->b_off[node];
+    for (int c = 0; c < co; c++)
+        sc[c] = 0;
+    for (int64_t i = 0; i < n; i++) {
+        int c = vg_weight_channel(nd, i, n, co);
+        if (fabsf(w[i]) > sc[c]) sc[c] = fabsf(w[i]);
+    }
+    for (int c = 0; c < co; c++)
+        sc[c] = sc[c] > 0 ? sc[c] / 127.0f : 1.0f;
+    vg_quantize_weights(nd, w, n, co, sc, w8);
+    const float sin = q->t[nd->in[0]].scale;
+    for (int c = 0; c < co; c++) {
+        double v = (double)b[c] / ((double)sin * sc[c]);
+        v = v > 2147483647.0 ? 2147483647.0 : v < -2147483648.0 ? -2147483648.0 : v;
+        b32[c] = (int32_t)llrint(v);
+        b[c] = (float)((double)b32[c] * sin * sc[c]);
+    }
+    for (int64_t i = 0; i < n; i++)
+        w[i] = (float)w8[i] * sc[vg_weight_channel(nd, i, n, co)];
+    /* the outputs' range: the old one, widened (never narrowed: what it covered stays) */
+    vg_qparam *t = &q->t[nd->out];
+    float olo = (float)(-128 - t->zp) * t->scale, ohi = (float)(127 - t->zp) * t->scale;
+    lo = lo < olo ? lo : olo, hi = hi > ohi ? hi : ohi;
+    t->scale = (hi - lo) / 255.0f; /* as the calibration makes them (compress/calib.c) */
+    if (!(t->scale > 0)) t->scale = 1e-8f;
+    long zp = lrint(-128.0 - (double)lo / t->scale);
+    t->zp = (int32_t)(zp < -128 ? -128 : zp > 127 ? 127 : zp);
+    vg_model_unshare(m, node);
+    return vg_model_validate(m, err);
+}

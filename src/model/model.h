@@ -143,5 +143,12 @@ static inline int vg_weight_channel(const vg_node *nd, int64_t i, int64_t n, int
  * rebuilds them from stored scales) share it, so a loaded engine has the saved integers. */
 void vg_quantize_weights(const vg_node *nd, const float *w, int64_t n, int co, const float *scale,
                          int8_t *q);
+/* Requantizes one fully-connected node of an int8 model after its float weights changed (vigie
+ * adapt on an engine): per-channel weight scales from the new weights, int32 biases (no bias
+ * correction), and its output tensor's range widened to cover [lo, hi] (the new outputs seen).
+ * The float parameters are then set to what the integers mean (dequantized), so that the
+ * float view, the engine writer and the int8 kernels agree; a weight-sharing record of the
+ * node is dropped. */
+vg_status vg_model_requantize_fc(vg_model *m, int node, float lo, float hi, vg_err *err);
 
 #endif

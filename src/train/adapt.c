@@ -15,7 +15,6 @@
  * frames marked neutral) cannot silently make the detector blind. */
 #include "train/rehearsal.h"
 
-#include "compress/calib.h"
 #include "core/rng.h"
 #include "model/model.h"
 #include "model/surgery.h"
@@ -256,6 +255,37 @@ static vg_status keep_chunk(void *ud, const char tag[4], const uint8_t *data, si
     memcpy(c->data, data, size);
     c->size = size;
     return VG_OK;
+}
+
+vg_status vg_adapt_ready(const char *model, vg_err *err) {
+    chunk_ctx cc = {NULL, 0};
+    vg_model *m = NULL, *fm = NULL;
+    vg_status st = vg_model_load_ex(model, keep_chunk, &cc, &m, err);
+    int na, fc;
+    float thr;
+    if (st == VG_OK && !vg_model_alarm(m, &na, &thr))
+        st = vg_err_set(err, VG_ERR_ARG,
+                        "%s stores no alarm threshold (not trained by vigie "
+                        "train)",
+                        model);
+    if (st == VG_OK) st = vg_feature_model(m, &fm, &fc, err);
+    if (st == VG_OK && !cc.data)
+        st = vg_err_set(err, VG_ERR_ARG,
+                        "%s carries no rehearsal set: store one with vigie adapt %s --data DIR... "
+                        "-o %s (its training data)",
+                        model, model, model);
+    vg_rehearsal rs;
+    if (st == VG_OK && (st = vg_rehearsal_decode(cc.data, cc.size, &rs, err)) == VG_OK) {
+        vg_model_info info;
+        vg_model_get_info(m, &info);
+        if (rs.d != vg_model_n_outputs(fm) || rs.n_classes != info.n_classes)
+            st = vg_err_set(err, VG_ERR_ARG, "%s: its rehearsal set is another model's", model);
+        vg_rehearsal_free(&rs);
+    }
+    free(cc.data);
+    vg_model_free(fm);
+    vg_model_free(m);
+    return st;
 }
 
 /* the model in its own format: an engine stays an engine */

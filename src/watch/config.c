@@ -330,6 +330,33 @@ static vg_status mqtt(const yctx *y, const yaml_node_t *v, vg_service_cfg *s) {
     return VG_OK;
 }
 
+/* feedback: {dir: PATH, auto_adapt: BOOL, every: N, keep: N} */
+static vg_status feedback(const yctx *y, const yaml_node_t *v, vg_service_cfg *s) {
+    if (v->type != YAML_MAPPING_NODE)
+        return yerr(y, v, "feedback", "expected a mapping (dir, auto_adapt, every, keep)");
+    if (s->feedback_dir) return yerr(y, v, "feedback", "the feedback folder is given twice");
+    vg_status st = VG_OK;
+    for (const yaml_node_pair_t *pr = v->data.mapping.pairs.start;
+         st == VG_OK && pr < v->data.mapping.pairs.top; pr++) {
+        const yaml_node_t *kk = node(y, pr->key), *vv = node(y, pr->value);
+        const char *k = vg_yaml_scalar(kk);
+        if (!k)
+            st = yerr(y, kk, "feedback", "keys are names");
+        else if (!strcmp(k, "dir"))
+            st = get_path(y, vv, k, &s->feedback_dir);
+        else if (!strcmp(k, "auto_adapt"))
+            st = get_bool(y, vv, k, &s->auto_adapt);
+        else if (!strcmp(k, "every"))
+            st = get_int(y, vv, k, 1, 100000, &s->adapt_every);
+        else if (!strcmp(k, "keep"))
+            st = get_int(y, vv, k, 1, 1000, &s->adapt_keep);
+        else
+            st = yerr(y, kk, "feedback", "unknown key '%s' (dir, auto_adapt, every, keep)", k);
+    }
+    if (st == VG_OK && !s->feedback_dir) st = yerr(y, v, "feedback", "no dir:");
+    return st;
+}
+
 /* what a camera has before defaults: and overrides: vigie watch's defaults, levels from the
  * model (-1) */
 static void camera_defaults(vg_camera_cfg *c) {
@@ -378,7 +405,10 @@ static vg_status top_level(const yctx *y, const yaml_node_t *top, vg_service_cfg
         else if (!strcmp(k, "snapshots"))
             st = vg_yaml_null(vv) ? VG_OK : get_path(y, vv, k, &s->snapshots);
         else if (!strcmp(k, "feedback_dir"))
-            st = get_path(y, vv, k, &s->feedback_dir);
+            st = s->feedback_dir ? yerr(y, kk, k, "the feedback folder is given twice")
+                                 : get_path(y, vv, k, &s->feedback_dir);
+        else if (!strcmp(k, "feedback"))
+            st = feedback(y, vv, s);
         else if (!strcmp(k, "mqtt"))
             st = mqtt(y, vv, s);
         else if (!strcmp(k, "cameras"))
@@ -434,6 +464,8 @@ vg_status vg_service_cfg_parse(const char *text, size_t size, const char *name, 
                                vg_err *err) {
     memset(s, 0, sizeof *s);
     s->threads = 1;
+    s->adapt_every = 1;
+    s->adapt_keep = 10;
     if (size > CFG_MAX_BYTES)
         return vg_err_set(err, VG_ERR_FORMAT, "%s: larger than %d bytes: not a configuration", name,
                           CFG_MAX_BYTES);

@@ -7,7 +7,9 @@
  * Runners are planned for batches of 1, 2, 4, ... up to max_batch; k waiting frames go
  * through the smallest runner that holds them, the free places filled with a copy of the
  * first frame (their results are dropped). The results are those of each frame alone: a
- * forward pass computes every image of a batch independently. */
+ * forward pass computes every image of a batch independently.
+ * A model swap (live adaptation) hands in runners planned by the caller; the thread installs
+ * them between two passes, so no frame waits for their planning. */
 #define _POSIX_C_SOURCE 200809L
 #include "watch/watch.h"
 
@@ -27,7 +29,10 @@ typedef struct req {
 
 struct vg_watch_infer {
     const vg_model *m;
+    vg_runner_opts ro;
     vg_runner *r[MAX_RUNNERS];
+    vg_runner *pend[MAX_RUNNERS]; /* a swap's runners, waiting to be installed */
+    bool pending;
     int rb[MAX_RUNNERS]; /* their batch sizes, ascending */
     int n_runners, max_batch, n_out;
     size_t in_size;  /* floats of one input */
@@ -40,13 +45,36 @@ struct vg_watch_infer {
     int64_t batches, frames;
 };
 
+/* installs a swap's runners (under the lock); the replaced ones go to old[] */
+static void install(vg_watch_infer *q, vg_runner **old) {
+    for (int i = 0; i < q->n_runners; i++)
+        old[i] = q->pending ? q->r[i] : NULL;
+    if (!q->pending) return;
+    memcpy(q->r, q->pend, sizeof q->r);
+    q->pending = false;
+    pthread_cond_broadcast(&q->cv_done); /* the swap waits for this */
+}
+
+static void free_runners(vg_runner **r, int n) {
+    for (int i = 0; i < n; i++)
+        vg_runner_free(r[i]);
+}
+
 static void *infer_main(void *arg) {
     vg_watch_infer *q = arg;
     req *take[128];
+    vg_runner *old[MAX_RUNNERS];
     pthread_mutex_lock(&q->mu);
     for (;;) {
-        while (!q->head && !q->quit)
+        while (!q->head && !q->quit && !q->pending)
             pthread_cond_wait(&q->cv_req, &q->mu);
+        install(q, old);
+        if (old[0]) {
+            pthread_mutex_unlock(&q->mu);
+            free_runners(old, q->n_runners);
+            pthread_mutex_lock(&q->mu);
+            continue;
+        }
         if (!q->head) break; /* quit, nothing left */
         int k = 0;
         while (q->head && k < q->max_batch) {
@@ -85,8 +113,8 @@ void vg_watch_infer_free(vg_watch_infer *q) {
         pthread_mutex_unlock(&q->mu);
         pthread_join(q->th, NULL);
     }
-    for (int i = 0; i < q->n_runners; i++)
-        vg_runner_free(q->r[i]);
+    free_runners(q->r, q->n_runners);
+    if (q->pending) free_runners(q->pend, q->n_runners);
     free(q->in);
     free(q->out);
     pthread_mutex_destroy(&q->mu);
@@ -107,6 +135,7 @@ vg_status vg_watch_infer_init(vg_watch_infer **out, const vg_model *m, const vg_
     pthread_cond_init(&q->cv_req, NULL);
     pthread_cond_init(&q->cv_done, NULL);
     q->m = m;
+    q->ro = ro ? *ro : vg_runner_opts_default();
     vg_model_info info;
     vg_model_get_info(m, &info);
     q->n_out = info.n_classes;
@@ -115,7 +144,7 @@ vg_status vg_watch_infer_init(vg_watch_infer **out, const vg_model *m, const vg_
     /* batches 1, 2, 4, ...: the last one max_batch itself */
     for (int b = 1; st == VG_OK; b *= 2) {
         int bb = b < max_batch ? b : max_batch;
-        vg_runner_opts o = ro ? *ro : vg_runner_opts_default();
+        vg_runner_opts o = q->ro;
         o.batch = bb;
         st = vg_runner_init(&q->r[q->n_runners], m, &o, err);
         if (st != VG_OK) break;
@@ -139,6 +168,36 @@ vg_status vg_watch_infer_init(vg_watch_infer **out, const vg_model *m, const vg_
         return st;
     }
     *out = q;
+    return VG_OK;
+}
+
+vg_status vg_watch_infer_swap(vg_watch_infer *q, const vg_model *m, vg_err *err) {
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    if (info.n_classes != q->n_out || (size_t)m->input.w * m->input.h * m->input.c != q->in_size)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "shared inference: the new model has another input or other classes");
+    vg_runner *r[MAX_RUNNERS] = {0};
+    vg_status st = VG_OK;
+    for (int i = 0; st == VG_OK && i < q->n_runners; i++) {
+        vg_runner_opts o = q->ro;
+        o.batch = q->rb[i];
+        st = vg_runner_init(&r[i], m, &o, err);
+    }
+    if (st != VG_OK) {
+        free_runners(r, q->n_runners);
+        return st;
+    }
+    pthread_mutex_lock(&q->mu);
+    while (q->pending) /* another swap first */
+        pthread_cond_wait(&q->cv_done, &q->mu);
+    memcpy(q->pend, r, sizeof r);
+    q->pending = true;
+    pthread_cond_signal(&q->cv_req);
+    while (q->pending)
+        pthread_cond_wait(&q->cv_done, &q->mu);
+    q->m = m;
+    pthread_mutex_unlock(&q->mu);
     return VG_OK;
 }
 

@@ -6,7 +6,10 @@
  * the end; a running camera points into the configuration it was started from, so an older
  * one stays alive after a reload (reloads are rare, configurations small).
  * Threads: the caller's thread starts, reloads and stops; each camera's loop runs in its own
- * thread and reports through the hooks; `alive` is the one value both sides touch (atomic). */
+ * thread and reports through the hooks; `alive` is the one value both sides touch (atomic).
+ * The model is swappable (vg_watch_model): live adaptation's thread (autoadapt.c) or a reload
+ * after a rollback hands in a new one, swapped into the shared inference and the holder the
+ * loops follow (swap_mu keeps the two swaps of one model together). */
 #define _POSIX_C_SOURCE 200809L
 #include "watch/watch.h"
 
@@ -36,7 +39,10 @@ typedef struct {
 
 struct vg_service {
     vg_service_hooks h;
-    vg_model *m;
+    vg_watch_model *hm;        /* the model the loops follow */
+    const vg_model *infer_m;   /* the one the shared inference runs (held in hm) */
+    vg_watch_adapter *adapter; /* live adaptation, or NULL */
+    pthread_mutex_t swap_mu;
     vg_watch_infer *infer; /* every camera's whole frames, batched */
     vg_watch_mqtt *mqtt;
     vg_service_cfg *cfgs[MAX_CFGS];
@@ -69,10 +75,14 @@ static void cam_tick(void *ud, double now) {
     svc_cam *c = ud;
     atomic_store(&c->alive, now);
 }
+static void cam_feedback(void *ud, const char *path) {
+    (void)path;
+    vg_watch_adapter_feedback(((svc_cam *)ud)->svc->adapter);
+}
 
 static void *cam_main(void *arg) {
     svc_cam *c = arg;
-    c->status = vg_watch_run(c->svc->m, &c->o, &c->st, &c->err);
+    c->status = vg_watch_run(NULL, &c->o, &c->st, &c->err); /* the model: c->o.model */
     atomic_store(&c->ended, true);
     return NULL;
 }
@@ -101,22 +111,28 @@ static vg_watch_opts camera_opts(const vg_service *s, const vg_service_cfg *cfg,
     o.feedback_dir = cfg->feedback_dir;
     o.mqtt = s->mqtt;
     o.infer = s->infer;
+    o.model = s->hm;
     o.on_event = cam_event;
     o.on_tick = cam_tick;
+    o.on_feedback = cam_feedback;
     return o;
 }
 
 /* the camera against the model (classes, levels): refused before anything starts */
-static vg_status camera_check(const vg_service *s, const vg_service_cfg *cfg,
+static vg_status camera_check(const vg_service *s, const vg_model *m, const vg_service_cfg *cfg,
                               const vg_camera_cfg *c, char *levels, size_t n, vg_err *err) {
     vg_watch_opts o = camera_opts(s, cfg, c);
     vg_model_info info;
-    vg_model_get_info(s->m, &info);
+    vg_model_get_info(m, &info);
     bool *is_alarm = vg_calloc((size_t)info.n_classes, sizeof(bool));
     if (!is_alarm) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    vg_status st = vg_watch_alarm_classes(s->m, c->classes, is_alarm, err);
+    vg_status st = vg_watch_alarm_classes(m, c->classes, is_alarm, err);
     free(is_alarm);
-    if (st == VG_OK) st = vg_watch_levels(s->m, &o, levels, n, err);
+    if (st == VG_OK) st = vg_watch_levels(m, &o, levels, n, err);
+    if (st == VG_OK && cfg->feedback_dir && !strcmp(c->name, "models"))
+        st = vg_err_set(err, VG_ERR_ARG,
+                        "the name 'models' is the feedback folder's (adapted models): rename "
+                        "the camera");
     if (st != VG_OK) {
         vg_err e = *err;
         return vg_err_set(err, st, "%s: camera %s: %s", cfg->path, c->name, e.msg);
@@ -203,7 +219,9 @@ static const char *global_change(const vg_service_cfg *a, const vg_service_cfg *
     if (a->precision != b->precision) return "precision";
     if (!same_str(a->events, b->events)) return "events";
     if (!same_str(a->snapshots, b->snapshots)) return "snapshots";
-    if (!same_str(a->feedback_dir, b->feedback_dir)) return "feedback_dir";
+    if (!same_str(a->feedback_dir, b->feedback_dir) || a->auto_adapt != b->auto_adapt ||
+        a->adapt_every != b->adapt_every || a->adapt_keep != b->adapt_keep)
+        return "feedback";
     const vg_service_mqtt *p = &a->mqtt, *q = &b->mqtt;
     if (a->has_mqtt != b->has_mqtt || !same_str(p->host, q->host) || p->port != q->port ||
         !same_str(p->user, q->user) || !same_str(p->password, q->password) ||
@@ -223,9 +241,11 @@ static const vg_camera_cfg *find_camera(const vg_service_cfg *cfg, const char *n
     return NULL;
 }
 
-/* the model, its load failure with the place of model: in the file */
-static vg_status load_model(const vg_service_cfg *cfg, vg_model **m, vg_err *err) {
-    vg_status st = vg_model_load(cfg->model, m, err);
+/* the model (`path`: the configured one or an adapted one), its load failure with the place
+ * of model: in the file */
+static vg_status load_model(const vg_service_cfg *cfg, const char *path, vg_model **m,
+                            vg_err *err) {
+    vg_status st = vg_model_load(path, m, err);
     if (st != VG_OK) {
         vg_err e = *err;
         vg_err_set(err, st, "%s:%d:%d: model: %s", cfg->path, cfg->model_line, cfg->model_col,
@@ -256,19 +276,10 @@ static vg_status check_dirs(const vg_service_cfg *cfg, vg_err *err) {
 
 /* the password of a password_file: its first line */
 static vg_status read_password(const char *path, char *buf, size_t n, vg_err *err) {
-    uint8_t *data = NULL;
-    size_t size = 0;
-    vg_status st = vg_file_read(path, 4096, &data, &size, err);
-    if (st != VG_OK) return st;
-    size_t k = 0;
-    while (k < size && k + 1 < n && data[k] != '\n' && data[k] != '\r') {
-        buf[k] = (char)data[k];
-        k++;
-    }
-    buf[k] = 0;
-    free(data);
-    if (!k) return vg_err_set(err, VG_ERR_FORMAT, "%s: empty password file", path);
-    return VG_OK;
+    vg_status st = vg_file_first_line(path, buf, n, err);
+    if (st == VG_OK && !buf[0])
+        return vg_err_set(err, VG_ERR_FORMAT, "%s: empty password file", path);
+    return st;
 }
 
 static void mqtt_log(void *ud, const char *msg) {
@@ -309,20 +320,34 @@ static vg_status mqtt_open(vg_service *s, const vg_service_cfg *cfg, vg_err *err
     return vg_watch_mqtt_init(&s->mqtt, &o, err);
 }
 
+/* live adaptation needs a model that can adapt without its data: one that carries its
+ * rehearsal set (vigie adapt says so when it does not) */
+static vg_status check_adapt(const vg_service_cfg *cfg, vg_err *err) {
+    if (!cfg->auto_adapt) return VG_OK;
+    vg_status st = vg_adapt_ready(cfg->model, err);
+    if (st != VG_OK) {
+        vg_err e = *err;
+        vg_err_set(err, st, "%s: feedback: auto_adapt: %s", cfg->path, e.msg);
+    }
+    return st;
+}
+
 vg_status vg_service_check(const vg_service_cfg *cfg,
                            void (*report)(void *ud, const vg_camera_cfg *c, const char *levels),
                            void *ud, vg_err *err) {
     vg_service *s = vg_calloc(1, sizeof *s);
     if (!s) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    vg_status st = load_model(cfg, &s->m, err);
+    vg_model *m = NULL;
+    vg_status st = load_model(cfg, cfg->model, &m, err);
     for (int i = 0; st == VG_OK && i < cfg->n_cameras; i++) {
         char levels[512];
-        st = camera_check(s, cfg, &cfg->cameras[i], levels, sizeof levels, err);
+        st = camera_check(s, m, cfg, &cfg->cameras[i], levels, sizeof levels, err);
         if (st == VG_OK && cfg->cameras[i].enabled) st = check_source(cfg, &cfg->cameras[i], err);
         if (st == VG_OK && report) report(ud, &cfg->cameras[i], levels);
     }
     if (st == VG_OK) st = check_dirs(cfg, err);
-    vg_model_free(s->m);
+    if (st == VG_OK) st = check_adapt(cfg, err);
+    vg_model_free(m);
     free(s);
     return st;
 }
@@ -340,11 +365,46 @@ static void free_cfg(vg_service_cfg *cfg) {
 }
 
 static void service_free(vg_service *s) {
-    vg_watch_infer_free(s->infer); /* its runners use the model */
+    vg_watch_adapter_stop(s->adapter); /* it swaps models into the inference */
+    vg_watch_infer_free(s->infer);     /* its runners use the model */
+    if (s->hm) vg_watch_model_release(s->hm, s->infer_m);
+    vg_watch_model_free(s->hm);
     for (int i = 0; i < s->n_cfgs; i++)
         free_cfg(s->cfgs[i]);
-    vg_model_free(s->m);
+    pthread_mutex_destroy(&s->swap_mu);
     free(s);
+}
+
+/* A new model (taken over): into the holder the loops follow, then into the shared inference
+ * (runners planned here, installed between two passes). From the adaptation's thread, or the
+ * caller's at a reload. */
+static vg_status use_model(void *ud, vg_model *m, const char *id, vg_err *err) {
+    vg_service *s = ud;
+    pthread_mutex_lock(&s->swap_mu);
+    vg_status st = vg_watch_model_swap(s->hm, m, id, err);
+    if (st == VG_OK) {
+        const vg_model *nm = vg_watch_model_acquire(s->hm, NULL, NULL);
+        st = vg_watch_infer_swap(s->infer, nm, err);
+        if (st == VG_OK) {
+            vg_watch_model_release(s->hm, s->infer_m);
+            s->infer_m = nm;
+        } else { /* the loops' own runners follow; the shared inference cannot */
+            vg_watch_model_release(s->hm, nm);
+            vg_err e = *err;
+            vg_err_set(err, st, "model %s: shared inference stays on the previous model: %s", id,
+                       e.msg);
+        }
+    }
+    pthread_mutex_unlock(&s->swap_mu);
+    return st;
+}
+
+static void adapter_log(void *ud, const char *msg) {
+    slog(ud, NULL, "%s", msg);
+}
+static void adapter_event(void *ud, const char *json) {
+    vg_service *s = ud;
+    if (s->h.on_event) s->h.on_event(s->h.ud, json);
 }
 
 vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_service_hooks *h,
@@ -360,11 +420,28 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
     *own = *cfg; /* taken over: the caller's struct no longer owns anything */
     memset(cfg, 0, sizeof *cfg);
     keep_cfg(s, own);
+    pthread_mutex_init(&s->swap_mu, NULL);
     if (h) s->h = *h;
-    vg_status st = load_model(own, &s->m, err);
+    /* the model: with live adaptation, the adapted one in use before a restart */
+    char path[1400], id[VG_WATCH_MODEL_ID];
+    vg_status st = check_adapt(own, err);
+    if (st == VG_OK && own->auto_adapt)
+        st = vg_watch_adapter_current(own->feedback_dir, own->model, path, sizeof path, id,
+                                      adapter_log, s, err);
+    if (st == VG_OK && !own->auto_adapt) {
+        snprintf(path, sizeof path, "%s", own->model);
+        const char *b = strrchr(own->model, '/'), *dot;
+        snprintf(id, sizeof id, "%s", b ? b + 1 : own->model);
+        if ((dot = strrchr(id, '.'))) *(char *)dot = 0;
+    }
+    vg_model *m = NULL;
+    if (st == VG_OK) st = load_model(own, path, &m, err);
+    if (st == VG_OK && strcmp(path, own->model)) slog(s, NULL, "model %s (adapted, %s)", id, path);
+    if (st == VG_OK && (st = vg_watch_model_init(&s->hm, m, id, err)) == VG_OK)
+        s->infer_m = vg_watch_model_acquire(s->hm, NULL, NULL);
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
         char levels[512];
-        st = camera_check(s, own, &own->cameras[i], levels, sizeof levels, err);
+        st = camera_check(s, s->infer_m, own, &own->cameras[i], levels, sizeof levels, err);
         if (st == VG_OK && own->cameras[i].enabled) st = check_source(own, &own->cameras[i], err);
         if (st == VG_OK && own->cameras[i].enabled) slog(s, own->cameras[i].name, "%s", levels);
     }
@@ -378,13 +455,20 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
         vg_runner_opts ro = vg_runner_opts_default();
         ro.threads = own->threads;
         ro.precision = own->precision;
-        st = vg_watch_infer_init(&s->infer, s->m, &ro,
+        st = vg_watch_infer_init(&s->infer, s->infer_m, &ro,
                                  enabled < 1   ? 1
                                  : enabled > 8 ? 8
                                                : enabled,
                                  err);
     }
     if (st == VG_OK && own->has_mqtt) st = mqtt_open(s, own, err);
+    if (st == VG_OK && own->auto_adapt) {
+        vg_watch_adapter_opts ao = {
+            own->model, own->feedback_dir, own->adapt_every, own->adapt_keep,
+            1,          adapter_log,       adapter_event,    use_model,
+            s};
+        st = vg_watch_adapter_start(&s->adapter, &ao, id, err);
+    }
     enabled = 0;
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
         if (!own->cameras[i].enabled) continue;
@@ -427,11 +511,13 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
     /* everything checked before anything stops */
     vg_status st = check_dirs(own, err);
     int enabled = 0;
+    const vg_model *cm = vg_watch_model_acquire(s->hm, NULL, NULL);
     for (int i = 0; st == VG_OK && i < own->n_cameras; i++) {
-        st = camera_check(s, own, &own->cameras[i], NULL, 0, err);
+        st = camera_check(s, cm, own, &own->cameras[i], NULL, 0, err);
         if (st == VG_OK && own->cameras[i].enabled) st = check_source(own, &own->cameras[i], err);
         enabled += own->cameras[i].enabled;
     }
+    vg_watch_model_release(s->hm, cm);
     if (st == VG_OK && !enabled)
         st = vg_err_set(err, VG_ERR_ARG, "%s: no camera enabled", own->path);
     if (st == VG_OK && !keep_cfg(s, own))
@@ -487,6 +573,11 @@ vg_status vg_service_reload(vg_service *s, vg_service_cfg *cfg, char *summary, s
                  nc->name);
         n_add++;
     }
+    /* a rollback (vigie adapt --rollback) is taken at a reload */
+    if (s->adapter) {
+        vg_err e;
+        if (vg_watch_adapter_sync(s->adapter, &e) != VG_OK) slog(s, NULL, "model: %s", e.msg);
+    }
     if (summary && n)
         snprintf(summary, n, "%d added%s%s%s, %d removed%s%s%s, %d changed%s%s%s, %d untouched",
                  n_add, n_add ? " (" : "", added, n_add ? ")" : "", n_rm, n_rm ? " (" : "", removed,
@@ -515,6 +606,8 @@ bool vg_service_alive(vg_service *s, double max_age) {
 
 bool vg_service_stop(vg_service *s) {
     if (!s) return true;
+    vg_watch_adapter_stop(s->adapter); /* an adaptation under way ends first (seconds) */
+    s->adapter = NULL;
     for (int i = 0; i < s->n_cams; i++)
         vg_cancel_request(s->cams[i]->stop); /* all at once */
     while (s->n_cams)

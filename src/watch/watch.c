@@ -341,6 +341,9 @@ typedef struct {
     int64_t alarm_frame;
     int alarm_cls;
     char alarm_snap[1024];
+    /* following a swappable model (o->model): the one in use, its swap generation and id */
+    uint64_t gen;
+    char model_id[VG_WATCH_MODEL_ID];
 } loop_ctx;
 
 /* even-odd rule: is (x, y) inside the polygon? */
@@ -427,6 +430,10 @@ static void publish_state(loop_ctx *c, bool online, bool src_lost) {
     cat(js, sizeof js, "},\"armed\":\"%s\",\"stuck\":\"%s\",\"health\":\"%s\"",
         c->armed ? "ON" : "OFF", online && c->health_state != VG_HEALTH_OK ? "ON" : "OFF",
         vg_watch_health_name(c->health_state));
+    if (c->o->model) {
+        cat(js, sizeof js, ",\"model\":");
+        vg_watch_json_str(js, sizeof js, c->model_id);
+    }
     cat(js, sizeof js, ",\"t\":%.3f,\"frame\":%lld}", unix_now(), (long long)c->frame);
     if (online)
         vg_watch_mqtt_state(c->o->mqtt, c->mch, js);
@@ -446,6 +453,10 @@ static void event_head(const loop_ctx *c, char *js, size_t n, const char *kind) 
     }
     cat(js, n, "\"t\":%.3f,\"pts\":%.3f,\"frame\":%lld,\"event\":\"%s\"", unix_now(), c->pts,
         (long long)c->frame, kind);
+    if (c->o->model) {
+        cat(js, n, ",\"model\":");
+        vg_watch_json_str(js, n, c->model_id);
+    }
 }
 
 static void send_event(loop_ctx *c, const char *js) {
@@ -620,6 +631,7 @@ static void false_alarm(loop_ctx *c) {
     vg_watch_json_str(js, sizeof js, path);
     cat(js, sizeof js, "}");
     send_event(c, js);
+    if (o->on_feedback) o->on_feedback(o->ud, path);
     vg_image_free(&c->alarm_img); /* recorded once */
 }
 
@@ -670,23 +682,60 @@ static bool health_check(loop_ctx *c) {
     return true;
 }
 
+/* A swapped model (o->model), taken between two frames: the loop's own runner planned again
+ * (the shared inference is swapped by its owner), the heat map pointed at it. A runner that
+ * cannot be planned keeps the loop on the model it has (reported). Returns true when the
+ * model changed (the state names it). */
+static bool follow(loop_ctx *c, vg_runner **r, const vg_runner_opts *ro) {
+    uint64_t gen;
+    char id[VG_WATCH_MODEL_ID];
+    const vg_model *m = vg_watch_model_acquire(c->o->model, &gen, id);
+    vg_runner *nr = NULL;
+    vg_err e;
+    if (*r && vg_runner_init(&nr, m, ro, &e) != VG_OK) {
+        wlog(c, "model %s: cannot plan its runner (%s): staying with %s", id, e.msg, c->model_id);
+        vg_watch_model_release(c->o->model, m);
+        c->gen = gen; /* not tried again at every frame */
+        return false;
+    }
+    if (*r) {
+        vg_runner_free(*r);
+        *r = nr;
+    }
+    c->cam.m = m; /* same graph: the heat map's layers are where they were */
+    vg_watch_model_release(c->o->model, c->m);
+    wlog(c, "model %s in use (was %s)", id, c->model_id);
+    c->m = m;
+    c->gen = gen;
+    memcpy(c->model_id, id, sizeof id);
+    return true;
+}
+
 vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats *stats,
                        vg_err *err) {
     memset(stats, 0, sizeof *stats);
     double t_start = vg_time_now();
-    vg_model_info info;
-    vg_model_get_info(m, &info);
     if (o->fps < 0 || o->fps > 1000)
         return vg_err_set(err, VG_ERR_ARG, "fps must be 0..1000, not %g", o->fps);
     const int n_views = vg_tiles_count(o->tile_rows, o->tile_cols);
     if (!n_views)
         return vg_err_set(err, VG_ERR_ARG, "tiles %dx%d: rows and columns must be 1..%d",
                           o->tile_rows, o->tile_cols, VG_TILES_MAX);
-    vg_watch_opts oo = *o; /* with the alarm levels resolved */
-    vg_status st = vg_watch_levels(m, &oo, NULL, 0, err);
-    if (st != VG_OK) return st;
     loop_ctx c;
     memset(&c, 0, sizeof c);
+    /* a swappable model: its current one, held until the end (c.m, released there) */
+    if (o->model)
+        m = vg_watch_model_acquire(o->model, &c.gen, c.model_id);
+    else if (!m)
+        return vg_err_set(err, VG_ERR_ARG, "watch: no model");
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    vg_watch_opts oo = *o; /* with the alarm levels resolved */
+    vg_status st = vg_watch_levels(m, &oo, NULL, 0, err);
+    if (st != VG_OK) {
+        if (o->model) vg_watch_model_release(o->model, m);
+        return st;
+    }
     c.m = m;
     c.o = o;
     c.st = stats;
@@ -725,18 +774,18 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         alarm_mask[i] = c.is_alarm[i];
     /* whole frames through the shared inference when there is one; else a runner of our own */
     const bool shared = o->infer && n_views == 1;
+    vg_runner_opts ro = vg_runner_opts_default();
+    ro.threads = o->threads;
+    ro.precision = o->precision;
+    ro.batch = n_views; /* all the views of a frame in one forward pass */
     if (shared) {
         in_size = (size_t)m->input.w * m->input.h * m->input.c;
         if (!(inbuf = vg_malloc(sizeof(float) * in_size))) {
             st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
             goto done;
         }
-    } else {
-        vg_runner_opts ro = vg_runner_opts_default();
-        ro.threads = o->threads;
-        ro.precision = o->precision;
-        ro.batch = n_views; /* all the views of a frame in one forward pass */
-        if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) goto done;
+    } else if ((st = vg_runner_init(&r, m, &ro, err)) != VG_OK) {
+        goto done;
     }
     if (o->snapshots) {
         vg_err e;
@@ -817,6 +866,9 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
         vg_watch_health_frame(&c.health, &work, t);
         vg_watch_health_reconnects(&c.health, recov, vg_time_now());
         if ((st = apply_masks(&c, &work, err)) != VG_OK) break;
+        /* a swapped model: taken here, between two frames */
+        bool swapped = o->model && vg_watch_model_gen(o->model) != c.gen && follow(&c, &r, &ro);
+        m = c.m;
         vg_status cs = VG_OK;
         if (shared) {
             cs = vg_image_to_input(&work, &m->input, inbuf, in_size, &e);
@@ -842,7 +894,7 @@ vg_status vg_watch_run(const vg_model *m, const vg_watch_opts *o, vg_watch_stats
             }
         stats->classified++;
         c.pts = t;
-        bool changed = atomic_load(&mb->src_lost) != c.src_lost_published;
+        bool changed = atomic_load(&mb->src_lost) != c.src_lost_published || swapped;
         changed |= commands(&c, ev);
         changed |= health_check(&c);
         /* disarmed: classified (the statistics stay true) but no alarm */
@@ -896,6 +948,7 @@ done:
     vg_image_free(&work);
     vg_watch_source_free(src);
     vg_runner_free(r);
+    if (o->model) vg_watch_model_release(o->model, c.m);
     free(inbuf);
     vg_watch_alarm_free(&c.alarm);
     vg_image_free(&c.alarm_img);

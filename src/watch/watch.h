@@ -22,7 +22,37 @@
 vg_status vg_watch_alarm_classes(const vg_model *m, const char *spec, bool *is_alarm,
                                  vg_err *err);
 
-
+/* Live adaptation (autoadapt.c): a background thread that adapts the configured model on
+ * every camera's feedback after `every` new frames and hands the result to `use` (which takes
+ * the model over, also on error, and swaps it in), keeping the adapted models in
+ * FEEDBACK_DIR/models/. */
+typedef struct vg_watch_adapter vg_watch_adapter;
+typedef struct {
+    const char *model;        /* the configured model file: every adaptation starts from it */
+    const char *feedback_dir; /* FEEDBACK_DIR/<camera>/ trees; models in FEEDBACK_DIR/models/ */
+    int every, keep, threads;
+    void (*log)(void *ud, const char *msg);
+    void (*on_event)(void *ud, const char *json); /* "model" and "adapt_refused" lines */
+    vg_status (*use)(void *ud, vg_model *m, const char *id, vg_err *err);
+    void *ud;
+} vg_watch_adapter_opts;
+/* `running`: the id of the model the service starts with (vg_watch_adapter_current). */
+vg_status vg_watch_adapter_start(vg_watch_adapter **out, const vg_watch_adapter_opts *o,
+                                 const char *running, vg_err *err);
+/* One more feedback frame (from a camera's thread). */
+void vg_watch_adapter_feedback(vg_watch_adapter *a);
+/* Takes models/current again (a rollback, then a reload): a model other than the running one
+ * is loaded and handed to `use`. */
+vg_status vg_watch_adapter_sync(vg_watch_adapter *a, vg_err *err);
+/* Waits for an adaptation under way, then stops. NULL is a no-op. */
+void vg_watch_adapter_stop(vg_watch_adapter *a);
+/* The model to start with: models/current's (path, id "STEM.aN") when it names an adapted
+ * model of this configured model (models/base holds its hash; another model's adapted ones
+ * are dropped, reported through log), else the configured one (id: its file name's stem).
+ * Creates FEEDBACK_DIR/models/. */
+vg_status vg_watch_adapter_current(const char *feedback_dir, const char *model, char *path,
+                                   size_t n, char *id, void (*log)(void *, const char *), void *ud,
+                                   vg_err *err);
 
 /* The pixels of a w x h frame that masks cover (vg_mask: by their centres, even-odd rule):
  * map[y * w + x] = 1 there, else 0. */
