@@ -207,6 +207,16 @@ grep -q '"int8":true' "$T/o.json" && ok || bad "engine has no int8 form"
 $VIGIE predict "$T/o.vge" "$T/data/$img" >"$T/pred" 2>&1 && [ "$(grep -c '^[a-z]*  [0-9.]*%$' "$T/pred")" = 3 ] && ok || bad "predict .vge: $(cat "$T/pred")"
 $VIGIE eval "$T/o.vge" --data "$T/data" --list "$T/val.txt" >"$T/oe" 2>&1 && grep -q '^accuracy' "$T/oe" && ok || bad "eval .vge: $(cat "$T/oe")"
 $VIGIE bench "$T/o.vge" --runs 3 >"$T/ob" 2>&1 && ok || bad "bench .vge: $(cat "$T/ob")"
+# an engine made with data that has its splits carries the rehearsal set (int8 features of
+# its train and val splits): vigie adapt takes it without --data and writes an engine again
+mkdir -p "$T/sdata/splits"
+for c in fire smoke neutral; do ln -s "$T/data/$c" "$T/sdata/$c"; done
+cp "$T/train.txt" "$T/sdata/splits/train.txt" && cp "$T/val.txt" "$T/sdata/splits/val.txt"
+$VIGIE optimize "$T/a.vgm" -o "$T/r.vge" --int8 --calib-data "$T/sdata" --calib-images 6 --val-data "$T/sdata" >"$T/r.out" 2>&1 &&
+  grep -q 'rehearsal set for vigie adapt: 18 training and 6 validation images' "$T/r.out" && ok || bad "optimize's rehearsal set: $(cat "$T/r.out")"
+$VIGIE adapt "$T/r.vge" --feedback "$T/fb" -o "$T/r-a.vge" >"$T/ra.out" 2>"$T/ra.err" &&
+  grep -q 'from the model file' "$T/ra.out" && $VIGIE info "$T/r-a.vge" | grep -q 'adapt_parent = r.vge' && ok ||
+  bad "adapt the engine: $(cat "$T/ra.out" "$T/ra.err")"
 # int8 only; the calibration table is reused on a second run, refused for another model
 $VIGIE optimize "$T/a.vgm" -o "$T/q.vge" --int8 "${opt[@]}" --calib-table "$T/q.calib" >"$T/q1" 2>&1 && ok || bad "int8 optimize: $(cat "$T/q1")"
 $VIGIE optimize "$T/a.vgm" -o "$T/q2.vge" --int8 --calib-table "$T/q.calib" >"$T/q2" 2>&1 && grep -q 'reused' "$T/q2" && cmp -s "$T/q.vge" "$T/q2.vge" && ok || bad "table reuse: $(cat "$T/q2")"

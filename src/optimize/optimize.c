@@ -12,6 +12,7 @@
 #include "train/data.h"
 #include "train/eval.h"
 #include "train/metrics.h"
+#include "train/rehearsal.h"
 #include "train/train.h"
 
 #include <math.h>
@@ -650,6 +651,73 @@ static void free_constraint(constraint *k) {
     memset(k, 0, sizeof *k);
 }
 
+/* The rehearsal set of vigie adapt, as this engine computes its features (int8 ones for an
+ * int8 engine: a float model's set would mean nothing to it), from the report datasets'
+ * training and validation splits: 60 and 100 images per class (the engine ships: its size
+ * counts). Nothing (*n = 0) for a model without an alarm threshold or data without both
+ * splits (said). */
+#define OPT_REHEARSAL 60
+#define OPT_GUARD     100
+static void reh_bad(void *ud, const char *path, const char *msg) {
+    say(ud, "rehearsal set: skipped %s: %s", path, msg);
+}
+static vg_status engine_rehearsal(opt_run *O, vg_model *m, uint8_t **buf, size_t *n, vg_err *err) {
+    const vg_optimize_cfg *c = O->cfg;
+    *buf = NULL, *n = 0;
+    int na;
+    float thr;
+    if (!vg_model_alarm(m, &na, &thr) || c->n_report == 0) return VG_OK;
+    vg_source_spec sp[VG_TRAIN_MAX_DATA];
+    for (int i = 0; i < c->n_report; i++) { /* the datasets' own train and val lists */
+        memset(&sp[i], 0, sizeof sp[i]);
+        sp[i].dir = c->report[i].dir;
+    }
+    vg_dataset_opts o = vg_dataset_opts_default();
+    o.val_fraction = 0;
+    vg_dataset *ds = NULL;
+    vg_model *fm = NULL;
+    vg_runner *fr = NULL;
+    vg_rehearsal rs;
+    memset(&rs, 0, sizeof rs);
+    int fc;
+    vg_status st = vg_dataset_open(sp, c->n_report, &o, &ds, err);
+    if (st == VG_OK && (!ds->n_train || !ds->n_val)) {
+        say(O,
+            "no rehearsal set stored (the report data has no train and val splits): "
+            "vigie adapt %s --data DIR... -o %s stores one",
+            c->out, c->out);
+        goto out;
+    }
+    if (st == VG_OK) st = vg_feature_model(m, &fm, &fc, err);
+    if (st == VG_OK) {
+        vg_runner_opts ro = vg_runner_opts_default();
+        ro.threads = c->threads;
+        ro.precision = vg_feature_precision(fm);
+        st = vg_runner_init(&fr, fm, &ro, err);
+    }
+    vg_rehearsal_hooks rh = {reh_bad, NULL, O};
+    if (st == VG_OK)
+        st = vg_rehearsal_build(m, fm, fr, ds, ds->train, ds->n_train, ds->val, ds->n_val,
+                                OPT_REHEARSAL, OPT_GUARD, c->seed, c->threads, &rh, &rs, err);
+    if (st == VG_OK) st = vg_rehearsal_encode(&rs, buf, n, err);
+    if (st == VG_OK) {
+        int nt = 0, nv = 0;
+        for (int i = 0; i < rs.n; i++)
+            nv += rs.guard[i], nt += !rs.guard[i];
+        char v[256];
+        snprintf(v, sizeof v, "%d training and %d validation images, %zu bytes", nt, nv, *n);
+        st = vg_model_set_meta(m, "adapt_rehearsal", v, err); /* as vigie adapt --data writes it */
+        say(O, "rehearsal set for vigie adapt: %s", v);
+    }
+out:
+    vg_rehearsal_free(&rs);
+    vg_runner_free(fr);
+    vg_model_free(fm);
+    vg_dataset_free(ds);
+    if (st != VG_OK) free(*buf), *buf = NULL, *n = 0;
+    return st;
+}
+
 /* the steps in order, from the float model to the engine file */
 static vg_status run_steps(opt_run *O, vg_model **mp, vg_err *err) {
     const vg_optimize_cfg *c = O->cfg;
@@ -714,8 +782,13 @@ static vg_status run_steps(opt_run *O, vg_model **mp, vg_err *err) {
         if (st != VG_OK) return st;
     }
     st = vg_model_set_meta(*mp, "optimized", rep->steps[rep->n_steps - 1].name, err);
+    uint8_t *reh = NULL;
+    size_t reh_n = 0;
+    if (st == VG_OK) st = engine_rehearsal(O, *mp, &reh, &reh_n, err);
     vg_engine_sizes sz;
-    if (st == VG_OK) st = vg_engine_save(*mp, c->out, &sz, err);
+    const vg_chunk chunk = {VG_REHEARSAL_TAG, reh, reh_n};
+    if (st == VG_OK) st = vg_engine_save_ex(*mp, &chunk, reh_n ? 1 : 0, c->out, &sz, err);
+    free(reh);
     if (st != VG_OK) return st;
     rep->file_bytes = sz.total;
     rep->weight_bytes = sz.f32 + sz.i8 + sz.cluster;

@@ -45,16 +45,6 @@ struct vg_watch_infer {
     int64_t batches, frames;
 };
 
-/* installs a swap's runners (under the lock); the replaced ones go to old[] */
-static void install(vg_watch_infer *q, vg_runner **old) {
-    for (int i = 0; i < q->n_runners; i++)
-        old[i] = q->pending ? q->r[i] : NULL;
-    if (!q->pending) return;
-    memcpy(q->r, q->pend, sizeof q->r);
-    q->pending = false;
-    pthread_cond_broadcast(&q->cv_done); /* the swap waits for this */
-}
-
 static void free_runners(vg_runner **r, int n) {
     for (int i = 0; i < n; i++)
         vg_runner_free(r[i]);
@@ -68,11 +58,16 @@ static void *infer_main(void *arg) {
     for (;;) {
         while (!q->head && !q->quit && !q->pending)
             pthread_cond_wait(&q->cv_req, &q->mu);
-        install(q, old);
-        if (old[0]) {
+        if (q->pending) {
+            /* a swap: the new runners in, the old ones freed before the swap returns (their
+             * model may be freed right after it) */
+            memcpy(old, q->r, sizeof old);
+            memcpy(q->r, q->pend, sizeof q->r);
             pthread_mutex_unlock(&q->mu);
             free_runners(old, q->n_runners);
             pthread_mutex_lock(&q->mu);
+            q->pending = false;
+            pthread_cond_broadcast(&q->cv_done);
             continue;
         }
         if (!q->head) break; /* quit, nothing left */

@@ -51,6 +51,7 @@ struct vg_watch_mqtt {
     int n_wait;
     vg_watch_mqtt_stats st;
     char last_log[512];
+    pthread_mutex_t log_mu; /* last_log: the network thread and the caller's both report */
     char *own[4]; /* copies of host, topic, node, ha_prefix (q->o points to them) */
 };
 
@@ -63,9 +64,11 @@ static void mlog(vg_watch_mqtt *q, bool once, const char *fmt, ...) {
     vsnprintf(msg, sizeof msg, fmt, ap);
     va_end(ap);
     /* a broker that stays down would otherwise be reported at every reconnection attempt */
-    if (once && strcmp(msg, q->last_log) == 0) return;
+    pthread_mutex_lock(&q->log_mu);
+    bool again = once && strcmp(msg, q->last_log) == 0;
     memcpy(q->last_log, msg, sizeof msg);
-    q->o.log(q->o.log_ud, msg);
+    pthread_mutex_unlock(&q->log_mu);
+    if (!again) q->o.log(q->o.log_ud, msg);
 }
 
 static char *cat3(const char *a, const char *b, const char *c) {
@@ -119,8 +122,7 @@ static void on_connect(struct mosquitto *m, void *ud, int rc) {
     }
     pthread_cond_broadcast(&q->cv);
     pthread_mutex_unlock(&q->mu);
-    q->last_log[0] = 0;
-    mlog(q, false, "mqtt: connected to %s:%d", q->o.host, q->o.port);
+    mlog(q, false, "mqtt: connected to %s:%d", q->o.host, q->o.port); /* resets last_log */
 }
 
 static void on_disconnect(struct mosquitto *m, void *ud, int rc) {
@@ -220,6 +222,7 @@ static void free_all(vg_watch_mqtt *q) {
     for (int i = 0; i < 4; i++)
         free(q->own[i]);
     pthread_mutex_destroy(&q->mu);
+    pthread_mutex_destroy(&q->log_mu);
     pthread_cond_destroy(&q->cv);
     free(q);
 }
@@ -278,6 +281,7 @@ vg_status vg_watch_mqtt_init(vg_watch_mqtt **out, const vg_watch_mqtt_opts *o, v
     q->o.user = q->o.password = q->o.client_id = NULL; /* used here only */
     q->o.cafile = q->o.capath = q->o.certfile = q->o.keyfile = NULL;
     pthread_mutex_init(&q->mu, NULL);
+    pthread_mutex_init(&q->log_mu, NULL);
     pthread_cond_init(&q->cv, NULL);
     q->t_status = cat3(o->topic, "/", "status");
     char cid[128];

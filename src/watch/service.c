@@ -606,8 +606,7 @@ bool vg_service_alive(vg_service *s, double max_age) {
 
 bool vg_service_stop(vg_service *s) {
     if (!s) return true;
-    vg_watch_adapter_stop(s->adapter); /* an adaptation under way ends first (seconds) */
-    s->adapter = NULL;
+    /* (the adaptation thread stops in service_free, after the cameras that poke it) */
     for (int i = 0; i < s->n_cams; i++)
         vg_cancel_request(s->cams[i]->stop); /* all at once */
     while (s->n_cams)
