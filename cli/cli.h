@@ -80,6 +80,7 @@ void cli_json_str(FILE *f, const char *s);
 extern int cli_unfused;
 
 int cmd_import(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 int cmd_predict(int argc, char **argv);
 int cmd_info(int argc, char **argv);
 int cmd_bench(int argc, char **argv);

@@ -11,7 +11,8 @@ typedef struct {
 } command;
 
 static const command commands[] = {
-    {"import", cmd_import, "convert a TensorFlow Lite model into a vigie model (.vgm)"},
+    {"import", cmd_import, "convert a TensorFlow Lite or ONNX model into a vigie model (.vgm)"},
+    {"export", cmd_export, "write a model as ONNX (TensorRT, OpenCV DNN, ONNX Runtime)"},
     {"predict", cmd_predict, "classify images"},
     {"info", cmd_info, "show a model's architecture, size, input and labels"},
     {"bench", cmd_bench, "measure forward-pass latency and memory"},

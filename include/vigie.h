@@ -197,6 +197,33 @@ vg_status vg_import_tflite(const char *path, vg_model **out, vg_err *err);
 vg_status vg_import_tflite_mem(const void *data, size_t size, const char *name, vg_model **out,
                                vg_err *err);
 
+/* ONNX (libvigie.a, with Debian's protobuf-c): MobileNet-style classifiers from PyTorch,
+ * TensorFlow or others in; vigie's models out, to TensorRT, OpenCV DNN or ONNX Runtime.
+ * Import: opsets 10 to 18; Conv (plain and depthwise, explicit pads or SAME_UPPER, equal
+ * strides, no dilation), BatchNormalization, Relu, Clip(0, 6) (both fused into the layer
+ * before them), Add, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape
+ * to (N, K), Gemm, MatMul (+ Add of a bias), Softmax, Constant, Identity, Dropout; one float
+ * (N, C, H, W) input with static C, H, W; float32 weights stored in the file. Anything else is
+ * VG_ERR_UNSUPPORTED naming the node and the operator; a malformed file VG_ERR_FORMAT. The
+ * input normalisation: opts' when given, else the metadata vigie's export writes (vigie.mean,
+ * vigie.std on 0..255 pixels, vigie.labels), else ImageNet's (mean 123.675, 116.28, 103.53,
+ * std 58.395, 57.12, 57.375). */
+typedef struct {
+    bool has_mean, has_std;
+    float mean[3], std[3];
+} vg_onnx_import_opts;
+vg_status vg_import_onnx(const char *path, const vg_onnx_import_opts *opts, vg_model **out,
+                         vg_err *err);
+vg_status vg_import_onnx_mem(const void *data, size_t size, const char *name,
+                             const vg_onnx_import_opts *opts, vg_model **out, vg_err *err);
+/* Export: the model's float view (an int8 engine's dequantized weights) at `opset` (0: 13,
+ * TensorRT's and ONNX Runtime's; 10 to 18; 10 puts Clip's bounds in attributes, which OpenCV
+ * DNN <= 4.6, Debian 12's, needs), static shapes: input "input" (1, C, H, W) float32 already
+ * normalised, output "probs" after a final softmax (else "output"); metadata_props vigie.mean,
+ * vigie.std (on 0..255 pixels), vigie.resize, vigie.labels (one per line) and vigie.meta.KEY for
+ * the model's metadata. Written atomically. */
+vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err *err);
+
 /* ---- inference ---------------------------------------------------------------------------- */
 
 typedef struct vg_runner vg_runner;

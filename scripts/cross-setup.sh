@@ -27,6 +27,7 @@ PKGS=(
   libmosquitto-dev:arm64    # -lmosquitto
   libyaml-dev:arm64         # -lyaml
   libsystemd-dev:arm64      # -lsystemd (the CLI)
+  libprotobuf-c-dev:arm64   # -lprotobuf-c (ONNX; the generated code comes from the host's protoc-c)
 )
 
 installed() { dpkg-query -W -f='${Status}' "$1" 2>/dev/null | grep -q "install ok installed"; }

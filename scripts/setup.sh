@@ -17,6 +17,9 @@ PKGS=(
   libmosquitto-dev      # vigie watch --mqtt: MQTT client (events, retained state, Last Will)
   libyaml-dev           # detection datasets: the data.yaml of YOLO / Roboflow exports
   libsystemd-dev        # vigie watch --config under systemd: readiness and watchdog (sd_notify)
+  libprotobuf-c-dev     # ONNX import / export: the protobuf runtime (-lprotobuf-c)
+  protobuf-c-compiler   # protoc-c: the C code of onnx.proto, generated at build time
+  libonnx-dev           # onnx.proto itself (/usr/include/onnx/onnx.proto)
   systemd               # tests/install_test.sh: systemd-analyze verify of vigie.service
   mosquitto             # tests/watch_test.sh: a real MQTT broker on 127.0.0.1
   mosquitto-clients     # tests/watch_test.sh: mosquitto_sub checks what vigie published

@@ -35,7 +35,7 @@ expect_clean_error() {
 }
 
 # ---- help and usage errors (no shared data needed)
-for c in "" import predict info bench; do
+for c in "" import export predict info bench; do
   run $VIGIE $c --help
   expect_rc 0 "vigie $c --help"
   grep -q '^usage: vigie' "$T/out" && ok || bad "vigie $c --help prints no usage"
@@ -147,6 +147,30 @@ check_top1 parrot.jpg "macaw" 1.00
 check_top1 hot_dog.jpg "hotdog" 0.97
 check_top1 bird.bmp "chickadee" 0.99
 check_top1 dragonfly.bmp "dragonfly" 0.98
+
+# ---- ONNX: the same network exported (opset 13, and 10) and imported back: the same
+# reference table, and the same printed probabilities as the model it came from
+run $VIGIE export "$T/bb.vgm" -o "$T/bb.onnx"
+expect_rc 0 "export to ONNX"
+run $VIGIE import "$T/bb.onnx" -o "$T/bb-onnx.vgm"
+expect_rc 0 "import the ONNX export"
+MODEL=$T/bb-onnx.vgm
+check_top1 cat.bmp "Egyptian cat" 0.82
+check_top1 parrot.jpg "macaw" 1.00
+for opset in 13 10; do
+  [ $opset = 10 ] && { $VIGIE export "$T/bb.vgm" -o "$T/bb10.onnx" --opset 10 >/dev/null 2>&1 &&
+    $VIGIE import "$T/bb10.onnx" -o "$T/bb-onnx.vgm" >/dev/null 2>&1 || bad "opset 10 round trip"; }
+  $VIGIE predict "$T/bb.vgm" "$M/testimages/grace_hopper.bmp" "$M/testimages/bird.bmp" --top 5 >"$T/p1" 2>&1
+  $VIGIE predict "$T/bb-onnx.vgm" "$M/testimages/grace_hopper.bmp" "$M/testimages/bird.bmp" --top 5 >"$T/p2" 2>&1
+  cmp -s "$T/p1" "$T/p2" && [ -s "$T/p1" ] && ok || bad "ONNX round trip (opset $opset) changed the predictions: $(diff "$T/p1" "$T/p2" | head -6)"
+done
+run $VIGIE import "$T/bb.onnx" -o "$T/x.vgm" --mean 1,2
+expect_rc 2 "--mean with two values"
+head -c 1000 "$T/bb.onnx" >"$T/cut.onnx"
+run $VIGIE import "$T/cut.onnx" -o "$T/x.vgm"
+expect_clean_error "a truncated ONNX file"
+run $VIGIE export "$T/bb.vgm" -o "$T/x.onnx" --opset 9
+expect_rc 2 "export --opset 9"
 
 # ---- the TF2 int8 model run through the integer kernels: the int8 reference of DATA.md
 # (Arm NN in integer arithmetic): same top-1, probabilities within 0.05

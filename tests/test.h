@@ -55,36 +55,37 @@ void vg_test_fill(float *x, size_t n, float lo, float hi);
 const char *vg_test_tmpdir(void);
 
 /* Every test group, in run order (tests/test_main.c runs them). */
-#define TEST_LIST(X)                                                                             \
-    X(core)                                                                                      \
-    X(ops)                                                                                       \
-    X(gemm)                                                                                      \
-    X(image)                                                                                     \
-    X(graph)                                                                                     \
-    X(vgm)                                                                                       \
-    X(tflite)                                                                                    \
-    X(tflite_synth)                                                                              \
-    X(tflite_q8)                                                                                 \
-    X(golden)                                                                                    \
-    X(grad)                                                                                      \
-    X(golden_train)                                                                              \
-    X(train)                                                                                     \
-    X(data)                                                                                      \
-    X(sources)                                                                                   \
-    X(metrics)                                                                                   \
-    X(quant)                                                                                     \
-    X(prune)                                                                                     \
-    X(cluster)                                                                                   \
-    X(fold)                                                                                      \
-    X(calib)                                                                                     \
-    X(engine)                                                                                    \
-    X(corrupt)                                                                                   \
-    X(plot)                                                                                      \
-    X(watch)                                                                                     \
-    X(watch_levels)                                                                              \
-    X(config)                                                                                    \
-    X(adapt)                                                                                     \
-    X(tiles)                                                                                     \
+#define TEST_LIST(X)                                                                               \
+    X(core)                                                                                        \
+    X(ops)                                                                                         \
+    X(gemm)                                                                                        \
+    X(image)                                                                                       \
+    X(graph)                                                                                       \
+    X(vgm)                                                                                         \
+    X(tflite)                                                                                      \
+    X(tflite_synth)                                                                                \
+    X(tflite_q8)                                                                                   \
+    X(onnx)                                                                                        \
+    X(golden)                                                                                      \
+    X(grad)                                                                                        \
+    X(golden_train)                                                                                \
+    X(train)                                                                                       \
+    X(data)                                                                                        \
+    X(sources)                                                                                     \
+    X(metrics)                                                                                     \
+    X(quant)                                                                                       \
+    X(prune)                                                                                       \
+    X(cluster)                                                                                     \
+    X(fold)                                                                                        \
+    X(calib)                                                                                       \
+    X(engine)                                                                                      \
+    X(corrupt)                                                                                     \
+    X(plot)                                                                                        \
+    X(watch)                                                                                       \
+    X(watch_levels)                                                                                \
+    X(config)                                                                                      \
+    X(adapt)                                                                                       \
+    X(tiles)                                                                                       \
     X(threads)
 
 /* weak, so that a test file being written does not break the build of the others */

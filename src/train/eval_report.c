@@ -309,7 +309,7 @@ vg_status vg_eval_run(const char *model, const vg_eval_cfg *cfg, const vg_eval_h
         float t;
         if (vg_model_alarm(m, &na, &t)) dopt.no_alarm = vg_model_label(m, na);
         if (cfg->no_alarm) dopt.no_alarm = cfg->no_alarm;
-        st = vg_dataset_open(specs, cfg->n_data, &dopt, &P->ds, err);
+        if (st == VG_OK) st = vg_dataset_open(specs, cfg->n_data, &dopt, &P->ds, err);
     }
     if (st == VG_OK) {
         rep->n_sources = P->ds->n_sources;

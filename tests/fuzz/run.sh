@@ -6,7 +6,7 @@ set -euo pipefail
 SECONDS_EACH=${1:-20}
 SHARED=${VIGIE_SHARED:-../shared}
 C=build-fuzz/corpus
-mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" "$C/config" "$C/rehearsal" build-fuzz/crashes
+mkdir -p "$C/image" "$C/tflite" "$C/vgm" "$C/huff" "$C/yolo" "$C/config" "$C/rehearsal" "$C/onnx" build-fuzz/crashes
 cp tests/fixtures/*.tflite "$C/tflite/" 2>/dev/null || true
 [ -d "$SHARED/models/testimages" ] && cp "$SHARED"/models/testimages/*.jpg "$C/image/" 2>/dev/null || true
 for f in tests/fixtures/*.tflite; do
@@ -18,6 +18,12 @@ for f in tests/fixtures/*.tflite; do
   ./build/vigie optimize "$C/tmp.vgm" -o "$C/tmp.vge" --clusters 16 --cluster-min 1 --quiet >/dev/null 2>&1 && head -c -4 "$C/tmp.vge" >"$C/vgm/$(basename "$f" .tflite).c16.vge"
 done
 rm -f "$C/tmp.vgm" "$C/tmp.vge"
+# onnx: the fixtures (torchvision models exported by PyTorch), and vigie's own exports
+cp tests/fixtures/onnx/*.onnx "$C/onnx/" 2>/dev/null || true
+for f in tests/fixtures/*.tflite; do
+  [ -f "$f" ] || continue
+  ./build/vigie export "$f" -o "$C/onnx/$(basename "$f" .tflite).onnx" >/dev/null 2>&1 || true
+done
 # huff: k-1, 16 code lengths (as k-means fills clusters), n = 40, the 40 indices' stream
 printf '\x0f\x00\x06\x06\x05\x00\x03\x05\x04\x01\x04\x03\x00\x05\x00\x00\x00\x28\x00\xbb\x0a\xb9\x86\xa4\x0f\x6c\xf2\x39\x63\xfc\x55\x00' >"$C/huff/seed16"
 # yolo: first byte even = a label file with byte/2 classes (\x04: 2), odd = a data.yaml
@@ -38,7 +44,7 @@ printf '%s\n' 'model: m.vge' 'mqtt: {host: h, port: 1883}' 'cameras:' '  a:' '  
 # features 1.0 and 2.0 in half precision
 { printf '\x01\x00\x00\x00\x02\x00\x00\x00\x01\x00\x00\x00\x03\x00\x00\x00'
   head -c 64 /dev/zero; printf '\x00\x01\x00\x3c\x00\x40'; } >"$C/rehearsal/one-row"
-for t in image tflite vgm huff yolo config rehearsal; do
+for t in image tflite vgm huff yolo config rehearsal onnx; do
   [ -x build-fuzz/fuzz_$t ] || continue
   echo "fuzz: $t for ${SECONDS_EACH}s"
   build-fuzz/fuzz_$t "$C/$t" -max_total_time="$SECONDS_EACH" -rss_limit_mb=2048 -timeout=10 \

@@ -1,0 +1,55 @@
+/* cmd_export.c — `vigie export MODEL -o OUT.onnx`: a vigie model for TensorRT (trtexec
+ * --onnx), OpenCV DNN or ONNX Runtime. The conversion is vg_export_onnx. */
+#include "cli.h"
+
+static const cli_opt opts[] = {
+    {"-o", "OUT.onnx", "the ONNX file to write (atomically)"},
+    {"--opset", "N",
+     "ONNX opset, 10 to 18 (default 13: TensorRT, ONNX Runtime; 10 for OpenCV DNN 4.6 and "
+     "older, which read ReLU6's bounds only as attributes)"},
+};
+
+int cmd_export(int argc, char **argv) {
+    cli_args a = {
+        .cmd = "export",
+        .synopsis = "MODEL -o OUT.onnx [--opset N]",
+        .summary = "Writes a vigie model (.vgm, .vge, .tflite) as ONNX, opset 13, static shapes:\n"
+                   "input \"input\" (1, 3, H, W) float32, already normalised; output \"probs\"\n"
+                   "(softmax probabilities). The preprocessing is in the file's metadata_props:\n"
+                   "vigie.mean and vigie.std on 0..255 pixels, vigie.resize, vigie.labels. An\n"
+                   "int8 engine is written as its float view (dequantized weights).\n"
+                   "Example, for TensorRT on a Jetson (README):\n"
+                   "  vigie export models/fire.vge -o fire.onnx\n"
+                   "  trtexec --onnx=fire.onnx --saveEngine=fire.plan --fp16",
+        .opts = opts,
+        .n_opts = sizeof opts / sizeof opts[0],
+        .min_pos = 1,
+        .max_pos = 1};
+    int rc = cli_parse(&a, argc, argv);
+    if (rc >= 0) return rc;
+    const char *out = cli_get(&a, "-o");
+    if (!out) {
+        cli_error(a.cmd, "missing -o OUT.onnx");
+        return CLI_USAGE;
+    }
+    long opset;
+    if (!cli_int(&a, "--opset", 13, 10, 18, &opset)) return CLI_USAGE;
+    vg_err err;
+    vg_model *m = NULL;
+    if (vg_model_open(a.pos[0], &m, &err) != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    vg_model_info info;
+    vg_model_get_info(m, &info);
+    vg_status st = vg_export_onnx(m, out, (int)opset, &err);
+    vg_model_free(m);
+    if (st != VG_OK) {
+        cli_error(a.cmd, "%s", err.msg);
+        return CLI_FAIL;
+    }
+    printf("%s -> %s: input (1, %d, %d, %d), %d classes%s\n", a.pos[0], out, info.input.c,
+           info.input.h, info.input.w, info.n_classes,
+           info.has_int8 ? " (the int8 float view)" : "");
+    return CLI_OK;
+}

@@ -1,0 +1,266 @@
+/* test_onnx.c — ONNX export and import (io/onnx.c). Round trips of models built here (plain
+ * and depthwise convolutions with SAME and explicit padding, batch-norm, residual add with
+ * ReLU, ReLU6, pooling, a fully-connected layer on a pooled and on an unpooled (h, w, c)
+ * tensor, softmax): exporting then importing reproduces vigie's outputs, labels and
+ * normalisation. Malformed files, edited through the generated protobuf code, are refused
+ * with a message naming what is wrong: truncations, a missing initialiser, nodes out of order
+ * (a cycle), huge dimensions, other data types, another opset, an unknown operator, a dynamic
+ * input size. With the fixtures of tools/onnx_fixtures.py (torchvision's MobileNetV2, random
+ * weights), vigie's outputs match PyTorch's. */
+#define _POSIX_C_SOURCE 200809L
+#include "test.h"
+
+#include "model/model.h"
+#include "model/runner.h"
+
+#include "onnx.pb-c.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+vg_model *vg_test_small_model(void); /* test_vgm.c: conv, dwconv, bn, add, gap, fc, softmax */
+
+/* the largest difference of two models' outputs over a few inputs (the same normalised
+ * input: both take the model's own input conversion) */
+static double max_diff(const vg_model *a, const vg_model *b) {
+    vg_runner *ra = NULL, *rb = NULL;
+    vg_err err;
+    vg_runner_opts o = vg_runner_opts_default();
+    o.precision = VG_PRECISION_FLOAT;
+    double worst = INFINITY;
+    if (vg_runner_init(&ra, a, &o, &err) != VG_OK || vg_runner_init(&rb, b, &o, &err) != VG_OK) {
+        vg_runner_free(ra);
+        return worst;
+    }
+    size_t in = (size_t)a->input.w * a->input.h * a->input.c;
+    int n = vg_model_n_outputs(a);
+    float *x = malloc(sizeof(float) * in), *ya = malloc(sizeof(float) * (size_t)n),
+          *yb = malloc(sizeof(float) * (size_t)n);
+    if (x && ya && yb && n == vg_model_n_outputs(b)) {
+        worst = 0;
+        for (int k = 0; k < 3; k++) {
+            for (size_t i = 0; i < in; i++)
+                x[i] = sinf(0.37f * (float)i + (float)k) * 1.5f;
+            vg_runner_forward(ra, x, ya);
+            vg_runner_forward(rb, x, yb);
+            for (int i = 0; i < n; i++)
+                worst = fmax(worst, fabs((double)ya[i] - yb[i]));
+        }
+    }
+    free(x), free(ya), free(yb);
+    vg_runner_free(ra), vg_runner_free(rb);
+    return worst;
+}
+
+/* conv (SAME, stride 2, ReLU6) -> conv 1x1 -> FC on the (h, w, c) map -> softmax: the FC's
+ * weights must be permuted between vigie's (h, w, c) and ONNX's (c, h, w) orders */
+static vg_model *spatial_fc_model(void) {
+    vg_model *m = vg_model_new();
+    if (!m) return NULL;
+    m->input = (vg_input_spec){10, 9, 3, {100, 110, 120}, {50, 55, 60}}; /* -> 5x5 */
+    vg_graph *g = &m->g;
+    int x = vg_graph_conv(g, 0, 3, 5, 3, 3, 2, VG_PAD_SAME, NULL, true, VG_ACT_RELU6);
+    x = vg_graph_conv(g, x, 5, 4, 1, 1, 1, VG_PAD_SAME, NULL, false, VG_ACT_NONE);
+    x = vg_graph_fc(g, x, 5 * 5 * 4, 6, true, VG_ACT_RELU);
+    x = vg_graph_fc(g, x, 6, 3, true, VG_ACT_NONE);
+    vg_graph_softmax(g, x);
+    vg_test_seed(7);
+    vg_test_fill(g->params, (size_t)g->n_params, -1, 1);
+    return m;
+}
+
+/* the exported file of m, unpacked for editing */
+static Onnx__ModelProto *exported(const vg_model *m, const char *path) {
+    vg_err err;
+    if (vg_export_onnx(m, path, 0, &err) != VG_OK) return NULL;
+    uint8_t *data = NULL;
+    size_t size = 0;
+    if (vg_file_read(path, (size_t)1 << 26, &data, &size, &err) != VG_OK) return NULL;
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    return mp;
+}
+
+/* imports mp (packed) and expects status want with `needle` in the message */
+static void refused(Onnx__ModelProto *mp, vg_status want, const char *needle, const char *what) {
+    size_t n = onnx__model_proto__get_packed_size(mp);
+    uint8_t *buf = malloc(n + 1);
+    if (!buf) return;
+    onnx__model_proto__pack(mp, buf);
+    vg_model *m = NULL;
+    vg_err err;
+    memset(&err, 0, sizeof err);
+    vg_status st = vg_import_onnx_mem(buf, n, "edited.onnx", NULL, &m, &err);
+    CHECK(st == want && m == NULL && strstr(err.msg, needle), "%s: %s, '%s'", what,
+          vg_status_name(st), err.msg);
+    vg_model_free(m);
+    free(buf);
+}
+
+static void check_round_trip(const char *dir) {
+    char path[1024];
+    vg_err err;
+    vg_model *models[2] = {vg_test_small_model(), spatial_fc_model()};
+    for (int k = 0; k < 4; k++) { /* each at opset 13, then 10 (Clip's bounds as attributes) */
+        vg_model *m = models[k % 2], *back = NULL;
+        CHECK(m != NULL, "model %d", k);
+        if (!m) continue;
+        snprintf(path, sizeof path, "%s/rt%d.onnx", dir, k);
+        CHECK(vg_export_onnx(m, path, k < 2 ? 13 : 10, &err) == VG_OK, "export %d: %s", k, err.msg);
+        CHECK(vg_import_onnx(path, NULL, &back, &err) == VG_OK, "import %d: %s", k, err.msg);
+        if (back) {
+            double d = max_diff(m, back);
+            CHECK(d < 1e-5, "model %d: round trip differs by %g", k, d);
+            CHECK(!memcmp(&back->input, &m->input, sizeof m->input),
+                  "model %d: input spec not restored", k);
+            CHECK(!strcmp(vg_model_label(back, 0), vg_model_label(m, 0)) &&
+                      !strcmp(vg_model_label(back, 2), vg_model_label(m, 2)),
+                  "model %d: labels", k);
+            const char *thr = vg_model_get_meta(m, "alarm_threshold");
+            CHECK(!thr || (vg_model_get_meta(back, "alarm_threshold") &&
+                           !strcmp(vg_model_get_meta(back, "alarm_threshold"), thr)),
+                  "model %d: metadata", k);
+        }
+        vg_model_free(back);
+    }
+    /* the caller's normalisation wins over the metadata */
+    vg_onnx_import_opts o = {true, true, {1, 2, 3}, {4, 5, 6}};
+    vg_model *back = NULL;
+    snprintf(path, sizeof path, "%s/rt0.onnx", dir);
+    CHECK(vg_import_onnx(path, &o, &back, &err) == VG_OK && back->input.mean[2] == 3 &&
+              back->input.std[0] == 4,
+          "--mean / --std: %s", err.msg);
+    vg_model_free(back);
+    /* edited files: each refused with a message naming the problem */
+    Onnx__ModelProto *mp = exported(models[0], path);
+    CHECK(mp != NULL, "unpack the export");
+    if (mp) {
+        Onnx__GraphProto *g = mp->graph;
+        /* truncations: refused with a message, or (a cut that only drops trailing metadata
+         * leaves a valid file) the same network */
+        size_t n = onnx__model_proto__get_packed_size(mp);
+        uint8_t *buf = malloc(n);
+        int clean = 0, tried = 0, accepted = 0;
+        if (buf) {
+            onnx__model_proto__pack(mp, buf);
+            for (size_t cut = 1; cut < n; cut += n / 97 + 1) {
+                vg_model *t = NULL;
+                vg_status st = vg_import_onnx_mem(buf, cut, "cut.onnx", NULL, &t, &err);
+                tried++;
+                if (st == VG_OK) accepted++;
+                clean += st != VG_OK ? t == NULL && err.msg[0] != 0 : max_diff(models[0], t) < 1e-5;
+                vg_model_free(t);
+            }
+        }
+        free(buf);
+        CHECK(tried > 50 && clean == tried && accepted < tried / 4,
+              "%d of %d truncations clean (%d accepted)", clean, tried, accepted);
+        /* a missing initialiser: the first weights dropped */
+        Onnx__TensorProto *w0 = g->initializer[0];
+        g->initializer[0] = g->initializer[--g->n_initializer];
+        refused(mp, VG_ERR_FORMAT, "is not defined before it", "missing initialiser");
+        g->initializer[g->n_initializer++] = g->initializer[0];
+        g->initializer[0] = w0;
+        /* nodes out of order (as a cycle would be) */
+        Onnx__NodeProto *t0 = g->node[0];
+        g->node[0] = g->node[1], g->node[1] = t0;
+        refused(mp, VG_ERR_FORMAT, "is not defined before it", "nodes out of order");
+        g->node[1] = g->node[0], g->node[0] = t0;
+        /* huge dimensions */
+        int64_t d0 = w0->dims[0];
+        w0->dims[0] = (int64_t)1 << 40;
+        refused(mp, VG_ERR_FORMAT, "out of range", "huge dimension");
+        w0->dims[0] = d0;
+        /* another data type */
+        w0->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__INT32;
+        refused(mp, VG_ERR_UNSUPPORTED, "data type", "int32 weights");
+        w0->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+        /* weights of the wrong size */
+        w0->raw_data.len -= 4;
+        refused(mp, VG_ERR_FORMAT, "floats declared", "short weights");
+        w0->raw_data.len += 4;
+        /* an old opset */
+        mp->opset_import[0]->version = 7;
+        refused(mp, VG_ERR_UNSUPPORTED, "opset 7", "opset 7");
+        mp->opset_import[0]->version = 19;
+        refused(mp, VG_ERR_UNSUPPORTED, "opset 19", "opset 19");
+        mp->opset_import[0]->version = 13;
+        /* an unknown operator, named */
+        char *op = g->node[2]->op_type;
+        g->node[2]->op_type = "LSTM";
+        refused(mp, VG_ERR_UNSUPPORTED, "(LSTM): operator not supported", "unknown operator");
+        g->node[2]->op_type = op;
+        /* a dynamic input size */
+        Onnx__TensorShapeProto__Dimension *dh = g->input[0]->type->tensor_type->shape->dim[2];
+        int64_t h0 = dh->dim_value; /* (a oneof: one field at a time) */
+        dh->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_PARAM;
+        dh->dim_param = "height";
+        refused(mp, VG_ERR_UNSUPPORTED, "not fixed", "dynamic input");
+        dh->value_case = ONNX__TENSOR_SHAPE_PROTO__DIMENSION__VALUE_DIM_VALUE;
+        dh->dim_value = h0;
+        /* not protobuf at all */
+        vg_model *t = NULL;
+        CHECK(vg_import_onnx_mem("\xff\xff\xff\xff", 4, "junk.onnx", NULL, &t, &err) ==
+                      VG_ERR_FORMAT &&
+                  strstr(err.msg, "junk.onnx"),
+              "junk: %s", err.msg);
+        /* and the edits undone: accepted again */
+        size_t n2 = onnx__model_proto__get_packed_size(mp);
+        uint8_t *b2 = malloc(n2);
+        if (b2) {
+            onnx__model_proto__pack(mp, b2);
+            CHECK(vg_import_onnx_mem(b2, n2, "restored.onnx", NULL, &t, &err) == VG_OK,
+                  "restored: %s", err.msg);
+            vg_model_free(t);
+        }
+        free(b2);
+        onnx__model_proto__free_unpacked(mp, NULL);
+    }
+    vg_model_free(models[0]), vg_model_free(models[1]);
+}
+
+/* tools/onnx_fixtures.py: torchvision models with random weights, exported by PyTorch, with
+ * PyTorch's outputs on a fixed input (raw float32: the NCHW input, then the outputs) */
+static void check_fixture(const char *name, int n_out) {
+    char onnx[256], ref[256];
+    snprintf(onnx, sizeof onnx, "tests/fixtures/onnx/%s.onnx", name);
+    snprintf(ref, sizeof ref, "tests/fixtures/onnx/%s.bin", name);
+    vg_model *m = NULL;
+    vg_err err;
+    CHECK(vg_import_onnx(onnx, NULL, &m, &err) == VG_OK, "%s: %s", name, err.msg);
+    uint8_t *data = NULL;
+    size_t size = 0;
+    CHECK(vg_file_read(ref, (size_t)1 << 24, &data, &size, &err) == VG_OK, "%s", err.msg);
+    if (m && data) {
+        const int C = m->input.c, H = m->input.h, W = m->input.w;
+        size_t in = (size_t)C * H * W;
+        CHECK(size == sizeof(float) * (in + (size_t)n_out) && vg_model_n_outputs(m) == n_out,
+              "%s: %zu bytes of reference, %d outputs", name, size, vg_model_n_outputs(m));
+        float *ref_in = (float *)data, *ref_out = ref_in + in;
+        float *x = malloc(sizeof(float) * in), *y = malloc(sizeof(float) * (size_t)n_out);
+        vg_runner *r = NULL;
+        vg_runner_opts o = vg_runner_opts_default();
+        o.precision = VG_PRECISION_FLOAT;
+        if (x && y && size == sizeof(float) * (in + (size_t)n_out) &&
+            vg_runner_init(&r, m, &o, &err) == VG_OK) {
+            for (int c = 0; c < C; c++) /* NCHW -> vigie's HWC */
+                for (int i = 0; i < H * W; i++)
+                    x[(size_t)i * C + c] = ref_in[(size_t)c * H * W + i];
+            vg_runner_forward(r, x, y);
+            size_t worst = 0;
+            double rel = vg_test_max_rel_err(y, ref_out, (size_t)n_out, 1e-2, &worst);
+            CHECK(rel < 1e-4, "%s: relative error %g at output %zu (%g vs PyTorch %g)", name, rel,
+                  worst, (double)y[worst], (double)ref_out[worst]);
+        }
+        vg_runner_free(r);
+        free(x), free(y);
+    }
+    free(data);
+    vg_model_free(m);
+}
+
+void test_onnx(void) {
+    check_round_trip(vg_test_tmpdir());
+    check_fixture("mobilenet_v2", 10);
+}
