@@ -11,6 +11,7 @@
 #                   qemu-user; scripts/cross-setup.sh installs what it needs. make cross: build only
 
 CC      ?= cc
+, := ,
 SAN     ?= 0
 BUILD   ?= $(if $(filter 1,$(SAN)),build-san,build)
 
@@ -134,10 +135,23 @@ FUZZ_BIN = $(FUZZ_SRC:tests/fuzz/%.c=build-fuzz/%)
 fuzz: $(FUZZ_BIN)
 FUZZ_CC = clang -std=c11 -O1 -g -D_DEFAULT_SOURCE -Iinclude -Isrc -Ibuild/gen -pthread \
 	  -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined
-# (the generated ONNX code: make's own build/gen/, as `make fuzz` runs with BUILD=build)
-build-fuzz/%: tests/fuzz/%.c $(LIB_SRC) build/gen/onnx.pb-c.c
+# the library compiled once for every whole-library target (fuzzer-instrumented, not linked
+# with libFuzzer's main), an archive each target links: one compile, not one per target
+FUZZ_LIB_OBJ = $(LIB_SRC:src/%.c=build-fuzz-obj/%.o) build-fuzz-obj/onnx.pb-c.o
+build-fuzz-obj/%.o: src/%.c build/gen/onnx.pb-c.h
+	@mkdir -p $(dir $@)
+	$(subst fuzzer$(,),fuzzer-no-link$(,),$(FUZZ_CC)) -c $< -o $@
+build-fuzz-obj/onnx.pb-c.o: build/gen/onnx.pb-c.c
+	@mkdir -p $(dir $@)
+	$(subst fuzzer$(,),fuzzer-no-link$(,),$(FUZZ_CC)) -w -c $< -o $@
+build-fuzz/libvigie_fuzz.a: $(FUZZ_LIB_OBJ)
 	@mkdir -p build-fuzz
-	$(FUZZ_CC) $< $(LIB_SRC) build/gen/onnx.pb-c.c $(LDLIBS) -o $@
+	@rm -f $@
+	$(AR) rcs $@ $^
+# (the generated ONNX code: make's own build/gen/, as `make fuzz` runs with BUILD=build)
+build-fuzz/%: tests/fuzz/%.c build-fuzz/libvigie_fuzz.a
+	@mkdir -p build-fuzz
+	$(FUZZ_CC) $< build-fuzz/libvigie_fuzz.a $(LDLIBS) -o $@
 # the Huffman decoder needs only itself (a whole-library build takes a minute on 2 cores)
 HUFF_SRC = src/core/huff.c src/core/core.c
 build-fuzz/fuzz_huff: tests/fuzz/fuzz_huff.c $(HUFF_SRC)
@@ -173,7 +187,7 @@ format:
 	clang-format -i include/*.h src/*/*.[ch] cli/*.[ch] tests/*.[ch] tests/fuzz/*.c
 
 clean:
-	rm -rf build build-san build-tsan build-fuzz build-aarch64
+	rm -rf build build-san build-tsan build-fuzz build-fuzz-obj build-aarch64
 
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_OBJ:.o=.d)
 
