@@ -158,7 +158,8 @@ typedef struct {
 /* Loads and validates a .vgm file: magic, version, every length against the file size,
  * every graph reference, the checksum, and a dry shape inference. */
 vg_status vg_model_load(const char *path, vg_model **out, vg_err *err);
-/* Opens a model file by its contents: a .vgm is loaded, a TensorFlow Lite file imported. */
+/* Opens a model file by its contents: a .vgm or .vge is loaded, a TensorFlow Lite file
+ * imported, and a file named *.onnx imported (vg_import_onnx, default normalisation). */
 vg_status vg_model_open(const char *path, vg_model **out, vg_err *err);
 /* Writes a .vgm atomically: a crash or a full disk leaves any existing file untouched. */
 vg_status vg_model_save(const vg_model *m, const char *path, vg_err *err);

@@ -164,6 +164,10 @@ for opset in 13 10; do
   $VIGIE predict "$T/bb-onnx.vgm" "$M/testimages/grace_hopper.bmp" "$M/testimages/bird.bmp" --top 5 >"$T/p2" 2>&1
   cmp -s "$T/p1" "$T/p2" && [ -s "$T/p1" ] && ok || bad "ONNX round trip (opset $opset) changed the predictions: $(diff "$T/p1" "$T/p2" | head -6)"
 done
+# every command opens a .onnx directly (predict, info, eval, bench...)
+run $VIGIE predict "$T/bb.onnx" "$M/testimages/grace_hopper.bmp" "$M/testimages/bird.bmp" --top 5
+$VIGIE predict "$T/bb.vgm" "$M/testimages/grace_hopper.bmp" "$M/testimages/bird.bmp" --top 5 >"$T/p1" 2>&1
+[ "$rc" = 0 ] && cmp -s "$T/out" "$T/p1" && ok || bad "predict on the .onnx itself: $(head -3 "$T/out" "$T/err")"
 run $VIGIE import "$T/bb.onnx" -o "$T/x.vgm" --mean 1,2
 expect_rc 2 "--mean with two values"
 head -c 1000 "$T/bb.onnx" >"$T/cut.onnx"

@@ -847,5 +847,8 @@ vg_status vg_model_open(const char *path, vg_model **out, vg_err *err) {
         fclose(f);
     }
     if (memcmp(head + 4, "TFL3", 4) == 0) return vg_import_tflite(path, out, err);
+    /* protobuf has no magic number: an ONNX file is known by its name */
+    size_t n = strlen(path);
+    if (n > 5 && !strcmp(path + n - 5, ".onnx")) return vg_import_onnx(path, NULL, out, err);
     return vg_model_load(path, out, err);
 }
