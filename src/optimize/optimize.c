@@ -675,11 +675,8 @@ static vg_status engine_rehearsal(opt_run *O, vg_model *m, uint8_t **buf, size_t
     vg_dataset_opts o = vg_dataset_opts_default();
     o.val_fraction = 0;
     vg_dataset *ds = NULL;
-    vg_model *fm = NULL;
-    vg_runner *fr = NULL;
     vg_rehearsal rs;
     memset(&rs, 0, sizeof rs);
-    int fc;
     vg_status st = vg_dataset_open(sp, c->n_report, &o, &ds, err);
     if (st == VG_OK && (!ds->n_train || !ds->n_val)) {
         say(O,
@@ -688,31 +685,16 @@ static vg_status engine_rehearsal(opt_run *O, vg_model *m, uint8_t **buf, size_t
             c->out, c->out);
         goto out;
     }
-    if (st == VG_OK) st = vg_feature_model(m, &fm, &fc, err);
-    if (st == VG_OK) {
-        vg_runner_opts ro = vg_runner_opts_default();
-        ro.threads = c->threads;
-        ro.precision = vg_feature_precision(fm);
-        st = vg_runner_init(&fr, fm, &ro, err);
-    }
     vg_rehearsal_hooks rh = {reh_bad, NULL, O};
-    if (st == VG_OK)
-        st = vg_rehearsal_build(m, fm, fr, ds, ds->train, ds->n_train, ds->val, ds->n_val,
+    if (st == VG_OK) /* its own feature model and runner, at the engine's precision */
+        st = vg_rehearsal_build(m, NULL, NULL, ds, ds->train, ds->n_train, ds->val, ds->n_val,
                                 OPT_REHEARSAL, OPT_GUARD, c->seed, c->threads, &rh, &rs, err);
     if (st == VG_OK) st = vg_rehearsal_encode(&rs, buf, n, err);
-    if (st == VG_OK) {
-        int nt = 0, nv = 0;
-        for (int i = 0; i < rs.n; i++)
-            nv += rs.guard[i], nt += !rs.guard[i];
-        char v[256];
-        snprintf(v, sizeof v, "%d training and %d validation images, %zu bytes", nt, nv, *n);
-        st = vg_model_set_meta(m, "adapt_rehearsal", v, err); /* as vigie adapt --data writes it */
+    char v[256];
+    if (st == VG_OK && (st = vg_rehearsal_note(m, &rs, *n, v, sizeof v, err)) == VG_OK)
         say(O, "rehearsal set for vigie adapt: %s", v);
-    }
 out:
     vg_rehearsal_free(&rs);
-    vg_runner_free(fr);
-    vg_model_free(fm);
     vg_dataset_free(ds);
     if (st != VG_OK) free(*buf), *buf = NULL, *n = 0;
     return st;

@@ -441,11 +441,8 @@ vg_status vg_adapt_run(const vg_adapt_cfg *cfg, const vg_adapt_hooks *h, vg_adap
     rep->n_val = val.n;
     rep->rehearsal_bytes = rs_size;
     if (cfg->n_feedback == 0) { /* only the set, stored for later adapts: the model unchanged */
-        char v[256];
-        snprintf(v, sizeof v, "%d training and %d validation images, %zu bytes", reh.n, val.n,
-                 rs_size);
         rep->seconds_features = vg_time_now() - t0;
-        st = vg_model_set_meta(m, "adapt_rehearsal", v, err);
+        st = vg_rehearsal_note(m, &rs, rs_size, NULL, 0, err);
         if (st == VG_OK) st = save(m, &chunk, cfg->output, err);
         goto out;
     }

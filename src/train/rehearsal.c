@@ -378,3 +378,14 @@ out:
     free(pick), free(labels), free(x), free(y);
     return st;
 }
+
+vg_status vg_rehearsal_note(vg_model *m, const vg_rehearsal *r, size_t bytes, char *line, size_t n,
+                            vg_err *err) {
+    int nt = 0, nv = 0;
+    for (int i = 0; i < r->n; i++)
+        nv += r->guard[i], nt += !r->guard[i];
+    char v[256];
+    snprintf(v, sizeof v, "%d training and %d validation images, %zu bytes", nt, nv, bytes);
+    if (line && n) snprintf(line, n, "%s", v);
+    return vg_model_set_meta(m, "adapt_rehearsal", v, err);
+}

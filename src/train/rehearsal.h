@@ -84,6 +84,12 @@ vg_status vg_rehearsal_build(const vg_model *m, const vg_model *fm, vg_runner *f
                              int threads, const vg_rehearsal_hooks *h, vg_rehearsal *out,
                              vg_err *err);
 
+/* Records the stored set in the model's metadata (adapt_rehearsal: "N training and M
+ * validation images, B bytes"), as adapt --data and optimize write it; `line` (nullable, n
+ * bytes) gets the same text. */
+vg_status vg_rehearsal_note(vg_model *m, const vg_rehearsal *r, size_t bytes, char *line, size_t n,
+                            vg_err *err);
+
 float vg_half_to_float(uint16_t h);
 uint16_t vg_float_to_half(float f);
 

@@ -62,6 +62,13 @@ static void stem_ext(const char *model, char *stem, size_t n, const char **ext) 
     stem[k] = 0;
 }
 
+void vg_watch_model_id_of(const char *model, char id[VG_WATCH_MODEL_ID]) {
+    char stem[48];
+    const char *ext;
+    stem_ext(model, stem, sizeof stem, &ext);
+    snprintf(id, VG_WATCH_MODEL_ID, "%s", stem);
+}
+
 /* N of a file name STEM.aN.EXT, or 0 */
 static int generation(const char *name, const char *stem, const char *ext) {
     size_t ls = strlen(stem), le = strlen(ext), ln = strlen(name);
@@ -132,7 +139,7 @@ vg_status vg_watch_adapter_current(const char *feedback_dir, const char *model, 
     const char *ext;
     stem_ext(model, stem, sizeof stem, &ext);
     snprintf(path, n, "%s", model);
-    snprintf(id, VG_WATCH_MODEL_ID, "%s", stem);
+    vg_watch_model_id_of(model, id);
     snprintf(models, sizeof models, "%s/models", feedback_dir);
     vg_status st = make_dir(models, err);
     if (st == VG_OK) st = base_hash(model, hash, sizeof hash, err);
@@ -340,8 +347,9 @@ void vg_watch_adapter_stop(vg_watch_adapter *a) {
 
 /* ---- the kept models: vigie adapt --rollback */
 
-int vg_adapted_list(const char *feedback_dir, const char *model, vg_adapted_model *out, int max,
-                    vg_err *err) {
+/* the kept models; `meta`: with their date and what they learnt (each file loaded) */
+static int kept(const char *feedback_dir, const char *model, vg_adapted_model *out, int max,
+                bool meta, vg_err *err) {
     char models[1100], stem[48], cur[512] = "", f[1200];
     const char *ext;
     stem_ext(model, stem, sizeof stem, &ext);
@@ -365,6 +373,7 @@ int vg_adapted_list(const char *feedback_dir, const char *model, vg_adapted_mode
         snprintf(a->path, sizeof a->path, "%s/%s.a%d.%s", models, stem, gens[i], ext);
         a->current = !strncmp(cur, a->id, strlen(a->id)) && cur[strlen(a->id)] == '.';
         vg_model *m = NULL;
+        if (!meta) continue;
         if (vg_model_load(a->path, &m, &e) == VG_OK) {
             const char *d = vg_model_get_meta(m, "adapt_date"),
                        *l = vg_model_get_meta(m, "adapt_learnt");
@@ -378,11 +387,16 @@ int vg_adapted_list(const char *feedback_dir, const char *model, vg_adapted_mode
     return n;
 }
 
+int vg_adapted_list(const char *feedback_dir, const char *model, vg_adapted_model *out, int max,
+                    vg_err *err) {
+    return kept(feedback_dir, model, out, max, true, err);
+}
+
 vg_status vg_adapted_select(const char *feedback_dir, const char *model, const char *id,
                             char *chosen, size_t n, vg_err *err) {
     vg_adapted_model *list = vg_malloc(sizeof(vg_adapted_model) * 1024);
     if (!list) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
-    int k = vg_adapted_list(feedback_dir, model, list, 1024, err);
+    int k = kept(feedback_dir, model, list, 1024, false, err); /* ids and paths only */
     char stem[48], f[1200];
     const char *ext;
     stem_ext(model, stem, sizeof stem, &ext);

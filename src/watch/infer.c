@@ -28,7 +28,6 @@ typedef struct req {
 } req;
 
 struct vg_watch_infer {
-    const vg_model *m;
     vg_runner_opts ro;
     vg_runner *r[MAX_RUNNERS];
     vg_runner *pend[MAX_RUNNERS]; /* a swap's runners, waiting to be installed */
@@ -129,7 +128,6 @@ vg_status vg_watch_infer_init(vg_watch_infer **out, const vg_model *m, const vg_
     pthread_mutex_init(&q->mu, NULL);
     pthread_cond_init(&q->cv_req, NULL);
     pthread_cond_init(&q->cv_done, NULL);
-    q->m = m;
     q->ro = ro ? *ro : vg_runner_opts_default();
     vg_model_info info;
     vg_model_get_info(m, &info);
@@ -191,7 +189,6 @@ vg_status vg_watch_infer_swap(vg_watch_infer *q, const vg_model *m, vg_err *err)
     pthread_cond_signal(&q->cv_req);
     while (q->pending)
         pthread_cond_wait(&q->cv_done, &q->mu);
-    q->m = m;
     pthread_mutex_unlock(&q->mu);
     return VG_OK;
 }

@@ -430,9 +430,7 @@ vg_status vg_service_start(vg_service **out, vg_service_cfg *cfg, const vg_servi
                                       adapter_log, s, err);
     if (st == VG_OK && !own->auto_adapt) {
         snprintf(path, sizeof path, "%s", own->model);
-        const char *b = strrchr(own->model, '/'), *dot;
-        snprintf(id, sizeof id, "%s", b ? b + 1 : own->model);
-        if ((dot = strrchr(id, '.'))) *(char *)dot = 0;
+        vg_watch_model_id_of(own->model, id);
     }
     vg_model *m = NULL;
     if (st == VG_OK) st = load_model(own, path, &m, err);

@@ -46,6 +46,8 @@ void vg_watch_adapter_feedback(vg_watch_adapter *a);
 vg_status vg_watch_adapter_sync(vg_watch_adapter *a, vg_err *err);
 /* Waits for an adaptation under way, then stops. NULL is a no-op. */
 void vg_watch_adapter_stop(vg_watch_adapter *a);
+/* A model file's id in events and state: its file name without the extension ("fire"). */
+void vg_watch_model_id_of(const char *model, char id[VG_WATCH_MODEL_ID]);
 /* The model to start with: models/current's (path, id "STEM.aN") when it names an adapted
  * model of this configured model (models/base holds its hash; another model's adapted ones
  * are dropped, reported through log), else the configured one (id: its file name's stem).
