@@ -127,6 +127,27 @@ void test_graph(void) {
     vg_graph_conv(&h, 0, 3, 4, 31, 3, 1, VG_PAD_EXPLICIT, NULL, false, VG_ACT_NONE);
     CHECK(refused(&h, "kernel > input"), "kernel > input accepted");
     vg_graph_free(&h);
+    /* a product: same shape or (1, 1, c) channel weights, in either of those only */
+    vg_graph_init(&h);
+    int t1 = vg_graph_conv(&h, 0, 3, 4, 3, 3, 2, VG_PAD_SAME, NULL, false, VG_ACT_NONE);
+    int t2 = vg_graph_gap(&h, t1);
+    int t3 = vg_graph_mul(&h, t1, t2, VG_ACT_HSWISH);
+    vg_graph_mul(&h, t3, t1, VG_ACT_NONE);
+    vg_node_geom mg[4];
+    CHECK(vg_graph_infer(&h, 15, 10, 3, mg, NULL, &err) == VG_OK && mg[2].in2.h == 1 &&
+              mg[2].in2.c == 4 && mg[3].in2.h == 8 && mg[2].out.h == 8 && mg[2].out.c == 4,
+          "mul shapes: %s", err.msg);
+    h.nodes[2].in[0] = t2, h.nodes[2].in[1] = t1; /* (1,1,c) * (h,w,c): the big one first */
+    CHECK(refused(&h, "mul of channel weights by a map"), "mul (1,1,c) * map accepted");
+    h.nodes[2].in[0] = t1, h.nodes[2].in[1] = -1;
+    CHECK(refused(&h, "mul without its second input"), "mul with one input accepted");
+    vg_graph_free(&h);
+    vg_graph_init(&h);
+    t1 = vg_graph_conv(&h, 0, 3, 4, 3, 3, 2, VG_PAD_SAME, NULL, false, VG_ACT_NONE);
+    t2 = vg_graph_conv(&h, t1, 4, 5, 1, 1, 1, VG_PAD_SAME, NULL, false, VG_ACT_NONE);
+    vg_graph_mul(&h, t1, t2, VG_ACT_NONE);
+    CHECK(refused(&h, "mul of different channels"), "mul of 4 by 5 channels accepted");
+    vg_graph_free(&h);
     /* a BN without its statistics */
     vg_graph_init(&h);
     vg_graph_bn(&h, 0, 3, 1e-3f, VG_ACT_NONE);

@@ -5,8 +5,10 @@
  * normalisation. Malformed files, edited through the generated protobuf code, are refused
  * with a message naming what is wrong: truncations, a missing initialiser, nodes out of order
  * (a cycle), huge dimensions, other data types, another opset, an unknown operator, a dynamic
- * input size. With the fixtures of tools/onnx_fixtures.py (torchvision's MobileNetV2, random
- * weights), vigie's outputs match PyTorch's. */
+ * input size. MobileNetV3's pieces (hard-swish, hard-sigmoid, sigmoid, squeeze-excitation's Mul)
+ * round trip at opsets 10, 13 (hard-swish as x * HardSigmoid(x)) and 17 (HardSwish). With the
+ * fixtures of tools/onnx_fixtures.py (torchvision's MobileNetV2 and MobileNetV3-small, random
+ * weights, the latter at opsets 13 and 17), vigie's outputs match PyTorch's. */
 #define _POSIX_C_SOURCE 200809L
 #include "test.h"
 
@@ -70,6 +72,47 @@ static vg_model *spatial_fc_model(void) {
     return m;
 }
 
+/* MobileNetV3's pieces: conv with hard-swish, depthwise with hard-sigmoid, squeeze-excitation
+ * (pool -> 1x1 conv ReLU -> 1x1 conv hard-sigmoid -> Mul of the channel weights), a same-shape
+ * Mul with sigmoid, residual add, FC with hard-swish, FC, softmax */
+static vg_model *se_model(void) {
+    vg_model *m = vg_model_new();
+    if (!m) return NULL;
+    m->input = (vg_input_spec){12, 11, 3, {100, 110, 120}, {50, 55, 60}};
+    vg_graph *g = &m->g;
+    int x = vg_graph_conv(g, 0, 3, 8, 3, 3, 2, VG_PAD_SAME, NULL, true, VG_ACT_HSWISH);
+    int d = vg_graph_dwconv(g, x, 8, 3, 3, 1, VG_PAD_SAME, NULL, true, VG_ACT_HSIGMOID);
+    int s = vg_graph_gap(g, d);
+    s = vg_graph_conv(g, s, 8, 4, 1, 1, 1, VG_PAD_SAME, NULL, true, VG_ACT_RELU);
+    s = vg_graph_conv(g, s, 4, 8, 1, 1, 1, VG_PAD_SAME, NULL, true, VG_ACT_HSIGMOID);
+    int e = vg_graph_mul(g, d, s, VG_ACT_NONE);
+    e = vg_graph_mul(g, e, x, VG_ACT_SIGMOID);
+    e = vg_graph_add(g, e, x, VG_ACT_NONE);
+    e = vg_graph_gap(g, e);
+    e = vg_graph_fc(g, e, 8, 6, true, VG_ACT_HSWISH);
+    e = vg_graph_fc(g, e, 6, 3, true, VG_ACT_NONE);
+    vg_graph_softmax(g, e);
+    vg_test_seed(11);
+    vg_test_fill(g->params, (size_t)g->n_params, -1, 1);
+    return m;
+}
+
+/* how many nodes of type op the file at path has */
+static int count_op(const char *path, const char *op) {
+    uint8_t *data = NULL;
+    size_t size = 0;
+    vg_err err;
+    if (vg_file_read(path, (size_t)1 << 26, &data, &size, &err) != VG_OK) return -1;
+    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
+    free(data);
+    if (!mp) return -1;
+    int n = 0;
+    for (size_t i = 0; i < mp->graph->n_node; i++)
+        n += !strcmp(mp->graph->node[i]->op_type, op);
+    onnx__model_proto__free_unpacked(mp, NULL);
+    return n;
+}
+
 /* the exported file of m, unpacked for editing */
 static Onnx__ModelProto *exported(const vg_model *m, const char *path) {
     vg_err err;
@@ -124,6 +167,62 @@ static void check_round_trip(const char *dir) {
         }
         vg_model_free(back);
     }
+    /* hard-swish as HardSwish from opset 14, as x * HardSigmoid(x) before (and read back) */
+    vg_model *se = se_model();
+    static const int opsets[3] = {10, 13, 17};
+    for (int k = 0; se && k < 3; k++) {
+        vg_model *back = NULL;
+        snprintf(path, sizeof path, "%s/se%d.onnx", dir, opsets[k]);
+        CHECK(vg_export_onnx(se, path, opsets[k], &err) == VG_OK, "export se %d: %s", opsets[k],
+              err.msg);
+        CHECK(vg_import_onnx(path, NULL, &back, &err) == VG_OK, "import se %d: %s", opsets[k],
+              err.msg);
+        int hswish = count_op(path, "HardSwish"), hsig = count_op(path, "HardSigmoid");
+        CHECK(opsets[k] >= 14 ? hswish == 2 && hsig == 2 : hswish == 0 && hsig == 4,
+              "opset %d: %d HardSwish, %d HardSigmoid", opsets[k], hswish, hsig);
+        CHECK(count_op(path, "Mul") == (opsets[k] >= 14 ? 2 : 4) && count_op(path, "Sigmoid") == 1,
+              "opset %d: Mul / Sigmoid nodes", opsets[k]);
+        if (back) {
+            double d = max_diff(se, back);
+            CHECK(d < 1e-5, "se model, opset %d: round trip differs by %g", opsets[k], d);
+            for (int i = 0; i < se->g.n_nodes; i++)
+                CHECK(back->g.nodes[i].op == se->g.nodes[i].op &&
+                          back->g.nodes[i].act == se->g.nodes[i].act,
+                      "opset %d: node %d read back as another op / activation", opsets[k], i);
+        }
+        vg_model_free(back);
+    }
+    /* the new operations and activations survive vigie's own format */
+    snprintf(path, sizeof path, "%s/se.vgm", dir);
+    vg_model *sv = NULL;
+    CHECK(se && vg_model_save(se, path, &err) == VG_OK && vg_model_load(path, &sv, &err) == VG_OK,
+          "se model through .vgm: %s", err.msg);
+    if (sv) CHECK(max_diff(se, sv) == 0, "se model: .vgm changes its outputs");
+    vg_model_free(sv);
+    /* an ONNX HardSigmoid other than PyTorch's, a Mul by a constant: refused by name */
+    snprintf(path, sizeof path, "%s/se_edit.onnx", dir);
+    Onnx__ModelProto *sp = se ? exported(se, path) : NULL;
+    CHECK(sp != NULL, "unpack the se export");
+    if (sp) {
+        Onnx__GraphProto *g = sp->graph;
+        for (size_t i = 0; i < g->n_node; i++) {
+            Onnx__NodeProto *n = g->node[i];
+            if (!strcmp(n->op_type, "HardSigmoid")) {
+                float keep = n->attribute[0]->f;
+                n->attribute[0]->f = 0.2f; /* Keras's hard-sigmoid */
+                refused(sp, VG_ERR_UNSUPPORTED, "HardSigmoid(alpha 0.2", "Keras hard-sigmoid");
+                n->attribute[0]->f = keep;
+            }
+            if (!strcmp(n->op_type, "Mul") && n->n_input == 2) {
+                char *keep = n->input[1];
+                n->input[1] = g->initializer[0]->name;
+                refused(sp, VG_ERR_UNSUPPORTED, "Mul by a constant", "Mul by a constant");
+                n->input[1] = keep;
+            }
+        }
+        onnx__model_proto__free_unpacked(sp, NULL);
+    }
+    vg_model_free(se);
     /* the caller's normalisation wins over the metadata */
     vg_onnx_import_opts o = {true, true, {1, 2, 3}, {4, 5, 6}};
     vg_model *back = NULL;
@@ -222,10 +321,10 @@ static void check_round_trip(const char *dir) {
 
 /* tools/onnx_fixtures.py: torchvision models with random weights, exported by PyTorch, with
  * PyTorch's outputs on a fixed input (raw float32: the NCHW input, then the outputs) */
-static void check_fixture(const char *name, int n_out) {
+static void check_fixture(const char *name, const char *ref_name, int n_out) {
     char onnx[256], ref[256];
     snprintf(onnx, sizeof onnx, "tests/fixtures/onnx/%s.onnx", name);
-    snprintf(ref, sizeof ref, "tests/fixtures/onnx/%s.bin", name);
+    snprintf(ref, sizeof ref, "tests/fixtures/onnx/%s.bin", ref_name);
     vg_model *m = NULL;
     vg_err err;
     CHECK(vg_import_onnx(onnx, NULL, &m, &err) == VG_OK, "%s: %s", name, err.msg);
@@ -262,5 +361,9 @@ static void check_fixture(const char *name, int n_out) {
 
 void test_onnx(void) {
     check_round_trip(vg_test_tmpdir());
-    check_fixture("mobilenet_v2", 10);
+    check_fixture("mobilenet_v2", "mobilenet_v2", 10);
+    /* hard-swish as PyTorch writes it below opset 14 (x * HardSigmoid(x)) and as HardSwish;
+     * squeeze-excitation's Mul of (N, C, 1, 1) channel weights */
+    check_fixture("mobilenet_v3_small_op13", "mobilenet_v3_small", 10);
+    check_fixture("mobilenet_v3_small_op17", "mobilenet_v3_small", 10);
 }

@@ -170,6 +170,38 @@ static void test_small_ops(void) {
     CHECK(r[0] == 0 && r[2] == 0.5f && r[4] == 7 && r[5] == 1e30f, "relu");
     vg_relu6_ref(6, a, r);
     CHECK(r[0] == 0 && r[2] == 0.5f && r[3] == 6 && r[4] == 6 && r[5] == 6, "relu6");
+    /* PyTorch's hard-swish and hard-sigmoid, and sigmoid, against the formulas in double,
+     * across their bends at -3 and 3 */
+    for (int i = 0; i <= 80; i++) {
+        double v = -5 + i * 0.125, r6 = fmin(fmax(v + 3, 0), 6);
+        CHECK_NEAR(vg_act_apply1(VG_ACT_HSWISH, (float)v), v * r6 / 6, 1e-6, "hardswish(%g)", v);
+        CHECK_NEAR(vg_act_apply1(VG_ACT_HSIGMOID, (float)v), r6 / 6, 1e-7, "hardsigmoid(%g)", v);
+        CHECK_NEAR(vg_act_apply1(VG_ACT_SIGMOID, (float)v), 1 / (1 + exp(-v)), 1e-7, "sigmoid(%g)",
+                   v);
+    }
+    CHECK(vg_act_apply1(VG_ACT_SIGMOID, -200) == 0 && vg_act_apply1(VG_ACT_SIGMOID, 200) == 1,
+          "sigmoid saturates without NaN");
+    /* their backward from the output, against central differences of the forward */
+    static const float at[] = {-3.5f, -2.5f, -0.7f, 0.3f, 2.2f, 3.6f};
+    for (int ai = VG_ACT_HSIGMOID; ai <= VG_ACT_SIGMOID; ai++)
+        for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) {
+            float y = vg_act_apply1((vg_act)ai, at[i]), dy = 1;
+            vg_act_bwd_ref((vg_act)ai, 1, &y, &dy);
+            double fd = (vg_act_apply1((vg_act)ai, at[i] + 1e-3f) -
+                         vg_act_apply1((vg_act)ai, at[i] - 1e-3f)) /
+                        2e-3;
+            CHECK_NEAR(dy, fd, 1e-3, "%s' at %g", vg_act_name((vg_act)ai), (double)at[i]);
+        }
+    /* product: per channel (n = 2 images of 2 pixels, 3 channels) and same shape, with an
+     * activation, in place */
+    float ma[12] = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6}, mb[6] = {2, 0, -1, 0.5f, 1, 3};
+    vg_mul_ref(2, 2, 3, ma, mb, true, VG_ACT_NONE, ma);
+    CHECK(ma[0] == 2 && ma[1] == 0 && ma[2] == -3 && ma[3] == 8 && ma[5] == -6 && ma[6] == -0.5f &&
+              ma[7] == -2 && ma[8] == -9 && ma[11] == -18,
+          "mul per channel");
+    float mc[3] = {1, -2, 3}, md[3] = {4, 5, -6};
+    vg_mul_ref(1, 1, 3, mc, md, false, VG_ACT_RELU, mc);
+    CHECK(mc[0] == 4 && mc[1] == 0 && mc[2] == 0, "mul relu: %g %g %g", mc[0], mc[1], mc[2]);
     /* add with activation, in place */
     float p[3] = {1, -3, 5}, q[3] = {2, 1, 4};
     vg_add_ref(3, p, q, VG_ACT_RELU6, p);

@@ -465,6 +465,12 @@ vg_status vg_model_quantize(vg_model *m, const vg_calib_table *t, bool bias_corr
                             nd->op == VG_OP_BN ? " (fold batch-norm first)" : "");
             break;
         }
+        if (!vg_act_simple((vg_act)nd->act)) {
+            st = vg_err_set(err, VG_ERR_UNSUPPORTED,
+                            "node %d (%s): %s has no int8 kernel yet (keep this model in float)", j,
+                            vg_op_name((vg_op)nd->op), vg_act_name((vg_act)nd->act));
+            break;
+        }
         if (!weighted) continue;
         nw += vg_node_weight_count(nd, geom[j].in.c, geom[j].in.h, geom[j].in.w);
         nb += geom[j].out.c;

@@ -7,9 +7,12 @@
  * input is not defined yet is a cycle or a dangling name: an error), keeping per ONNX name
  * either a vigie tensor (with its NCHW shape) or a constant (initialisers, Constant nodes).
  * Convolutions take OIHW weights to vigie's (co, kh, kw, ci) / depthwise (kh, kw, c);
- * Relu and Clip(0, 6) fuse into the node that produced their input (vigie's activations are
- * fields of a node), which must have no other reader; Flatten / Reshape to (N, K) are
- * aliases, and a Gemm or MatMul after them gets its weights permuted from ONNX's (c, h, w)
+ * grouped ones become plain convolutions with zero weights across groups. Relu, Clip(0, 6),
+ * HardSwish, PyTorch's HardSigmoid and Sigmoid fuse into the node that produced their input
+ * (vigie's activations are fields of a node), which must have no other reader; below opset
+ * 14 PyTorch writes hard-swish as Mul(x, HardSigmoid(x)), which is recognised as such. Mul
+ * multiplies equal shapes or (C, H, W) by (C, 1, 1) (squeeze-excitation). Flatten / Reshape
+ * to (N, K) are aliases, and a Gemm or MatMul after them gets its weights permuted from ONNX's (c, h, w)
  * flattening order to vigie's (h, w, c). Every shape is checked against what vigie infers.
  *
  * Export writes the float view (NCHW input "input", already normalised; output "probs" after
@@ -47,6 +50,9 @@ typedef struct {
     float *f;   /* owned (NULL for int64 constants) */
     int64_t *i; /* owned (int64 constants) */
     int uses;   /* readers, for fusing activations */
+    /* a HardSigmoid not fused yet: 1 + the entry of its input, which only Mul(x, this) may
+     * read (PyTorch writes hard-swish as x * HardSigmoid(x) below opset 14) */
+    int hsig_of1;
 } name_ent;
 
 typedef struct {
@@ -59,6 +65,10 @@ typedef struct {
     int hash_cap;
     int opset;
     const Onnx__NodeProto *node; /* the node being imported, for messages */
+    bool allow_pending;          /* Mul may read an unfused HardSigmoid (name_ent.hsig_of1) */
+    /* readers of each vigie tensor under all its names (aliases, the graph output included):
+     * a layer takes an activation or a bias only when nothing else reads its output */
+    int tuse[VG_MAX_NODES + 2];
     /* how many node inputs name each string (for fusing activations): open addressing */
     const char **use_name;
     int *use_count;
@@ -107,6 +117,7 @@ static vg_status count_uses(imp *im, const Onnx__GraphProto *g) {
     size_t n = 0;
     for (size_t i = 0; i < g->n_node; i++)
         n += g->node[i]->n_input;
+    n += g->n_output;
     int cap = 16;
     while ((size_t)cap < 2 * n + 2)
         cap *= 2;
@@ -114,9 +125,10 @@ static vg_status count_uses(imp *im, const Onnx__GraphProto *g) {
     im->use_count = vg_calloc((size_t)cap, sizeof(int));
     if (!im->use_name || !im->use_count) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     im->use_cap = cap;
-    for (size_t i = 0; i < g->n_node; i++)
-        for (size_t k = 0; k < g->node[i]->n_input; k++) {
-            const char *s = g->node[i]->input[k];
+    for (size_t i = 0; i <= g->n_node; i++) { /* the graph's outputs last: read by the user */
+        size_t nk = i < g->n_node ? g->node[i]->n_input : g->n_output;
+        for (size_t k = 0; k < nk; k++) {
+            const char *s = i < g->n_node ? g->node[i]->input[k] : g->output[k]->name;
             if (!s || !*s) continue;
             uint64_t h = name_hash(s) & (uint64_t)(cap - 1);
             while (im->use_name[h] && strcmp(im->use_name[h], s))
@@ -124,6 +136,7 @@ static vg_status count_uses(imp *im, const Onnx__GraphProto *g) {
             im->use_name[h] = s;
             im->use_count[h]++;
         }
+    }
     return VG_OK;
 }
 
@@ -243,6 +256,11 @@ static vg_status input(imp *im, size_t k, bool optional, name_ent **out) {
                     "input '%.80s' is not defined before it (nodes out of order, a cycle, or a "
                     "missing initialiser)",
                     n->input[k]);
+    if (im->ents[e].hsig_of1 && !im->allow_pending)
+        return fail(im, VG_ERR_UNSUPPORTED,
+                    "input '%.80s': a HardSigmoid vigie cannot fuse into the layer before it "
+                    "(its input is read elsewhere too)",
+                    n->input[k]);
     *out = &im->ents[e];
     return VG_OK;
 }
@@ -300,6 +318,7 @@ static vg_status output_tensor(imp *im, int tid, int c, int h, int w, bool flat)
     vg_status st = define(im, im->node->output[0], &e);
     if (st != VG_OK) return st;
     e->tid = tid, e->c = c, e->h = h, e->w = w, e->flat = flat;
+    im->tuse[tid] = e->uses;
     return VG_OK;
 }
 
@@ -401,10 +420,23 @@ static vg_status imp_conv(imp *im) {
             for (int64_t y = 0; y < kh; y++)
                 for (int64_t xx = 0; xx < kw; xx++)
                     w[(y * kw + xx) * ci + c] = W->f[(c * kh + y) * kw + xx];
+    } else if (group > 1 && ci % group == 0 && co % group == 0 && cig * group == ci) {
+        /* grouped: a plain convolution whose weights are zero across groups (group times the
+         * work of the grouped one, the same results) */
+        out = vg_graph_conv(g, x->tid, ci, (int)co, (int)kh, (int)kw, (int)sh, pm, pad, B != NULL,
+                            VG_ACT_NONE);
+        if (out < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
+        float *w = g->params + g->nodes[out - 1].w; /* zeroed by the builder */
+        const int64_t cog = co / group;
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t i = 0; i < cig; i++)
+                for (int64_t y = 0; y < kh; y++)
+                    for (int64_t xx = 0; xx < kw; xx++)
+                        w[((o * kh + y) * kw + xx) * ci + (o / cog) * cig + i] =
+                            W->f[((o * cig + i) * kh + y) * kw + xx];
     } else {
         return fail(im, VG_ERR_UNSUPPORTED,
-                    "group %lld with %d input channels and weights (%lld, %lld, ...): vigie "
-                    "takes plain and depthwise convolutions",
+                    "group %lld with %d input channels and weights (%lld, %lld, ...)",
                     (long long)group, ci, (long long)co, (long long)cig);
     }
     if (B) memcpy(g->params + g->nodes[out - 1].b, B->f, sizeof(float) * (size_t)co);
@@ -437,29 +469,82 @@ static vg_status imp_bn(imp *im) {
     return output_tensor(im, out, x->c, x->h, x->w, false);
 }
 
-/* Relu / Clip: fused into the node that made the input, which nobody else reads */
+static vg_status alias(imp *im, name_ent *x, bool flat);
+
+/* an activation: fused into the node that made the input, which nobody else reads */
 static vg_status imp_act(imp *im, vg_act act) {
     name_ent *x;
     vg_status st = tensor_in(im, 0, &x);
     if (st != VG_OK) return st;
     vg_node *nd = x->tid > 0 ? &im->m->g.nodes[x->tid - 1] : NULL;
-    if (!nd || nd->act != VG_ACT_NONE || x->uses != 1 || nd->op == VG_OP_SOFTMAX)
+    if (!nd || nd->act != VG_ACT_NONE || im->tuse[x->tid] != 1 || nd->op == VG_OP_SOFTMAX)
         return fail(im, VG_ERR_UNSUPPORTED,
                     "an activation vigie cannot fuse into the layer before it (the network "
                     "input, a layer with one already, or a tensor read elsewhere too)");
     nd->act = (uint8_t)act;
-    name_ent *e;
+    return alias(im, x, false); /* the pre-activation name's one reader was this node */
+}
+
+/* PyTorch's hard-sigmoid, relu6(x + 3) / 6 (ONNX's default alpha is Keras's 0.2) */
+static vg_status imp_hardsigmoid(imp *im) {
+    float alpha = attr_f(im, "alpha", 0.2f), beta = attr_f(im, "beta", 0.5f);
+    if (!(fabsf(alpha - 1.0f / 6.0f) < 1e-6f && beta == 0.5f))
+        return fail(im, VG_ERR_UNSUPPORTED,
+                    "HardSigmoid(alpha %g, beta %g): vigie has PyTorch's (1/6, 0.5)", (double)alpha,
+                    (double)beta);
+    name_ent *x;
+    vg_status st = tensor_in(im, 0, &x);
+    if (st != VG_OK) return st;
+    const vg_node *nd = x->tid > 0 ? &im->m->g.nodes[x->tid - 1] : NULL;
+    if (im->tuse[x->tid] == 1 || !nd || nd->act != VG_ACT_NONE) return imp_act(im, VG_ACT_HSIGMOID);
+    /* read elsewhere too: x * HardSigmoid(x) (hard-swish) if a Mul takes both (imp_mul) */
     if (im->node->n_output < 1) return fail(im, VG_ERR_FORMAT, "no output");
     const ptrdiff_t xi = x - im->ents; /* define() may move the table */
+    name_ent *e;
     st = define(im, im->node->output[0], &e);
+    if (st == VG_OK) e->hsig_of1 = (int)xi + 1;
+    return st;
+}
+
+/* Mul of two tensors: the same shape, or channel weights (N, C, 1, 1) times (N, C, H, W)
+ * (squeeze-excitation); x * HardSigmoid(x): a hard-swish fused into x's layer */
+static vg_status imp_mul(imp *im) {
+    name_ent *a, *b;
+    im->allow_pending = true;
+    vg_status st = input(im, 0, false, &a);
+    if (st == VG_OK) st = input(im, 1, false, &b);
+    im->allow_pending = false;
     if (st != VG_OK) return st;
-    x = &im->ents[xi];
-    int keep_uses = e->uses;
-    *e = *x;
-    e->name = im->node->output[0];
-    e->uses = keep_uses;
-    e->f = NULL, e->i = NULL; /* owned by x */
-    return VG_OK;
+    if (a->hsig_of1) {
+        name_ent *t = a;
+        a = b, b = t;
+    }
+    if (b->hsig_of1) {
+        vg_node *nd = a->tid > 0 ? &im->m->g.nodes[a->tid - 1] : NULL;
+        if (b->hsig_of1 - 1 != a - im->ents || im->tuse[a->tid] != 2 || b->uses != 1 || !nd ||
+            nd->act != VG_ACT_NONE || nd->op == VG_OP_SOFTMAX)
+            return fail(im, VG_ERR_UNSUPPORTED,
+                        "a HardSigmoid vigie cannot fuse into the layer before it (its input "
+                        "is read elsewhere too)");
+        nd->act = VG_ACT_HSWISH;
+        im->tuse[a->tid] = 1; /* now read by this Mul only: its output is the alias */
+        return alias(im, a, false);
+    }
+    if (a->is_const || b->is_const)
+        return fail(im, VG_ERR_UNSUPPORTED, "Mul by a constant (vigie multiplies two tensors)");
+    if (b->h * b->w > a->h * a->w) {
+        name_ent *t = a;
+        a = b, b = t;
+    }
+    bool same = a->h == b->h && a->w == b->w && a->flat == b->flat;
+    bool per_channel = b->h == 1 && b->w == 1 && !a->flat && !b->flat;
+    if (a->c != b->c || !(same || per_channel))
+        return fail(im, VG_ERR_UNSUPPORTED,
+                    "Mul of (%d, %d, %d) and (%d, %d, %d): vigie multiplies equal shapes, or "
+                    "(C, H, W) by (C, 1, 1)",
+                    a->c, a->h, a->w, b->c, b->h, b->w);
+    int out = vg_graph_mul(&im->m->g, a->tid, b->tid, VG_ACT_NONE);
+    return output_tensor(im, out, a->c, a->h, a->w, a->flat);
 }
 
 static vg_status imp_clip(imp *im) {
@@ -482,7 +567,8 @@ static vg_status imp_clip(imp *im) {
                 (double)hi);
 }
 
-/* an alias: the output is the input (Identity, Dropout, Flatten, Reshape to (N, K)) */
+/* an alias: the output is the input (Identity, Dropout, Flatten, Reshape to (N, K)); a
+ * constant's gets its own copy of the data (each entry frees what it holds) */
 static vg_status alias(imp *im, name_ent *x, bool flat) {
     name_ent *e;
     if (im->node->n_output < 1) return fail(im, VG_ERR_FORMAT, "no output");
@@ -495,6 +581,15 @@ static vg_status alias(imp *im, name_ent *x, bool flat) {
     e->name = im->node->output[0];
     e->uses = uses;
     e->flat = x->flat || flat;
+    if (x->tid >= 0) im->tuse[x->tid] += uses - 1; /* this node's read, for the alias's */
+    if (!x->is_const) return VG_OK;
+    size_t n = (size_t)x->count + 1;
+    e->f = x->f ? vg_malloc(sizeof(float) * n) : NULL;
+    e->i = x->i ? vg_malloc(sizeof(int64_t) * n) : NULL;
+    if ((x->f && !e->f) || (x->i && !e->i))
+        return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
+    if (e->f) memcpy(e->f, x->f, sizeof(float) * n);
+    if (e->i) memcpy(e->i, x->i, sizeof(int64_t) * n);
     return VG_OK;
 }
 
@@ -573,7 +668,7 @@ static vg_status imp_add(imp *im) {
     vg_graph *g = &im->m->g;
     if (b->is_const) { /* a bias after a MatMul: into its fully-connected layer */
         vg_node *nd = a->tid > 0 ? &g->nodes[a->tid - 1] : NULL;
-        if (!nd || nd->op != VG_OP_FC || nd->act != VG_ACT_NONE || a->uses != 1 || !b->f ||
+        if (!nd || nd->op != VG_OP_FC || nd->act != VG_ACT_NONE || im->tuse[a->tid] != 1 || !b->f ||
             (b->count != a->c && b->count != 1))
             return fail(im, VG_ERR_UNSUPPORTED,
                         "adding a constant other than a fully-connected layer's bias");
@@ -653,6 +748,10 @@ static vg_status import_node(imp *im, const Onnx__NodeProto *n) {
     if (is(n, "BatchNormalization")) return imp_bn(im);
     if (is(n, "Relu")) return imp_act(im, VG_ACT_RELU);
     if (is(n, "Clip")) return imp_clip(im);
+    if (is(n, "HardSwish")) return imp_act(im, VG_ACT_HSWISH);
+    if (is(n, "HardSigmoid")) return imp_hardsigmoid(im);
+    if (is(n, "Sigmoid")) return imp_act(im, VG_ACT_SIGMOID);
+    if (is(n, "Mul")) return imp_mul(im);
     if (is(n, "Add")) return imp_add(im);
     if (is(n, "GlobalAveragePool")) return imp_pool(im, false);
     if (is(n, "GlobalMaxPool")) return imp_pool(im, true);
@@ -664,12 +763,13 @@ static vg_status import_node(imp *im, const Onnx__NodeProto *n) {
     if (is(n, "Softmax")) return imp_softmax(im);
     if (is(n, "Constant")) return imp_constant(im);
     if (is(n, "Identity") || is(n, "Dropout")) {
-        vg_status st = tensor_in(im, 0, &x);
-        return st == VG_OK ? alias(im, x, false) : st;
+        vg_status st = input(im, 0, false, &x);
+        return st == VG_OK ? alias(im, x, false) : st; /* of a constant too: shared weights */
     }
     return fail(im, VG_ERR_UNSUPPORTED,
                 "operator not supported (vigie imports Conv, BatchNormalization, Relu, Clip, "
-                "Add, GlobalAveragePool, GlobalMaxPool, ReduceMean, Flatten, Reshape, Gemm, "
+                "HardSwish, HardSigmoid, Sigmoid, Add, Mul, GlobalAveragePool, GlobalMaxPool, "
+                "ReduceMean, Flatten, Reshape, Gemm, "
                 "MatMul, Softmax, Constant, Identity, Dropout)");
 }
 
@@ -1080,9 +1180,16 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
         if (!add_attr(x, n, attr_flt(P, "epsilon", nd->eps), &acap)) n = NULL;
         break;
     }
-    case VG_OP_ADD: {
+    case VG_OP_ADD:
+    case VG_OP_MUL: {
+        /* Mul's (N, C, 1, 1) channel weights broadcast over (N, C, H, W); a (N, C) would not */
+        if (rank[nd->in[0]] != rank[nd->in[1]])
+            return vg_err_set(err, VG_ERR_UNSUPPORTED,
+                              "layer %d: %s of tensors of ranks %d and %d (ONNX would broadcast "
+                              "them differently)",
+                              i, vg_op_name((vg_op)nd->op), rank[nd->in[0]], rank[nd->in[1]]);
         const char *in[2] = {tname[nd->in[0]], tname[nd->in[1]]};
-        n = node_new(x, "Add", nm, res, in, 2);
+        n = node_new(x, nd->op == VG_OP_ADD ? "Add" : "Mul", nm, res, in, 2);
         break;
     }
     case VG_OP_GAP:
@@ -1144,6 +1251,23 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
         const char *in[3] = {res, init_f(x, pstr(P, "clip%d_min", i), &lo, NULL, 0),
                              init_f(x, pstr(P, "clip%d_max", i), &hi, NULL, 0)};
         n = node_new(x, "Clip", pstr(P, "n%d_relu6", i), tname[out], in, 3);
+    } else if (n && nd->act == VG_ACT_HSWISH && x->opset >= 14) {
+        const char *in[1] = {res};
+        n = node_new(x, "HardSwish", pstr(P, "n%d_hswish", i), tname[out], in, 1);
+    } else if (n && (nd->act == VG_ACT_HSWISH || nd->act == VG_ACT_HSIGMOID)) {
+        /* PyTorch's hard-sigmoid; before opset 14, hard-swish is x * HardSigmoid(x) */
+        const bool sw = nd->act == VG_ACT_HSWISH;
+        const char *in[1] = {res}, *hs = sw ? pstr(P, "t%d_hsig", out) : tname[out];
+        size_t hcap = 0;
+        n = node_new(x, "HardSigmoid", pstr(P, "n%d_hsig", i), hs, in, 1);
+        if (!add_attr(x, n, attr_flt(P, "alpha", 1.0f / 6.0f), &hcap) ||
+            !add_attr(x, n, attr_flt(P, "beta", 0.5f), &hcap))
+            n = NULL;
+        const char *mi[2] = {res, hs};
+        if (n && sw) n = node_new(x, "Mul", pstr(P, "n%d_hswish", i), tname[out], mi, 2);
+    } else if (n && nd->act == VG_ACT_SIGMOID) {
+        const char *in[1] = {res};
+        n = node_new(x, "Sigmoid", pstr(P, "n%d_sigmoid", i), tname[out], in, 1);
     }
     if (!n) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     return VG_OK;

@@ -1,6 +1,7 @@
 /* exec.c — the float forward of one graph node on the CPU backend, shared by the inference
  * runner (model/runner.c) and the trainer (train/trainer.c): one dispatch from an op to its
- * kernels, so both run a layer with the same arithmetic. */
+ * kernels, so both run a layer with the same arithmetic. The fast kernels fuse ReLU / ReLU6;
+ * hard-swish, hard-sigmoid and sigmoid follow as one pass over the output, still in cache. */
 #include "model/plan.h"
 
 bool vg_conv_pointwise(const vg_conv_desc *d) {
@@ -13,7 +14,9 @@ void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j,
     const vg_node *nd = &g->nodes[j];
     const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
     const float *b = nd->b >= 0 ? g->params + nd->b : NULL;
-    vg_act act = (vg_act)nd->act;
+    const vg_act full = (vg_act)nd->act;
+    /* what the fast kernels apply themselves; the rest is a pass afterwards */
+    vg_act act = vg_act_simple(full) ? full : VG_ACT_NONE;
     size_t pix = (size_t)n * gm->in.h * gm->in.w;
     switch ((vg_op)nd->op) {
     case VG_OP_CONV: {
@@ -33,10 +36,15 @@ void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j,
     }
     case VG_OP_BN: {
         int c = gm->in.c;
-        vg_batchnorm_ref(pix, c, x, b, b + c, b + 2 * c, b + 3 * c, nd->eps, act, y);
-        break;
+        vg_batchnorm_ref(pix, c, x, b, b + c, b + 2 * c, b + 3 * c, nd->eps, full, y);
+        return;
     }
-    case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, x, x2, act, y); break;
+    case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, x, x2, full, y); return;
+    case VG_OP_MUL: {
+        bool per_channel = gm->in2.h * gm->in2.w == 1; /* (same when in is 1x1 too) */
+        vg_mul_ref(n, gm->in.h * gm->in.w, gm->in.c, x, x2, per_channel, full, y);
+        return;
+    }
     case VG_OP_GMAX: vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y); break;
     case VG_OP_GAP: vg_cpu_gap(n, gm->in.h * gm->in.w, gm->in.c, x, y); break;
     case VG_OP_FC: {
@@ -47,4 +55,5 @@ void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j,
     case VG_OP_SOFTMAX: vg_softmax_ref((int)pix, gm->in.c, x, y); break;
     case VG_OP_COUNT_: VG_ASSERT(0);
     }
+    if (act != full) vg_act_ref(full, (size_t)n * gm->out.h * gm->out.w * gm->out.c, y);
 }

@@ -54,6 +54,7 @@ const char *vg_op_name(vg_op op) {
     case VG_OP_FC: return "fc";
     case VG_OP_SOFTMAX: return "softmax";
     case VG_OP_GMAX: return "maxpool";
+    case VG_OP_MUL: return "mul";
     case VG_OP_COUNT_: break;
     }
     return "?";
@@ -153,6 +154,12 @@ int vg_graph_add(vg_graph *g, int a, int b, vg_act act) {
     return vg_graph_push(g, &n);
 }
 
+int vg_graph_mul(vg_graph *g, int a, int b, vg_act act) {
+    vg_node n = node_base(VG_OP_MUL, a, act);
+    n.in[1] = b;
+    return vg_graph_push(g, &n);
+}
+
 int vg_graph_gap(vg_graph *g, int in) {
     vg_node n = node_base(VG_OP_GAP, in, VG_ACT_NONE);
     return vg_graph_push(g, &n);
@@ -243,7 +250,7 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
             st = vg_err_set(err, VG_ERR_FORMAT, "graph node %d: unknown op %d", i, n->op);
             break;
         }
-        if (n->act > VG_ACT_RELU6) {
+        if (n->act >= VG_ACT_COUNT_) {
             st = bad(err, i, n, "unknown activation");
             break;
         }
@@ -257,13 +264,14 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
             st = bad(err, i, n, "input tensor undefined");
             break;
         }
-        bool two = n->op == VG_OP_ADD;
+        bool two = n->op == VG_OP_ADD || n->op == VG_OP_MUL;
         if (two ? (n->in[1] < 0 || n->in[1] > i) : n->in[1] != -1) {
             st = bad(err, i, n, "second input tensor invalid");
             break;
         }
         vg_shape in = sh[n->in[0]], out = in;
         gm.in = in;
+        if (two) gm.in2 = sh[n->in[1]];
         int64_t nw = vg_node_weight_count(n, in.c, in.h, in.w);
         int64_t nb = vg_node_bias_count(n, in.c);
         switch ((vg_op)n->op) {
@@ -318,6 +326,13 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
         case VG_OP_ADD: {
             vg_shape b = sh[n->in[1]];
             if (b.h != in.h || b.w != in.w || b.c != in.c) st = bad(err, i, n, "shapes differ");
+            gm.flops = (int64_t)in.h * in.w * in.c;
+            break;
+        }
+        case VG_OP_MUL: {
+            vg_shape b = sh[n->in[1]];
+            bool same = b.h == in.h && b.w == in.w, per_channel = b.h == 1 && b.w == 1;
+            if (b.c != in.c || !(same || per_channel)) st = bad(err, i, n, "shapes differ");
             gm.flops = (int64_t)in.h * in.w * in.c;
             break;
         }

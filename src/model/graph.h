@@ -20,6 +20,7 @@ typedef enum {
     VG_OP_FC = 6,      /* input flattened to (h*w*c); w (co, h*w*c), b (co) optional */
     VG_OP_SOFTMAX = 7, /* over channels of a (1,1,c) tensor */
     VG_OP_GMAX = 8,    /* global max pool: (h,w,c) -> (1,1,c) */
+    VG_OP_MUL = 9,     /* in[0] * in[1]: same shape, or in[1] (1,1,c) per channel (squeeze-exc.) */
     VG_OP_COUNT_
 } vg_op;
 
@@ -32,7 +33,7 @@ typedef struct {
     uint8_t op;       /* vg_op */
     uint8_t act;      /* vg_act applied to the output */
     uint8_t pad_mode; /* vg_pad_mode (CONV, DWCONV) */
-    int32_t in[2];    /* input tensors; in[1] only for ADD, else -1 */
+    int32_t in[2];    /* input tensors; in[1] only for ADD and MUL, else -1 */
     int32_t out;      /* output tensor */
     int32_t kh, kw, sh, sw;
     int32_t pad[4]; /* top, left, bottom, right, for VG_PAD_EXPLICIT */
@@ -78,6 +79,8 @@ int vg_graph_dwconv(vg_graph *g, int in, int c, int kh, int kw, int stride, vg_p
                     const int pad[4], bool bias, vg_act act);
 int vg_graph_bn(vg_graph *g, int in, int c, float eps, vg_act act);
 int vg_graph_add(vg_graph *g, int a, int b, vg_act act);
+/* a * b: b the same shape as a, or (1, 1, c) (one weight per channel) */
+int vg_graph_mul(vg_graph *g, int a, int b, vg_act act);
 int vg_graph_gap(vg_graph *g, int in);
 int vg_graph_gmax(vg_graph *g, int in);
 int vg_graph_fc(vg_graph *g, int in, int ci, int co, bool bias, vg_act act);
@@ -94,6 +97,7 @@ int64_t vg_node_bias_count(const vg_node *n, int ci);
 /* Resolved geometry of one node at a given input size. */
 typedef struct {
     vg_shape in, out;
+    vg_shape in2;      /* the second input of ADD and MUL */
     vg_conv_desc conv; /* CONV / DWCONV (n = 1) */
     int64_t flops;     /* 2 x multiply-adds, one image */
 } vg_node_geom;

@@ -253,9 +253,11 @@ static vg_status vg_qgraph_validate(const vg_model *m, vg_err *err) {
         bool weighted = nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV || nd->op == VG_OP_FC;
         /* the runner applies a final softmax in float, on the output tensor only */
         bool last_softmax = nd->op == VG_OP_SOFTMAX && j == g->n_nodes - 1 && nd->out == g->output;
-        if (!weighted && nd->op != VG_OP_ADD && nd->op != VG_OP_GAP && !last_softmax) {
-            st = vg_err_set(err, VG_ERR_FORMAT, "int8 form: node %d (%s) has no integer kernel", j,
-                            vg_op_name((vg_op)nd->op));
+        if ((!weighted && nd->op != VG_OP_ADD && nd->op != VG_OP_GAP && !last_softmax) ||
+            !vg_act_simple((vg_act)nd->act)) {
+            st = vg_err_set(err, VG_ERR_FORMAT, "int8 form: node %d (%s%s%s) has no integer kernel",
+                            j, vg_op_name((vg_op)nd->op), nd->act ? ", " : "",
+                            vg_act_name((vg_act)nd->act));
             break;
         }
         int64_t nw = vg_node_weight_count(nd, geom[j].in.c, geom[j].in.h, geom[j].in.w);
@@ -347,7 +349,6 @@ size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
         if (geom != stack) free(geom);
         return (size_t)snprintf(buf, size, "(invalid graph)\n");
     }
-    static const char *acts[] = {"", " relu", " relu6"};
     for (int i = 0; i < n; i++) {
         const vg_node *nd = &m->g.nodes[i];
         const vg_node_geom *gm = &geom[i];
@@ -355,17 +356,19 @@ size_t vg_model_describe_layers(const vg_model *m, char *buf, size_t size) {
         if (nd->op == VG_OP_CONV || nd->op == VG_OP_DWCONV)
             snprintf(kind, sizeof kind, "%s %dx%d/%d%s", vg_op_name((vg_op)nd->op), nd->kh, nd->kw,
                      nd->sh, nd->pad_mode == VG_PAD_SAME ? " same" : "");
-        else if (nd->op == VG_OP_ADD)
-            snprintf(kind, sizeof kind, "add t%d", nd->in[1]);
+        else if (nd->op == VG_OP_ADD || nd->op == VG_OP_MUL)
+            snprintf(kind, sizeof kind, "%s t%d", vg_op_name((vg_op)nd->op), nd->in[1]);
         else
             snprintf(kind, sizeof kind, "%s", vg_op_name((vg_op)nd->op));
         int64_t np = vg_node_weight_count(nd, gm->in.c, gm->in.h, gm->in.w) +
                      (nd->b >= 0 ? vg_node_bias_count(nd, gm->in.c) : 0);
-        char line[200];
-        int k = snprintf(line, sizeof line, "%4d  %-20s%-6s t%-4d %4dx%-4d x%-5d -> %4dx%-4d x%-5d %9lld params %8.2f MFLOP\n",
-                         i, kind, acts[nd->act <= 2 ? nd->act : 0], nd->in[0], gm->in.h, gm->in.w,
-                         gm->in.c, gm->out.h, gm->out.w, gm->out.c, (long long)np,
-                         (double)gm->flops / 1e6);
+        char line[200], act[16] = "";
+        if (nd->act != VG_ACT_NONE) snprintf(act, sizeof act, " %s", vg_act_name((vg_act)nd->act));
+        int k = snprintf(
+            line, sizeof line,
+            "%4d  %-20s%-6s t%-4d %4dx%-4d x%-5d -> %4dx%-4d x%-5d %9lld params %8.2f MFLOP\n", i,
+            kind, act, nd->in[0], gm->in.h, gm->in.w, gm->in.c, gm->out.h, gm->out.w, gm->out.c,
+            (long long)np, (double)gm->flops / 1e6);
         if (k > 0) {
             if (used < size) snprintf(buf + used, size - used, "%s", line);
             used += (size_t)k;

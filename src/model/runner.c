@@ -198,7 +198,7 @@ static void plan_fusion(vg_runner *r) {
     for (int i = 0; !r->q8 && i + 1 < nn; i++) {
         const vg_node *c = &g->nodes[i], *a = &g->nodes[i + 1];
         if (c->op != VG_OP_CONV || c->act != VG_ACT_NONE || !vg_conv_pointwise(&r->geom[i].conv) ||
-            a->op != VG_OP_ADD || r->fused[i])
+            a->op != VG_OP_ADD || !vg_act_simple((vg_act)a->act) || r->fused[i])
             continue;
         int t = c->out;
         if ((a->in[0] == t) == (a->in[1] == t) || readers[t] != 1 || t == g->output) continue;
@@ -421,6 +421,7 @@ static void run_node_q8(vg_runner *r, int i) {
         break;
     case VG_OP_BN:
     case VG_OP_GMAX:
+    case VG_OP_MUL:
     case VG_OP_SOFTMAX:
     case VG_OP_COUNT_: VG_ASSERT(0); /* not in int8 graphs (softmax runs in float) */
     }

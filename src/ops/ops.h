@@ -11,11 +11,24 @@
 #ifndef VG_OPS_H
 #define VG_OPS_H
 
+#include <math.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
-typedef enum { VG_ACT_NONE = 0, VG_ACT_RELU = 1, VG_ACT_RELU6 = 2 } vg_act;
+/* Activations fused into a layer's output. Hard-swish and hard-sigmoid are PyTorch's (and
+ * MobileNetV3's): x relu6(x + 3) / 6 and relu6(x + 3) / 6, in that order of operations. The
+ * fast kernels apply ReLU / ReLU6 in their epilogue (vg_act_simple); the others run as a
+ * pass over the layer's output (vg_act_ref). */
+typedef enum {
+    VG_ACT_NONE = 0,
+    VG_ACT_RELU = 1,
+    VG_ACT_RELU6 = 2,
+    VG_ACT_HSWISH = 3,
+    VG_ACT_HSIGMOID = 4,
+    VG_ACT_SIGMOID = 5,
+    VG_ACT_COUNT_
+} vg_act;
 
 /* Geometry of one convolution (regular or depthwise). Padding: pt/pl rows/columns of zeros
  * before the input; the bottom/right padding is whatever makes ho/wo fit, which expresses
@@ -29,12 +42,30 @@ typedef struct {
     int ho, wo;      /* output (n, ho, wo, co) */
 } vg_conv_desc;
 
+static inline float vg_relu6_1(float v) {
+    return v < 0.0f ? 0.0f : v > 6.0f ? 6.0f : v;
+}
+
 static inline float vg_act_apply1(vg_act a, float v) {
-    if (a == VG_ACT_NONE) return v;
-    v = v > 0.0f ? v : 0.0f;
-    if (a == VG_ACT_RELU6 && v > 6.0f) v = 6.0f;
+    switch (a) {
+    case VG_ACT_NONE: return v;
+    case VG_ACT_RELU: return v > 0.0f ? v : 0.0f;
+    case VG_ACT_RELU6: return vg_relu6_1(v);
+    case VG_ACT_HSWISH: return v * vg_relu6_1(v + 3.0f) / 6.0f;
+    case VG_ACT_HSIGMOID: return vg_relu6_1(v + 3.0f) / 6.0f;
+    case VG_ACT_SIGMOID: return 1.0f / (1.0f + expf(-v));
+    case VG_ACT_COUNT_: break;
+    }
     return v;
 }
+
+/* the activations the fast kernels fuse into their epilogue */
+static inline bool vg_act_simple(vg_act a) {
+    return a <= VG_ACT_RELU6;
+}
+
+/* the activation's name as PyTorch / ONNX spell it ("" for none) */
+const char *vg_act_name(vg_act a);
 
 /* y = act(conv(x, w) + b). x (n,h,w,ci), w (co,kh,kw,ci), b (co) or NULL, y (n,ho,wo,co) */
 void vg_conv2d_ref(const vg_conv_desc *d, const float *x, const float *w, const float *b,
@@ -70,6 +101,15 @@ void vg_relu6_ref(size_t n, const float *x, float *y);
 /* y = act(a + b), elementwise; y may alias a or b */
 void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y);
 
+/* y = act(y), in place, over n values */
+void vg_act_ref(vg_act act, size_t n, float *y);
+
+/* y = act(a * b), elementwise over n images of hw pixels of c channels: a (n, hw, c); b the
+ * same shape, or (n, 1, c) when per_channel (squeeze-excitation's channel weights, broadcast
+ * over the pixels). y may alias a. */
+void vg_mul_ref(int n, int hw, int c, const float *a, const float *b, bool per_channel, vg_act act,
+                float *y);
+
 /* Global average pool: x (n, hw, c) -> y (n, c) */
 void vg_gap_ref(int n, int hw, int c, const float *x, float *y);
 
@@ -92,7 +132,9 @@ void vg_softmax_ref(int n, int c, const float *x, float *y);
  * when that gradient is not needed (frozen weights, first layer). */
 
 /* dy *= act'(.) computed from the activation's output y: ReLU passes where y > 0, ReLU6
- * where 0 < y < 6 (the same as 0 < x < 6 on the input). */
+ * where 0 < y < 6 (the same as 0 < x < 6 on the input), hard-sigmoid 1/6 where 0 < y < 1,
+ * sigmoid y (1 - y). Hard-swish is not invertible from its output (its derivative needs the
+ * input): the trainer refuses to train through it. */
 void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy);
 
 void vg_conv2d_bwd_ref(const vg_conv_desc *d, const float *x, const float *w, const float *dy,

@@ -178,6 +178,15 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
         for (int j = 0; st == VG_OK && j < t->n_run; j++)
             if (g->nodes[j].op == VG_OP_SOFTMAX)
                 st = vg_err_set(err, VG_ERR_UNSUPPORTED, "trainer: softmax before the logits");
+        /* no backward pass yet: the product's (squeeze-excitation) and hard-swish's, whose
+         * derivative needs the layer's input, which the trainer does not keep */
+        for (int j = o->first_trainable; st == VG_OK && j < t->n_run; j++)
+            if (g->nodes[j].op == VG_OP_MUL || g->nodes[j].act == VG_ACT_HSWISH)
+                st = vg_err_set(err, VG_ERR_UNSUPPORTED,
+                                "trainer: layer %d (%s%s%s) cannot be trained yet (no backward "
+                                "pass): train the head only (--train head)",
+                                j, vg_op_name((vg_op)g->nodes[j].op), g->nodes[j].act ? ", " : "",
+                                vg_act_name((vg_act)g->nodes[j].act));
     }
     plan_sizes ps = {0, 0, 0};
     if (st == VG_OK && plan(g, t->geom, t->shapes, o, t->n_run, act_off, grad_off, need_grad, &ps) != VG_OK)
@@ -447,6 +456,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                 t->dt_init[in] = true;
             }
             break;
+        case VG_OP_MUL: /* refused by vg_trainer_init */
         case VG_OP_SOFTMAX:
         case VG_OP_COUNT_: VG_ASSERT(0);
         }
