@@ -192,6 +192,14 @@ static void test_small_ops(void) {
                         2e-3;
             CHECK_NEAR(dy, fd, 1e-3, "%s' at %g", vg_act_name((vg_act)ai), (double)at[i]);
         }
+    for (size_t i = 0; i < sizeof at / sizeof at[0]; i++) { /* hard-swish's, from its input */
+        float dy = 1;
+        vg_hswish_bwd_ref(1, &at[i], &dy);
+        double fd = (vg_act_apply1(VG_ACT_HSWISH, at[i] + 1e-3f) -
+                     vg_act_apply1(VG_ACT_HSWISH, at[i] - 1e-3f)) /
+                    2e-3;
+        CHECK_NEAR(dy, fd, 1e-3, "hardswish' at %g", (double)at[i]);
+    }
     /* product: per channel (n = 2 images of 2 pixels, 3 channels) and same shape, with an
      * activation, in place */
     float ma[12] = {1, 2, 3, 4, 5, 6, -1, -2, -3, -4, -5, -6}, mb[6] = {2, 0, -1, 0.5f, 1, 3};

@@ -2,7 +2,8 @@
  * without batch-norm (the imported backbones have BN folded): a batch processed in chunks
  * gives the same gradient as in one piece (rel. 1e-5: only the order of float sums changes);
  * 1 and 2 threads give bit-identical gradients; a frozen prefix gets no gradient and leaves
- * the trainable part's gradient unchanged; buffers grow with the chunk, not the batch. */
+ * the trainable part's gradient unchanged; buffers grow with the chunk, not the batch;
+ * MobileNetV3's pieces (hard-swish, squeeze-excitation) against finite differences. */
 #include "test.h"
 
 #include "model/model.h"
@@ -61,6 +62,66 @@ static float *grads(vg_model *m, int logits, int chunk, int threads, int first, 
     memcpy(g, vg_trainer_grads(t), sizeof(float) * (size_t)m->g.n_params);
     vg_trainer_free(t);
     return g;
+}
+
+/* The trainer's gradient of every parameter of m against central differences of its own loss
+ * (eps 1e-3; chunks of 3 + 1, so that what the trainer keeps per chunk is laid out right) */
+static void fd_check_model(vg_model *m, int logits, const float *x, const int *labels, int n,
+                           const char *what) {
+    vg_graph *g = &m->g;
+    float loss, lp, lm;
+    float *gr = grads(m, logits, 3, 1, 0, x, labels, n, &loss);
+    int bad = 0;
+    double worst = 0;
+    for (int64_t p = 0; gr && p < g->n_params; p++) {
+        const float keep = g->params[p], eps = 1e-3f;
+        g->params[p] = keep + eps;
+        free(grads(m, logits, n, 1, 0, x, labels, n, &lp));
+        g->params[p] = keep - eps;
+        free(grads(m, logits, n, 1, 0, x, labels, n, &lm));
+        g->params[p] = keep;
+        double fd = ((double)lp - lm) / (2.0 * eps), err = fabs(fd - gr[p]);
+        worst = fmax(worst, err / (2e-3 + 2e-2 * fabs(fd)));
+        bad += err > 2e-3 + 2e-2 * fabs(fd);
+    }
+    CHECK(gr && bad == 0,
+          "%s: %d of %lld gradients off their finite differences (worst at %.2f "
+          "of the tolerance)",
+          what, bad, (long long)g->n_params, worst);
+    free(gr);
+}
+
+/* MobileNetV3's pieces trained end to end, against finite differences: (a) hard-swish (its
+ * derivative from the input the trainer keeps) in a convolution, a depthwise and an FC, a
+ * same-shape product with sigmoid, a residual add; (b) squeeze-excitation (pool, 1x1 conv
+ * hard-sigmoid, the per-channel product) on its own, where its gradients are large enough for
+ * float differences of the loss to resolve (behind a deeper network they are not). */
+static void test_v3_grads(const float *x, const int *labels, int n) {
+    for (int k = 0; k < 2; k++) {
+        vg_model *m = vg_model_new();
+        if (!m) return;
+        m->input.h = 15, m->input.w = 12;
+        vg_graph *g = &m->g;
+        int e, c = k == 0 ? 6 : 4;
+        if (k == 0) {
+            int a = vg_graph_conv(g, 0, 3, 6, 3, 3, 2, VG_PAD_SAME, NULL, true, VG_ACT_HSWISH);
+            int d = vg_graph_dwconv(g, a, 6, 3, 3, 1, VG_PAD_SAME, NULL, true, VG_ACT_HSWISH);
+            e = vg_graph_mul(g, d, a, VG_ACT_SIGMOID);
+            e = vg_graph_add(g, e, d, VG_ACT_NONE);
+        } else {
+            int a = vg_graph_conv(g, 0, 3, 4, 1, 1, 1, VG_PAD_SAME, NULL, true, VG_ACT_NONE);
+            int s = vg_graph_gap(g, a);
+            s = vg_graph_conv(g, s, 4, 4, 1, 1, 1, VG_PAD_SAME, NULL, true, VG_ACT_HSIGMOID);
+            e = vg_graph_mul(g, a, s, VG_ACT_NONE);
+        }
+        e = vg_graph_gap(g, e);
+        e = vg_graph_fc(g, e, c, 5, true, VG_ACT_HSWISH);
+        int logits = vg_graph_fc(g, e, 5, 3, true, VG_ACT_NONE);
+        vg_test_seed(9 + (uint64_t)k);
+        vg_test_fill(g->params, (size_t)g->n_params, -1, 1);
+        fd_check_model(m, logits, x, labels, n, k ? "squeeze-excitation" : "hard-swish, products");
+        vg_model_free(m);
+    }
 }
 
 /* The training configuration as text: every field set away from its default comes back
@@ -179,6 +240,7 @@ void test_train(void) {
     vg_test_fill(x, N * 15 * 12 * 3, -1, 1);
     int labels[N] = {0, 2, 1, 2};
     size_t np = (size_t)m->g.n_params;
+    test_v3_grads(x, labels, N);
 
     float l1, l2, l3, l4;
     float *g1 = grads(m, logits, N, 1, 0, x, labels, N, &l1);   /* one batch */

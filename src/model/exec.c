@@ -11,10 +11,14 @@ bool vg_conv_pointwise(const vg_conv_desc *d) {
 
 void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j, int n,
                   const float *x, const float *x2, const float *packed, float *y) {
+    vg_exec_node_act(cpu, g, gm, j, n, x, x2, packed, (vg_act)g->nodes[j].act, y);
+}
+
+void vg_exec_node_act(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j, int n,
+                      const float *x, const float *x2, const float *packed, vg_act full, float *y) {
     const vg_node *nd = &g->nodes[j];
     const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
     const float *b = nd->b >= 0 ? g->params + nd->b : NULL;
-    const vg_act full = (vg_act)nd->act;
     /* what the fast kernels apply themselves; the rest is a pass afterwards */
     vg_act act = vg_act_simple(full) ? full : VG_ACT_NONE;
     size_t pix = (size_t)n * gm->in.h * gm->in.w;

@@ -21,10 +21,13 @@ size_t vg_plan_place(int n, const int *birth, const int *death, const size_t *si
  * int8 plans take these). */
 bool vg_conv_pointwise(const vg_conv_desc *d);
 
-/* The float forward of node j for n images: x its first input, x2 its second (ADD), y its
- * output, packed its pre-packed weights (vg_cpu_pack_weights) or NULL. Every op but a
+/* The float forward of node j for n images: x its first input, x2 its second (ADD, MUL), y
+ * its output, packed its pre-packed weights (vg_cpu_pack_weights) or NULL. Every op but a
  * batch-norm in training mode (the trainer's). */
 void vg_exec_node(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j, int n,
                   const float *x, const float *x2, const float *packed, float *y);
+/* The same with activation `act` instead of the node's (the trainer keeps hard-swish's input) */
+void vg_exec_node_act(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, int j, int n,
+                      const float *x, const float *x2, const float *packed, vg_act act, float *y);
 
 #endif

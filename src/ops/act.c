@@ -31,6 +31,30 @@ void vg_mul_ref(int n, int hw, int c, const float *a, const float *b, bool per_c
             }
 }
 
+void vg_hswish_bwd_ref(size_t n, const float *x, float *dy) {
+    for (size_t i = 0; i < n; i++) {
+        float v = x[i];
+        dy[i] *= v < -3.0f ? 0.0f : v > 3.0f ? 1.0f : (2.0f * v + 3.0f) / 6.0f;
+    }
+}
+
+void vg_mul_bwd_ref(int n, int hw, int c, const float *a, const float *b, bool per_channel,
+                    const float *dy, float *da, float *db) {
+    if (db && per_channel)
+        for (size_t i = 0; i < (size_t)n * c; i++)
+            db[i] = 0.0f;
+    for (int i = 0; i < n; i++)
+        for (int p = 0; p < hw; p++)
+            for (int ch = 0; ch < c; ch++) {
+                size_t k = ((size_t)i * hw + p) * c + ch, kb = per_channel ? (size_t)i * c + ch : k;
+                if (da) da[k] = dy[k] * b[kb];
+                if (db && per_channel)
+                    db[kb] += dy[k] * a[k];
+                else if (db)
+                    db[k] = dy[k] * a[k];
+            }
+}
+
 const char *vg_act_name(vg_act a) {
     static const char *names[VG_ACT_COUNT_] = {"",          "relu",        "relu6",
                                                "hardswish", "hardsigmoid", "sigmoid"};

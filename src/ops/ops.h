@@ -133,9 +133,15 @@ void vg_softmax_ref(int n, int c, const float *x, float *y);
 
 /* dy *= act'(.) computed from the activation's output y: ReLU passes where y > 0, ReLU6
  * where 0 < y < 6 (the same as 0 < x < 6 on the input), hard-sigmoid 1/6 where 0 < y < 1,
- * sigmoid y (1 - y). Hard-swish is not invertible from its output (its derivative needs the
- * input): the trainer refuses to train through it. */
+ * sigmoid y (1 - y). Hard-swish is not invertible from its output: vg_hswish_bwd_ref takes
+ * its input. */
 void vg_act_bwd_ref(vg_act act, size_t n, const float *y, float *dy);
+/* dy *= hard-swish'(x) from its input x: 0 below -3, 1 above 3, (2x + 3) / 6 between */
+void vg_hswish_bwd_ref(size_t n, const float *x, float *dy);
+/* The product's backward (vg_mul_ref without activation): da = dy * b, and db = dy * a, summed
+ * over the pixels when b is per channel (n, 1, c). Either output may be NULL. */
+void vg_mul_bwd_ref(int n, int hw, int c, const float *a, const float *b, bool per_channel,
+                    const float *dy, float *da, float *db);
 
 void vg_conv2d_bwd_ref(const vg_conv_desc *d, const float *x, const float *w, const float *dy,
                        float *dx, float *dw, float *db);

@@ -18,6 +18,9 @@ struct vg_trainer {
     bool *dt_init;      /* gradient written during this backward (else it is zero) */
     float *act_arena, *grad_arena, *scratch;
     size_t act_floats, grad_floats, scratch_floats;
+    float **pre; /* per node: the input of its hard-swish, kept for the backward, or NULL */
+    float *pre_arena;
+    size_t pre_floats;
     float *dparams;
     float *bn_saved; /* per BN node: batch mean and invstd, at bn_off[node] */
     int64_t *bn_off;
@@ -31,7 +34,13 @@ struct vg_trainer {
 
 typedef struct {
     size_t act, grad, scratch; /* floats */
+    size_t pre;                /* hard-swish inputs of the trained layers (their derivative) */
 } plan_sizes;
+
+/* a trained layer whose activation's derivative needs its input, not its output */
+static bool keeps_pre(const vg_graph *g, const vg_trainer_opts *o, int j) {
+    return j >= o->first_trainable && g->nodes[j].act == VG_ACT_HSWISH;
+}
 
 /* Shared by init and the estimate: fills sizes (and offsets/flags when not NULL). */
 static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shape *shapes,
@@ -103,6 +112,10 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
         if (s > sc) sc = s;
     }
     ps->scratch = sc;
+    ps->pre = 0;
+    for (int j = o->first_trainable; j < n_run; j++)
+        if (keeps_pre(g, o, j))
+            ps->pre += (size_t)chunk * geom[j].out.h * geom[j].out.w * geom[j].out.c;
     free(birth), free(death), free(size), free(off), free(keep), free(ng);
     return (ps->act == SIZE_MAX || ps->grad == SIZE_MAX) ? VG_ERR_NOMEM : VG_OK;
 }
@@ -121,7 +134,7 @@ size_t vg_trainer_estimate_bytes(const vg_graph *g, int h, int w, const vg_train
     plan_sizes ps;
     if (geom && shapes && n_run > 0 && vg_graph_infer(g, h, w, 3, geom, shapes, NULL) == VG_OK &&
         plan(g, geom, shapes, o, n_run, NULL, NULL, NULL, &ps) == VG_OK)
-        bytes = (ps.act + ps.grad + ps.scratch) * sizeof(float);
+        bytes = (ps.act + ps.grad + ps.scratch + ps.pre) * sizeof(float);
     free(geom), free(shapes);
     return bytes;
 }
@@ -132,6 +145,7 @@ void vg_trainer_free(vg_trainer *t) {
     free(t->geom), free(t->shapes), free(t->t), free(t->dt), free(t->dt_init);
     free(t->act_arena), free(t->grad_arena), free(t->scratch), free(t->dparams);
     free(t->bn_saved), free(t->bn_off);
+    free(t->pre), free(t->pre_arena);
     free(t->fwd_s), free(t->bwd_s);
     free(t);
 }
@@ -178,21 +192,21 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
         for (int j = 0; st == VG_OK && j < t->n_run; j++)
             if (g->nodes[j].op == VG_OP_SOFTMAX)
                 st = vg_err_set(err, VG_ERR_UNSUPPORTED, "trainer: softmax before the logits");
-        /* no backward pass yet: the product's (squeeze-excitation) and hard-swish's, whose
-         * derivative needs the layer's input, which the trainer does not keep */
-        for (int j = o->first_trainable; st == VG_OK && j < t->n_run; j++)
-            if (g->nodes[j].op == VG_OP_MUL || g->nodes[j].act == VG_ACT_HSWISH)
-                st = vg_err_set(err, VG_ERR_UNSUPPORTED,
-                                "trainer: layer %d (%s%s%s) cannot be trained yet (no backward "
-                                "pass): train the head only (--train head)",
-                                j, vg_op_name((vg_op)g->nodes[j].op), g->nodes[j].act ? ", " : "",
-                                vg_act_name((vg_act)g->nodes[j].act));
     }
-    plan_sizes ps = {0, 0, 0};
+    plan_sizes ps = {0, 0, 0, 0};
     if (st == VG_OK && plan(g, t->geom, t->shapes, o, t->n_run, act_off, grad_off, need_grad, &ps) != VG_OK)
         st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     if (st == VG_OK) {
         t->act_floats = ps.act, t->grad_floats = ps.grad, t->scratch_floats = ps.scratch;
+        t->pre_floats = ps.pre;
+        t->pre = vg_calloc((size_t)g->n_nodes, sizeof(float *));
+        t->pre_arena = vg_malloc((ps.pre + 1) * sizeof(float));
+        size_t at = 0;
+        for (int j = 0; t->pre && t->pre_arena && j < t->n_run; j++)
+            if (keeps_pre(g, o, j)) {
+                t->pre[j] = t->pre_arena + at;
+                at += (size_t)o->chunk * t->geom[j].out.h * t->geom[j].out.w * t->geom[j].out.c;
+            }
         int64_t bn = 0;
         for (int j = 0; j < g->n_nodes; j++) {
             t->bn_off[j] = g->nodes[j].op == VG_OP_BN ? bn : -1;
@@ -212,9 +226,9 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
                 if (vg_cpu_conv2d_scratch(&d) > im2col) im2col = vg_cpu_conv2d_scratch(&d);
             }
         if (!t->act_arena || !t->grad_arena || !t->scratch || !t->dparams || !t->bn_saved ||
-            !t->cpu || !vg_cpu_reserve(t->cpu, im2col))
+            !t->pre || !t->pre_arena || !t->cpu || !vg_cpu_reserve(t->cpu, im2col))
             st = vg_err_set(err, VG_ERR_NOMEM, "trainer: cannot allocate %.1f MB of buffers",
-                            (double)(ps.act + ps.grad + ps.scratch) * 4 / 1e6);
+                            (double)(ps.act + ps.grad + ps.scratch + ps.pre) * 4 / 1e6);
     }
     if (st == VG_OK)
         for (int i = 1; i < nt; i++) {
@@ -231,7 +245,7 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
 }
 
 size_t vg_trainer_buffer_bytes(const vg_trainer *t) {
-    return (t->act_floats + t->grad_floats + t->scratch_floats) * sizeof(float);
+    return (t->act_floats + t->grad_floats + t->scratch_floats + t->pre_floats) * sizeof(float);
 }
 void vg_trainer_zero_grad(vg_trainer *t) {
     memset(t->dparams, 0, sizeof(float) * (size_t)t->g->n_params);
@@ -275,7 +289,14 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
             float *sv = t->bn_saved + t->bn_off[j];
             vg_batchnorm_train_ref(pix, c, in, b, b + c, nd->eps, t->o.bn_momentum, b + 2 * c, b + 3 * c,
                                    y, sv, sv + c);
+            if (t->pre[j]) memcpy(t->pre[j], y, sizeof(float) * pix * (size_t)c);
             act_inplace((vg_act)nd->act, pix * (size_t)c, y);
+        } else if (t->pre[j]) { /* hard-swish: its input kept for the backward */
+            size_t ny = (size_t)n * gm->out.h * gm->out.w * gm->out.c;
+            vg_exec_node_act(t->cpu, g, gm, j, n, in, nd->in[1] >= 0 ? t->t[nd->in[1]] : NULL, NULL,
+                             VG_ACT_NONE, t->pre[j]);
+            memcpy(y, t->pre[j], sizeof(float) * ny);
+            act_inplace(VG_ACT_HSWISH, ny, y);
         } else {
             VG_ASSERT(nd->op != VG_OP_SOFTMAX); /* the trainer stops at the logits */
             /* weights change every step: never pre-packed */
@@ -347,7 +368,10 @@ void vg_trainer_backward(vg_trainer *t, int n) {
         vg_act act = (vg_act)nd->act;
         size_t pix = (size_t)n * gm->in.h * gm->in.w;
         size_t nout = (size_t)n * gm->out.h * gm->out.w * gm->out.c;
-        vg_act_bwd_ref(act, nout, t->t[out], dy);
+        if (t->pre[j])
+            vg_hswish_bwd_ref(nout, t->pre[j], dy);
+        else
+            vg_act_bwd_ref(act, nout, t->t[out], dy);
         const float *w = nd->w >= 0 ? g->params + nd->w : NULL;
         float *dw = nd->w >= 0 ? t->dparams + nd->w : NULL;
         float *db = nd->b >= 0 ? t->dparams + nd->b : NULL;
@@ -456,7 +480,21 @@ void vg_trainer_backward(vg_trainer *t, int n) {
                 t->dt_init[in] = true;
             }
             break;
-        case VG_OP_MUL: /* refused by vg_trainer_init */
+        case VG_OP_MUL: {
+            const int src2 = nd->in[1];
+            const float *x2 = src2 > 0 ? t->t[src2] : t->input;
+            const int hw = gm->in.h * gm->in.w;
+            const bool per_channel = gm->in2.h * gm->in2.w == 1;
+            if (want_dx) { /* into the scratch: the same tensor may be both inputs */
+                vg_mul_bwd_ref(n, hw, ci, x, x2, per_channel, dy, t->scratch, NULL);
+                grad_add(t, in, t->scratch, nout);
+            }
+            if (src2 > 0 && t->dt[src2]) {
+                vg_mul_bwd_ref(n, hw, ci, x, x2, per_channel, dy, NULL, t->scratch);
+                grad_add(t, src2, t->scratch, per_channel ? (size_t)n * ci : nout);
+            }
+            break;
+        }
         case VG_OP_SOFTMAX:
         case VG_OP_COUNT_: VG_ASSERT(0);
         }
