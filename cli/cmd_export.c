@@ -1,5 +1,6 @@
-/* cmd_export.c — `vigie export MODEL -o OUT.onnx`: a vigie model for TensorRT (trtexec
- * --onnx), OpenCV DNN or ONNX Runtime. The conversion is vg_export_onnx. */
+/* cmd_export.c — `vigie export MODEL -o OUT.onnx [--qdq]`: a vigie model for TensorRT (trtexec
+ * --onnx), OpenCV DNN or ONNX Runtime. The conversions are vg_export_onnx (the float view) and
+ * vg_export_onnx_qdq (an int8 engine's integer form). */
 #include "cli.h"
 
 static const cli_opt opts[] = {
@@ -7,17 +8,22 @@ static const cli_opt opts[] = {
     {"--opset", "N",
      "ONNX opset, 10 to 18 (default 13: TensorRT, ONNX Runtime; 10 for OpenCV DNN 4.6 and "
      "older, which read ReLU6's bounds only as attributes)"},
+    {"--qdq", NULL,
+     "an int8 engine as a QDQ model (QuantizeLinear / DequantizeLinear at the engine's scales, "
+     "its int8 weights and int32 biases): the engine's integer results in ONNX Runtime "
+     "(opset 13 or later; TensorRT needs zero points of 0: give it the float view)"},
 };
 
 int cmd_export(int argc, char **argv) {
     cli_args a = {
         .cmd = "export",
-        .synopsis = "MODEL -o OUT.onnx [--opset N]",
+        .synopsis = "MODEL -o OUT.onnx [--opset N] [--qdq]",
         .summary = "Writes a vigie model (.vgm, .vge, .tflite) as ONNX, opset 13, static shapes:\n"
                    "input \"input\" (1, 3, H, W) float32, already normalised; output \"probs\"\n"
                    "(softmax probabilities). The preprocessing is in the file's metadata_props:\n"
                    "vigie.mean and vigie.std on 0..255 pixels, vigie.resize, vigie.labels. An\n"
-                   "int8 engine is written as its float view (dequantized weights).\n"
+                   "int8 engine is written as its float view (dequantized weights), or with\n"
+                   "--qdq as its integer form (QDQ).\n"
                    "Example, for TensorRT on a Jetson (README):\n"
                    "  vigie export models/fire.vge -o fire.onnx\n"
                    "  trtexec --onnx=fire.onnx --saveEngine=fire.plan --fp16",
@@ -42,7 +48,9 @@ int cmd_export(int argc, char **argv) {
     }
     vg_model_info info;
     vg_model_get_info(m, &info);
-    vg_status st = vg_export_onnx(m, out, (int)opset, &err);
+    const bool qdq = cli_flag(&a, "--qdq");
+    vg_status st = qdq ? vg_export_onnx_qdq(m, out, (int)opset, &err)
+                       : vg_export_onnx(m, out, (int)opset, &err);
     vg_model_free(m);
     if (st != VG_OK) {
         cli_error(a.cmd, "%s", err.msg);
@@ -50,6 +58,8 @@ int cmd_export(int argc, char **argv) {
     }
     printf("%s -> %s: input (1, %d, %d, %d), %d classes%s\n", a.pos[0], out, info.input.c,
            info.input.h, info.input.w, info.n_classes,
-           info.has_int8 ? " (the int8 float view)" : "");
+           qdq             ? " (QDQ: the int8 engine's integer form)"
+           : info.has_int8 ? " (the int8 engine's float view; --qdq for its integer form)"
+                           : "");
     return CLI_OK;
 }

@@ -200,10 +200,12 @@ vg_status vg_import_tflite_mem(const void *data, size_t size, const char *name, 
 
 /* ONNX (libvigie.a, with Debian's protobuf-c): MobileNet-style classifiers from PyTorch,
  * TensorFlow or others in; vigie's models out, to TensorRT, OpenCV DNN or ONNX Runtime.
- * Import: opsets 10 to 18; Conv (plain and depthwise, explicit pads or SAME_UPPER, equal
- * strides, no dilation), BatchNormalization, Relu, Clip(0, 6) (both fused into the layer
- * before them), Add, GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape
- * to (N, K), Gemm, MatMul (+ Add of a bias), Softmax, Constant, Identity, Dropout; one float
+ * Import: opsets 10 to 18; Conv (plain, depthwise, grouped; explicit pads or SAME_UPPER,
+ * equal strides, no dilation), BatchNormalization, Relu, Clip(0, 6), HardSwish, HardSigmoid
+ * (PyTorch's 1/6, 0.5), Sigmoid (fused into the layer before them; Mul(x, HardSigmoid(x)) is a
+ * hard-swish), Add, Mul (equal shapes, or (N, C, 1, 1) channel weights: squeeze-excitation),
+ * GlobalAveragePool, GlobalMaxPool, ReduceMean (spatial), Flatten, Reshape to (N, K), Gemm,
+ * MatMul (+ Add of a bias), Softmax, Constant, Identity, Dropout (MobileNetV2, V3); one float
  * (N, C, H, W) input with static C, H, W; float32 weights stored in the file. Anything else is
  * VG_ERR_UNSUPPORTED naming the node and the operator; a malformed file VG_ERR_FORMAT. The
  * input normalisation: opts' when given, else the metadata vigie's export writes (vigie.mean,
@@ -224,6 +226,15 @@ vg_status vg_import_onnx_mem(const void *data, size_t size, const char *name,
  * vigie.std (on 0..255 pixels), vigie.resize, vigie.labels (one per line) and vigie.meta.KEY for
  * the model's metadata. Written atomically. */
 vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err *err);
+/* Export of an int8 engine (vigie optimize --int8) as a QDQ model, opset 13 to 18 (0: 13):
+ * the same graph with every activation through QuantizeLinear / DequantizeLinear at the
+ * engine's scale and zero point (int8, asymmetric), weights as the engine's int8 codes with
+ * their per-channel scales (DequantizeLinear, axis 0), biases as its int32 codes in units of
+ * input scale x weight scale; the final softmax in float, as vigie's integer path runs it. A
+ * runtime that follows the ONNX operators computes vigie's integer results (up to the
+ * rounding of exact halves). TensorRT takes only symmetric activations (zero point 0): give it
+ * vg_export_onnx's float view. VG_ERR_ARG for a float model or an opset below 13. */
+vg_status vg_export_onnx_qdq(const vg_model *m, const char *path, int opset, vg_err *err);
 
 /* ---- inference ---------------------------------------------------------------------------- */
 

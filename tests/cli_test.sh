@@ -92,6 +92,13 @@ shipped_model_test() {
   else
     bad "examples/classify not built ($EX): make $(dirname "$VIGIE")/classify"
   fi
+  # its integer form as a QDQ ONNX model (checked numerically by test_onnx and
+  # bench/onnx_qdq.py); a float model has none
+  run $VIGIE export "$FIRE" -o "$T/fire_qdq.onnx" --qdq
+  [ "$rc" = 0 ] && grep -q 'QDQ' "$T/out" && [ -s "$T/fire_qdq.onnx" ] && ok ||
+    bad "export --qdq of models/fire.vge: status $rc, $(head -c 300 "$T/out" "$T/err")"
+  run $VIGIE export "$FIRE" -o "$T/fire_qdq.onnx" --qdq --opset 10
+  expect_clean_error "export --qdq at opset 10"
   FF=$SHARED/data/fire-footage/test
   if [ -d "$FF" ] && [ -d "$SHARED/data/neutral-scenes" ]; then
     f=$(grep -l '^0 ' "$FF"/labels/*.txt | head -1 || true)
@@ -175,6 +182,8 @@ run $VIGIE import "$T/cut.onnx" -o "$T/x.vgm"
 expect_clean_error "a truncated ONNX file"
 run $VIGIE export "$T/bb.vgm" -o "$T/x.onnx" --opset 9
 expect_rc 2 "export --opset 9"
+run $VIGIE export "$T/bb.vgm" -o "$T/x.onnx" --qdq
+expect_clean_error "export --qdq of a float model"
 
 # ---- the TF2 int8 model run through the integer kernels: the int8 reference of DATA.md
 # (Arm NN in integer arithmetic): same top-1, probabilities within 0.05

@@ -12,13 +12,17 @@
  * (vigie's activations are fields of a node), which must have no other reader; below opset
  * 14 PyTorch writes hard-swish as Mul(x, HardSigmoid(x)), which is recognised as such. Mul
  * multiplies equal shapes or (C, H, W) by (C, 1, 1) (squeeze-excitation). Flatten / Reshape
- * to (N, K) are aliases, and a Gemm or MatMul after them gets its weights permuted from ONNX's (c, h, w)
- * flattening order to vigie's (h, w, c). Every shape is checked against what vigie infers.
+ * to (N, K) are aliases, and a Gemm or MatMul after them gets its weights permuted from ONNX's (c,
+ * h, w) flattening order to vigie's (h, w, c). Every shape is checked against what vigie infers.
  *
  * Export writes the float view (NCHW input "input", already normalised; output "probs" after
  * a final softmax, else "output") at opset 13 with static shapes, the preprocessing in
  * metadata_props (vigie.mean, vigie.std on 0..255 pixels, vigie.resize, vigie.labels), which
- * import reads back: a round trip reproduces vigie's outputs. */
+ * import reads back: a round trip reproduces vigie's outputs. The QDQ export of an int8 engine
+ * is the same graph with each activation through QuantizeLinear / DequantizeLinear at the
+ * engine's scale and zero point, and the weights and biases as the engine's int8 / int32 codes
+ * through DequantizeLinear (per channel, axis 0): evaluated by the operators' definitions, it
+ * computes the engine's integers, except where a value falls within float error of a half. */
 #include "model/runner.h"
 
 #include "model/model.h"
@@ -982,6 +986,7 @@ typedef struct {
     Onnx__GraphProto *g;
     size_t cap_node, cap_init;
     int opset;
+    const vg_qgraph *q; /* QDQ export: the engine's integer form, else NULL */
 } exp_ctx;
 
 /* appends a pointer to a growing array (n, cap: the message's own count, our capacity) */
@@ -999,11 +1004,12 @@ static bool grow(pool *P, void ***arr, size_t *n, size_t *cap, void *item) {
 }
 
 /* a float initialiser (raw little-endian data) of the given dims */
-static const char *init_f(exp_ctx *x, const char *name, const float *v, const int64_t *dims,
-                          int rank) {
+/* an initialiser of count values of esize bytes (little-endian raw data), ONNX type dtype */
+static const char *init_raw(exp_ctx *x, const char *name, int dtype, const void *v, size_t esize,
+                            const int64_t *dims, int rank) {
     pool *P = &x->P;
     Onnx__TensorProto *t = pz(P, sizeof *t);
-    if (!t) return NULL;
+    if (!t || !name) return NULL;
     onnx__tensor_proto__init(t);
     int64_t count = 1;
     t->dims = pz(P, sizeof(int64_t) * (size_t)(rank ? rank : 1));
@@ -1012,21 +1018,27 @@ static const char *init_f(exp_ctx *x, const char *name, const float *v, const in
         t->dims[k] = dims[k], count *= dims[k];
     t->n_dims = (size_t)rank;
     t->has_data_type = true;
-    t->data_type = ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT;
+    t->data_type = dtype;
     t->name = (char *)name;
-    uint8_t *raw = pz(P, (size_t)count * 4);
+    uint8_t *raw = pz(P, (size_t)count * esize + 1);
     if (!raw) return NULL;
-    for (int64_t i = 0; i < count; i++) {
-        uint32_t u;
-        memcpy(&u, &v[i], 4);
-        for (int b = 0; b < 4; b++)
-            raw[4 * i + b] = (uint8_t)(u >> (8 * b));
+    const uint8_t *src = v;
+    for (int64_t i = 0; i < count; i++) { /* host order to little-endian, element by element */
+        uint32_t u = src[i];              /* esize 1 (int8), else 4 (float, int32) */
+        if (esize == 4) memcpy(&u, src + (size_t)i * 4, 4);
+        for (size_t b = 0; b < esize; b++)
+            raw[(size_t)i * esize + b] = (uint8_t)(u >> (8 * b));
     }
     t->has_raw_data = true;
-    t->raw_data.len = (size_t)count * 4;
+    t->raw_data.len = (size_t)count * esize;
     t->raw_data.data = raw;
     return grow(P, (void ***)&x->g->initializer, &x->g->n_initializer, &x->cap_init, t) ? name
                                                                                         : NULL;
+}
+
+static const char *init_f(exp_ctx *x, const char *name, const float *v, const int64_t *dims,
+                          int rank) {
+    return init_raw(x, name, ONNX__TENSOR_PROTO__DATA_TYPE__FLOAT, v, 4, dims, rank);
 }
 
 static Onnx__AttributeProto *attr_new(pool *P, const char *name) {
@@ -1114,7 +1126,116 @@ static Onnx__ValueInfoProto *value_info(pool *P, const char *name, const int64_t
     return v;
 }
 
-/* the nodes of vigie node i: its op, then its activation */
+/* The weights of node i in ONNX's order: src[k] is the vigie index of ONNX element k. Conv
+ * (co, ci, kh, kw) from (co, kh, kw, ci); depthwise (c, 1, kh, kw) from (kh, kw, c); Gemm
+ * (M, K) with K in ONNX's (c, h, w) flattening from vigie's (h, w, c). */
+static int64_t *weight_order(pool *P, const vg_node *nd, const vg_node_geom *gm, int64_t count) {
+    int64_t *src = pz(P, sizeof(int64_t) * (size_t)(count ? count : 1)), k = 0;
+    if (!src) return NULL;
+    const int64_t ci = gm->in.c, co = gm->out.c, kh = nd->kh, kw = nd->kw;
+    if (nd->op == VG_OP_FC) {
+        const int64_t HW = (int64_t)gm->in.h * gm->in.w, K = ci * HW;
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t c = 0; c < ci; c++)
+                for (int64_t p = 0; p < HW; p++)
+                    src[k++] = o * K + p * ci + c;
+    } else if (nd->op == VG_OP_DWCONV) {
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t y = 0; y < kh * kw; y++)
+                src[k++] = y * ci + o;
+    } else {
+        for (int64_t o = 0; o < co; o++)
+            for (int64_t c = 0; c < ci; c++)
+                for (int64_t y = 0; y < kh * kw; y++)
+                    src[k++] = (o * kh * kw + y) * ci + c;
+    }
+    return src;
+}
+
+/* A DequantizeLinear of constant q (int8 or int32) with per-channel scales along axis 0
+ * (zero points 0: weights are symmetric, biases in units of input x weight scale); returns
+ * the float output's name. */
+static const char *dequantized(exp_ctx *x, const char *name, bool i32, const void *q,
+                               const int64_t *dims, int rank, const float *scale) {
+    pool *P = &x->P;
+    const int64_t co = dims[0];
+    void *zero = pz(P, (size_t)co * 4);
+    const int ty = i32 ? ONNX__TENSOR_PROTO__DATA_TYPE__INT32 : ONNX__TENSOR_PROTO__DATA_TYPE__INT8;
+    const char *in[3] = {init_raw(x, pstr(P, "%s_q", name), ty, q, i32 ? 4 : 1, dims, rank),
+                         init_f(x, pstr(P, "%s_scale", name), scale, dims, 1),
+                         zero ? init_raw(x, pstr(P, "%s_zp", name), ty, zero, i32 ? 4 : 1, dims, 1)
+                              : NULL};
+    size_t acap = 0;
+    Onnx__NodeProto *n = node_new(x, "DequantizeLinear", pstr(P, "%s_dq", name), name, in, 3);
+    return n && add_attr(x, n, attr_int(P, "axis", 0), &acap) ? name : NULL;
+}
+
+/* Node i's weights as an ONNX input: floats, or (QDQ) the engine's int8 codes dequantized */
+static const char *weights_in(exp_ctx *x, const vg_model *m, int i, const vg_node_geom *gm,
+                              const int64_t *dims, int rank) {
+    pool *P = &x->P;
+    const vg_node *nd = &m->g.nodes[i];
+    int64_t count = 1;
+    for (int k = 0; k < rank; k++)
+        count *= dims[k];
+    const int64_t *src = weight_order(P, nd, gm, count);
+    if (!src) return NULL;
+    if (x->q) {
+        int8_t *w8 = pz(P, (size_t)count);
+        if (!w8) return NULL;
+        for (int64_t k = 0; k < count; k++)
+            w8[k] = x->q->w8[x->q->w_off[i] + src[k]];
+        return dequantized(x, pstr(P, "w%d", i), false, w8, dims, rank, x->q->ws + x->q->s_off[i]);
+    }
+    float *w = pz(P, sizeof(float) * (size_t)count);
+    if (!w) return NULL;
+    for (int64_t k = 0; k < count; k++)
+        w[k] = m->g.params[nd->w + src[k]];
+    return init_f(x, pstr(P, "w%d", i), w, dims, rank);
+}
+
+/* Node i's bias (co values): floats (zeros when it has none and `need`), or (QDQ) the
+ * engine's int32 bias dequantized with the input's scale times each channel's weight scale;
+ * NULL with *none set when the node has no bias and none is needed */
+static const char *bias_in(exp_ctx *x, const vg_model *m, int i, int co, bool need, bool *none) {
+    pool *P = &x->P;
+    const vg_node *nd = &m->g.nodes[i];
+    const int64_t d[1] = {co};
+    *none = false;
+    if (x->q && x->q->b_off[i] >= 0) {
+        float *sc = pz(P, sizeof(float) * (size_t)co);
+        if (!sc) return NULL;
+        const float s_in = x->q->t[nd->in[0]].scale, *ws = x->q->ws + x->q->s_off[i];
+        for (int c = 0; c < co; c++)
+            sc[c] = s_in * ws[c];
+        return dequantized(x, pstr(P, "b%d", i), true, x->q->b32 + x->q->b_off[i], d, 1, sc);
+    }
+    if ((x->q || nd->b < 0) && !need) {
+        *none = true;
+        return NULL;
+    }
+    const float *b = !x->q && nd->b >= 0 ? m->g.params + nd->b : pz(P, sizeof(float) * (size_t)co);
+    return b ? init_f(x, pstr(P, "b%d", i), b, d, 1) : NULL;
+}
+
+/* QDQ: the activation tensor `f` (float) through QuantizeLinear and DequantizeLinear with the
+ * engine's scale and zero point of tensor t: the integer codes vigie computes, as floats
+ * named `name` */
+static bool fake_quant(exp_ctx *x, int t, const char *f, const char *name) {
+    pool *P = &x->P;
+    const vg_qparam qp = x->q->t[t];
+    const int8_t zp = (int8_t)qp.zp;
+    const char *sc = init_f(x, pstr(P, "t%d_scale", t), &qp.scale, NULL, 0),
+               *z = init_raw(x, pstr(P, "t%d_zp", t), ONNX__TENSOR_PROTO__DATA_TYPE__INT8, &zp, 1,
+                             NULL, 0),
+               *qn = pstr(P, "t%d_q", t);
+    const char *qi[3] = {f, sc, z}, *di[3] = {qn, sc, z};
+    return node_new(x, "QuantizeLinear", pstr(P, "n%d_quant", t), qn, qi, 3) &&
+           node_new(x, "DequantizeLinear", pstr(P, "n%d_dequant", t), name, di, 3);
+}
+
+/* the nodes of vigie node i: its op, then its activation (QDQ: then its output's
+ * quantization, except after the final softmax, which vigie's integer path runs in float) */
 static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node_geom *geom,
                              const char **tname, int *rank, vg_err *err) {
     pool *P = &x->P;
@@ -1122,7 +1243,9 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
     const vg_node *nd = &g->nodes[i];
     const vg_node_geom *gm = &geom[i];
     const int out = nd->out;
-    const char *res = nd->act ? pstr(P, "t%d_pre", out) : tname[out];
+    const bool quant = x->q && nd->op != VG_OP_SOFTMAX;
+    const char *fout = quant ? pstr(P, "t%d_f", out) : tname[out]; /* the float result */
+    const char *res = nd->act ? pstr(P, "t%d_pre", out) : fout;
     const char *nm = pstr(P, "n%d", i);
     Onnx__NodeProto *n = NULL;
     size_t acap = 0;
@@ -1132,24 +1255,11 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
     case VG_OP_DWCONV: {
         const bool dw = nd->op == VG_OP_DWCONV;
         const int ci = gm->in.c, co = gm->out.c, kh = nd->kh, kw = nd->kw;
-        float *w = pz(P, sizeof(float) * (size_t)co * (dw ? 1 : ci) * kh * kw);
-        if (!w) break;
-        const float *src = g->params + nd->w;
-        for (int o = 0; o < co; o++)
-            for (int y = 0; y < kh; y++)
-                for (int xx = 0; xx < kw; xx++) {
-                    if (dw)
-                        w[(o * kh + y) * kw + xx] = src[(y * kw + xx) * ci + o];
-                    else
-                        for (int c = 0; c < ci; c++)
-                            w[((o * ci + c) * kh + y) * kw + xx] =
-                                src[((o * kh + y) * kw + xx) * ci + c];
-                }
         int64_t wd[4] = {co, dw ? 1 : ci, kh, kw};
-        const char *in[3] = {tname[nd->in[0]], init_f(x, pstr(P, "w%d", i), w, wd, 4), NULL};
-        int64_t bd[1] = {co};
-        if (nd->b >= 0) in[2] = init_f(x, pstr(P, "b%d", i), g->params + nd->b, bd, 1);
-        n = node_new(x, "Conv", nm, res, in, nd->b >= 0 ? 3 : 2);
+        bool none;
+        const char *in[3] = {tname[nd->in[0]], weights_in(x, m, i, gm, wd, 4),
+                             bias_in(x, m, i, co, false, &none)};
+        n = node_new(x, "Conv", nm, res, in, none ? 2 : 3);
         const vg_conv_desc *cd = &gm->conv;
         int pb = (cd->ho - 1) * cd->sh + kh - cd->h - cd->pt,
             pr = (cd->wo - 1) * cd->sw + kw - cd->w - cd->pl;
@@ -1211,18 +1321,10 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
             if (!add_attr(x, f, attr_int(P, "axis", 1), &fcap)) break;
             flat = fo;
         }
-        float *w = pz(P, sizeof(float) * (size_t)M * K);
-        if (!w) break;
-        const float *src = g->params + nd->w;
-        for (int o = 0; o < M; o++) /* vigie's (h, w, c) order to ONNX's (c, h, w) */
-            for (int c = 0; c < C; c++)
-                for (int p = 0; p < HW; p++)
-                    w[(size_t)o * K + (size_t)c * HW + p] = src[(size_t)o * K + (size_t)p * C + c];
-        int64_t wd[2] = {M, K}, bd[1] = {M};
-        float *zero = nd->b < 0 ? pz(P, sizeof(float) * (size_t)M) : NULL;
-        const char *in[3] = {
-            flat, init_f(x, pstr(P, "w%d", i), w, wd, 2),
-            init_f(x, pstr(P, "b%d", i), nd->b >= 0 ? g->params + nd->b : zero, bd, 1)};
+        int64_t wd[2] = {M, K};
+        bool none;
+        const char *in[3] = {flat, weights_in(x, m, i, gm, wd, 2),
+                             bias_in(x, m, i, M, true, &none)};
         n = node_new(x, "Gemm", nm, res, in, 3);
         if (!add_attr(x, n, attr_int(P, "transB", 1), &acap)) n = NULL;
         rank[out] = 2;
@@ -1238,11 +1340,11 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
     }
     if (n && nd->act == VG_ACT_RELU) {
         const char *in[1] = {res};
-        n = node_new(x, "Relu", pstr(P, "n%d_relu", i), tname[out], in, 1);
+        n = node_new(x, "Relu", pstr(P, "n%d_relu", i), fout, in, 1);
     } else if (n && nd->act == VG_ACT_RELU6 && x->opset < 11) { /* bounds as attributes */
         const char *in[1] = {res};
         size_t ccap = 0;
-        n = node_new(x, "Clip", pstr(P, "n%d_relu6", i), tname[out], in, 1);
+        n = node_new(x, "Clip", pstr(P, "n%d_relu6", i), fout, in, 1);
         if (!add_attr(x, n, attr_flt(P, "min", 0), &ccap) ||
             !add_attr(x, n, attr_flt(P, "max", 6), &ccap))
             n = NULL;
@@ -1250,25 +1352,26 @@ static vg_status export_node(exp_ctx *x, const vg_model *m, int i, const vg_node
         static const float lo = 0, hi = 6;
         const char *in[3] = {res, init_f(x, pstr(P, "clip%d_min", i), &lo, NULL, 0),
                              init_f(x, pstr(P, "clip%d_max", i), &hi, NULL, 0)};
-        n = node_new(x, "Clip", pstr(P, "n%d_relu6", i), tname[out], in, 3);
+        n = node_new(x, "Clip", pstr(P, "n%d_relu6", i), fout, in, 3);
     } else if (n && nd->act == VG_ACT_HSWISH && x->opset >= 14) {
         const char *in[1] = {res};
-        n = node_new(x, "HardSwish", pstr(P, "n%d_hswish", i), tname[out], in, 1);
+        n = node_new(x, "HardSwish", pstr(P, "n%d_hswish", i), fout, in, 1);
     } else if (n && (nd->act == VG_ACT_HSWISH || nd->act == VG_ACT_HSIGMOID)) {
         /* PyTorch's hard-sigmoid; before opset 14, hard-swish is x * HardSigmoid(x) */
         const bool sw = nd->act == VG_ACT_HSWISH;
-        const char *in[1] = {res}, *hs = sw ? pstr(P, "t%d_hsig", out) : tname[out];
+        const char *in[1] = {res}, *hs = sw ? pstr(P, "t%d_hsig", out) : fout;
         size_t hcap = 0;
         n = node_new(x, "HardSigmoid", pstr(P, "n%d_hsig", i), hs, in, 1);
         if (!add_attr(x, n, attr_flt(P, "alpha", 1.0f / 6.0f), &hcap) ||
             !add_attr(x, n, attr_flt(P, "beta", 0.5f), &hcap))
             n = NULL;
         const char *mi[2] = {res, hs};
-        if (n && sw) n = node_new(x, "Mul", pstr(P, "n%d_hswish", i), tname[out], mi, 2);
+        if (n && sw) n = node_new(x, "Mul", pstr(P, "n%d_hswish", i), fout, mi, 2);
     } else if (n && nd->act == VG_ACT_SIGMOID) {
         const char *in[1] = {res};
-        n = node_new(x, "Sigmoid", pstr(P, "n%d_sigmoid", i), tname[out], in, 1);
+        n = node_new(x, "Sigmoid", pstr(P, "n%d_sigmoid", i), fout, in, 1);
     }
+    if (n && quant && !fake_quant(x, out, fout, tname[out])) n = NULL;
     if (!n) return vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     return VG_OK;
 }
@@ -1281,16 +1384,26 @@ static bool meta_kv(exp_ctx *x, Onnx__ModelProto *mp, size_t *cap, const char *k
     return grow(&x->P, (void ***)&mp->metadata_props, &mp->n_metadata_props, cap, e);
 }
 
-vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err *err) {
+static vg_status export_model(const vg_model *m, const char *path, int opset, bool qdq,
+                              vg_err *err) {
     const vg_graph *g = &m->g;
     if (opset == 0) opset = 13;
     if (opset < 10 || opset > 18)
         return vg_err_set(err, VG_ERR_ARG, "opset %d: vigie writes 10 to 18 (default 13)", opset);
+    if (qdq && !m->q)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "a QDQ export needs an int8 engine (vigie optimize --int8); this model "
+                          "is float");
+    if (qdq && opset < 13)
+        return vg_err_set(err, VG_ERR_ARG,
+                          "opset %d: a QDQ export needs opset 13 or later (per-channel scales)",
+                          opset);
     vg_status st = vg_model_validate(m, err);
     if (st != VG_OK) return st;
     exp_ctx x;
     memset(&x, 0, sizeof x);
     x.opset = opset;
+    x.q = qdq ? m->q : NULL;
     pool *P = &x.P;
     vg_node_geom *geom = vg_malloc(sizeof(vg_node_geom) * (size_t)(g->n_nodes + 1));
     vg_shape *sh = vg_malloc(sizeof(vg_shape) * (size_t)g->n_tensors);
@@ -1305,8 +1418,8 @@ vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err 
         goto out;
     const bool ends_softmax =
         g->nodes[g->n_nodes - 1].op == VG_OP_SOFTMAX && g->output == g->n_tensors - 1;
-    for (int t = 0; t < g->n_tensors; t++)
-        tname[t] = t == 0           ? "input"
+    for (int t = 0; t < g->n_tensors; t++) /* QDQ: what the layers read of the input is t0 */
+        tname[t] = t == 0           ? (qdq ? "t0" : "input")
                    : t == g->output ? (ends_softmax ? "probs" : "output")
                                     : pstr(P, "t%d", t);
     rank[0] = 4;
@@ -1331,6 +1444,8 @@ vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err 
     mp.producer_name = "vigie";
     mp.producer_version = "1";
     mp.graph = gp;
+    if (qdq && !fake_quant(&x, 0, "input", "t0"))
+        st = vg_err_set(err, VG_ERR_NOMEM, "out of memory");
     for (int i = 0; st == VG_OK && i < g->n_nodes; i++)
         st = export_node(&x, m, i, geom, tname, rank, err);
     if (st != VG_OK) goto out;
@@ -1392,4 +1507,12 @@ out:
     free(P->p);
     free(buf), free(geom), free(sh), free(tname), free(rank);
     return st;
+}
+
+vg_status vg_export_onnx(const vg_model *m, const char *path, int opset, vg_err *err) {
+    return export_model(m, path, opset, false, err);
+}
+
+vg_status vg_export_onnx_qdq(const vg_model *m, const char *path, int opset, vg_err *err) {
+    return export_model(m, path, opset, true, err);
 }
