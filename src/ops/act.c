@@ -15,9 +15,22 @@ void vg_add_ref(size_t n, const float *a, const float *b, vg_act act, float *y) 
 }
 
 void vg_act_ref(vg_act act, size_t n, float *y) {
-    if (act == VG_ACT_NONE) return;
-    for (size_t i = 0; i < n; i++)
-        y[i] = vg_act_apply1(act, y[i]);
+    /* one loop per activation, the same arithmetic as vg_act_apply1: the compiler vectorizes
+     * these (the runner's pass after the layers whose kernels fuse only ReLU / ReLU6) */
+    switch (act) {
+    case VG_ACT_HSWISH:
+        for (size_t i = 0; i < n; i++)
+            y[i] = y[i] * vg_relu6_1(y[i] + 3.0f) / 6.0f;
+        break;
+    case VG_ACT_HSIGMOID:
+        for (size_t i = 0; i < n; i++)
+            y[i] = vg_relu6_1(y[i] + 3.0f) / 6.0f;
+        break;
+    default:
+        if (act != VG_ACT_NONE)
+            for (size_t i = 0; i < n; i++)
+                y[i] = vg_act_apply1(act, y[i]);
+    }
 }
 
 void vg_mul_ref(int n, int hw, int c, const float *a, const float *b, bool per_channel, vg_act act,
