@@ -10,7 +10,8 @@ static const cli_opt opts[] = {
      "older, which read ReLU6's bounds only as attributes)"},
     {"--qdq", NULL,
      "an int8 engine as a QDQ model (QuantizeLinear / DequantizeLinear at the engine's scales, "
-     "its int8 weights and int32 biases): the engine's integer results in ONNX Runtime "
+     "its int8 weights and int32 biases), for runtimes that run QDQ models (ONNX Runtime): "
+     "the engine's integers, up to float32's rounding of values within 1e-4 of a half "
      "(opset 13 or later; TensorRT needs zero points of 0: give it the float view)"},
 };
 
