@@ -41,12 +41,9 @@ int cmd_export(int argc, char **argv) {
     }
     long opset;
     if (!cli_int(&a, "--opset", 13, 10, 18, &opset)) return CLI_USAGE;
+    vg_model *m = cli_load_model(a.cmd, a.pos[0]);
+    if (!m) return CLI_FAIL;
     vg_err err;
-    vg_model *m = NULL;
-    if (vg_model_open(a.pos[0], &m, &err) != VG_OK) {
-        cli_error(a.cmd, "%s", err.msg);
-        return CLI_FAIL;
-    }
     vg_model_info info;
     vg_model_get_info(m, &info);
     const bool qdq = cli_flag(&a, "--qdq");

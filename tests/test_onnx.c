@@ -98,14 +98,20 @@ static vg_model *se_model(void) {
     return m;
 }
 
-/* how many nodes of type op the file at path has */
-static int count_op(const char *path, const char *op) {
+/* the ONNX file at path, unpacked (NULL when it cannot be read) */
+static Onnx__ModelProto *unpacked(const char *path) {
     uint8_t *data = NULL;
     size_t size = 0;
     vg_err err;
-    if (vg_file_read(path, (size_t)1 << 26, &data, &size, &err) != VG_OK) return -1;
+    if (vg_file_read(path, (size_t)1 << 26, &data, &size, &err) != VG_OK) return NULL;
     Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
     free(data);
+    return mp;
+}
+
+/* how many nodes of type op the file at path has */
+static int count_op(const char *path, const char *op) {
+    Onnx__ModelProto *mp = unpacked(path);
     if (!mp) return -1;
     int n = 0;
     for (size_t i = 0; i < mp->graph->n_node; i++)
@@ -117,13 +123,7 @@ static int count_op(const char *path, const char *op) {
 /* the exported file of m, unpacked for editing */
 static Onnx__ModelProto *exported(const vg_model *m, const char *path) {
     vg_err err;
-    if (vg_export_onnx(m, path, 0, &err) != VG_OK) return NULL;
-    uint8_t *data = NULL;
-    size_t size = 0;
-    if (vg_file_read(path, (size_t)1 << 26, &data, &size, &err) != VG_OK) return NULL;
-    Onnx__ModelProto *mp = onnx__model_proto__unpack(NULL, size, data);
-    free(data);
-    return mp;
+    return vg_export_onnx(m, path, 0, &err) == VG_OK ? unpacked(path) : NULL;
 }
 
 /* imports mp (packed) and expects status want with `needle` in the message */
@@ -368,17 +368,13 @@ static int64_t qattr_ints(const Onnx__NodeProto *n, const char *name, int k, int
     return def;
 }
 
-/* evaluates mp on x (1, C, H, W); the output's values, or NULL */
-static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H, int W,
-                       int *n_out) {
-    static qvals V;
+/* qdq_eval on the values V (which the caller frees) */
+static float *qdq_run(qvals *V, const Onnx__ModelProto *mp, const float *x, int C, int H, int W,
+                      int *n_out) {
     const Onnx__GraphProto *g = mp->graph;
-    for (int i = 0; i < V.n; i++)
-        free(V.t[i].v);
-    V.n = 0;
     for (size_t i = 0; i < g->n_initializer; i++) {
         const Onnx__TensorProto *t = g->initializer[i];
-        qv *q = qnew(&V, t->name, t->dims, (int)t->n_dims);
+        qv *q = qnew(V, t->name, t->dims, (int)t->n_dims);
         if (!q) return NULL;
         const uint8_t *r = t->raw_data.data;
         for (int64_t k = 0; k < qcount(q); k++) {
@@ -397,7 +393,7 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
         }
     }
     int64_t din[4] = {1, C, H, W};
-    qv *in = qnew(&V, "input", din, 4);
+    qv *in = qnew(V, "input", din, 4);
     if (!in) return NULL;
     memcpy(in->v, x, sizeof(float) * (size_t)(C * H * W));
     for (size_t i = 0; i < g->n_node; i++) {
@@ -405,12 +401,12 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
         const char *op = n->op_type;
         qv *a[3] = {NULL, NULL, NULL};
         for (size_t k = 0; k < n->n_input && k < 3; k++)
-            if (!(a[k] = qfind(&V, n->input[k]))) return NULL;
+            if (!(a[k] = qfind(V, n->input[k]))) return NULL;
         qv *y = NULL;
         if (!strcmp(op, "QuantizeLinear") || !strcmp(op, "DequantizeLinear")) {
             bool q = op[0] == 'Q';
             int ax = (int)qattr_ints(n, "axis", 0, 1);
-            y = qnew(&V, n->output[0], a[0]->d, a[0]->rank);
+            y = qnew(V, n->output[0], a[0]->d, a[0]->rank);
             if (!y) return NULL;
             int64_t cnt = qcount(a[0]), inner = 1;
             for (int k = ax + 1; k < a[0]->rank; k++)
@@ -430,7 +426,7 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
             const int64_t ho = (h + pt + pb - kh) / st + 1, wo = (w + pl + pr - kw) / st + 1;
             const int64_t cig = ci / grp, cog = co / grp;
             int64_t d[4] = {1, co, ho, wo};
-            if (!(y = qnew(&V, n->output[0], d, 4))) return NULL;
+            if (!(y = qnew(V, n->output[0], d, 4))) return NULL;
             for (int64_t o = 0; o < co; o++)
                 for (int64_t oy = 0; oy < ho; oy++)
                     for (int64_t ox = 0; ox < wo; ox++) {
@@ -448,7 +444,7 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
                     }
         } else if (!strcmp(op, "Gemm")) { /* transB = 1 */
             const int64_t K = a[1]->d[1], M = a[1]->d[0], d[2] = {1, M};
-            if (!(y = qnew(&V, n->output[0], d, 2))) return NULL;
+            if (!(y = qnew(V, n->output[0], d, 2))) return NULL;
             for (int64_t o = 0; o < M; o++) {
                 double acc = a[2]->v[o];
                 for (int64_t k = 0; k < K; k++)
@@ -457,7 +453,7 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
             }
         } else if (!strcmp(op, "GlobalAveragePool")) {
             const int64_t c = a[0]->d[1], hw = a[0]->d[2] * a[0]->d[3], d[4] = {1, c, 1, 1};
-            if (!(y = qnew(&V, n->output[0], d, 4))) return NULL;
+            if (!(y = qnew(V, n->output[0], d, 4))) return NULL;
             for (int64_t k = 0; k < c; k++) {
                 double sum = 0;
                 for (int64_t p = 0; p < hw; p++)
@@ -466,10 +462,10 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
             }
         } else if (!strcmp(op, "Flatten")) {
             int64_t d[2] = {1, qcount(a[0])};
-            if (!(y = qnew(&V, n->output[0], d, 2))) return NULL;
+            if (!(y = qnew(V, n->output[0], d, 2))) return NULL;
             memcpy(y->v, a[0]->v, sizeof(float) * (size_t)d[1]);
         } else {
-            y = qnew(&V, n->output[0], a[0]->d, a[0]->rank);
+            y = qnew(V, n->output[0], a[0]->d, a[0]->rank);
             if (!y) return NULL;
             int64_t cnt = qcount(a[0]);
             double mx = -INFINITY, sum = 0;
@@ -492,11 +488,22 @@ static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H,
                 y->v[k] = (float)(exp(a[0]->v[k] - mx) / sum);
         }
     }
-    qv *out = qfind(&V, g->output[0]->name);
+    qv *out = qfind(V, g->output[0]->name);
     if (!out) return NULL;
     *n_out = (int)qcount(out);
     float *r = malloc(sizeof(float) * (size_t)*n_out);
     if (r) memcpy(r, out->v, sizeof(float) * (size_t)*n_out);
+    return r;
+}
+
+/* evaluates mp on x (1, C, H, W); the output's values (malloc'd), or NULL */
+static float *qdq_eval(const Onnx__ModelProto *mp, const float *x, int C, int H, int W,
+                       int *n_out) {
+    qvals *V = calloc(1, sizeof *V);
+    float *r = V ? qdq_run(V, mp, x, C, H, W, n_out) : NULL;
+    for (int i = 0; V && i < V->n; i++)
+        free(V->t[i].v);
+    free(V);
     return r;
 }
 
@@ -545,11 +552,7 @@ static void check_qdq(const char *dir) {
     CHECK(count_op(path, "QuantizeLinear") == 8 && count_op(path, "DequantizeLinear") == 8 + 2 * 5,
           "QDQ nodes: %d quantize, %d dequantize (8 activations, 5 layers' weights and biases)",
           count_op(path, "QuantizeLinear"), count_op(path, "DequantizeLinear"));
-    uint8_t *data = NULL;
-    size_t size = 0;
-    Onnx__ModelProto *mp = vg_file_read(path, (size_t)1 << 26, &data, &size, &err) == VG_OK
-                               ? onnx__model_proto__unpack(NULL, size, data)
-                               : NULL;
+    Onnx__ModelProto *mp = unpacked(path);
     vg_runner *r = NULL;
     vg_runner_opts o = vg_runner_opts_default();
     o.precision = VG_PRECISION_INT8;
@@ -576,7 +579,6 @@ static void check_qdq(const char *dir) {
     CHECK(same == 8, "QDQ agrees with vigie's integers on %d / 8 inputs", same);
     vg_runner_free(r);
     if (mp) onnx__model_proto__free_unpacked(mp, NULL);
-    free(data);
     vg_model_free(m);
 }
 

@@ -38,6 +38,17 @@
 #define ONNX_OPSET_MIN 10 /* 10: Clip's bounds as attributes (OpenCV <= 4.6 reads only those) */
 #define ONNX_OPSET_MAX 18
 
+/* Where element k of an ONNX weight tensor sits in vigie's: ONNX orders each output's weights
+ * (channel, position), vigie (position, channel), over c channels and s positions. A Conv
+ * (co, ci, kh, kw) is (co, kh, kw, ci) in vigie (c = ci, s = kh kw); a depthwise (c, 1, kh, kw)
+ * is (kh, kw, c) (one "output", c = channels); a Gemm's (M, K) with K flattened (c, h, w) is
+ * vigie's FC with K flattened (h, w, c) (s = h w). Import and export both go through it, so
+ * that one is the other's inverse. */
+static int64_t chw_to_hwc(int64_t k, int64_t c, int64_t s) {
+    const int64_t K = c * s, r = k % K;
+    return k - r + (r % s) * c + r / s;
+}
+
 /* ---- import ------------------------------------------------------------------------------ */
 
 typedef struct {
@@ -409,21 +420,15 @@ static vg_status imp_conv(imp *im) {
                             VG_ACT_NONE);
         if (out < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
         float *w = g->params + g->nodes[out - 1].w; /* OIHW -> (co, kh, kw, ci) */
-        for (int64_t o = 0; o < co; o++)
-            for (int64_t i = 0; i < ci; i++)
-                for (int64_t y = 0; y < kh; y++)
-                    for (int64_t xx = 0; xx < kw; xx++)
-                        w[((o * kh + y) * kw + xx) * ci + i] =
-                            W->f[((o * ci + i) * kh + y) * kw + xx];
+        for (int64_t k = 0; k < co * ci * kh * kw; k++)
+            w[chw_to_hwc(k, ci, kh * kw)] = W->f[k];
     } else if (group == ci && co == ci && cig == 1) {
         out = vg_graph_dwconv(g, x->tid, ci, (int)kh, (int)kw, (int)sh, pm, pad, B != NULL,
                               VG_ACT_NONE);
         if (out < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
         float *w = g->params + g->nodes[out - 1].w; /* (c, 1, kh, kw) -> (kh, kw, c) */
-        for (int64_t c = 0; c < ci; c++)
-            for (int64_t y = 0; y < kh; y++)
-                for (int64_t xx = 0; xx < kw; xx++)
-                    w[(y * kw + xx) * ci + c] = W->f[(c * kh + y) * kw + xx];
+        for (int64_t k = 0; k < ci * kh * kw; k++)
+            w[chw_to_hwc(k, ci, kh * kw)] = W->f[k];
     } else if (group > 1 && ci % group == 0 && co % group == 0 && cig * group == ci) {
         /* grouped: a plain convolution whose weights are zero across groups (group times the
          * work of the grouped one, the same results) */
@@ -648,13 +653,9 @@ static vg_status imp_fc(imp *im, bool gemm) {
     int out = vg_graph_fc(g, x->tid, (int)K, (int)M, true, VG_ACT_NONE);
     if (out < 0) return vg_err_set(im->err, VG_ERR_NOMEM, "out of memory");
     float *w = g->params + g->nodes[out - 1].w, *b = g->params + g->nodes[out - 1].b;
-    const int64_t C = x->c, HW = (int64_t)x->h * x->w;
-    for (int64_t o = 0; o < M; o++)
-        for (int64_t c = 0; c < C; c++)
-            for (int64_t p = 0; p < HW; p++) {
-                int64_t k = c * HW + p; /* ONNX's flattened index */
-                w[o * K + p * C + c] = alpha * (tb ? W->f[o * K + k] : W->f[k * M + o]);
-            }
+    for (int64_t k = 0; k < M * K; k++) /* k: output k / K, ONNX's flattened input k % K */
+        w[chw_to_hwc(k, x->c, (int64_t)x->h * x->w)] =
+            alpha * (tb ? W->f[k] : W->f[(k % K) * M + k / K]);
     for (int64_t o = 0; o < M; o++)
         b[o] = B ? beta * B->f[B->count == 1 ? 0 : o] : 0;
     return output_tensor(im, out, (int)M, 1, 1, true);
@@ -1126,32 +1127,6 @@ static Onnx__ValueInfoProto *value_info(pool *P, const char *name, const int64_t
     return v;
 }
 
-/* The weights of node i in ONNX's order: src[k] is the vigie index of ONNX element k. Conv
- * (co, ci, kh, kw) from (co, kh, kw, ci); depthwise (c, 1, kh, kw) from (kh, kw, c); Gemm
- * (M, K) with K in ONNX's (c, h, w) flattening from vigie's (h, w, c). */
-static int64_t *weight_order(pool *P, const vg_node *nd, const vg_node_geom *gm, int64_t count) {
-    int64_t *src = pz(P, sizeof(int64_t) * (size_t)(count ? count : 1)), k = 0;
-    if (!src) return NULL;
-    const int64_t ci = gm->in.c, co = gm->out.c, kh = nd->kh, kw = nd->kw;
-    if (nd->op == VG_OP_FC) {
-        const int64_t HW = (int64_t)gm->in.h * gm->in.w, K = ci * HW;
-        for (int64_t o = 0; o < co; o++)
-            for (int64_t c = 0; c < ci; c++)
-                for (int64_t p = 0; p < HW; p++)
-                    src[k++] = o * K + p * ci + c;
-    } else if (nd->op == VG_OP_DWCONV) {
-        for (int64_t o = 0; o < co; o++)
-            for (int64_t y = 0; y < kh * kw; y++)
-                src[k++] = y * ci + o;
-    } else {
-        for (int64_t o = 0; o < co; o++)
-            for (int64_t c = 0; c < ci; c++)
-                for (int64_t y = 0; y < kh * kw; y++)
-                    src[k++] = (o * kh * kw + y) * ci + c;
-    }
-    return src;
-}
-
 /* A DequantizeLinear of constant q (int8 or int32) with per-channel scales along axis 0
  * (zero points 0: weights are symmetric, biases in units of input x weight scale); returns
  * the float output's name. */
@@ -1178,19 +1153,20 @@ static const char *weights_in(exp_ctx *x, const vg_model *m, int i, const vg_nod
     int64_t count = 1;
     for (int k = 0; k < rank; k++)
         count *= dims[k];
-    const int64_t *src = weight_order(P, nd, gm, count);
-    if (!src) return NULL;
+    /* channels and positions per output (chw_to_hwc): the depthwise has one "output" */
+    const int64_t c = gm->in.c,
+                  sp = nd->op == VG_OP_FC ? (int64_t)gm->in.h * gm->in.w : (int64_t)nd->kh * nd->kw;
     if (x->q) {
         int8_t *w8 = pz(P, (size_t)count);
         if (!w8) return NULL;
         for (int64_t k = 0; k < count; k++)
-            w8[k] = x->q->w8[x->q->w_off[i] + src[k]];
+            w8[k] = x->q->w8[x->q->w_off[i] + chw_to_hwc(k, c, sp)];
         return dequantized(x, pstr(P, "w%d", i), false, w8, dims, rank, x->q->ws + x->q->s_off[i]);
     }
     float *w = pz(P, sizeof(float) * (size_t)count);
     if (!w) return NULL;
     for (int64_t k = 0; k < count; k++)
-        w[k] = m->g.params[nd->w + src[k]];
+        w[k] = m->g.params[nd->w + chw_to_hwc(k, c, sp)];
     return init_f(x, pstr(P, "w%d", i), w, dims, rank);
 }
 

@@ -45,8 +45,7 @@ void vg_exec_node_act(vg_cpu *cpu, const vg_graph *g, const vg_node_geom *gm, in
     }
     case VG_OP_ADD: vg_add_ref(pix * (size_t)gm->in.c, x, x2, full, y); return;
     case VG_OP_MUL: {
-        bool per_channel = gm->in2.h * gm->in2.w == 1; /* (same when in is 1x1 too) */
-        vg_mul_ref(n, gm->in.h * gm->in.w, gm->in.c, x, x2, per_channel, full, y);
+        vg_mul_ref(n, gm->in.h * gm->in.w, gm->in.c, x, x2, vg_mul_per_channel(gm), full, y);
         return;
     }
     case VG_OP_GMAX: vg_gmax_ref(n, gm->in.h * gm->in.w, gm->in.c, x, y); break;

@@ -324,15 +324,16 @@ vg_status vg_graph_infer(const vg_graph *g, int h, int w, int c, vg_node_geom *g
             gm.flops = 2 * (int64_t)in.h * in.w * in.c;
             break;
         case VG_OP_ADD: {
-            vg_shape b = sh[n->in[1]];
+            vg_shape b = gm.in2;
             if (b.h != in.h || b.w != in.w || b.c != in.c) st = bad(err, i, n, "shapes differ");
             gm.flops = (int64_t)in.h * in.w * in.c;
             break;
         }
         case VG_OP_MUL: {
-            vg_shape b = sh[n->in[1]];
-            bool same = b.h == in.h && b.w == in.w, per_channel = b.h == 1 && b.w == 1;
-            if (b.c != in.c || !(same || per_channel)) st = bad(err, i, n, "shapes differ");
+            vg_shape b = gm.in2;
+            bool same = b.h == in.h && b.w == in.w;
+            if (b.c != in.c || !(same || vg_mul_per_channel(&gm)))
+                st = bad(err, i, n, "shapes differ");
             gm.flops = (int64_t)in.h * in.w * in.c;
             break;
         }

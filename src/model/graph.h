@@ -102,6 +102,12 @@ typedef struct {
     int64_t flops;     /* 2 x multiply-adds, one image */
 } vg_node_geom;
 
+/* A MUL's second input is one weight per channel (squeeze-excitation) rather than a whole map
+ * (both read the same when the map is 1 x 1 too) */
+static inline bool vg_mul_per_channel(const vg_node_geom *gm) {
+    return gm->in2.h * gm->in2.w == 1;
+}
+
 /* Checks the whole graph for an input of size h x w x c: tensor references, execution order,
  * kernel/stride/padding ranges, channel agreement, parameter ranges inside the arena, limits.
  * Fills geom[n_nodes] and shapes[n_tensors] when not NULL. Any problem is reported with the

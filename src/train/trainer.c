@@ -37,9 +37,13 @@ typedef struct {
     size_t pre;                /* hard-swish inputs of the trained layers (their derivative) */
 } plan_sizes;
 
-/* a trained layer whose activation's derivative needs its input, not its output */
-static bool keeps_pre(const vg_graph *g, const vg_trainer_opts *o, int j) {
-    return j >= o->first_trainable && g->nodes[j].act == VG_ACT_HSWISH;
+/* Floats kept of node j's activation input for the backward: a trained layer whose
+ * activation's derivative needs its input, not its output (hard-swish), keeps a chunk's; 0
+ * for the others. */
+static size_t pre_floats(const vg_graph *g, const vg_node_geom *gm, const vg_trainer_opts *o,
+                         int j) {
+    if (j < o->first_trainable || g->nodes[j].act != VG_ACT_HSWISH) return 0;
+    return (size_t)o->chunk * gm->out.h * gm->out.w * gm->out.c;
 }
 
 /* Shared by init and the estimate: fills sizes (and offsets/flags when not NULL). */
@@ -113,9 +117,8 @@ static vg_status plan(const vg_graph *g, const vg_node_geom *geom, const vg_shap
     }
     ps->scratch = sc;
     ps->pre = 0;
-    for (int j = o->first_trainable; j < n_run; j++)
-        if (keeps_pre(g, o, j))
-            ps->pre += (size_t)chunk * geom[j].out.h * geom[j].out.w * geom[j].out.c;
+    for (int j = 0; j < n_run; j++)
+        ps->pre += pre_floats(g, &geom[j], o, j);
     free(birth), free(death), free(size), free(off), free(keep), free(ng);
     return (ps->act == SIZE_MAX || ps->grad == SIZE_MAX) ? VG_ERR_NOMEM : VG_OK;
 }
@@ -202,11 +205,10 @@ vg_status vg_trainer_init_c(vg_trainer **out, vg_graph *g, int h, int w, int c,
         t->pre = vg_calloc((size_t)g->n_nodes, sizeof(float *));
         t->pre_arena = vg_malloc((ps.pre + 1) * sizeof(float));
         size_t at = 0;
-        for (int j = 0; t->pre && t->pre_arena && j < t->n_run; j++)
-            if (keeps_pre(g, o, j)) {
-                t->pre[j] = t->pre_arena + at;
-                at += (size_t)o->chunk * t->geom[j].out.h * t->geom[j].out.w * t->geom[j].out.c;
-            }
+        for (int j = 0; t->pre && t->pre_arena && j < t->n_run; j++) {
+            size_t nf = pre_floats(g, &t->geom[j], o, j);
+            if (nf) t->pre[j] = t->pre_arena + at, at += nf;
+        }
         int64_t bn = 0;
         for (int j = 0; j < g->n_nodes; j++) {
             t->bn_off[j] = g->nodes[j].op == VG_OP_BN ? bn : -1;
@@ -258,11 +260,6 @@ const float *vg_trainer_tensor(const vg_trainer *t, int tensor) {
 
 /* ---- forward */
 
-static void act_inplace(vg_act act, size_t n, float *y) {
-    if (act == VG_ACT_NONE) return;
-    for (size_t i = 0; i < n; i++) y[i] = vg_act_apply1(act, y[i]);
-}
-
 static bool is_pointwise(const vg_node *nd) {
     return nd->kh == 1 && nd->kw == 1 && nd->sh == 1 && nd->sw == 1 &&
            (nd->pad_mode == VG_PAD_SAME ||
@@ -290,13 +287,13 @@ const float *vg_trainer_forward(vg_trainer *t, const float *x, int n) {
             vg_batchnorm_train_ref(pix, c, in, b, b + c, nd->eps, t->o.bn_momentum, b + 2 * c, b + 3 * c,
                                    y, sv, sv + c);
             if (t->pre[j]) memcpy(t->pre[j], y, sizeof(float) * pix * (size_t)c);
-            act_inplace((vg_act)nd->act, pix * (size_t)c, y);
+            vg_act_ref((vg_act)nd->act, pix * (size_t)c, y);
         } else if (t->pre[j]) { /* hard-swish: its input kept for the backward */
             size_t ny = (size_t)n * gm->out.h * gm->out.w * gm->out.c;
             vg_exec_node_act(t->cpu, g, gm, j, n, in, nd->in[1] >= 0 ? t->t[nd->in[1]] : NULL, NULL,
                              VG_ACT_NONE, t->pre[j]);
             memcpy(y, t->pre[j], sizeof(float) * ny);
-            act_inplace(VG_ACT_HSWISH, ny, y);
+            vg_act_ref(VG_ACT_HSWISH, ny, y);
         } else {
             VG_ASSERT(nd->op != VG_OP_SOFTMAX); /* the trainer stops at the logits */
             /* weights change every step: never pre-packed */
@@ -484,7 +481,7 @@ void vg_trainer_backward(vg_trainer *t, int n) {
             const int src2 = nd->in[1];
             const float *x2 = src2 > 0 ? t->t[src2] : t->input;
             const int hw = gm->in.h * gm->in.w;
-            const bool per_channel = gm->in2.h * gm->in2.w == 1;
+            const bool per_channel = vg_mul_per_channel(gm);
             if (want_dx) { /* into the scratch: the same tensor may be both inputs */
                 vg_mul_bwd_ref(n, hw, ci, x, x2, per_channel, dy, t->scratch, NULL);
                 grad_add(t, in, t->scratch, nout);
